@@ -1,0 +1,2 @@
+//! The `warren` binary (placeholder until the commands land).
+fn main() {}

@@ -1,0 +1,1 @@
+//! The lab file model (placeholder until the model lands).
