@@ -1,2 +1,56 @@
-//! The `warren` binary (placeholder until the commands land).
-fn main() {}
+//! The `warren` binary: parses the command line, runs one command, and
+//! turns its outcome into an exit code.
+
+mod args;
+mod cmd;
+mod labfile;
+mod report;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// How a command can end other than in success.
+#[derive(Debug)]
+pub enum Failure {
+    /// A lab file has problems; they are already rendered.
+    Invalid {
+        /// The rendered problems.
+        report: String,
+        /// The file.
+        file: String,
+        /// How many problems.
+        count: usize,
+    },
+    /// The command failed for another reason.
+    Error(miette::Report),
+    /// The command has already reported; exit with this code.
+    Exit(u8),
+}
+
+impl From<miette::Report> for Failure {
+    fn from(e: miette::Report) -> Self {
+        Failure::Error(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match cmd::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid {
+            report,
+            file,
+            count,
+        }) => {
+            eprint!("{report}");
+            let s = if count == 1 { "" } else { "s" };
+            eprintln!("error: {file} is not a valid lab file ({count} problem{s})");
+            ExitCode::from(1)
+        }
+        Err(Failure::Error(e)) => {
+            eprintln!("{e:?}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Exit(code)) => ExitCode::from(code),
+    }
+}

@@ -1,0 +1,68 @@
+//! Reading lab files from disk and reporting their problems.
+
+use crate::report::{self, Style};
+use miette::{Context, IntoDiagnostic};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use warren_topology::{Lab, Loaded};
+
+/// A lab file's text and the names it is known by.
+pub struct LabFile {
+    /// The path as the user gave it.
+    pub path: PathBuf,
+    /// The file's text.
+    pub text: String,
+    /// The result of parsing and validating it.
+    pub loaded: Loaded,
+}
+
+impl LabFile {
+    /// Reads and validates `path`.
+    pub fn read(path: &Path) -> miette::Result<LabFile> {
+        let text = std::fs::read_to_string(path)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("reading lab file {}", path.display()))?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
+        let loaded = warren_topology::load(&text, stem);
+        Ok(LabFile {
+            path: path.to_path_buf(),
+            text,
+            loaded,
+        })
+    }
+
+    /// The path for messages.
+    pub fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Renders every problem for stderr.
+    pub fn render_problems(&self) -> String {
+        let style = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            Style::Fancy
+        } else {
+            Style::Plain
+        };
+        report::render(&self.loaded.diagnostics.0, &self.name(), &self.text, style)
+    }
+
+    /// The lab, or the rendered problems as an error that exits 1.
+    pub fn into_lab(self) -> Result<Lab, crate::Failure> {
+        let problems = self.render_problems();
+        eprint!("{}", warnings_only(&self, &problems));
+        match self.loaded.lab {
+            Some(lab) => Ok(lab),
+            None => Err(crate::Failure::Invalid {
+                report: problems,
+                file: self.path.display().to_string(),
+                count: self.loaded.diagnostics.0.len(),
+            }),
+        }
+    }
+}
+
+/// When the lab is valid, the rendered problems are warnings to show; when
+/// it is not, they go out with the error instead.
+fn warnings_only<'a>(f: &LabFile, problems: &'a str) -> &'a str {
+    if f.loaded.lab.is_some() { problems } else { "" }
+}

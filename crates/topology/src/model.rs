@@ -1,0 +1,717 @@
+//! The lab after parsing and resolution: defaults applied, references
+//! checked, addresses assigned.
+//!
+//! Fields that later checks or errors point back at keep their [`Spanned`]
+//! place in the file; serializing a [`Lab`] gives the resolved lab that
+//! `warren graph --format json` prints.
+
+use crate::span::{Span, Spanned};
+use crate::values::{Duration, IfAddr, Mac, Percent, Prefix, Rate};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// A whole lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lab {
+    /// The lab's name (from `name:` or the file stem).
+    pub name: String,
+    /// Nodes in file order.
+    pub nodes: Vec<Node>,
+    /// Point-to-point links in file order.
+    pub links: Vec<Link>,
+    /// Shared layer-2 segments.
+    pub networks: Vec<Network>,
+    /// Tunnels from the lab's hub to other hosts.
+    pub tunnels: Vec<Tunnel>,
+    /// Which links and networks are captured.
+    pub capture: CaptureMode,
+    /// Where evidence goes (`results:`); `None` means `./results`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<String>,
+    /// Seed for the user-space wire's random choices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The `tests:` section.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<Test>,
+    /// The `faults:` section.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
+}
+
+impl Lab {
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name.value == name)
+    }
+}
+
+/// What runs in a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    /// Commands in a bare network namespace sharing the host filesystem.
+    #[default]
+    Netns,
+    /// An OCI image's entrypoint in its own namespaces.
+    Container,
+    /// systemd as PID 1 on an OS image.
+    System,
+    /// A QEMU virtual machine.
+    Vm,
+}
+
+impl NodeKind {
+    /// Every kind with its name in the lab file.
+    pub const ALL: [(&'static str, NodeKind); 4] = [
+        ("netns", NodeKind::Netns),
+        ("container", NodeKind::Container),
+        ("system", NodeKind::System),
+        ("vm", NodeKind::Vm),
+    ];
+
+    /// The kind's name in the lab file.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("netns", |(n, _)| n)
+    }
+}
+
+/// A command: a string runs through `sh -c`, a list runs directly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Command {
+    /// Run through `sh -c`.
+    Shell(String),
+    /// Run directly, first element is the program.
+    Argv(Vec<String>),
+}
+
+impl Command {
+    /// The argument vector to execute.
+    pub fn argv(&self) -> Vec<String> {
+        match self {
+            Command::Shell(s) => vec!["sh".into(), "-c".into(), s.clone()],
+            Command::Argv(a) => a.clone(),
+        }
+    }
+}
+
+/// One node of the lab.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// The node's name (its key under `nodes:`).
+    pub name: Spanned<String>,
+    /// What runs in it.
+    pub kind: NodeKind,
+    /// Commands run in order once all of the node's interfaces are up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exec: Vec<Command>,
+    /// Environment of the node's processes.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Sysctls set in the node's namespace, such as `net.ipv4.ip_forward: 1`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    /// How to know the node is up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<Ready>,
+    /// Image and process settings of container and system nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerSpec>,
+    /// Machine settings of vm nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm: Option<VmSpec>,
+    /// Render native network configuration into the node's root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netconf: Option<NetconfSpec>,
+    /// Every interface of the node, with resolved addresses.
+    pub interfaces: Vec<Interface>,
+}
+
+impl Node {
+    /// The interface called `name`.
+    pub fn interface(&self, name: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.name == name)
+    }
+}
+
+/// How to know a node is up.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Ready {
+    /// A regex the console must print.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<String>,
+    /// A command that must exit 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec: Option<Command>,
+    /// What `systemctl is-system-running` may answer (system nodes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub system_state: Vec<String>,
+    /// How long to wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// How often to retry a probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+}
+
+/// Image and process settings of container and system nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct ContainerSpec {
+    /// Image reference, or a root filesystem directory for system nodes.
+    pub image: String,
+    /// Overrides the image's command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// Overrides the image's entrypoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Overrides the image's working directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Overrides the image's user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Bind mounts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub binds: Vec<Bind>,
+    /// Capabilities added to the default set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    /// Install systemd into images that lack it (system nodes).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub provision: bool,
+}
+
+/// A bind mount `SRC:DST[:ro]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bind {
+    /// Path on the host.
+    pub source: String,
+    /// Path in the node.
+    pub target: String,
+    /// Mounted read-only.
+    pub readonly: bool,
+}
+
+/// Firmware a vm boots with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Firmware {
+    /// SeaBIOS, or direct kernel boot.
+    #[default]
+    Bios,
+    /// OVMF.
+    Uefi,
+}
+
+/// Which accelerator a vm uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// KVM when it boots the guest, TCG otherwise.
+    #[default]
+    Auto,
+    /// KVM only.
+    Kvm,
+    /// Software emulation.
+    Tcg,
+}
+
+/// Machine settings of a vm node.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct VmSpec {
+    /// Kernel image for direct boot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// Initial ramdisk for direct boot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initrd: Option<String>,
+    /// Kernel command line for direct boot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub append: Option<String>,
+    /// Disk image (qcow2 or raw), run on a throwaway overlay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<String>,
+    /// BIOS or UEFI.
+    pub firmware: Firmware,
+    /// Memory in MiB.
+    pub memory: u64,
+    /// Virtual CPUs.
+    pub cpus: u32,
+    /// Accelerator choice.
+    pub accel: Accel,
+    /// Console prompt and login for scripted console use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleSpec>,
+    /// NIC model (`virtio-net-pci` by default).
+    pub nic_model: String,
+    /// Extra QEMU arguments.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub qemu_args: Vec<String>,
+}
+
+/// How to drive a vm's serial console.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct ConsoleSpec {
+    /// Regex of the shell prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// User name to log in with, when the console asks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+    /// Password to log in with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// Native network configuration rendered into a node's root before boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetconfSpec {
+    /// `auto`, `eni`, `sysconfig`, `netplan`, `networkd` or `network-manager`.
+    pub renderer: String,
+}
+
+/// What an interface is attached to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Attachment {
+    /// One end of a point-to-point link.
+    Link {
+        /// Index of the link in [`Lab::links`].
+        link: usize,
+        /// The other end.
+        peer: Endpoint,
+    },
+    /// A member of a network.
+    Network {
+        /// Name of the network.
+        network: String,
+    },
+    /// The node's loopback interface.
+    Loopback,
+}
+
+/// One interface of a node, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Interface {
+    /// Kernel name inside the node.
+    pub name: String,
+    /// What it is attached to.
+    pub attach: Attachment,
+    /// IPv4 addresses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ipv4: Vec<Spanned<IfAddr>>,
+    /// IPv6 addresses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ipv6: Vec<Spanned<IfAddr>>,
+    /// MAC address; the kernel picks one when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Mac>,
+    /// MTU; the kernel default when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Routes through this interface's gateways.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Spanned<Route>>,
+    /// Administratively up.
+    pub up: bool,
+    /// Impairments on this interface's egress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impair: Option<Impair>,
+    /// Where the interface was first named.
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl Interface {
+    /// All addresses, IPv4 first.
+    pub fn addresses(&self) -> impl Iterator<Item = &Spanned<IfAddr>> {
+        self.ipv4.iter().chain(&self.ipv6)
+    }
+}
+
+/// A route: `DEST via GATEWAY [dev IF] [metric N]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// Destination; `None` is the default route of the gateway's family.
+    pub to: Option<Prefix>,
+    /// Gateway.
+    pub via: IpAddr,
+    /// Output interface, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev: Option<String>,
+    /// Route metric.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
+}
+
+impl Route {
+    /// True for an IPv4 route.
+    pub fn is_ipv4(&self) -> bool {
+        self.via.is_ipv4()
+    }
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.to {
+            Some(p) => write!(f, "{p}")?,
+            None => f.write_str("default")?,
+        }
+        write!(f, " via {}", self.via)?;
+        if let Some(d) = &self.dev {
+            write!(f, " dev {d}")?;
+        }
+        if let Some(m) = self.metric {
+            write!(f, " metric {m}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `node:interface`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// Node name.
+    pub node: String,
+    /// Interface name inside the node.
+    pub iface: String,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.node, self.iface)
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A point-to-point link.
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    /// The link's name (`name:` or `a.if-b.if`), used for capture files.
+    pub name: String,
+    /// Its two ends.
+    pub endpoints: [Spanned<Endpoint>; 2],
+    /// MTU of both ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Impairments in both directions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impair: Option<Impair>,
+    /// Whether the link is captured.
+    pub capture: bool,
+}
+
+/// A shared layer-2 segment: a bridge in the lab's hub.
+#[derive(Debug, Clone, Serialize)]
+pub struct Network {
+    /// The network's name.
+    pub name: Spanned<String>,
+    /// Member interfaces.
+    pub members: Vec<Spanned<Endpoint>>,
+    /// Prefix that member IPv4 addresses are assigned from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv4: Option<Spanned<Prefix>>,
+    /// Prefix that member IPv6 addresses are assigned from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Spanned<Prefix>>,
+    /// MTU of the bridge and its members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Impairments on every member's egress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impair: Option<Impair>,
+    /// Whether the network is captured.
+    pub capture: bool,
+}
+
+/// Tunnel encapsulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelType {
+    /// VXLAN.
+    Vxlan,
+    /// GENEVE.
+    Geneve,
+}
+
+/// A tunnel joining a network to another host.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tunnel {
+    /// Encapsulation.
+    #[serde(rename = "type")]
+    pub kind: TunnelType,
+    /// The network whose bridge the tunnel joins.
+    pub network: Spanned<String>,
+    /// The other host's address.
+    pub remote: IpAddr,
+    /// Virtual network identifier.
+    pub vni: u32,
+    /// The local address to send from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<IpAddr>,
+    /// UDP destination port.
+    pub dstport: u16,
+}
+
+/// Which links and networks are captured by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureMode {
+    /// Every link and network.
+    All,
+    /// Nothing.
+    None,
+    /// Only the named links and networks.
+    Only(Vec<String>),
+}
+
+/// Distribution of delay jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Distribution {
+    /// Uniform.
+    Uniform,
+    /// Normal.
+    Normal,
+    /// Pareto.
+    Pareto,
+    /// Pareto-normal.
+    Paretonormal,
+}
+
+/// Network impairments on an egress.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Impair {
+    /// Added delay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Duration>,
+    /// Delay variation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Duration>,
+    /// Shape of the delay variation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Distribution>,
+    /// Share of frames dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Percent>,
+    /// Correlation of successive losses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_correlation: Option<Percent>,
+    /// Share of frames sent twice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<Percent>,
+    /// Share of frames sent out of order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reorder: Option<Percent>,
+    /// Share of frames with a flipped bit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corrupt: Option<Percent>,
+    /// Rate limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    /// Queue limit in frames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// One test of the `tests:` section, or a group run together.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Test {
+    /// A single named step.
+    Step(TestStep),
+    /// Steps run together.
+    Parallel {
+        /// The steps.
+        parallel: Vec<TestStep>,
+    },
+}
+
+/// A named test step with its timeout.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestStep {
+    /// The step's name.
+    pub name: Spanned<String>,
+    /// How long the step may take.
+    pub timeout: Duration,
+    /// What the step does.
+    #[serde(flatten)]
+    pub action: StepAction,
+}
+
+/// What a test step does.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepAction {
+    /// Run a command on a node.
+    Exec(ExecCheck),
+    /// Ping from a node.
+    Ping(PingCheck),
+    /// HTTP GET from a node.
+    Http(HttpCheck),
+    /// Drive a console.
+    Console(ConsoleStep),
+    /// Retry another step until it passes.
+    Wait(WaitStep),
+    /// Fire an entry of `faults:`.
+    Fault(Spanned<String>),
+    /// Count captured frames.
+    Capture(CaptureCheck),
+}
+
+/// `exec` step.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecCheck {
+    /// Node to run on.
+    pub node: Spanned<String>,
+    /// The command.
+    pub cmd: Command,
+    /// Expected exit code.
+    pub exit: i32,
+    /// Regex stdout must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// Regex stderr must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+}
+
+/// `ping` step.
+#[derive(Debug, Clone, Serialize)]
+pub struct PingCheck {
+    /// Node to ping from.
+    pub from: Spanned<String>,
+    /// A node, `node:if`, or an address.
+    pub to: Spanned<String>,
+    /// Echo requests to send.
+    pub count: u32,
+    /// Share of replies that may be missing.
+    pub loss: Percent,
+}
+
+/// `http` step.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpCheck {
+    /// Node to send from.
+    pub from: Spanned<String>,
+    /// URL to GET.
+    pub url: String,
+    /// Expected status.
+    pub status: u16,
+    /// Regex the body must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// `console` step.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleStep {
+    /// vm or system node.
+    pub node: Spanned<String>,
+    /// Regex to wait for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    /// Text to send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+    /// Command to run at the prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// Expected exit code of `run`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+    /// Regex the output of `run` must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+}
+
+/// `wait` step.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitStep {
+    /// The step to retry.
+    pub step: Box<StepAction>,
+    /// Attempts before giving up.
+    pub retries: u32,
+    /// Pause between attempts.
+    pub interval: Duration,
+}
+
+/// Comparison of a frame count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CountOp {
+    /// Exactly.
+    #[serde(rename = "==")]
+    Eq,
+    /// At least.
+    #[serde(rename = ">=")]
+    Ge,
+    /// At most.
+    #[serde(rename = "<=")]
+    Le,
+}
+
+/// `capture` step.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureCheck {
+    /// Link or network name, or an endpoint of a link.
+    pub link: Spanned<String>,
+    /// Display filter.
+    pub filter: String,
+    /// Comparison.
+    pub op: CountOp,
+    /// Frame count.
+    pub count: u64,
+}
+
+/// One entry of `faults:`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fault {
+    /// Name, for `fault:` test steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Spanned<String>>,
+    /// Time after lab start; `None` fires only from a test step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<Duration>,
+    /// What happens.
+    #[serde(flatten)]
+    pub action: FaultAction,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase", untagged)]
+pub enum FaultAction {
+    /// Set a link down, for a while or for good.
+    LinkDown {
+        /// `node:if` of the link.
+        link: Spanned<String>,
+        /// How long it stays down; `None` is until the lab ends.
+        down: Option<Duration>,
+    },
+    /// Impair an interface, link or network for a while.
+    Impair {
+        /// The impairment.
+        impair: Impair,
+        /// What is impaired.
+        on: Spanned<String>,
+        /// For how long; `None` is until the lab ends.
+        #[serde(rename = "for")]
+        duration: Option<Duration>,
+    },
+    /// Restart a node (or stop it for a while).
+    NodeRestart {
+        /// The node.
+        node: Spanned<String>,
+    },
+}

@@ -1,0 +1,1001 @@
+//! The lab file as written: the YAML tree decoded into typed, spanned
+//! records, before defaults, references and addresses are resolved.
+//!
+//! The key lists here are the single source of what each mapping accepts;
+//! the JSON Schema test checks `schema/lab.schema.json` against them.
+
+use crate::decode::{Cx, Fields};
+use crate::model::{
+    Accel, Bind, Command, ConsoleSpec, Distribution, Firmware, Impair, NetconfSpec, NodeKind,
+    Ready, TunnelType,
+};
+use crate::span::{Span, Spanned};
+use crate::values::{Duration, IfAddr, Mac, Percent, Prefix, Rate};
+use crate::yaml::{Node, Value};
+use std::net::IpAddr;
+
+/// Top-level keys.
+pub const LAB_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "defaults",
+    "nodes",
+    "links",
+    "networks",
+    "interfaces",
+    "tunnels",
+    "capture",
+    "results",
+    "seed",
+    "tests",
+    "faults",
+];
+/// Keys of a node (and of `defaults`).
+pub const NODE_KEYS: &[&str] = &[
+    "kind",
+    "exec",
+    "env",
+    "sysctls",
+    "ready",
+    "image",
+    "cmd",
+    "entrypoint",
+    "workdir",
+    "user",
+    "binds",
+    "capabilities",
+    "provision",
+    "kernel",
+    "initrd",
+    "append",
+    "disk",
+    "firmware",
+    "memory",
+    "cpus",
+    "accel",
+    "console",
+    "nic_model",
+    "qemu_args",
+    "netconf",
+];
+/// Node keys that only container and system nodes take.
+pub const CONTAINER_ONLY: &[&str] = &[
+    "image",
+    "cmd",
+    "entrypoint",
+    "workdir",
+    "user",
+    "binds",
+    "capabilities",
+    "provision",
+];
+/// Node keys that only vm nodes take.
+pub const VM_ONLY: &[&str] = &[
+    "kernel",
+    "initrd",
+    "append",
+    "disk",
+    "firmware",
+    "memory",
+    "cpus",
+    "accel",
+    "nic_model",
+    "qemu_args",
+];
+/// Keys of a link in its full form.
+pub const LINK_KEYS: &[&str] = &[
+    "name",
+    "endpoints",
+    "ipv4",
+    "ipv6",
+    "mtu",
+    "mac",
+    "impair",
+    "capture",
+];
+/// Keys of a network.
+pub const NETWORK_KEYS: &[&str] = &["members", "ipv4", "ipv6", "mtu", "impair", "capture"];
+/// Keys of an `interfaces` entry.
+pub const INTERFACE_KEYS: &[&str] = &["ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair"];
+/// Keys of a tunnel.
+pub const TUNNEL_KEYS: &[&str] = &["type", "network", "remote", "vni", "local", "dstport"];
+/// Keys of an impairment.
+pub const IMPAIR_KEYS: &[&str] = &[
+    "delay",
+    "jitter",
+    "distribution",
+    "loss",
+    "loss_correlation",
+    "duplicate",
+    "reorder",
+    "corrupt",
+    "rate",
+    "limit",
+];
+/// Keys of `ready`.
+pub const READY_KEYS: &[&str] = &["console", "exec", "system_state", "timeout", "interval"];
+/// Keys of a vm's `console`.
+pub const CONSOLE_KEYS: &[&str] = &["prompt", "login", "password"];
+/// Keys of a route in its mapping form.
+pub const ROUTE_KEYS: &[&str] = &["to", "via", "dev", "metric"];
+/// Keys of `netconf` in its mapping form.
+pub const NETCONF_KEYS: &[&str] = &["renderer"];
+/// Renderers `netconf` accepts.
+pub const RENDERERS: &[&str] = &[
+    "auto",
+    "eni",
+    "sysconfig",
+    "netplan",
+    "networkd",
+    "network-manager",
+];
+
+/// A node's keys as written (also used for `defaults`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawNode {
+    pub(crate) kind: Option<Spanned<NodeKind>>,
+    pub(crate) exec: Option<Vec<Command>>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) sysctls: Vec<(String, String)>,
+    pub(crate) ready: Option<Ready>,
+    pub(crate) image: Option<Spanned<String>>,
+    pub(crate) cmd: Option<Vec<String>>,
+    pub(crate) entrypoint: Option<Vec<String>>,
+    pub(crate) workdir: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) binds: Option<Vec<Bind>>,
+    pub(crate) capabilities: Option<Vec<String>>,
+    pub(crate) provision: Option<bool>,
+    pub(crate) kernel: Option<String>,
+    pub(crate) initrd: Option<String>,
+    pub(crate) append: Option<String>,
+    pub(crate) disk: Option<String>,
+    pub(crate) firmware: Option<Firmware>,
+    pub(crate) memory: Option<u64>,
+    pub(crate) cpus: Option<u32>,
+    pub(crate) accel: Option<Accel>,
+    pub(crate) console: Option<ConsoleSpec>,
+    pub(crate) nic_model: Option<String>,
+    pub(crate) qemu_args: Option<Vec<String>>,
+    pub(crate) netconf: Option<Option<NetconfSpec>>,
+    /// Keys written on this node itself, for kind checks.
+    pub(crate) keys: Vec<(&'static str, Span)>,
+}
+
+impl RawNode {
+    /// Fills what this node leaves unset from `d` (the lab's `defaults`).
+    /// Maps merge key by key, with the node's own entries winning.
+    pub(crate) fn inherit(mut self, d: &RawNode) -> RawNode {
+        fn or<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
+            if a.is_none() {
+                a.clone_from(b);
+            }
+        }
+        or(&mut self.kind, &d.kind);
+        or(&mut self.exec, &d.exec);
+        or(&mut self.ready, &d.ready);
+        or(&mut self.image, &d.image);
+        or(&mut self.cmd, &d.cmd);
+        or(&mut self.entrypoint, &d.entrypoint);
+        or(&mut self.workdir, &d.workdir);
+        or(&mut self.user, &d.user);
+        or(&mut self.binds, &d.binds);
+        or(&mut self.capabilities, &d.capabilities);
+        or(&mut self.provision, &d.provision);
+        or(&mut self.kernel, &d.kernel);
+        or(&mut self.initrd, &d.initrd);
+        or(&mut self.append, &d.append);
+        or(&mut self.disk, &d.disk);
+        or(&mut self.firmware, &d.firmware);
+        or(&mut self.memory, &d.memory);
+        or(&mut self.cpus, &d.cpus);
+        or(&mut self.accel, &d.accel);
+        or(&mut self.console, &d.console);
+        or(&mut self.nic_model, &d.nic_model);
+        or(&mut self.qemu_args, &d.qemu_args);
+        or(&mut self.netconf, &d.netconf);
+        for map in [(&mut self.env, &d.env), (&mut self.sysctls, &d.sysctls)] {
+            let (own, inherited) = map;
+            let mut merged: Vec<(String, String)> = inherited
+                .iter()
+                .filter(|(k, _)| !own.iter().any(|(o, _)| o == k))
+                .cloned()
+                .collect();
+            merged.append(own);
+            *own = merged;
+        }
+        self
+    }
+}
+
+/// A link as written.
+#[derive(Debug, Clone)]
+pub(crate) struct RawLink {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) endpoints: Vec<Spanned<String>>,
+    pub(crate) ipv4: Vec<Option<Spanned<IfAddr>>>,
+    pub(crate) ipv6: Vec<Option<Spanned<IfAddr>>>,
+    pub(crate) mtu: Option<u32>,
+    pub(crate) mac: Vec<Option<Mac>>,
+    pub(crate) impair: Option<Impair>,
+    pub(crate) capture: Option<bool>,
+}
+
+/// A network as written.
+#[derive(Debug, Clone)]
+pub(crate) struct RawNetwork {
+    pub(crate) name: Spanned<String>,
+    pub(crate) members: Vec<Spanned<String>>,
+    pub(crate) ipv4: Option<Spanned<Prefix>>,
+    pub(crate) ipv6: Option<Spanned<Prefix>>,
+    pub(crate) mtu: Option<u32>,
+    pub(crate) impair: Option<Impair>,
+    pub(crate) capture: Option<bool>,
+}
+
+/// An `interfaces` entry as written.
+#[derive(Debug, Clone)]
+pub(crate) struct RawInterface {
+    pub(crate) endpoint: Spanned<String>,
+    pub(crate) ipv4: Vec<Spanned<IfAddr>>,
+    pub(crate) ipv6: Vec<Spanned<IfAddr>>,
+    pub(crate) mac: Option<Mac>,
+    pub(crate) mtu: Option<u32>,
+    pub(crate) routes: Vec<Spanned<RawRoute>>,
+    pub(crate) up: Option<bool>,
+    pub(crate) impair: Option<Impair>,
+}
+
+/// A route as written, before its gateway is checked.
+#[derive(Debug, Clone)]
+pub(crate) struct RawRoute {
+    pub(crate) to: Option<Prefix>,
+    pub(crate) via: IpAddr,
+    pub(crate) dev: Option<String>,
+    pub(crate) metric: Option<u32>,
+}
+
+/// A tunnel as written.
+#[derive(Debug, Clone)]
+pub(crate) struct RawTunnel {
+    pub(crate) kind: TunnelType,
+    pub(crate) network: Spanned<String>,
+    pub(crate) remote: IpAddr,
+    pub(crate) vni: u32,
+    pub(crate) local: Option<IpAddr>,
+    pub(crate) dstport: Option<u16>,
+}
+
+/// The whole file as written.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawLab {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) defaults: RawNode,
+    pub(crate) nodes: Vec<(Spanned<String>, RawNode)>,
+    pub(crate) links: Vec<RawLink>,
+    pub(crate) networks: Vec<RawNetwork>,
+    pub(crate) interfaces: Vec<RawInterface>,
+    pub(crate) tunnels: Vec<RawTunnel>,
+    pub(crate) capture: Option<Spanned<crate::model::CaptureMode>>,
+    pub(crate) capture_names: Vec<Spanned<String>>,
+    pub(crate) results: Option<String>,
+    pub(crate) seed: Option<u64>,
+}
+
+/// Decodes the top level of a lab file. Tests and faults are decoded by [`crate::steps`].
+pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields<'a>)> {
+    if matches!(root.value, Value::Null) {
+        cx.error(
+            "warren::empty",
+            root.span,
+            "the lab file is empty",
+            "nothing here",
+        );
+        return None;
+    }
+    let f = cx.fields(root, "the lab file", LAB_KEYS)?;
+    let mut lab = RawLab::default();
+    if let Some(v) = f.get("version")
+        && let Some(n) = cx.uint(v, "version", 0, u64::MAX)
+        && n != 1
+    {
+        cx.error(
+            "warren::bad-value",
+            v.span,
+            format!("unsupported lab file version {n}"),
+            "this warren reads version 1",
+        );
+    }
+    lab.name = f.get("name").and_then(|v| cx.string(v, "the lab name"));
+    if let Some(d) = f.get("defaults") {
+        lab.defaults = node(cx, d, "defaults").unwrap_or_default();
+    }
+    if let Some(nodes) = f.get("nodes").and_then(|n| cx.mapping(n, "nodes")) {
+        for (k, v) in nodes {
+            let Some(name) = cx.string(k, "a node name") else {
+                continue;
+            };
+            let what = format!("node `{}`", name.value);
+            let n = node(cx, v, &what).unwrap_or_default();
+            lab.nodes.push((name, n));
+        }
+    }
+    if let Some(links) = f.get("links").and_then(|n| cx.list(n, "links")) {
+        lab.links = links.iter().filter_map(|l| link(cx, l)).collect();
+    }
+    if let Some(nets) = f.get("networks").and_then(|n| cx.mapping(n, "networks")) {
+        for (k, v) in nets {
+            let Some(name) = cx.string(k, "a network name") else {
+                continue;
+            };
+            if let Some(n) = network(cx, name, v) {
+                lab.networks.push(n);
+            }
+        }
+    }
+    if let Some(ifs) = f
+        .get("interfaces")
+        .and_then(|n| cx.mapping(n, "interfaces"))
+    {
+        for (k, v) in ifs {
+            let Some(ep) = cx.string(k, "an interface (node:if)") else {
+                continue;
+            };
+            if let Some(i) = interface(cx, ep, v) {
+                lab.interfaces.push(i);
+            }
+        }
+    }
+    if let Some(tuns) = f.get("tunnels").and_then(|n| cx.list(n, "tunnels")) {
+        lab.tunnels = tuns.iter().filter_map(|t| tunnel(cx, t)).collect();
+    }
+    if let Some(c) = f.get("capture") {
+        capture(cx, c, &mut lab);
+    }
+    lab.results = f
+        .get("results")
+        .and_then(|v| cx.string(v, "results"))
+        .map(|s| s.value);
+    lab.seed = f.get("seed").and_then(|v| cx.uint(v, "seed", 0, u64::MAX));
+    Some((lab, f))
+}
+
+fn capture(cx: &mut Cx<'_>, c: &Node, lab: &mut RawLab) {
+    use crate::model::CaptureMode;
+    match &c.value {
+        Value::Scalar { .. } => {
+            if let Some(mode) = cx.choice(c, "capture", &[("all", 0), ("none", 1)]) {
+                let m = if mode == 0 {
+                    CaptureMode::All
+                } else {
+                    CaptureMode::None
+                };
+                lab.capture = Some(Spanned::new(m, c.span));
+            }
+        }
+        _ => {
+            if let Some(items) = cx.list(c, "capture") {
+                lab.capture_names = items
+                    .iter()
+                    .filter_map(|i| cx.string(i, "a captured link or network"))
+                    .collect();
+                let names = lab.capture_names.iter().map(|s| s.value.clone()).collect();
+                lab.capture = Some(Spanned::new(CaptureMode::Only(names), c.span));
+            }
+        }
+    }
+}
+
+/// Decodes a node or the `defaults` mapping.
+fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
+    let f = cx.fields(v, what, NODE_KEYS)?;
+    let mut n = RawNode {
+        keys: f
+            .keys()
+            .filter_map(|(k, s)| NODE_KEYS.iter().find(|n| **n == k).map(|n| (*n, s)))
+            .collect(),
+        ..RawNode::default()
+    };
+    if let Some(k) = f.get("kind") {
+        n.kind = cx
+            .choice(k, "node kind", &NodeKind::ALL)
+            .map(|kind| Spanned::new(kind, k.span));
+    }
+    n.exec = f.get("exec").and_then(|v| commands(cx, v, "exec"));
+    if let Some(e) = f.get("env") {
+        n.env = cx.string_map(e, "env").unwrap_or_default();
+    }
+    if let Some(s) = f.get("sysctls") {
+        n.sysctls = cx.string_map(s, "sysctls").unwrap_or_default();
+    }
+    n.ready = f.get("ready").and_then(|v| ready(cx, v));
+    n.image = f.get("image").and_then(|v| cx.string(v, "image"));
+    n.cmd = f.get("cmd").and_then(|v| argv(cx, v, "cmd"));
+    n.entrypoint = f.get("entrypoint").and_then(|v| argv(cx, v, "entrypoint"));
+    n.workdir = f
+        .get("workdir")
+        .and_then(|v| cx.string(v, "workdir"))
+        .map(|s| s.value);
+    n.user = f
+        .get("user")
+        .and_then(|v| cx.string(v, "user"))
+        .map(|s| s.value);
+    n.binds = f.get("binds").and_then(|v| binds(cx, v));
+    n.capabilities = f
+        .get("capabilities")
+        .and_then(|v| cx.strings(v, "capabilities"));
+    n.provision = f.get("provision").and_then(|v| cx.boolean(v, "provision"));
+    n.kernel = f
+        .get("kernel")
+        .and_then(|v| cx.string(v, "kernel"))
+        .map(|s| s.value);
+    n.initrd = f
+        .get("initrd")
+        .and_then(|v| cx.string(v, "initrd"))
+        .map(|s| s.value);
+    n.append = f
+        .get("append")
+        .and_then(|v| cx.string(v, "append"))
+        .map(|s| s.value);
+    n.disk = f
+        .get("disk")
+        .and_then(|v| cx.string(v, "disk"))
+        .map(|s| s.value);
+    n.firmware = f.get("firmware").and_then(|v| {
+        cx.choice(
+            v,
+            "firmware",
+            &[("bios", Firmware::Bios), ("uefi", Firmware::Uefi)],
+        )
+    });
+    n.memory = f.get("memory").and_then(|v| memory(cx, v));
+    n.cpus = f
+        .get("cpus")
+        .and_then(|v| cx.uint(v, "cpus", 1, 255))
+        .map(|c| u32::try_from(c).unwrap_or(1));
+    n.accel = f.get("accel").and_then(|v| {
+        cx.choice(
+            v,
+            "accel",
+            &[
+                ("auto", Accel::Auto),
+                ("kvm", Accel::Kvm),
+                ("tcg", Accel::Tcg),
+            ],
+        )
+    });
+    n.console = f.get("console").and_then(|v| console(cx, v));
+    n.nic_model = f
+        .get("nic_model")
+        .and_then(|v| cx.string(v, "nic_model"))
+        .map(|s| s.value);
+    n.qemu_args = f.get("qemu_args").and_then(|v| cx.strings(v, "qemu_args"));
+    n.netconf = f.get("netconf").and_then(|v| netconf(cx, v));
+    Some(n)
+}
+
+/// `exec`: a string, or a list whose items are strings (through `sh -c`) or lists (argv).
+fn commands(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<Command>> {
+    match &v.value {
+        Value::Scalar { text, .. } => Some(vec![Command::Shell(text.clone())]),
+        _ => {
+            let items = cx.list(v, what)?;
+            items.iter().map(|i| command(cx, i, what)).collect()
+        }
+    }
+}
+
+/// One command: a string runs through `sh -c`, a list runs directly.
+pub(crate) fn command(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Command> {
+    match &v.value {
+        Value::Scalar { text, .. } => Some(Command::Shell(text.clone())),
+        Value::Seq(_) => {
+            let argv = cx.strings(v, what)?;
+            if argv.is_empty() {
+                cx.error(
+                    "warren::bad-value",
+                    v.span,
+                    format!("{what}: an empty command"),
+                    "nothing to run",
+                );
+                return None;
+            }
+            Some(Command::Argv(argv))
+        }
+        _ => {
+            cx.error(
+                "warren::wrong-type",
+                v.span,
+                format!("{what} must be a string or a list"),
+                "expected a command",
+            );
+            None
+        }
+    }
+}
+
+/// `cmd` and `entrypoint`: a list, or a string split on whitespace as docker's shell-less form.
+fn argv(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<String>> {
+    match &v.value {
+        Value::Scalar { text, .. } => Some(text.split_whitespace().map(str::to_string).collect()),
+        _ => cx.strings(v, what),
+    }
+}
+
+fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {
+    let items = cx.list(v, "binds")?;
+    let mut out = Vec::new();
+    for i in items {
+        let s = cx.string(i, "a bind")?;
+        let parts: Vec<&str> = s.value.split(':').collect();
+        let bind = match parts.as_slice() {
+            [src, dst] => Some((src, dst, false)),
+            [src, dst, "ro"] => Some((src, dst, true)),
+            [src, dst, "rw"] => Some((src, dst, false)),
+            _ => None,
+        };
+        match bind {
+            Some((src, dst, readonly)) if dst.starts_with('/') && !src.is_empty() => {
+                out.push(Bind {
+                    source: (*src).to_string(),
+                    target: (*dst).to_string(),
+                    readonly,
+                })
+            }
+            _ => cx.error(
+                "warren::bad-value",
+                s.span,
+                format!("invalid bind `{}`", s.value),
+                "expected SOURCE:/TARGET or SOURCE:/TARGET:ro",
+            ),
+        }
+    }
+    Some(out)
+}
+
+/// `memory`: MiB as a number, or with a unit (`512M`, `2G`).
+fn memory(cx: &mut Cx<'_>, v: &Node) -> Option<u64> {
+    let s = cx.string(v, "memory")?;
+    let t = s.value.trim().trim_end_matches(['B', 'b', 'i']);
+    let (num, factor) = match t.chars().last() {
+        Some('G' | 'g') => (&t[..t.len() - 1], 1024),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1),
+        _ => (t, 1),
+    };
+    match num.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Some(n * factor),
+        _ => {
+            cx.error(
+                "warren::bad-value",
+                s.span,
+                format!("invalid memory `{}`", s.value),
+                "expected MiB such as 256, 512M or 2G",
+            );
+            None
+        }
+    }
+}
+
+fn ready(cx: &mut Cx<'_>, v: &Node) -> Option<Ready> {
+    let f = cx.fields(v, "ready", READY_KEYS)?;
+    Some(Ready {
+        console: f
+            .get("console")
+            .and_then(|v| regex_text(cx, v, "ready.console")),
+        exec: f.get("exec").and_then(|v| command(cx, v, "ready.exec")),
+        system_state: f
+            .get("system_state")
+            .and_then(|v| cx.strings(v, "system_state"))
+            .unwrap_or_default(),
+        timeout: duration(cx, &f, "timeout"),
+        interval: duration(cx, &f, "interval"),
+    })
+}
+
+/// A regular expression; checked for size and balance only, since the pure
+/// crate carries no regex engine: the runtime compiles it.
+pub(crate) fn regex_text(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<String> {
+    let s = cx.string(v, what)?;
+    let mut depth: i32 = 0;
+    let mut escaped = false;
+    for c in s.value.chars() {
+        match (escaped, c) {
+            (false, '\\') => escaped = true,
+            (false, '(') => depth += 1,
+            (false, ')') => depth -= 1,
+            _ => escaped = false,
+        }
+        if depth < 0 {
+            break;
+        }
+    }
+    if depth != 0 {
+        cx.error(
+            "warren::bad-value",
+            s.span,
+            format!("invalid {what}: unbalanced parentheses"),
+            "not a regular expression",
+        );
+        return None;
+    }
+    Some(s.value)
+}
+
+/// Reads an optional duration field.
+pub(crate) fn duration(cx: &mut Cx<'_>, f: &Fields<'_>, key: &str) -> Option<Duration> {
+    f.get(key)
+        .and_then(|v| cx.parse::<Duration>(v, key))
+        .map(|d| d.value)
+}
+
+fn console(cx: &mut Cx<'_>, v: &Node) -> Option<ConsoleSpec> {
+    let f = cx.fields(v, "console", CONSOLE_KEYS)?;
+    Some(ConsoleSpec {
+        prompt: f
+            .get("prompt")
+            .and_then(|v| regex_text(cx, v, "console.prompt")),
+        login: f
+            .get("login")
+            .and_then(|v| cx.string(v, "console.login"))
+            .map(|s| s.value),
+        password: f
+            .get("password")
+            .and_then(|v| cx.string(v, "console.password"))
+            .map(|s| s.value),
+    })
+}
+
+/// `netconf: true | false | {renderer: ...}`; `Some(None)` is an explicit `false`.
+fn netconf(cx: &mut Cx<'_>, v: &Node) -> Option<Option<NetconfSpec>> {
+    if let Value::Scalar { plain: true, .. } = &v.value {
+        let on = cx.boolean(v, "netconf")?;
+        return Some(on.then(|| NetconfSpec {
+            renderer: "auto".into(),
+        }));
+    }
+    let f = cx.fields(v, "netconf", NETCONF_KEYS)?;
+    let renderer = match f.get("renderer") {
+        Some(r) => {
+            let choices: Vec<(&str, &str)> = RENDERERS.iter().map(|r| (*r, *r)).collect();
+            cx.choice(r, "renderer", &choices)?.to_string()
+        }
+        None => "auto".to_string(),
+    };
+    Some(Some(NetconfSpec { renderer }))
+}
+
+/// Reads an MTU.
+fn mtu(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<u32> {
+    f.get("mtu")
+        .and_then(|v| cx.uint(v, "mtu", 68, 65535))
+        .and_then(|m| u32::try_from(m).ok())
+}
+
+/// Reads a pair written as `[a, b]`; either side may be null.
+fn pair<T>(
+    cx: &mut Cx<'_>,
+    v: &Node,
+    what: &str,
+    mut one: impl FnMut(&mut Cx<'_>, &Node) -> Option<T>,
+) -> Vec<Option<T>> {
+    let Some(items) = cx.list(v, what) else {
+        return Vec::new();
+    };
+    if items.len() != 2 {
+        cx.error(
+            "warren::bad-value",
+            v.span,
+            format!(
+                "{what} needs two values, one per endpoint, found {}",
+                items.len()
+            ),
+            "expected [a, b]",
+        );
+        return Vec::new();
+    }
+    items
+        .iter()
+        .map(|i| match i.value {
+            Value::Null => None,
+            _ => one(cx, i),
+        })
+        .collect()
+}
+
+fn link(cx: &mut Cx<'_>, v: &Node) -> Option<RawLink> {
+    let mut l = RawLink {
+        name: None,
+        endpoints: Vec::new(),
+        ipv4: Vec::new(),
+        ipv6: Vec::new(),
+        mtu: None,
+        mac: Vec::new(),
+        impair: None,
+        capture: None,
+    };
+    let eps = match &v.value {
+        Value::Seq(_) => v,
+        _ => {
+            let f = cx.fields(v, "a link", LINK_KEYS)?;
+            l.name = f.get("name").and_then(|n| cx.string(n, "link name"));
+            l.ipv4 = f
+                .get("ipv4")
+                .map(|n| pair(cx, n, "ipv4", |cx, i| cx.parse(i, "IPv4 address")))
+                .unwrap_or_default();
+            l.ipv6 = f
+                .get("ipv6")
+                .map(|n| pair(cx, n, "ipv6", |cx, i| cx.parse(i, "IPv6 address")))
+                .unwrap_or_default();
+            l.mtu = mtu(cx, &f);
+            l.mac = f
+                .get("mac")
+                .map(|n| {
+                    pair(cx, n, "mac", |cx, i| {
+                        cx.parse::<Mac>(i, "MAC address").map(|m| m.value)
+                    })
+                })
+                .unwrap_or_default();
+            l.impair = f.get("impair").and_then(|n| impair(cx, n));
+            l.capture = f.get("capture").and_then(|n| cx.boolean(n, "capture"));
+            match f.get("endpoints") {
+                Some(e) => e,
+                None => {
+                    cx.error(
+                        "warren::missing-key",
+                        v.span,
+                        "a link needs `endpoints`",
+                        "this link",
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    let items = cx.list(eps, "endpoints")?;
+    if items.len() != 2 {
+        cx.error(
+            "warren::bad-value",
+            eps.span,
+            format!("a link joins exactly two endpoints, found {}", items.len()),
+            "expected [node:if, node:if]",
+        );
+        return None;
+    }
+    l.endpoints = items
+        .iter()
+        .filter_map(|i| cx.string(i, "an endpoint (node:if)"))
+        .collect();
+    (l.endpoints.len() == 2).then_some(l)
+}
+
+fn network(cx: &mut Cx<'_>, name: Spanned<String>, v: &Node) -> Option<RawNetwork> {
+    let what = format!("network `{}`", name.value);
+    let f = cx.fields(v, &what, NETWORK_KEYS)?;
+    let members = f
+        .get("members")
+        .and_then(|m| cx.list(m, "members"))
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| cx.string(i, "a member (node:if)"))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(RawNetwork {
+        members,
+        ipv4: f.get("ipv4").and_then(|p| cx.parse(p, "IPv4 prefix")),
+        ipv6: f.get("ipv6").and_then(|p| cx.parse(p, "IPv6 prefix")),
+        mtu: mtu(cx, &f),
+        impair: f.get("impair").and_then(|n| impair(cx, n)),
+        capture: f.get("capture").and_then(|n| cx.boolean(n, "capture")),
+        name,
+    })
+}
+
+fn interface(cx: &mut Cx<'_>, endpoint: Spanned<String>, v: &Node) -> Option<RawInterface> {
+    let what = format!("interface `{}`", endpoint.value);
+    let f = cx.fields(v, &what, INTERFACE_KEYS)?;
+    let addrs = |cx: &mut Cx<'_>, key: &str, what: &str| -> Vec<Spanned<IfAddr>> {
+        f.get(key)
+            .and_then(|n| {
+                cx.list(n, key)
+                    .map(|items| items.iter().filter_map(|i| cx.parse(i, what)).collect())
+            })
+            .unwrap_or_default()
+    };
+    let ipv4 = addrs(cx, "ipv4", "IPv4 address");
+    let ipv6 = addrs(cx, "ipv6", "IPv6 address");
+    let routes = f
+        .get("routes")
+        .and_then(|n| cx.list(n, "routes"))
+        .map(|items| items.iter().filter_map(|i| route(cx, i)).collect())
+        .unwrap_or_default();
+    Some(RawInterface {
+        endpoint,
+        ipv4,
+        ipv6,
+        mac: f
+            .get("mac")
+            .and_then(|n| cx.parse::<Mac>(n, "MAC address"))
+            .map(|m| m.value),
+        mtu: mtu(cx, &f),
+        routes,
+        up: f.get("up").and_then(|n| cx.boolean(n, "up")),
+        impair: f.get("impair").and_then(|n| impair(cx, n)),
+    })
+}
+
+/// A route: `"DEST via GW [dev IF] [metric N]"` or `{to, via, dev, metric}`.
+fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
+    let bad = |cx: &mut Cx<'_>, msg: String| {
+        cx.error(
+            "warren::bad-value",
+            v.span,
+            format!("invalid route: {msg}"),
+            "expected `DEST via GATEWAY [dev IF] [metric N]`",
+        );
+        None
+    };
+    let (to, via, dev, metric) = match &v.value {
+        Value::Scalar { text, .. } => {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let mut to = None;
+            let (mut via, mut dev, mut metric) = (None, None, None);
+            let mut it = words.iter();
+            match it.next() {
+                Some(&"default") => {}
+                Some(d) => to = Some(d.to_string()),
+                None => return bad(cx, "empty".into()),
+            }
+            while let Some(w) = it.next() {
+                let Some(val) = it.next() else {
+                    return bad(cx, format!("`{w}` needs a value"));
+                };
+                match *w {
+                    "via" => via = Some(val.to_string()),
+                    "dev" => dev = Some(val.to_string()),
+                    "metric" => metric = Some(val.to_string()),
+                    other => return bad(cx, format!("unknown word `{other}`")),
+                }
+            }
+            (to, via, dev, metric)
+        }
+        _ => {
+            let f = cx.fields(v, "a route", ROUTE_KEYS)?;
+            let text =
+                |cx: &mut Cx<'_>, k: &str| f.get(k).and_then(|n| cx.string(n, k)).map(|s| s.value);
+            let to = text(cx, "to").filter(|t| t != "default");
+            (to, text(cx, "via"), text(cx, "dev"), text(cx, "metric"))
+        }
+    };
+    let to = match to.map(|t| t.parse::<Prefix>()) {
+        Some(Err(e)) => return bad(cx, e),
+        Some(Ok(p)) => Some(p),
+        None => None,
+    };
+    let Some(via) = via else {
+        return bad(cx, "no gateway (`via`)".into());
+    };
+    let Ok(via) = via.parse::<IpAddr>() else {
+        return bad(cx, format!("`{via}` is not an IP address"));
+    };
+    if let Some(p) = to
+        && p.addr.is_ipv4() != via.is_ipv4()
+    {
+        return bad(
+            cx,
+            format!("destination {p} and gateway {via} are of different families"),
+        );
+    }
+    let metric = match metric.map(|m| m.parse::<u32>()) {
+        Some(Err(_)) => return bad(cx, "metric is not a whole number".into()),
+        Some(Ok(m)) => Some(m),
+        None => None,
+    };
+    Some(Spanned::new(
+        RawRoute {
+            to,
+            via,
+            dev,
+            metric,
+        },
+        v.span,
+    ))
+}
+
+fn tunnel(cx: &mut Cx<'_>, v: &Node) -> Option<RawTunnel> {
+    let f = cx.fields(v, "a tunnel", TUNNEL_KEYS)?;
+    let mut missing = |key: &str| {
+        if f.get(key).is_none() {
+            cx.error(
+                "warren::missing-key",
+                f.span,
+                format!("a tunnel needs `{key}`"),
+                "this tunnel",
+            );
+        }
+    };
+    for key in ["network", "remote", "vni"] {
+        missing(key);
+    }
+    let kind = match f.get("type") {
+        Some(t) => cx.choice(
+            t,
+            "tunnel type",
+            &[("vxlan", TunnelType::Vxlan), ("geneve", TunnelType::Geneve)],
+        )?,
+        None => TunnelType::Vxlan,
+    };
+    let ip = |cx: &mut Cx<'_>, key: &str| {
+        f.get(key)
+            .and_then(|n| cx.parse::<IpAddrText>(n, key))
+            .map(|a| a.value.0)
+    };
+    let remote = ip(cx, "remote");
+    let local = ip(cx, "local");
+    let vni = f.get("vni").and_then(|n| cx.uint(n, "vni", 0, 16_777_215));
+    let dstport = f
+        .get("dstport")
+        .and_then(|n| cx.uint(n, "dstport", 1, 65535))
+        .and_then(|p| u16::try_from(p).ok());
+    let network = f.get("network").and_then(|n| cx.string(n, "network"))?;
+    Some(RawTunnel {
+        kind,
+        network,
+        remote: remote?,
+        vni: u32::try_from(vni?).ok()?,
+        local,
+        dstport,
+    })
+}
+
+/// An IP address whose parse error reads well.
+struct IpAddrText(IpAddr);
+
+impl std::str::FromStr for IpAddrText {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse()
+            .map(IpAddrText)
+            .map_err(|_| format!("`{s}` is not an IP address"))
+    }
+}
+
+/// Reads an `impair` mapping.
+pub(crate) fn impair(cx: &mut Cx<'_>, v: &Node) -> Option<Impair> {
+    let f = cx.fields(v, "impair", IMPAIR_KEYS)?;
+    let pct = |cx: &mut Cx<'_>, k: &str| {
+        f.get(k)
+            .and_then(|n| cx.parse::<Percent>(n, k))
+            .map(|p| p.value)
+    };
+    Some(Impair {
+        delay: duration(cx, &f, "delay"),
+        jitter: duration(cx, &f, "jitter"),
+        distribution: f.get("distribution").and_then(|n| {
+            cx.choice(
+                n,
+                "distribution",
+                &[
+                    ("uniform", Distribution::Uniform),
+                    ("normal", Distribution::Normal),
+                    ("pareto", Distribution::Pareto),
+                    ("paretonormal", Distribution::Paretonormal),
+                ],
+            )
+        }),
+        loss: pct(cx, "loss"),
+        loss_correlation: pct(cx, "loss_correlation"),
+        duplicate: pct(cx, "duplicate"),
+        reorder: pct(cx, "reorder"),
+        corrupt: pct(cx, "corrupt"),
+        rate: f
+            .get("rate")
+            .and_then(|n| cx.parse::<Rate>(n, "rate"))
+            .map(|r| r.value),
+        limit: f
+            .get("limit")
+            .and_then(|n| cx.uint(n, "limit", 1, u64::from(u32::MAX)))
+            .and_then(|l| u32::try_from(l).ok()),
+    })
+}

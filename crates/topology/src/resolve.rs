@@ -1,0 +1,667 @@
+//! From the file as written to the resolved [`Lab`]: defaults applied,
+//! endpoints turned into interfaces, `interfaces:` entries merged, network
+//! addresses assigned. Problems with names and references are reported here;
+//! rules over addresses and routes live in [`crate::validate`].
+
+use crate::decode::Cx;
+use crate::diag::{Diagnostic, did_you_mean};
+use crate::model::{
+    Attachment, CaptureMode, ContainerSpec, Endpoint, Interface, Lab, Link, Network, Node,
+    NodeKind, Route, Tunnel, VmSpec,
+};
+use crate::raw::{CONTAINER_ONLY, RawLab, RawNode, VM_ONLY};
+use crate::span::{Span, Spanned};
+use std::collections::{BTreeMap, HashMap};
+
+/// Longest lab name. Every name warren gives a kernel object outside the
+/// lab's own namespaces is `w` + lab name + a two-character suffix, and
+/// kernel interface names hold at most 15 bytes.
+pub const MAX_LAB_NAME: usize = 12;
+/// Longest interface name the kernel accepts (IFNAMSIZ - 1).
+pub const MAX_IFNAME: usize = 15;
+/// Default UDP port of VXLAN tunnels (IANA).
+pub const VXLAN_PORT: u16 = 4789;
+/// Default UDP port of GENEVE tunnels (IANA).
+pub const GENEVE_PORT: u16 = 6081;
+
+/// Why a lab name is unusable, if it is.
+pub fn lab_name_problem(name: &str) -> Option<String> {
+    let valid_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let first_ok = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !valid_chars || !first_ok {
+        return Some(format!(
+            "lab name `{name}` must match [a-z0-9][a-z0-9-]* (lower-case letters, digits and dashes)"
+        ));
+    }
+    (name.len() > MAX_LAB_NAME).then(|| {
+        format!(
+            "lab name `{name}` is {} bytes long; at most {MAX_LAB_NAME} fit into the kernel names warren derives from it",
+            name.len()
+        )
+    })
+}
+
+/// Why an interface name is one the kernel refuses, if it is.
+pub fn ifname_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("an interface name cannot be empty".into())
+    } else if name.len() > MAX_IFNAME {
+        Some(format!(
+            "interface name `{name}` is {} bytes long; the kernel takes at most {MAX_IFNAME}",
+            name.len()
+        ))
+    } else if name == "." || name == ".." {
+        Some(format!("`{name}` is not a valid interface name"))
+    } else if name.contains(['/', ':']) || name.chars().any(char::is_whitespace) {
+        Some(format!(
+            "interface name `{name}` contains '/', ':' or whitespace, which the kernel refuses"
+        ))
+    } else {
+        None
+    }
+}
+
+fn node_name_problem(name: &str) -> Option<String> {
+    let ok = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name.len() <= 63;
+    (!ok).then(|| format!("node name `{name}` must be 1 to 63 letters, digits, '-' or '_', starting with a letter or digit"))
+}
+
+/// Builds the resolved lab. `stem` is the file name without extension.
+pub(crate) fn resolve(cx: &mut Cx<'_>, raw: RawLab, stem: &str) -> Lab {
+    let name = match &raw.name {
+        Some(n) => {
+            if let Some(p) = lab_name_problem(&n.value) {
+                cx.error("warren::lab-name", n.span, p, "invalid lab name");
+            }
+            n.value.clone()
+        }
+        None => {
+            if let Some(p) = lab_name_problem(stem) {
+                cx.push(
+                    Diagnostic::error(
+                        "warren::lab-name",
+                        Span::new(0, 0),
+                        p,
+                        "the name comes from the file name",
+                    )
+                    .with_help("set `name:` in the file"),
+                );
+            }
+            stem.to_string()
+        }
+    };
+    let mut r = Resolver {
+        cx,
+        nodes: raw
+            .nodes
+            .iter()
+            .map(|(n, raw_node)| node(n, raw_node.clone().inherit(&raw.defaults)))
+            .collect(),
+        uses: HashMap::new(),
+    };
+    for ((name, own), node) in raw.nodes.iter().zip(&r.nodes) {
+        check_node(r.cx, name, own, node);
+    }
+    let links = r.links(&raw);
+    let networks = r.networks(&raw);
+    r.interfaces(&raw);
+    r.assign_network_addresses(&networks);
+    let tunnels = raw
+        .tunnels
+        .iter()
+        .map(|t| Tunnel {
+            kind: t.kind,
+            network: t.network.clone(),
+            remote: t.remote,
+            vni: t.vni,
+            local: t.local,
+            dstport: t.dstport.unwrap_or(match t.kind {
+                crate::model::TunnelType::Vxlan => VXLAN_PORT,
+                crate::model::TunnelType::Geneve => GENEVE_PORT,
+            }),
+        })
+        .collect();
+    let capture = raw
+        .capture
+        .as_ref()
+        .map_or(CaptureMode::All, |c| c.value.clone());
+    let mut lab = Lab {
+        name,
+        nodes: r.nodes,
+        links,
+        networks,
+        tunnels,
+        capture,
+        results: raw.results.clone(),
+        seed: raw.seed,
+        tests: Vec::new(),
+        faults: Vec::new(),
+    };
+    apply_capture_mode(&mut lab, &raw);
+    lab
+}
+
+/// A node with defaults applied and no interfaces yet.
+fn node(name: &Spanned<String>, n: RawNode) -> Node {
+    let kind = n.kind.map_or(NodeKind::Netns, |k| k.value);
+    let container = matches!(kind, NodeKind::Container | NodeKind::System).then(|| ContainerSpec {
+        image: n.image.map(|i| i.value).unwrap_or_default(),
+        cmd: n.cmd,
+        entrypoint: n.entrypoint,
+        workdir: n.workdir,
+        user: n.user,
+        binds: n.binds.unwrap_or_default(),
+        capabilities: n.capabilities.unwrap_or_default(),
+        provision: n.provision.unwrap_or(false),
+    });
+    let vm = (kind == NodeKind::Vm).then(|| VmSpec {
+        kernel: n.kernel,
+        initrd: n.initrd,
+        append: n.append,
+        disk: n.disk,
+        firmware: n.firmware.unwrap_or_default(),
+        memory: n.memory.unwrap_or(256),
+        cpus: n.cpus.unwrap_or(1),
+        accel: n.accel.unwrap_or_default(),
+        console: n.console,
+        nic_model: n.nic_model.unwrap_or_else(|| "virtio-net-pci".into()),
+        qemu_args: n.qemu_args.unwrap_or_default(),
+    });
+    Node {
+        name: name.clone(),
+        kind,
+        exec: n.exec.unwrap_or_default(),
+        env: n.env.into_iter().collect::<BTreeMap<_, _>>(),
+        sysctls: n.sysctls.into_iter().collect::<BTreeMap<_, _>>(),
+        ready: n.ready,
+        container,
+        vm,
+        netconf: n.netconf.flatten(),
+        interfaces: Vec::new(),
+    }
+}
+
+/// Kind-specific checks on one node: keys that do not apply, required keys.
+fn check_node(cx: &mut Cx<'_>, name: &Spanned<String>, own: &RawNode, node: &Node) {
+    if let Some(p) = node_name_problem(&name.value) {
+        cx.error("warren::node-name", name.span, p, "invalid node name");
+    }
+    let kind = node.kind;
+    for (key, span) in &own.keys {
+        let applies = match kind {
+            NodeKind::Netns => {
+                !CONTAINER_ONLY.contains(key)
+                    && !VM_ONLY.contains(key)
+                    && *key != "console"
+                    && *key != "netconf"
+            }
+            NodeKind::Container => !VM_ONLY.contains(key) && *key != "console" && *key != "netconf",
+            NodeKind::System => !VM_ONLY.contains(key),
+            NodeKind::Vm => !CONTAINER_ONLY.contains(key),
+        };
+        if !applies {
+            cx.push(
+                Diagnostic::error(
+                    "warren::key-not-for-kind",
+                    *span,
+                    format!("`{key}` does not apply to {} nodes", kind.as_str()),
+                    format!("node `{}` is of kind {}", name.value, kind.as_str()),
+                )
+                .with_help(kinds_taking(key)),
+            );
+        }
+    }
+    if let Some(c) = &node.container
+        && c.image.is_empty()
+    {
+        cx.error(
+            "warren::missing-key",
+            name.span,
+            format!("{} node `{}` needs an `image`", kind.as_str(), name.value),
+            "no image",
+        );
+    }
+    if let Some(vm) = &node.vm {
+        if vm.kernel.is_none() && vm.disk.is_none() {
+            cx.push(
+                Diagnostic::error(
+                    "warren::vm-boot",
+                    name.span,
+                    format!("vm node `{}` has neither `kernel` nor `disk`", name.value),
+                    "nothing to boot",
+                )
+                .with_help("set `kernel` (with `initrd` and `append`) for direct boot, or `disk` for a disk image"),
+            );
+        }
+        if vm.initrd.is_some() && vm.kernel.is_none() {
+            cx.error(
+                "warren::vm-boot",
+                name.span,
+                format!("vm node `{}` has an `initrd` but no `kernel`", name.value),
+                "initrd without kernel",
+            );
+        }
+    }
+}
+
+fn kinds_taking(key: &str) -> &'static str {
+    if CONTAINER_ONLY.contains(&key) {
+        "this key is for container and system nodes"
+    } else if VM_ONLY.contains(&key) {
+        "this key is for vm nodes"
+    } else {
+        "this key is for system and vm nodes"
+    }
+}
+
+struct Resolver<'c, 's> {
+    cx: &'c mut Cx<'s>,
+    nodes: Vec<Node>,
+    /// Where each endpoint was first used.
+    uses: HashMap<Endpoint, Span>,
+}
+
+impl Resolver<'_, '_> {
+    /// Parses `node:if` and checks both parts; reports and returns `None` on a problem.
+    fn endpoint(&mut self, text: &Spanned<String>) -> Option<(usize, Endpoint)> {
+        let Some((node, iface)) = text.value.split_once(':') else {
+            self.cx.error(
+                "warren::bad-endpoint",
+                text.span,
+                format!("`{}` is not an endpoint", text.value),
+                "expected node:interface",
+            );
+            return None;
+        };
+        let Some(idx) = self.nodes.iter().position(|n| n.name.value == node) else {
+            let mut d = Diagnostic::error(
+                "warren::unknown-node",
+                text.span,
+                format!("no node called `{node}`"),
+                "unknown node",
+            );
+            if let Some(s) = did_you_mean(node, self.nodes.iter().map(|n| n.name.value.as_str())) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            self.cx.push(d);
+            return None;
+        };
+        if let Some(p) = ifname_problem(iface) {
+            self.cx
+                .error("warren::bad-ifname", text.span, p, "invalid interface name");
+            return None;
+        }
+        Some((
+            idx,
+            Endpoint {
+                node: node.into(),
+                iface: iface.into(),
+            },
+        ))
+    }
+
+    /// Records a use of an endpoint; a second use is an error.
+    fn claim(&mut self, ep: &Endpoint, span: Span) -> bool {
+        if let Some(first) = self.uses.get(ep) {
+            let line = self.cx.line_of(*first);
+            self.cx.push(
+                Diagnostic::error(
+                    "warren::endpoint-reused",
+                    span,
+                    format!("endpoint `{ep}` is used twice"),
+                    "second use",
+                )
+                .with_help(format!(
+                    "first used on line {line}; every interface joins one link or network"
+                )),
+            );
+            return false;
+        }
+        if ep.iface == "lo" {
+            self.cx.error(
+                "warren::bad-endpoint",
+                span,
+                "`lo` is the loopback and cannot join a link or network",
+                "loopback",
+            );
+            return false;
+        }
+        self.uses.insert(ep.clone(), span);
+        true
+    }
+
+    fn add_interface(&mut self, node: usize, iface: Interface) {
+        self.nodes[node].interfaces.push(iface);
+    }
+
+    fn links(&mut self, raw: &RawLab) -> Vec<Link> {
+        let mut out = Vec::new();
+        for l in &raw.links {
+            let eps: Vec<Option<(usize, Endpoint)>> =
+                l.endpoints.iter().map(|e| self.endpoint(e)).collect();
+            let [Some(a), Some(b)] = eps.as_slice() else {
+                continue;
+            };
+            let (a, b) = (a.clone(), b.clone());
+            let claimed_a = self.claim(&a.1, l.endpoints[0].span);
+            let claimed_b = self.claim(&b.1, l.endpoints[1].span);
+            if !(claimed_a && claimed_b) {
+                continue;
+            }
+            let index = out.len();
+            for (side, ((node, ep), (_, peer))) in [(&a, &b), (&b, &a)].into_iter().enumerate() {
+                let ipv4 = l.ipv4.get(side).cloned().flatten().into_iter().collect();
+                let ipv6 = l.ipv6.get(side).cloned().flatten().into_iter().collect();
+                self.add_interface(
+                    *node,
+                    Interface {
+                        name: ep.iface.clone(),
+                        attach: Attachment::Link {
+                            link: index,
+                            peer: peer.clone(),
+                        },
+                        ipv4,
+                        ipv6,
+                        mac: l.mac.get(side).copied().flatten(),
+                        mtu: l.mtu,
+                        routes: Vec::new(),
+                        up: true,
+                        impair: None,
+                        span: l.endpoints[side].span,
+                    },
+                );
+            }
+            let name = l.name.as_ref().map_or_else(
+                || format!("{}.{}-{}.{}", a.1.node, a.1.iface, b.1.node, b.1.iface),
+                |n| n.value.clone(),
+            );
+            out.push(Link {
+                name,
+                endpoints: [
+                    Spanned::new(a.1, l.endpoints[0].span),
+                    Spanned::new(b.1, l.endpoints[1].span),
+                ],
+                mtu: l.mtu,
+                impair: l.impair.clone(),
+                capture: l.capture.unwrap_or(true),
+            });
+        }
+        out
+    }
+
+    fn networks(&mut self, raw: &RawLab) -> Vec<Network> {
+        let mut out = Vec::new();
+        for n in &raw.networks {
+            if let Some(p) = ifname_problem(&n.name.value) {
+                self.cx.push(
+                    Diagnostic::error("warren::bad-ifname", n.name.span, p, "invalid network name")
+                        .with_help("a network becomes a bridge of the same name in the lab's hub namespace"),
+                );
+            }
+            let mut members = Vec::new();
+            for m in &n.members {
+                let Some((node, ep)) = self.endpoint(m) else {
+                    continue;
+                };
+                if !self.claim(&ep, m.span) {
+                    continue;
+                }
+                self.add_interface(
+                    node,
+                    Interface {
+                        name: ep.iface.clone(),
+                        attach: Attachment::Network {
+                            network: n.name.value.clone(),
+                        },
+                        ipv4: Vec::new(),
+                        ipv6: Vec::new(),
+                        mac: None,
+                        mtu: n.mtu,
+                        routes: Vec::new(),
+                        up: true,
+                        impair: n.impair.clone(),
+                        span: m.span,
+                    },
+                );
+                members.push(Spanned::new(ep, m.span));
+            }
+            for (prefix, v4) in [(&n.ipv4, true), (&n.ipv6, false)] {
+                if let Some(p) = prefix
+                    && p.value.addr.is_ipv4() != v4
+                {
+                    self.cx.error(
+                        "warren::wrong-family",
+                        p.span,
+                        format!(
+                            "`{}` is not an {} prefix",
+                            p.value,
+                            if v4 { "IPv4" } else { "IPv6" }
+                        ),
+                        "wrong address family",
+                    );
+                }
+            }
+            out.push(Network {
+                name: n.name.clone(),
+                members,
+                ipv4: n.ipv4.filter(|p| p.value.addr.is_ipv4()),
+                ipv6: n.ipv6.filter(|p| p.value.addr.is_ipv6()),
+                mtu: n.mtu,
+                impair: n.impair.clone(),
+                capture: n.capture.unwrap_or(true),
+            });
+        }
+        out
+    }
+
+    /// Merges `interfaces:` entries into the interfaces that links and networks made.
+    fn interfaces(&mut self, raw: &RawLab) {
+        let mut seen: HashMap<Endpoint, Span> = HashMap::new();
+        for ri in &raw.interfaces {
+            let Some((node, ep)) = self.endpoint(&ri.endpoint) else {
+                continue;
+            };
+            if let Some(first) = seen.insert(ep.clone(), ri.endpoint.span) {
+                let line = self.cx.line_of(first);
+                self.cx.push(
+                    Diagnostic::error(
+                        "warren::duplicate-key",
+                        ri.endpoint.span,
+                        format!("interface `{ep}` is configured twice"),
+                        "second entry",
+                    )
+                    .with_help(format!("first configured on line {line}")),
+                );
+                continue;
+            }
+            let pos = self.nodes[node]
+                .interfaces
+                .iter()
+                .position(|i| i.name == ep.iface);
+            let pos = match pos {
+                Some(p) => p,
+                None if ep.iface == "lo" => {
+                    self.add_interface(
+                        node,
+                        Interface {
+                            name: "lo".into(),
+                            attach: Attachment::Loopback,
+                            ipv4: Vec::new(),
+                            ipv6: Vec::new(),
+                            mac: None,
+                            mtu: None,
+                            routes: Vec::new(),
+                            up: true,
+                            impair: None,
+                            span: ri.endpoint.span,
+                        },
+                    );
+                    self.nodes[node].interfaces.len() - 1
+                }
+                None => {
+                    let names: Vec<&str> = self.nodes[node]
+                        .interfaces
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect();
+                    let mut d = Diagnostic::error(
+                        "warren::unknown-interface",
+                        ri.endpoint.span,
+                        format!("node `{}` has no interface `{}`", ep.node, ep.iface),
+                        "on no link or network",
+                    );
+                    d = match did_you_mean(&ep.iface, names.iter().copied()) {
+                        Some(s) => d.with_help(format!("did you mean `{}:{s}`?", ep.node)),
+                        None => d.with_help("interfaces come from `links` and `networks`; only `lo` exists without them"),
+                    };
+                    self.cx.push(d);
+                    continue;
+                }
+            };
+            let iface = &mut self.nodes[node].interfaces[pos];
+            iface.ipv4.extend(ri.ipv4.iter().cloned());
+            iface.ipv6.extend(ri.ipv6.iter().cloned());
+            if ri.mac.is_some() {
+                iface.mac = ri.mac;
+            }
+            if ri.mtu.is_some() {
+                iface.mtu = ri.mtu;
+            }
+            if let Some(up) = ri.up {
+                iface.up = up;
+            }
+            if ri.impair.is_some() {
+                iface.impair.clone_from(&ri.impair);
+            }
+            iface.routes = ri
+                .routes
+                .iter()
+                .map(|r| {
+                    Spanned::new(
+                        Route {
+                            to: r.value.to,
+                            via: r.value.via,
+                            dev: r.value.dev.clone(),
+                            metric: r.value.metric,
+                        },
+                        r.span,
+                    )
+                })
+                .collect();
+        }
+    }
+
+    /// Gives network members without an address of a family the lowest free
+    /// host address of the network's prefix, in member order.
+    fn assign_network_addresses(&mut self, networks: &[Network]) {
+        for net in networks {
+            for (prefix, v4) in [(&net.ipv4, true), (&net.ipv6, false)] {
+                let Some(prefix) = prefix else { continue };
+                let members: Vec<(usize, usize)> = net
+                    .members
+                    .iter()
+                    .filter_map(|m| {
+                        let n = self
+                            .nodes
+                            .iter()
+                            .position(|n| n.name.value == m.value.node)?;
+                        let i = self.nodes[n]
+                            .interfaces
+                            .iter()
+                            .position(|i| i.name == m.value.iface)?;
+                        Some((n, i))
+                    })
+                    .collect();
+                let taken: Vec<std::net::IpAddr> = members
+                    .iter()
+                    .flat_map(|&(n, i)| {
+                        self.nodes[n].interfaces[i]
+                            .addresses()
+                            .map(|a| a.value.addr)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let mut next: u128 = 0;
+                let mut short = 0usize;
+                for &(n, i) in &members {
+                    let iface = &self.nodes[n].interfaces[i];
+                    let has = if v4 {
+                        !iface.ipv4.is_empty()
+                    } else {
+                        !iface.ipv6.is_empty()
+                    };
+                    if has {
+                        continue;
+                    }
+                    let addr = loop {
+                        match prefix.value.host(next) {
+                            Some(a) if taken.contains(&a.addr) => next += 1,
+                            other => break other,
+                        }
+                    };
+                    next += 1;
+                    let Some(addr) = addr else {
+                        short += 1;
+                        continue;
+                    };
+                    let iface = &mut self.nodes[n].interfaces[i];
+                    let list = if v4 { &mut iface.ipv4 } else { &mut iface.ipv6 };
+                    list.push(Spanned::new(addr, prefix.span));
+                }
+                if short > 0 {
+                    let needing = members.len();
+                    self.cx.push(
+                        Diagnostic::error(
+                            "warren::prefix-too-small",
+                            prefix.span,
+                            format!(
+                                "{} has {} usable addresses, too few for the {needing} members of network `{}`",
+                                prefix.value,
+                                prefix.value.usable_hosts(),
+                                net.name.value
+                            ),
+                            format!("{short} member(s) get no address"),
+                        )
+                        .with_help("use a shorter prefix length"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Applies `capture: none` and `capture: [names]`; unknown names are reported by validation.
+fn apply_capture_mode(lab: &mut Lab, raw: &RawLab) {
+    match &lab.capture {
+        CaptureMode::All => {}
+        CaptureMode::None => {
+            lab.links.iter_mut().for_each(|l| l.capture = false);
+            lab.networks.iter_mut().for_each(|n| n.capture = false);
+        }
+        CaptureMode::Only(_) => {
+            let names: Vec<&str> = raw.capture_names.iter().map(|s| s.value.as_str()).collect();
+            for l in &mut lab.links {
+                let by_ep = l
+                    .endpoints
+                    .iter()
+                    .any(|e| names.contains(&e.value.to_string().as_str()));
+                l.capture = l.capture && (names.contains(&l.name.as_str()) || by_ep);
+            }
+            for n in &mut lab.networks {
+                n.capture = n.capture && names.contains(&n.name.value.as_str());
+            }
+        }
+    }
+}

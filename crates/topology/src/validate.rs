@@ -1,0 +1,375 @@
+//! Rules over the resolved lab: address families, duplicate addresses,
+//! subnets of a segment, route gateways, and the references that tests,
+//! faults, tunnels and the capture list make.
+
+use crate::decode::Cx;
+use crate::diag::{Diagnostic, did_you_mean};
+use crate::model::{Attachment, FaultAction, Lab, NodeKind, StepAction, Test, TestStep};
+use crate::span::{Span, Spanned};
+use crate::values::IfAddr;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Checks every rule and records what fails.
+pub(crate) fn validate(cx: &mut Cx<'_>, lab: &Lab) {
+    families(cx, lab);
+    duplicate_addresses(cx, lab);
+    segment_subnets(cx, lab);
+    routes(cx, lab);
+    references(cx, lab);
+}
+
+fn families(cx: &mut Cx<'_>, lab: &Lab) {
+    for node in &lab.nodes {
+        for iface in &node.interfaces {
+            for (list, v4) in [(&iface.ipv4, true), (&iface.ipv6, false)] {
+                for a in list.iter().filter(|a| a.value.is_ipv4() != v4) {
+                    cx.error(
+                        "warren::wrong-family",
+                        a.span,
+                        format!(
+                            "`{}` is an {} address in an `{}` field",
+                            a.value,
+                            if v4 { "IPv6" } else { "IPv4" },
+                            if v4 { "ipv4" } else { "ipv6" }
+                        ),
+                        "wrong address family",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn duplicate_addresses(cx: &mut Cx<'_>, lab: &Lab) {
+    let mut seen: HashMap<IpAddr, (String, Span)> = HashMap::new();
+    for node in &lab.nodes {
+        for iface in &node.interfaces {
+            let owner = format!("{}:{}", node.name.value, iface.name);
+            for a in iface.addresses() {
+                match seen.get(&a.value.addr) {
+                    Some((first, span)) => {
+                        let line = cx.line_of(*span);
+                        cx.push(
+                            Diagnostic::error(
+                                "warren::duplicate-address",
+                                a.span,
+                                format!(
+                                    "address {} is given to both {first} and {owner}",
+                                    a.value.addr
+                                ),
+                                "used twice",
+                            )
+                            .with_help(format!("first given on line {line}")),
+                        );
+                    }
+                    None => {
+                        seen.insert(a.value.addr, (owner.clone(), a.span));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every address on a link or network must share a subnet with an address
+/// of another member of the same segment, or the members cannot talk.
+fn segment_subnets(cx: &mut Cx<'_>, lab: &Lab) {
+    let mut segments: HashMap<String, Vec<(String, &Spanned<IfAddr>)>> = HashMap::new();
+    for node in &lab.nodes {
+        for iface in &node.interfaces {
+            let segment = match &iface.attach {
+                Attachment::Link { link, .. } => format!("link `{}`", lab.links[*link].name),
+                Attachment::Network { network } => format!("network `{network}`"),
+                Attachment::Loopback => continue,
+            };
+            let owner = format!("{}:{}", node.name.value, iface.name);
+            let entry = segments.entry(segment).or_default();
+            entry.extend(iface.addresses().map(|a| (owner.clone(), a)));
+        }
+    }
+    let mut names: Vec<&String> = segments.keys().collect();
+    names.sort();
+    for seg in names {
+        let addrs = &segments[seg];
+        for (owner, a) in addrs {
+            let others: Vec<&(String, &Spanned<IfAddr>)> = addrs
+                .iter()
+                .filter(|(o, b)| o != owner && b.value.is_ipv4() == a.value.is_ipv4())
+                .collect();
+            if others.is_empty()
+                || others
+                    .iter()
+                    .any(|(_, b)| b.value.network() == a.value.network())
+            {
+                continue;
+            }
+            let (o, b) = others[0];
+            cx.push(
+                Diagnostic::error(
+                    "warren::subnet-mismatch",
+                    a.span,
+                    format!(
+                        "{} on {owner} is in no subnet of the other addresses on {seg}",
+                        a.value
+                    ),
+                    format!("subnet {}", a.value.network()),
+                )
+                .with_help(format!(
+                    "{o} has {} (subnet {})",
+                    b.value,
+                    b.value.network()
+                )),
+            );
+        }
+    }
+}
+
+fn routes(cx: &mut Cx<'_>, lab: &Lab) {
+    for node in &lab.nodes {
+        for iface in &node.interfaces {
+            for r in &iface.routes {
+                let route = &r.value;
+                if let Some(dev) = &route.dev
+                    && node.interface(dev).is_none()
+                {
+                    cx.error(
+                        "warren::unknown-interface",
+                        r.span,
+                        format!(
+                            "route `{route}`: node `{}` has no interface `{dev}`",
+                            node.name.value
+                        ),
+                        "unknown interface",
+                    );
+                    continue;
+                }
+                let link_local =
+                    matches!(route.via, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+                if link_local && route.dev.is_some() {
+                    continue;
+                }
+                let candidates: Vec<_> = node
+                    .interfaces
+                    .iter()
+                    .filter(|i| route.dev.as_deref().is_none_or(|d| d == i.name))
+                    .flat_map(|i| i.addresses())
+                    .collect();
+                if candidates
+                    .iter()
+                    .any(|a| a.value.network().contains(route.via))
+                {
+                    continue;
+                }
+                let help = if link_local {
+                    "a link-local gateway needs `dev`".to_string()
+                } else {
+                    let subnets: Vec<String> = candidates
+                        .iter()
+                        .filter(|a| a.value.is_ipv4() == route.is_ipv4())
+                        .map(|a| a.value.network().to_string())
+                        .collect();
+                    if subnets.is_empty() {
+                        "the node has no address of this family".to_string()
+                    } else {
+                        format!("the node's subnets are {}", subnets.join(", "))
+                    }
+                };
+                cx.push(
+                    Diagnostic::error(
+                        "warren::unreachable-gateway",
+                        r.span,
+                        format!(
+                            "route `{route}` on {}: gateway {} is on none of the node's subnets",
+                            node.name.value, route.via
+                        ),
+                        "gateway not reachable",
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+    }
+}
+
+/// The names a link or network can be referred to by: its name, or for a
+/// link either of its endpoints.
+fn segment_names(lab: &Lab) -> Vec<String> {
+    let mut names: Vec<String> = lab.links.iter().map(|l| l.name.clone()).collect();
+    names.extend(
+        lab.links
+            .iter()
+            .flat_map(|l| l.endpoints.iter().map(|e| e.value.to_string())),
+    );
+    names.extend(lab.networks.iter().map(|n| n.name.value.clone()));
+    names
+}
+
+struct Refs<'a, 'c, 's> {
+    cx: &'c mut Cx<'s>,
+    lab: &'a Lab,
+    segments: Vec<String>,
+}
+
+impl Refs<'_, '_, '_> {
+    fn unknown(&mut self, what: &str, r: &Spanned<String>, candidates: &[String]) {
+        let mut d = Diagnostic::error(
+            "warren::unknown-reference",
+            r.span,
+            format!("no {what} called `{}`", r.value),
+            format!("unknown {what}"),
+        );
+        if let Some(s) = did_you_mean(&r.value, candidates.iter().map(String::as_str)) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        self.cx.push(d);
+    }
+
+    fn node(&mut self, r: &Spanned<String>) -> Option<NodeKind> {
+        if let Some(n) = self.lab.node(&r.value) {
+            return Some(n.kind);
+        }
+        let names: Vec<String> = self
+            .lab
+            .nodes
+            .iter()
+            .map(|n| n.name.value.clone())
+            .collect();
+        self.unknown("node", r, &names);
+        None
+    }
+
+    fn segment(&mut self, r: &Spanned<String>) {
+        if !self.segments.contains(&r.value) {
+            let segments = self.segments.clone();
+            self.unknown("link or network", r, &segments);
+        }
+    }
+
+    /// A node, a `node:if` of the lab, or an IP address.
+    fn target(&mut self, r: &Spanned<String>) {
+        if r.value.parse::<IpAddr>().is_ok() {
+            return;
+        }
+        match r.value.split_once(':') {
+            Some((node, iface)) => {
+                let found = self
+                    .lab
+                    .node(node)
+                    .is_some_and(|n| n.interface(iface).is_some());
+                if !found {
+                    let all: Vec<String> = self
+                        .lab
+                        .nodes
+                        .iter()
+                        .flat_map(|n| {
+                            n.interfaces
+                                .iter()
+                                .map(move |i| format!("{}:{}", n.name.value, i.name))
+                        })
+                        .collect();
+                    self.unknown("interface", r, &all);
+                }
+            }
+            None => {
+                self.node(r);
+            }
+        }
+    }
+
+    fn interface(&mut self, r: &Spanned<String>) {
+        if r.value.contains(':') {
+            self.target(r);
+        } else {
+            self.segment(r);
+        }
+    }
+
+    fn step(&mut self, step: &TestStep, faults: &[String]) {
+        self.action(&step.action, faults);
+    }
+
+    fn action(&mut self, action: &StepAction, faults: &[String]) {
+        match action {
+            StepAction::Exec(e) => {
+                self.node(&e.node);
+            }
+            StepAction::Ping(p) => {
+                self.node(&p.from);
+                self.target(&p.to);
+            }
+            StepAction::Http(h) => {
+                self.node(&h.from);
+            }
+            StepAction::Console(c) => {
+                if let Some(kind) = self.node(&c.node)
+                    && !matches!(kind, NodeKind::Vm | NodeKind::System)
+                {
+                    self.cx.error(
+                        "warren::no-console",
+                        c.node.span,
+                        format!(
+                            "node `{}` is a {} node and has no console",
+                            c.node.value,
+                            kind.as_str()
+                        ),
+                        "console steps need a vm or system node",
+                    );
+                }
+            }
+            StepAction::Wait(w) => self.action(&w.step, faults),
+            StepAction::Fault(f) => {
+                if !faults.contains(&f.value) {
+                    self.unknown("fault", f, faults);
+                }
+            }
+            StepAction::Capture(c) => self.segment(&c.link),
+        }
+    }
+}
+
+fn references(cx: &mut Cx<'_>, lab: &Lab) {
+    let mut refs = Refs {
+        cx,
+        lab,
+        segments: segment_names(lab),
+    };
+    let fault_names: Vec<String> = lab
+        .faults
+        .iter()
+        .filter_map(|f| f.name.as_ref().map(|n| n.value.clone()))
+        .collect();
+    for test in &lab.tests {
+        match test {
+            Test::Step(s) => refs.step(s, &fault_names),
+            Test::Parallel { parallel } => parallel.iter().for_each(|s| refs.step(s, &fault_names)),
+        }
+    }
+    for fault in &lab.faults {
+        match &fault.action {
+            FaultAction::LinkDown { link, .. } => refs.interface(link),
+            FaultAction::Impair { on, .. } => refs.interface(on),
+            FaultAction::NodeRestart { node } => {
+                refs.node(node);
+            }
+        }
+    }
+    let networks: Vec<String> = lab.networks.iter().map(|n| n.name.value.clone()).collect();
+    for t in &lab.tunnels {
+        if !networks.contains(&t.network.value) {
+            refs.unknown("network", &t.network, &networks);
+        }
+    }
+}
+
+/// Checks the names listed under `capture:`.
+pub(crate) fn capture_names(cx: &mut Cx<'_>, lab: &Lab, names: &[Spanned<String>]) {
+    let mut refs = Refs {
+        cx,
+        lab,
+        segments: segment_names(lab),
+    };
+    for n in names {
+        refs.segment(n);
+    }
+}
