@@ -37,8 +37,10 @@ fn dot_shape(n: &Node) -> &'static str {
     }
 }
 
+/// A dot string. Backslashes pass through so that labels can use dot's
+/// `\n` line breaks; names in a valid lab hold no quotes or backslashes.
 fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    format!("\"{}\"", s.replace('"', "\\\""))
 }
 
 /// The lab as a Graphviz graph.

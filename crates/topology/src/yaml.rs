@@ -63,6 +63,7 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
         anchors: HashMap::new(),
         root: None,
         documents: 0,
+        nodes: 0,
     };
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| {
@@ -129,6 +130,20 @@ struct Builder {
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
     documents: usize,
+    /// Nodes built so far, aliases counted at their expanded size.
+    nodes: usize,
+}
+
+/// Most nodes a document may expand to; aliases of aliases grow
+/// exponentially ("billion laughs"), and no lab needs this many.
+const MAX_NODES: usize = 1_000_000;
+
+fn size(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Seq(items) => items.iter().map(size).sum(),
+        Value::Map(entries) => entries.iter().map(|(k, v)| size(k) + size(v)).sum(),
+        _ => 0,
+    }
 }
 
 impl Builder {
@@ -149,9 +164,19 @@ impl Builder {
             Event::DocumentEnd => {}
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| {
+                let node = self.anchors.get(&id).ok_or_else(|| {
                     Diagnostic::error("warren::yaml-syntax", span, "unknown alias", "this alias")
                 })?;
+                self.nodes += size(node);
+                if self.nodes > MAX_NODES {
+                    return Err(Diagnostic::error(
+                        "warren::yaml-syntax",
+                        span,
+                        format!("aliases expand the document past {MAX_NODES} nodes"),
+                        "this alias",
+                    ));
+                }
+                let node = node.clone();
                 self.add(Node { span, ..node }, 0)?;
             }
             Event::Scalar(text, style, anchor, _tag) => {
@@ -248,6 +273,17 @@ mod tests {
         let err = parse("a: [1, 2\nb: 3\n").expect_err("unclosed list");
         assert_eq!(err.code, "warren::yaml-syntax");
         assert!(err.span.is_some());
+    }
+
+    #[test]
+    fn refuses_alias_bombs() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let err = parse(&text).expect_err("ten levels of ten aliases");
+        assert!(err.message.contains("aliases expand"), "{}", err.message);
     }
 
     #[test]
