@@ -11,7 +11,9 @@ fn warren() -> Command {
 }
 
 fn invalid(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid").join(format!("{name}.yaml"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/invalid")
+        .join(format!("{name}.yaml"))
 }
 
 fn examples() -> Vec<PathBuf> {
@@ -35,7 +37,10 @@ fn reject(name: &str, code: &str) -> String {
         .output()
         .expect("warren runs");
     assert_eq!(out.status.code(), Some(1), "an invalid file exits 1");
-    assert!(out.stdout.is_empty(), "nothing on stdout for an invalid file");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout for an invalid file"
+    );
     let stderr = String::from_utf8(out.stderr).expect("utf-8");
     assert!(stderr.contains(code), "expected {code} in:\n{stderr}");
     stderr
@@ -53,21 +58,53 @@ macro_rules! rule {
 
 rule!(unknown_key, "unknown-key", "warren::unknown-key");
 rule!(unknown_node, "unknown-node", "warren::unknown-node");
-rule!(unknown_interface, "unknown-interface", "warren::unknown-interface");
-rule!(unknown_reference, "unknown-reference", "warren::unknown-reference");
-rule!(endpoint_reused, "endpoint-reused", "warren::endpoint-reused");
+rule!(
+    unknown_interface,
+    "unknown-interface",
+    "warren::unknown-interface"
+);
+rule!(
+    unknown_reference,
+    "unknown-reference",
+    "warren::unknown-reference"
+);
+rule!(
+    endpoint_reused,
+    "endpoint-reused",
+    "warren::endpoint-reused"
+);
 rule!(bad_ifname, "bad-ifname", "warren::bad-ifname");
 rule!(bad_cidr, "bad-cidr", "warren::bad-value");
 rule!(bad_mac, "bad-mac", "warren::bad-value");
 rule!(bad_duration, "bad-duration", "warren::bad-value");
 rule!(bad_rate, "bad-rate", "warren::bad-value");
 rule!(wrong_family, "wrong-family", "warren::wrong-family");
-rule!(duplicate_address, "duplicate-address", "warren::duplicate-address");
-rule!(subnet_mismatch, "subnet-mismatch", "warren::subnet-mismatch");
-rule!(unreachable_gateway, "unreachable-gateway", "warren::unreachable-gateway");
-rule!(prefix_too_small, "prefix-too-small", "warren::prefix-too-small");
+rule!(
+    duplicate_address,
+    "duplicate-address",
+    "warren::duplicate-address"
+);
+rule!(
+    subnet_mismatch,
+    "subnet-mismatch",
+    "warren::subnet-mismatch"
+);
+rule!(
+    unreachable_gateway,
+    "unreachable-gateway",
+    "warren::unreachable-gateway"
+);
+rule!(
+    prefix_too_small,
+    "prefix-too-small",
+    "warren::prefix-too-small"
+);
 rule!(vm_boot, "vm-boot", "warren::vm-boot");
-rule!(key_not_for_kind, "key-not-for-kind", "warren::key-not-for-kind");
+rule!(
+    key_not_for_kind,
+    "key-not-for-kind",
+    "warren::key-not-for-kind"
+);
 rule!(missing_image, "missing-image", "warren::missing-key");
 rule!(lab_name, "lab-name", "warren::lab-name");
 rule!(yaml_syntax, "yaml-syntax", "warren::yaml-syntax");
@@ -85,7 +122,10 @@ fn every_rule_file_has_a_test() {
     for entry in std::fs::read_dir(invalid("x").parent().expect("dir")).expect("tests/invalid") {
         let path = entry.expect("entry").path();
         let stem = path.file_stem().and_then(|s| s.to_str()).expect("name");
-        assert!(src.contains(&format!("\"{stem}\"")), "{stem}.yaml has no test");
+        assert!(
+            src.contains(&format!("\"{stem}\"")),
+            "{stem}.yaml has no test"
+        );
     }
 }
 
@@ -93,7 +133,11 @@ fn every_rule_file_has_a_test() {
 fn all_problems_of_a_file_are_reported_at_once() {
     let stderr = reject("unknown-reference", "warren::unknown-reference");
     // capture list, fault link, ping target and fault step: four references.
-    assert_eq!(stderr.matches("warren::unknown-reference").count(), 4, "{stderr}");
+    assert_eq!(
+        stderr.matches("warren::unknown-reference").count(),
+        4,
+        "{stderr}"
+    );
     assert!(stderr.contains("(4 problems)"), "{stderr}");
 }
 
@@ -113,7 +157,10 @@ fn every_example_is_valid() {
     let out = cmd.output().expect("warren runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "examples must validate:\n{stderr}");
-    assert!(stderr.is_empty(), "examples must have no warnings:\n{stderr}");
+    assert!(
+        stderr.is_empty(),
+        "examples must have no warnings:\n{stderr}"
+    );
 }
 
 #[test]
@@ -138,20 +185,35 @@ fn json_output_lists_each_file_and_problem() {
 
 #[test]
 fn a_missing_file_is_a_clear_error() {
-    let out = warren().args(["validate", "/nonexistent/lab.yaml"]).output().expect("warren runs");
+    let out = warren()
+        .args(["validate", "/nonexistent/lab.yaml"])
+        .output()
+        .expect("warren runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("reading lab file /nonexistent/lab.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("reading lab file /nonexistent/lab.yaml"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn graph_json_is_the_resolved_lab() {
     let lan = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lan.yaml");
-    let out = warren().args(["graph", "--format", "json"]).arg(&lan).output().expect("warren runs");
+    let out = warren()
+        .args(["graph", "--format", "json"])
+        .arg(&lan)
+        .output()
+        .expect("warren runs");
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["name"], "lan");
-    let h5 = v["nodes"].as_array().expect("nodes").iter().find(|n| n["name"] == "h5").expect("h5");
+    let h5 = v["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["name"] == "h5")
+        .expect("h5");
     // gw is the first member and takes .1; h1..h5 follow in member order.
     assert_eq!(h5["interfaces"][0]["ipv4"][0], "192.168.50.6/24");
     assert_eq!(h5["interfaces"][0]["routes"][0]["via"], "192.168.50.1");
@@ -161,9 +223,16 @@ fn graph_json_is_the_resolved_lab() {
 fn graph_formats_match_snapshots() {
     let tri = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/triangle.yaml");
     for format in ["dot", "mermaid"] {
-        let out = warren().args(["graph", "--format", format]).arg(&tri).output().expect("warren runs");
+        let out = warren()
+            .args(["graph", "--format", format])
+            .arg(&tri)
+            .output()
+            .expect("warren runs");
         assert!(out.status.success());
-        insta::assert_snapshot!(format!("graph_triangle_{format}"), String::from_utf8_lossy(&out.stdout));
+        insta::assert_snapshot!(
+            format!("graph_triangle_{format}"),
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }
 
@@ -177,7 +246,10 @@ fn schema_is_json() {
 
 #[test]
 fn completions_and_man_page_are_generated() {
-    let out = warren().args(["completions", "bash"]).output().expect("warren runs");
+    let out = warren()
+        .args(["completions", "bash"])
+        .output()
+        .expect("warren runs");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("validate"));
     let out = warren().arg("man").output().expect("warren runs");

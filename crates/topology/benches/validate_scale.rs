@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 /// A chain of `n` routers with a /30 per link, a loopback and a route per
 /// node, plus a LAN of every tenth node with auto-assigned addresses.
 fn generate(n: usize) -> String {
-    let mut s = String::from("name: scale\ndefaults:\n  sysctls: {net.ipv4.ip_forward: 1}\nnodes:\n");
+    let mut s =
+        String::from("name: scale\ndefaults:\n  sysctls: {net.ipv4.ip_forward: 1}\nnodes:\n");
     for i in 0..n {
         let _ = writeln!(s, "  r{i}: {{}}");
     }
@@ -35,7 +36,12 @@ fn generate(n: usize) -> String {
     s.push_str(&members.join(", "));
     s.push_str("]\ninterfaces:\n");
     for i in 0..n {
-        let _ = writeln!(s, "  r{i}:lo: {{ipv4: [192.168.{}.{}/32]}}", i / 250, i % 250 + 1);
+        let _ = writeln!(
+            s,
+            "  r{i}:lo: {{ipv4: [192.168.{}.{}/32]}}",
+            i / 250,
+            i % 250 + 1
+        );
     }
     s
 }
@@ -58,15 +64,32 @@ fn main() {
         .unwrap_or(2000);
     let text = generate(n);
     let loaded = warren_topology::load(&text, "scale");
-    assert!(loaded.lab.is_some(), "the generated lab is valid: {:?}", loaded.diagnostics.0.first());
+    assert!(
+        loaded.lab.is_some(),
+        "the generated lab is valid: {:?}",
+        loaded.diagnostics.0.first()
+    );
     let parse = best_of(5, || {
         warren_topology::yaml::parse(&text).expect("valid YAML");
     });
     let full = best_of(5, || {
         warren_topology::load(&text, "scale");
     });
-    println!("lab: {n} nodes, {} links, {} bytes of YAML", n - 1, text.len());
-    println!("yaml parse only (baseline): {:>9.2} ms", parse.as_secs_f64() * 1e3);
-    println!("parse + resolve + validate: {:>9.2} ms", full.as_secs_f64() * 1e3);
-    println!("ratio validate/parse:       {:>9.2}x", full.as_secs_f64() / parse.as_secs_f64());
+    println!(
+        "lab: {n} nodes, {} links, {} bytes of YAML",
+        n - 1,
+        text.len()
+    );
+    println!(
+        "yaml parse only (baseline): {:>9.2} ms",
+        parse.as_secs_f64() * 1e3
+    );
+    println!(
+        "parse + resolve + validate: {:>9.2} ms",
+        full.as_secs_f64() * 1e3
+    );
+    println!(
+        "ratio validate/parse:       {:>9.2}x",
+        full.as_secs_f64() / parse.as_secs_f64()
+    );
 }

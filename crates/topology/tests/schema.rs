@@ -10,7 +10,9 @@ fn schema() -> Value {
 
 /// The property names of the object at `pointer`; when it is a `oneOf`, of its object branch.
 fn keys(schema: &Value, pointer: &str) -> BTreeSet<String> {
-    let v = schema.pointer(pointer).unwrap_or_else(|| panic!("{pointer} in schema"));
+    let v = schema
+        .pointer(pointer)
+        .unwrap_or_else(|| panic!("{pointer} in schema"));
     let obj = match v.get("oneOf") {
         Some(branches) => branches
             .as_array()
@@ -20,8 +22,17 @@ fn keys(schema: &Value, pointer: &str) -> BTreeSet<String> {
             .expect("an object branch"),
         None => v,
     };
-    assert_eq!(obj["additionalProperties"], Value::Bool(false), "{pointer} rejects unknown keys");
-    obj["properties"].as_object().expect("properties").keys().cloned().collect()
+    assert_eq!(
+        obj["additionalProperties"],
+        Value::Bool(false),
+        "{pointer} rejects unknown keys"
+    );
+    obj["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .cloned()
+        .collect()
 }
 
 fn set(keys: &[&str]) -> BTreeSet<String> {
@@ -75,6 +86,9 @@ fn schema_lists_every_renderer_and_kind() {
         .iter()
         .map(|v| v.as_str().expect("string").to_string())
         .collect();
-    let model: Vec<&str> = warren_topology::model::NodeKind::ALL.iter().map(|(n, _)| *n).collect();
+    let model: Vec<&str> = warren_topology::model::NodeKind::ALL
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     assert_eq!(kinds, set(&model));
 }
