@@ -82,14 +82,11 @@ pub struct LinkSpec<'a> {
     pub mtu: Option<u32>,
     /// MAC address; `None` lets the kernel pick a random one.
     pub mac: Option<MacAddr>,
-    /// Interface alias (`ifalias`), e.g. an ownership tag such as
-    /// `warren:LAB`; shown by `ip link` and [`crate::LinkInfo::alias`].
-    pub alias: Option<String>,
     /// Requested ifindex in the target namespace; `None`: the kernel
     /// allocates one. Fixed indexes let a caller address links in the same
     /// batch without a lookup (see the crate docs).
     pub ifindex: Option<u32>,
-    /// Create the link administratively up.
+    /// Create the link administratively up (see [`LinkSpec::up`]).
     pub up: bool,
 }
 
@@ -101,7 +98,6 @@ impl<'a> LinkSpec<'a> {
             netns: None,
             mtu: None,
             mac: None,
-            alias: None,
             ifindex: None,
             up: false,
         }
@@ -125,12 +121,6 @@ impl<'a> LinkSpec<'a> {
         self
     }
 
-    /// Sets the interface alias (ownership tag).
-    pub fn alias(mut self, alias: impl Into<String>) -> Self {
-        self.alias = Some(alias.into());
-        self
-    }
-
     /// Requests a fixed ifindex.
     pub fn ifindex(mut self, ifindex: u32) -> Self {
         self.ifindex = Some(ifindex);
@@ -138,6 +128,10 @@ impl<'a> LinkSpec<'a> {
     }
 
     /// Creates the link administratively up.
+    ///
+    /// Not for the *second* end of a veth pair: the kernel cannot open a
+    /// veth end before its peer exists and answers `ENOTCONN`; bring that
+    /// end up with [`Batch::set_up`] on its namespace's socket.
     pub fn up(mut self) -> Self {
         self.up = true;
         self
@@ -169,9 +163,6 @@ impl<'a> LinkSpec<'a> {
         if let Some(mac) = self.mac {
             m.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
         }
-        if let Some(alias) = &self.alias {
-            m.attributes.push(LinkAttribute::IfAlias(alias.clone()));
-        }
         m
     }
 }
@@ -179,7 +170,7 @@ impl<'a> LinkSpec<'a> {
 /// A VXLAN device (created in the socket's namespace or `link.netns`).
 #[derive(Debug, Clone)]
 pub struct VxlanSpec<'a> {
-    /// Name, namespace, MTU, MAC, alias of the device.
+    /// Name, namespace, MTU, MAC, ifindex of the device.
     pub link: LinkSpec<'a>,
     /// The VXLAN network identifier (24 bits).
     pub vni: u32,
@@ -369,8 +360,13 @@ impl<'a> Batch<'a> {
     }
 
     /// Creates a veth pair, each end directly in its namespace
-    /// (`LinkSpec::netns`), with names, MTU, MAC, alias, ifindex and up
-    /// state per end. Fails with `EEXIST` if a name is taken.
+    /// (`LinkSpec::netns`), with name, MTU, MAC and ifindex per end, in one
+    /// request that may be sent on any namespace's socket. Fails with
+    /// `EEXIST` if a name is taken, `EBUSY` if a requested ifindex is.
+    ///
+    /// Only `a` may be created up (`b.up` fails with `ENOTCONN`, see
+    /// [`LinkSpec::up`]). The kernel ignores an alias at creation: set it
+    /// afterwards with [`Batch::set_alias`] in the end's namespace.
     pub fn create_veth(&mut self, a: LinkSpec<'a>, b: LinkSpec<'a>) -> &mut Self {
         let description = format!("creating veth {} <-> {}", a.display(), b.display());
         let peer = b.message();
@@ -504,7 +500,8 @@ impl<'a> Batch<'a> {
         self.set_link(m, d)
     }
 
-    /// Sets a link's alias (ownership tag).
+    /// Sets a link's alias (`ifalias`), e.g. an ownership tag such as
+    /// `warren:LAB`, shown by `ip link` and [`crate::LinkInfo::alias`].
     pub fn set_alias(&mut self, link: impl Into<LinkRef>, alias: &str) -> &mut Self {
         let link = link.into();
         let mut m = Self::set_message(&link);
