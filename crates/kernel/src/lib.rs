@@ -1,0 +1,130 @@
+//! `warren-kernel`: every Linux network side effect of warren goes through
+//! this crate: network namespaces (held by fd), links (veth, bridge, vxlan,
+//! tap), addresses, routes, sysctls, and listing them back.
+//!
+//! It knows nothing of labs: it takes names, namespace fds, addresses and
+//! human descriptions, and returns errors that name the object and the
+//! operation. It never spawns `ip`.
+//!
+//! # Model
+//!
+//! - A [`Netns`] is an open fd on a network namespace plus a label. Nothing
+//!   is mounted in `/run/netns`; the namespace dies with its last holder.
+//!   [`create_netns_many`] creates many at once on one helper thread and
+//!   opens an [`Rtnl`] socket inside each.
+//! - An [`Rtnl`] is a synchronous route-netlink socket bound to one
+//!   namespace. Requests are queued in a [`Batch`], each with a description
+//!   ("creating veth r1:eth1 <-> r2:eth1"), and sent together by
+//!   [`Rtnl::execute`]; every failure comes back as a [`RequestError`]
+//!   naming its request.
+//! - Veth pairs are created with each end directly in its namespace
+//!   ([`LinkSpec::netns`]), in one request sent on any socket.
+//!
+//! # Naming links: by name or by fixed ifindex
+//!
+//! Link requests (up/down, MTU, MAC, master, delete) take a [`LinkRef`],
+//! which may be a name. Addresses and routes need an ifindex. Two ways:
+//!
+//! 1. **Fixed ifindex (fastest):** request one at creation with
+//!    [`LinkSpec::ifindex`]. Indexes are per namespace; in a fresh
+//!    namespace `lo` is 1, so a caller can number its links 2, 3, … and put
+//!    creation, addresses and routes in the same batch. Both veth ends
+//!    honour it. A taken index fails with `EBUSY`.
+//! 2. **Lookup:** after creating links, [`Rtnl::link_indexes`] (one dump per
+//!    namespace) or [`Rtnl::link_index`] (one request).
+//!
+//! # Threads
+//!
+//! `setns`/`unshare` affect the calling thread, so this crate does them only
+//! on threads it spawns (never on the caller's, never on an async
+//! runtime's), except [`enter_netns`], which is meant for `pre_exec`.
+//!
+//! # Rootless
+//!
+//! Everything works unchanged inside a user namespace in which the process
+//! has `CAP_NET_ADMIN`/`CAP_SYS_ADMIN` (e.g. `unshare -Ur`): namespaces
+//! created there are owned by that user namespace.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use warren_kernel::{create_netns_many, LinkSpec, IpNet};
+//! # fn main() -> Result<(), warren_kernel::KernelError> {
+//! let mut nss = create_netns_many(["r1", "r2"])?;
+//! let (ns2, mut rt2) = nss.pop().expect("two namespaces");
+//! let (ns1, mut rt1) = nss.pop().expect("two namespaces");
+//! let mut b = rt1.batch();
+//! b.create_veth(
+//!     LinkSpec::new("eth1").netns(&ns1).ifindex(2).up(),
+//!     LinkSpec::new("eth1").netns(&ns2).ifindex(2).up(),
+//! );
+//! b.set_up("lo");
+//! b.add_address(2, "10.0.0.1/30".parse::<IpNet>()?);
+//! rt1.execute(b)?;
+//! let mut b = rt2.batch();
+//! b.set_up("lo");
+//! b.add_address(2, "10.0.0.2/30".parse::<IpNet>()?);
+//! rt2.execute(b)?;
+//! # Ok(()) }
+//! ```
+
+mod inspect;
+mod msg;
+mod net;
+mod netns;
+mod rtnl;
+mod sysctl;
+mod tap;
+
+pub use inspect::{AddrInfo, LinkInfo, OperState, RouteInfo};
+pub use msg::{Batch, LinkRef, LinkSpec, RouteSpec, VxlanSpec};
+pub use net::{IpNet, IpNetError, MacAddr, MacAddrError};
+pub use netns::{Netns, NetnsError, create_netns_many, enter_netns, enter_netns_raw};
+pub use rtnl::{BatchError, CHUNK, RequestError, Rtnl, RtnlError};
+pub use sysctl::{SysctlError, read_sysctl, set_sysctls, sysctl_path};
+pub use tap::{TapError, TapOptions, create_tap};
+
+/// Any error of this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// A namespace could not be created, opened or entered.
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    /// A netlink socket or request failed.
+    #[error(transparent)]
+    Rtnl(#[from] RtnlError),
+    /// A tap could not be created.
+    #[error(transparent)]
+    Tap(#[from] TapError),
+    /// A sysctl could not be set.
+    #[error(transparent)]
+    Sysctl(#[from] SysctlError),
+    /// An address did not parse.
+    #[error(transparent)]
+    IpNet(#[from] IpNetError),
+}
+
+impl KernelError {
+    /// The errno of the failed kernel request, if the kernel refused one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            KernelError::Rtnl(e) => e.errno(),
+            _ => None,
+        }
+    }
+}
+
+/// Formats an error with its chain of sources joined by `": "`, e.g.
+/// `1 of 4 netlink requests failed in netns hub: creating veth r1:eth1 <->
+/// r2:eth1: File exists (os error 17)`.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        s.push_str(": ");
+        s.push_str(&e.to_string());
+        cur = e.source();
+    }
+    s
+}

@@ -1,0 +1,313 @@
+//! Network namespaces held by file descriptor.
+//!
+//! A [`Netns`] is an open fd on a network namespace plus a label used in
+//! error messages. Nothing is bind-mounted in `/run/netns`: the namespace
+//! lives exactly as long as some fd (or process) refers to it, so when the
+//! supervisor that owns the fds dies, the kernel frees the namespaces and
+//! every interface inside them.
+//!
+//! Namespace switches (`unshare`, `setns`) act on the calling *thread*, so
+//! this module never does them on the caller's thread: it spawns a short
+//! lived `std::thread`, switches there, and lets the thread die. Creating
+//! many namespaces uses ONE such thread looping over them
+//! ([`create_netns_many`]). The only exception is [`enter_netns`], meant for
+//! a `pre_exec` child or a thread the caller owns.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::{CloneFlags, setns, unshare};
+
+use crate::rtnl::{Rtnl, RtnlError};
+
+/// Path of the calling thread's network namespace.
+const THREAD_SELF_NET: &str = "/proc/thread-self/ns/net";
+
+/// Errors from creating, opening or entering network namespaces.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetnsError {
+    /// `unshare(CLONE_NEWNET)` failed (EPERM without CAP_SYS_ADMIN).
+    #[error("creating network namespace {netns}")]
+    Create {
+        /// Label of the namespace being created.
+        netns: String,
+        /// The errno.
+        #[source]
+        source: io::Error,
+    },
+    /// Opening a namespace file failed.
+    #[error("opening network namespace {netns} at {path}")]
+    Open {
+        /// Label of the namespace.
+        netns: String,
+        /// The path that was opened.
+        path: PathBuf,
+        /// The errno.
+        #[source]
+        source: io::Error,
+    },
+    /// `setns` into the namespace failed.
+    #[error("entering network namespace {netns}")]
+    Enter {
+        /// Label of the namespace.
+        netns: String,
+        /// The errno.
+        #[source]
+        source: io::Error,
+    },
+    /// The helper thread could not be spawned.
+    #[error("spawning a helper thread for network namespace {netns}")]
+    Thread {
+        /// Label of the namespace.
+        netns: String,
+        /// The error from `std::thread::Builder::spawn`.
+        #[source]
+        source: io::Error,
+    },
+    /// The helper thread panicked.
+    #[error("helper thread for network namespace {netns} panicked")]
+    ThreadPanicked {
+        /// Label of the namespace.
+        netns: String,
+    },
+    /// Opening the route netlink socket inside a new namespace failed.
+    #[error("opening netlink socket in new network namespace {netns}")]
+    Socket {
+        /// Label of the namespace.
+        netns: String,
+        /// The socket error.
+        #[source]
+        source: Box<RtnlError>,
+    },
+}
+
+/// An open network namespace.
+///
+/// Holding a `Netns` keeps the namespace alive; dropping the last holder
+/// (and the last process inside) lets the kernel free it along with every
+/// interface inside it. The label only names the namespace in errors and
+/// request descriptions.
+#[derive(Debug)]
+pub struct Netns {
+    fd: OwnedFd,
+    label: String,
+}
+
+impl Netns {
+    /// Wraps an fd already open on a network namespace (`/proc/PID/ns/net`,
+    /// `/run/netns/NAME`, an fd passed by another process).
+    pub fn from_fd(fd: OwnedFd, label: impl Into<String>) -> Self {
+        Netns {
+            fd,
+            label: label.into(),
+        }
+    }
+
+    /// Opens a namespace by path: `/proc/<supervisor-pid>/fd/<n>`,
+    /// `/proc/<pid>/ns/net` or `/run/netns/<name>`.
+    pub fn open(path: impl AsRef<Path>, label: impl Into<String>) -> Result<Self, NetnsError> {
+        let label = label.into();
+        let path = path.as_ref();
+        match File::open(path) {
+            Ok(f) => Ok(Netns::from_fd(f.into(), label)),
+            Err(source) => Err(NetnsError::Open {
+                netns: label,
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Opens the calling thread's current network namespace (usually the
+    /// host's, or the user namespace's initial one when rootless).
+    pub fn current(label: impl Into<String>) -> Result<Self, NetnsError> {
+        Netns::open(THREAD_SELF_NET, label)
+    }
+
+    /// Creates a new, empty network namespace (only `lo`, down).
+    ///
+    /// Spawns one throwaway thread. To create many, use
+    /// [`create_netns_many`], which is much faster.
+    pub fn create(label: impl Into<String>) -> Result<Self, NetnsError> {
+        let label = label.into();
+        let out = create_many_inner(vec![label], false)?;
+        let (ns, _) = out.into_iter().next().ok_or(NetnsError::ThreadPanicked {
+            netns: String::new(),
+        })?;
+        Ok(ns)
+    }
+
+    /// The label given at creation.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The raw fd number, for `/proc/<pid>/fd/<n>` paths and for
+    /// [`enter_netns_raw`] in a `pre_exec` child.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// A path other processes can open to reach this namespace while this
+    /// process lives: `/proc/<our pid>/fd/<n>`.
+    pub fn proc_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), self.raw_fd()))
+    }
+
+    /// Duplicates the fd, for handing to a child process or another owner.
+    pub fn try_clone(&self) -> Result<Netns, NetnsError> {
+        match self.fd.try_clone() {
+            Ok(fd) => Ok(Netns::from_fd(fd, self.label.clone())),
+            Err(source) => Err(NetnsError::Open {
+                netns: self.label.clone(),
+                path: self.proc_path(),
+                source,
+            }),
+        }
+    }
+
+    /// Runs `f` on a fresh thread that has entered this namespace, and
+    /// returns its result. Everything `f` opens (sockets, `/proc/sys/net`
+    /// files, `/dev/net/tun`) belongs to this namespace.
+    ///
+    /// The thread is never reused, so the caller's thread and any async
+    /// runtime are left untouched.
+    pub fn run<F, R>(&self, f: F) -> Result<R, NetnsError>
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        let fd = self.fd.as_fd();
+        std::thread::scope(|s| {
+            let handle = std::thread::Builder::new()
+                .name("warren-netns".into())
+                .spawn_scoped(s, move || {
+                    enter_netns(fd)?;
+                    Ok(f())
+                })
+                .map_err(|source| NetnsError::Thread {
+                    netns: self.label.clone(),
+                    source,
+                })?;
+            match handle.join() {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(source)) => Err(NetnsError::Enter {
+                    netns: self.label.clone(),
+                    source,
+                }),
+                Err(_panic) => Err(NetnsError::ThreadPanicked {
+                    netns: self.label.clone(),
+                }),
+            }
+        })
+    }
+
+    /// Opens a route netlink socket inside this namespace.
+    pub fn rtnl(&self) -> Result<Rtnl, RtnlError> {
+        match self.run(|| Rtnl::open_here(self.label.clone())) {
+            Ok(r) => r,
+            Err(source) => Err(RtnlError::Netns {
+                netns: self.label.clone(),
+                source: Box::new(source),
+            }),
+        }
+    }
+}
+
+impl AsFd for Netns {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Netns {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Moves the calling thread into the network namespace `fd` with `setns`.
+///
+/// Only a syscall: async-signal-safe, so usable in a `pre_exec` closure or a
+/// thread you own. Never call it on an async runtime's worker thread.
+pub fn enter_netns(fd: BorrowedFd<'_>) -> Result<(), io::Error> {
+    setns(fd, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
+}
+
+/// Like [`enter_netns`] for a raw fd number, for `pre_exec` closures that
+/// captured [`Netns::raw_fd`]. Async-signal-safe.
+///
+/// # Safety
+///
+/// `fd` must be an open file descriptor for the duration of the call.
+pub unsafe fn enter_netns_raw(fd: RawFd) -> Result<(), io::Error> {
+    // SAFETY: the caller guarantees `fd` is open for the duration of this
+    // call, which is all `BorrowedFd` requires here.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    enter_netns(fd)
+}
+
+/// Creates one network namespace per label, each with a route netlink socket
+/// opened inside it, in order.
+///
+/// One dedicated thread loops: `unshare(CLONE_NEWNET)`, open
+/// `/proc/thread-self/ns/net`, open the socket, repeat; then it exits. On
+/// error the namespaces created so far are dropped (and so freed).
+pub fn create_netns_many<I, S>(labels: I) -> Result<Vec<(Netns, Rtnl)>, NetnsError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
+    let out = create_many_inner(labels, true)?;
+    Ok(out
+        .into_iter()
+        .filter_map(|(ns, rtnl)| rtnl.map(|r| (ns, r)))
+        .collect())
+}
+
+type Created = Vec<(Netns, Option<Rtnl>)>;
+
+fn create_many_inner(labels: Vec<String>, with_socket: bool) -> Result<Created, NetnsError> {
+    let first = labels.first().cloned().unwrap_or_default();
+    let handle = std::thread::Builder::new()
+        .name("warren-netns-create".into())
+        .spawn(move || -> Result<Created, NetnsError> {
+            let mut out = Vec::with_capacity(labels.len());
+            for label in labels {
+                if let Err(e) = unshare(CloneFlags::CLONE_NEWNET) {
+                    return Err(NetnsError::Create {
+                        netns: label,
+                        source: e.into(),
+                    });
+                }
+                let ns = Netns::current(label)?;
+                let rtnl = if with_socket {
+                    match Rtnl::open_here(ns.label.clone()) {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            return Err(NetnsError::Socket {
+                                netns: ns.label.clone(),
+                                source: Box::new(e),
+                            });
+                        }
+                    }
+                } else {
+                    None
+                };
+                out.push((ns, rtnl));
+            }
+            Ok(out)
+        })
+        .map_err(|source| NetnsError::Thread {
+            netns: first.clone(),
+            source,
+        })?;
+    match handle.join() {
+        Ok(r) => r,
+        Err(_panic) => Err(NetnsError::ThreadPanicked { netns: first }),
+    }
+}
