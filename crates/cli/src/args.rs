@@ -23,6 +23,16 @@ pub struct Cli {
 /// Every warren command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build a lab: namespaces, links, networks, addresses, routes, then node commands.
+    Up(UpArgs),
+    /// Tear a lab down, removing everything it created. Needs only the name.
+    Down(DownArgs),
+    /// List running labs.
+    Ps(PsArgs),
+    /// Show a running lab's nodes, interfaces, addresses and routes, read from the kernel.
+    Inspect(InspectArgs),
+    /// Run a command in a node; stdin, stdout, stderr and the exit code pass through.
+    Exec(ExecArgs),
     /// Check lab files and report every problem with its place in the file.
     Validate(ValidateArgs),
     /// Draw a lab as Graphviz dot, Mermaid, or the resolved lab as JSON.
@@ -33,6 +43,109 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff).
     Man,
+    /// Run a lab's supervisor (started by `warren up`).
+    #[command(name = "__supervise", hide = true)]
+    Supervise {
+        /// The lab's state folder.
+        dir: PathBuf,
+    },
+    /// Run as the init of a lab's pid namespace (started by the supervisor).
+    #[command(name = "__init", hide = true)]
+    Init,
+    /// Join a node's namespaces and run a command there (started by the supervisor).
+    #[command(name = "__spawn", hide = true)]
+    Spawn(SpawnArgs),
+}
+
+/// `warren __spawn`.
+#[derive(Debug, Args)]
+pub struct SpawnArgs {
+    /// Network namespace file to join.
+    #[arg(long)]
+    pub netns: PathBuf,
+    /// Pid namespace file to join for the command.
+    #[arg(long)]
+    pub pidns: Option<PathBuf>,
+    /// The command.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// `warren up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The lab file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the supervisor attached to this terminal; Ctrl-C tears the lab down.
+    #[arg(long)]
+    pub foreground: bool,
+    /// Tear down a running lab of the same name first.
+    #[arg(long)]
+    pub replace: bool,
+    /// Folder for evidence (`<DIR>/<lab>/<run>/`); default `results:` of the lab file, else ./results.
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// Print the lab as JSON when it is up (or the plan, with --dry-run).
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `warren down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Lab name, or the lab file it was started from.
+    #[arg(
+        value_name = "NAME|FILE",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub target: Option<String>,
+    /// Tear down every lab.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `warren ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `warren inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Lab name.
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `warren exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Lab name.
+    pub name: String,
+    /// Node name.
+    pub node: String,
+    /// Keep stdin open (it always is; accepted for docker compatibility).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Run the command on a pseudo-terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// The command and its arguments; a shell when absent.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 /// `warren validate`.

@@ -5,6 +5,7 @@ mod args;
 mod cmd;
 mod labfile;
 mod report;
+mod table;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -25,6 +26,21 @@ pub enum Failure {
     Error(miette::Report),
     /// The command has already reported; exit with this code.
     Exit(u8),
+}
+
+impl Failure {
+    /// Wraps any error, keeping its chain of causes for the report.
+    pub fn error<E: std::error::Error + Send + Sync + 'static>(e: E) -> Failure {
+        Failure::Error(Failure::report(e))
+    }
+
+    /// A miette report of any error, keeping its chain of causes.
+    pub fn report<E: std::error::Error + Send + Sync + 'static>(e: E) -> miette::Report {
+        use miette::IntoDiagnostic;
+        Err::<(), E>(e)
+            .into_diagnostic()
+            .expect_err("an error was given")
+    }
 }
 
 impl From<miette::Report> for Failure {

@@ -10,6 +10,7 @@ mod decode;
 pub mod diag;
 pub mod graph;
 pub mod model;
+pub mod plan;
 pub mod raw;
 pub mod resolve;
 pub mod schema;

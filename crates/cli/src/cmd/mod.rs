@@ -1,6 +1,11 @@
 //! One module per command; `run` dispatches.
 
+mod down;
+mod exec;
 mod graph;
+mod inspect;
+mod ps;
+mod up;
 mod validate;
 
 use crate::Failure;
@@ -10,6 +15,29 @@ use clap::CommandFactory;
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Up(a) => up::run(&a),
+        Command::Down(a) => down::run(&a),
+        Command::Ps(a) => ps::run(&a),
+        Command::Inspect(a) => inspect::run(&a),
+        Command::Exec(a) => exec::run(&a),
+        Command::Supervise { dir } => {
+            let program = std::env::current_exe()
+                .map_err(|e| Failure::Error(miette::miette!("finding this executable: {e}")))?;
+            // `warren up` hands every supervisor its ready pipe as fd 3.
+            let ready = warren_runtime::procs::inherited_file(3);
+            warren_lab::supervisor::run(&dir, &program, ready).map_err(Failure::error)
+        }
+        Command::Init => warren_runtime::pidns::init_main(),
+        Command::Spawn(a) => {
+            let ns = warren_runtime::exec::NodeNamespaces {
+                user: None,
+                net: a.netns,
+                pid: a.pidns,
+            };
+            ns.join().map_err(Failure::error)?;
+            let code = warren_runtime::exec::run(&a.command, &[]).map_err(Failure::error)?;
+            Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+        }
         Command::Validate(a) => validate::run(&a),
         Command::Graph(a) => graph::run(&a),
         Command::Schema => {

@@ -1,0 +1,65 @@
+//! `warren exec NAME NODE [-it] -- CMD...`: a command inside a node.
+
+use crate::Failure;
+use crate::args::ExecArgs;
+use warren_lab::state::{self, LabState};
+
+pub fn run(args: &ExecArgs) -> Result<(), Failure> {
+    let dir = state::lab_dir(&args.name);
+    let st = match LabState::read(&dir).map_err(Failure::error)? {
+        Some(st) if st.supervisor_alive() => st,
+        _ => {
+            return Err(Failure::Error(miette::miette!(
+                "no lab called {} is running",
+                args.name
+            )));
+        }
+    };
+    let text = std::fs::read_to_string(dir.join("lab.yaml")).unwrap_or_default();
+    let lab = warren_topology::load(&text, &st.lab).lab;
+    let Some(node) = lab.as_ref().and_then(|l| l.node(&args.node)) else {
+        let names = lab.map(|l| {
+            l.nodes
+                .iter()
+                .map(|n| n.name.value.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        return Err(Failure::Error(miette::miette!(
+            "lab {} has no node called {} (nodes: {})",
+            args.name,
+            args.node,
+            names.unwrap_or_default()
+        )));
+    };
+    let ns = warren_lab::lifecycle::node_namespaces(&st, &args.node).ok_or_else(|| {
+        miette::miette!(
+            "node {} has no namespace yet; is the lab still starting?",
+            args.node
+        )
+    })?;
+    let mut env: Vec<(String, String)> = node
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.push(("WARREN_LAB".into(), st.lab.clone()));
+    env.push(("WARREN_NODE".into(), args.node.clone()));
+    let argv = if args.command.is_empty() {
+        vec![std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())]
+    } else {
+        args.command.clone()
+    };
+    // Joining namespaces needs a single-threaded process: nothing before
+    // this point started a thread.
+    ns.join().map_err(Failure::error)?;
+    let tty = args.tty
+        || (args.command.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stdin()));
+    let code = if tty {
+        warren_runtime::exec::run_pty(&argv, &env)
+    } else {
+        warren_runtime::exec::run(&argv, &env)
+    }
+    .map_err(Failure::error)?;
+    Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+}

@@ -1,0 +1,81 @@
+//! `warren up FILE`: validate, plan, start the supervisor, print the lab.
+
+use crate::Failure;
+use crate::args::UpArgs;
+use crate::labfile::LabFile;
+use std::path::PathBuf;
+use std::time::Instant;
+use warren_lab::lifecycle::{self, UpOptions};
+
+pub fn run(args: &UpArgs) -> Result<(), Failure> {
+    let file = LabFile::read(&args.file)?;
+    let text = file.text.clone();
+    let lab = file.into_lab()?;
+    if args.dry_run {
+        let plan = warren_topology::plan::plan(&lab);
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan).map_err(|e| miette::miette!("{e}"))?
+            );
+        } else {
+            println!(
+                "plan for lab {} ({} steps, nothing changed):",
+                lab.name,
+                plan.steps.len()
+            );
+            print!("{plan}");
+        }
+        return lifecycle::check_kinds(&lab).map_err(Failure::error);
+    }
+    let results_root = args
+        .results
+        .clone()
+        .or_else(|| lab.results.as_ref().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("results"));
+    let opts = UpOptions {
+        replace: args.replace,
+        foreground: args.foreground,
+        results_root,
+    };
+    let program =
+        std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;
+    let started = Instant::now();
+    if args.foreground && !args.quiet {
+        eprintln!(
+            "lab {} runs in the foreground; Ctrl-C tears it down",
+            lab.name
+        );
+    }
+    let dir = lifecycle::up(&lab, &text, &args.args_file(), &opts, &program).map_err(|e| {
+        Failure::Error(Failure::report(e).wrap_err(format!("bringing lab {} up", lab.name)))
+    })?;
+    if args.foreground || args.quiet {
+        return Ok(());
+    }
+    let info = super::inspect::fetch(&dir)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&info).map_err(|e| miette::miette!("{e}"))?
+        );
+        return Ok(());
+    }
+    super::inspect::print_table(&info);
+    println!(
+        "lab {} is up: {} nodes, {} links, {} networks in {:.2} s; evidence in {}",
+        lab.name,
+        lab.nodes.len(),
+        lab.links.len(),
+        lab.networks.len(),
+        started.elapsed().as_secs_f64(),
+        info.results
+    );
+    Ok(())
+}
+
+impl UpArgs {
+    fn args_file(&self) -> PathBuf {
+        self.file.clone()
+    }
+}

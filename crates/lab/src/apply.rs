@@ -1,0 +1,253 @@
+//! Applies a plan's kernel steps: namespaces first, then every link and
+//! bridge in one batch, then sysctls, then one batch per namespace with its
+//! addresses, up states and routes.
+//!
+//! Each link gets a fixed interface index in its namespace (lo is 1, lab
+//! links count up from 2), so addresses and routes can name interfaces in
+//! the same batch without a lookup. Everything created lives inside the
+//! lab's namespaces: dropping the returned [`Built`] frees all of it.
+
+use crate::journal::Journal;
+use std::collections::HashMap;
+use warren_kernel::{
+    IpNet, KernelError, LinkRef, LinkSpec, MacAddr, Netns, RouteSpec, Rtnl, create_netns_many,
+    set_sysctls,
+};
+use warren_topology::plan::{Ns, Plan, Step, VethEnd};
+use warren_topology::values::{IfAddr, Mac, Prefix};
+
+/// Errors bringing a lab's network up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// A kernel request failed.
+    #[error("{phase}")]
+    Kernel {
+        /// The phase that failed.
+        phase: String,
+        /// What the kernel said.
+        #[source]
+        source: KernelError,
+    },
+    /// The journal could not be written.
+    #[error("writing the journal")]
+    Journal(#[source] std::io::Error),
+    /// The plan names a namespace, bridge or interface it does not create (a bug).
+    #[error("the plan names {0}, which it does not create")]
+    NotInPlan(String),
+}
+
+fn kernel(phase: impl Into<String>) -> impl FnOnce(KernelError) -> ApplyError {
+    let phase = phase.into();
+    move |source| ApplyError::Kernel { phase, source }
+}
+
+/// The lab's namespaces, each with its netlink socket, in plan order.
+#[derive(Debug)]
+pub struct Built {
+    /// The namespaces.
+    pub namespaces: Vec<(Ns, Netns)>,
+    /// One socket per namespace, same order.
+    pub sockets: Vec<Rtnl>,
+}
+
+impl Built {
+    /// The namespace `ns`, if the lab has it.
+    pub fn netns(&self, ns: &Ns) -> Option<&Netns> {
+        self.namespaces
+            .iter()
+            .find(|(n, _)| n == ns)
+            .map(|(_, fd)| fd)
+    }
+}
+
+fn ipnet(a: &IfAddr) -> IpNet {
+    IpNet::new(a.addr, a.prefix).expect("a validated address has a valid prefix length")
+}
+
+fn prefix_net(p: &Prefix) -> IpNet {
+    IpNet::new(p.addr, p.len).expect("a validated prefix has a valid length")
+}
+
+fn mac(m: &Mac) -> MacAddr {
+    MacAddr(m.0)
+}
+
+/// Interface indexes handed out per namespace.
+struct Indexes<'p> {
+    next: Vec<u32>,
+    by_name: HashMap<(usize, &'p str), u32>,
+}
+
+impl<'p> Indexes<'p> {
+    fn alloc(&mut self, ns: usize, name: &'p str) -> u32 {
+        let i = self.next[ns];
+        self.next[ns] += 1;
+        self.by_name.insert((ns, name), i);
+        i
+    }
+
+    /// The link `name` in namespace `ns`: by its fixed index when warren
+    /// created it (lo is always 1), else by name.
+    fn get(&self, ns: usize, name: &str) -> LinkRef {
+        if name == "lo" {
+            return LinkRef::from(1u32);
+        }
+        match self.by_name.get(&(ns, name)) {
+            Some(i) => LinkRef::from(*i),
+            None => LinkRef::from(name),
+        }
+    }
+}
+
+/// Creates the plan's namespaces and applies every kernel step. Exec steps
+/// are left to the supervisor. On error, what was built is dropped, which
+/// frees it.
+pub fn build(plan: &Plan, journal: &mut Journal) -> Result<Built, ApplyError> {
+    let created = create_netns_many(plan.namespaces.iter().map(ToString::to_string))
+        .map_err(|e| kernel("creating the lab's network namespaces")(e.into()))?;
+    let (netns, mut sockets): (Vec<Netns>, Vec<Rtnl>) = created.into_iter().unzip();
+    journal
+        .record("namespaces", &format!("{} created", netns.len()))
+        .map_err(ApplyError::Journal)?;
+    let pos: HashMap<&Ns, usize> = plan
+        .namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n, i))
+        .collect();
+    let at = |ns: &Ns| {
+        pos.get(ns)
+            .copied()
+            .ok_or_else(|| ApplyError::NotInPlan(format!("namespace {ns}")))
+    };
+    let mut idx = Indexes {
+        next: vec![2; netns.len()],
+        by_name: HashMap::new(),
+    };
+
+    // Links and bridges: one batch, sent on any socket, since every link
+    // carries the namespace it belongs in.
+    if let Some(first) = sockets.first_mut() {
+        let mut batch = first.batch();
+        let end = |e: &VethEnd| -> Result<LinkSpec<'_>, ApplyError> {
+            let n = at(&e.ns)?;
+            let mut spec = LinkSpec::new(e.ifname.clone()).netns(&netns[n]);
+            if let Some(m) = e.mtu {
+                spec = spec.mtu(m);
+            }
+            if let Some(m) = &e.mac {
+                spec = spec.mac(mac(m));
+            }
+            Ok(spec)
+        };
+        for step in &plan.steps {
+            match step {
+                Step::CreateVeth { a, b, what } => {
+                    let (na, nb) = (at(&a.ns)?, at(&b.ns)?);
+                    let ia = idx.alloc(na, &a.ifname);
+                    let ib = idx.alloc(nb, &b.ifname);
+                    let sa = end(a)?.ifindex(ia);
+                    let sb = end(b)?.ifindex(ib);
+                    batch
+                        .create_veth(sa, sb)
+                        .describe(format!("creating veth {what}"));
+                }
+                Step::CreateBridge { name, mtu } => {
+                    let h = at(&Ns::Hub)?;
+                    let i = idx.alloc(h, name);
+                    let mut spec = LinkSpec::new(name.clone()).netns(&netns[h]).ifindex(i);
+                    if let Some(m) = mtu {
+                        spec = spec.mtu(*m);
+                    }
+                    batch
+                        .create_bridge(spec)
+                        .describe(format!("creating bridge {name} in the hub"));
+                }
+                _ => {}
+            }
+        }
+        if !batch.is_empty() {
+            first
+                .execute(batch)
+                .map_err(|e| kernel("creating links")(e.into()))?;
+        }
+    }
+    journal
+        .record("links", "created")
+        .map_err(ApplyError::Journal)?;
+
+    let mut sysctls: Vec<Vec<(&str, &str)>> = vec![Vec::new(); netns.len()];
+    for step in &plan.steps {
+        if let Step::SetSysctl { ns, key, value } = step {
+            sysctls[at(ns)?].push((key, value));
+        }
+    }
+    for (n, settings) in sysctls.iter().enumerate().filter(|(_, s)| !s.is_empty()) {
+        set_sysctls(&netns[n], settings)
+            .map_err(|e| kernel(format!("setting sysctls in {}", plan.namespaces[n]))(e.into()))?;
+    }
+
+    // Per namespace: lo up, bridge ports, addresses, up states, routes, in plan order.
+    let mut batches: Vec<_> = sockets
+        .iter()
+        .map(|s| {
+            let mut b = s.batch();
+            b.set_up("lo");
+            b
+        })
+        .collect();
+    for step in &plan.steps {
+        match step {
+            Step::SetMaster { port, bridge } => {
+                let h = at(&Ns::Hub)?;
+                let LinkRef::Index(bi) = idx.get(h, bridge) else {
+                    return Err(ApplyError::NotInPlan(format!("bridge {bridge}")));
+                };
+                batches[h].set_master(idx.get(h, port), bi);
+            }
+            Step::AddAddress { ns, ifname, addr } => {
+                let n = at(ns)?;
+                let LinkRef::Index(i) = idx.get(n, ifname) else {
+                    return Err(ApplyError::NotInPlan(format!("interface {ns}:{ifname}")));
+                };
+                batches[n].add_address(i, ipnet(addr));
+            }
+            Step::SetUp { ns, ifname } => {
+                let n = at(ns)?;
+                batches[n].set_up(idx.get(n, ifname));
+            }
+            Step::AddRoute { ns, route } => {
+                let n = at(ns)?;
+                let dst = match &route.to {
+                    Some(p) => prefix_net(p),
+                    None if route.via.is_ipv4() => {
+                        IpNet::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0).expect("/0")
+                    }
+                    None => IpNet::new(std::net::Ipv6Addr::UNSPECIFIED.into(), 0).expect("/0"),
+                };
+                let mut spec = RouteSpec::via(dst, route.via);
+                if let LinkRef::Index(i) = idx.get(n, &route.dev) {
+                    spec = spec.oif(i);
+                }
+                if let Some(m) = route.metric {
+                    spec = spec.metric(m);
+                }
+                batches[n].add_route(&spec);
+            }
+            _ => {}
+        }
+    }
+    for (n, batch) in batches.into_iter().enumerate() {
+        sockets[n]
+            .execute(batch)
+            .map_err(|e| kernel(format!("configuring {}", plan.namespaces[n]))(e.into()))?;
+    }
+    journal
+        .record("addresses", "configured")
+        .map_err(ApplyError::Journal)?;
+    Ok(Built {
+        namespaces: plan.namespaces.iter().cloned().zip(netns).collect(),
+        sockets,
+    })
+}

@@ -1,0 +1,58 @@
+//! A synchronous client of the control socket, used by the CLI.
+
+use crate::proto::{Envelope, Reply, ReplyError, Request, VERSION};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Errors talking to a supervisor.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The socket could not be reached or used.
+    #[error("talking to the lab's supervisor at {path}")]
+    Io {
+        /// The socket.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The supervisor answered something this client does not understand.
+    #[error("the lab's supervisor sent an unreadable answer")]
+    Protocol(#[source] serde_json::Error),
+    /// The supervisor refused or failed the request.
+    #[error("the lab's supervisor answered: {}", .0.message)]
+    Remote(ReplyError),
+}
+
+/// Sends one request to the supervisor whose state folder is `dir` and returns its result.
+pub fn call(
+    dir: &Path,
+    request: Request,
+    timeout: Duration,
+) -> Result<serde_json::Value, ClientError> {
+    let path = dir.join("control.sock");
+    let io_err = |source| ClientError::Io {
+        path: path.clone(),
+        source,
+    };
+    let stream = UnixStream::connect(&path).map_err(io_err)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
+    let mut line = serde_json::to_vec(&Envelope {
+        v: VERSION,
+        request,
+    })
+    .map_err(ClientError::Protocol)?;
+    line.push(b'\n');
+    (&stream).write_all(&line).map_err(io_err)?;
+    let mut answer = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut answer)
+        .map_err(io_err)?;
+    match serde_json::from_str::<Reply>(&answer).map_err(ClientError::Protocol)? {
+        Reply::Ok { result, .. } => Ok(result),
+        Reply::Err { error, .. } => Err(ClientError::Remote(error)),
+    }
+}

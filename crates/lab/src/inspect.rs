@@ -1,0 +1,116 @@
+//! `inspect`: the running lab read back from the kernel, namespace by
+//! namespace, with each interface tied to what the lab file attached it to.
+
+use crate::apply::Built;
+use crate::proto::{InterfaceInfo, LabInfo, NodeInfo};
+use crate::state::{HUB_KEY, LabState};
+use std::collections::HashMap;
+use warren_kernel::{KernelError, OperState};
+use warren_topology::Lab;
+use warren_topology::model::Attachment;
+use warren_topology::plan::Ns;
+
+fn oper(s: OperState) -> &'static str {
+    match s {
+        OperState::Up => "up",
+        OperState::Down => "down",
+        OperState::LowerLayerDown => "lowerlayerdown",
+        OperState::Unknown => "unknown",
+        _ => "other",
+    }
+}
+
+/// Reads every namespace of the lab.
+pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, KernelError> {
+    let mut nodes = Vec::new();
+    for ((ns, _), sock) in built.namespaces.iter().zip(built.sockets.iter_mut()) {
+        let links = sock.links()?;
+        let addrs = sock.addresses()?;
+        let routes = sock.routes()?;
+        let names: HashMap<u32, &str> = links.iter().map(|l| (l.index, l.name.as_str())).collect();
+        let (name, kind, model) = match ns {
+            Ns::Hub => (HUB_KEY.to_string(), "hub".to_string(), None),
+            Ns::Node(n) => {
+                let node = lab.node(n);
+                (
+                    n.clone(),
+                    node.map_or("netns", |n| n.kind.as_str()).to_string(),
+                    node,
+                )
+            }
+        };
+        let interfaces = links
+            .iter()
+            .map(|l| {
+                let attached = model
+                    .and_then(|m| m.interface(&l.name))
+                    .map(|i| match &i.attach {
+                        Attachment::Link { link, peer } => {
+                            format!("link {} (peer {peer})", lab.links[*link].name)
+                        }
+                        Attachment::Network { network } => format!("network {network}"),
+                        Attachment::Loopback => "loopback".to_string(),
+                    });
+                let attached = attached.or_else(|| {
+                    l.master
+                        .and_then(|m| names.get(&m))
+                        .map(|b| format!("bridge {b}"))
+                });
+                InterfaceInfo {
+                    name: l.name.clone(),
+                    index: l.index,
+                    kind: l.kind.clone(),
+                    mac: l.mac.map(|m| m.to_string()),
+                    mtu: l.mtu,
+                    up: l.admin_up,
+                    state: oper(l.oper_state).to_string(),
+                    addresses: addrs
+                        .iter()
+                        .filter(|a| a.ifindex == l.index)
+                        .map(|a| a.addr.to_string())
+                        .collect(),
+                    attached,
+                }
+            })
+            .collect();
+        let routes = routes
+            .iter()
+            .map(|r| {
+                let mut s = if r.dst.prefix_len() == 0 {
+                    "default".to_string()
+                } else {
+                    r.dst.to_string()
+                };
+                if let Some(g) = r.gateway {
+                    s.push_str(&format!(" via {g}"));
+                }
+                if let Some(dev) = r.oif.and_then(|i| names.get(&i)) {
+                    s.push_str(&format!(" dev {dev}"));
+                }
+                if let Some(m) = r.metric {
+                    s.push_str(&format!(" metric {m}"));
+                }
+                s
+            })
+            .collect();
+        nodes.push(NodeInfo {
+            name,
+            kind,
+            interfaces,
+            routes,
+        });
+    }
+    // Nodes first in file order, the hub last.
+    nodes.sort_by_key(|n| n.name == HUB_KEY);
+    Ok(LabInfo {
+        lab: st.lab.clone(),
+        file: st.file.display().to_string(),
+        status: st.status,
+        supervisor_pid: st.supervisor.pid,
+        init_pid: st.init.map(|i| i.pid),
+        rootless: st.rootless,
+        created: st.created,
+        results: st.results.display().to_string(),
+        nodes,
+    })
+}

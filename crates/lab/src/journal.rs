@@ -1,0 +1,52 @@
+//! The journal: one JSON line per completed phase of bring-up and teardown,
+//! appended and synced before the next phase starts. Everything a netns lab
+//! creates lives inside namespaces that die with the supervisor, so the
+//! journal is the record `warren down` reads to know how far a crashed
+//! bring-up got, and where host-side objects would be listed.
+
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// An open journal.
+#[derive(Debug)]
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    /// Milliseconds since the epoch.
+    t: u128,
+    event: &'a str,
+    detail: &'a str,
+}
+
+impl Journal {
+    /// Opens (creating or appending to) `journal.jsonl` in `dir`.
+    pub fn open(dir: &Path) -> io::Result<Journal> {
+        let path = dir.join("journal.jsonl");
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(Journal { file, path })
+    }
+
+    /// Where the journal is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and syncs it to disk.
+    pub fn record(&mut self, event: &str, detail: &str) -> io::Result<()> {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let mut line =
+            serde_json::to_vec(&Record { t, event, detail }).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.file.sync_data()
+    }
+}

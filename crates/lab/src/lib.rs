@@ -1,0 +1,12 @@
+//! A lab's life: the supervisor that owns it, the plan applied to the
+//! kernel with a journal, teardown, the state other warren processes read,
+//! and the control protocol with its client.
+
+pub mod apply;
+pub mod client;
+pub mod inspect;
+pub mod journal;
+pub mod lifecycle;
+pub mod proto;
+pub mod state;
+pub mod supervisor;

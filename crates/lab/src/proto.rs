@@ -1,0 +1,148 @@
+//! The supervisor's control protocol: JSON lines over the unix socket
+//! `control.sock` in the lab's state folder. Each request is one line, and
+//! each answer one line. New fields are optional, so older clients keep
+//! working; `v` is bumped only for incompatible changes.
+
+use serde::{Deserialize, Serialize};
+
+/// Protocol version.
+pub const VERSION: u32 = 1;
+
+/// A request to a lab's supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Request {
+    /// Is the supervisor there, and in what state?
+    Ping,
+    /// Everything about the running lab, read live from the kernel.
+    Inspect,
+    /// Tear the lab down and exit.
+    Down,
+}
+
+/// A request with its protocol version, as sent on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Protocol version of the sender.
+    pub v: u32,
+    /// The request.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// An answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Reply {
+    /// The request succeeded; what it returns.
+    Ok {
+        /// Always true.
+        ok: bool,
+        /// The result.
+        result: serde_json::Value,
+    },
+    /// The request failed.
+    Err {
+        /// Always false.
+        ok: bool,
+        /// Why.
+        error: ReplyError,
+    },
+}
+
+/// A failed request: a stable code, a message, and the chain of causes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplyError {
+    /// Stable identifier, such as `bad-request`.
+    pub code: String,
+    /// What failed.
+    pub message: String,
+    /// The causes, outermost first.
+    #[serde(default)]
+    pub causes: Vec<String>,
+}
+
+impl Reply {
+    /// A success carrying `result`.
+    pub fn ok(result: serde_json::Value) -> Reply {
+        Reply::Ok { ok: true, result }
+    }
+
+    /// A failure.
+    pub fn err(code: &str, err: &(dyn std::error::Error + 'static)) -> Reply {
+        let mut causes = Vec::new();
+        let mut cur = err.source();
+        while let Some(e) = cur {
+            causes.push(e.to_string());
+            cur = e.source();
+        }
+        Reply::Err {
+            ok: false,
+            error: ReplyError {
+                code: code.into(),
+                message: err.to_string(),
+                causes,
+            },
+        }
+    }
+}
+
+/// One interface as `inspect` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InterfaceInfo {
+    /// Kernel name.
+    pub name: String,
+    /// Kernel index.
+    pub index: u32,
+    /// Link kind (`veth`, `bridge`, …).
+    pub kind: Option<String>,
+    /// MAC address.
+    pub mac: Option<String>,
+    /// MTU.
+    pub mtu: u32,
+    /// Administratively up.
+    pub up: bool,
+    /// Operational state (`up`, `down`, `lowerlayerdown`, …).
+    pub state: String,
+    /// Addresses with prefix length.
+    pub addresses: Vec<String>,
+    /// What the lab file attaches it to (`link r1.eth1-r2.eth1`, `network lan`).
+    pub attached: Option<String>,
+}
+
+/// One node (or the hub) as `inspect` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Node name, or `#hub`.
+    pub name: String,
+    /// Node kind.
+    pub kind: String,
+    /// Interfaces, lo included.
+    pub interfaces: Vec<InterfaceInfo>,
+    /// Routes (`10.0.0.0/24 via 10.0.12.2 dev eth1`).
+    pub routes: Vec<String>,
+}
+
+/// The answer to `inspect`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabInfo {
+    /// Lab name.
+    pub lab: String,
+    /// The lab file.
+    pub file: String,
+    /// Lifecycle state.
+    pub status: crate::state::Status,
+    /// Supervisor pid (host).
+    pub supervisor_pid: i32,
+    /// Init of the lab's pid namespace (host pid).
+    pub init_pid: Option<i32>,
+    /// Rootless lab.
+    pub rootless: bool,
+    /// Seconds since the epoch at start.
+    pub created: u64,
+    /// Results folder of this run.
+    pub results: String,
+    /// Nodes, then the hub when the lab has networks.
+    pub nodes: Vec<NodeInfo>,
+}

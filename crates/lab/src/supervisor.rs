@@ -1,0 +1,385 @@
+//! The supervisor: one process per lab that owns its namespaces and
+//! processes, serves the control socket, and tears the lab down.
+//!
+//! Start-up order matters for crash safety. The supervisor enters its user
+//! namespace (rootless) and unshares its pid namespace while still
+//! single-threaded, starts the lab's init (which dies with it), and only
+//! then builds the network and runs node commands. Whatever moment it is
+//! killed at, the kernel then frees the namespaces, and `warren down` only
+//! has the state folder left to remove.
+
+use crate::apply::{self, ApplyError, Built};
+use crate::journal::Journal;
+use crate::proto::{Envelope, Reply, Request};
+use crate::state::{self, HUB_KEY, LabState, Status};
+use nix::sys::signal::{SigSet, Signal};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use warren_runtime::exec::exit_code;
+use warren_runtime::pidns::LabInit;
+use warren_runtime::procs::ProcessId;
+use warren_topology::Lab;
+use warren_topology::model::Command as NodeCommand;
+use warren_topology::plan::{Ns, Plan, Step};
+
+/// Errors that stop a supervisor.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SupervisorError {
+    /// The lab's state could not be read or written.
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    /// The saved lab file no longer validates (it was validated by `up`).
+    #[error("the lab file saved in {0} does not validate")]
+    Lab(PathBuf),
+    /// Entering the lab's user namespace failed.
+    #[error(transparent)]
+    Userns(#[from] warren_runtime::userns::UsernsError),
+    /// Setting up the lab's pid namespace failed.
+    #[error(transparent)]
+    Pidns(#[from] warren_runtime::pidns::PidnsError),
+    /// Building the network failed.
+    #[error("building lab {lab}")]
+    Apply {
+        /// Lab name.
+        lab: String,
+        /// The cause.
+        #[source]
+        source: Box<ApplyError>,
+    },
+    /// A node's command could not run or failed.
+    #[error("running `{command}` on node {node}")]
+    Exec {
+        /// Node.
+        node: String,
+        /// The command as written.
+        command: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A file of the supervisor could not be used.
+    #[error("{action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_err<'p>(
+    action: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(io::Error) -> SupervisorError + 'p {
+    move |source| SupervisorError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What the supervisor tells `warren up` once bring-up ends: one JSON line
+/// on the ready pipe.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ReadyMessage {
+    /// True when the lab is up.
+    pub ok: bool,
+    /// The error and its causes, when it is not.
+    #[serde(default)]
+    pub error: Vec<String>,
+}
+
+/// Everything a running supervisor holds.
+struct Running {
+    lab: Lab,
+    state: LabState,
+    built: Built,
+    init: Option<LabInit>,
+}
+
+/// Runs a lab's supervisor for the state folder `dir` until the lab is torn
+/// down. `ready` receives one [`ReadyMessage`] line when bring-up ends.
+/// `program` is this executable, started again as the lab's init.
+///
+/// Must be called while the process is single-threaded.
+pub fn run(dir: &Path, program: &Path, ready: Option<File>) -> Result<(), SupervisorError> {
+    let mut ready = ready;
+    let result = bring_up(dir, program);
+    let running = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(f) = ready.as_mut() {
+                let _ = send_ready(f, Err(&e));
+            }
+            // Dropping what was built frees it; the state folder goes too.
+            let _ = state::remove_dir(dir);
+            return Err(e);
+        }
+    };
+    if let Some(mut f) = ready.take() {
+        let _ = send_ready(&mut f, Ok(()));
+    }
+    serve(dir, running)
+}
+
+fn send_ready(f: &mut File, outcome: Result<(), &SupervisorError>) -> io::Result<()> {
+    let msg = match outcome {
+        Ok(()) => ReadyMessage {
+            ok: true,
+            error: Vec::new(),
+        },
+        Err(e) => {
+            let mut chain = vec![e.to_string()];
+            let mut cur = std::error::Error::source(e);
+            while let Some(c) = cur {
+                chain.push(c.to_string());
+                cur = c.source();
+            }
+            ReadyMessage {
+                ok: false,
+                error: chain,
+            }
+        }
+    };
+    let mut line = serde_json::to_vec(&msg).map_err(io::Error::other)?;
+    line.push(b'\n');
+    f.write_all(&line)
+}
+
+fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
+    let mut st = LabState::read(dir)?.ok_or_else(|| SupervisorError::Lab(dir.to_path_buf()))?;
+    if let Some(me) = ProcessId::of(std::process::id().cast_signed()) {
+        st.supervisor = me.into();
+    }
+    let src_path = dir.join("lab.yaml");
+    let text = std::fs::read_to_string(&src_path).map_err(io_err("reading", &src_path))?;
+    let lab = warren_topology::load(&text, &st.lab)
+        .lab
+        .ok_or_else(|| SupervisorError::Lab(dir.to_path_buf()))?;
+    let plan = warren_topology::plan::plan(&lab);
+
+    // Signals that end the lab are taken by sigwait in the main thread, so
+    // block them before any thread exists: every thread inherits the mask.
+    shutdown_signals()
+        .thread_block()
+        .map_err(|e| io_err("blocking signals in", dir)(e.into()))?;
+    if st.rootless {
+        warren_runtime::userns::become_root()?;
+    }
+    let init = LabInit::start(program, &["__init"])?;
+    st.init = Some(init.id.into());
+    st.write(dir)?;
+
+    let mut journal = Journal::open(dir).map_err(io_err("opening the journal in", dir))?;
+    let built = apply::build(&plan, &mut journal).map_err(|source| SupervisorError::Apply {
+        lab: lab.name.clone(),
+        source: Box::new(source),
+    })?;
+    st.netns = built
+        .namespaces
+        .iter()
+        .map(|(ns, fd)| {
+            let key = match ns {
+                Ns::Hub => HUB_KEY.to_string(),
+                Ns::Node(n) => n.clone(),
+            };
+            (key, std::os::fd::AsRawFd::as_raw_fd(fd))
+        })
+        .collect();
+    st.write(dir)?;
+    run_exec_steps(&lab, &plan, program, &st)?;
+    let _ = journal.record("exec", "done");
+    st.status = Status::Running;
+    st.write(dir)?;
+    Ok(Running {
+        lab,
+        state: st,
+        built,
+        init: Some(init),
+    })
+}
+
+fn shutdown_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
+}
+
+/// Runs every `exec` step in order, each in its node's namespaces with its
+/// output appended to the node's log, and fails on a non-zero exit.
+///
+/// Each command starts through `warren __spawn`, a single-threaded helper
+/// that joins the node's network namespace and the lab's pid namespace and
+/// forks the command there (this multi-threaded process cannot join a pid
+/// namespace itself).
+fn run_exec_steps(
+    lab: &Lab,
+    plan: &Plan,
+    program: &Path,
+    st: &LabState,
+) -> Result<(), SupervisorError> {
+    let logs = st.results.join("logs");
+    for step in &plan.steps {
+        let Step::Exec { node, command } = step else {
+            continue;
+        };
+        let shown = match command {
+            NodeCommand::Shell(s) => s.clone(),
+            NodeCommand::Argv(a) => a.join(" "),
+        };
+        let fail = |source: io::Error| SupervisorError::Exec {
+            node: node.clone(),
+            command: shown.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&logs).map_err(&fail)?;
+        let log_path = logs.join(format!("{node}.log"));
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(&fail)?;
+        let netns = st
+            .netns_path(node)
+            .ok_or_else(|| fail(io::Error::other("the node has no namespace")))?;
+        let env = lab.node(node).map(|n| n.env.clone()).unwrap_or_default();
+        let mut cmd = Command::new(program);
+        cmd.arg("__spawn").arg("--netns").arg(&netns);
+        if let Some(init) = st.init {
+            cmd.arg("--pidns")
+                .arg(warren_runtime::pidns::pidns_path(init.pid));
+        }
+        cmd.arg("--")
+            .args(command.argv())
+            .envs(env)
+            .env("WARREN_LAB", &lab.name)
+            .env("WARREN_NODE", node)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(&fail)?)
+            .stderr(log);
+        // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(warren_runtime::pidns::die_with_parent);
+        }
+        let status = cmd.status().map_err(&fail)?;
+        if !status.success() {
+            return Err(fail(io::Error::other(format!(
+                "exited with {}; output in {}",
+                exit_code(status),
+                log_path.display()
+            ))));
+        }
+    }
+    Ok(())
+}
+
+/// Serves the control socket until a `down` request or a shutdown signal,
+/// then tears the lab down.
+fn serve(dir: &Path, running: Running) -> Result<(), SupervisorError> {
+    let sock_path = dir.join("control.sock");
+    let listener = UnixListener::bind(&sock_path).map_err(io_err("listening on", &sock_path))?;
+    let shared = Arc::new(Mutex::new(running));
+    let for_server = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("warren-control".into())
+        .spawn(move || accept_loop(&listener, &for_server))
+        .map_err(io_err("starting the control thread for", dir))?;
+    // Wait for SIGTERM, SIGINT or SIGHUP; a `down` request sends SIGTERM to us.
+    let _ = shutdown_signals().wait();
+    let mut running = shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    running.state.status = Status::Stopping;
+    let _ = running.state.write(dir);
+    teardown(dir, &mut running)
+}
+
+fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
+    if let Ok(mut j) = Journal::open(dir) {
+        let _ = j.record("teardown", "start");
+    }
+    // Killing the init kills every process of the lab's pid namespace.
+    if let Some(init) = running.init.take() {
+        let _ = init.kill();
+    }
+    // Closing the namespace fds lets the kernel free the namespaces and
+    // every interface in them.
+    running.built.sockets.clear();
+    running.built.namespaces.clear();
+    state::remove_dir(dir)?;
+    Ok(())
+}
+
+fn accept_loop(listener: &UnixListener, shared: &Arc<Mutex<Running>>) {
+    for stream in listener.incoming().flatten() {
+        let shared = Arc::clone(shared);
+        let _ = std::thread::Builder::new()
+            .name("warren-client".into())
+            .spawn(move || handle(stream, &shared));
+    }
+}
+
+fn handle(stream: UnixStream, shared: &Arc<Mutex<Running>>) {
+    let mut reader = BufReader::new(&stream);
+    let mut line = String::new();
+    while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+        let reply = match serde_json::from_str::<Envelope>(&line) {
+            Ok(env) => answer(env.request, shared),
+            Err(e) => Reply::err("bad-request", &e),
+        };
+        line.clear();
+        let Ok(mut out) = serde_json::to_vec(&reply) else {
+            return;
+        };
+        out.push(b'\n');
+        if (&stream).write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
+    match request {
+        Request::Ping => {
+            let r = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Reply::ok(serde_json::json!({ "lab": r.state.lab, "status": r.state.status }))
+        }
+        Request::Inspect => {
+            let mut r = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Running {
+                lab, state, built, ..
+            } = &mut *r;
+            match crate::inspect::inspect(lab, state, built) {
+                Ok(info) => Reply::ok(serde_json::to_value(info).unwrap_or_default()),
+                Err(e) => Reply::err("kernel", &e),
+            }
+        }
+        Request::Down => {
+            // The main thread tears down on SIGTERM; answer first.
+            let me = nix::unistd::getpid();
+            let _ = nix::sys::signal::kill(me, Signal::SIGTERM);
+            Reply::ok(serde_json::json!({ "stopping": true }))
+        }
+    }
+}
+
+/// The identity of the supervisor recorded in `st`, if it is still alive.
+pub fn alive(st: &LabState) -> Option<ProcessId> {
+    let p = ProcessId::from(st.supervisor);
+    p.alive().then_some(p)
+}

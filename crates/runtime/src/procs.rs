@@ -1,0 +1,83 @@
+//! Process identity. A pid alone can be reused, so warren records a
+//! process's start time next to its pid and acts on the pid only while
+//! both still match.
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use stat::start_time;
+
+/// A process warren started: its pid and its start time in clock ticks
+/// since boot (field 22 of `/proc/PID/stat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    /// The pid, as seen from the host's pid namespace.
+    pub pid: i32,
+    /// Start time in clock ticks since boot.
+    pub start: u64,
+}
+
+impl ProcessId {
+    /// The identity of a running process, if it exists.
+    pub fn of(pid: i32) -> Option<ProcessId> {
+        start_time(pid).map(|start| ProcessId { pid, start })
+    }
+
+    /// True while the same process (not a reuse of its pid) is alive.
+    pub fn alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start)
+    }
+
+    /// Sends `sig` if the process is still the one recorded. Returns
+    /// whether it was sent.
+    pub fn signal(&self, sig: Signal) -> bool {
+        self.alive() && kill(Pid::from_raw(self.pid), sig).is_ok()
+    }
+}
+
+/// Takes ownership of file descriptor `fd` inherited from the parent
+/// process, if it is open. Call it once per fd, early in `main`.
+pub fn inherited_file(fd: std::os::fd::RawFd) -> Option<std::fs::File> {
+    // SAFETY: F_GETFD only queries the descriptor's flags.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the fd is open, was inherited (nothing in this process owns
+    // it yet), and the caller takes it once.
+    Some(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Reading `/proc/PID/stat` without a parser dependency.
+mod stat {
+    /// Start time of `pid` in clock ticks, if the process exists and is not a zombie.
+    pub fn start_time(pid: i32) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) is in parentheses and may hold spaces
+        // or parentheses itself, so split after its last ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // rest starts at field 3 (state); start time is field 22.
+        if fields.first() == Some(&"Z") {
+            return None;
+        }
+        fields.get(22 - 3)?.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_itself_and_not_a_free_pid() {
+        let me = ProcessId::of(std::process::id() as i32).expect("own stat");
+        assert!(me.alive());
+        let other = ProcessId {
+            start: me.start + 1,
+            ..me
+        };
+        assert!(
+            !other.alive(),
+            "a different start time is a different process"
+        );
+    }
+}

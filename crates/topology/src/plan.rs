@@ -1,0 +1,364 @@
+//! A lab turned into the ordered list of kernel and process steps that
+//! bring it up. Pure and deterministic: `warren up --dry-run` prints it and
+//! snapshot tests pin it; the supervisor applies it.
+//!
+//! Order: namespaces (with `lo` up), links and bridges, bridge ports,
+//! sysctls, addresses, interfaces up, routes, then each node's `exec`
+//! commands, so that a node's commands never race its own interfaces.
+
+use crate::model::{Attachment, Command, Lab, NodeKind};
+use crate::values::{IfAddr, Mac, Prefix};
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+
+/// A network namespace of the lab.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ns {
+    /// The lab's hub: bridges of networks and their ports.
+    Hub,
+    /// A node's namespace.
+    Node(String),
+}
+
+impl fmt::Display for Ns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ns::Hub => f.write_str("hub"),
+            Ns::Node(n) => f.write_str(n),
+        }
+    }
+}
+
+/// One end of a veth pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VethEnd {
+    /// Namespace the end is created in.
+    pub ns: Ns,
+    /// Interface name in that namespace.
+    pub ifname: String,
+    /// MAC address, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Mac>,
+    /// MTU, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+}
+
+impl fmt::Display for VethEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.ns, self.ifname)
+    }
+}
+
+/// A route with its output interface resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedRoute {
+    /// Destination; `None` is the default route of `via`'s family.
+    pub to: Option<Prefix>,
+    /// Gateway.
+    pub via: IpAddr,
+    /// Output interface.
+    pub dev: String,
+    /// Metric.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
+}
+
+/// One step of bringing a lab up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Create a network namespace and bring its loopback up.
+    CreateNetns {
+        /// The namespace.
+        ns: Ns,
+    },
+    /// Create a veth pair with each end directly in its namespace.
+    CreateVeth {
+        /// One end.
+        a: VethEnd,
+        /// The other end.
+        b: VethEnd,
+        /// What the pair is, for messages (`r1:eth1 <-> r2:eth1`).
+        what: String,
+    },
+    /// Create a bridge in the hub.
+    CreateBridge {
+        /// Bridge name (the network's name).
+        name: String,
+        /// MTU, when set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mtu: Option<u32>,
+    },
+    /// Attach a hub port to a bridge.
+    SetMaster {
+        /// Port name in the hub.
+        port: String,
+        /// Bridge name.
+        bridge: String,
+    },
+    /// Write a sysctl inside a namespace.
+    SetSysctl {
+        /// Namespace.
+        ns: Ns,
+        /// Dotted key, such as `net.ipv4.ip_forward`.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Add an address (IPv6 without duplicate address detection).
+    AddAddress {
+        /// Namespace.
+        ns: Ns,
+        /// Interface.
+        ifname: String,
+        /// Address with prefix length.
+        addr: IfAddr,
+    },
+    /// Set an interface administratively up.
+    SetUp {
+        /// Namespace.
+        ns: Ns,
+        /// Interface.
+        ifname: String,
+    },
+    /// Add a route.
+    AddRoute {
+        /// Namespace.
+        ns: Ns,
+        /// The route.
+        route: PlannedRoute,
+    },
+    /// Run a node's command and wait for it.
+    Exec {
+        /// Node.
+        node: String,
+        /// The command.
+        command: Command,
+    },
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::CreateNetns { ns } => write!(f, "create netns {ns}"),
+            Step::CreateVeth { a, b, .. } => {
+                write!(f, "create veth {a} <-> {b}")?;
+                if let Some(m) = a.mtu.or(b.mtu) {
+                    write!(f, " mtu {m}")?;
+                }
+                for end in [a, b] {
+                    if let Some(mac) = end.mac {
+                        write!(f, " {}:{} mac {mac}", end.ns, end.ifname)?;
+                    }
+                }
+                Ok(())
+            }
+            Step::CreateBridge { name, mtu } => {
+                write!(f, "create bridge hub:{name}")?;
+                match mtu {
+                    Some(m) => write!(f, " mtu {m}"),
+                    None => Ok(()),
+                }
+            }
+            Step::SetMaster { port, bridge } => write!(f, "attach hub:{port} to bridge {bridge}"),
+            Step::SetSysctl { ns, key, value } => write!(f, "sysctl {ns}: {key}={value}"),
+            Step::AddAddress { ns, ifname, addr } => write!(f, "address {ns}:{ifname} {addr}"),
+            Step::SetUp { ns, ifname } => write!(f, "up {ns}:{ifname}"),
+            Step::AddRoute { ns, route } => {
+                match route.to {
+                    Some(p) => write!(f, "route {ns}: {p}")?,
+                    None => write!(f, "route {ns}: default")?,
+                }
+                write!(f, " via {} dev {}", route.via, route.dev)?;
+                match route.metric {
+                    Some(m) => write!(f, " metric {m}"),
+                    None => Ok(()),
+                }
+            }
+            Step::Exec { node, command } => match command {
+                Command::Shell(s) => write!(f, "exec {node}: sh -c {s:?}"),
+                Command::Argv(a) => write!(f, "exec {node}: {a:?}"),
+            },
+        }
+    }
+}
+
+/// The steps that bring a lab up, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// The lab's name.
+    pub lab: String,
+    /// Every namespace, hub first when the lab has networks.
+    pub namespaces: Vec<Ns>,
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.steps.iter().enumerate() {
+            writeln!(f, "{:>5}  {s}", i + 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// Name of the hub-side port of member `m` of network `n`: short, unique in
+/// the hub, and within the kernel's 15 bytes for any lab size warren plans.
+pub fn hub_port_name(network: usize, member: usize) -> String {
+    format!("n{network}m{member}")
+}
+
+/// Plans a resolved lab. `exec` steps are planned for `netns` nodes; other
+/// kinds run their commands through their own runtimes.
+pub fn plan(lab: &Lab) -> Plan {
+    let mut namespaces = Vec::new();
+    if !lab.networks.is_empty() {
+        namespaces.push(Ns::Hub);
+    }
+    namespaces.extend(lab.nodes.iter().map(|n| Ns::Node(n.name.value.clone())));
+    let mut steps: Vec<Step> = namespaces
+        .iter()
+        .map(|ns| Step::CreateNetns { ns: ns.clone() })
+        .collect();
+
+    let iface = |node: &str, ifname: &str| lab.node(node).and_then(|n| n.interface(ifname));
+    for l in &lab.links {
+        let [a, b] = &l.endpoints;
+        let end = |e: &crate::model::Endpoint| VethEnd {
+            ns: Ns::Node(e.node.clone()),
+            ifname: e.iface.clone(),
+            mac: iface(&e.node, &e.iface).and_then(|i| i.mac),
+            mtu: iface(&e.node, &e.iface).and_then(|i| i.mtu),
+        };
+        steps.push(Step::CreateVeth {
+            a: end(&a.value),
+            b: end(&b.value),
+            what: format!("{} <-> {}", a.value, b.value),
+        });
+    }
+    for (ni, net) in lab.networks.iter().enumerate() {
+        steps.push(Step::CreateBridge {
+            name: net.name.value.clone(),
+            mtu: net.mtu,
+        });
+        for (mi, m) in net.members.iter().enumerate() {
+            let i = iface(&m.value.node, &m.value.iface);
+            steps.push(Step::CreateVeth {
+                a: VethEnd {
+                    ns: Ns::Node(m.value.node.clone()),
+                    ifname: m.value.iface.clone(),
+                    mac: i.and_then(|i| i.mac),
+                    mtu: i.and_then(|i| i.mtu),
+                },
+                b: VethEnd {
+                    ns: Ns::Hub,
+                    ifname: hub_port_name(ni, mi),
+                    mac: None,
+                    mtu: net.mtu,
+                },
+                what: format!("{} <-> network {}", m.value, net.name.value),
+            });
+        }
+        for mi in 0..net.members.len() {
+            steps.push(Step::SetMaster {
+                port: hub_port_name(ni, mi),
+                bridge: net.name.value.clone(),
+            });
+        }
+    }
+    for n in &lab.nodes {
+        for (k, v) in &n.sysctls {
+            steps.push(Step::SetSysctl {
+                ns: Ns::Node(n.name.value.clone()),
+                key: k.clone(),
+                value: v.clone(),
+            });
+        }
+    }
+    for n in &lab.nodes {
+        for i in &n.interfaces {
+            for a in i.addresses() {
+                steps.push(Step::AddAddress {
+                    ns: Ns::Node(n.name.value.clone()),
+                    ifname: i.name.clone(),
+                    addr: a.value,
+                });
+            }
+        }
+    }
+    for (ni, net) in lab.networks.iter().enumerate() {
+        steps.push(Step::SetUp {
+            ns: Ns::Hub,
+            ifname: net.name.value.clone(),
+        });
+        for mi in 0..net.members.len() {
+            steps.push(Step::SetUp {
+                ns: Ns::Hub,
+                ifname: hub_port_name(ni, mi),
+            });
+        }
+    }
+    for n in &lab.nodes {
+        for i in n
+            .interfaces
+            .iter()
+            .filter(|i| i.up && i.attach != Attachment::Loopback)
+        {
+            steps.push(Step::SetUp {
+                ns: Ns::Node(n.name.value.clone()),
+                ifname: i.name.clone(),
+            });
+        }
+    }
+    for n in &lab.nodes {
+        for i in &n.interfaces {
+            for r in &i.routes {
+                steps.push(Step::AddRoute {
+                    ns: Ns::Node(n.name.value.clone()),
+                    route: PlannedRoute {
+                        to: r.value.to,
+                        via: r.value.via,
+                        dev: r
+                            .value
+                            .dev
+                            .clone()
+                            .unwrap_or_else(|| route_dev(n, i, r.value.via)),
+                        metric: r.value.metric,
+                    },
+                });
+            }
+        }
+    }
+    for n in lab.nodes.iter().filter(|n| n.kind == NodeKind::Netns) {
+        for c in &n.exec {
+            steps.push(Step::Exec {
+                node: n.name.value.clone(),
+                command: c.clone(),
+            });
+        }
+    }
+    Plan {
+        lab: lab.name.clone(),
+        namespaces,
+        steps,
+    }
+}
+
+/// The interface a route without `dev` leaves through: the one whose subnet
+/// holds the gateway, else the interface it was written under.
+fn route_dev(
+    node: &crate::model::Node,
+    written_on: &crate::model::Interface,
+    via: IpAddr,
+) -> String {
+    node.interfaces
+        .iter()
+        .find(|i| i.addresses().any(|a| a.value.network().contains(via)))
+        .unwrap_or(written_on)
+        .name
+        .clone()
+}
