@@ -42,6 +42,12 @@ fn kernel(phase: impl Into<String>) -> impl FnOnce(KernelError) -> ApplyError {
     move |source| ApplyError::Kernel { phase, source }
 }
 
+/// Sysctls every lab namespace gets before its links are created.
+const NO_DAD: &[(&str, &str)] = &[
+    ("net.ipv6.conf.all.accept_dad", "0"),
+    ("net.ipv6.conf.default.accept_dad", "0"),
+];
+
 /// The lab's namespaces, each with its netlink socket, in plan order.
 #[derive(Debug)]
 pub struct Built {
@@ -107,6 +113,14 @@ pub fn build(plan: &Plan, journal: &mut Journal) -> Result<Built, ApplyError> {
     let created = create_netns_many(plan.namespaces.iter().map(ToString::to_string))
         .map_err(|e| kernel("creating the lab's network namespaces")(e.into()))?;
     let (netns, mut sockets): (Vec<Netns>, Vec<Rtnl>) = created.into_iter().unzip();
+    // Lab addresses are planned, so duplicate address detection only delays
+    // IPv6. Turning it off before any link exists covers link-local
+    // addresses too, which neighbour discovery needs at once.
+    for (n, ns) in netns.iter().enumerate() {
+        set_sysctls(ns, NO_DAD).map_err(|e| {
+            kernel(format!("turning off IPv6 DAD in {}", plan.namespaces[n]))(e.into())
+        })?;
+    }
     journal
         .record("namespaces", &format!("{} created", netns.len()))
         .map_err(ApplyError::Journal)?;
@@ -250,4 +264,60 @@ pub fn build(plan: &Plan, journal: &mut Journal) -> Result<Built, ApplyError> {
         namespaces: plan.namespaces.iter().cloned().zip(netns).collect(),
         sockets,
     })
+}
+
+/// Waits until every interface the plan sets up is operationally up, at
+/// most `timeout`. The kernel reports carrier changes through its link
+/// watch, which may lag up to a second; IPv6 does not use an interface
+/// before that, so a lab is only ready once it has happened. Returns the
+/// interfaces still not up when time ran out.
+pub fn wait_oper_up(
+    plan: &Plan,
+    built: &mut Built,
+    timeout: std::time::Duration,
+) -> Result<Vec<String>, ApplyError> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pending: Vec<(usize, String)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::SetUp { ns, ifname } => built
+                .namespaces
+                .iter()
+                .position(|(n, _)| n == ns)
+                .map(|i| (i, ifname.clone())),
+            _ => None,
+        })
+        .collect();
+    loop {
+        let mut still = Vec::new();
+        let mut by_ns: HashMap<usize, Vec<String>> = HashMap::new();
+        for (n, name) in pending.drain(..) {
+            by_ns.entry(n).or_default().push(name);
+        }
+        for (n, names) in by_ns {
+            let links = built.sockets[n].links().map_err(|e| {
+                kernel(format!("listing links of {}", plan.namespaces[n]))(e.into())
+            })?;
+            for name in names {
+                let up = links
+                    .iter()
+                    .any(|l| l.name == name && l.oper_state == warren_kernel::OperState::Up);
+                if !up {
+                    still.push((n, name));
+                }
+            }
+        }
+        if still.is_empty() {
+            return Ok(Vec::new());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(still
+                .into_iter()
+                .map(|(n, name)| format!("{}:{name}", plan.namespaces[n]))
+                .collect());
+        }
+        pending = still;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

@@ -10,11 +10,18 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Environment variable naming a journal record count after which the
+/// process kills itself with SIGKILL: fault injection for the crash-safety
+/// tests, which kill a bring-up after each of its steps in turn.
+pub const CRASH_AFTER_ENV: &str = "WARREN_CRASH_AFTER_RECORD";
+
 /// An open journal.
 #[derive(Debug)]
 pub struct Journal {
     file: File,
     path: PathBuf,
+    written: u64,
+    crash_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -30,7 +37,15 @@ impl Journal {
     pub fn open(dir: &Path) -> io::Result<Journal> {
         let path = dir.join("journal.jsonl");
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(Journal { file, path })
+        let crash_after = std::env::var(CRASH_AFTER_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok());
+        Ok(Journal {
+            file,
+            path,
+            written: 0,
+            crash_after,
+        })
     }
 
     /// Where the journal is.
@@ -47,6 +62,11 @@ impl Journal {
             serde_json::to_vec(&Record { t, event, detail }).map_err(io::Error::other)?;
         line.push(b'\n');
         self.file.write_all(&line)?;
-        self.file.sync_data()
+        self.file.sync_data()?;
+        self.written += 1;
+        if self.crash_after == Some(self.written) {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+        Ok(())
     }
 }

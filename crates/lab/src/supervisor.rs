@@ -87,6 +87,9 @@ fn io_err<'p>(
     }
 }
 
+/// How long bring-up waits for interfaces to become operationally up.
+const OPER_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the supervisor tells `warren up` once bring-up ends: one JSON line
 /// on the ready pipe.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -125,10 +128,28 @@ pub fn run(dir: &Path, program: &Path, ready: Option<File>) -> Result<(), Superv
             return Err(e);
         }
     };
+    // Listen before saying ready, so that `up` can inspect the lab at once.
+    let sock_path = dir.join("control.sock");
+    let listener = match UnixListener::bind(&sock_path) {
+        Ok(l) => l,
+        Err(source) => {
+            let e = SupervisorError::Io {
+                action: "listening on",
+                path: sock_path,
+                source,
+            };
+            if let Some(f) = ready.as_mut() {
+                let _ = send_ready(f, Err(&e));
+            }
+            let mut running = running;
+            let _ = teardown(dir, &mut running);
+            return Err(e);
+        }
+    };
     if let Some(mut f) = ready.take() {
         let _ = send_ready(&mut f, Ok(()));
     }
-    serve(dir, running)
+    serve(dir, listener, running)
 }
 
 fn send_ready(f: &mut File, outcome: Result<(), &SupervisorError>) -> io::Result<()> {
@@ -180,10 +201,17 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     st.write(dir)?;
 
     let mut journal = Journal::open(dir).map_err(io_err("opening the journal in", dir))?;
-    let built = apply::build(&plan, &mut journal).map_err(|source| SupervisorError::Apply {
+    let apply_err = |source| SupervisorError::Apply {
         lab: lab.name.clone(),
         source: Box::new(source),
-    })?;
+    };
+    let mut built = apply::build(&plan, &mut journal).map_err(apply_err)?;
+    // A veth whose peer is down (`up: false`) never gets carrier; don't fail on it.
+    let not_up = apply::wait_oper_up(&plan, &mut built, OPER_UP_TIMEOUT).map_err(apply_err)?;
+    let _ = journal.record(
+        "carrier",
+        &format!("{} interfaces without carrier", not_up.len()),
+    );
     st.netns = built
         .namespaces
         .iter()
@@ -196,8 +224,7 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         })
         .collect();
     st.write(dir)?;
-    run_exec_steps(&lab, &plan, program, &st)?;
-    let _ = journal.record("exec", "done");
+    run_exec_steps(&lab, &plan, program, &st, &mut journal)?;
     st.status = Status::Running;
     st.write(dir)?;
     Ok(Running {
@@ -228,6 +255,7 @@ fn run_exec_steps(
     plan: &Plan,
     program: &Path,
     st: &LabState,
+    journal: &mut Journal,
 ) -> Result<(), SupervisorError> {
     let logs = st.results.join("logs");
     for step in &plan.steps {
@@ -280,15 +308,16 @@ fn run_exec_steps(
                 log_path.display()
             ))));
         }
+        journal
+            .record("exec", &format!("{node}: {shown}"))
+            .map_err(&fail)?;
     }
     Ok(())
 }
 
 /// Serves the control socket until a `down` request or a shutdown signal,
 /// then tears the lab down.
-fn serve(dir: &Path, running: Running) -> Result<(), SupervisorError> {
-    let sock_path = dir.join("control.sock");
-    let listener = UnixListener::bind(&sock_path).map_err(io_err("listening on", &sock_path))?;
+fn serve(dir: &Path, listener: UnixListener, running: Running) -> Result<(), SupervisorError> {
     let shared = Arc::new(Mutex::new(running));
     let for_server = Arc::clone(&shared);
     std::thread::Builder::new()

@@ -51,10 +51,43 @@ pub struct NodeNamespaces {
     pub pid: Option<PathBuf>,
 }
 
+/// Gives the calling process a private mount namespace with a sysfs of its
+/// network namespace on `/sys`, as `ip netns exec` does: sysfs shows the
+/// interfaces of the namespace that mounted it, so without this
+/// `/sys/class/net` would list the host's. Call it after joining the
+/// network namespace, while single-threaded.
+pub fn mount_own_sysfs() -> Result<(), ExecError> {
+    use nix::mount::{MntFlags, MsFlags, mount, umount2};
+    let err = |source: nix::Error| ExecError::Join {
+        kind: "mount",
+        path: "/sys".into(),
+        source: source.into(),
+    };
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(err)?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(err)?;
+    umount2("/sys", MntFlags::MNT_DETACH).map_err(err)?;
+    mount(
+        Some("sysfs"),
+        "/sys",
+        Some("sysfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(err)
+}
+
 impl NodeNamespaces {
     /// Moves the calling process into the namespaces: user first (which
     /// gives the rights for the others), then network, then pid for the
-    /// children it will spawn. Call it while single-threaded.
+    /// children it will spawn; then mounts the node's own sysfs in a
+    /// private mount namespace. Call it while single-threaded.
     pub fn join(&self) -> Result<(), ExecError> {
         let steps = [
             ("user", self.user.as_ref(), CloneFlags::CLONE_NEWUSER),
@@ -80,7 +113,7 @@ impl NodeNamespaces {
                 source: e.into(),
             })?;
         }
-        Ok(())
+        mount_own_sysfs()
     }
 }
 

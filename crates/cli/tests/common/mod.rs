@@ -1,0 +1,189 @@
+//! Helpers for the privileged tests: the real binary against the real
+//! kernel, as root, with checks that a lab leaves nothing behind.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Fails the test unless it runs as root: these tests need the kernel.
+pub fn require_root() {
+    assert!(
+        nix_is_root(),
+        "this test builds labs on the real kernel and needs root; run ./scripts/test as root (CI does)"
+    );
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The warren binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_warren"))
+}
+
+/// The repository's examples folder.
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// A warren command with colour off, run in `cwd`.
+pub fn warren(cwd: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(cwd).env("NO_COLOR", "1").stdin(Stdio::null());
+    c
+}
+
+/// Runs a warren command and returns its output.
+pub fn run(cwd: &Path, args: &[&str]) -> Output {
+    warren(cwd).args(args).output().expect("warren runs")
+}
+
+/// Runs a warren command that must succeed; returns stdout.
+pub fn ok(cwd: &Path, args: &[&str]) -> String {
+    let out = run(cwd, args);
+    assert!(
+        out.status.success(),
+        "warren {args:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes a lab file into `dir` and returns its path.
+pub fn write_lab(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.yaml"));
+    std::fs::write(&p, text).expect("write lab file");
+    p
+}
+
+/// `net:[inode]` of every namespace the lab's supervisor holds, read while it runs.
+pub fn lab_netns(lab: &str) -> BTreeSet<String> {
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("/run/warren/{lab}/state.json")).expect("state of a running lab"),
+    )
+    .expect("state is JSON");
+    let pid = state["supervisor"]["pid"].as_i64().expect("pid");
+    state["netns"]
+        .as_object()
+        .expect("netns map")
+        .values()
+        .filter_map(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{}", fd.as_i64()?)).ok())
+        .map(|l| l.display().to_string())
+        .collect()
+}
+
+/// Every namespace any process on the host refers to, by its namespace
+/// links or its open files.
+pub fn referenced_netns() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let path = p.path();
+        if let Ok(l) = std::fs::read_link(path.join("ns/net")) {
+            out.insert(l.display().to_string());
+        }
+        if let Ok(fds) = std::fs::read_dir(path.join("fd")) {
+            for fd in fds.flatten() {
+                if let Ok(l) = std::fs::read_link(fd.path()) {
+                    let s = l.display().to_string();
+                    if s.starts_with("net:[") {
+                        out.insert(s);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that nothing of lab `lab` is left: no state folder, no process
+/// or fd holding one of its namespaces `held`, no mount under its state.
+pub fn assert_gone(lab: &str, held: &BTreeSet<String>) {
+    let dir = format!("/run/warren/{lab}");
+    assert!(!Path::new(&dir).exists(), "{dir} still exists");
+    // The kernel frees namespaces asynchronously once the last holder
+    // exits; processes being killed may need a moment to go.
+    let mut still: BTreeSet<String> = BTreeSet::new();
+    for _ in 0..200 {
+        let now = referenced_netns();
+        still = held.intersection(&now).cloned().collect();
+        if still.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(
+        still.is_empty(),
+        "namespaces of lab {lab} are still held: {still:?}"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    assert!(!mounts.contains(&dir), "a mount under {dir} is left");
+}
+
+/// A lab that is brought down (and checked) when the guard drops, so a
+/// failing assertion never leaves a lab running.
+pub struct LabGuard {
+    pub name: String,
+    pub cwd: PathBuf,
+    pub netns: BTreeSet<String>,
+}
+
+impl LabGuard {
+    /// Brings `file` up (with results under `cwd`) and records its namespaces.
+    pub fn up(cwd: &Path, file: &Path, name: &str) -> LabGuard {
+        ok(cwd, &["up", "-q", file.to_str().expect("utf-8 path")]);
+        LabGuard {
+            name: name.into(),
+            cwd: cwd.into(),
+            netns: lab_netns(name),
+        }
+    }
+
+    /// Runs a command in a node; returns (exit code, stdout, stderr).
+    pub fn exec(&self, node: &str, cmd: &[&str]) -> (i32, String, String) {
+        let mut args = vec!["exec", self.name.as_str(), node, "--"];
+        args.extend_from_slice(cmd);
+        let out = run(&self.cwd, &args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Pings `target` from `node`, failing the test with the output if it does not answer.
+    pub fn ping(&self, node: &str, target: &str, extra: &[&str]) {
+        let mut cmd = vec!["ping", "-c", "1", "-W", "2"];
+        cmd.extend_from_slice(extra);
+        cmd.push(target);
+        let (code, out, err) = self.exec(node, &cmd);
+        assert_eq!(code, 0, "{node} -> {target} {extra:?} failed:\n{out}{err}");
+    }
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let out = run(&self.cwd, &["down", &self.name]);
+        if !std::thread::panicking() {
+            assert!(
+                out.status.success(),
+                "down failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_gone(&self.name, &self.netns);
+        }
+    }
+}
