@@ -67,11 +67,12 @@ impl Metadata {
     /// Reads the keys netconf uses from a metadata document.
     pub fn from_value(doc: &Value) -> Result<Self, Error> {
         let root = Obj::root(doc)?;
+        let hostname = root.str("hostname")?.to_owned();
         let os = root.opt_obj("operating_system")?;
         let network = root.obj("network")?;
         let bonding = network.obj("bonding")?;
         Ok(Self {
-            hostname: root.str("hostname")?.to_owned(),
+            hostname,
             plan: root.opt_str("plan")?.map(str::to_owned),
             distro: os
                 .as_ref()
