@@ -133,12 +133,12 @@ impl Bonding {
 impl MetaInterface {
     fn read(o: &Obj<'_>) -> Result<Self, Error> {
         Ok(Self {
-            name: o.str("name")?.to_owned(),
+            name: o.device_name("name")?.to_owned(),
             mac: o.str("mac")?.to_owned(),
-            bond: o
-                .opt_str("bond")?
-                .filter(|b| !b.is_empty())
-                .map(str::to_owned),
+            bond: match o.opt_str("bond")? {
+                None | Some("") => None,
+                Some(_) => Some(o.device_name("bond")?.to_owned()),
+            },
             dhcp: o.opt_bool("dhcp")?.unwrap_or(false),
         })
     }
@@ -224,6 +224,25 @@ impl<'a> Obj<'a> {
     fn str(&self, key: &str) -> Result<&'a str, Error> {
         let v = self.required(key)?;
         v.as_str().ok_or_else(|| self.wrong(key, "a string", v))
+    }
+
+    /// A network device name: it ends up in file names and config lines,
+    /// so no slashes, whitespace or dot-only names.
+    fn device_name(&self, key: &str) -> Result<&'a str, Error> {
+        let name = self.str(key)?;
+        let bad = name.is_empty()
+            || name == "."
+            || name == ".."
+            || name
+                .chars()
+                .any(|c| c == '/' || c.is_whitespace() || c.is_control());
+        if bad {
+            return Err(Error::key(
+                self.key(key),
+                format!("{name:?} is not a network device name"),
+            ));
+        }
+        Ok(name)
     }
 
     fn opt_str(&self, key: &str) -> Result<Option<&'a str>, Error> {
