@@ -119,6 +119,12 @@ fn execute(args: &NetconfArgs) -> Result<(), Failure> {
             eprintln!("{msg}");
         }
     };
+    if args.format == Format::Files && !args.rootfs.is_dir() {
+        return Err(Failure::general(format!(
+            "--rootfs {}: not a directory",
+            args.rootfs.display()
+        )));
+    }
     let metadata = read_metadata(args, &log)?;
     let nics = host_nics(args)?;
     for nic in &nics {
