@@ -254,6 +254,15 @@ pub(crate) fn family_for(distro: &str) -> Option<&'static Family> {
         .find(|f| f.distros.contains(&distro.as_str()))
 }
 
+/// The distro strings that have a builder, comma separated, for messages.
+pub(crate) fn known_distros() -> String {
+    FAMILIES
+        .iter()
+        .flat_map(|f| f.distros.iter().copied())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Templates shipped in the crate, by name.
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (

@@ -19,7 +19,10 @@ pub enum Error {
     #[error("--operating-system: expected \"DISTRO VERSION\", got {0:?}")]
     OperatingSystemArg(String),
     /// No distro builder handles this distro.
-    #[error("operating_system.distro: no builder for distro {0:?}")]
+    #[error(
+        "operating_system.distro: no builder for distro {0:?} (known: {known})",
+        known = crate::distro::known_distros()
+    )]
     UnknownDistro(String),
     /// No network builder applies (`network.bonding.link_aggregation` is
     /// neither bonded, mlag_ha nor individual), so nothing is written.

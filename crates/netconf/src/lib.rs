@@ -17,7 +17,7 @@ mod metadata;
 mod nic;
 mod os;
 mod render;
-pub mod resolvers;
+mod resolvers;
 mod task;
 
 pub use error::Error;

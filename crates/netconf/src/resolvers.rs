@@ -2,7 +2,7 @@
 
 /// Parses a `--resolvers`/`PACKET_RESOLVERS` value: comma separated, empty
 /// items dropped. An empty value counts as not given.
-pub fn parse_override(value: &str) -> Option<Vec<String>> {
+pub(crate) fn parse_override(value: &str) -> Option<Vec<String>> {
     if value.is_empty() {
         return None;
     }
@@ -17,7 +17,7 @@ pub fn parse_override(value: &str) -> Option<Vec<String>> {
 
 /// The IPv4 `nameserver` lines of the host's resolv.conf (`nameserver A.B.C.D`
 /// and nothing else on the line), or `None` if there are none.
-pub fn from_resolv_conf(text: &str) -> Option<Vec<String>> {
+pub(crate) fn from_resolv_conf(text: &str) -> Option<Vec<String>> {
     let found: Vec<String> = text
         .lines()
         .filter_map(|line| line.strip_prefix("nameserver "))
