@@ -256,11 +256,7 @@ pub(crate) fn family_for(distro: &str) -> Option<&'static Family> {
 
 /// The distro strings that have a builder, comma separated, for messages.
 pub(crate) fn known_distros() -> String {
-    FAMILIES
-        .iter()
-        .flat_map(|f| f.distros.iter().copied())
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::supported_distros().collect::<Vec<_>>().join(", ")
 }
 
 /// Templates shipped in the crate, by name.

@@ -65,7 +65,7 @@ pub fn plan(input: &Input<'_>) -> Result<Vec<Task>, Error> {
     render::tasks(family, &ctx)
 }
 
-/// The distro strings that have a builder, for help texts and docs.
+/// The distro strings that have a builder (lowercase), in table order.
 pub fn supported_distros() -> impl Iterator<Item = &'static str> {
     distro::FAMILIES
         .iter()
