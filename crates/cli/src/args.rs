@@ -35,6 +35,9 @@ pub enum Command {
     Exec(ExecArgs),
     /// Check lab files and report every problem with its place in the file.
     Validate(ValidateArgs),
+    /// Write a host's native network configuration into a root filesystem
+    /// from Equinix Metal metadata (a drop-in for packet-networking).
+    Netconf(crate::netconf::NetconfArgs),
     /// Draw a lab as Graphviz dot, Mermaid, or the resolved lab as JSON.
     Graph(GraphArgs),
     /// Print the JSON Schema of the lab file, for editors.

@@ -4,6 +4,7 @@
 mod args;
 mod cmd;
 mod labfile;
+mod netconf;
 mod report;
 mod table;
 

@@ -39,6 +39,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
         }
         Command::Validate(a) => validate::run(&a),
+        Command::Netconf(a) => match crate::netconf::run(&a) {
+            0 => Ok(()),
+            code => Err(Failure::Exit(u8::try_from(code).unwrap_or(1))),
+        },
         Command::Graph(a) => graph::run(&a),
         Command::Schema => {
             println!("{}", warren_topology::schema::SCHEMA.trim_end());

@@ -1,0 +1,220 @@
+//! `warren netconf`: a drop-in replacement for Equinix Metal's
+//! packet-networking. Reads the metadata (file or URL), finds the host's
+//! NICs, plans the files with [`warren_netconf`] and writes them into the
+//! root filesystem (or prints them as JSON).
+
+mod fetch;
+mod nics;
+mod rootfs;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use warren_netconf::{Error, HostNic, Input, Task};
+
+/// Exit code for a bad `-o/--operating-system` value.
+const EXIT_BAD_OS: i32 = 20;
+/// Exit code when no network builder applies (nothing written).
+const EXIT_NO_TASKS: i32 = 30;
+/// The host file resolvers fall back to.
+const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// Output of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Write the files into the root filesystem.
+    Files,
+    /// Print the tasks (path, action, mode, content) as JSON; write nothing.
+    Json,
+}
+
+/// Flags of `warren netconf` (those of packet-networking, plus test aids).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetconfArgs {
+    /// Read the metadata from FILE ("-" for standard input) instead of the URL.
+    #[arg(short = 'M', long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+    /// Metadata service URL.
+    #[arg(
+        long,
+        env = "PACKET_METADATA_URL",
+        value_name = "URL",
+        default_value = "http://metadata.packet.net/metadata"
+    )]
+    pub metadata_url: String,
+    /// "DISTRO VERSION" overriding the metadata's distro and version (not its slug).
+    #[arg(short = 'o', long, value_name = "DISTRO VERSION")]
+    pub operating_system: Option<String>,
+    /// Root filesystem to write into.
+    #[arg(short = 't', long, value_name = "DIR")]
+    pub rootfs: PathBuf,
+    /// Comma-separated DNS resolvers (default: the host's IPv4 nameservers).
+    #[arg(long, env = "PACKET_RESOLVERS", value_name = "A,B")]
+    pub resolvers: Option<String>,
+    /// Attempts at fetching the metadata URL.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
+    pub max_attempts: u32,
+    /// More output (repeatable).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Take the host NICs from FILE (JSON list of {logicalname, mac, driver,
+    /// udev}) instead of /sys/class/net and udev.
+    #[arg(long, value_name = "FILE")]
+    pub fake_nics: Option<PathBuf>,
+    /// Read the host's resolvers from FILE instead of /etc/resolv.conf.
+    #[arg(long, value_name = "FILE")]
+    pub host_resolv_conf: Option<PathBuf>,
+    /// What to do with the planned tasks.
+    #[arg(long, value_enum, default_value = "files")]
+    pub format: Format,
+}
+
+/// Runs `warren netconf`; returns the process exit code (0, 1, 20 or 30)
+/// after printing any error to stderr.
+pub fn run(args: &NetconfArgs) -> i32 {
+    match execute(args) {
+        Ok(()) => 0,
+        Err(Failure { code, message }) => {
+            eprintln!("warren netconf: {message}");
+            code
+        }
+    }
+}
+
+/// A failed run: its exit code and one-line message.
+struct Failure {
+    code: i32,
+    message: String,
+}
+
+impl Failure {
+    fn general(message: impl ToString) -> Self {
+        Self {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = match e {
+            Error::OperatingSystemArg(_) => EXIT_BAD_OS,
+            Error::NoNetworkTasks(_) => EXIT_NO_TASKS,
+            _ => 1,
+        };
+        Self {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn execute(args: &NetconfArgs) -> Result<(), Failure> {
+    let log = |level: u8, msg: &str| {
+        if !args.quiet && args.verbose >= level {
+            eprintln!("{msg}");
+        }
+    };
+    if args.format == Format::Files && !args.rootfs.is_dir() {
+        return Err(Failure::general(format!(
+            "--rootfs {}: not a directory",
+            args.rootfs.display()
+        )));
+    }
+    let metadata = read_metadata(args, &log)?;
+    let nics = host_nics(args)?;
+    for nic in &nics {
+        log(
+            1,
+            &format!(
+                "name={} driver={}",
+                nic.logicalname,
+                nic.driver.as_deref().unwrap_or("")
+            ),
+        );
+    }
+    let host_resolv_conf = match &args.resolvers {
+        Some(r) if !r.is_empty() => None,
+        _ => read_host_resolv_conf(args.host_resolv_conf.as_deref())?,
+    };
+    let tasks = warren_netconf::plan(&Input {
+        metadata: &metadata,
+        operating_system: args.operating_system.as_deref(),
+        nics: &nics,
+        resolvers: args.resolvers.as_deref(),
+        host_resolv_conf: host_resolv_conf.as_deref(),
+    })?;
+    for t in &tasks {
+        log(1, &format!("{:?} {}", t.action, t.path));
+    }
+    match args.format {
+        Format::Json => print_json(&tasks),
+        Format::Files => {
+            rootfs::apply(&args.rootfs, &tasks).map_err(Failure::general)?;
+            if !args.quiet {
+                println!(
+                    "Configuration files written to root filesystem '{}'",
+                    args.rootfs.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_metadata(
+    args: &NetconfArgs,
+    log: &impl Fn(u8, &str),
+) -> Result<serde_json::Value, Failure> {
+    let Some(file) = &args.metadata_file else {
+        log(1, &format!("fetching metadata from {}", args.metadata_url));
+        return fetch::fetch_metadata(
+            &args.metadata_url,
+            args.max_attempts,
+            Duration::from_secs(1),
+            |n, why, wait| {
+                log(
+                    0,
+                    &format!("metadata attempt {n} failed ({why}); retrying in {wait:?}"),
+                )
+            },
+        )
+        .map_err(Failure::general);
+    };
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
+    .map_err(|e| Failure::general(format!("--metadata-file {}: {e}", file.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::general(format!("--metadata-file {}: not JSON: {e}", file.display())))
+}
+
+fn host_nics(args: &NetconfArgs) -> Result<Vec<HostNic>, Failure> {
+    match &args.fake_nics {
+        Some(path) => nics::load_fake(path).map_err(Failure::general),
+        None => nics::discover(Path::new(nics::SYS_CLASS_NET), Path::new(nics::UDEV_DATA))
+            .map_err(|e| Failure::general(format!("{}: {e}", nics::SYS_CLASS_NET))),
+    }
+}
+
+/// The host's resolv.conf text; a missing default file just means none.
+fn read_host_resolv_conf(flag: Option<&Path>) -> Result<Option<String>, Failure> {
+    let path = flag.unwrap_or(Path::new(HOST_RESOLV_CONF));
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if flag.is_none() && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Failure::general(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn print_json(tasks: &[Task]) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(tasks).map_err(Failure::general)?;
+    println!("{text}");
+    Ok(())
+}
