@@ -201,6 +201,9 @@ pub fn build(plan: &Plan, journal: &mut Journal) -> Result<Built, ApplyError> {
         set_sysctls(&netns[n], settings)
             .map_err(|e| kernel(format!("setting sysctls in {}", plan.namespaces[n]))(e.into()))?;
     }
+    journal
+        .record("sysctls", "set")
+        .map_err(ApplyError::Journal)?;
 
     // Per namespace: lo up, bridge ports, addresses, up states, routes, in plan order.
     let mut batches: Vec<_> = sockets
@@ -256,10 +259,10 @@ pub fn build(plan: &Plan, journal: &mut Journal) -> Result<Built, ApplyError> {
         sockets[n]
             .execute(batch)
             .map_err(|e| kernel(format!("configuring {}", plan.namespaces[n]))(e.into()))?;
+        journal
+            .record("configured", &plan.namespaces[n].to_string())
+            .map_err(ApplyError::Journal)?;
     }
-    journal
-        .record("addresses", "configured")
-        .map_err(ApplyError::Journal)?;
     Ok(Built {
         namespaces: plan.namespaces.iter().cloned().zip(netns).collect(),
         sockets,

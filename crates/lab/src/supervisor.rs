@@ -120,11 +120,12 @@ pub fn run(dir: &Path, program: &Path, ready: Option<File>) -> Result<(), Superv
     let running = match result {
         Ok(r) => r,
         Err(e) => {
+            // What was built is already dropped, which freed it; remove the
+            // state before answering, so `up` returns to a clean host.
+            let _ = state::remove_dir(dir);
             if let Some(f) = ready.as_mut() {
                 let _ = send_ready(f, Err(&e));
             }
-            // Dropping what was built frees it; the state folder goes too.
-            let _ = state::remove_dir(dir);
             return Err(e);
         }
     };
@@ -138,11 +139,11 @@ pub fn run(dir: &Path, program: &Path, ready: Option<File>) -> Result<(), Superv
                 path: sock_path,
                 source,
             };
+            let mut running = running;
+            let _ = teardown(dir, &mut running);
             if let Some(f) = ready.as_mut() {
                 let _ = send_ready(f, Err(&e));
             }
-            let mut running = running;
-            let _ = teardown(dir, &mut running);
             return Err(e);
         }
     };
@@ -338,10 +339,8 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
     if let Ok(mut j) = Journal::open(dir) {
         let _ = j.record("teardown", "start");
     }
-    // Killing the init kills every process of the lab's pid namespace.
-    if let Some(init) = running.init.take() {
-        let _ = init.kill();
-    }
+    // Dropping the init kills every process of the lab's pid namespace.
+    drop(running.init.take());
     // Closing the namespace fds lets the kernel free the namespaces and
     // every interface in them.
     running.built.sockets.clear();

@@ -86,11 +86,14 @@ impl LabInit {
     pub fn pidns_path(&self) -> PathBuf {
         Self::path_of(self.id.pid)
     }
+}
 
-    /// Kills the init, and with it every process in the lab's pid namespace.
-    pub fn kill(mut self) -> io::Result<()> {
-        self.child.kill()?;
-        self.child.wait().map(|_| ())
+/// Dropping the init kills it, and with it every process in the lab's pid
+/// namespace: a supervisor that fails half-way leaves no process behind.
+impl Drop for LabInit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
