@@ -72,7 +72,9 @@ pub fn mount_own_sysfs() -> Result<(), ExecError> {
         None::<&str>,
     )
     .map_err(err)?;
-    umount2("/sys", MntFlags::MNT_DETACH).map_err(err)?;
+    // In a user namespace the inherited /sys is locked and cannot be
+    // unmounted; the new sysfs then simply covers it.
+    let _ = umount2("/sys", MntFlags::MNT_DETACH);
     mount(
         Some("sysfs"),
         "/sys",
