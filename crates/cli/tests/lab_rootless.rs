@@ -47,7 +47,11 @@ impl Drop for DownOnDrop {
 fn an_unprivileged_user_runs_and_removes_a_lab() {
     require_root();
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
     let lab = "rootless";
     let file = write_lab(
         tmp.path(),
@@ -60,15 +64,25 @@ fn an_unprivileged_user_runs_and_removes_a_lab() {
     let state = Path::new("/tmp/warren-65534").join(lab);
     ok_nobody(tmp.path(), &["up", "-q", file.to_str().expect("path")]);
     let _cleanup = DownOnDrop(tmp.path().to_path_buf());
-    let st: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(state.join("state.json")).expect("state in the fallback folder")).expect("json");
+    let st: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(state.join("state.json")).expect("state in the fallback folder"),
+    )
+    .expect("json");
     assert_eq!(st["rootless"], true);
     let sup = st["supervisor"]["pid"].as_i64().expect("pid");
     // The supervisor runs as the user, in a user namespace of its own.
     let status = std::fs::read_to_string(format!("/proc/{sup}/status")).expect("status");
-    assert!(status.lines().any(|l| l.starts_with("Uid:") && l.contains(UID)), "{status}");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains(UID)),
+        "{status}"
+    );
     let own_userns = std::fs::read_link(format!("/proc/{sup}/ns/user")).expect("userns");
-    assert_ne!(own_userns, std::fs::read_link("/proc/self/ns/user").expect("userns"));
+    assert_ne!(
+        own_userns,
+        std::fs::read_link("/proc/self/ns/user").expect("userns")
+    );
     let held: std::collections::BTreeSet<String> = st["netns"]
         .as_object()
         .expect("netns")
@@ -78,7 +92,10 @@ fn an_unprivileged_user_runs_and_removes_a_lab() {
         .collect();
     assert_eq!(held.len(), 4, "three nodes and the hub");
     for target in ["10.5.2.2", "2001:db8:52::2"] {
-        let out = ok_nobody(tmp.path(), &["exec", lab, "a", "--", "ping", "-c", "1", "-W", "2", target]);
+        let out = ok_nobody(
+            tmp.path(),
+            &["exec", lab, "a", "--", "ping", "-c", "1", "-W", "2", target],
+        );
         assert!(out.contains("1 received"), "{out}");
     }
     let out = ok_nobody(tmp.path(), &["inspect", lab, "--json"]);

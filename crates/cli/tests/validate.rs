@@ -115,6 +115,8 @@ rule!(no_console, "no-console", "warren::no-console");
 rule!(bad_endpoint, "bad-endpoint", "warren::bad-endpoint");
 rule!(bad_test, "bad-test", "warren::missing-key");
 rule!(bad_fault, "bad-fault", "warren::missing-key");
+rule!(duplicate_name, "duplicate-name", "warren::duplicate-name");
+rule!(host_sysctl, "host-sysctl", "warren::host-sysctl");
 
 #[test]
 fn every_rule_file_has_a_test() {

@@ -58,30 +58,21 @@ pub const NODE_KEYS: &[&str] = &[
     "qemu_args",
     "netconf",
 ];
-/// Node keys that only container and system nodes take.
-pub const CONTAINER_ONLY: &[&str] = &[
-    "image",
-    "cmd",
-    "entrypoint",
-    "workdir",
-    "user",
-    "binds",
-    "capabilities",
-    "provision",
-];
-/// Node keys that only vm nodes take.
-pub const VM_ONLY: &[&str] = &[
-    "kernel",
-    "initrd",
-    "append",
-    "disk",
-    "firmware",
-    "memory",
-    "cpus",
-    "accel",
-    "nic_model",
-    "qemu_args",
-];
+/// Which node kinds take a node key; keys not listed apply to every kind.
+pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
+    const IMAGE: &[NodeKind] = &[NodeKind::Container, NodeKind::System];
+    const VM: &[NodeKind] = &[NodeKind::Vm];
+    match key {
+        "image" | "cmd" | "entrypoint" | "workdir" | "user" | "binds" | "capabilities" => {
+            Some(IMAGE)
+        }
+        "provision" => Some(&[NodeKind::System]),
+        "netconf" => Some(&[NodeKind::System, NodeKind::Vm]),
+        "kernel" | "initrd" | "append" | "disk" | "firmware" | "memory" | "cpus" | "accel"
+        | "nic_model" | "qemu_args" | "console" => Some(VM),
+        _ => None,
+    }
+}
 /// Keys of a link in its full form.
 pub const LINK_KEYS: &[&str] = &[
     "name",
@@ -469,7 +460,7 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
         .get("nic_model")
         .and_then(|v| cx.string(v, "nic_model"))
         .map(|s| s.value);
-    n.qemu_args = f.get("qemu_args").and_then(|v| cx.strings(v, "qemu_args"));
+    n.qemu_args = f.get("qemu_args").and_then(|v| argv(cx, v, "qemu_args"));
     n.netconf = f.get("netconf").and_then(|v| netconf(cx, v));
     Some(n)
 }
@@ -563,7 +554,7 @@ fn memory(cx: &mut Cx<'_>, v: &Node) -> Option<u64> {
         _ => (t, 1),
     };
     match num.trim().parse::<u64>() {
-        Ok(n) if n > 0 => Some(n * factor),
+        Ok(n) if n > 0 && n.checked_mul(factor).is_some() => Some(n * factor),
         _ => {
             cx.error(
                 "warren::bad-value",
@@ -598,11 +589,14 @@ pub(crate) fn regex_text(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<String
     let s = cx.string(v, what)?;
     let mut depth: i32 = 0;
     let mut escaped = false;
+    let mut in_class = false;
     for c in s.value.chars() {
-        match (escaped, c) {
-            (false, '\\') => escaped = true,
-            (false, '(') => depth += 1,
-            (false, ')') => depth -= 1,
+        match (escaped, in_class, c) {
+            (false, _, '\\') => escaped = true,
+            (false, false, '[') => in_class = true,
+            (false, true, ']') => in_class = false,
+            (false, false, '(') => depth += 1,
+            (false, false, ')') => depth -= 1,
             _ => escaped = false,
         }
         if depth < 0 {

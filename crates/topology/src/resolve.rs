@@ -9,7 +9,7 @@ use crate::model::{
     Attachment, CaptureMode, ContainerSpec, Endpoint, Interface, Lab, Link, Network, Node,
     NodeKind, Route, Tunnel, VmSpec,
 };
-use crate::raw::{CONTAINER_ONLY, RawLab, RawNode, VM_ONLY};
+use crate::raw::{RawLab, RawNode, kinds_taking};
 use crate::span::{Span, Spanned};
 use std::collections::{BTreeMap, HashMap};
 
@@ -164,7 +164,7 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
         user: n.user,
         binds: n.binds.unwrap_or_default(),
         capabilities: n.capabilities.unwrap_or_default(),
-        provision: n.provision.unwrap_or(false),
+        provision: kind == NodeKind::System && n.provision.unwrap_or(false),
     });
     let vm = (kind == NodeKind::Vm).then(|| VmSpec {
         kernel: n.kernel,
@@ -188,7 +188,11 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
         ready: n.ready,
         container,
         vm,
-        netconf: n.netconf.flatten(),
+        // Inherited from `defaults`, netconf only reaches the kinds that take it.
+        netconf: n
+            .netconf
+            .flatten()
+            .filter(|_| matches!(kind, NodeKind::System | NodeKind::Vm)),
         interfaces: Vec::new(),
     }
 }
@@ -200,18 +204,11 @@ fn check_node(cx: &mut Cx<'_>, name: &Spanned<String>, own: &RawNode, node: &Nod
     }
     let kind = node.kind;
     for (key, span) in &own.keys {
-        let applies = match kind {
-            NodeKind::Netns => {
-                !CONTAINER_ONLY.contains(key)
-                    && !VM_ONLY.contains(key)
-                    && *key != "console"
-                    && *key != "netconf"
-            }
-            NodeKind::Container => !VM_ONLY.contains(key) && *key != "console" && *key != "netconf",
-            NodeKind::System => !VM_ONLY.contains(key),
-            NodeKind::Vm => !CONTAINER_ONLY.contains(key),
+        let Some(kinds) = kinds_taking(key) else {
+            continue;
         };
-        if !applies {
+        if !kinds.contains(&kind) {
+            let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
             cx.push(
                 Diagnostic::error(
                     "warren::key-not-for-kind",
@@ -219,7 +216,7 @@ fn check_node(cx: &mut Cx<'_>, name: &Spanned<String>, own: &RawNode, node: &Nod
                     format!("`{key}` does not apply to {} nodes", kind.as_str()),
                     format!("node `{}` is of kind {}", name.value, kind.as_str()),
                 )
-                .with_help(kinds_taking(key)),
+                .with_help(format!("`{key}` is for {} nodes", names.join(" and "))),
             );
         }
     }
@@ -253,16 +250,6 @@ fn check_node(cx: &mut Cx<'_>, name: &Spanned<String>, own: &RawNode, node: &Nod
                 "initrd without kernel",
             );
         }
-    }
-}
-
-fn kinds_taking(key: &str) -> &'static str {
-    if CONTAINER_ONLY.contains(&key) {
-        "this key is for container and system nodes"
-    } else if VM_ONLY.contains(&key) {
-        "this key is for vm nodes"
-    } else {
-        "this key is for system and vm nodes"
     }
 }
 
@@ -468,24 +455,10 @@ impl Resolver<'_, '_> {
 
     /// Merges `interfaces:` entries into the interfaces that links and networks made.
     fn interfaces(&mut self, raw: &RawLab) {
-        let mut seen: HashMap<Endpoint, Span> = HashMap::new();
         for ri in &raw.interfaces {
             let Some((node, ep)) = self.endpoint(&ri.endpoint) else {
                 continue;
             };
-            if let Some(first) = seen.insert(ep.clone(), ri.endpoint.span) {
-                let line = self.cx.line_of(first);
-                self.cx.push(
-                    Diagnostic::error(
-                        "warren::duplicate-key",
-                        ri.endpoint.span,
-                        format!("interface `{ep}` is configured twice"),
-                        "second entry",
-                    )
-                    .with_help(format!("first configured on line {line}")),
-                );
-                continue;
-            }
             let pos = self.nodes[node]
                 .interfaces
                 .iter()
@@ -621,13 +594,12 @@ impl Resolver<'_, '_> {
                     list.push(Spanned::new(addr, prefix.span));
                 }
                 if short > 0 {
-                    let needing = members.len();
                     self.cx.push(
                         Diagnostic::error(
                             "warren::prefix-too-small",
                             prefix.span,
                             format!(
-                                "{} has {} usable addresses, too few for the {needing} members of network `{}`",
+                                "{} has {} usable addresses, too few for the members of network `{}` that need one",
                                 prefix.value,
                                 prefix.value.usable_hosts(),
                                 net.name.value

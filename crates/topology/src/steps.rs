@@ -283,6 +283,43 @@ fn fault(cx: &mut Cx<'_>, v: &Node) -> Option<Fault> {
     let f = cx.fields(v, "a fault", FAULT_KEYS)?;
     let name = f.get("name").and_then(|n| cx.string(n, "fault name"));
     let at = duration(cx, &f, "at");
+    // Each action has its own keys; a fault does exactly one thing.
+    let actions: [(&str, &[&str]); 3] = [
+        ("link", &["down"]),
+        ("impair", &["on", "for"]),
+        ("node", &["restart"]),
+    ];
+    let present: Vec<&str> = actions
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| f.get(k).is_some())
+        .collect();
+    if present.len() > 1 {
+        cx.error(
+            "warren::bad-value",
+            v.span,
+            format!(
+                "a fault does one thing, this one has {}",
+                present.join(" and ")
+            ),
+            "several actions",
+        );
+        return None;
+    }
+    for (action, keys) in actions {
+        for key in keys
+            .iter()
+            .filter(|k| f.get(k).is_some() && f.get(action).is_none())
+        {
+            let span = f.get(key).map_or(v.span, |n| n.span);
+            cx.error(
+                "warren::bad-value",
+                span,
+                format!("`{key}` belongs to `{action}` faults"),
+                "key of another action",
+            );
+        }
+    }
     let action = if let Some(l) = f.get("link") {
         FaultAction::LinkDown {
             link: cx.string(l, "link")?,

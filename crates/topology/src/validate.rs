@@ -17,6 +17,91 @@ pub(crate) fn validate(cx: &mut Cx<'_>, lab: &Lab) {
     segment_subnets(cx, lab);
     routes(cx, lab);
     references(cx, lab);
+    names(cx, lab);
+    sysctls(cx, lab);
+}
+
+/// Names that files and references use must be unique and usable as file names.
+fn names(cx: &mut Cx<'_>, lab: &Lab) {
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    let mut claim = |cx: &mut Cx<'_>, name: &str, span: Span, what: &str| {
+        if name.contains('/') || name.is_empty() || name == "." || name == ".." {
+            cx.error(
+                "warren::bad-name",
+                span,
+                format!("{what} name `{name}` cannot be a file name"),
+                "names become capture file names",
+            );
+        }
+        if let Some(first) = seen.insert(name.to_string(), span) {
+            let line = cx.line_of(first);
+            cx.push(
+                Diagnostic::error(
+                    "warren::duplicate-name",
+                    span,
+                    format!("the name `{name}` is used twice"),
+                    "second use",
+                )
+                .with_help(format!(
+                    "first used on line {line}; links and networks need distinct names"
+                )),
+            );
+        }
+    };
+    for l in &lab.links {
+        claim(cx, &l.name, l.endpoints[0].span, "link");
+    }
+    for n in &lab.networks {
+        claim(cx, &n.name.value, n.name.span, "network");
+    }
+    let mut tests: HashMap<&str, Span> = HashMap::new();
+    let steps = lab.tests.iter().flat_map(|t| match t {
+        Test::Step(s) => std::slice::from_ref(s),
+        Test::Parallel { parallel } => parallel.as_slice(),
+    });
+    let named = steps.map(|s| (&s.name, "test")).chain(
+        lab.faults
+            .iter()
+            .filter_map(|f| f.name.as_ref())
+            .map(|n| (n, "fault")),
+    );
+    let mut faults: HashMap<&str, Span> = HashMap::new();
+    for (name, what) in named {
+        let table = if what == "test" {
+            &mut tests
+        } else {
+            &mut faults
+        };
+        if let Some(first) = table.insert(name.value.as_str(), name.span) {
+            let line = cx.line_of(first);
+            cx.push(
+                Diagnostic::error(
+                    "warren::duplicate-name",
+                    name.span,
+                    format!("two {what}s are called `{}`", name.value),
+                    "second use",
+                )
+                .with_help(format!("first used on line {line}")),
+            );
+        }
+    }
+}
+
+/// Only `net.*` sysctls are per network namespace; others would change the host.
+fn sysctls(cx: &mut Cx<'_>, lab: &Lab) {
+    for n in &lab.nodes {
+        for key in n.sysctls.keys().filter(|k| !k.starts_with("net.")) {
+            cx.error(
+                "warren::host-sysctl",
+                n.name.span,
+                format!(
+                    "sysctl `{key}` on node `{}` is not per network namespace",
+                    n.name.value
+                ),
+                "would change the host",
+            );
+        }
+    }
 }
 
 fn families(cx: &mut Cx<'_>, lab: &Lab) {

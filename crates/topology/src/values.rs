@@ -189,6 +189,11 @@ impl FromStr for Mac {
             }
             *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
         }
+        if out == [0; 6] {
+            return Err(format!(
+                "`{s}` is the all-zero MAC address, which the kernel refuses"
+            ));
+        }
         if out[0] & 1 == 1 {
             return Err(format!(
                 "`{s}` is a multicast MAC address; interfaces need a unicast one"

@@ -79,9 +79,7 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
             offsets.byte(span.start.index()),
             offsets.byte(span.end.index()),
         );
-        if builder.event(event, span)? {
-            break;
-        }
+        builder.event(event, span)?;
     }
     Ok(builder.root.unwrap_or(Node {
         value: Value::Null,
@@ -147,8 +145,8 @@ fn size(node: &Node) -> usize {
 }
 
 impl Builder {
-    /// Feeds one event; returns true once the first document is complete.
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<bool, Diagnostic> {
+    /// Feeds one event.
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
@@ -215,7 +213,7 @@ impl Builder {
                 }
             }
         }
-        Ok(self.stack.is_empty() && self.root.is_some())
+        Ok(())
     }
 
     fn add(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
@@ -284,6 +282,12 @@ mod tests {
         }
         let err = parse(&text).expect_err("ten levels of ten aliases");
         assert!(err.message.contains("aliases expand"), "{}", err.message);
+    }
+
+    #[test]
+    fn refuses_a_second_document() {
+        let err = parse("name: x\n---\nname: y\n").expect_err("two documents");
+        assert!(err.message.contains("one YAML document"), "{}", err.message);
     }
 
     #[test]
