@@ -134,9 +134,10 @@ impl Netns {
     pub fn create(label: impl Into<String>) -> Result<Self, NetnsError> {
         let label = label.into();
         let out = create_many_inner(vec![label], false)?;
-        let (ns, _) = out.into_iter().next().ok_or(NetnsError::ThreadPanicked {
-            netns: String::new(),
-        })?;
+        let (ns, _) = out
+            .into_iter()
+            .next()
+            .expect("one label gives one namespace");
         Ok(ns)
     }
 
@@ -203,6 +204,29 @@ impl Netns {
                 }),
             }
         })
+    }
+
+    /// Makes `cmd` run its child inside this namespace: a `pre_exec` hook
+    /// calls `setns` in the forked child before `exec`. This `Netns` must
+    /// stay open until the child is spawned.
+    ///
+    /// ```no_run
+    /// # fn f(ns: &warren_kernel::Netns) -> std::io::Result<()> {
+    /// let mut cmd = std::process::Command::new("ip");
+    /// cmd.args(["-o", "addr"]);
+    /// ns.configure_command(&mut cmd);
+    /// let out = cmd.output()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn configure_command(&self, cmd: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        let fd = self.raw_fd();
+        // SAFETY: the hook only calls setns, which is async-signal-safe and
+        // allocates nothing; `fd` is inherited by the child (it is closed
+        // only at exec, by O_CLOEXEC), so it is open when the hook runs.
+        unsafe {
+            cmd.pre_exec(move || enter_netns_raw(fd));
+        }
     }
 
     /// Opens a route netlink socket inside this namespace.

@@ -28,6 +28,10 @@ pub const CHUNK: usize = 96;
 /// most 32 KiB per datagram) and many ACKs.
 const RECV_BUF: usize = 64 * 1024;
 
+/// A `recv` waiting longer than this fails with `EAGAIN` instead of
+/// hanging.
+const RECV_TIMEOUT_SECS: i64 = 30;
+
 /// `NLMSGERR_ATTR_MSG`: extended ACK text attribute.
 const NLMSGERR_ATTR_MSG: u16 = 1;
 /// `NLM_F_CAPPED`: the ACK carries only the request's header.
@@ -221,6 +225,14 @@ impl Rtnl {
             // Ask for the kernel's error text; older kernels refuse, which
             // only loses that text.
             let _ignored = sock.set_ext_ack(true);
+            // Never block forever if the kernel lost a reply.
+            let timeout = nix::sys::time::TimeVal::new(RECV_TIMEOUT_SECS, 0);
+            nix::sys::socket::setsockopt(
+                &sock,
+                nix::sys::socket::sockopt::ReceiveTimeout,
+                &timeout,
+            )
+            .map_err(|e| err(io::Error::from(e)))?;
             Ok(sock)
         };
         let sock = open(&label)?;

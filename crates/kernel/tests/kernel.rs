@@ -454,12 +454,16 @@ fn link_changes_by_name() {
     bt.set_mtu("x0", 1300)
         .set_mac("x0", "02:00:00:00:aa:bb".parse().unwrap())
         .set_alias("x0", "warren:chg")
+        .add_altname("x0", "warren-chg-x0-tag")
         .set_up("x0");
     r.execute(bt).unwrap();
     let l = r.link("x0").unwrap().unwrap();
     assert_eq!((l.mtu, l.admin_up), (1300, true));
     assert_eq!(l.mac.unwrap().to_string(), "02:00:00:00:aa:bb");
     assert_eq!(l.alias.as_deref(), Some("warren:chg"));
+    assert_eq!(l.altnames, ["warren-chg-x0-tag"]);
+    // The altname works wherever the name does.
+    assert_eq!(r.link_index("warren-chg-x0-tag").unwrap(), l.index);
     let mut bt = r.batch();
     bt.set_down("x0");
     r.execute(bt).unwrap();
@@ -543,4 +547,11 @@ fn namespace_reachable_through_proc_fd_path() {
         .output()
         .expect("nsenter");
     assert!(out.status.success(), "{out:?}");
+    // A child process configured to enter the namespace sees it too.
+    let mut cmd = Command::new("ip");
+    cmd.args(["-o", "link", "show", "marker0"]);
+    n.configure_command(&mut cmd);
+    let out = cmd.output().expect("ip in netns");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("marker0"));
 }
