@@ -25,33 +25,29 @@ fn addr(link: u32, host: u32) -> IpNet {
 fn run(n: usize) -> Result<(), KernelError> {
     let n32 = u32::try_from(n).unwrap_or(u32::MAX);
     let t0 = Instant::now();
-    let mut nss = create_netns_many((0..n).map(|i| format!("n{i}")))?;
+    let nss = create_netns_many((0..n).map(|i| format!("n{i}")))?;
     let t_ns = t0.elapsed();
 
     // All veths in one batch on n0's socket, each end directly in its
     // namespace, the `east` end created up, fixed ifindexes.
     let t1 = Instant::now();
     {
-        let (first, rest) = nss.split_at_mut(1);
-        let rt0 = &mut first[0].1;
-        let mut batch = rt0.batch();
-        for i in 0..n.saturating_sub(1) {
-            let a = if i == 0 { &first[0].0 } else { &rest[i - 1].0 };
-            let b = &rest[i].0;
+        let mut batch = nss[0].batch();
+        for pair in nss.windows(2) {
             batch.create_veth(
-                LinkSpec::new("east").netns(a).ifindex(R).up(),
-                LinkSpec::new("west").netns(b).ifindex(L),
+                LinkSpec::new("east").netns(&pair[0]).ifindex(R).up(),
+                LinkSpec::new("west").netns(&pair[1]).ifindex(L),
             );
         }
-        rt0.execute(batch)?;
+        nss[0].execute(batch)?;
     }
     let t_links = t1.elapsed();
 
     // Per namespace: lo up, `west` up, one address per end.
     let t2 = Instant::now();
-    for (i, (_ns, rt)) in nss.iter_mut().enumerate() {
+    for (i, ns) in nss.iter().enumerate() {
         let i = u32::try_from(i).unwrap_or(u32::MAX);
-        let mut b = rt.batch();
+        let mut b = ns.batch();
         b.set_up(1);
         if i > 0 {
             b.set_up(L);
@@ -60,14 +56,14 @@ fn run(n: usize) -> Result<(), KernelError> {
         if i + 1 < n32 {
             b.add_address(R, addr(i, 1));
         }
-        rt.execute(b)?;
+        ns.execute(b)?;
     }
     let t_addr = t2.elapsed();
     let build = t0.elapsed();
 
     // Spot check: the last namespace has its address.
-    if let Some((_, rt)) = nss.last_mut() {
-        let addrs = rt.addresses()?;
+    if let Some(ns) = nss.last() {
+        let addrs = ns.addresses()?;
         assert!(
             n < 2 || addrs.iter().any(|a| a.addr == addr(n32 - 2, 2)),
             "last node lacks its address"

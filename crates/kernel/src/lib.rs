@@ -8,15 +8,16 @@
 //!
 //! # Model
 //!
-//! - A [`Netns`] is an open fd on a network namespace plus a label. Nothing
-//!   is mounted in `/run/netns`; the namespace dies with its last holder.
-//!   [`create_netns_many`] creates many at once on one helper thread and
-//!   opens an [`Rtnl`] socket inside each.
-//! - An [`Rtnl`] is a synchronous route-netlink socket bound to one
-//!   namespace. Requests are queued in a [`Batch`], each with a description
+//! - A [`Netns`] is an open fd on a network namespace, a label, and the
+//!   namespace's own route-netlink socket ([`Rtnl`], opened on first use).
+//!   Nothing is mounted in `/run/netns`; the namespace dies with its last
+//!   holder. [`create_netns_many`] creates many at once on one helper
+//!   thread, opening each socket while inside.
+//! - Requests are queued in a [`Batch`], each with a description
 //!   ("creating veth r1:eth1 <-> r2:eth1"), and sent together by
-//!   [`Rtnl::execute`]; every failure comes back as a [`RequestError`]
-//!   naming its request.
+//!   [`Netns::execute`] (several messages per `send`, then all ACKs read);
+//!   every failure comes back as a [`RequestError`] naming its request.
+//!   `execute` takes `&self`: calls from several threads are serialized.
 //! - Veth pairs are created with each end directly in its namespace
 //!   ([`LinkSpec::netns`]), in one request sent on any socket.
 //!
@@ -30,8 +31,8 @@
 //!    namespace `lo` is 1, so a caller can number its links 2, 3, … and put
 //!    creation, addresses and routes in the same batch. Both veth ends
 //!    honour it. A taken index fails with `EBUSY`.
-//! 2. **Lookup:** after creating links, [`Rtnl::link_indexes`] (one dump per
-//!    namespace) or [`Rtnl::link_index`] (one request).
+//! 2. **Lookup:** after creating links, [`Netns::link_indexes`] (one dump
+//!    per namespace) or [`Netns::link_index`] (one request).
 //!
 //! # Threads
 //!
@@ -50,21 +51,20 @@
 //! ```no_run
 //! use warren_kernel::{create_netns_many, LinkSpec, IpNet};
 //! # fn main() -> Result<(), warren_kernel::KernelError> {
-//! let mut nss = create_netns_many(["r1", "r2"])?;
-//! let (ns2, mut rt2) = nss.pop().expect("two namespaces");
-//! let (ns1, mut rt1) = nss.pop().expect("two namespaces");
-//! let mut b = rt1.batch();
+//! let nss = create_netns_many(["r1", "r2"])?;
+//! let (r1, r2) = (&nss[0], &nss[1]);
+//! let mut b = r1.batch();
 //! b.create_veth(
-//!     LinkSpec::new("eth1").netns(&ns1).ifindex(2).up(),
-//!     LinkSpec::new("eth1").netns(&ns2).ifindex(2).up(),
+//!     LinkSpec::new("eth1").netns(r1).ifindex(2).up(),
+//!     LinkSpec::new("eth1").netns(r2).ifindex(2),
 //! );
 //! b.set_up("lo");
 //! b.add_address(2, "10.0.0.1/30".parse::<IpNet>()?);
-//! rt1.execute(b)?;
-//! let mut b = rt2.batch();
-//! b.set_up("lo");
+//! r1.execute(b)?;
+//! let mut b = r2.batch();
+//! b.set_up("lo").set_up("eth1");
 //! b.add_address(2, "10.0.0.2/30".parse::<IpNet>()?);
-//! rt2.execute(b)?;
+//! r2.execute(b)?;
 //! # Ok(()) }
 //! ```
 
