@@ -68,18 +68,24 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(any(test, feature = "fake"))]
+mod fake;
 mod inspect;
 mod msg;
 mod net;
 mod netns;
+mod ops;
 mod rtnl;
 mod sysctl;
 mod tap;
 
+#[cfg(any(test, feature = "fake"))]
+pub use fake::{FakeCall, FakeNetOps};
 pub use inspect::{AddrInfo, LinkInfo, OperState, RouteInfo};
 pub use msg::{Batch, LinkRef, LinkSpec, RouteSpec, VxlanSpec};
 pub use net::{IpNet, IpNetError, MacAddr, MacAddrError};
 pub use netns::{Netns, NetnsError, create_netns_many, enter_netns, enter_netns_raw};
+pub use ops::{LinuxNetOps, NetOps};
 pub use rtnl::{BatchError, CHUNK, RequestError, Rtnl, RtnlError};
 pub use sysctl::{SysctlError, read_sysctl, set_sysctls, sysctl_path};
 pub use tap::{TapError, TapOptions, create_tap};

@@ -25,7 +25,7 @@ use crate::net::{IpNet, MacAddr};
 use crate::netns::Netns;
 
 /// `RTM_NEWLINKPROP` (not in libc yet).
-const RTM_NEWLINKPROP: u16 = 108;
+pub(crate) const RTM_NEWLINKPROP: u16 = 108;
 
 /// Length of `struct nlmsghdr`.
 pub(crate) const NLMSG_HDRLEN: usize = 16;
