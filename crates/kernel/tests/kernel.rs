@@ -555,3 +555,41 @@ fn namespace_reachable_through_proc_fd_path() {
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("marker0"));
 }
+
+#[test]
+fn vxlan_tunnel_carries_traffic() {
+    // u1 and u2 share an underlay veth; a VXLAN (vni 100, port 4789) on
+    // each side carries an overlay subnet.
+    let v = nss(&["u1", "u2"]);
+    let (u1, u2) = (&v[0], &v[1]);
+    let mut bt = u1.batch();
+    bt.create_veth(
+        LinkSpec::new("under").netns(u1).ifindex(2).up(),
+        LinkSpec::new("under").netns(u2).ifindex(2),
+    );
+    u1.execute(bt).unwrap();
+    for (ns, local, remote, overlay) in [
+        (u1, "198.51.100.1", "198.51.100.2", "10.200.0.1/24"),
+        (u2, "198.51.100.2", "198.51.100.1", "10.200.0.2/24"),
+    ] {
+        let mut bt = ns.batch();
+        bt.set_up(2);
+        bt.add_address(2, net(&format!("{local}/24")));
+        bt.create_vxlan(VxlanSpec {
+            link: LinkSpec::new("vx100").ifindex(3).mtu(1450).up(),
+            vni: 100,
+            remote: Some(remote.parse().unwrap()),
+            local: Some(local.parse().unwrap()),
+            dstport: Some(4789),
+            underlay: Some(2),
+        });
+        bt.add_address(3, net(overlay));
+        ns.execute(bt).expect("vxlan side");
+    }
+    assert!(udp_reaches(
+        u1,
+        "10.200.0.1".parse().unwrap(),
+        u2,
+        "10.200.0.2".parse().unwrap()
+    ));
+}
