@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use warren_kernel::{IpNet, KernelError, LinkSpec, create_netns_many, error_chain};
+use warren_kernel::{IpNet, KernelError, LinkSpec, Netns, error_chain};
 
 /// ifindex of the `west` end (towards n{i-1}) in every namespace.
 const L: u32 = 2;
@@ -25,7 +25,7 @@ fn addr(link: u32, host: u32) -> IpNet {
 fn run(n: usize) -> Result<(), KernelError> {
     let n32 = u32::try_from(n).unwrap_or(u32::MAX);
     let t0 = Instant::now();
-    let nss = create_netns_many((0..n).map(|i| format!("n{i}")))?;
+    let nss = Netns::create_many((0..n).map(|i| format!("n{i}")))?;
     let t_ns = t0.elapsed();
 
     // All veths in one batch on n0's socket, each end directly in its

@@ -11,8 +11,9 @@
 //! - A [`Netns`] is an open fd on a network namespace, a label, and the
 //!   namespace's own route-netlink socket ([`Rtnl`], opened on first use).
 //!   Nothing is mounted in `/run/netns`; the namespace dies with its last
-//!   holder. [`create_netns_many`] creates many at once on one helper
-//!   thread, opening each socket while inside.
+//!   holder. [`Netns::create_many`] creates many at once on one helper
+//!   thread, opening each socket while inside; [`create_netns_many`] does
+//!   the same but hands each socket out beside its `Netns`.
 //! - Requests are queued in a [`Batch`], each with a description
 //!   ("creating veth r1:eth1 <-> r2:eth1"), and sent together by
 //!   [`Netns::execute`] (several messages per `send`, then all ACKs read);
@@ -49,9 +50,9 @@
 //! # Example
 //!
 //! ```no_run
-//! use warren_kernel::{create_netns_many, LinkSpec, IpNet};
+//! use warren_kernel::{LinkSpec, IpNet, Netns};
 //! # fn main() -> Result<(), warren_kernel::KernelError> {
-//! let nss = create_netns_many(["r1", "r2"])?;
+//! let nss = Netns::create_many(["r1", "r2"])?;
 //! let (r1, r2) = (&nss[0], &nss[1]);
 //! let mut b = r1.batch();
 //! b.create_veth(

@@ -10,7 +10,7 @@
 //! this module never does them on the caller's thread: it spawns a short
 //! lived `std::thread`, switches there, and lets the thread die. Creating
 //! many namespaces uses ONE such thread looping over them
-//! ([`create_netns_many`]). The only exception is [`enter_netns`], meant for
+//! ([`create_netns_many`], [`Netns::create_many`]). The only exception is [`enter_netns`], meant for
 //! a `pre_exec` child or a thread the caller owns.
 
 use std::fs::File;
@@ -100,7 +100,7 @@ pub struct Netns {
     fd: OwnedFd,
     label: String,
     /// The namespace's own route-netlink socket, opened on first use (or
-    /// by [`create_netns_many`]). It is dropped with the `Netns`: a socket
+    /// by [`Netns::create_many`]). It is dropped with the `Netns`: a socket
     /// keeps its namespace alive, so it must not outlive the fd.
     rtnl: Mutex<Option<Rtnl>>,
 }
@@ -149,6 +149,25 @@ impl Netns {
             .next()
             .expect("one label gives one namespace");
         Ok(ns)
+    }
+
+    /// Creates one namespace per label like [`create_netns_many`], but
+    /// keeps each namespace's socket inside its `Netns`, ready for
+    /// [`Netns::execute`], [`Netns::links`] and the like.
+    pub fn create_many<I, S>(labels: I) -> Result<Vec<Netns>, NetnsError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
+        let out = create_many_inner(labels, true)?;
+        Ok(out
+            .into_iter()
+            .map(|(ns, rtnl)| {
+                *ns.rtnl.lock().unwrap_or_else(PoisonError::into_inner) = rtnl;
+                ns
+            })
+            .collect())
     }
 
     /// The label given at creation.
@@ -351,13 +370,17 @@ pub unsafe fn enter_netns_raw(fd: RawFd) -> Result<(), io::Error> {
     enter_netns(fd)
 }
 
-/// Creates one network namespace per label, each with its route netlink
-/// socket already opened inside it, in order.
+/// Creates one network namespace per label, in order, and opens a route
+/// netlink socket inside each; returns each namespace with its socket.
 ///
 /// One dedicated thread loops: `unshare(CLONE_NEWNET)`, open
 /// `/proc/thread-self/ns/net`, open the socket, repeat; then it exits. On
 /// error the namespaces created so far are dropped (and so freed).
-pub fn create_netns_many<I, S>(labels: I) -> Result<Vec<Netns>, NetnsError>
+///
+/// Drop the `Rtnl` with its `Netns`: a socket keeps its namespace alive.
+/// [`Netns::create_many`] does the same but keeps each socket inside its
+/// `Netns` (used by [`Netns::execute`] and friends).
+pub fn create_netns_many<I, S>(labels: I) -> Result<Vec<(Netns, Rtnl)>, NetnsError>
 where
     I: IntoIterator<Item = S>,
     S: Into<String>,
@@ -366,10 +389,7 @@ where
     let out = create_many_inner(labels, true)?;
     Ok(out
         .into_iter()
-        .map(|(ns, rtnl)| {
-            *ns.rtnl.lock().unwrap_or_else(PoisonError::into_inner) = rtnl;
-            ns
-        })
+        .filter_map(|(ns, rtnl)| rtnl.map(|r| (ns, r)))
         .collect())
 }
 

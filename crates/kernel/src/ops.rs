@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 
 use crate::inspect::{AddrInfo, LinkInfo, RouteInfo};
 use crate::msg::Batch;
-use crate::netns::{Netns, create_netns_many};
+use crate::netns::Netns;
 use crate::tap::{TapOptions, create_tap};
 use crate::{KernelError, set_sysctls};
 
@@ -43,7 +43,7 @@ pub struct LinuxNetOps;
 
 impl NetOps for LinuxNetOps {
     fn create_netns(&self, labels: &[String]) -> Result<Vec<Netns>, KernelError> {
-        Ok(create_netns_many(labels.iter().cloned())?)
+        Ok(Netns::create_many(labels.iter().cloned())?)
     }
 
     fn execute(&self, netns: &Netns, batch: Batch<'_>) -> Result<(), KernelError> {

@@ -208,7 +208,7 @@ pub struct Rtnl {
 
 impl Rtnl {
     /// Opens a socket in the calling thread's network namespace. Prefer
-    /// [`crate::Netns::rtnl`] or [`crate::create_netns_many`], which do the
+    /// [`crate::Netns::open_rtnl`] or [`crate::create_netns_many`], which do the
     /// namespace switch on a helper thread.
     pub fn open_here(label: impl Into<String>) -> Result<Self, RtnlError> {
         let label = label.into();

@@ -28,7 +28,7 @@ fn net(s: &str) -> IpNet {
 
 fn nss(labels: &[&str]) -> Vec<Netns> {
     require_root();
-    create_netns_many(labels.iter().copied()).expect("creating namespaces")
+    Netns::create_many(labels.iter().copied()).expect("creating namespaces")
 }
 
 /// Sends one UDP datagram from `from` (inside `src`) to `to` (inside
@@ -481,10 +481,11 @@ fn dropping_namespace_fds_frees_everything() {
     let keep = Netns::create("keep").unwrap();
 
     {
+        // The pair form: each namespace with its own socket beside it.
         let mut v = create_netns_many(["gone1", "gone2"]).unwrap();
-        let g2 = v.pop().unwrap();
-        let g1 = v.pop().unwrap();
-        let mut bt = g1.batch();
+        let (g2, _r2) = v.pop().unwrap();
+        let (g1, mut r1) = v.pop().unwrap();
+        let mut bt = r1.batch();
         bt.create_veth(
             LinkSpec::new("eth1").netns(&g1),
             LinkSpec::new("to-g1").netns(&keep),
@@ -493,7 +494,7 @@ fn dropping_namespace_fds_frees_everything() {
             LinkSpec::new("eth1").netns(&g2),
             LinkSpec::new("to-g2").netns(&keep),
         );
-        g1.execute(bt).unwrap();
+        r1.execute(bt).unwrap();
         let _tap = create_tap(&g2, "tap9", &TapOptions::default()).unwrap();
         assert!(keep.link("to-g1").unwrap().is_some());
         // Everything of g1/g2 (sockets, fds, tap fd) is dropped here.
