@@ -3,6 +3,7 @@
 # `ip -n NS -batch` per namespace for lo/up/addresses (ip batch lines cannot
 # switch namespace). Namespaces are named wkbench*, deleted at the end.
 set -e
+trap 'for ns in $(ip netns list | awk "/^wkbench/ {print \$1}"); do ip netns del "$ns"; done' EXIT
 N=${1:-1000}
 D=${TMPDIR:-/tmp}/wkbench; rm -rf $D; mkdir -p $D
 addr() { local v=$(( (10<<24) + $1*4 + $2 )); echo "$((v>>24&255)).$((v>>16&255)).$((v>>8&255)).$((v&255))/30"; }

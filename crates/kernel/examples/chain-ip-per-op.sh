@@ -1,5 +1,6 @@
 #!/bin/bash
 # One `ip` process per operation for the N-node chain; namespaces wkbench*.
+trap 'for ns in $(ip netns list | awk "/^wkbench/ {print \$1}"); do ip netns del "$ns"; done' EXIT
 N=${1:-1000}
 addr() { local v=$(( (10<<24) + $1*4 + $2 )); echo "$((v>>24&255)).$((v>>16&255)).$((v>>8&255)).$((v&255))/30"; }
 t0=$(date +%s.%N)
