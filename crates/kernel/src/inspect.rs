@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage, State,
+    InfoKind, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage, Prop, State,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteType,
@@ -53,6 +53,8 @@ pub struct LinkInfo {
     pub master: Option<u32>,
     /// Interface alias, if set.
     pub alias: Option<String>,
+    /// Alternative names (`altname`).
+    pub altnames: Vec<String>,
 }
 
 impl LinkInfo {
@@ -67,6 +69,7 @@ impl LinkInfo {
             oper_state: OperState::Unknown,
             master: None,
             alias: None,
+            altnames: Vec::new(),
         };
         for a in &m.attributes {
             match a {
@@ -79,6 +82,13 @@ impl LinkInfo {
                 }
                 LinkAttribute::Controller(i) => info.master = Some(*i),
                 LinkAttribute::IfAlias(s) => info.alias = Some(s.clone()),
+                LinkAttribute::PropList(props) => {
+                    for p in props {
+                        if let Prop::AltIfName(n) = p {
+                            info.altnames.push(n.clone());
+                        }
+                    }
+                }
                 LinkAttribute::OperState(s) => {
                     info.oper_state = match s {
                         State::Up => OperState::Up,

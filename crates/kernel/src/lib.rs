@@ -8,15 +8,17 @@
 //!
 //! # Model
 //!
-//! - A [`Netns`] is an open fd on a network namespace plus a label. Nothing
-//!   is mounted in `/run/netns`; the namespace dies with its last holder.
-//!   [`create_netns_many`] creates many at once on one helper thread and
-//!   opens an [`Rtnl`] socket inside each.
-//! - An [`Rtnl`] is a synchronous route-netlink socket bound to one
-//!   namespace. Requests are queued in a [`Batch`], each with a description
+//! - A [`Netns`] is an open fd on a network namespace, a label, and the
+//!   namespace's own route-netlink socket ([`Rtnl`], opened on first use).
+//!   Nothing is mounted in `/run/netns`; the namespace dies with its last
+//!   holder. [`Netns::create_many`] creates many at once on one helper
+//!   thread, opening each socket while inside; [`create_netns_many`] does
+//!   the same but hands each socket out beside its `Netns`.
+//! - Requests are queued in a [`Batch`], each with a description
 //!   ("creating veth r1:eth1 <-> r2:eth1"), and sent together by
-//!   [`Rtnl::execute`]; every failure comes back as a [`RequestError`]
-//!   naming its request.
+//!   [`Netns::execute`] (several messages per `send`, then all ACKs read);
+//!   every failure comes back as a [`RequestError`] naming its request.
+//!   `execute` takes `&self`: calls from several threads are serialized.
 //! - Veth pairs are created with each end directly in its namespace
 //!   ([`LinkSpec::netns`]), in one request sent on any socket.
 //!
@@ -30,8 +32,8 @@
 //!    namespace `lo` is 1, so a caller can number its links 2, 3, … and put
 //!    creation, addresses and routes in the same batch. Both veth ends
 //!    honour it. A taken index fails with `EBUSY`.
-//! 2. **Lookup:** after creating links, [`Rtnl::link_indexes`] (one dump per
-//!    namespace) or [`Rtnl::link_index`] (one request).
+//! 2. **Lookup:** after creating links, [`Netns::link_indexes`] (one dump
+//!    per namespace) or [`Netns::link_index`] (one request).
 //!
 //! # Threads
 //!
@@ -45,41 +47,70 @@
 //! has `CAP_NET_ADMIN`/`CAP_SYS_ADMIN` (e.g. `unshare -Ur`): namespaces
 //! created there are owned by that user namespace.
 //!
+//! # Verified on kernel 6.18 (this crate's tests)
+//!
+//! - One `RTM_NEWLINK` with `IFLA_NET_NS_FD` on the main end and on the
+//!   `VETH_INFO_PEER` message creates both ends directly in their
+//!   namespaces, with names, MTU, MAC and requested ifindex on both ends;
+//!   it may be sent on any namespace's socket.
+//! - The main end may be created up; the peer may not (`ENOTCONN`, the
+//!   kernel opens the peer before linking it). `IFLA_IFALIAS` is ignored at
+//!   creation; set it with [`Batch::set_alias`] afterwards.
+//! - `/proc/sys/net` shows the network namespace of the *calling thread*:
+//!   `set_sysctls` on a thread that `setns`'d changes only that namespace
+//!   (also per-interface keys such as `net/ipv4/conf/eth2/forwarding`).
+//! - A tap belongs to the namespace of the thread that opened
+//!   `/dev/net/tun`, and vanishes when its fd closes.
+//! - Dropping the namespace fds and sockets frees the namespaces and every
+//!   veth in them, including peers in surviving namespaces (the kernel does
+//!   it asynchronously, within a second or so); the host is untouched.
+//! - All tests pass under `unshare -Ur` (root) and as uid 65534 inside
+//!   `unshare -Ur`, except taps there: `/dev/net/tun` is mode 0600 on this
+//!   machine (0666 on most distributions), so an unprivileged user cannot
+//!   open it.
+//! - Namespace fds and netlink sockets are close-on-exec: child processes
+//!   never keep a lab's namespaces alive by accident.
+//!
 //! # Example
 //!
 //! ```no_run
-//! use warren_kernel::{create_netns_many, LinkSpec, IpNet};
+//! use warren_kernel::{LinkSpec, IpNet, Netns};
 //! # fn main() -> Result<(), warren_kernel::KernelError> {
-//! let mut nss = create_netns_many(["r1", "r2"])?;
-//! let (ns2, mut rt2) = nss.pop().expect("two namespaces");
-//! let (ns1, mut rt1) = nss.pop().expect("two namespaces");
-//! let mut b = rt1.batch();
+//! let nss = Netns::create_many(["r1", "r2"])?;
+//! let (r1, r2) = (&nss[0], &nss[1]);
+//! let mut b = r1.batch();
 //! b.create_veth(
-//!     LinkSpec::new("eth1").netns(&ns1).ifindex(2).up(),
-//!     LinkSpec::new("eth1").netns(&ns2).ifindex(2).up(),
+//!     LinkSpec::new("eth1").netns(r1).ifindex(2).up(),
+//!     LinkSpec::new("eth1").netns(r2).ifindex(2),
 //! );
 //! b.set_up("lo");
 //! b.add_address(2, "10.0.0.1/30".parse::<IpNet>()?);
-//! rt1.execute(b)?;
-//! let mut b = rt2.batch();
-//! b.set_up("lo");
+//! r1.execute(b)?;
+//! let mut b = r2.batch();
+//! b.set_up("lo").set_up("eth1");
 //! b.add_address(2, "10.0.0.2/30".parse::<IpNet>()?);
-//! rt2.execute(b)?;
+//! r2.execute(b)?;
 //! # Ok(()) }
 //! ```
 
+#[cfg(any(test, feature = "fake"))]
+mod fake;
 mod inspect;
 mod msg;
 mod net;
 mod netns;
+mod ops;
 mod rtnl;
 mod sysctl;
 mod tap;
 
+#[cfg(any(test, feature = "fake"))]
+pub use fake::{FakeCall, FakeNetOps};
 pub use inspect::{AddrInfo, LinkInfo, OperState, RouteInfo};
 pub use msg::{Batch, LinkRef, LinkSpec, RouteSpec, VxlanSpec};
 pub use net::{IpNet, IpNetError, MacAddr, MacAddrError};
 pub use netns::{Netns, NetnsError, create_netns_many, enter_netns, enter_netns_raw};
+pub use ops::{LinuxNetOps, NetOps};
 pub use rtnl::{BatchError, CHUNK, RequestError, Rtnl, RtnlError};
 pub use sysctl::{SysctlError, read_sysctl, set_sysctls, sysctl_path};
 pub use tap::{TapError, TapOptions, create_tap};

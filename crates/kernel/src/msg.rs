@@ -7,14 +7,15 @@ use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{
-    Emitable, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
+    DefaultNla, Emitable, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, Prop,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -23,6 +24,9 @@ use netlink_packet_route::route::{
 use crate::net::{IpNet, MacAddr};
 use crate::netns::Netns;
 
+/// `RTM_NEWLINKPROP` (not in libc yet).
+pub(crate) const RTM_NEWLINKPROP: u16 = 108;
+
 /// Length of `struct nlmsghdr`.
 pub(crate) const NLMSG_HDRLEN: usize = 16;
 
@@ -30,7 +34,7 @@ pub(crate) const NLMSG_HDRLEN: usize = 16;
 /// every link request) or by ifindex.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LinkRef {
-    /// The interface name, at most 15 bytes.
+    /// The interface name (at most 15 bytes) or one of its altnames.
     Name(String),
     /// The interface index in the socket's namespace.
     Index(u32),
@@ -450,7 +454,7 @@ impl<'a> Batch<'a> {
     fn set_message(link: &LinkRef) -> LinkMessage {
         let mut m = LinkMessage::default();
         match link {
-            LinkRef::Name(n) => m.attributes.push(LinkAttribute::IfName(n.clone())),
+            LinkRef::Name(n) => m.attributes.push(name_attr(n)),
             LinkRef::Index(i) => m.header.index = *i,
         }
         m
@@ -508,6 +512,21 @@ impl<'a> Batch<'a> {
         m.attributes.push(LinkAttribute::IfAlias(alias.to_owned()));
         let d = format!("setting alias {alias:?} on {}", self.name(&link));
         self.set_link(m, d)
+    }
+
+    /// Adds an alternative name (`altname`, up to 127 bytes) to a link, e.g.
+    /// an ownership tag; `ip link show` lists it and it can be used
+    /// wherever the name can. `EEXIST` if another link has it.
+    pub fn add_altname(&mut self, link: impl Into<LinkRef>, altname: &str) -> &mut Self {
+        let link = link.into();
+        let mut m = Self::set_message(&link);
+        m.attributes
+            .push(LinkAttribute::PropList(vec![Prop::AltIfName(
+                altname.to_owned(),
+            )]));
+        let d = format!("adding altname {altname} to {}", self.name(&link));
+        self.push(RTM_NEWLINKPROP, NLM_F_CREATE | NLM_F_EXCL, &m, d);
+        self
     }
 
     /// Enslaves `link` to the bridge with ifindex `bridge` (in the same
@@ -638,6 +657,21 @@ fn describe_route(r: &RouteSpec) -> String {
     s
 }
 
+/// `IFLA_ALT_IFNAME`: look a link up by one of its altnames.
+const IFLA_ALT_IFNAME: u16 = 53;
+
+/// The attribute naming an existing link: `IFLA_IFNAME` for names that fit
+/// in `IFNAMSIZ`, `IFLA_ALT_IFNAME` for longer (alternative) names.
+fn name_attr(name: &str) -> LinkAttribute {
+    if name.len() < libc::IFNAMSIZ {
+        LinkAttribute::IfName(name.to_owned())
+    } else {
+        let mut v = name.as_bytes().to_vec();
+        v.push(0);
+        LinkAttribute::Other(DefaultNla::new(IFLA_ALT_IFNAME, v))
+    }
+}
+
 /// Encodes a dump request (`NLM_F_DUMP`) of type `msg_type` for `family`.
 pub(crate) fn dump_request(msg_type: u16, family: AddressFamily) -> Vec<u8> {
     let mut b = Batch::new("");
@@ -670,7 +704,7 @@ pub(crate) fn dump_request(msg_type: u16, family: AddressFamily) -> Vec<u8> {
 pub(crate) fn getlink_request(name: &str) -> Vec<u8> {
     let mut b = Batch::new("");
     let mut m = LinkMessage::default();
-    m.attributes.push(LinkAttribute::IfName(name.to_owned()));
+    m.attributes.push(name_attr(name));
     b.push(libc::RTM_GETLINK, 0, &m, String::new());
     b.buf
 }

@@ -28,11 +28,29 @@ pub enum IpNetError {
         /// The rejected prefix length.
         prefix_len: u8,
     },
-    /// The text is not `ADDRESS/PREFIX`.
+    /// The text has no `/PREFIX`.
     #[error("{text:?} is not an address with a prefix length (like 10.0.0.1/24)")]
     Syntax {
         /// The text that was parsed.
         text: String,
+    },
+    /// The part before `/` is not an IP address.
+    #[error("bad address in {text:?}")]
+    Address {
+        /// The text that was parsed.
+        text: String,
+        /// The parser's error.
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    /// The part after `/` is not a number.
+    #[error("bad prefix length in {text:?}")]
+    Prefix {
+        /// The text that was parsed.
+        text: String,
+        /// The parser's error.
+        #[source]
+        source: std::num::ParseIntError,
     },
 }
 
@@ -123,10 +141,18 @@ impl FromStr for IpNet {
     type Err = IpNetError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let syntax = || IpNetError::Syntax { text: s.to_owned() };
-        let (addr, len) = s.split_once('/').ok_or_else(syntax)?;
-        let addr: IpAddr = addr.parse().map_err(|_parse_err| syntax())?;
-        let len: u8 = len.parse().map_err(|_parse_err| syntax())?;
+        let text = || s.to_owned();
+        let (addr, len) = s
+            .split_once('/')
+            .ok_or_else(|| IpNetError::Syntax { text: text() })?;
+        let addr: IpAddr = addr.parse().map_err(|source| IpNetError::Address {
+            text: text(),
+            source,
+        })?;
+        let len: u8 = len.parse().map_err(|source| IpNetError::Prefix {
+            text: text(),
+            source,
+        })?;
         IpNet::new(addr, len)
     }
 }
@@ -141,6 +167,9 @@ pub struct MacAddr(pub [u8; 6]);
 pub struct MacAddrError {
     /// The text that was parsed.
     pub text: String,
+    /// The hex parser's error, when a byte was not hex.
+    #[source]
+    pub source: Option<std::num::ParseIntError>,
 }
 
 impl MacAddr {
@@ -167,7 +196,10 @@ impl FromStr for MacAddr {
     type Err = MacAddrError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || MacAddrError { text: s.to_owned() };
+        let err = || MacAddrError {
+            text: s.to_owned(),
+            source: None,
+        };
         let mut out = [0u8; 6];
         let mut parts = s.split(':');
         for byte in &mut out {
@@ -175,7 +207,10 @@ impl FromStr for MacAddr {
             if part.len() != 2 {
                 return Err(err());
             }
-            *byte = u8::from_str_radix(part, 16).map_err(|_parse_err| err())?;
+            *byte = u8::from_str_radix(part, 16).map_err(|source| MacAddrError {
+                text: s.to_owned(),
+                source: Some(source),
+            })?;
         }
         if parts.next().is_some() {
             return Err(err());

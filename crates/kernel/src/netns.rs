@@ -10,16 +10,21 @@
 //! this module never does them on the caller's thread: it spawns a short
 //! lived `std::thread`, switches there, and lets the thread die. Creating
 //! many namespaces uses ONE such thread looping over them
-//! ([`create_netns_many`]). The only exception is [`enter_netns`], meant for
+//! ([`create_netns_many`], [`Netns::create_many`]). The only exception is [`enter_netns`], meant for
 //! a `pre_exec` child or a thread the caller owns.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use nix::sched::{CloneFlags, setns, unshare};
 
+use std::collections::HashMap;
+
+use crate::inspect::{AddrInfo, LinkInfo, RouteInfo};
+use crate::msg::Batch;
 use crate::rtnl::{Rtnl, RtnlError};
 
 /// Path of the calling thread's network namespace.
@@ -94,6 +99,10 @@ pub enum NetnsError {
 pub struct Netns {
     fd: OwnedFd,
     label: String,
+    /// The namespace's own route-netlink socket, opened on first use (or
+    /// by [`Netns::create_many`]). It is dropped with the `Netns`: a socket
+    /// keeps its namespace alive, so it must not outlive the fd.
+    rtnl: Mutex<Option<Rtnl>>,
 }
 
 impl Netns {
@@ -103,6 +112,7 @@ impl Netns {
         Netns {
             fd,
             label: label.into(),
+            rtnl: Mutex::new(None),
         }
     }
 
@@ -134,10 +144,30 @@ impl Netns {
     pub fn create(label: impl Into<String>) -> Result<Self, NetnsError> {
         let label = label.into();
         let out = create_many_inner(vec![label], false)?;
-        let (ns, _) = out.into_iter().next().ok_or(NetnsError::ThreadPanicked {
-            netns: String::new(),
-        })?;
+        let (ns, _) = out
+            .into_iter()
+            .next()
+            .expect("one label gives one namespace");
         Ok(ns)
+    }
+
+    /// Creates one namespace per label like [`create_netns_many`], but
+    /// keeps each namespace's socket inside its `Netns`, ready for
+    /// [`Netns::execute`], [`Netns::links`] and the like.
+    pub fn create_many<I, S>(labels: I) -> Result<Vec<Netns>, NetnsError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
+        let out = create_many_inner(labels, true)?;
+        Ok(out
+            .into_iter()
+            .map(|(ns, rtnl)| {
+                *ns.rtnl.lock().unwrap_or_else(PoisonError::into_inner) = rtnl;
+                ns
+            })
+            .collect())
     }
 
     /// The label given at creation.
@@ -205,8 +235,33 @@ impl Netns {
         })
     }
 
-    /// Opens a route netlink socket inside this namespace.
-    pub fn rtnl(&self) -> Result<Rtnl, RtnlError> {
+    /// Makes `cmd` run its child inside this namespace: a `pre_exec` hook
+    /// calls `setns` in the forked child before `exec`. This `Netns` must
+    /// stay open until the child is spawned.
+    ///
+    /// ```no_run
+    /// # fn f(ns: &warren_kernel::Netns) -> std::io::Result<()> {
+    /// let mut cmd = std::process::Command::new("ip");
+    /// cmd.args(["-o", "addr"]);
+    /// ns.configure_command(&mut cmd);
+    /// let out = cmd.output()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn configure_command(&self, cmd: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        let fd = self.raw_fd();
+        // SAFETY: the hook only calls setns, which is async-signal-safe and
+        // allocates nothing; `fd` is inherited by the child (it is closed
+        // only at exec, by O_CLOEXEC), so it is open when the hook runs.
+        unsafe {
+            cmd.pre_exec(move || enter_netns_raw(fd));
+        }
+    }
+
+    /// Opens a new, separate route netlink socket inside this namespace
+    /// (for a thread that wants its own; most callers use
+    /// [`Netns::execute`] and friends, which share one socket).
+    pub fn open_rtnl(&self) -> Result<Rtnl, RtnlError> {
         match self.run(|| Rtnl::open_here(self.label.clone())) {
             Ok(r) => r,
             Err(source) => Err(RtnlError::Netns {
@@ -214,6 +269,71 @@ impl Netns {
                 source: Box::new(source),
             }),
         }
+    }
+}
+
+impl Netns {
+    /// Runs `f` with this namespace's shared socket, opening it first if
+    /// needed. Calls from several threads are serialized.
+    pub fn with_rtnl<R>(
+        &self,
+        f: impl FnOnce(&mut Rtnl) -> Result<R, RtnlError>,
+    ) -> Result<R, RtnlError> {
+        let mut guard = self.rtnl.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            *guard = Some(self.open_rtnl()?);
+        }
+        match guard.as_mut() {
+            Some(rtnl) => f(rtnl),
+            None => unreachable!("the socket was opened just above"),
+        }
+    }
+
+    /// A new empty batch whose descriptions use this namespace's label.
+    pub fn batch<'a>(&self) -> Batch<'a> {
+        Batch::new(self.label.clone())
+    }
+
+    /// Sends `batch` on this namespace's socket and waits for every ACK;
+    /// see [`Rtnl::execute`].
+    pub fn execute(&self, batch: Batch<'_>) -> Result<(), RtnlError> {
+        self.with_rtnl(|r| r.execute(batch))
+    }
+
+    /// Like [`Netns::execute`], but a single failure comes back as
+    /// [`RtnlError::Request`]; see [`Rtnl::execute_one`].
+    pub fn execute_one(&self, batch: Batch<'_>) -> Result<(), RtnlError> {
+        self.with_rtnl(|r| r.execute_one(batch))
+    }
+
+    /// Lists the links in this namespace.
+    pub fn links(&self) -> Result<Vec<LinkInfo>, RtnlError> {
+        self.with_rtnl(Rtnl::links)
+    }
+
+    /// One link by name or altname, or `None`.
+    pub fn link(&self, ifname: &str) -> Result<Option<LinkInfo>, RtnlError> {
+        self.with_rtnl(|r| r.link(ifname))
+    }
+
+    /// The ifindex of a link, by name or altname.
+    pub fn link_index(&self, ifname: &str) -> Result<u32, RtnlError> {
+        self.with_rtnl(|r| r.link_index(ifname))
+    }
+
+    /// Maps every link name to its ifindex (one dump).
+    pub fn link_indexes(&self) -> Result<HashMap<String, u32>, RtnlError> {
+        self.with_rtnl(Rtnl::link_indexes)
+    }
+
+    /// Lists the IPv4 and IPv6 addresses in this namespace.
+    pub fn addresses(&self) -> Result<Vec<AddrInfo>, RtnlError> {
+        self.with_rtnl(Rtnl::addresses)
+    }
+
+    /// Lists the main-table unicast routes in this namespace.
+    pub fn routes(&self) -> Result<Vec<RouteInfo>, RtnlError> {
+        self.with_rtnl(Rtnl::routes)
     }
 }
 
@@ -250,12 +370,16 @@ pub unsafe fn enter_netns_raw(fd: RawFd) -> Result<(), io::Error> {
     enter_netns(fd)
 }
 
-/// Creates one network namespace per label, each with a route netlink socket
-/// opened inside it, in order.
+/// Creates one network namespace per label, in order, and opens a route
+/// netlink socket inside each; returns each namespace with its socket.
 ///
 /// One dedicated thread loops: `unshare(CLONE_NEWNET)`, open
 /// `/proc/thread-self/ns/net`, open the socket, repeat; then it exits. On
 /// error the namespaces created so far are dropped (and so freed).
+///
+/// Drop the `Rtnl` with its `Netns`: a socket keeps its namespace alive.
+/// [`Netns::create_many`] does the same but keeps each socket inside its
+/// `Netns` (used by [`Netns::execute`] and friends).
 pub fn create_netns_many<I, S>(labels: I) -> Result<Vec<(Netns, Rtnl)>, NetnsError>
 where
     I: IntoIterator<Item = S>,

@@ -28,6 +28,10 @@ pub const CHUNK: usize = 96;
 /// most 32 KiB per datagram) and many ACKs.
 const RECV_BUF: usize = 64 * 1024;
 
+/// A `recv` waiting longer than this fails with `EAGAIN` instead of
+/// hanging.
+const RECV_TIMEOUT_SECS: i64 = 30;
+
 /// `NLMSGERR_ATTR_MSG`: extended ACK text attribute.
 const NLMSGERR_ATTR_MSG: u16 = 1;
 /// `NLM_F_CAPPED`: the ACK carries only the request's header.
@@ -204,7 +208,7 @@ pub struct Rtnl {
 
 impl Rtnl {
     /// Opens a socket in the calling thread's network namespace. Prefer
-    /// [`crate::Netns::rtnl`] or [`crate::create_netns_many`], which do the
+    /// [`crate::Netns::open_rtnl`] or [`crate::create_netns_many`], which do the
     /// namespace switch on a helper thread.
     pub fn open_here(label: impl Into<String>) -> Result<Self, RtnlError> {
         let label = label.into();
@@ -221,6 +225,14 @@ impl Rtnl {
             // Ask for the kernel's error text; older kernels refuse, which
             // only loses that text.
             let _ignored = sock.set_ext_ack(true);
+            // Never block forever if the kernel lost a reply.
+            let timeout = nix::sys::time::TimeVal::new(RECV_TIMEOUT_SECS, 0);
+            nix::sys::socket::setsockopt(
+                &sock,
+                nix::sys::socket::sockopt::ReceiveTimeout,
+                &timeout,
+            )
+            .map_err(|e| err(io::Error::from(e)))?;
             Ok(sock)
         };
         let sock = open(&label)?;
@@ -645,4 +657,70 @@ fn parse_ack(msg: &[u8], flags: u16) -> Option<(i32, Option<String>)> {
         }
     }
     Some((code, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(code: i32, flags: u16, tlv_text: Option<&str>) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&0u32.to_ne_bytes()); // length, patched below
+        v.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        v.extend_from_slice(&flags.to_ne_bytes());
+        v.extend_from_slice(&7u32.to_ne_bytes()); // seq
+        v.extend_from_slice(&0u32.to_ne_bytes()); // pid
+        v.extend_from_slice(&code.to_ne_bytes());
+        // The capped original header.
+        v.extend_from_slice(&[16, 0, 0, 0, 16, 0, 5, 0, 7, 0, 0, 0, 0, 0, 0, 0]);
+        if let Some(t) = tlv_text {
+            let len = 4 + t.len() + 1;
+            v.extend_from_slice(&u16::try_from(len).unwrap().to_ne_bytes());
+            v.extend_from_slice(&NLMSGERR_ATTR_MSG.to_ne_bytes());
+            v.extend_from_slice(t.as_bytes());
+            v.push(0);
+            while v.len() % 4 != 0 {
+                v.push(0);
+            }
+        }
+        let n = u32::try_from(v.len()).unwrap();
+        v[0..4].copy_from_slice(&n.to_ne_bytes());
+        v
+    }
+
+    #[test]
+    fn parses_plain_and_extended_acks() {
+        let ok = ack(0, NLM_F_CAPPED, None);
+        assert_eq!(parse_ack(&ok, NLM_F_CAPPED), Some((0, None)));
+        let flags = NLM_F_CAPPED | NLM_F_ACK_TLVS;
+        let err = ack(-libc::EEXIST, flags, Some("Device already exists"));
+        let h = Header::parse(&err);
+        assert_eq!((h.msg_type, h.seq, h.len), (NLMSG_ERROR, 7, err.len()));
+        assert_eq!(
+            parse_ack(&err, flags),
+            Some((-libc::EEXIST, Some("Device already exists".to_owned())))
+        );
+        assert_eq!(parse_ack(&err[..10], flags), None, "truncated");
+    }
+
+    #[test]
+    fn batch_error_chain_names_first_failure() {
+        let e = RtnlError::Batch(BatchError {
+            netns: "hub".into(),
+            total: 3,
+            failures: vec![RequestError {
+                description: "creating veth r1:eth1 <-> r2:eth1".into(),
+                netns: "hub".into(),
+                index: 1,
+                kernel_message: None,
+                source: io::Error::from_raw_os_error(libc::EEXIST),
+            }],
+        });
+        assert_eq!(
+            crate::error_chain(&e),
+            "1 of 3 netlink requests failed in netns hub: creating veth r1:eth1 <-> r2:eth1: \
+             File exists (os error 17)"
+        );
+        assert_eq!(e.errno(), Some(libc::EEXIST));
+    }
 }

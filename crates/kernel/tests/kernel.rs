@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use warren_kernel::{
-    IpNet, LinkSpec, MacAddr, Netns, OperState, RouteSpec, Rtnl, RtnlError, TapOptions, VxlanSpec,
+    IpNet, LinkSpec, MacAddr, Netns, OperState, RouteSpec, RtnlError, TapOptions, VxlanSpec,
     create_netns_many, create_tap, error_chain, read_sysctl, set_sysctls,
 };
 
@@ -26,9 +26,9 @@ fn net(s: &str) -> IpNet {
     s.parse().expect("valid test prefix")
 }
 
-fn nss(labels: &[&str]) -> Vec<(Netns, Rtnl)> {
+fn nss(labels: &[&str]) -> Vec<Netns> {
     require_root();
-    create_netns_many(labels.iter().copied()).expect("creating namespaces")
+    Netns::create_many(labels.iter().copied()).expect("creating namespaces")
 }
 
 /// Sends one UDP datagram from `from` (inside `src`) to `to` (inside
@@ -63,10 +63,10 @@ fn udp_reaches(src: &Netns, from: IpAddr, dst: &Netns, to: IpAddr) -> bool {
 #[test]
 fn veth_between_namespaces_addresses_and_traffic() {
     let mut v = nss(&["a", "b"]);
-    let (nb, mut rb) = v.pop().unwrap();
-    let (na, mut ra) = v.pop().unwrap();
+    let nb = v.pop().unwrap();
+    let na = v.pop().unwrap();
 
-    let mut bt = ra.batch();
+    let mut bt = na.batch();
     bt.create_veth(
         LinkSpec::new("eth1")
             .netns(&na)
@@ -84,18 +84,18 @@ fn veth_between_namespaces_addresses_and_traffic() {
     bt.set_alias(7, "warren:test");
     bt.add_address(7, net("10.10.0.1/30"));
     bt.add_address(7, net("2001:db8:10::1/64"));
-    ra.execute(bt).expect("side a");
+    na.execute(bt).expect("side a");
 
-    let mut bt = rb.batch();
+    let mut bt = nb.batch();
     bt.set_up("lo");
     // The second end of a veth cannot be created up (ENOTCONN).
     bt.set_up(9);
     bt.add_address(9, net("10.10.0.2/30"));
     bt.add_address(9, net("2001:db8:10::2/64"));
-    rb.execute(bt).expect("side b");
+    nb.execute(bt).expect("side b");
 
     // Listing through our own API.
-    let links = ra.links().unwrap();
+    let links = na.links().unwrap();
     let eth1 = links.iter().find(|l| l.name == "eth1").expect("eth1 in a");
     assert_eq!(eth1.index, 7, "requested ifindex honoured");
     assert_eq!(eth1.mtu, 1400);
@@ -105,24 +105,24 @@ fn veth_between_namespaces_addresses_and_traffic() {
     assert!(eth1.admin_up);
     let lo = links.iter().find(|l| l.name == "lo").unwrap();
     assert!(lo.admin_up);
-    let eth9 = rb.link("eth9").unwrap().expect("eth9 in b");
+    let eth9 = nb.link("eth9").unwrap().expect("eth9 in b");
     assert_eq!(eth9.index, 9, "veth peer honours requested ifindex");
     assert_eq!(eth9.mac, Some(MacAddr::local(0xb1)));
-    assert!(rb.link("eth1").unwrap().is_none(), "eth1 only in a");
-    assert_eq!(rb.link_index("eth9").unwrap(), 9);
+    assert!(nb.link("eth1").unwrap().is_none(), "eth1 only in a");
+    assert_eq!(nb.link_index("eth9").unwrap(), 9);
     assert!(matches!(
-        rb.link_index("nope0"),
+        nb.link_index("nope0"),
         Err(RtnlError::NoSuchLink { .. })
     ));
 
     // Oper state goes up once both ends are up.
     let t = Instant::now();
-    while ra.link("eth1").unwrap().unwrap().oper_state != OperState::Up {
+    while na.link("eth1").unwrap().unwrap().oper_state != OperState::Up {
         assert!(t.elapsed() < Duration::from_secs(5), "eth1 never came up");
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    let addrs = ra.addresses().unwrap();
+    let addrs = na.addresses().unwrap();
     assert!(
         addrs
             .iter()
@@ -134,7 +134,7 @@ fn veth_between_namespaces_addresses_and_traffic() {
             .any(|a| a.ifindex == 7 && a.addr == net("2001:db8:10::1/64"))
     );
     // The kernel's connected routes are listed.
-    let routes = ra.routes().unwrap();
+    let routes = na.routes().unwrap();
     assert!(
         routes
             .iter()
@@ -160,11 +160,11 @@ fn veth_between_namespaces_addresses_and_traffic() {
 fn routed_path_through_a_router_with_forwarding() {
     // a --- r --- b, default routes on a and b, forwarding on r.
     let mut v = nss(&["ra", "rr", "rb"]);
-    let (nb, mut rb) = v.pop().unwrap();
-    let (nr, mut rr) = v.pop().unwrap();
-    let (na, mut ra) = v.pop().unwrap();
+    let nb = v.pop().unwrap();
+    let nr = v.pop().unwrap();
+    let na = v.pop().unwrap();
 
-    let mut bt = rr.batch();
+    let mut bt = nr.batch();
     bt.create_veth(
         LinkSpec::new("eth1").netns(&na).ifindex(2).up(),
         LinkSpec::new("eth1").netns(&nr).ifindex(2),
@@ -178,7 +178,7 @@ fn routed_path_through_a_router_with_forwarding() {
     bt.add_address(3, net("192.168.2.1/24"));
     bt.add_address(2, net("2001:db8:1::1/64"));
     bt.add_address(3, net("2001:db8:2::1/64"));
-    rr.execute(bt).expect("router");
+    nr.execute(bt).expect("router");
     set_sysctls(
         &nr,
         &[
@@ -200,14 +200,14 @@ fn routed_path_through_a_router_with_forwarding() {
 
     for (rt, addr4, gw4, addr6, gw6) in [
         (
-            &mut ra,
+            &na,
             "192.168.1.2/24",
             "192.168.1.1",
             "2001:db8:1::2/64",
             "2001:db8:1::1",
         ),
         (
-            &mut rb,
+            &nb,
             "192.168.2.2/24",
             "192.168.2.1",
             "2001:db8:2::2/64",
@@ -222,7 +222,7 @@ fn routed_path_through_a_router_with_forwarding() {
         bt.add_route(&RouteSpec::via(net("::/0"), gw6.parse().unwrap()).oif(2));
         rt.execute(bt).expect("end host");
     }
-    let routes = ra.routes().unwrap();
+    let routes = na.routes().unwrap();
     assert!(routes.iter().any(|r| r.dst == net("0.0.0.0/0")
         && r.gateway == Some("192.168.1.1".parse().unwrap())
         && r.metric == Some(100)));
@@ -246,14 +246,14 @@ fn routed_path_through_a_router_with_forwarding() {
     ));
 
     // Deleting a route makes it vanish from the listing.
-    let mut bt = ra.batch();
+    let mut bt = na.batch();
     bt.delete_route(&RouteSpec::via(
         net("0.0.0.0/0"),
         "192.168.1.1".parse().unwrap(),
     ));
-    ra.execute(bt).expect("delete route");
+    na.execute(bt).expect("delete route");
     assert!(
-        !ra.routes()
+        !na.routes()
             .unwrap()
             .iter()
             .any(|r| r.dst == net("0.0.0.0/0"))
@@ -263,11 +263,11 @@ fn routed_path_through_a_router_with_forwarding() {
 #[test]
 fn bridge_with_members_in_a_hub() {
     let mut v = nss(&["hub", "n1", "n2"]);
-    let (n2, _r2) = v.pop().unwrap();
-    let (n1, mut r1) = v.pop().unwrap();
-    let (hub, mut rh) = v.pop().unwrap();
+    let n2 = v.pop().unwrap();
+    let n1 = v.pop().unwrap();
+    let hub = v.pop().unwrap();
 
-    let mut bt = rh.batch();
+    let mut bt = hub.batch();
     bt.create_bridge(LinkSpec::new("br0").ifindex(10).mtu(1450).up());
     bt.create_veth(
         LinkSpec::new("n1-eth1").netns(&hub).mtu(1450),
@@ -281,8 +281,8 @@ fn bridge_with_members_in_a_hub() {
     bt.set_master("n2-eth1", 10);
     bt.set_up("n1-eth1");
     bt.set_up("n2-eth1");
-    rh.execute(bt).expect("hub");
-    let links = rh.links().unwrap();
+    hub.execute(bt).expect("hub");
+    let links = hub.links().unwrap();
     for m in ["n1-eth1", "n2-eth1"] {
         let l = links.iter().find(|l| l.name == m).unwrap();
         assert_eq!(l.master, Some(10), "{m} enslaved");
@@ -290,11 +290,11 @@ fn bridge_with_members_in_a_hub() {
     let br = links.iter().find(|l| l.name == "br0").unwrap();
     assert_eq!(br.kind.as_deref(), Some("bridge"));
 
-    let mut bt = r1.batch();
+    let mut bt = n1.batch();
     bt.set_up(2);
     bt.add_address(2, net("198.51.100.1/24"));
-    r1.execute(bt).unwrap();
-    let mut r2 = n2.rtnl().expect("second socket in n2");
+    n1.execute(bt).unwrap();
+    let mut r2 = n2.open_rtnl().expect("second socket in n2");
     let mut bt = r2.batch();
     bt.set_up(2);
     bt.add_address(2, net("198.51.100.2/24"));
@@ -308,25 +308,25 @@ fn bridge_with_members_in_a_hub() {
     ));
 
     // Taking a member out breaks the path.
-    let mut bt = rh.batch();
+    let mut bt = hub.batch();
     bt.set_nomaster("n2-eth1");
-    rh.execute(bt).unwrap();
-    assert_eq!(rh.link("n2-eth1").unwrap().unwrap().master, None);
+    hub.execute(bt).unwrap();
+    assert_eq!(hub.link("n2-eth1").unwrap().unwrap().master, None);
 }
 
 #[test]
 fn errors_name_the_request_and_the_cause() {
     let mut v = nss(&["e1", "e2"]);
-    let (n2, _) = v.pop().unwrap();
-    let (n1, mut r1) = v.pop().unwrap();
-    let mut bt = r1.batch();
+    let n2 = v.pop().unwrap();
+    let n1 = v.pop().unwrap();
+    let mut bt = n1.batch();
     bt.create_veth(
         LinkSpec::new("eth1").netns(&n1),
         LinkSpec::new("eth1").netns(&n2),
     );
-    r1.execute(bt).expect("first veth");
+    n1.execute(bt).expect("first veth");
 
-    let mut bt = r1.batch();
+    let mut bt = n1.batch();
     bt.set_up("lo");
     bt.create_veth(
         LinkSpec::new("eth1").netns(&n1),
@@ -334,7 +334,7 @@ fn errors_name_the_request_and_the_cause() {
     );
     bt.set_up("missing0");
     bt.add_address(1, net("10.0.0.1/8"));
-    let err = r1.execute(bt).expect_err("duplicate veth");
+    let err = n1.execute(bt).expect_err("duplicate veth");
     let text = error_chain(&err);
     assert!(
         text.contains("creating veth e1:eth1 <-> e2:eth2: File exists (os error 17)"),
@@ -354,19 +354,19 @@ fn errors_name_the_request_and_the_cause() {
     assert_eq!(b.failures[1].description, "setting e1:missing0 up");
     assert_eq!(b.failures[1].errno(), Some(libc::ENODEV));
     // The requests around the failures were applied.
-    assert!(r1.link("lo").unwrap().unwrap().admin_up);
+    assert!(n1.link("lo").unwrap().unwrap().admin_up);
     assert!(
-        r1.addresses()
+        n1.addresses()
             .unwrap()
             .iter()
             .any(|a| a.addr == net("10.0.0.1/8"))
     );
 
     // A one-shot call returns the request error itself.
-    let mut bt = r1.batch();
+    let mut bt = n1.batch();
     bt.delete_link("missing0")
         .describe("deleting e1's missing0");
-    let err = r1.execute_one(bt).expect_err("no such link");
+    let err = n1.execute_one(bt).expect_err("no such link");
     assert_eq!(
         error_chain(&err),
         "deleting e1's missing0: No such device (os error 19)"
@@ -376,16 +376,16 @@ fn errors_name_the_request_and_the_cause() {
 #[test]
 fn big_batch_is_chunked_without_losing_acks() {
     let mut v = nss(&["big"]);
-    let (_n, mut r) = v.pop().unwrap();
-    let mut bt = r.batch();
+    let _n = v.pop().unwrap();
+    let mut bt = _n.batch();
     bt.create_bridge(LinkSpec::new("br0").ifindex(2));
     for i in 0..1000u32 {
         let a = std::net::Ipv4Addr::from(0x0a00_0000 + i * 4 + 1);
         bt.add_address(2, IpNet::new(a.into(), 30).unwrap());
     }
-    r.execute(bt).expect("1001 requests");
+    _n.execute(bt).expect("1001 requests");
     assert_eq!(
-        r.addresses()
+        _n.addresses()
             .unwrap()
             .iter()
             .filter(|a| a.ifindex == 2)
@@ -397,15 +397,15 @@ fn big_batch_is_chunked_without_losing_acks() {
 #[test]
 fn tap_is_created_inside_the_namespace() {
     let mut v = nss(&["tap"]);
-    let (n, mut r) = v.pop().unwrap();
+    let n = v.pop().unwrap();
     let fd = create_tap(&n, "tap0", &TapOptions::default()).expect("tap");
     assert!(fd.as_raw_fd() >= 0);
-    let l = r.link("tap0").unwrap().expect("tap0 in the namespace");
+    let l = n.link("tap0").unwrap().expect("tap0 in the namespace");
     assert_eq!(l.kind.as_deref(), Some("tun"));
-    let mut bt = r.batch();
+    let mut bt = n.batch();
     bt.set_up("tap0").set_mtu("tap0", 9000);
-    r.execute(bt).unwrap();
-    assert_eq!(r.link("tap0").unwrap().unwrap().mtu, 9000);
+    n.execute(bt).unwrap();
+    assert_eq!(n.link("tap0").unwrap().unwrap().mtu, 9000);
     // A second tap of the same name is refused while the first is open.
     let err = create_tap(&n, "tap0", &TapOptions::default()).expect_err("busy");
     assert!(error_chain(&err).contains("creating tap tap0 in netns tap"));
@@ -414,17 +414,17 @@ fn tap_is_created_inside_the_namespace() {
         "tap not in host"
     );
     drop(fd);
-    assert!(r.link("tap0").unwrap().is_none(), "tap gone with its fd");
+    assert!(n.link("tap0").unwrap().is_none(), "tap gone with its fd");
     // vnet_hdr taps work too.
     let _fd = create_tap(&n, "tap1", &TapOptions::default().vnet_hdr(true)).expect("vnet tap");
-    assert!(r.link("tap1").unwrap().is_some());
+    assert!(n.link("tap1").unwrap().is_some());
 }
 
 #[test]
 fn vxlan_in_a_namespace() {
     let mut v = nss(&["vx"]);
-    let (_n, mut r) = v.pop().unwrap();
-    let mut bt = r.batch();
+    let _n = v.pop().unwrap();
+    let mut bt = _n.batch();
     bt.create_bridge(LinkSpec::new("under0").ifindex(2).up());
     bt.add_address(2, net("203.0.113.1/24"));
     bt.create_vxlan(VxlanSpec {
@@ -435,8 +435,8 @@ fn vxlan_in_a_namespace() {
         dstport: Some(4789),
         underlay: Some(2),
     });
-    r.execute(bt).expect("vxlan");
-    let l = r.link("vx42").unwrap().unwrap();
+    _n.execute(bt).expect("vxlan");
+    let l = _n.link("vx42").unwrap().unwrap();
     assert_eq!(l.kind.as_deref(), Some("vxlan"));
     assert_eq!(l.mtu, 1450);
 }
@@ -444,9 +444,9 @@ fn vxlan_in_a_namespace() {
 #[test]
 fn link_changes_by_name() {
     let mut v = nss(&["chg", "chg2"]);
-    let (n2, _) = v.pop().unwrap();
-    let (n1, mut r) = v.pop().unwrap();
-    let mut bt = r.batch();
+    let n2 = v.pop().unwrap();
+    let n1 = v.pop().unwrap();
+    let mut bt = n1.batch();
     bt.create_veth(
         LinkSpec::new("x0").netns(&n1),
         LinkSpec::new("x0").netns(&n2),
@@ -454,20 +454,24 @@ fn link_changes_by_name() {
     bt.set_mtu("x0", 1300)
         .set_mac("x0", "02:00:00:00:aa:bb".parse().unwrap())
         .set_alias("x0", "warren:chg")
+        .add_altname("x0", "warren-chg-x0-tag")
         .set_up("x0");
-    r.execute(bt).unwrap();
-    let l = r.link("x0").unwrap().unwrap();
+    n1.execute(bt).unwrap();
+    let l = n1.link("x0").unwrap().unwrap();
     assert_eq!((l.mtu, l.admin_up), (1300, true));
     assert_eq!(l.mac.unwrap().to_string(), "02:00:00:00:aa:bb");
     assert_eq!(l.alias.as_deref(), Some("warren:chg"));
-    let mut bt = r.batch();
+    assert_eq!(l.altnames, ["warren-chg-x0-tag"]);
+    // The altname works wherever the name does.
+    assert_eq!(n1.link_index("warren-chg-x0-tag").unwrap(), l.index);
+    let mut bt = n1.batch();
     bt.set_down("x0");
-    r.execute(bt).unwrap();
-    assert!(!r.link("x0").unwrap().unwrap().admin_up);
-    let mut bt = r.batch();
+    n1.execute(bt).unwrap();
+    assert!(!n1.link("x0").unwrap().unwrap().admin_up);
+    let mut bt = n1.batch();
     bt.delete_link("x0");
-    r.execute(bt).unwrap();
-    assert!(r.link("x0").unwrap().is_none());
+    n1.execute(bt).unwrap();
+    assert!(n1.link("x0").unwrap().is_none());
 }
 
 #[test]
@@ -475,10 +479,11 @@ fn dropping_namespace_fds_frees_everything() {
     require_root();
     let host_before = host_links();
     let keep = Netns::create("keep").unwrap();
-    let mut rk = keep.rtnl().unwrap();
+
     {
+        // The pair form: each namespace with its own socket beside it.
         let mut v = create_netns_many(["gone1", "gone2"]).unwrap();
-        let (g2, _) = v.pop().unwrap();
+        let (g2, _r2) = v.pop().unwrap();
         let (g1, mut r1) = v.pop().unwrap();
         let mut bt = r1.batch();
         bt.create_veth(
@@ -491,14 +496,14 @@ fn dropping_namespace_fds_frees_everything() {
         );
         r1.execute(bt).unwrap();
         let _tap = create_tap(&g2, "tap9", &TapOptions::default()).unwrap();
-        assert!(rk.link("to-g1").unwrap().is_some());
+        assert!(keep.link("to-g1").unwrap().is_some());
         // Everything of g1/g2 (sockets, fds, tap fd) is dropped here.
     }
     // The kernel destroys the namespaces asynchronously; their veths take
     // the peers in `keep` with them.
     let t = Instant::now();
     loop {
-        let names: Vec<String> = rk.links().unwrap().into_iter().map(|l| l.name).collect();
+        let names: Vec<String> = keep.links().unwrap().into_iter().map(|l| l.name).collect();
         if names == ["lo"] {
             break;
         }
@@ -528,13 +533,13 @@ fn host_links() -> Vec<String> {
 #[test]
 fn namespace_reachable_through_proc_fd_path() {
     let mut v = nss(&["path"]);
-    let (n, mut r) = v.pop().unwrap();
-    let mut bt = r.batch();
+    let n = v.pop().unwrap();
+    let mut bt = n.batch();
     bt.create_bridge(LinkSpec::new("marker0"));
-    r.execute(bt).unwrap();
+    n.execute(bt).unwrap();
     // Another opener (like `warren exec` in another process) uses the path.
     let again = Netns::open(n.proc_path(), "path-again").unwrap();
-    let mut r2 = again.rtnl().unwrap();
+    let mut r2 = again.open_rtnl().unwrap();
     assert!(r2.link("marker0").unwrap().is_some());
     // nsenter (a separate process) sees it too.
     let out = Command::new("nsenter")
@@ -543,4 +548,49 @@ fn namespace_reachable_through_proc_fd_path() {
         .output()
         .expect("nsenter");
     assert!(out.status.success(), "{out:?}");
+    // A child process configured to enter the namespace sees it too.
+    let mut cmd = Command::new("ip");
+    cmd.args(["-o", "link", "show", "marker0"]);
+    n.configure_command(&mut cmd);
+    let out = cmd.output().expect("ip in netns");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("marker0"));
+}
+
+#[test]
+fn vxlan_tunnel_carries_traffic() {
+    // u1 and u2 share an underlay veth; a VXLAN (vni 100, port 4789) on
+    // each side carries an overlay subnet.
+    let v = nss(&["u1", "u2"]);
+    let (u1, u2) = (&v[0], &v[1]);
+    let mut bt = u1.batch();
+    bt.create_veth(
+        LinkSpec::new("under").netns(u1).ifindex(2).up(),
+        LinkSpec::new("under").netns(u2).ifindex(2),
+    );
+    u1.execute(bt).unwrap();
+    for (ns, local, remote, overlay) in [
+        (u1, "198.51.100.1", "198.51.100.2", "10.200.0.1/24"),
+        (u2, "198.51.100.2", "198.51.100.1", "10.200.0.2/24"),
+    ] {
+        let mut bt = ns.batch();
+        bt.set_up(2);
+        bt.add_address(2, net(&format!("{local}/24")));
+        bt.create_vxlan(VxlanSpec {
+            link: LinkSpec::new("vx100").ifindex(3).mtu(1450).up(),
+            vni: 100,
+            remote: Some(remote.parse().unwrap()),
+            local: Some(local.parse().unwrap()),
+            dstport: Some(4789),
+            underlay: Some(2),
+        });
+        bt.add_address(3, net(overlay));
+        ns.execute(bt).expect("vxlan side");
+    }
+    assert!(udp_reaches(
+        u1,
+        "10.200.0.1".parse().unwrap(),
+        u2,
+        "10.200.0.2".parse().unwrap()
+    ));
 }
