@@ -33,6 +33,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Run a command in a node; stdin, stdout, stderr and the exit code pass through.
     Exec(ExecArgs),
+    /// Run one container outside any lab; stdin, stdout and the exit code pass through.
+    Run(RunArgs),
     /// Check lab files and report every problem with its place in the file.
     Validate(ValidateArgs),
     /// Write a host's native network configuration into a root filesystem
@@ -58,6 +60,64 @@ pub enum Command {
     /// Join a node's namespaces and run a command there (started by the supervisor).
     #[command(name = "__spawn", hide = true)]
     Spawn(SpawnArgs),
+    /// Run a container node (started by the supervisor).
+    #[command(name = "__container", hide = true)]
+    Container {
+        /// The container's spec (JSON).
+        #[arg(long)]
+        spec: PathBuf,
+        /// Where to write the container init's host pid.
+        #[arg(long)]
+        pid_file: PathBuf,
+        /// Where to write the container's exit code.
+        #[arg(long)]
+        exit_file: PathBuf,
+    },
+}
+
+/// `warren run`.
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    /// Give the container a pseudo-terminal (with -i, an interactive shell).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Keep stdin open (it always is; accepted for docker compatibility).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Remove the container when it exits (always done; accepted for docker compatibility).
+    #[arg(long)]
+    pub rm: bool,
+    /// Container name, also its host name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Bind mount SRC:DST[:ro] (repeatable).
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volumes: Vec<String>,
+    /// Working directory in the container.
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// User (name, uid, user:group) in the container.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Replace the image's entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Network: `none` (a namespace of its own with only lo) or `host`.
+    #[arg(long, default_value = "none", value_parser = ["none", "host"])]
+    pub net: String,
+    /// Use this root filesystem directory (never changed) instead of an image.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Image reference, such as `alpine` or `registry.example/router:1.2`
+    /// (with --rootfs, the first word of the command).
+    #[arg(required_unless_present = "rootfs")]
+    pub image: Option<String>,
+    /// Command and arguments (replaces the image's command).
+    pub command: Vec<String>,
 }
 
 /// `warren __spawn`.
@@ -69,6 +129,9 @@ pub struct SpawnArgs {
     /// Pid namespace file to join for the command.
     #[arg(long)]
     pub pidns: Option<PathBuf>,
+    /// Join every namespace of the container whose init has this host pid.
+    #[arg(long)]
+    pub container: Option<i32>,
     /// The command.
     #[arg(last = true, required = true)]
     pub command: Vec<String>,

@@ -4,9 +4,11 @@
 
 pub mod apply;
 pub mod client;
+pub mod images;
 pub mod inspect;
 pub mod journal;
 pub mod lifecycle;
+pub mod nodes;
 pub mod proto;
 pub mod state;
 pub mod supervisor;

@@ -92,7 +92,11 @@ pub struct UpOptions {
 
 /// Checks that every node is of a kind this version can run.
 pub fn check_kinds(lab: &Lab) -> Result<(), LifecycleError> {
-    match lab.nodes.iter().find(|n| n.kind != NodeKind::Netns) {
+    match lab
+        .nodes
+        .iter()
+        .find(|n| !matches!(n.kind, NodeKind::Netns | NodeKind::Container))
+    {
         Some(n) => Err(LifecycleError::UnsupportedKind {
             node: n.name.value.clone(),
             kind: n.kind.as_str(),
@@ -233,6 +237,7 @@ fn prepare(
         init: None,
         rootless: !nix::unistd::geteuid().is_root(),
         netns: Default::default(),
+        containers: Default::default(),
         results,
         created: now_secs(),
     };
@@ -392,13 +397,20 @@ pub fn ps() -> Result<Vec<LabSummary>, LifecycleError> {
 }
 
 /// The namespaces `warren exec` joins to run a command on `node`.
+/// A container node's: its own mount, uts, ipc and pid namespaces too.
 pub fn node_namespaces(st: &LabState, node: &str) -> Option<warren_runtime::exec::NodeNamespaces> {
-    let net = st.netns_path(node)?;
+    let user = st
+        .rootless
+        .then(|| PathBuf::from(format!("/proc/{}/ns/user", st.supervisor.pid)));
+    if let Some(init) = st.containers.get(node) {
+        return Some(warren_runtime::exec::NodeNamespaces::of_container(
+            init.pid, user,
+        ));
+    }
     Some(warren_runtime::exec::NodeNamespaces {
-        user: st
-            .rootless
-            .then(|| PathBuf::from(format!("/proc/{}/ns/user", st.supervisor.pid))),
-        net,
+        user,
+        net: st.netns_path(node)?,
         pid: st.init.map(|i| warren_runtime::pidns::pidns_path(i.pid)),
+        ..Default::default()
     })
 }

@@ -121,6 +121,9 @@ pub struct LabState {
     /// Each namespace's fd number in the supervisor (`/proc/PID/fd/N`), by
     /// node name; the hub is `#hub`.
     pub netns: BTreeMap<String, i32>,
+    /// The init process of each running container node, by node name.
+    #[serde(default)]
+    pub containers: BTreeMap<String, ProcessRecord>,
     /// Where this run's evidence goes.
     pub results: PathBuf,
     /// Seconds since the epoch when the lab was started.

@@ -10,6 +10,7 @@
 
 use crate::apply::{self, ApplyError, Built};
 use crate::journal::Journal;
+use crate::nodes::{self, RunningNode};
 use crate::proto::{Envelope, Reply, Request};
 use crate::state::{self, HUB_KEY, LabState, Status};
 use nix::sys::signal::{SigSet, Signal};
@@ -18,7 +19,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use warren_runtime::exec::exit_code;
 use warren_runtime::pidns::LabInit;
@@ -52,6 +53,9 @@ pub enum SupervisorError {
         #[source]
         source: Box<ApplyError>,
     },
+    /// A node could not be started or did not become ready.
+    #[error(transparent)]
+    Node(Box<nodes::NodeError>),
     /// A node's command could not run or failed.
     #[error("running `{command}` on node {node}")]
     Exec {
@@ -106,8 +110,12 @@ struct Running {
     lab: Lab,
     state: LabState,
     built: Built,
+    containers: Vec<RunningNode>,
     init: Option<LabInit>,
 }
+
+/// How long containers get between SIGTERM and SIGKILL at teardown.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Runs a lab's supervisor for the state folder `dir` until the lab is torn
 /// down. `ready` receives one [`ReadyMessage`] line when bring-up ends.
@@ -188,6 +196,7 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         .lab
         .ok_or_else(|| SupervisorError::Lab(dir.to_path_buf()))?;
     let plan = warren_topology::plan::plan(&lab);
+    let images = nodes::resolve_images(&lab).map_err(|e| SupervisorError::Node(Box::new(e)))?;
 
     // Signals that end the lab are taken by sigwait in the main thread, so
     // block them before any thread exists: every thread inherits the mask.
@@ -225,13 +234,23 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         })
         .collect();
     st.write(dir)?;
+    let node_err = |e| SupervisorError::Node(Box::new(e));
+    let containers = nodes::start_containers(&lab, &images, &st, dir, program).map_err(node_err)?;
+    st.containers = containers
+        .iter()
+        .map(|c| (c.name.clone(), c.init.into()))
+        .collect();
+    st.write(dir)?;
+    let _ = journal.record("containers", &format!("{} started", containers.len()));
     run_exec_steps(&lab, &plan, program, &st, &mut journal)?;
+    nodes::wait_ready(&lab, &st, program).map_err(node_err)?;
     st.status = Status::Running;
     st.write(dir)?;
     Ok(Running {
         lab,
         state: st,
         built,
+        containers,
         init: Some(init),
     })
 }
@@ -248,9 +267,9 @@ fn shutdown_signals() -> SigSet {
 /// output appended to the node's log, and fails on a non-zero exit.
 ///
 /// Each command starts through `warren __spawn`, a single-threaded helper
-/// that joins the node's network namespace and the lab's pid namespace and
-/// forks the command there (this multi-threaded process cannot join a pid
-/// namespace itself).
+/// that joins the node's namespaces (a netns node's network namespace and
+/// the lab's pid namespace, or all of a container's) and forks the command
+/// there: this multi-threaded process cannot join a pid namespace itself.
 fn run_exec_steps(
     lab: &Lab,
     plan: &Plan,
@@ -279,19 +298,9 @@ fn run_exec_steps(
             .append(true)
             .open(&log_path)
             .map_err(&fail)?;
-        let netns = st
-            .netns_path(node)
-            .ok_or_else(|| fail(io::Error::other("the node has no namespace")))?;
         let env = lab.node(node).map(|n| n.env.clone()).unwrap_or_default();
-        let mut cmd = Command::new(program);
-        cmd.arg("__spawn").arg("--netns").arg(&netns);
-        if let Some(init) = st.init {
-            cmd.arg("--pidns")
-                .arg(warren_runtime::pidns::pidns_path(init.pid));
-        }
-        cmd.arg("--")
-            .args(command.argv())
-            .envs(env)
+        let mut cmd = nodes::probe_command(st, node, &command.argv(), program);
+        cmd.envs(env)
             .env("WARREN_LAB", &lab.name)
             .env("WARREN_NODE", node)
             .stdin(Stdio::null())
@@ -339,6 +348,7 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
     if let Ok(mut j) = Journal::open(dir) {
         let _ = j.record("teardown", "start");
     }
+    nodes::stop_containers(&mut running.containers, STOP_GRACE);
     // Dropping the init kills every process of the lab's pid namespace.
     drop(running.init.take());
     // Closing the namespace fds lets the kernel free the namespaces and

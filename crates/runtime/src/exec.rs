@@ -41,14 +41,75 @@ pub enum ExecError {
 }
 
 /// The namespaces of a node, as files to open.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NodeNamespaces {
     /// The lab's user namespace, for rootless labs.
     pub user: Option<PathBuf>,
     /// The node's network namespace.
     pub net: PathBuf,
-    /// The lab's pid namespace (joined for children).
+    /// The pid namespace the command's children join.
     pub pid: Option<PathBuf>,
+    /// A container's mount namespace (joining it also enters its root).
+    pub mnt: Option<PathBuf>,
+    /// A container's uts namespace.
+    pub uts: Option<PathBuf>,
+    /// A container's ipc namespace.
+    pub ipc: Option<PathBuf>,
+}
+
+impl NodeNamespaces {
+    /// The namespaces of a container whose init is `pid` (host pid), in a
+    /// lab whose user namespace is `user` when rootless.
+    pub fn of_container(pid: i32, user: Option<PathBuf>) -> NodeNamespaces {
+        let ns = |kind: &str| PathBuf::from(format!("/proc/{pid}/ns/{kind}"));
+        NodeNamespaces {
+            user,
+            net: ns("net"),
+            pid: Some(ns("pid")),
+            mnt: Some(ns("mnt")),
+            uts: Some(ns("uts")),
+            ipc: Some(ns("ipc")),
+        }
+    }
+
+    /// Moves the calling process into the namespaces: user first (which
+    /// gives the rights for the others), then network, uts, ipc, pid (for
+    /// the children it will spawn) and mount. Without a mount namespace to
+    /// join (a netns node), it mounts the node's own sysfs in a private
+    /// mount namespace instead. Call it while single-threaded.
+    pub fn join(&self) -> Result<(), ExecError> {
+        let steps = [
+            ("user", self.user.as_ref(), CloneFlags::CLONE_NEWUSER),
+            ("network", Some(&self.net), CloneFlags::CLONE_NEWNET),
+            ("uts", self.uts.as_ref(), CloneFlags::CLONE_NEWUTS),
+            ("ipc", self.ipc.as_ref(), CloneFlags::CLONE_NEWIPC),
+            ("pid", self.pid.as_ref(), CloneFlags::CLONE_NEWPID),
+            ("mount", self.mnt.as_ref(), CloneFlags::CLONE_NEWNS),
+        ];
+        // Open every file before the first switch: after joining a user
+        // or mount namespace, host /proc paths may no longer be reachable.
+        let mut opened = Vec::new();
+        for (kind, path, flag) in steps {
+            let Some(path) = path else { continue };
+            let err = |source: io::Error| ExecError::Join {
+                kind,
+                path: path.display().to_string(),
+                source,
+            };
+            opened.push((File::open(path).map_err(err)?, flag, kind, path));
+        }
+        for (file, flag, kind, path) in opened {
+            setns(&file, flag).map_err(|e| ExecError::Join {
+                kind,
+                path: path.display().to_string(),
+                source: e.into(),
+            })?;
+        }
+        match self.mnt {
+            Some(_) => Ok(()),
+            None => mount_own_sysfs(),
+        }
+    }
 }
 
 /// Gives the calling process a private mount namespace with a sysfs of its
@@ -83,40 +144,6 @@ pub fn mount_own_sysfs() -> Result<(), ExecError> {
         None::<&str>,
     )
     .map_err(err)
-}
-
-impl NodeNamespaces {
-    /// Moves the calling process into the namespaces: user first (which
-    /// gives the rights for the others), then network, then pid for the
-    /// children it will spawn; then mounts the node's own sysfs in a
-    /// private mount namespace. Call it while single-threaded.
-    pub fn join(&self) -> Result<(), ExecError> {
-        let steps = [
-            ("user", self.user.as_ref(), CloneFlags::CLONE_NEWUSER),
-            ("network", Some(&self.net), CloneFlags::CLONE_NEWNET),
-            ("pid", self.pid.as_ref(), CloneFlags::CLONE_NEWPID),
-        ];
-        // Open every file before the first switch: after joining a user
-        // namespace, /proc paths of the host may no longer be readable.
-        let mut opened = Vec::new();
-        for (kind, path, flag) in steps {
-            let Some(path) = path else { continue };
-            let err = |source: io::Error| ExecError::Join {
-                kind,
-                path: path.display().to_string(),
-                source,
-            };
-            opened.push((File::open(path).map_err(err)?, flag, kind, path));
-        }
-        for (file, flag, kind, path) in opened {
-            setns(&file, flag).map_err(|e| ExecError::Join {
-                kind,
-                path: path.display().to_string(),
-                source: e.into(),
-            })?;
-        }
-        mount_own_sysfs()
-    }
 }
 
 /// The exit code a shell would report: the code, or 128 + the signal.
@@ -165,17 +192,91 @@ impl Drop for RawMode {
     }
 }
 
-/// Runs `argv` on a new pseudo-terminal, relaying it to this process's
-/// stdin and stdout (raw mode when stdin is a terminal), and returns the
-/// exit code.
+/// A pseudo-terminal for a command, relayed to this process's stdin and
+/// stdout from the calling thread alone (a process that has unshared a pid
+/// namespace cannot start threads).
+pub struct Pty {
+    master: File,
+    slave: Option<OwnedFd>,
+    _raw: Option<RawMode>,
+}
+
+impl Pty {
+    /// Opens a pty sized like this terminal and puts stdin into raw mode when it is one.
+    pub fn open() -> Result<Pty, ExecError> {
+        let size = window_size();
+        let pty = openpty(size.as_ref(), None).map_err(|e| ExecError::Pty(e.into()))?;
+        Ok(Pty {
+            master: File::from(pty.master),
+            slave: Some(pty.slave),
+            _raw: RawMode::enter(),
+        })
+    }
+
+    /// The slave side, for the command's stdio; taken once.
+    pub fn take_slave(&mut self) -> Option<OwnedFd> {
+        self.slave.take()
+    }
+
+    /// Copies stdin to the pty and the pty to stdout until the command's
+    /// side closes.
+    pub fn relay(&mut self) {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        self.slave = None;
+        let stdin = io::stdin();
+        let mut stdout = io::stdout();
+        let mut buf = [0u8; 4096];
+        let mut stdin_open = true;
+        loop {
+            let (master_ready, stdin_ready) = {
+                let mut fds = vec![PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+                if stdin_open {
+                    fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+                }
+                if poll(&mut fds, PollTimeout::NONE).is_err() {
+                    continue;
+                }
+                let ready = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
+                (ready(&fds[0]), fds.get(1).is_some_and(ready))
+            };
+            if master_ready {
+                match self.master.read(&mut buf) {
+                    // EIO means the slave side closed: the command is gone.
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if stdout
+                            .write_all(&buf[..n])
+                            .and_then(|()| stdout.flush())
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            if stdin_ready {
+                match stdin.lock().read(&mut buf) {
+                    Ok(0) | Err(_) => stdin_open = false,
+                    Ok(n) => {
+                        let _ = self.master.write_all(&buf[..n]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `argv` on a new pseudo-terminal relayed to this process's stdin and
+/// stdout, and returns the exit code.
 pub fn run_pty(argv: &[String], env: &[(String, String)]) -> Result<i32, ExecError> {
     let (program, args) = argv.split_first().ok_or_else(|| ExecError::Spawn {
         program: String::new(),
         source: io::Error::new(io::ErrorKind::InvalidInput, "empty command"),
     })?;
-    let size = window_size();
-    let pty = openpty(size.as_ref(), None).map_err(|e| ExecError::Pty(e.into()))?;
-    let slave = pty.slave;
+    let mut pty = Pty::open()?;
+    let slave = pty
+        .take_slave()
+        .ok_or_else(|| ExecError::Pty(io::Error::other("no pty slave")))?;
     let stdio = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(ExecError::Pty);
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -197,39 +298,8 @@ pub fn run_pty(argv: &[String], env: &[(String, String)]) -> Result<i32, ExecErr
         source,
     })?;
     drop(slave);
-    let raw = RawMode::enter();
-    let master = File::from(pty.master);
-    let mut to_master = master.try_clone().map_err(ExecError::Pty)?;
-    // stdin -> pty on a thread: it ends with the process once the child exits.
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        let mut stdin = io::stdin();
-        while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 || to_master.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
-    });
-    let mut from_master = master;
-    let mut stdout = io::stdout();
-    let mut buf = [0u8; 4096];
-    loop {
-        match from_master.read(&mut buf) {
-            // EIO means the slave side closed: the child and its children are gone.
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if stdout
-                    .write_all(&buf[..n])
-                    .and_then(|()| stdout.flush())
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        }
-    }
+    pty.relay();
     let status = child.wait().map_err(ExecError::Pty)?;
-    drop(raw);
     Ok(exit_code(status))
 }
 

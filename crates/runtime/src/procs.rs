@@ -41,6 +41,9 @@ pub fn inherited_file(fd: std::os::fd::RawFd) -> Option<std::fs::File> {
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return None;
     }
+    // Children must not inherit it: it is this process's to close.
+    // SAFETY: F_SETFD only changes the descriptor's close-on-exec flag.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     // SAFETY: the fd is open, was inherited (nothing in this process owns
     // it yet), and the caller takes it once.
     Some(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) })

@@ -212,8 +212,9 @@ pub fn hub_port_name(network: usize, member: usize) -> String {
     format!("n{network}m{member}")
 }
 
-/// Plans a resolved lab. `exec` steps are planned for `netns` nodes; other
-/// kinds run their commands through their own runtimes.
+/// Plans a resolved lab. `exec` steps are planned for `netns` and
+/// `container` nodes (in a container they run once it has started); system
+/// and vm nodes run their commands through their consoles.
 pub fn plan(lab: &Lab) -> Plan {
     let mut namespaces = Vec::new();
     if !lab.networks.is_empty() {
@@ -333,7 +334,11 @@ pub fn plan(lab: &Lab) -> Plan {
             }
         }
     }
-    for n in lab.nodes.iter().filter(|n| n.kind == NodeKind::Netns) {
+    for n in lab
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Netns | NodeKind::Container))
+    {
         for c in &n.exec {
             steps.push(Step::Exec {
                 node: n.name.value.clone(),

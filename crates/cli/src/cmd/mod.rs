@@ -5,6 +5,7 @@ mod exec;
 mod graph;
 mod inspect;
 mod ps;
+mod run;
 mod up;
 mod validate;
 
@@ -28,16 +29,36 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             warren_lab::supervisor::run(&dir, &program, ready).map_err(Failure::error)
         }
         Command::Init => warren_runtime::pidns::init_main(),
+        Command::Container {
+            spec,
+            pid_file,
+            exit_file,
+        } => {
+            let text = std::fs::read(&spec)
+                .map_err(|e| miette::miette!("reading {}: {e}", spec.display()))?;
+            let spec: warren_runtime::container::ContainerSpec = serde_json::from_slice(&text)
+                .map_err(|e| miette::miette!("reading the container spec: {e}"))?;
+            let code = warren_runtime::container::launch(&spec, None, &mut |pid| {
+                let _ = std::fs::write(&pid_file, pid.to_string());
+            })
+            .map_err(Failure::error)?;
+            let _ = std::fs::write(&exit_file, format!("{code}\n"));
+            Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+        }
         Command::Spawn(a) => {
-            let ns = warren_runtime::exec::NodeNamespaces {
-                user: None,
-                net: a.netns,
-                pid: a.pidns,
+            let ns = match a.container {
+                Some(pid) => warren_runtime::exec::NodeNamespaces::of_container(pid, None),
+                None => warren_runtime::exec::NodeNamespaces {
+                    net: a.netns,
+                    pid: a.pidns,
+                    ..Default::default()
+                },
             };
             ns.join().map_err(Failure::error)?;
             let code = warren_runtime::exec::run(&a.command, &[]).map_err(Failure::error)?;
             Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
         }
+        Command::Run(a) => run::run(&a),
         Command::Validate(a) => validate::run(&a),
         Command::Netconf(a) => match crate::netconf::run(&a) {
             0 => Ok(()),

@@ -1,0 +1,164 @@
+//! `warren run [-it] IMAGE|--rootfs DIR [CMD...]`: one container outside any
+//! lab, in the foreground, with stdin, stdout and the exit code passed through.
+
+use crate::Failure;
+use crate::args::RunArgs;
+use std::path::PathBuf;
+use warren_runtime::container::{self, BindMount, ContainerSpec, Rootfs};
+
+/// What the image (or a bare root directory) says to run.
+struct Image {
+    layers: Vec<PathBuf>,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    env: Vec<(String, String)>,
+    workdir: String,
+    user: Option<String>,
+}
+
+fn local_root(dir: &std::path::Path) -> Result<Image, Failure> {
+    if !dir.is_dir() {
+        return Err(Failure::Error(miette::miette!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    Ok(Image {
+        layers: vec![dir.to_path_buf()],
+        entrypoint: Vec::new(),
+        cmd: vec!["/bin/sh".into()],
+        env: vec![("PATH".into(), DEFAULT_PATH.into())],
+        workdir: "/".into(),
+        user: None,
+    })
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn parse_bind(v: &str) -> Result<BindMount, Failure> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, readonly) = match parts.as_slice() {
+        [s, d] => (*s, *d, false),
+        [s, d, "ro"] => (*s, *d, true),
+        [s, d, "rw"] => (*s, *d, false),
+        _ => {
+            return Err(Failure::Error(miette::miette!(
+                "invalid volume `{v}`: expected SRC:DST[:ro]"
+            )));
+        }
+    };
+    let source =
+        std::fs::canonicalize(src).map_err(|e| miette::miette!("volume source {src}: {e}"))?;
+    if !dst.starts_with('/') {
+        return Err(Failure::Error(miette::miette!(
+            "invalid volume `{v}`: the target must be absolute"
+        )));
+    }
+    Ok(BindMount {
+        source,
+        target: dst.to_string(),
+        readonly,
+    })
+}
+
+pub fn run(args: &RunArgs) -> Result<(), Failure> {
+    let image = match (&args.rootfs, &args.image) {
+        (Some(dir), _) => local_root(dir)?,
+        (None, Some(reference)) => {
+            return Err(Failure::Error(miette::miette!(
+                "pulling images is not wired in yet: {reference}"
+            )));
+        }
+        (None, None) => return Err(Failure::Error(miette::miette!("give an image or --rootfs"))),
+    };
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("run-{}", std::process::id()));
+    let mut env = image.env.clone();
+    for e in &args.env {
+        let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    if args.tty && !env.iter().any(|(k, _)| k == "TERM") {
+        env.push((
+            "TERM".into(),
+            std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
+        ));
+    }
+    let entrypoint = match &args.entrypoint {
+        Some(e) => vec![e.clone()],
+        None => image.entrypoint.clone(),
+    };
+    // With --rootfs there is no image, so the first positional word is the command's.
+    let words: Vec<String> = match (&args.rootfs, &args.image) {
+        (Some(_), Some(first)) => std::iter::once(first.clone())
+            .chain(args.command.iter().cloned())
+            .collect(),
+        _ => args.command.clone(),
+    };
+    let cmd = if words.is_empty() {
+        image.cmd.clone()
+    } else {
+        words
+    };
+    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    let binds = args
+        .volumes
+        .iter()
+        .map(|v| parse_bind(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The writable layer lives in the state root and goes when the container exits.
+    let dir = warren_lab::state::state_root().join("run").join(&name);
+    if dir.exists() {
+        return Err(Failure::Error(miette::miette!(
+            "a container called {name} is running (its state is {})",
+            dir.display()
+        )));
+    }
+    let mk = |p: &PathBuf| {
+        std::fs::create_dir_all(p).map_err(|e| miette::miette!("creating {}: {e}", p.display()))
+    };
+    let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
+    for p in [&upper, &work, &merged] {
+        mk(p)?;
+    }
+    let spec = ContainerSpec {
+        rootfs: Rootfs::Overlay {
+            lowers: image.layers.clone(),
+            upper,
+            work,
+            merged,
+        },
+        netns: (args.net == "host").then(|| PathBuf::from("/proc/self/ns/net")),
+        hostname: name.clone(),
+        argv,
+        env,
+        workdir: args.workdir.clone().unwrap_or(image.workdir.clone()),
+        user: args.user.clone().or(image.user.clone()),
+        binds,
+        hosts: format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{name}\n"
+        ),
+        resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        capabilities: container::DEFAULT_CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+    };
+    let result = if args.tty {
+        let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;
+        let slave = pty.take_slave();
+        container::launch(&spec, slave, &mut |_| pty.relay())
+    } else {
+        container::launch(&spec, None, &mut |_| {})
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    // The parent goes too once no container uses it.
+    if let Some(parent) = dir.parent() {
+        let _ = std::fs::remove_dir(parent);
+    }
+    let code = result.map_err(Failure::error)?;
+    Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+}

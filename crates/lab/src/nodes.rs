@@ -1,0 +1,335 @@
+//! Node processes other than `exec` commands: container nodes, started once
+//! the lab's network is up (so their interfaces exist before the
+//! entrypoint runs), probed for readiness, and stopped with SIGTERM then
+//! SIGKILL.
+//!
+//! Each container runs under `warren __container`, a single-threaded helper
+//! that dies with the supervisor and takes the container with it.
+
+use crate::images;
+use crate::state::LabState;
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use warren_runtime::container::{BindMount, ContainerSpec, DEFAULT_CAPABILITIES, Rootfs};
+use warren_runtime::procs::ProcessId;
+use warren_topology::Lab;
+use warren_topology::model::{Node, NodeKind};
+
+/// Errors starting or probing a node.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The node's image could not be had.
+    #[error("node {node}: image {image}")]
+    Image {
+        /// Node.
+        node: String,
+        /// Image reference.
+        image: String,
+        /// The cause.
+        #[source]
+        source: images::ImageError,
+    },
+    /// The node's process could not be started.
+    #[error("starting node {node}")]
+    Start {
+        /// Node.
+        node: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The node did not become ready in time.
+    #[error("node {node} was not ready after {secs} s ({why})")]
+    NotReady {
+        /// Node.
+        node: String,
+        /// Seconds waited.
+        secs: u64,
+        /// The last probe's outcome.
+        why: String,
+    },
+}
+
+/// A running container node.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// Node name.
+    pub name: String,
+    helper: Child,
+    /// The container's init (host pid).
+    pub init: ProcessId,
+}
+
+/// A container left running when bring-up fails is killed with its helper.
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        if matches!(self.helper.try_wait(), Ok(None)) {
+            self.init.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = self.helper.kill();
+            let _ = self.helper.wait();
+        }
+    }
+}
+
+/// Resolves every container node's image before anything is built, so a
+/// missing image fails `up` early.
+pub fn resolve_images(lab: &Lab) -> Result<Vec<(String, images::Resolved)>, NodeError> {
+    lab.nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Container)
+        .map(|n| {
+            let image = n
+                .container
+                .as_ref()
+                .map(|c| c.image.clone())
+                .unwrap_or_default();
+            images::resolve(&image)
+                .map(|r| (n.name.value.clone(), r))
+                .map_err(|source| NodeError::Image {
+                    node: n.name.value.clone(),
+                    image,
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// `/etc/hosts` of the lab: every node's addresses under its name.
+pub fn hosts_file(lab: &Lab) -> String {
+    let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for n in &lab.nodes {
+        for i in &n.interfaces {
+            for a in i.addresses() {
+                s.push_str(&format!("{}\t{}\n", a.value.addr, n.name.value));
+            }
+        }
+    }
+    s
+}
+
+fn spec_for(
+    lab: &Lab,
+    node: &Node,
+    image: &images::Resolved,
+    st: &LabState,
+    dir: &Path,
+) -> io::Result<ContainerSpec> {
+    let c = node.container.clone().unwrap_or_default();
+    let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
+    for p in [&upper, &work, &merged] {
+        std::fs::create_dir_all(p)?;
+    }
+    let entrypoint = c.entrypoint.unwrap_or_else(|| image.entrypoint.clone());
+    let cmd = c.cmd.unwrap_or_else(|| image.cmd.clone());
+    let mut env = image.env.clone();
+    for (k, v) in &node.env {
+        env.retain(|(key, _)| key != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env.push(("WARREN_LAB".into(), lab.name.clone()));
+    env.push(("WARREN_NODE".into(), node.name.value.clone()));
+    let mut caps: Vec<String> = DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+    caps.extend(c.capabilities.iter().cloned());
+    Ok(ContainerSpec {
+        rootfs: Rootfs::Overlay {
+            lowers: image.layers.clone(),
+            upper,
+            work,
+            merged,
+        },
+        netns: st.netns_path(&node.name.value),
+        hostname: node.name.value.clone(),
+        argv: entrypoint.into_iter().chain(cmd).collect(),
+        env,
+        workdir: c.workdir.unwrap_or_else(|| image.workdir.clone()),
+        user: c.user.or_else(|| image.user.clone()),
+        binds: c
+            .binds
+            .iter()
+            .map(|b| BindMount {
+                source: PathBuf::from(&b.source),
+                target: b.target.clone(),
+                readonly: b.readonly,
+            })
+            .collect(),
+        hosts: hosts_file(lab),
+        resolv: "nameserver 127.0.0.1\n".into(),
+        capabilities: caps,
+    })
+}
+
+/// Starts every container node: writes its spec, starts the helper with the
+/// node's log as stdout and stderr, and waits for the container's init pid.
+pub fn start_containers(
+    lab: &Lab,
+    images: &[(String, images::Resolved)],
+    st: &LabState,
+    state_dir: &Path,
+    program: &Path,
+) -> Result<Vec<RunningNode>, NodeError> {
+    let mut out = Vec::new();
+    let logs = st.results.join("logs");
+    for (name, image) in images {
+        let Some(node) = lab.node(name) else { continue };
+        let err = |source: io::Error| NodeError::Start {
+            node: name.clone(),
+            source,
+        };
+        let dir = state_dir.join("nodes").join(name);
+        let spec = spec_for(lab, node, image, st, &dir).map_err(err)?;
+        let spec_path = dir.join("spec.json");
+        std::fs::write(
+            &spec_path,
+            serde_json::to_vec_pretty(&spec)
+                .map_err(io::Error::other)
+                .map_err(err)?,
+        )
+        .map_err(err)?;
+        std::fs::create_dir_all(&logs).map_err(err)?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join(format!("{name}.log")))
+            .map_err(err)?;
+        let pid_file = dir.join("init.pid");
+        let exit_file = logs.join(format!("{name}.exit"));
+        let mut cmd = Command::new(program);
+        cmd.arg("__container")
+            .arg("--spec")
+            .arg(&spec_path)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg("--exit-file")
+            .arg(&exit_file)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(err)?)
+            .stderr(log);
+        // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(warren_runtime::pidns::die_with_parent);
+        }
+        let mut helper = cmd.spawn().map_err(err)?;
+        let init = wait_for_pid(&pid_file, &mut helper).map_err(err)?;
+        out.push(RunningNode {
+            name: name.clone(),
+            helper,
+            init,
+        });
+    }
+    Ok(out)
+}
+
+fn wait_for_pid(pid_file: &Path, helper: &mut Child) -> io::Result<ProcessId> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(pid_file)
+            && let Ok(pid) = text.trim().parse::<i32>()
+            && let Some(id) = ProcessId::of(pid)
+        {
+            return Ok(id);
+        }
+        if let Some(status) = helper.try_wait()? {
+            return Err(io::Error::other(format!(
+                "the container exited before it started ({status}); see its log"
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::other("the container did not start within 30 s"));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits for nodes with a `ready.exec` probe: the command, run inside the
+/// node through `program __spawn`-style joining, must exit 0.
+pub fn wait_ready(lab: &Lab, st: &LabState, program: &Path) -> Result<(), NodeError> {
+    for node in &lab.nodes {
+        let Some(ready) = &node.ready else { continue };
+        let Some(probe) = &ready.exec else { continue };
+        let name = node.name.value.clone();
+        let timeout = ready
+            .timeout
+            .map_or(Duration::from_secs(60), |d| d.to_std());
+        let interval = ready
+            .interval
+            .map_or(Duration::from_millis(200), |d| d.to_std());
+        let started = Instant::now();
+        loop {
+            let out = probe_command(st, &name, &probe.argv(), program)
+                .output()
+                .map_err(|source| NodeError::Start {
+                    node: name.clone(),
+                    source,
+                })?;
+            if out.status.success() {
+                break;
+            }
+            if started.elapsed() >= timeout {
+                let why = format!(
+                    "probe exited with {}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                return Err(NodeError::NotReady {
+                    node: name,
+                    secs: timeout.as_secs(),
+                    why,
+                });
+            }
+            std::thread::sleep(interval);
+        }
+    }
+    Ok(())
+}
+
+/// A command that runs `argv` inside `node` through `warren __spawn`.
+pub fn probe_command(st: &LabState, node: &str, argv: &[String], program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.arg("__spawn");
+    if let Some(ns) = crate::lifecycle::node_namespaces(st, node) {
+        cmd.arg("--netns").arg(&ns.net);
+        if let Some(p) = &ns.pid {
+            cmd.arg("--pidns").arg(p);
+        }
+        if let Some(init) = st.containers.get(node) {
+            cmd.arg("--container").arg(init.pid.to_string());
+        }
+    }
+    cmd.arg("--").args(argv).stdin(Stdio::null());
+    cmd
+}
+
+/// Stops containers: SIGTERM to each (forwarded by its helper), up to
+/// `grace` for all to exit, then SIGKILL.
+pub fn stop_containers(nodes: &mut Vec<RunningNode>, grace: Duration) {
+    for n in nodes.iter() {
+        n.init.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline
+        && nodes
+            .iter_mut()
+            .any(|n| matches!(n.helper.try_wait(), Ok(None)))
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Killing the init lets each helper record the exit code before it goes.
+    for n in nodes.iter() {
+        n.init.signal(nix::sys::signal::Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline
+        && nodes
+            .iter_mut()
+            .any(|n| matches!(n.helper.try_wait(), Ok(None)))
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Dropping kills any helper that is still there.
+    nodes.clear();
+}

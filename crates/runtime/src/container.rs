@@ -1,0 +1,544 @@
+//! Containers: a process in its own mount, pid, uts and ipc namespaces, in
+//! a node's network namespace, on an overlay of an image's layers.
+//!
+//! [`launch`] runs in a single-threaded process (the `warren __container`
+//! helper started by a supervisor, or `warren run`): it joins the network
+//! namespace, unshares the others and forks the container's pid 1, which
+//! builds the root (overlay, /proc, /sys, a minimal /dev, binds, /etc
+//! files), pivots into it, drops capabilities, switches user and execs the
+//! entrypoint. The parent waits and returns the exit code. Both carry a
+//! parent-death signal, so a killed supervisor takes the container with it.
+
+use crate::pidns::die_with_parent;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Gid, Pid, Uid, chdir, execvpe, fork, pivot_root, sethostname};
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Errors launching a container.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContainerError {
+    /// A step before the entrypoint ran failed; `step` names it.
+    #[error("{step}")]
+    Setup {
+        /// What was being done.
+        step: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn setup(step: impl Into<String>) -> impl FnOnce(nix::Error) -> ContainerError {
+    let step = step.into();
+    move |e| ContainerError::Setup {
+        step,
+        source: e.into(),
+    }
+}
+
+fn setup_io(step: impl Into<String>) -> impl FnOnce(io::Error) -> ContainerError {
+    let step = step.into();
+    move |source| ContainerError::Setup { step, source }
+}
+
+/// The container's root filesystem.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub enum Rootfs {
+    /// Read-only image layers (lowest first) under a writable upper directory.
+    Overlay {
+        /// Image layers, lowest first.
+        lowers: Vec<PathBuf>,
+        /// Writable layer.
+        upper: PathBuf,
+        /// overlayfs work directory (same filesystem as `upper`).
+        work: PathBuf,
+        /// Where the merged root is mounted.
+        merged: PathBuf,
+    },
+    /// A directory used as the root as it is (changes go into it).
+    Dir(PathBuf),
+}
+
+/// A bind mount into the container.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BindMount {
+    /// Host path.
+    pub source: PathBuf,
+    /// Path in the container.
+    pub target: String,
+    /// Read-only.
+    pub readonly: bool,
+}
+
+/// Everything needed to start a container.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ContainerSpec {
+    /// Root filesystem.
+    pub rootfs: Rootfs,
+    /// Network namespace to join; `None` creates one with only `lo`.
+    pub netns: Option<PathBuf>,
+    /// Host name (the node's name).
+    pub hostname: String,
+    /// Entrypoint and command.
+    pub argv: Vec<String>,
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory in the container.
+    pub workdir: String,
+    /// `user`, `uid`, `user:group` or `uid:gid`; root when `None`.
+    pub user: Option<String>,
+    /// Bind mounts.
+    pub binds: Vec<BindMount>,
+    /// Content of `/etc/hosts`.
+    pub hosts: String,
+    /// Content of `/etc/resolv.conf`.
+    pub resolv: String,
+    /// Capabilities kept, as `NET_ADMIN` or `CAP_NET_ADMIN`.
+    pub capabilities: Vec<String>,
+}
+
+/// The capabilities a container keeps by default: Docker's default set plus
+/// NET_ADMIN, which routers and appliances need.
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+    "NET_ADMIN",
+];
+
+/// Pid of the container's init, for forwarding signals from the helper.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// Starts the container and waits for it; returns its exit code. `stdio`
+/// replaces stdin/stdout/stderr of the container (for a pty slave), and
+/// `on_start` runs in the parent once the container's pid is known.
+///
+/// Call it from a single-threaded process.
+pub fn launch(
+    spec: &ContainerSpec,
+    stdio: Option<OwnedFd>,
+    on_start: &mut dyn FnMut(i32),
+) -> Result<i32, ContainerError> {
+    if let Some(path) = &spec.netns {
+        let f = File::open(path).map_err(setup_io(format!(
+            "opening network namespace {}",
+            path.display()
+        )))?;
+        setns(&f, CloneFlags::CLONE_NEWNET)
+            .map_err(setup("joining the node's network namespace"))?;
+    }
+    // Only the pid namespace is unshared here (it applies to the child);
+    // the child unshares the rest itself, so that its pivot_root cannot
+    // move this process's root along with its own.
+    unshare(CloneFlags::CLONE_NEWPID).map_err(setup("creating the container's pid namespace"))?;
+    // The child reports a failure before exec on this pipe; exec closes it.
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("creating a pipe"))?;
+    // SAFETY: the process is single-threaded (documented precondition), so
+    // the child may allocate and run any code before exec.
+    match unsafe { fork() }.map_err(setup("forking the container's init"))? {
+        ForkResult::Child => {
+            drop(rd);
+            let err = child(spec, stdio, spec.netns.is_none());
+            let mut w = File::from(wr);
+            let _ = write!(w, "{}", chain(&err));
+            // SAFETY: _exit is always safe; nothing may run after a failed setup.
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => {
+            drop(wr);
+            drop(stdio);
+            CHILD.store(child.as_raw(), Ordering::Relaxed);
+            for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+                // SAFETY: the handler only calls kill, which is async-signal-safe.
+                let _ = unsafe { signal(sig, SigHandler::Handler(forward)) };
+            }
+            let mut msg = String::new();
+            let _ = File::from(rd).read_to_string(&mut msg);
+            if !msg.is_empty() {
+                let _ = waitpid(child, None);
+                return Err(ContainerError::Setup {
+                    step: msg,
+                    source: io::Error::other("the container did not start"),
+                });
+            }
+            on_start(child.as_raw());
+            wait_code(child)
+        }
+    }
+}
+
+fn wait_code(child: Pid) -> Result<i32, ContainerError> {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(setup("waiting for the container")(e)),
+        }
+    }
+}
+
+fn chain(e: &ContainerError) -> String {
+    let mut s = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// The container's pid 1 up to exec; returns only on failure.
+fn child(spec: &ContainerSpec, stdio: Option<OwnedFd>, own_net: bool) -> ContainerError {
+    let r = (|| -> Result<std::convert::Infallible, ContainerError> {
+        die_with_parent().map_err(setup_io("setting the parent-death signal"))?;
+        if let Some(fd) = stdio {
+            // SAFETY: setsid and the dup2/ioctl calls only affect this process's fds.
+            unsafe {
+                libc::setsid();
+                for target in 0..3 {
+                    libc::dup2(fd.as_raw_fd(), target);
+                }
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+            }
+        }
+        let mut flags =
+            CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+        if own_net {
+            flags |= CloneFlags::CLONE_NEWNET;
+        }
+        unshare(flags).map_err(setup("creating the container's namespaces"))?;
+        if own_net {
+            set_loopback_up()?;
+        }
+        let root = build_root(spec)?;
+        sethostname(&spec.hostname).map_err(setup("setting the host name"))?;
+        enter_root(&root)?;
+        let dir = if spec.workdir.is_empty() {
+            "/"
+        } else {
+            &spec.workdir
+        };
+        chdir(dir).map_err(setup(format!("changing to working directory {dir}")))?;
+        keep_capabilities(&spec.capabilities)?;
+        if let Some(user) = &spec.user {
+            switch_user(user)?;
+        }
+        let argv: Vec<CString> = spec
+            .argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| setup_io("reading the command")(io::Error::other(e)))?;
+        let env: Vec<CString> = spec
+            .env
+            .iter()
+            .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+            .collect();
+        let Some(program) = argv.first() else {
+            return Err(setup_io("starting the container")(io::Error::other(
+                "no command to run",
+            )));
+        };
+        // execvpe searches the PATH of the current environment: set the container's.
+        for (k, v) in &spec.env {
+            if k == "PATH" {
+                // SAFETY: single-threaded child before exec.
+                unsafe { std::env::set_var("PATH", v) };
+            }
+        }
+        execvpe(program, &argv, &env).map_err(setup(format!("running {}", spec.argv[0])))
+    })();
+    match r {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
+}
+
+/// Brings `lo` up in the calling thread's (new) network namespace.
+fn set_loopback_up() -> Result<(), ContainerError> {
+    let err =
+        |e: warren_kernel::RtnlError| setup_io("bringing lo up")(io::Error::other(e.to_string()));
+    let mut rtnl = warren_kernel::Rtnl::open_here("container").map_err(err)?;
+    let mut batch = rtnl.batch();
+    batch.set_up("lo");
+    rtnl.execute(batch).map_err(err)
+}
+
+/// Mounts the root and everything in it; returns where it is.
+fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(setup("making mounts private"))?;
+    let root = match &spec.rootfs {
+        Rootfs::Overlay {
+            lowers,
+            upper,
+            work,
+            merged,
+        } => {
+            let lower: Vec<String> = lowers
+                .iter()
+                .rev()
+                .map(|p| p.display().to_string())
+                .collect();
+            let opts = format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lower.join(":"),
+                upper.display(),
+                work.display()
+            );
+            mount(
+                Some("overlay"),
+                merged,
+                Some("overlay"),
+                MsFlags::empty(),
+                Some(opts.as_str()),
+            )
+            .map_err(setup(format!(
+                "mounting the overlay root at {}",
+                merged.display()
+            )))?;
+            merged.clone()
+        }
+        Rootfs::Dir(dir) => {
+            mount(
+                Some(dir),
+                dir,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(setup(format!("binding the root {}", dir.display())))?;
+            dir.clone()
+        }
+    };
+    let at = |p: &str| root.join(p.trim_start_matches('/'));
+    let mkdir = |p: &Path| {
+        std::fs::create_dir_all(p).map_err(setup_io(format!("creating {}", p.display())))
+    };
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mkdir(&at("proc"))?;
+    mount(
+        Some("proc"),
+        &at("proc"),
+        Some("proc"),
+        nosuid,
+        None::<&str>,
+    )
+    .map_err(setup("mounting /proc"))?;
+    mkdir(&at("sys"))?;
+    mount(
+        Some("sysfs"),
+        &at("sys"),
+        Some("sysfs"),
+        nosuid | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(setup("mounting /sys"))?;
+    mkdir(&at("dev"))?;
+    mount(
+        Some("tmpfs"),
+        &at("dev"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID,
+        Some("mode=755,size=65536k"),
+    )
+    .map_err(setup("mounting /dev"))?;
+    for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let target = at(&format!("dev/{dev}"));
+        File::create(&target).map_err(setup_io(format!("creating /dev/{dev}")))?;
+        mount(
+            Some(&*format!("/dev/{dev}")),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(setup(format!("binding /dev/{dev}")))?;
+    }
+    mkdir(&at("dev/pts"))?;
+    mount(
+        Some("devpts"),
+        &at("dev/pts"),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )
+    .map_err(setup("mounting /dev/pts"))?;
+    mkdir(&at("dev/shm"))?;
+    mount(
+        Some("shm"),
+        &at("dev/shm"),
+        Some("tmpfs"),
+        nosuid,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(setup("mounting /dev/shm"))?;
+    for (link, target) in [
+        ("dev/ptmx", "pts/ptmx"),
+        ("dev/fd", "/proc/self/fd"),
+        ("dev/stdin", "/proc/self/fd/0"),
+        ("dev/stdout", "/proc/self/fd/1"),
+        ("dev/stderr", "/proc/self/fd/2"),
+    ] {
+        std::os::unix::fs::symlink(target, at(link))
+            .map_err(setup_io(format!("linking /{link}")))?;
+    }
+    for b in &spec.binds {
+        let target = at(&b.target);
+        if b.source.is_dir() {
+            mkdir(&target)?;
+        } else {
+            if let Some(p) = target.parent() {
+                mkdir(p)?;
+            }
+            if !target.exists() {
+                File::create(&target).map_err(setup_io(format!("creating {}", b.target)))?;
+            }
+        }
+        let what = format!("binding {} to {}", b.source.display(), b.target);
+        mount(
+            Some(&b.source),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(setup(what.clone()))?;
+        if b.readonly {
+            mount(
+                None::<&str>,
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(setup(what))?;
+        }
+    }
+    mkdir(&at("etc"))?;
+    for (file, content) in [
+        ("etc/hosts", &spec.hosts),
+        ("etc/resolv.conf", &spec.resolv),
+    ] {
+        let p = at(file);
+        // A symlink here (resolv.conf often is one) would point into the host after writing.
+        let _ = std::fs::remove_file(&p);
+        std::fs::write(&p, content).map_err(setup_io(format!("writing /{file}")))?;
+    }
+    std::fs::write(at("etc/hostname"), format!("{}\n", spec.hostname))
+        .map_err(setup_io("writing /etc/hostname"))?;
+    Ok(root)
+}
+
+fn enter_root(root: &Path) -> Result<(), ContainerError> {
+    chdir(root).map_err(setup("entering the root"))?;
+    pivot_root(".", ".").map_err(setup("pivoting into the root"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(setup("detaching the host's root"))?;
+    chdir("/").map_err(setup("entering /"))
+}
+
+fn keep_capabilities(keep: &[String]) -> Result<(), ContainerError> {
+    use caps::{CapSet, Capability};
+    let mut wanted = caps::CapsHashSet::new();
+    for name in keep {
+        let full = if name.starts_with("CAP_") {
+            name.clone()
+        } else {
+            format!("CAP_{name}")
+        };
+        let cap: Capability = full.parse().map_err(|_| {
+            setup_io("reading capabilities")(io::Error::other(format!("unknown capability {name}")))
+        })?;
+        wanted.insert(cap);
+    }
+    let err = |e: caps::errors::CapsError| {
+        setup_io("dropping capabilities")(io::Error::other(e.to_string()))
+    };
+    for cap in caps::all() {
+        if !wanted.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(err)?;
+        }
+    }
+    caps::set(None, CapSet::Inheritable, &caps::CapsHashSet::new()).map_err(err)?;
+    caps::set(None, CapSet::Effective, &wanted).map_err(err)?;
+    caps::set(None, CapSet::Permitted, &wanted).map_err(err)?;
+    Ok(())
+}
+
+/// Looks `user` (name, uid, `user:group`) up in the container's own
+/// /etc/passwd and /etc/group and switches to it.
+fn switch_user(user: &str) -> Result<(), ContainerError> {
+    let (u, g) = user
+        .split_once(':')
+        .map_or((user, None), |(u, g)| (u, Some(g)));
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let lookup = |table: &str, name: &str, field: usize| -> Option<u32> {
+        name.parse().ok().or_else(|| {
+            table
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.first() == Some(&name))
+                .and_then(|f| f.get(field)?.parse().ok())
+        })
+    };
+    let uid = lookup(&passwd, u, 2).ok_or_else(|| {
+        setup_io(format!("finding user {u}"))(io::Error::other("not in the image's /etc/passwd"))
+    })?;
+    let primary = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.get(2).and_then(|x| x.parse::<u32>().ok()) == Some(uid))
+        .and_then(|f| f.get(3)?.parse().ok());
+    let gid = match g {
+        Some(g) => lookup(&group, g, 2).ok_or_else(|| {
+            setup_io(format!("finding group {g}"))(io::Error::other(
+                "not in the image's /etc/group",
+            ))
+        })?,
+        None => primary.unwrap_or(uid),
+    };
+    nix::unistd::setgroups(&[Gid::from_raw(gid)]).map_err(setup("setting groups"))?;
+    nix::unistd::setgid(Gid::from_raw(gid)).map_err(setup("setting the group"))?;
+    nix::unistd::setuid(Uid::from_raw(uid)).map_err(setup("setting the user"))
+}
