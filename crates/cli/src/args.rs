@@ -77,7 +77,6 @@ pub enum Command {
 
 /// `warren run`.
 #[derive(Debug, Args)]
-#[command(trailing_var_arg = true)]
 pub struct RunArgs {
     /// Give the container a pseudo-terminal (with -i, an interactive shell).
     #[arg(short = 't', long)]
@@ -112,12 +111,16 @@ pub struct RunArgs {
     /// Use this root filesystem directory (never changed) instead of an image.
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
-    /// Image reference, such as `alpine` or `registry.example/router:1.2`
-    /// (with --rootfs, the first word of the command).
-    #[arg(required_unless_present = "rootfs")]
-    pub image: Option<String>,
-    /// Command and arguments (replaces the image's command).
-    pub command: Vec<String>,
+    /// IMAGE [CMD...]: an image reference such as `alpine` or
+    /// `registry.example/router:1.2`, then the command that replaces the
+    /// image's (with --rootfs, only the command). Options end at the image,
+    /// as with docker.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE [CMD]"
+    )]
+    pub args: Vec<String>,
 }
 
 /// `warren __spawn`.

@@ -33,6 +33,19 @@ fn local_root(dir: &std::path::Path) -> Result<Image, Failure> {
     })
 }
 
+/// An image from the store, pulled if missing.
+fn pull(reference: &str) -> Result<Image, Failure> {
+    let r = warren_lab::images::resolve(reference).map_err(Failure::error)?;
+    Ok(Image {
+        layers: r.layers,
+        entrypoint: r.entrypoint,
+        cmd: r.cmd,
+        env: r.env,
+        workdir: r.workdir,
+        user: r.user,
+    })
+}
+
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn parse_bind(v: &str) -> Result<BindMount, Failure> {
@@ -62,14 +75,14 @@ fn parse_bind(v: &str) -> Result<BindMount, Failure> {
 }
 
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
-    let image = match (&args.rootfs, &args.image) {
-        (Some(dir), _) => local_root(dir)?,
-        (None, Some(reference)) => {
+    let (image, words) = match (&args.rootfs, args.args.split_first()) {
+        (Some(dir), _) => (local_root(dir)?, args.args.clone()),
+        (None, Some((reference, rest))) => (pull(reference)?, rest.to_vec()),
+        (None, None) => {
             return Err(Failure::Error(miette::miette!(
-                "pulling images is not wired in yet: {reference}"
+                "give an image, or a root directory with --rootfs"
             )));
         }
-        (None, None) => return Err(Failure::Error(miette::miette!("give an image or --rootfs"))),
     };
     let name = args
         .name
@@ -90,13 +103,6 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let entrypoint = match &args.entrypoint {
         Some(e) => vec![e.clone()],
         None => image.entrypoint.clone(),
-    };
-    // With --rootfs there is no image, so the first positional word is the command's.
-    let words: Vec<String> = match (&args.rootfs, &args.image) {
-        (Some(_), Some(first)) => std::iter::once(first.clone())
-            .chain(args.command.iter().cloned())
-            .collect(),
-        _ => args.command.clone(),
     };
     let cmd = if words.is_empty() {
         image.cmd.clone()

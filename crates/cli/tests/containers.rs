@@ -1,0 +1,198 @@
+//! Container nodes and `warren run` on the real kernel, with a busybox root
+//! filesystem the test builds from Debian's busybox-static. Needs root.
+
+mod common;
+use common::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+/// A busybox root: the static binary and its applet links, passwd and group.
+fn busybox_root(dir: &Path) -> PathBuf {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.exists(),
+        "these tests need Debian's busybox-static (/bin/busybox); scripts/setup installs it"
+    );
+    let root = dir.join("root");
+    for d in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "www",
+    ] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
+    let list = std::process::Command::new(busybox)
+        .arg("--list-full")
+        .output()
+        .expect("busybox --list-full");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let link = root.join(applet);
+        if !link.exists() {
+            let _ = std::os::unix::fs::symlink("/bin/busybox", link);
+        }
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .expect("passwd");
+    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
+    std::fs::write(root.join("www/index.html"), "hello from the image\n").expect("index");
+    root
+}
+
+fn snapshot(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        let meta = std::fs::symlink_metadata(&p).expect("meta");
+        if meta.is_dir() {
+            out.extend(snapshot(&p));
+        } else {
+            out.push((p, meta.len()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn container_nodes_are_wired_into_the_lab_and_leave_their_image_unchanged() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = busybox_root(tmp.path());
+    let before = snapshot(&root);
+    let file = write_lab(
+        tmp.path(),
+        "ct-lab",
+        &format!(
+            "name: ct-lab
+nodes:
+  client: {{}}
+  web:
+    kind: container
+    image: {root}
+    cmd: [httpd, -f, -p, \"80\", -h, /www]
+    env: {{GREETING: hi}}
+    exec: [\"echo changed > /www/index.html\", \"touch /new-file\"]
+    ready: {{exec: [wget, -qO-, \"http://127.0.0.1/\"], timeout: 10s}}
+links:
+  - endpoints: [client:eth0, web:eth0]
+    ipv4: [10.70.0.1/24, 10.70.0.2/24]
+",
+            root = root.display()
+        ),
+    );
+    let lab = LabGuard::up(tmp.path(), &file, "ct-lab");
+    lab.ping("client", "10.70.0.2", &[]);
+    let (code, out, err) = lab.exec("client", &["wget", "-qO-", "http://10.70.0.2/"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out, "changed\n",
+        "the node's exec commands ran inside the container"
+    );
+    // Inside: its own pid namespace, host name, lab hosts file, environment, interface.
+    let (code, out, _) = lab.exec(
+        "web",
+        &["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname; grep client /etc/hosts; echo $GREETING; ip -o -4 addr show eth0"],
+    );
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0].trim(), "httpd -f -p 80 -h /www", "{out}");
+    assert_eq!(lines[1], "web");
+    assert!(lines[2].starts_with("10.70.0.1"), "{out}");
+    assert_eq!(lines[3], "hi");
+    assert!(lines[4].contains("10.70.0.2/24"), "{out}");
+    // The interfaces existed before the entrypoint: httpd bound and answered at once.
+    drop(lab);
+    assert_eq!(snapshot(&root), before, "the image directory was changed");
+    let exits: Vec<_> = walk(&tmp.path().join("results/ct-lab"))
+        .into_iter()
+        .filter(|p| p.ends_with("logs/web.exit"))
+        .collect();
+    assert_eq!(exits.len(), 1, "the container's exit status is recorded");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn warren_run_passes_stdin_stdout_and_the_exit_code() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = busybox_root(tmp.path());
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::write(shared.join("in.txt"), "from the host\n").expect("write");
+    let mut child = warren(tmp.path())
+        .args(["run", "--rm", "--name", "t1", "-e", "A=b", "-v"])
+        .arg(format!("{}:/data:ro", shared.display()))
+        .arg("--rootfs")
+        .arg(&root)
+        .args(["sh", "-c", "tr a-z A-Z; cat /data/in.txt; echo $A; hostname; touch /data/x 2>/dev/null || echo read-only; ip -o link | wc -l; exit 7"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"shout\n")
+        .expect("stdin");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "SHOUT\nfrom the host\nb\nt1\nread-only\n1\n",
+        "only lo in a network of its own"
+    );
+    let out = run(
+        tmp.path(),
+        &[
+            "run",
+            "-u",
+            "nobody",
+            "--rootfs",
+            root.to_str().expect("path"),
+            "id",
+            "-u",
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65534");
+    assert!(
+        !Path::new("/run/warren/run").exists(),
+        "state of finished containers is removed"
+    );
+    let out = run(
+        tmp.path(),
+        &[
+            "run",
+            "--rootfs",
+            root.to_str().expect("path"),
+            "/no/such/program",
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("running /no/such/program"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
