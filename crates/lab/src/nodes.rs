@@ -141,6 +141,7 @@ fn spec_for(
             upper,
             work,
             merged,
+            scratch: None,
         },
         netns: st.netns_path(&node.name.value),
         hostname: node.name.value.clone(),

@@ -63,6 +63,11 @@ pub enum Rootfs {
         work: PathBuf,
         /// Where the merged root is mounted.
         merged: PathBuf,
+        /// When set, a tmpfs mounted here (inside the container's mount
+        /// namespace) holds `upper` and `work`: the writable layer lives in
+        /// memory and vanishes with the container, leaving nothing to clean.
+        #[serde(default)]
+        scratch: Option<PathBuf>,
     },
     /// A directory used as the root as it is (changes go into it).
     Dir(PathBuf),
@@ -314,7 +319,25 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
             upper,
             work,
             merged,
+            scratch,
         } => {
+            if let Some(dir) = scratch {
+                mount(
+                    Some("tmpfs"),
+                    dir,
+                    Some("tmpfs"),
+                    MsFlags::empty(),
+                    Some("mode=755"),
+                )
+                .map_err(setup(format!(
+                    "mounting the scratch space at {}",
+                    dir.display()
+                )))?;
+                for d in [upper, work] {
+                    std::fs::create_dir_all(d)
+                        .map_err(setup_io(format!("creating {}", d.display())))?;
+                }
+            }
             let lower: Vec<String> = lowers
                 .iter()
                 .rev()

@@ -123,19 +123,19 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             dir.display()
         )));
     }
-    let mk = |p: &PathBuf| {
-        std::fs::create_dir_all(p).map_err(|e| miette::miette!("creating {}: {e}", p.display()))
-    };
-    let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
-    for p in [&upper, &work, &merged] {
-        mk(p)?;
+    // Only the mount points exist on the host: the writable layer is a
+    // tmpfs inside the container's mount namespace and dies with it.
+    let (scratch, merged) = (dir.join("scratch"), dir.join("merged"));
+    for p in [&scratch, &merged] {
+        std::fs::create_dir_all(p).map_err(|e| miette::miette!("creating {}: {e}", p.display()))?;
     }
     let spec = ContainerSpec {
         rootfs: Rootfs::Overlay {
             lowers: image.layers.clone(),
-            upper,
-            work,
+            upper: scratch.join("upper"),
+            work: scratch.join("work"),
             merged,
+            scratch: Some(scratch.clone()),
         },
         netns: (args.net == "host").then(|| PathBuf::from("/proc/self/ns/net")),
         hostname: name.clone(),
