@@ -297,6 +297,9 @@ pub fn run_pty(argv: &[String], env: &[(String, String)]) -> Result<i32, ExecErr
         program: program.clone(),
         source,
     })?;
+    // The command holds the slave now; any copy left here would keep the
+    // pty open after it exits and the relay would never see the end.
+    drop(cmd);
     drop(slave);
     pty.relay();
     let status = child.wait().map_err(ExecError::Pty)?;

@@ -154,7 +154,11 @@ impl LabGuard {
 
     /// Runs a command in a node; returns (exit code, stdout, stderr).
     pub fn exec(&self, node: &str, cmd: &[&str]) -> (i32, String, String) {
-        let mut args = vec!["exec", self.name.as_str(), node, "--"];
+        let mut args = vec!["exec", self.name.as_str(), node];
+        // Options for `exec` itself come before their own `--`.
+        if cmd.first() != Some(&"-t") {
+            args.push("--");
+        }
         args.extend_from_slice(cmd);
         let out = run(&self.cwd, &args);
         (
