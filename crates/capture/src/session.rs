@@ -1,0 +1,706 @@
+//! A running capture: one dedicated thread per output file, polling the
+//! rings of all its capture points and writing one pcapng section.
+//!
+//! Owns the thread, the file writer, live subscribers and counters; the
+//! rings are opened (inside their namespaces) before the thread starts, so
+//! every error about a missing interface comes back from [`Capture::start`].
+//!
+//! # Capture points and the exactly-once rule
+//!
+//! A [`PointSpec`] names the kernel interface to open (namespace and
+//! `ifname`), the name written in the IDB (`r1:eth1`) and how to read
+//! directions ([`View`]):
+//!
+//! - a point-to-point link is captured on ONE of its veth ends, both
+//!   directions, with [`View::Local`]: frames that end sends are
+//!   `Outbound`, frames it receives `Inbound`;
+//! - a bridged network is captured on every hub-side port with
+//!   [`PointSpec::ingress_only`] and [`View::Peer`]: only frames entering
+//!   the bridge are kept (`PACKET_IGNORE_OUTGOING`), so a frame crossing the
+//!   bridge is recorded once, at the port it came in by, and is labelled
+//!   `Outbound` on the member's interface (`r1:eth1`) that sent it.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use warren_kernel::Netns;
+
+use crate::pcapng::{
+    Direction, EpbFlags, InterfaceDesc, InterfaceStats, Reception, encode_epb_parts, encode_idb,
+    encode_isb, encode_shb,
+};
+use crate::ring::{Frame, PacketType, Ring, RingConfig, RingError, poll_rings};
+
+/// Application name written in the section header.
+pub const APPLICATION: &str = concat!("warren ", env!("CARGO_PKG_VERSION"));
+
+/// Errors from starting, running or stopping a capture.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaptureError {
+    /// Opening a capture point failed.
+    #[error("opening capture point {point} of capture {capture}")]
+    Open {
+        /// Capture name (file stem).
+        capture: String,
+        /// IDB name of the point.
+        point: String,
+        /// The ring error.
+        #[source]
+        source: Box<RingError>,
+    },
+    /// Creating the output file failed.
+    #[error("creating capture file {path}")]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing the output failed (the capture thread stopped).
+    #[error("writing capture {capture}")]
+    Write {
+        /// Capture name.
+        capture: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Polling or reading the rings failed (the capture thread stopped).
+    #[error("reading the rings of capture {capture}")]
+    Poll {
+        /// Capture name.
+        capture: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The capture thread could not be spawned.
+    #[error("spawning the thread of capture {capture}")]
+    Thread {
+        /// Capture name.
+        capture: String,
+        /// The spawn error.
+        #[source]
+        source: io::Error,
+    },
+    /// The capture thread panicked.
+    #[error("the thread of capture {capture} panicked")]
+    Panicked {
+        /// Capture name.
+        capture: String,
+    },
+    /// The capture has already stopped.
+    #[error("capture {capture} has stopped")]
+    Stopped {
+        /// Capture name.
+        capture: String,
+    },
+    /// A capture needs at least one point.
+    #[error("capture {capture} has no capture points")]
+    NoPoints {
+        /// Capture name.
+        capture: String,
+    },
+}
+
+/// How directions seen on the captured kernel interface map to the named
+/// interface in the IDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The captured interface IS the named one: sent = outbound.
+    Local,
+    /// The captured interface is the veth peer of the named one (a hub-side
+    /// bridge port): what the port receives, the named interface sent.
+    Peer,
+}
+
+/// One interface to capture.
+#[derive(Debug, Clone)]
+pub struct PointSpec<'a> {
+    /// Namespace of the captured interface.
+    pub netns: &'a Netns,
+    /// Kernel name of the captured interface in that namespace.
+    pub ifname: String,
+    /// Name written in the IDB, e.g. `r1:eth1`.
+    pub name: String,
+    /// Direction mapping.
+    pub view: View,
+    /// Keep only frames entering through this interface.
+    pub ingress_only: bool,
+}
+
+impl<'a> PointSpec<'a> {
+    /// A veth end of a point-to-point link, both directions: `ifname` in
+    /// `netns`, recorded as `name`.
+    pub fn link_end(netns: &'a Netns, ifname: impl Into<String>, name: impl Into<String>) -> Self {
+        PointSpec {
+            netns,
+            ifname: ifname.into(),
+            name: name.into(),
+            view: View::Local,
+            ingress_only: false,
+        }
+    }
+
+    /// A hub-side bridge port whose peer is the member interface `name`:
+    /// only frames entering the bridge, labelled from the member's side.
+    pub fn bridge_port(
+        hub: &'a Netns,
+        port: impl Into<String>,
+        member: impl Into<String>,
+    ) -> Self {
+        PointSpec {
+            netns: hub,
+            ifname: port.into(),
+            name: member.into(),
+            view: View::Peer,
+            ingress_only: true,
+        }
+    }
+}
+
+/// Options of a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureOptions {
+    /// Ring geometry per capture point (`ignore_outgoing` is set per point).
+    pub ring: RingConfig,
+    /// Bytes kept per frame.
+    pub snaplen: u32,
+    /// Blocks of pcapng each live subscriber may lag behind before it
+    /// loses data.
+    pub subscriber_queue: usize,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            ring: RingConfig::default(),
+            snaplen: 262_144,
+            subscriber_queue: 256,
+        }
+    }
+}
+
+/// Live counters of one capture point.
+#[derive(Debug, Default)]
+struct Counters {
+    captured: AtomicU64,
+    bytes: AtomicU64,
+    kernel_packets: AtomicU64,
+    dropped: AtomicU64,
+    freezes: AtomicU64,
+}
+
+/// Counters of one capture point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointStats {
+    /// IDB name (`r1:eth1`).
+    pub name: String,
+    /// Frames written.
+    pub captured: u64,
+    /// Bytes of frame data written.
+    pub bytes: u64,
+    /// Frames the kernel offered the ring (written + dropped).
+    pub received: u64,
+    /// Frames the kernel dropped (ring full).
+    pub dropped: u64,
+}
+
+/// Counters of a capture, per point in IDB order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Capture name.
+    pub name: String,
+    /// One entry per capture point.
+    pub points: Vec<PointStats>,
+}
+
+impl CaptureStats {
+    /// Frames written over all points.
+    pub fn captured(&self) -> u64 {
+        self.points.iter().map(|p| p.captured).sum()
+    }
+
+    /// Frames dropped over all points.
+    pub fn dropped(&self) -> u64 {
+        self.points.iter().map(|p| p.dropped).sum()
+    }
+}
+
+/// A live copy of a capture's pcapng stream: the section header and IDBs,
+/// then every block of packets from the moment of subscribing.
+#[derive(Debug)]
+pub struct Subscription {
+    rx: Receiver<Arc<[u8]>>,
+    lost: Arc<AtomicU64>,
+}
+
+impl Subscription {
+    /// The next chunk of pcapng bytes; `None` once the capture stopped.
+    pub fn recv(&self) -> Option<Arc<[u8]>> {
+        self.rx.recv().ok()
+    }
+
+    /// Like [`Subscription::recv`] with a timeout: `Ok(None)` on timeout,
+    /// `Err(StreamEnded)` once the capture stopped.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Arc<[u8]>>, StreamEnded> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(c) => Ok(Some(c)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(StreamEnded),
+        }
+    }
+
+    /// Copies the stream to `out` (flushing after each chunk) until the
+    /// capture stops or `out` fails (e.g. a closed pipe).
+    pub fn copy_to(&self, out: &mut impl Write) -> io::Result<()> {
+        while let Some(chunk) = self.recv() {
+            out.write_all(&chunk)?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Chunks of packets lost because this subscriber fell behind.
+    pub fn lost_chunks(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+/// The capture has stopped; no more data will come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the capture has stopped")]
+pub struct StreamEnded;
+
+struct Subscriber {
+    tx: SyncSender<Arc<[u8]>>,
+    lost: Arc<AtomicU64>,
+}
+
+/// A running capture writing one pcapng section.
+#[derive(Debug)]
+pub struct Capture {
+    name: String,
+    names: Vec<String>,
+    counters: Arc<[Counters]>,
+    stop: Arc<AtomicBool>,
+    subscribe_tx: Mutex<mpsc::Sender<Subscriber>>,
+    queue: usize,
+    thread: Option<JoinHandle<Result<(), CaptureError>>>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber").finish_non_exhaustive()
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Capture {
+    /// Opens every point's ring (inside its namespace), creates `path`
+    /// (parents too) and starts the capture thread. `name` names the
+    /// capture in errors and stats (the link or network name).
+    pub fn start_file(
+        name: &str,
+        points: &[PointSpec<'_>],
+        path: &Path,
+        opts: &CaptureOptions,
+    ) -> Result<Capture, CaptureError> {
+        // Open the rings first so a missing interface creates no file.
+        let rings = open_rings(name, points, opts)?;
+        let create = |source| CaptureError::Create {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(create)?;
+        }
+        let file = File::create(path).map_err(create)?;
+        Capture::spawn(name, points, rings, Box::new(file), opts)
+    }
+
+    /// Like [`Capture::start_file`] with any sink.
+    pub fn start(
+        name: &str,
+        points: &[PointSpec<'_>],
+        out: Box<dyn Write + Send>,
+        opts: &CaptureOptions,
+    ) -> Result<Capture, CaptureError> {
+        let rings = open_rings(name, points, opts)?;
+        Capture::spawn(name, points, rings, out, opts)
+    }
+
+    fn spawn(
+        name: &str,
+        points: &[PointSpec<'_>],
+        rings: Vec<Ring>,
+        out: Box<dyn Write + Send>,
+        opts: &CaptureOptions,
+    ) -> Result<Capture, CaptureError> {
+        let ifaces: Vec<InterfaceDesc> = points
+            .iter()
+            .zip(&rings)
+            .map(|(p, r)| InterfaceDesc {
+                description: Some(r.label().to_owned()),
+                ..InterfaceDesc::ethernet(p.name.clone(), opts.snaplen)
+            })
+            .collect();
+        let mut header = Vec::new();
+        encode_shb(&mut header, APPLICATION);
+        for i in &ifaces {
+            encode_idb(&mut header, i);
+        }
+        let counters: Arc<[Counters]> = points.iter().map(|_| Counters::default()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (subscribe_tx, subscribe_rx) = mpsc::channel();
+        let worker = Worker {
+            name: name.to_owned(),
+            rings,
+            views: points.iter().map(|p| p.view).collect(),
+            counters: Arc::clone(&counters),
+            stop: Arc::clone(&stop),
+            subscribe_rx,
+            subscribers: Vec::new(),
+            out: BufWriter::with_capacity(1 << 20, out),
+            header: Arc::from(header),
+            snaplen: opts.snaplen as usize,
+            retire: Duration::from_millis(u64::from(opts.ring.retire_ms)),
+            start_ns: now_ns(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("capture-{name}"))
+            .spawn(move || worker.run())
+            .map_err(|source| CaptureError::Thread {
+                capture: name.to_owned(),
+                source,
+            })?;
+        Ok(Capture {
+            name: name.to_owned(),
+            names: points.iter().map(|p| p.name.clone()).collect(),
+            counters,
+            stop,
+            subscribe_tx: Mutex::new(subscribe_tx),
+            queue: opts.subscriber_queue.max(1),
+            thread: Some(thread),
+        })
+    }
+
+    /// The capture's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Current counters (drops are refreshed about once a second).
+    pub fn stats(&self) -> CaptureStats {
+        CaptureStats {
+            name: self.name.clone(),
+            points: self
+                .names
+                .iter()
+                .zip(self.counters.iter())
+                .map(|(n, c)| PointStats {
+                    name: n.clone(),
+                    captured: c.captured.load(Ordering::Relaxed),
+                    bytes: c.bytes.load(Ordering::Relaxed),
+                    received: c.kernel_packets.load(Ordering::Relaxed),
+                    dropped: c.dropped.load(Ordering::Relaxed),
+                })
+                .collect(),
+        }
+    }
+
+    /// Starts a live copy of the stream (for `warren capture -w -`).
+    pub fn subscribe(&self) -> Result<Subscription, CaptureError> {
+        let (tx, rx) = mpsc::sync_channel(self.queue);
+        let lost = Arc::new(AtomicU64::new(0));
+        let sub = Subscriber {
+            tx,
+            lost: Arc::clone(&lost),
+        };
+        let stopped = || CaptureError::Stopped {
+            capture: self.name.clone(),
+        };
+        let sender = self.subscribe_tx.lock().map_err(|_poisoned| stopped())?;
+        sender.send(sub).map_err(|_closed| stopped())?;
+        Ok(Subscription { rx, lost })
+    }
+
+    /// Stops the capture: drains what the kernel already queued, writes one
+    /// ISB per point, flushes, and returns the final counters.
+    pub fn stop(mut self) -> Result<CaptureStats, CaptureError> {
+        self.finish()?;
+        Ok(self.stats())
+    }
+
+    fn finish(&mut self) -> Result<(), CaptureError> {
+        self.stop.store(true, Ordering::Release);
+        match self.thread.take() {
+            None => Ok(()),
+            Some(t) => match t.join() {
+                Ok(r) => r,
+                Err(_panic) => Err(CaptureError::Panicked {
+                    capture: self.name.clone(),
+                }),
+            },
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        // Errors cannot be reported from drop; `stop` returns them.
+        let _ = self.finish();
+    }
+}
+
+fn open_rings(
+    name: &str,
+    points: &[PointSpec<'_>],
+    opts: &CaptureOptions,
+) -> Result<Vec<Ring>, CaptureError> {
+    if points.is_empty() {
+        return Err(CaptureError::NoPoints {
+            capture: name.to_owned(),
+        });
+    }
+    points
+        .iter()
+        .map(|p| {
+            let cfg = RingConfig {
+                ignore_outgoing: p.ingress_only,
+                ..opts.ring
+            };
+            Ring::open(p.netns, &p.ifname, &cfg).map_err(|source| CaptureError::Open {
+                capture: name.to_owned(),
+                point: p.name.clone(),
+                source: Box::new(source),
+            })
+        })
+        .collect()
+}
+
+/// EPB flags for a frame seen on a point with `view`.
+pub fn frame_flags(pkttype: PacketType, view: View) -> EpbFlags {
+    let (dir, reception) = match pkttype {
+        PacketType::Outgoing => (Direction::Outbound, None),
+        PacketType::Host => (Direction::Inbound, Some(Reception::Unicast)),
+        PacketType::Broadcast => (Direction::Inbound, Some(Reception::Broadcast)),
+        PacketType::Multicast => (Direction::Inbound, Some(Reception::Multicast)),
+        PacketType::OtherHost => (Direction::Inbound, Some(Reception::Promiscuous)),
+        PacketType::Other(_) => return EpbFlags::default(),
+    };
+    match view {
+        View::Local => EpbFlags {
+            direction: Some(dir),
+            reception,
+        },
+        // Seen from the other end of the wire: reversed, and the
+        // reception type describes the port, not the named interface.
+        View::Peer => EpbFlags {
+            direction: Some(match dir {
+                Direction::Inbound => Direction::Outbound,
+                Direction::Outbound => Direction::Inbound,
+            }),
+            reception: None,
+        },
+    }
+}
+
+/// Appends the EPB for `frame`, re-inserting a stripped VLAN tag.
+pub fn encode_frame(
+    buf: &mut Vec<u8>,
+    interface: u32,
+    frame: &Frame<'_>,
+    view: View,
+    snaplen: usize,
+) -> usize {
+    let flags = frame_flags(frame.pkttype, view);
+    let data = frame.data;
+    match frame.vlan() {
+        Some(tag) if data.len() >= 12 => {
+            let tag = tag.bytes();
+            let rest = snaplen.saturating_sub(16).min(data.len() - 12);
+            let head = &data[..12.min(snaplen)];
+            let parts: [&[u8]; 3] = if snaplen >= 16 {
+                [head, &tag, &data[12..12 + rest]]
+            } else {
+                [head, &[], &[]]
+            };
+            encode_epb_parts(buf, interface, frame.ts_ns, &parts, frame.orig_len + 4, flags);
+            parts.iter().map(|p| p.len()).sum()
+        }
+        _ => {
+            let d = &data[..data.len().min(snaplen)];
+            encode_epb_parts(buf, interface, frame.ts_ns, &[d], frame.orig_len, flags);
+            d.len()
+        }
+    }
+}
+
+struct Worker {
+    name: String,
+    rings: Vec<Ring>,
+    views: Vec<View>,
+    counters: Arc<[Counters]>,
+    stop: Arc<AtomicBool>,
+    subscribe_rx: Receiver<Subscriber>,
+    subscribers: Vec<Subscriber>,
+    out: BufWriter<Box<dyn Write + Send>>,
+    header: Arc<[u8]>,
+    snaplen: usize,
+    retire: Duration,
+    start_ns: u64,
+}
+
+impl Worker {
+    fn run(mut self) -> Result<(), CaptureError> {
+        let write = |capture: &str, source| CaptureError::Write {
+            capture: capture.to_owned(),
+            source,
+        };
+        self.out
+            .write_all(&self.header)
+            .and_then(|()| self.out.flush())
+            .map_err(|e| write(&self.name, e))?;
+        let mut buf = Vec::with_capacity(1 << 20);
+        let mut last_stats = Instant::now();
+        let mut stop_at: Option<Instant> = None;
+        loop {
+            self.accept_subscribers();
+            if stop_at.is_none() && self.stop.load(Ordering::Acquire) {
+                // Frames sent before `stop` sit in partly filled blocks
+                // that the kernel retires within `retire`: wait for them.
+                stop_at = Some(Instant::now() + self.retire * 2 + Duration::from_millis(20));
+            }
+            let timeout = if stop_at.is_some() { 5 } else { 50 };
+            {
+                let refs: Vec<&Ring> = self.rings.iter().collect();
+                poll_rings(&refs, timeout).map_err(|source| CaptureError::Poll {
+                    capture: self.name.clone(),
+                    source,
+                })?;
+            }
+            self.drain(&mut buf).map_err(|e| write(&self.name, e))?;
+            if last_stats.elapsed() >= Duration::from_secs(1) {
+                self.refresh_stats();
+                last_stats = Instant::now();
+            }
+            if stop_at.is_some_and(|t| Instant::now() >= t) {
+                break;
+            }
+        }
+        self.drain(&mut buf).map_err(|e| write(&self.name, e))?;
+        self.refresh_stats();
+        let end = now_ns();
+        buf.clear();
+        for (i, c) in self.counters.iter().enumerate() {
+            let captured = c.captured.load(Ordering::Relaxed);
+            let dropped = c.dropped.load(Ordering::Relaxed);
+            encode_isb(
+                &mut buf,
+                &InterfaceStats {
+                    interface: u32::try_from(i).unwrap_or(u32::MAX),
+                    ts_ns: end,
+                    start_ns: self.start_ns,
+                    end_ns: end,
+                    received: c.kernel_packets.load(Ordering::Relaxed).max(captured + dropped),
+                    dropped,
+                    os_dropped: 0,
+                    delivered: captured,
+                },
+            );
+        }
+        self.emit(&buf).map_err(|e| write(&self.name, e))?;
+        self.out.flush().map_err(|e| write(&self.name, e))
+    }
+
+    fn accept_subscribers(&mut self) {
+        loop {
+            match self.subscribe_rx.try_recv() {
+                Ok(s) => {
+                    // A fresh queue always has room for the header.
+                    if s.tx.try_send(Arc::clone(&self.header)).is_ok() {
+                        self.subscribers.push(s);
+                    }
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Writes every block the kernel handed over, one write per block.
+    fn drain(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+        let mut wrote = false;
+        let counters = Arc::clone(&self.counters);
+        for i in 0..self.rings.len() {
+            loop {
+                buf.clear();
+                let view = self.views[i];
+                let c = &counters[i];
+                let Some(block) = self.rings[i].next_block() else {
+                    break;
+                };
+                let mut n = 0u64;
+                let mut bytes = 0u64;
+                let iface = u32::try_from(i).unwrap_or(u32::MAX);
+                for frame in block {
+                    bytes += encode_frame(buf, iface, &frame, view, self.snaplen) as u64;
+                    n += 1;
+                }
+                c.captured.fetch_add(n, Ordering::Relaxed);
+                c.bytes.fetch_add(bytes, Ordering::Relaxed);
+                self.emit(buf)?;
+                wrote = true;
+            }
+        }
+        if wrote {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, chunk: &[u8]) -> io::Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.out.write_all(chunk)?;
+        if !self.subscribers.is_empty() {
+            let shared: Arc<[u8]> = Arc::from(chunk);
+            self.subscribers
+                .retain(|s| match s.tx.try_send(Arc::clone(&shared)) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_)) => {
+                        s.lost.fetch_add(1, Ordering::Relaxed);
+                        true
+                    }
+                    Err(TrySendError::Disconnected(_)) => false,
+                });
+        }
+        Ok(())
+    }
+
+    fn refresh_stats(&self) {
+        for (r, c) in self.rings.iter().zip(self.counters.iter()) {
+            // A failed read loses nothing: the kernel keeps counting.
+            if let Ok(st) = r.take_stats() {
+                c.kernel_packets.fetch_add(st.packets, Ordering::Relaxed);
+                c.dropped.fetch_add(st.drops, Ordering::Relaxed);
+                c.freezes.fetch_add(st.freeze_count, Ordering::Relaxed);
+            }
+        }
+    }
+}
