@@ -283,6 +283,8 @@ pub struct StreamEnded;
 struct Subscriber {
     tx: SyncSender<Arc<[u8]>>,
     lost: Arc<AtomicU64>,
+    /// Told once the worker has taken the subscriber on.
+    ack: mpsc::Sender<()>,
 }
 
 /// A running capture writing one pcapng section.
@@ -424,18 +426,28 @@ impl Capture {
     }
 
     /// Starts a live copy of the stream (for `warren capture -w -`).
+    ///
+    /// Returns once the capture thread has taken the subscriber on (within
+    /// about 50 ms): every frame the kernel sees after that is in the
+    /// stream, unless the subscriber falls behind by more than
+    /// [`CaptureOptions::subscriber_queue`] chunks.
     pub fn subscribe(&self) -> Result<Subscription, CaptureError> {
         let (tx, rx) = mpsc::sync_channel(self.queue);
+        let (ack, acked) = mpsc::channel();
         let lost = Arc::new(AtomicU64::new(0));
         let sub = Subscriber {
             tx,
             lost: Arc::clone(&lost),
+            ack,
         };
         let stopped = || CaptureError::Stopped {
             capture: self.name.clone(),
         };
-        let sender = self.subscribe_tx.lock().map_err(|_poisoned| stopped())?;
-        sender.send(sub).map_err(|_closed| stopped())?;
+        {
+            let sender = self.subscribe_tx.lock().map_err(|_poisoned| stopped())?;
+            sender.send(sub).map_err(|_closed| stopped())?;
+        }
+        acked.recv().map_err(|_closed| stopped())?;
         Ok(Subscription { rx, lost })
     }
 
@@ -634,6 +646,8 @@ impl Worker {
                 Ok(s) => {
                     // A fresh queue always has room for the header.
                     if s.tx.try_send(Arc::clone(&self.header)).is_ok() {
+                        // The subscriber may have given up waiting.
+                        let _ = s.ack.send(());
                         self.subscribers.push(s);
                     }
                 }
@@ -651,6 +665,9 @@ impl Worker {
                 buf.clear();
                 let view = self.views[i];
                 let c = &counters[i];
+                // Take new subscribers on before each block, so a frame
+                // sent after `subscribe` returned is always in its stream.
+                self.accept_subscribers();
                 let Some(block) = self.rings[i].next_block() else {
                     break;
                 };
