@@ -6,6 +6,8 @@
 //! cargo bench -p warren-capture --bench throughput -- [SECONDS]
 //! WARREN_BENCH_SINK=file WARREN_BENCH_DIR=/big/disk cargo bench ...   # write real files
 //! WARREN_BENCH_RATE=2G cargo bench ...                                # iperf3 -b
+//! WARREN_BENCH_RING=4x16 cargo bench ...          # ring: 4 MiB blocks x 16
+//! WARREN_BENCH_REPEAT=3 cargo bench ...           # rounds; medians printed
 //! ```
 //!
 //! Prints throughput, the ratio to the uncaptured run, frames captured vs
@@ -98,6 +100,12 @@ fn main() {
         .unwrap_or(10);
     let rate = std::env::var("WARREN_BENCH_RATE").ok();
     let to_file = std::env::var("WARREN_BENCH_SINK").is_ok_and(|s| s == "file");
+    let mut opts = CaptureOptions::default();
+    if let Ok(r) = std::env::var("WARREN_BENCH_RING") {
+        let (mib, n) = r.split_once('x').expect("WARREN_BENCH_RING=MIBxCOUNT");
+        opts.ring.block_size = mib.parse::<u32>().expect("MiB") << 20;
+        opts.ring.block_count = n.parse().expect("count");
+    }
     assert!(
         nix::unistd::geteuid().is_root(),
         "the throughput benchmark needs root (namespaces, AF_PACKET)"
@@ -146,95 +154,105 @@ fn main() {
     let mut server = server.spawn().expect("starting iperf3 server");
     std::thread::sleep(Duration::from_millis(300));
 
-    let mut runs = Vec::new();
+    let repeat: usize = std::env::var("WARREN_BENCH_REPEAT")
+        .ok()
+        .map(|r| r.parse().expect("WARREN_BENCH_REPEAT must be a number"))
+        .unwrap_or(1);
     let measure = |f: &mut dyn FnMut() -> f64| {
         let (r0, t0) = counters(&na, "eth1");
         let bps = f();
         let (r1, t1) = counters(&na, "eth1");
         (bps, (r1 - r0) + (t1 - t0))
     };
+    let mut runs = Vec::new();
+    let mut points = Vec::new();
+    let (mut warren_bytes, mut tcpdump_bytes) = (0, 0);
+    // Rounds alternate the three set-ups so host noise hits all alike.
+    for _ in 0..repeat {
+        // 1. No capture.
+        let (bps, k) = measure(&mut || iperf(&na, secs, rate.as_deref()));
+        runs.push(Run {
+            label: "no capture",
+            bps,
+            frames_kernel: k,
+            captured: None,
+            dropped: None,
+        });
 
-    // 1. No capture.
-    let (bps, k) = measure(&mut || iperf(&na, secs, rate.as_deref()));
-    runs.push(Run {
-        label: "no capture",
-        bps,
-        frames_kernel: k,
-        captured: None,
-        dropped: None,
-    });
+        // 2. warren capture on a:eth1, both directions.
+        let path = sink("warren.pcapng");
+        let mut stats = None;
+        let (bps, k) = measure(&mut || {
+            let cap = Capture::start_file(
+                "a-b",
+                &[PointSpec::link_end(&na, "eth1", "a:eth1")],
+                &path,
+                &opts,
+            )
+            .expect("starting capture");
+            let bps = iperf(&na, secs, rate.as_deref());
+            stats = Some(cap.stop().expect("stopping capture"));
+            bps
+        });
+        let stats = stats.expect("capture ran");
+        warren_bytes = file_len(&path);
+        runs.push(Run {
+            label: "warren capture",
+            bps,
+            frames_kernel: k,
+            captured: Some(stats.captured()),
+            dropped: Some(stats.dropped()),
+        });
+        points.extend(stats.points);
+        remove(&path, to_file);
 
-    // 2. warren capture on a:eth1, both directions.
-    let path = sink("warren.pcapng");
-    let mut stats = None;
-    let (bps, k) = measure(&mut || {
-        let cap = Capture::start_file(
-            "a-b",
-            &[PointSpec::link_end(&na, "eth1", "a:eth1")],
-            &path,
-            &CaptureOptions::default(),
-        )
-        .expect("starting capture");
-        let bps = iperf(&na, secs, rate.as_deref());
-        stats = Some(cap.stop().expect("stopping capture"));
-        bps
-    });
-    let stats = stats.expect("capture ran");
-    let warren_bytes = file_len(&path);
-    runs.push(Run {
-        label: "warren capture",
-        bps,
-        frames_kernel: k,
-        captured: Some(stats.captured()),
-        dropped: Some(stats.dropped()),
-    });
-    remove(&path, to_file);
-
-    // 3. tcpdump on the same end.
-    let path = sink("tcpdump.pcap");
-    let mut tcpdump_err = String::new();
-    let (bps, k) = measure(&mut || {
-        let mut td = Command::new("tcpdump");
-        td.args(["-i", "eth1", "-n", "-s", "0", "-B", "8192", "-w"])
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        in_ns(&mut td, &na);
-        let mut td = td.spawn().expect("starting tcpdump");
-        std::thread::sleep(Duration::from_millis(500));
-        let bps = iperf(&na, secs, rate.as_deref());
-        std::thread::sleep(Duration::from_millis(200));
-        kill(&mut td, libc::SIGINT);
-        let out = td.wait_with_output().expect("waiting for tcpdump");
-        tcpdump_err = String::from_utf8_lossy(&out.stderr).into_owned();
-        bps
-    });
-    let grab = |what: &str| -> Option<u64> {
-        tcpdump_err
-            .lines()
-            .find(|l| l.contains(what))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-    };
-    let tcpdump_bytes = file_len(&path);
-    runs.push(Run {
-        label: "tcpdump",
-        bps,
-        frames_kernel: k,
-        captured: grab("packets captured"),
-        dropped: grab("dropped by kernel"),
-    });
-    remove(&path, to_file);
+        // 3. tcpdump on the same end.
+        let path = sink("tcpdump.pcap");
+        let mut tcpdump_err = String::new();
+        let (bps, k) = measure(&mut || {
+            let mut td = Command::new("tcpdump");
+            td.args(["-i", "eth1", "-n", "-s", "0", "-B", "8192", "-w"])
+                .arg(&path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            in_ns(&mut td, &na);
+            let mut td = td.spawn().expect("starting tcpdump");
+            std::thread::sleep(Duration::from_millis(500));
+            let bps = iperf(&na, secs, rate.as_deref());
+            std::thread::sleep(Duration::from_millis(200));
+            kill(&mut td, libc::SIGINT);
+            let out = td.wait_with_output().expect("waiting for tcpdump");
+            tcpdump_err = String::from_utf8_lossy(&out.stderr).into_owned();
+            bps
+        });
+        let grab = |what: &str| -> Option<u64> {
+            tcpdump_err
+                .lines()
+                .find(|l| l.contains(what))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        };
+        tcpdump_bytes = file_len(&path);
+        runs.push(Run {
+            label: "tcpdump",
+            bps,
+            frames_kernel: k,
+            captured: grab("packets captured"),
+            dropped: grab("dropped by kernel"),
+        });
+        remove(&path, to_file);
+    }
 
     kill(&mut server, libc::SIGTERM);
     let _ = server.wait();
 
-    let base = runs[0].bps;
     println!(
-        "iperf3 TCP a -> b over one veth, {secs} s per run{}, sink {}",
+        "iperf3 TCP a -> b over one veth, {secs} s per run, {repeat} round(s){}, ring {} MiB x {}, sink {}",
         rate.as_deref()
             .map(|r| format!(", rate {r}"))
             .unwrap_or_default(),
+        opts.ring.block_size >> 20,
+        opts.ring.block_count,
         if to_file {
             dir.path().display().to_string()
         } else {
@@ -242,25 +260,42 @@ fn main() {
         }
     );
     println!(
-        "{:<16} {:>10} {:>7} {:>14} {:>12} {:>9}",
-        "run", "Gbit/s", "ratio", "kernel frames", "captured", "dropped"
+        "{:<16} {:>10} {:>14} {:>12} {:>9}",
+        "run", "Gbit/s", "kernel frames", "captured", "dropped"
     );
     for r in &runs {
         let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
         println!(
-            "{:<16} {:>10.2} {:>6.1}% {:>14} {:>12} {:>9}",
+            "{:<16} {:>10.2} {:>14} {:>12} {:>9}",
             r.label,
             gbps(r.bps),
-            100.0 * r.bps / base,
             r.frames_kernel,
             opt(r.captured),
             opt(r.dropped),
         );
     }
-    if to_file {
-        println!("file sizes: warren {warren_bytes} B, tcpdump {tcpdump_bytes} B");
+    let median = |label: &str| {
+        let mut v: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.label == label)
+            .map(|r| r.bps)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let base = median("no capture");
+    for label in ["no capture", "warren capture", "tcpdump"] {
+        let m = median(label);
+        println!(
+            "median {label:<16} {:>8.2} Gbit/s  {:>6.1}% of no capture",
+            gbps(m),
+            100.0 * m / base
+        );
     }
-    for p in &stats.points {
+    if to_file {
+        println!("last file sizes: warren {warren_bytes} B, tcpdump {tcpdump_bytes} B");
+    }
+    for p in &points {
         println!(
             "warren point {}: captured {} frames, {} bytes, kernel offered {}, dropped {}",
             p.name, p.captured, p.bytes, p.received, p.dropped

@@ -426,9 +426,7 @@ mod tests {
         let bytes = w.into_inner();
         assert_eq!(bytes.len() % 4, 0);
 
-        let blocks: Vec<Block> = PcapngReader::new(&bytes[..])
-            .map(|b| b.unwrap())
-            .collect();
+        let blocks: Vec<Block> = PcapngReader::new(&bytes[..]).map(|b| b.unwrap()).collect();
         assert_eq!(blocks.len(), 6);
         let Block::Section { application, .. } = &blocks[0] else {
             panic!("{:?}", blocks[0])

@@ -152,11 +152,7 @@ impl<'a> PointSpec<'a> {
 
     /// A hub-side bridge port whose peer is the member interface `name`:
     /// only frames entering the bridge, labelled from the member's side.
-    pub fn bridge_port(
-        hub: &'a Netns,
-        port: impl Into<String>,
-        member: impl Into<String>,
-    ) -> Self {
+    pub fn bridge_port(hub: &'a Netns, port: impl Into<String>, member: impl Into<String>) -> Self {
         PointSpec {
             netns: hub,
             ifname: port.into(),
@@ -552,7 +548,14 @@ pub fn encode_frame(
             } else {
                 [head, &[], &[]]
             };
-            encode_epb_parts(buf, interface, frame.ts_ns, &parts, frame.orig_len + 4, flags);
+            encode_epb_parts(
+                buf,
+                interface,
+                frame.ts_ns,
+                &parts,
+                frame.orig_len + 4,
+                flags,
+            );
             parts.iter().map(|p| p.len()).sum()
         }
         _ => {
@@ -629,7 +632,10 @@ impl Worker {
                     ts_ns: end,
                     start_ns: self.start_ns,
                     end_ns: end,
-                    received: c.kernel_packets.load(Ordering::Relaxed).max(captured + dropped),
+                    received: c
+                        .kernel_packets
+                        .load(Ordering::Relaxed)
+                        .max(captured + dropped),
                     dropped,
                     os_dropped: 0,
                     delivered: captured,

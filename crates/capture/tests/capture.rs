@@ -47,7 +47,10 @@ fn net(s: &str) -> IpNet {
 fn wait_up(r: &mut Rtnl, ifname: &str) {
     let t = Instant::now();
     while r.link(ifname).unwrap().unwrap().oper_state != OperState::Up {
-        assert!(t.elapsed() < Duration::from_secs(5), "{ifname} never came up");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{ifname} never came up"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -56,7 +59,17 @@ fn wait_up(r: &mut Rtnl, ifname: &str) {
 fn ping(ns: &Netns, dst: &str, count: usize) -> bool {
     let fd = ns.raw_fd();
     let mut cmd = Command::new("ping");
-    cmd.args(["-n", "-q", "-c", &count.to_string(), "-i", "0.05", "-W", "2", dst]);
+    cmd.args([
+        "-n",
+        "-q",
+        "-c",
+        &count.to_string(),
+        "-i",
+        "0.05",
+        "-W",
+        "2",
+        dst,
+    ]);
     // SAFETY: the closure only calls setns (async-signal-safe) on an fd
     // that stays open in the child until exec.
     unsafe {
@@ -299,7 +312,11 @@ fn issue_6_bridge_ping_each_frame_once() {
 
     let bytes = std::fs::read(&path).unwrap();
     let p = parse(&bytes);
-    let names: Vec<_> = p.interfaces.iter().map(|i| i.name.clone().unwrap()).collect();
+    let names: Vec<_> = p
+        .interfaces
+        .iter()
+        .map(|i| i.name.clone().unwrap())
+        .collect();
     assert_eq!(names, ["n1:eth1", "n2:eth1", "n3:eth1"]);
     assert!(p.interfaces.iter().all(|i| i.tsresol == Some(9)));
     // Each frame once, at the member that sent it: requests from n1 and
@@ -361,7 +378,11 @@ fn send_raw(ns: &Netns, frames: &[Vec<u8>]) {
         // buffers outlive each call.
         unsafe {
             let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-            assert!(fd >= 0, "packet socket: {}", std::io::Error::last_os_error());
+            assert!(
+                fd >= 0,
+                "packet socket: {}",
+                std::io::Error::last_os_error()
+            );
             let mut sll: libc::sockaddr_ll = std::mem::zeroed();
             sll.sll_family = libc::AF_PACKET as u16;
             sll.sll_ifindex = 2;
@@ -421,15 +442,15 @@ fn issue_6_vlan_tags_are_reinserted() {
     for (pk, f) in got.iter().zip(&frames) {
         assert_eq!(&pk.data, f, "tag re-inserted byte for byte");
         assert_eq!(pk.orig_len as usize, f.len());
-        assert_eq!(
-            pk.flags.and_then(|f| f.direction),
-            Some(Direction::Inbound)
-        );
+        assert_eq!(pk.flags.and_then(|f| f.direction), Some(Direction::Inbound));
     }
     let out = Command::new("tshark")
         .args(["-n", "-r"])
         .arg(&path)
-        .args(["-Y", "vlan.id == 10 && vlan.priority == 3 && vlan.etype == 0x88b5"])
+        .args([
+            "-Y",
+            "vlan.id == 10 && vlan.priority == 3 && vlan.etype == 0x88b5",
+        ])
         .output()
         .unwrap();
     assert_eq!(
@@ -438,6 +459,95 @@ fn issue_6_vlan_tags_are_reinserted() {
         "tshark sees the tagged frames"
     );
     drop(na);
+}
+
+/// CPU time (user + system, clock ticks) of this process's thread named
+/// `comm`.
+fn thread_ticks(comm: &str) -> u64 {
+    for t in std::fs::read_dir(format!("/proc/{}/task", std::process::id())).unwrap() {
+        let dir = t.unwrap().path();
+        if std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == comm) {
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            let f: Vec<&str> = after.split_whitespace().collect();
+            // Fields 14 and 15 of stat; `after` starts at field 3.
+            return f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        }
+    }
+    panic!("no thread named {comm}");
+}
+
+/// The supervisor starts captures as soon as the veth exists, before it
+/// is up; the capture must neither spin on the socket's ENETDOWN nor lose
+/// frames after the link comes up or flaps.
+#[test]
+fn issue_6_capture_from_creation_through_a_flap() {
+    let mut v = nss(&["dn-a", "dn-b"]);
+    let (nb, mut rb) = v.pop().unwrap();
+    let (na, mut ra) = v.pop().unwrap();
+    let mut bt = ra.batch();
+    bt.create_veth(
+        LinkSpec::new("eth1").netns(&na).ifindex(2),
+        LinkSpec::new("eth1").netns(&nb).ifindex(2),
+    );
+    bt.add_address(2, net("10.0.0.1/24"));
+    ra.execute(bt).unwrap();
+    let mut bt = rb.batch();
+    bt.add_address(2, net("10.0.0.2/24"));
+    rb.execute(bt).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("down.pcapng");
+    let cap = Capture::start_file(
+        "down",
+        &[PointSpec::link_end(&na, "eth1", "a:eth1")],
+        &path,
+        &CaptureOptions::default(),
+    )
+    .expect("capture starts on a down interface");
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = thread_ticks("capture-down");
+    std::thread::sleep(Duration::from_millis(500));
+    let spent = thread_ticks("capture-down") - t0;
+    assert!(
+        spent < 10,
+        "capture thread busy on a down link: {spent} ticks"
+    );
+
+    let up = |ra: &mut Rtnl, rb: &mut Rtnl| {
+        let mut bt = ra.batch();
+        bt.set_up(2);
+        ra.execute(bt).unwrap();
+        let mut bt = rb.batch();
+        bt.set_up(2);
+        rb.execute(bt).unwrap();
+        wait_up(ra, "eth1");
+    };
+    up(&mut ra, &mut rb);
+    assert!(ping(&na, "10.0.0.2", N));
+    let mut bt = ra.batch();
+    bt.set_down(2);
+    ra.execute(bt).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = thread_ticks("capture-down");
+    std::thread::sleep(Duration::from_millis(300));
+    let spent = thread_ticks("capture-down") - t0;
+    assert!(
+        spent < 10,
+        "capture thread busy after a flap: {spent} ticks"
+    );
+    up(&mut ra, &mut rb);
+    assert!(ping(&na, "10.0.0.2", N));
+    let stats = cap.stop().unwrap();
+
+    let p = parse(&std::fs::read(&path).unwrap());
+    let want: BTreeMap<_, _> = expect(&[("a:eth1", "in", 0), ("a:eth1", "out", 8)])
+        .into_iter()
+        .map(|(k, v)| (k, 2 * v))
+        .collect();
+    assert_eq!(icmp_by_reader(&p), want);
+    assert_eq!(icmp_by_tshark(&path), want);
+    assert_eq!(stats.dropped(), 0);
 }
 
 #[test]
@@ -454,6 +564,9 @@ fn missing_interface_is_a_clear_error() {
     )
     .unwrap_err();
     let chain = warren_kernel::error_chain(&err);
-    assert!(chain.contains("r9:eth9") && chain.contains("nope0"), "{chain}");
+    assert!(
+        chain.contains("r9:eth9") && chain.contains("nope0"),
+        "{chain}"
+    );
     assert!(!path.exists(), "no file for a failed start");
 }
