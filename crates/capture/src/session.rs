@@ -21,7 +21,7 @@
 //!   `Outbound` on the member's interface (`r1:eth1`) that sent it.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
@@ -170,9 +170,13 @@ pub struct CaptureOptions {
     pub ring: RingConfig,
     /// Bytes kept per frame.
     pub snaplen: u32,
-    /// Blocks of pcapng each live subscriber may lag behind before it
+    /// Chunks of pcapng each live subscriber may lag behind before it
     /// loses data.
     pub subscriber_queue: usize,
+    /// Chunks (each at most about one ring block) queued for the file
+    /// writer thread, absorbing disk stalls; when full, the ring thread
+    /// waits and the kernel counts drops.
+    pub write_queue: usize,
 }
 
 impl Default for CaptureOptions {
@@ -181,6 +185,7 @@ impl Default for CaptureOptions {
             ring: RingConfig::default(),
             snaplen: 262_144,
             subscriber_queue: 256,
+            write_queue: 64,
         }
     }
 }
@@ -231,23 +236,27 @@ impl CaptureStats {
     }
 }
 
+/// A piece of a pcapng stream: whole blocks, shared between the file
+/// writer and live subscribers.
+pub type Chunk = Arc<Vec<u8>>;
+
 /// A live copy of a capture's pcapng stream: the section header and IDBs,
 /// then every block of packets from the moment of subscribing.
 #[derive(Debug)]
 pub struct Subscription {
-    rx: Receiver<Arc<[u8]>>,
+    rx: Receiver<Chunk>,
     lost: Arc<AtomicU64>,
 }
 
 impl Subscription {
     /// The next chunk of pcapng bytes; `None` once the capture stopped.
-    pub fn recv(&self) -> Option<Arc<[u8]>> {
+    pub fn recv(&self) -> Option<Chunk> {
         self.rx.recv().ok()
     }
 
     /// Like [`Subscription::recv`] with a timeout: `Ok(None)` on timeout,
     /// `Err(StreamEnded)` once the capture stopped.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Arc<[u8]>>, StreamEnded> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Chunk>, StreamEnded> {
         match self.rx.recv_timeout(timeout) {
             Ok(c) => Ok(Some(c)),
             Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
@@ -259,7 +268,7 @@ impl Subscription {
     /// capture stops or `out` fails (e.g. a closed pipe).
     pub fn copy_to(&self, out: &mut impl Write) -> io::Result<()> {
         while let Some(chunk) = self.recv() {
-            out.write_all(&chunk)?;
+            out.write_all(&chunk[..])?;
             out.flush()?;
         }
         Ok(())
@@ -277,7 +286,7 @@ impl Subscription {
 pub struct StreamEnded;
 
 struct Subscriber {
-    tx: SyncSender<Arc<[u8]>>,
+    tx: SyncSender<Chunk>,
     lost: Arc<AtomicU64>,
     /// Told once the worker has taken the subscriber on.
     ack: mpsc::Sender<()>,
@@ -363,6 +372,14 @@ impl Capture {
             encode_idb(&mut header, i);
         }
         let counters: Arc<[Counters]> = points.iter().map(|_| Counters::default()).collect();
+        let (file_tx, file_rx) = mpsc::sync_channel::<Chunk>(opts.write_queue.max(1));
+        let writer = std::thread::Builder::new()
+            .name(format!("capture-w-{name}"))
+            .spawn(move || write_chunks(&file_rx, out))
+            .map_err(|source| CaptureError::Thread {
+                capture: name.to_owned(),
+                source,
+            })?;
         let stop = Arc::new(AtomicBool::new(false));
         let (subscribe_tx, subscribe_rx) = mpsc::channel();
         let worker = Worker {
@@ -373,8 +390,12 @@ impl Capture {
             stop: Arc::clone(&stop),
             subscribe_rx,
             subscribers: Vec::new(),
-            out: BufWriter::with_capacity(1 << 20, out),
-            header: Arc::from(header),
+            file: Some(FileWriter {
+                tx: file_tx,
+                thread: writer,
+            }),
+            header: Arc::new(header),
+            chunk_capacity: opts.ring.block_size as usize + 4096,
             snaplen: opts.snaplen as usize,
             retire: Duration::from_millis(u64::from(opts.ring.retire_ms)),
             start_ns: now_ns(),
@@ -400,6 +421,12 @@ impl Capture {
     /// The capture's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// True once the capture thread has ended: after [`Capture::stop`], or
+    /// early on a write or poll error, which `stop` then returns.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Current counters (drops are refreshed about once a second).
@@ -566,6 +593,24 @@ pub fn encode_frame(
     }
 }
 
+/// The thread that writes chunks to the output.
+struct FileWriter {
+    tx: SyncSender<Chunk>,
+    thread: JoinHandle<io::Result<()>>,
+}
+
+/// Writes chunks until the queue closes, flushing whenever it runs dry.
+fn write_chunks(rx: &Receiver<Chunk>, mut out: Box<dyn Write + Send>) -> io::Result<()> {
+    while let Ok(chunk) = rx.recv() {
+        out.write_all(&chunk[..])?;
+        while let Ok(chunk) = rx.try_recv() {
+            out.write_all(&chunk[..])?;
+        }
+        out.flush()?;
+    }
+    out.flush()
+}
+
 struct Worker {
     name: String,
     rings: Vec<Ring>,
@@ -574,8 +619,9 @@ struct Worker {
     stop: Arc<AtomicBool>,
     subscribe_rx: Receiver<Subscriber>,
     subscribers: Vec<Subscriber>,
-    out: BufWriter<Box<dyn Write + Send>>,
-    header: Arc<[u8]>,
+    file: Option<FileWriter>,
+    header: Chunk,
+    chunk_capacity: usize,
     snaplen: usize,
     retire: Duration,
     start_ns: u64,
@@ -587,11 +633,30 @@ impl Worker {
             capture: capture.to_owned(),
             source,
         };
-        self.out
-            .write_all(&self.header)
-            .and_then(|()| self.out.flush())
-            .map_err(|e| write(&self.name, e))?;
-        let mut buf = Vec::with_capacity(1 << 20);
+        let result = self.capture();
+        // Close the queue, then collect the writer's verdict.
+        let writer = self.file.take().map(|f| {
+            drop(f.tx);
+            f.thread.join()
+        });
+        let written = match writer {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(write(&self.name, e)),
+            Some(Err(_panic)) => Err(CaptureError::Panicked {
+                capture: self.name.clone(),
+            }),
+        };
+        // A write error explains a failed send; report it first.
+        written.and(result)
+    }
+
+    fn capture(&mut self) -> Result<(), CaptureError> {
+        let write = |capture: &str| CaptureError::Write {
+            capture: capture.to_owned(),
+            source: io::Error::new(io::ErrorKind::BrokenPipe, "the file writer stopped"),
+        };
+        let header = Arc::clone(&self.header);
+        self.emit(header).map_err(|()| write(&self.name))?;
         let mut last_stats = Instant::now();
         let mut stop_at: Option<Instant> = None;
         loop {
@@ -609,7 +674,7 @@ impl Worker {
                     source,
                 })?;
             }
-            self.drain(&mut buf).map_err(|e| write(&self.name, e))?;
+            self.drain().map_err(|()| write(&self.name))?;
             if last_stats.elapsed() >= Duration::from_secs(1) {
                 self.refresh_stats();
                 last_stats = Instant::now();
@@ -618,10 +683,10 @@ impl Worker {
                 break;
             }
         }
-        self.drain(&mut buf).map_err(|e| write(&self.name, e))?;
+        self.drain().map_err(|()| write(&self.name))?;
         self.refresh_stats();
         let end = now_ns();
-        buf.clear();
+        let mut buf = Vec::new();
         for (i, c) in self.counters.iter().enumerate() {
             let captured = c.captured.load(Ordering::Relaxed);
             let dropped = c.dropped.load(Ordering::Relaxed);
@@ -642,8 +707,7 @@ impl Worker {
                 },
             );
         }
-        self.emit(&buf).map_err(|e| write(&self.name, e))?;
-        self.out.flush().map_err(|e| write(&self.name, e))
+        self.emit(Arc::new(buf)).map_err(|()| write(&self.name))
     }
 
     fn accept_subscribers(&mut self) {
@@ -662,13 +726,12 @@ impl Worker {
         }
     }
 
-    /// Writes every block the kernel handed over, one write per block.
-    fn drain(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
-        let mut wrote = false;
+    /// Encodes every block the kernel handed over into one chunk each.
+    /// `Err` when the file writer has stopped.
+    fn drain(&mut self) -> Result<(), ()> {
         let counters = Arc::clone(&self.counters);
         for i in 0..self.rings.len() {
             loop {
-                buf.clear();
                 let view = self.views[i];
                 let c = &counters[i];
                 // Take new subscribers on before each block, so a frame
@@ -677,43 +740,41 @@ impl Worker {
                 let Some(block) = self.rings[i].next_block() else {
                     break;
                 };
+                let mut buf = Vec::with_capacity(self.chunk_capacity);
                 let mut n = 0u64;
                 let mut bytes = 0u64;
                 let iface = u32::try_from(i).unwrap_or(u32::MAX);
                 for frame in block {
-                    bytes += encode_frame(buf, iface, &frame, view, self.snaplen) as u64;
+                    bytes += encode_frame(&mut buf, iface, &frame, view, self.snaplen) as u64;
                     n += 1;
                 }
                 c.captured.fetch_add(n, Ordering::Relaxed);
                 c.bytes.fetch_add(bytes, Ordering::Relaxed);
-                self.emit(buf)?;
-                wrote = true;
+                self.emit(Arc::new(buf))?;
             }
-        }
-        if wrote {
-            self.out.flush()?;
         }
         Ok(())
     }
 
-    fn emit(&mut self, chunk: &[u8]) -> io::Result<()> {
+    /// Queues `chunk` for the file (waiting if the queue is full) and
+    /// offers it to every subscriber. `Err` when the file writer stopped.
+    fn emit(&mut self, chunk: Chunk) -> Result<(), ()> {
         if chunk.is_empty() {
             return Ok(());
         }
-        self.out.write_all(chunk)?;
-        if !self.subscribers.is_empty() {
-            let shared: Arc<[u8]> = Arc::from(chunk);
-            self.subscribers
-                .retain(|s| match s.tx.try_send(Arc::clone(&shared)) {
-                    Ok(()) => true,
-                    Err(TrySendError::Full(_)) => {
-                        s.lost.fetch_add(1, Ordering::Relaxed);
-                        true
-                    }
-                    Err(TrySendError::Disconnected(_)) => false,
-                });
+        self.subscribers
+            .retain(|s| match s.tx.try_send(Arc::clone(&chunk)) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    s.lost.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            });
+        match &self.file {
+            Some(f) => f.tx.send(chunk).map_err(|_closed| ()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn refresh_stats(&self) {

@@ -235,6 +235,7 @@ fn issue_6_veth_ping_each_frame_once() {
     )
     .expect("starting capture");
     assert!(ping(&na, "10.0.0.2", N), "a pings b");
+    assert!(!cap.is_finished());
     let stats = cap.stop().expect("stopping capture");
     let t1 = now_ns();
     drop(nb);
