@@ -178,7 +178,25 @@ pub struct Frame<'a> {
     vlan_tpid: u16,
 }
 
-impl Frame<'_> {
+impl<'a> Frame<'a> {
+    /// A frame built by hand, for tests of the layers above the ring.
+    #[cfg(test)]
+    pub(crate) fn synthetic(data: &'a [u8], pkttype: PacketType, vlan: Option<VlanTag>) -> Self {
+        Frame {
+            ts_ns: 7,
+            data,
+            orig_len: u32::try_from(data.len()).expect("small test frame"),
+            pkttype,
+            status: if vlan.is_some() {
+                libc::TP_STATUS_VLAN_VALID | libc::TP_STATUS_VLAN_TPID_VALID
+            } else {
+                0
+            },
+            vlan_tci: vlan.map_or(0, |v| u32::from(v.tci)),
+            vlan_tpid: vlan.map_or(0, |v| v.tpid),
+        }
+    }
+
     /// The VLAN tag the kernel stripped, if any (`TP_STATUS_VLAN_VALID`).
     pub fn vlan(&self) -> Option<VlanTag> {
         if self.status & libc::TP_STATUS_VLAN_VALID == 0 {

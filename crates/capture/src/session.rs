@@ -788,3 +788,85 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::{Block, PcapngReader};
+    use crate::ring::VlanTag;
+
+    fn dir(f: EpbFlags) -> Option<Direction> {
+        f.direction
+    }
+
+    #[test]
+    fn directions_per_view() {
+        use PacketType::*;
+        assert_eq!(
+            dir(frame_flags(Outgoing, View::Local)),
+            Some(Direction::Outbound)
+        );
+        for t in [Host, Broadcast, Multicast, OtherHost] {
+            assert_eq!(dir(frame_flags(t, View::Local)), Some(Direction::Inbound));
+            assert_eq!(dir(frame_flags(t, View::Peer)), Some(Direction::Outbound));
+        }
+        assert_eq!(
+            dir(frame_flags(Outgoing, View::Peer)),
+            Some(Direction::Inbound)
+        );
+        assert_eq!(
+            frame_flags(Broadcast, View::Local).reception,
+            Some(Reception::Broadcast)
+        );
+        assert_eq!(frame_flags(Broadcast, View::Peer).reception, None);
+        assert!(frame_flags(Other(5), View::Local).is_empty());
+    }
+
+    fn packet(buf: &[u8]) -> crate::reader::PacketBlock {
+        let mut all = Vec::new();
+        crate::pcapng::encode_shb(&mut all, "t");
+        all.extend_from_slice(buf);
+        match PcapngReader::new(&all[..]).nth(1) {
+            Some(Ok(Block::Packet(p))) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn vlan_tag_is_reinserted_and_snaplen_applies() {
+        let data: Vec<u8> = (0..40).collect();
+        let tag = VlanTag {
+            tpid: 0x88a8,
+            tci: 0x0123,
+        };
+        let f = Frame::synthetic(&data, PacketType::Host, Some(tag));
+        let mut buf = Vec::new();
+        assert_eq!(encode_frame(&mut buf, 0, &f, View::Local, 262_144), 44);
+        let p = packet(&buf);
+        assert_eq!(&p.data[..12], &data[..12]);
+        assert_eq!(&p.data[12..16], &[0x88, 0xa8, 0x01, 0x23]);
+        assert_eq!(&p.data[16..], &data[12..]);
+        assert_eq!(p.orig_len, 44);
+
+        let mut buf = Vec::new();
+        assert_eq!(encode_frame(&mut buf, 0, &f, View::Local, 20), 20);
+        let p = packet(&buf);
+        assert_eq!(p.data.len(), 20);
+        assert_eq!(&p.data[12..16], &[0x88, 0xa8, 0x01, 0x23]);
+        assert_eq!(p.orig_len, 44);
+
+        let plain = Frame::synthetic(&data, PacketType::Outgoing, None);
+        let mut buf = Vec::new();
+        assert_eq!(encode_frame(&mut buf, 0, &plain, View::Local, 30), 30);
+        let p = packet(&buf);
+        assert_eq!(p.data, &data[..30]);
+        assert_eq!(p.orig_len, 40);
+        assert_eq!(p.flags.and_then(|f| f.direction), Some(Direction::Outbound));
+    }
+
+    #[test]
+    fn no_points_is_an_error() {
+        let r = Capture::start("x", &[], Box::new(io::sink()), &CaptureOptions::default());
+        assert!(matches!(r, Err(CaptureError::NoPoints { .. })));
+    }
+}
