@@ -203,6 +203,10 @@ fn main() {
             captured: Some(stats.captured()),
             dropped: Some(stats.dropped()),
         });
+        println!(
+            "(round: warren write queue full {} times)",
+            stats.write_waits
+        );
         points.extend(stats.points);
         remove(&path, to_file);
 

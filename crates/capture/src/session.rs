@@ -222,6 +222,9 @@ pub struct CaptureStats {
     pub name: String,
     /// One entry per capture point.
     pub points: Vec<PointStats>,
+    /// Times the capture thread found the file writer's queue full and
+    /// waited (the output is slower than the traffic; drops follow).
+    pub write_waits: u64,
 }
 
 impl CaptureStats {
@@ -298,6 +301,7 @@ pub struct Capture {
     name: String,
     names: Vec<String>,
     counters: Arc<[Counters]>,
+    write_waits: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     subscribe_tx: Mutex<mpsc::Sender<Subscriber>>,
     queue: usize,
@@ -381,12 +385,14 @@ impl Capture {
                 source,
             })?;
         let stop = Arc::new(AtomicBool::new(false));
+        let write_waits = Arc::new(AtomicU64::new(0));
         let (subscribe_tx, subscribe_rx) = mpsc::channel();
         let worker = Worker {
             name: name.to_owned(),
             rings,
             views: points.iter().map(|p| p.view).collect(),
             counters: Arc::clone(&counters),
+            write_waits: Arc::clone(&write_waits),
             stop: Arc::clone(&stop),
             subscribe_rx,
             subscribers: Vec::new(),
@@ -411,6 +417,7 @@ impl Capture {
             name: name.to_owned(),
             names: points.iter().map(|p| p.name.clone()).collect(),
             counters,
+            write_waits,
             stop,
             subscribe_tx: Mutex::new(subscribe_tx),
             queue: opts.subscriber_queue.max(1),
@@ -445,6 +452,7 @@ impl Capture {
                     dropped: c.dropped.load(Ordering::Relaxed),
                 })
                 .collect(),
+            write_waits: self.write_waits.load(Ordering::Relaxed),
         }
     }
 
@@ -616,6 +624,7 @@ struct Worker {
     rings: Vec<Ring>,
     views: Vec<View>,
     counters: Arc<[Counters]>,
+    write_waits: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     subscribe_rx: Receiver<Subscriber>,
     subscribers: Vec<Subscriber>,
@@ -771,9 +780,16 @@ impl Worker {
                 }
                 Err(TrySendError::Disconnected(_)) => false,
             });
-        match &self.file {
-            Some(f) => f.tx.send(chunk).map_err(|_closed| ()),
-            None => Ok(()),
+        let Some(f) = &self.file else {
+            return Ok(());
+        };
+        match f.tx.try_send(chunk) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(chunk)) => {
+                self.write_waits.fetch_add(1, Ordering::Relaxed);
+                f.tx.send(chunk).map_err(|_closed| ())
+            }
+            Err(TrySendError::Disconnected(_)) => Err(()),
         }
     }
 
