@@ -2,8 +2,8 @@
 //! interface inside one network namespace.
 //!
 //! Owns the socket, the mmap'ed ring and the walk over its blocks; it
-//! knows nothing of pcapng or labs. This is the crate's only `unsafe`
-//! code besides nothing else: every block has a `// SAFETY:` comment.
+//! knows nothing of pcapng or labs. All of the crate's `unsafe` code is
+//! here; every block has a `// SAFETY:` comment.
 //!
 //! The socket is created on a throwaway thread inside the namespace
 //! ([`Netns::run`]); a socket stays in the namespace it was created in, so
