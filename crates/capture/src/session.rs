@@ -1,0 +1,888 @@
+//! A running capture: one dedicated thread per output file, polling the
+//! rings of all its capture points and writing one pcapng section.
+//!
+//! Owns the thread, the file writer, live subscribers and counters; the
+//! rings are opened (inside their namespaces) before the thread starts, so
+//! every error about a missing interface comes back from [`Capture::start`].
+//!
+//! # Capture points and the exactly-once rule
+//!
+//! A [`PointSpec`] names the kernel interface to open (namespace and
+//! `ifname`), the name written in the IDB (`r1:eth1`) and how to read
+//! directions ([`View`]):
+//!
+//! - a point-to-point link is captured on ONE of its veth ends, both
+//!   directions, with [`View::Local`]: frames that end sends are
+//!   `Outbound`, frames it receives `Inbound`;
+//! - a bridged network is captured on every hub-side port with
+//!   [`PointSpec::ingress_only`] and [`View::Peer`]: only frames entering
+//!   the bridge are kept (`PACKET_IGNORE_OUTGOING`), so a frame crossing the
+//!   bridge is recorded once, at the port it came in by, and is labelled
+//!   `Outbound` on the member's interface (`r1:eth1`) that sent it.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use warren_kernel::Netns;
+
+use crate::pcapng::{
+    Direction, EpbFlags, InterfaceDesc, InterfaceStats, Reception, encode_epb_parts, encode_idb,
+    encode_isb, encode_shb,
+};
+use crate::ring::{Frame, PacketType, Ring, RingConfig, RingError, poll_rings};
+
+/// Application name written in the section header.
+pub const APPLICATION: &str = concat!("warren ", env!("CARGO_PKG_VERSION"));
+
+/// Errors from starting, running or stopping a capture.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaptureError {
+    /// Opening a capture point failed.
+    #[error("opening capture point {point} of capture {capture}")]
+    Open {
+        /// Capture name (file stem).
+        capture: String,
+        /// IDB name of the point.
+        point: String,
+        /// The ring error.
+        #[source]
+        source: Box<RingError>,
+    },
+    /// Creating the output file failed.
+    #[error("creating capture file {path}")]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing the output failed (the capture thread stopped).
+    #[error("writing capture {capture}")]
+    Write {
+        /// Capture name.
+        capture: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Polling or reading the rings failed (the capture thread stopped).
+    #[error("reading the rings of capture {capture}")]
+    Poll {
+        /// Capture name.
+        capture: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The capture thread could not be spawned.
+    #[error("spawning the thread of capture {capture}")]
+    Thread {
+        /// Capture name.
+        capture: String,
+        /// The spawn error.
+        #[source]
+        source: io::Error,
+    },
+    /// The capture thread panicked.
+    #[error("the thread of capture {capture} panicked")]
+    Panicked {
+        /// Capture name.
+        capture: String,
+    },
+    /// The capture has already stopped.
+    #[error("capture {capture} has stopped")]
+    Stopped {
+        /// Capture name.
+        capture: String,
+    },
+    /// A capture needs at least one point.
+    #[error("capture {capture} has no capture points")]
+    NoPoints {
+        /// Capture name.
+        capture: String,
+    },
+}
+
+/// How directions seen on the captured kernel interface map to the named
+/// interface in the IDB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The captured interface IS the named one: sent = outbound.
+    Local,
+    /// The captured interface is the veth peer of the named one (a hub-side
+    /// bridge port): what the port receives, the named interface sent.
+    Peer,
+}
+
+/// One interface to capture.
+#[derive(Debug, Clone)]
+pub struct PointSpec<'a> {
+    /// Namespace of the captured interface.
+    pub netns: &'a Netns,
+    /// Kernel name of the captured interface in that namespace.
+    pub ifname: String,
+    /// Name written in the IDB, e.g. `r1:eth1`.
+    pub name: String,
+    /// Direction mapping.
+    pub view: View,
+    /// Keep only frames entering through this interface.
+    pub ingress_only: bool,
+}
+
+impl<'a> PointSpec<'a> {
+    /// A veth end of a point-to-point link, both directions: `ifname` in
+    /// `netns`, recorded as `name`.
+    pub fn link_end(netns: &'a Netns, ifname: impl Into<String>, name: impl Into<String>) -> Self {
+        PointSpec {
+            netns,
+            ifname: ifname.into(),
+            name: name.into(),
+            view: View::Local,
+            ingress_only: false,
+        }
+    }
+
+    /// A hub-side bridge port whose peer is the member interface `name`:
+    /// only frames entering the bridge, labelled from the member's side.
+    pub fn bridge_port(hub: &'a Netns, port: impl Into<String>, member: impl Into<String>) -> Self {
+        PointSpec {
+            netns: hub,
+            ifname: port.into(),
+            name: member.into(),
+            view: View::Peer,
+            ingress_only: true,
+        }
+    }
+}
+
+/// Options of a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureOptions {
+    /// Ring geometry per capture point (`ignore_outgoing` is set per point).
+    pub ring: RingConfig,
+    /// Bytes kept per frame.
+    pub snaplen: u32,
+    /// Chunks of pcapng each live subscriber may lag behind before it
+    /// loses data.
+    pub subscriber_queue: usize,
+    /// Chunks (each at most about one ring block) queued for the file
+    /// writer thread, absorbing disk stalls; when full, the ring thread
+    /// waits and the kernel counts drops.
+    pub write_queue: usize,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            ring: RingConfig::default(),
+            snaplen: 262_144,
+            subscriber_queue: 256,
+            write_queue: 64,
+        }
+    }
+}
+
+/// Live counters of one capture point.
+#[derive(Debug, Default)]
+struct Counters {
+    captured: AtomicU64,
+    bytes: AtomicU64,
+    kernel_packets: AtomicU64,
+    dropped: AtomicU64,
+    freezes: AtomicU64,
+}
+
+/// Counters of one capture point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointStats {
+    /// IDB name (`r1:eth1`).
+    pub name: String,
+    /// Frames written.
+    pub captured: u64,
+    /// Bytes of frame data written.
+    pub bytes: u64,
+    /// Frames the kernel offered the ring (written + dropped).
+    pub received: u64,
+    /// Frames the kernel dropped (ring full).
+    pub dropped: u64,
+}
+
+/// Counters of a capture, per point in IDB order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Capture name.
+    pub name: String,
+    /// One entry per capture point.
+    pub points: Vec<PointStats>,
+    /// Times the capture thread found the file writer's queue full and
+    /// waited (the output is slower than the traffic; drops follow).
+    pub write_waits: u64,
+}
+
+impl CaptureStats {
+    /// Frames written over all points.
+    pub fn captured(&self) -> u64 {
+        self.points.iter().map(|p| p.captured).sum()
+    }
+
+    /// Frames dropped over all points.
+    pub fn dropped(&self) -> u64 {
+        self.points.iter().map(|p| p.dropped).sum()
+    }
+}
+
+/// A piece of a pcapng stream: whole blocks, shared between the file
+/// writer and live subscribers.
+pub type Chunk = Arc<Vec<u8>>;
+
+/// A live copy of a capture's pcapng stream: the section header and IDBs,
+/// then every block of packets from the moment of subscribing.
+#[derive(Debug)]
+pub struct Subscription {
+    rx: Receiver<Chunk>,
+    lost: Arc<AtomicU64>,
+}
+
+impl Subscription {
+    /// The next chunk of pcapng bytes; `None` once the capture stopped.
+    pub fn recv(&self) -> Option<Chunk> {
+        self.rx.recv().ok()
+    }
+
+    /// Like [`Subscription::recv`] with a timeout: `Ok(None)` on timeout,
+    /// `Err(StreamEnded)` once the capture stopped.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Chunk>, StreamEnded> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(c) => Ok(Some(c)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(StreamEnded),
+        }
+    }
+
+    /// Copies the stream to `out` (flushing after each chunk) until the
+    /// capture stops or `out` fails (e.g. a closed pipe).
+    pub fn copy_to(&self, out: &mut impl Write) -> io::Result<()> {
+        while let Some(chunk) = self.recv() {
+            out.write_all(&chunk[..])?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Chunks of packets lost because this subscriber fell behind.
+    pub fn lost_chunks(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+/// The capture has stopped; no more data will come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the capture has stopped")]
+pub struct StreamEnded;
+
+struct Subscriber {
+    tx: SyncSender<Chunk>,
+    lost: Arc<AtomicU64>,
+    /// Told once the worker has taken the subscriber on.
+    ack: mpsc::Sender<()>,
+}
+
+/// A running capture writing one pcapng section.
+#[derive(Debug)]
+pub struct Capture {
+    name: String,
+    names: Vec<String>,
+    counters: Arc<[Counters]>,
+    write_waits: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    subscribe_tx: Mutex<mpsc::Sender<Subscriber>>,
+    queue: usize,
+    thread: Option<JoinHandle<Result<(), CaptureError>>>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber").finish_non_exhaustive()
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Capture {
+    /// Opens every point's ring (inside its namespace), creates `path`
+    /// (parents too) and starts the capture thread. `name` names the
+    /// capture in errors and stats (the link or network name).
+    pub fn start_file(
+        name: &str,
+        points: &[PointSpec<'_>],
+        path: &Path,
+        opts: &CaptureOptions,
+    ) -> Result<Capture, CaptureError> {
+        // Open the rings first so a missing interface creates no file.
+        let rings = open_rings(name, points, opts)?;
+        let create = |source| CaptureError::Create {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(create)?;
+        }
+        let file = File::create(path).map_err(create)?;
+        Capture::spawn(name, points, rings, Box::new(file), opts)
+    }
+
+    /// Like [`Capture::start_file`] with any sink.
+    pub fn start(
+        name: &str,
+        points: &[PointSpec<'_>],
+        out: Box<dyn Write + Send>,
+        opts: &CaptureOptions,
+    ) -> Result<Capture, CaptureError> {
+        let rings = open_rings(name, points, opts)?;
+        Capture::spawn(name, points, rings, out, opts)
+    }
+
+    fn spawn(
+        name: &str,
+        points: &[PointSpec<'_>],
+        rings: Vec<Ring>,
+        out: Box<dyn Write + Send>,
+        opts: &CaptureOptions,
+    ) -> Result<Capture, CaptureError> {
+        let ifaces: Vec<InterfaceDesc> = points
+            .iter()
+            .zip(&rings)
+            .map(|(p, r)| InterfaceDesc {
+                description: Some(r.label().to_owned()),
+                ..InterfaceDesc::ethernet(p.name.clone(), opts.snaplen)
+            })
+            .collect();
+        let mut header = Vec::new();
+        encode_shb(&mut header, APPLICATION);
+        for i in &ifaces {
+            encode_idb(&mut header, i);
+        }
+        let counters: Arc<[Counters]> = points.iter().map(|_| Counters::default()).collect();
+        let (file_tx, file_rx) = mpsc::sync_channel::<Chunk>(opts.write_queue.max(1));
+        let writer = std::thread::Builder::new()
+            .name(format!("capture-w-{name}"))
+            .spawn(move || write_chunks(&file_rx, out))
+            .map_err(|source| CaptureError::Thread {
+                capture: name.to_owned(),
+                source,
+            })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let write_waits = Arc::new(AtomicU64::new(0));
+        let (subscribe_tx, subscribe_rx) = mpsc::channel();
+        let worker = Worker {
+            name: name.to_owned(),
+            rings,
+            views: points.iter().map(|p| p.view).collect(),
+            counters: Arc::clone(&counters),
+            write_waits: Arc::clone(&write_waits),
+            stop: Arc::clone(&stop),
+            subscribe_rx,
+            subscribers: Vec::new(),
+            file: Some(FileWriter {
+                tx: file_tx,
+                thread: writer,
+            }),
+            header: Arc::new(header),
+            chunk_capacity: opts.ring.block_size as usize + 4096,
+            snaplen: opts.snaplen as usize,
+            retire: Duration::from_millis(u64::from(opts.ring.retire_ms)),
+            start_ns: now_ns(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("capture-{name}"))
+            .spawn(move || worker.run())
+            .map_err(|source| CaptureError::Thread {
+                capture: name.to_owned(),
+                source,
+            })?;
+        Ok(Capture {
+            name: name.to_owned(),
+            names: points.iter().map(|p| p.name.clone()).collect(),
+            counters,
+            write_waits,
+            stop,
+            subscribe_tx: Mutex::new(subscribe_tx),
+            queue: opts.subscriber_queue.max(1),
+            thread: Some(thread),
+        })
+    }
+
+    /// The capture's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True once the capture thread has ended: after [`Capture::stop`], or
+    /// early on a write or poll error, which `stop` then returns.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Current counters (drops are refreshed about once a second).
+    pub fn stats(&self) -> CaptureStats {
+        CaptureStats {
+            name: self.name.clone(),
+            points: self
+                .names
+                .iter()
+                .zip(self.counters.iter())
+                .map(|(n, c)| PointStats {
+                    name: n.clone(),
+                    captured: c.captured.load(Ordering::Relaxed),
+                    bytes: c.bytes.load(Ordering::Relaxed),
+                    received: c.kernel_packets.load(Ordering::Relaxed),
+                    dropped: c.dropped.load(Ordering::Relaxed),
+                })
+                .collect(),
+            write_waits: self.write_waits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Starts a live copy of the stream (for `warren capture -w -`).
+    ///
+    /// Returns once the capture thread has taken the subscriber on (within
+    /// about 50 ms): every frame the kernel sees after that is in the
+    /// stream, unless the subscriber falls behind by more than
+    /// [`CaptureOptions::subscriber_queue`] chunks.
+    pub fn subscribe(&self) -> Result<Subscription, CaptureError> {
+        let (tx, rx) = mpsc::sync_channel(self.queue);
+        let (ack, acked) = mpsc::channel();
+        let lost = Arc::new(AtomicU64::new(0));
+        let sub = Subscriber {
+            tx,
+            lost: Arc::clone(&lost),
+            ack,
+        };
+        let stopped = || CaptureError::Stopped {
+            capture: self.name.clone(),
+        };
+        {
+            let sender = self.subscribe_tx.lock().map_err(|_poisoned| stopped())?;
+            sender.send(sub).map_err(|_closed| stopped())?;
+        }
+        acked.recv().map_err(|_closed| stopped())?;
+        Ok(Subscription { rx, lost })
+    }
+
+    /// Stops the capture: drains what the kernel already queued, writes one
+    /// ISB per point, flushes, and returns the final counters.
+    pub fn stop(mut self) -> Result<CaptureStats, CaptureError> {
+        self.finish()?;
+        Ok(self.stats())
+    }
+
+    fn finish(&mut self) -> Result<(), CaptureError> {
+        self.stop.store(true, Ordering::Release);
+        match self.thread.take() {
+            None => Ok(()),
+            Some(t) => match t.join() {
+                Ok(r) => r,
+                Err(_panic) => Err(CaptureError::Panicked {
+                    capture: self.name.clone(),
+                }),
+            },
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        // Errors cannot be reported from drop; `stop` returns them.
+        let _ = self.finish();
+    }
+}
+
+fn open_rings(
+    name: &str,
+    points: &[PointSpec<'_>],
+    opts: &CaptureOptions,
+) -> Result<Vec<Ring>, CaptureError> {
+    if points.is_empty() {
+        return Err(CaptureError::NoPoints {
+            capture: name.to_owned(),
+        });
+    }
+    points
+        .iter()
+        .map(|p| {
+            let cfg = RingConfig {
+                ignore_outgoing: p.ingress_only,
+                ..opts.ring
+            };
+            Ring::open(p.netns, &p.ifname, &cfg).map_err(|source| CaptureError::Open {
+                capture: name.to_owned(),
+                point: p.name.clone(),
+                source: Box::new(source),
+            })
+        })
+        .collect()
+}
+
+/// EPB flags for a frame seen on a point with `view`.
+pub fn frame_flags(pkttype: PacketType, view: View) -> EpbFlags {
+    let (dir, reception) = match pkttype {
+        PacketType::Outgoing => (Direction::Outbound, None),
+        PacketType::Host => (Direction::Inbound, Some(Reception::Unicast)),
+        PacketType::Broadcast => (Direction::Inbound, Some(Reception::Broadcast)),
+        PacketType::Multicast => (Direction::Inbound, Some(Reception::Multicast)),
+        PacketType::OtherHost => (Direction::Inbound, Some(Reception::Promiscuous)),
+        PacketType::Other(_) => return EpbFlags::default(),
+    };
+    match view {
+        View::Local => EpbFlags {
+            direction: Some(dir),
+            reception,
+        },
+        // Seen from the other end of the wire: reversed, and the
+        // reception type describes the port, not the named interface.
+        View::Peer => EpbFlags {
+            direction: Some(match dir {
+                Direction::Inbound => Direction::Outbound,
+                Direction::Outbound => Direction::Inbound,
+            }),
+            reception: None,
+        },
+    }
+}
+
+/// Appends the EPB for `frame`, re-inserting a stripped VLAN tag.
+pub fn encode_frame(
+    buf: &mut Vec<u8>,
+    interface: u32,
+    frame: &Frame<'_>,
+    view: View,
+    snaplen: usize,
+) -> usize {
+    let flags = frame_flags(frame.pkttype, view);
+    let data = frame.data;
+    match frame.vlan() {
+        Some(tag) if data.len() >= 12 => {
+            let tag = tag.bytes();
+            let rest = snaplen.saturating_sub(16).min(data.len() - 12);
+            let head = &data[..12.min(snaplen)];
+            let parts: [&[u8]; 3] = if snaplen >= 16 {
+                [head, &tag, &data[12..12 + rest]]
+            } else {
+                [head, &[], &[]]
+            };
+            encode_epb_parts(
+                buf,
+                interface,
+                frame.ts_ns,
+                &parts,
+                frame.orig_len + 4,
+                flags,
+            );
+            parts.iter().map(|p| p.len()).sum()
+        }
+        _ => {
+            let d = &data[..data.len().min(snaplen)];
+            encode_epb_parts(buf, interface, frame.ts_ns, &[d], frame.orig_len, flags);
+            d.len()
+        }
+    }
+}
+
+/// The thread that writes chunks to the output.
+struct FileWriter {
+    tx: SyncSender<Chunk>,
+    thread: JoinHandle<io::Result<()>>,
+}
+
+/// Writes chunks until the queue closes, flushing whenever it runs dry.
+fn write_chunks(rx: &Receiver<Chunk>, mut out: Box<dyn Write + Send>) -> io::Result<()> {
+    while let Ok(chunk) = rx.recv() {
+        out.write_all(&chunk[..])?;
+        while let Ok(chunk) = rx.try_recv() {
+            out.write_all(&chunk[..])?;
+        }
+        out.flush()?;
+    }
+    out.flush()
+}
+
+struct Worker {
+    name: String,
+    rings: Vec<Ring>,
+    views: Vec<View>,
+    counters: Arc<[Counters]>,
+    write_waits: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    subscribe_rx: Receiver<Subscriber>,
+    subscribers: Vec<Subscriber>,
+    file: Option<FileWriter>,
+    header: Chunk,
+    chunk_capacity: usize,
+    snaplen: usize,
+    retire: Duration,
+    start_ns: u64,
+}
+
+impl Worker {
+    fn run(mut self) -> Result<(), CaptureError> {
+        let write = |capture: &str, source| CaptureError::Write {
+            capture: capture.to_owned(),
+            source,
+        };
+        let result = self.capture();
+        // Close the queue, then collect the writer's verdict.
+        let writer = self.file.take().map(|f| {
+            drop(f.tx);
+            f.thread.join()
+        });
+        let written = match writer {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(write(&self.name, e)),
+            Some(Err(_panic)) => Err(CaptureError::Panicked {
+                capture: self.name.clone(),
+            }),
+        };
+        // A write error explains a failed send; report it first.
+        written.and(result)
+    }
+
+    fn capture(&mut self) -> Result<(), CaptureError> {
+        let write = |capture: &str| CaptureError::Write {
+            capture: capture.to_owned(),
+            source: io::Error::new(io::ErrorKind::BrokenPipe, "the file writer stopped"),
+        };
+        let header = Arc::clone(&self.header);
+        self.emit(header).map_err(|()| write(&self.name))?;
+        let mut last_stats = Instant::now();
+        let mut stop_at: Option<Instant> = None;
+        loop {
+            self.accept_subscribers();
+            if stop_at.is_none() && self.stop.load(Ordering::Acquire) {
+                // Frames sent before `stop` sit in partly filled blocks
+                // that the kernel retires within `retire`: wait for them.
+                stop_at = Some(Instant::now() + self.retire * 2 + Duration::from_millis(20));
+            }
+            let timeout = if stop_at.is_some() { 5 } else { 50 };
+            {
+                let refs: Vec<&Ring> = self.rings.iter().collect();
+                poll_rings(&refs, timeout).map_err(|source| CaptureError::Poll {
+                    capture: self.name.clone(),
+                    source,
+                })?;
+            }
+            self.drain().map_err(|()| write(&self.name))?;
+            if last_stats.elapsed() >= Duration::from_secs(1) {
+                self.refresh_stats();
+                last_stats = Instant::now();
+            }
+            if stop_at.is_some_and(|t| Instant::now() >= t) {
+                break;
+            }
+        }
+        self.drain().map_err(|()| write(&self.name))?;
+        self.refresh_stats();
+        let end = now_ns();
+        let mut buf = Vec::new();
+        for (i, c) in self.counters.iter().enumerate() {
+            let captured = c.captured.load(Ordering::Relaxed);
+            let dropped = c.dropped.load(Ordering::Relaxed);
+            encode_isb(
+                &mut buf,
+                &InterfaceStats {
+                    interface: u32::try_from(i).unwrap_or(u32::MAX),
+                    ts_ns: end,
+                    start_ns: self.start_ns,
+                    end_ns: end,
+                    received: c
+                        .kernel_packets
+                        .load(Ordering::Relaxed)
+                        .max(captured + dropped),
+                    dropped,
+                    os_dropped: 0,
+                    delivered: captured,
+                },
+            );
+        }
+        self.emit(Arc::new(buf)).map_err(|()| write(&self.name))
+    }
+
+    fn accept_subscribers(&mut self) {
+        loop {
+            match self.subscribe_rx.try_recv() {
+                Ok(s) => {
+                    // A fresh queue always has room for the header.
+                    if s.tx.try_send(Arc::clone(&self.header)).is_ok() {
+                        // The subscriber may have given up waiting.
+                        let _ = s.ack.send(());
+                        self.subscribers.push(s);
+                    }
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Encodes every block the kernel handed over into one chunk each.
+    /// `Err` when the file writer has stopped.
+    fn drain(&mut self) -> Result<(), ()> {
+        let counters = Arc::clone(&self.counters);
+        for i in 0..self.rings.len() {
+            loop {
+                let view = self.views[i];
+                let c = &counters[i];
+                // Take new subscribers on before each block, so a frame
+                // sent after `subscribe` returned is always in its stream.
+                self.accept_subscribers();
+                let Some(block) = self.rings[i].next_block() else {
+                    break;
+                };
+                let mut buf = Vec::with_capacity(self.chunk_capacity);
+                let mut n = 0u64;
+                let mut bytes = 0u64;
+                let iface = u32::try_from(i).unwrap_or(u32::MAX);
+                for frame in block {
+                    bytes += encode_frame(&mut buf, iface, &frame, view, self.snaplen) as u64;
+                    n += 1;
+                }
+                c.captured.fetch_add(n, Ordering::Relaxed);
+                c.bytes.fetch_add(bytes, Ordering::Relaxed);
+                self.emit(Arc::new(buf))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues `chunk` for the file (waiting if the queue is full) and
+    /// offers it to every subscriber. `Err` when the file writer stopped.
+    fn emit(&mut self, chunk: Chunk) -> Result<(), ()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.subscribers
+            .retain(|s| match s.tx.try_send(Arc::clone(&chunk)) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    s.lost.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            });
+        let Some(f) = &self.file else {
+            return Ok(());
+        };
+        match f.tx.try_send(chunk) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(chunk)) => {
+                self.write_waits.fetch_add(1, Ordering::Relaxed);
+                f.tx.send(chunk).map_err(|_closed| ())
+            }
+            Err(TrySendError::Disconnected(_)) => Err(()),
+        }
+    }
+
+    fn refresh_stats(&self) {
+        for (r, c) in self.rings.iter().zip(self.counters.iter()) {
+            // A failed read loses nothing: the kernel keeps counting.
+            if let Ok(st) = r.take_stats() {
+                c.kernel_packets.fetch_add(st.packets, Ordering::Relaxed);
+                c.dropped.fetch_add(st.drops, Ordering::Relaxed);
+                c.freezes.fetch_add(st.freeze_count, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::{Block, PcapngReader};
+    use crate::ring::VlanTag;
+
+    fn dir(f: EpbFlags) -> Option<Direction> {
+        f.direction
+    }
+
+    #[test]
+    fn directions_per_view() {
+        use PacketType::*;
+        assert_eq!(
+            dir(frame_flags(Outgoing, View::Local)),
+            Some(Direction::Outbound)
+        );
+        for t in [Host, Broadcast, Multicast, OtherHost] {
+            assert_eq!(dir(frame_flags(t, View::Local)), Some(Direction::Inbound));
+            assert_eq!(dir(frame_flags(t, View::Peer)), Some(Direction::Outbound));
+        }
+        assert_eq!(
+            dir(frame_flags(Outgoing, View::Peer)),
+            Some(Direction::Inbound)
+        );
+        assert_eq!(
+            frame_flags(Broadcast, View::Local).reception,
+            Some(Reception::Broadcast)
+        );
+        assert_eq!(frame_flags(Broadcast, View::Peer).reception, None);
+        assert!(frame_flags(Other(5), View::Local).is_empty());
+    }
+
+    fn packet(buf: &[u8]) -> crate::reader::PacketBlock {
+        let mut all = Vec::new();
+        crate::pcapng::encode_shb(&mut all, "t");
+        all.extend_from_slice(buf);
+        match PcapngReader::new(&all[..]).nth(1) {
+            Some(Ok(Block::Packet(p))) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn vlan_tag_is_reinserted_and_snaplen_applies() {
+        let data: Vec<u8> = (0..40).collect();
+        let tag = VlanTag {
+            tpid: 0x88a8,
+            tci: 0x0123,
+        };
+        let f = Frame::synthetic(&data, PacketType::Host, Some(tag));
+        let mut buf = Vec::new();
+        assert_eq!(encode_frame(&mut buf, 0, &f, View::Local, 262_144), 44);
+        let p = packet(&buf);
+        assert_eq!(&p.data[..12], &data[..12]);
+        assert_eq!(&p.data[12..16], &[0x88, 0xa8, 0x01, 0x23]);
+        assert_eq!(&p.data[16..], &data[12..]);
+        assert_eq!(p.orig_len, 44);
+
+        let mut buf = Vec::new();
+        assert_eq!(encode_frame(&mut buf, 0, &f, View::Local, 20), 20);
+        let p = packet(&buf);
+        assert_eq!(p.data.len(), 20);
+        assert_eq!(&p.data[12..16], &[0x88, 0xa8, 0x01, 0x23]);
+        assert_eq!(p.orig_len, 44);
+
+        let plain = Frame::synthetic(&data, PacketType::Outgoing, None);
+        let mut buf = Vec::new();
+        assert_eq!(encode_frame(&mut buf, 0, &plain, View::Local, 30), 30);
+        let p = packet(&buf);
+        assert_eq!(p.data, &data[..30]);
+        assert_eq!(p.orig_len, 40);
+        assert_eq!(p.flags.and_then(|f| f.direction), Some(Direction::Outbound));
+    }
+
+    #[test]
+    fn no_points_is_an_error() {
+        let r = Capture::start("x", &[], Box::new(io::sink()), &CaptureOptions::default());
+        assert!(matches!(r, Err(CaptureError::NoPoints { .. })));
+    }
+}
