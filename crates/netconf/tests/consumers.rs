@@ -168,3 +168,60 @@ fn netplan_generate_accepts_netplan_output_and_matches_networkd_output() {
     assert!(validated > 0, "no netplan output was validated");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn ifquery_parses_every_eni_output() {
+    let ifquery = need("ifquery", "ifupdown");
+    let mut failures = Vec::new();
+    let mut validated = 0;
+    for (name, model) in models() {
+        let Some(tasks) = try_render(&model, Renderer::Eni) else { continue };
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_tree(dir.path(), &tasks);
+        let file = dir.path().join("etc/network/interfaces.d/50-cloud-init");
+        let query = |args: &[&str]| {
+            let out = Command::new(&ifquery)
+                .arg("--interfaces")
+                .arg(&file)
+                .arg("--state-dir")
+                .arg(dir.path())
+                .args(args)
+                .output()
+                .expect("run ifquery");
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            (out.status.success() && stderr.trim().is_empty(), String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+        };
+        let (ok, listed, stderr) = query(&["--list", "--all"]);
+        if !ok {
+            failures.push(format!("{name}: ifquery --list: {stderr}"));
+            continue;
+        }
+        let listed: Vec<&str> = listed.lines().collect();
+        let mut expected = vec!["lo"];
+        expected.extend(model.interfaces.iter().filter_map(|i| i.device_name()));
+        if listed.iter().collect::<BTreeSet<_>>() != expected.iter().collect::<BTreeSet<_>>() {
+            failures.push(format!("{name}: ifquery lists {listed:?}, the model has {expected:?}"));
+        }
+        for iface in &model.interfaces {
+            let dev = iface.device_name().expect("eni rendered it, so it has a name");
+            let (ok, shown, stderr) = query(&[dev]);
+            if !ok {
+                failures.push(format!("{name}: ifquery {dev}: {stderr}"));
+                continue;
+            }
+            for a in &iface.addresses {
+                if !shown.lines().any(|l| l == format!("address: {}", a.addr)) {
+                    failures.push(format!("{name}: ifquery {dev} does not show address {a}:\n{shown}"));
+                }
+            }
+            if let Some(mtu) = iface.mtu
+                && !shown.lines().any(|l| l == format!("mtu: {mtu}"))
+            {
+                failures.push(format!("{name}: ifquery {dev} does not show mtu {mtu}"));
+            }
+        }
+        validated += 1;
+    }
+    assert!(validated > 0, "no ENI output was validated");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
