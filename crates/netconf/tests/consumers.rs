@@ -88,9 +88,13 @@ fn unit_meaning(text: &str) -> BTreeSet<String> {
         }
         let Some((k, v)) = line.split_once('=') else { continue };
         let k = if k == "PermanentMACAddress" { "MACAddress" } else { k };
+        // systemd booleans: 1/true/yes and 0/false/no are the same.
+        let boolean = matches!(k, "AllSlavesActive" | "STP" | "PrimarySlave" | "IPv6AcceptRA");
         let v = match v {
             "true" => "yes",
             "false" => "no",
+            "1" if boolean => "yes",
+            "0" if boolean => "no",
             v => v,
         };
         let netplan_default = matches!(
@@ -223,5 +227,98 @@ fn ifquery_parses_every_eni_output() {
         validated += 1;
     }
     assert!(validated > 0, "no ENI output was validated");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A keyfile's settings as `section/key=value` (comments and blanks
+/// dropped).
+fn keyfile_settings(text: &str) -> BTreeSet<String> {
+    let mut section = String::new();
+    let mut out = BTreeSet::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.to_owned();
+        } else if let Some((k, v)) = line.split_once('=') {
+            out.insert(format!("{section}/{k}={v}"));
+        }
+    }
+    out
+}
+
+/// Settings at NetworkManager's default value, which its keyfile writer
+/// leaves out.
+const NM_DEFAULTS: &[&str] = &[
+    "bridge/stp=true",
+    "bridge/priority=32768",
+    "bridge/forward-delay=15",
+    "bridge/hello-time=2",
+    "bridge/max-age=20",
+    "bridge/ageing-time=300",
+    "bridge-port/priority=32",
+    "bridge-port/path-cost=100",
+];
+
+#[test]
+fn nmcli_offline_loads_every_keyfile_unchanged() {
+    // Debian 12's nmcli (1.42) has --offline: `connection modify` reads a
+    // keyfile on stdin, verifies the connection as the daemon would and
+    // prints it back. A no-op modification (the same id) must succeed and
+    // every setting warren wrote must come back (NM drops keys it does not
+    // know, so a misspelt key shows up as missing).
+    let nmcli = need("nmcli", "network-manager");
+    let mut failures = Vec::new();
+    let mut validated = 0;
+    for (name, model) in models() {
+        let Some(tasks) = try_render(&model, Renderer::NetworkManager) else { continue };
+        for t in tasks.iter().filter(|t| t.path.ends_with(".nmconnection")) {
+            let text = t.content.as_deref().unwrap_or("");
+            let ours = keyfile_settings(text);
+            let id = ours
+                .iter()
+                .find_map(|l| l.strip_prefix("connection/id="))
+                .expect("keyfile has an id")
+                .to_owned();
+            let mut child = Command::new(&nmcli)
+                .args(["--offline", "connection", "modify", "connection.id", &id])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run nmcli");
+            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), text.as_bytes()).expect("feed nmcli");
+            let out = child.wait_with_output().expect("nmcli output");
+            if !out.status.success() {
+                failures.push(format!("{name}: {}: nmcli: {}", t.path, String::from_utf8_lossy(&out.stderr)));
+                continue;
+            }
+            let back = keyfile_settings(&String::from_utf8_lossy(&out.stdout));
+            // nmcli folds `gateway=` into `address1=ADDR,GW`.
+            let gateways: Vec<(String, String)> = ours
+                .iter()
+                .filter_map(|l| {
+                    let (sec, gw) = l.split_once("/gateway=")?;
+                    Some((sec.to_owned(), gw.to_owned()))
+                })
+                .collect();
+            for l in &ours {
+                if NM_DEFAULTS.contains(&l.as_str()) {
+                    // nmcli leaves out settings at their default value.
+                    continue;
+                }
+                let folded = gateways.iter().any(|(sec, gw)| {
+                    l.starts_with(&format!("{sec}/gateway="))
+                        || (l.starts_with(&format!("{sec}/address1=")) && back.contains(&format!("{l},{gw}")))
+                });
+                if !back.contains(l) && !folded {
+                    failures.push(format!("{name}: {}: nmcli dropped or changed {l}", t.path));
+                }
+            }
+            validated += 1;
+        }
+    }
+    assert!(validated > 0, "no keyfile was validated");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
