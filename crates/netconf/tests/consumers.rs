@@ -322,3 +322,84 @@ fn nmcli_offline_loads_every_keyfile_unchanged() {
     assert!(validated > 0, "no keyfile was validated");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The ifcfg keys warren may write (initscripts' sysconfig.txt and
+/// NetworkManager's ifcfg-rh), numbered keys by their stem.
+const IFCFG_KEYS: &[&str] = &[
+    "DEVICE", "TYPE", "HWADDR", "ETHTOOL_OPTS", "BONDING_MASTER", "BONDING_OPTS", "STP", "DELAY",
+    "BRIDGING_OPTS", "VLAN", "PHYSDEV", "VLAN_ID", "ONBOOT", "MASTER", "SLAVE", "BRIDGE",
+    "BOOTPROTO", "IPADDR", "PREFIX", "GATEWAY", "IPV6INIT", "IPV6ADDR", "IPV6ADDR_SECONDARIES",
+    "IPV6_DEFAULTGW", "IPV6_AUTOCONF", "DHCPV6C", "MTU", "DNS", "DOMAIN",
+];
+
+#[test]
+fn ifcfg_files_source_cleanly_in_bash() {
+    // Debian 12 packages neither initscripts nor NetworkManager's ifcfg-rh
+    // plugin, so the files are read the way initscripts reads them: sourced
+    // by bash. Sourcing must be silent, every variable must be a known
+    // ifcfg key, DEVICE must match the file name and the addresses must
+    // come back as the model has them.
+    let bash = need("bash", "bash");
+    let mut failures = Vec::new();
+    let mut validated = 0;
+    for (name, model) in models() {
+        let Some(tasks) = try_render(&model, Renderer::Sysconfig) else { continue };
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_tree(dir.path(), &tasks);
+        for t in tasks.iter().filter(|t| t.path.contains("/ifcfg-")) {
+            let dev = t.path.rsplit_once("/ifcfg-").expect("ifcfg path").1;
+            let out = Command::new(&bash)
+                .env_clear()
+                .arg("-c")
+                .arg("set -eu; . \"$1\"; set -o posix; set")
+                .arg("bash")
+                .arg(dir.path().join(&t.path))
+                .output()
+                .expect("run bash");
+            if !out.status.success() || !out.stderr.is_empty() {
+                failures.push(format!("{name}: {}: {}", t.path, String::from_utf8_lossy(&out.stderr)));
+                continue;
+            }
+            let written: Vec<(String, String)> = t
+                .content
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned())))
+                .collect();
+            let vars: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned())))
+                .collect();
+            for (k, v) in &written {
+                let stem = k.trim_end_matches(|c: char| c.is_ascii_digit());
+                if !IFCFG_KEYS.contains(&stem) {
+                    failures.push(format!("{name}: {}: unknown ifcfg key {k}", t.path));
+                }
+                if vars.get(k) != Some(v) {
+                    failures.push(format!("{name}: {}: bash reads {k} as {:?}, not {v:?}", t.path, vars.get(k)));
+                }
+            }
+            if vars.get("DEVICE").map(String::as_str) != Some(dev) {
+                failures.push(format!("{name}: {}: DEVICE is not {dev}", t.path));
+            }
+            let iface = model.interfaces.iter().find(|i| i.device_name() == Some(dev)).expect("interface of file");
+            let mut v4 = iface.addresses.iter().filter(|a| a.is_v4());
+            for n in 0.. {
+                let suffix = if n == 0 { String::new() } else { n.to_string() };
+                match (vars.get(&format!("IPADDR{suffix}")), vars.get(&format!("PREFIX{suffix}")), v4.next()) {
+                    (None, None, None) => break,
+                    (Some(a), Some(p), Some(want)) if *a == want.addr.to_string() && *p == want.prefix.to_string() => {}
+                    other => {
+                        failures.push(format!("{name}: {}: IPADDR{suffix}/PREFIX{suffix} {other:?}", t.path));
+                        break;
+                    }
+                }
+            }
+            validated += 1;
+        }
+    }
+    assert!(validated > 0, "no ifcfg file was validated");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
