@@ -9,7 +9,9 @@ fn configs() -> PathBuf {
 }
 
 fn own_case(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../netconf/tests/cases").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../netconf/tests/cases")
+        .join(name)
 }
 
 fn warren() -> assert_cmd::Command {
@@ -28,7 +30,12 @@ fn network_config_is_written_with_the_chosen_renderer() {
         .arg(rootfs.path())
         .assert()
         .success();
-    let netdev = fs::read_to_string(rootfs.path().join("etc/systemd/network/10-cloud-init-bond0.netdev")).unwrap();
+    let netdev = fs::read_to_string(
+        rootfs
+            .path()
+            .join("etc/systemd/network/10-cloud-init-bond0.netdev"),
+    )
+    .unwrap();
     assert!(netdev.contains("Kind=bond\n"), "{netdev}");
     assert!(netdev.contains("Mode=802.3ad\n"), "{netdev}");
 }
@@ -40,12 +47,24 @@ fn renderer_auto_follows_the_distro() {
         ("ubuntu 16.04", "etc/network/interfaces.d/50-cloud-init"),
         ("debian 12", "etc/network/interfaces.d/50-cloud-init"),
         ("rocky 8", "etc/sysconfig/network-scripts/ifcfg-eth1"),
-        ("rhel 9", "etc/NetworkManager/system-connections/cloud-init-eth1.nmconnection"),
+        (
+            "rhel 9",
+            "etc/NetworkManager/system-connections/cloud-init-eth1.nmconnection",
+        ),
     ] {
         let out = warren()
             .arg("--network-config")
             .arg(configs().join("v2-physical.yaml"))
-            .args(["--renderer", "auto", "--format", "json", "-o", os, "--rootfs", "/nonexistent"])
+            .args([
+                "--renderer",
+                "auto",
+                "--format",
+                "json",
+                "-o",
+                os,
+                "--rootfs",
+                "/nonexistent",
+            ])
             .assert()
             .success()
             .get_output()
@@ -62,7 +81,11 @@ fn renderer_auto_follows_the_distro() {
 fn renderer_auto_reads_the_rootfs_os_release() {
     let rootfs = tempfile::tempdir().unwrap();
     fs::create_dir_all(rootfs.path().join("etc")).unwrap();
-    fs::write(rootfs.path().join("etc/os-release"), "NAME=\"Debian\"\nID=debian\nVERSION_ID=\"12\"\n").unwrap();
+    fs::write(
+        rootfs.path().join("etc/os-release"),
+        "NAME=\"Debian\"\nID=debian\nVERSION_ID=\"12\"\n",
+    )
+    .unwrap();
     warren()
         .arg("--network-config")
         .arg(configs().join("v1-full.yaml"))
@@ -70,7 +93,8 @@ fn renderer_auto_reads_the_rootfs_os_release() {
         .arg(rootfs.path())
         .assert()
         .success();
-    let eni = fs::read_to_string(rootfs.path().join("etc/network/interfaces.d/50-cloud-init")).unwrap();
+    let eni =
+        fs::read_to_string(rootfs.path().join("etc/network/interfaces.d/50-cloud-init")).unwrap();
     assert!(eni.contains("iface bond0 inet dhcp\n"), "{eni}");
 }
 
@@ -87,7 +111,10 @@ fn an_inexpressible_combination_is_an_error_naming_it() {
         .get_output()
         .clone();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("renderer eni cannot express interface"), "{stderr}");
+    assert!(
+        stderr.contains("renderer eni cannot express interface"),
+        "{stderr}"
+    );
     assert_eq!(fs::read_dir(rootfs.path()).unwrap().count(), 0);
 }
 
@@ -95,24 +122,45 @@ fn an_inexpressible_combination_is_an_error_naming_it() {
 fn a_malformed_network_config_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yaml");
-    fs::write(&file, "network:\n  version: 2\n  ethernets:\n    eth0:\n      mtu: big\n").unwrap();
+    fs::write(
+        &file,
+        "network:\n  version: 2\n  ethernets:\n    eth0:\n      mtu: big\n",
+    )
+    .unwrap();
     let out = warren()
         .arg("--network-config")
         .arg(&file)
-        .args(["--renderer", "netplan", "--format", "json", "--rootfs", "/nonexistent"])
+        .args([
+            "--renderer",
+            "netplan",
+            "--format",
+            "json",
+            "--rootfs",
+            "/nonexistent",
+        ])
         .assert()
         .code(1)
         .get_output()
         .clone();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("ethernets.eth0.mtu: expected a number"), "{stderr}");
+    assert!(
+        stderr.contains("ethernets.eth0.mtu: expected a number"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn equinix_metadata_goes_through_the_model_with_renderer() {
     let case = own_case("01-debian11-mlag-bonded");
     let out = warren()
-        .args(["--renderer", "netplan", "--format", "json", "--resolvers", "192.0.2.53"])
+        .args([
+            "--renderer",
+            "netplan",
+            "--format",
+            "json",
+            "--resolvers",
+            "192.0.2.53",
+        ])
         .arg("--metadata-file")
         .arg(case.join("metadata.json"))
         .arg("--fake-nics")

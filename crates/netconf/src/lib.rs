@@ -25,9 +25,9 @@ mod task;
 pub use error::Error;
 pub use input::parse_network_config;
 pub use model::{LabInterface, NetworkModel};
-pub use render::{Renderer, render};
 pub use nic::HostNic;
 pub use os::OsOverride;
+pub use render::{Renderer, render};
 pub use task::{Action, Task};
 
 use context::Context;

@@ -439,10 +439,16 @@ impl NetworkModel {
                 Kind::Bridge(b) => &b.members,
                 Kind::Vlan(v) => {
                     if self.get(&v.link).is_none() {
-                        return Err(Error::model(&i.id, format!("link {:?} is not defined", v.link)));
+                        return Err(Error::model(
+                            &i.id,
+                            format!("link {:?} is not defined", v.link),
+                        ));
                     }
                     if !(1..=4094).contains(&v.id) {
-                        return Err(Error::model(&i.id, format!("vlan id {} is not in 1..4094", v.id)));
+                        return Err(Error::model(
+                            &i.id,
+                            format!("vlan id {} is not in 1..4094", v.id),
+                        ));
                     }
                     &[]
                 }
@@ -456,22 +462,37 @@ impl NetworkModel {
                     return Err(Error::model(&i.id, "is its own member"));
                 }
                 if let Some(other) = parent.insert(m, &i.id) {
-                    return Err(Error::model(m, format!("is a member of both {other} and {}", i.id)));
+                    return Err(Error::model(
+                        m,
+                        format!("is a member of both {other} and {}", i.id),
+                    ));
                 }
                 if member.has_l3() {
-                    return Err(Error::model(m, format!("is a member of {} and cannot have addresses, DHCP or routes", i.id)));
+                    return Err(Error::model(
+                        m,
+                        format!(
+                            "is a member of {} and cannot have addresses, DHCP or routes",
+                            i.id
+                        ),
+                    ));
                 }
             }
             if let Kind::Bond(b) = &i.kind
                 && let Some(ParamValue::Word(p)) = b.params.get(&BondOption::Primary)
                 && !b.members.contains(p)
             {
-                return Err(Error::model(&i.id, format!("primary {p:?} is not a member")));
+                return Err(Error::model(
+                    &i.id,
+                    format!("primary {p:?} is not a member"),
+                ));
             }
             if let Kind::Bridge(b) = &i.kind {
                 for port in b.port_priority.keys().chain(b.path_cost.keys()) {
                     if !b.members.contains(port) {
-                        return Err(Error::model(&i.id, format!("port setting for {port:?}, which is not a member")));
+                        return Err(Error::model(
+                            &i.id,
+                            format!("port setting for {port:?}, which is not a member"),
+                        ));
                     }
                 }
             }
@@ -486,9 +507,14 @@ fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty()
         || name == "."
         || name == ".."
-        || name.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control() || c == '"' || c == '\'' || c == '\\')
+        || name.chars().any(|c| {
+            c == '/' || c.is_whitespace() || c.is_control() || c == '"' || c == '\'' || c == '\\'
+        })
     {
-        return Err(Error::model(name, "is not a usable name (no quotes, slashes or whitespace)"));
+        return Err(Error::model(
+            name,
+            "is not a usable name (no quotes, slashes or whitespace)",
+        ));
     }
     Ok(())
 }
@@ -503,7 +529,9 @@ impl Cidr {
     pub fn netmask_v4(&self) -> Option<std::net::Ipv4Addr> {
         match self.addr {
             IpAddr::V4(_) => Some(std::net::Ipv4Addr::from(
-                u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0),
+                u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0),
             )),
             IpAddr::V6(_) => None,
         }
@@ -513,11 +541,15 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(a) & mask == u32::from(b) & mask
             }
             (IpAddr::V6(a), IpAddr::V6(b)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(a) & mask == u128::from(b) & mask
             }
             _ => false,
@@ -549,9 +581,13 @@ impl FromStr for Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = a.parse().map_err(|_| format!("{a:?} is not an IP address"))?;
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("{a:?} is not an IP address"))?;
         let prefix = match p {
-            Some(p) => p.parse().map_err(|_| format!("{p:?} is not a prefix length"))?,
+            Some(p) => p
+                .parse()
+                .map_err(|_| format!("{p:?} is not a prefix length"))?,
             None if addr.is_ipv4() => 32,
             None => 128,
         };
@@ -596,7 +632,11 @@ impl ParamValue {
             ParamValue::Word(w) => name_of(w),
             ParamValue::Number(n) => n.to_string(),
             ParamValue::Flag(b) => u8::from(*b).to_string(),
-            ParamValue::Addresses(a) => a.iter().map(ToString::to_string).collect::<Vec<_>>().join(sep),
+            ParamValue::Addresses(a) => a
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(sep),
         }
     }
 }

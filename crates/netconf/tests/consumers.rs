@@ -19,7 +19,9 @@ fn need(cmd: &str, package: &str) -> PathBuf {
         .chain(["/usr/sbin", "/sbin", "/usr/bin"])
         .map(|d| Path::new(d).join(cmd))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{cmd} is missing: install Debian's {package} (scripts/setup does)"))
+        .unwrap_or_else(|| {
+            panic!("{cmd} is missing: install Debian's {package} (scripts/setup does)")
+        })
 }
 
 fn models() -> Vec<(String, NetworkModel)> {
@@ -33,7 +35,11 @@ fn models() -> Vec<(String, NetworkModel)> {
     paths
         .into_iter()
         .map(|p| {
-            let name = p.file_stem().and_then(|s| s.to_str()).expect("name").to_owned();
+            let name = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("name")
+                .to_owned();
             let text = std::fs::read_to_string(&p).expect("read");
             let model = parse_network_config(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             (name, model)
@@ -86,10 +92,19 @@ fn unit_meaning(text: &str) -> BTreeSet<String> {
             section = s.to_owned();
             continue;
         }
-        let Some((k, v)) = line.split_once('=') else { continue };
-        let k = if k == "PermanentMACAddress" { "MACAddress" } else { k };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let k = if k == "PermanentMACAddress" {
+            "MACAddress"
+        } else {
+            k
+        };
         // systemd booleans: 1/true/yes and 0/false/no are the same.
-        let boolean = matches!(k, "AllSlavesActive" | "STP" | "PrimarySlave" | "IPv6AcceptRA");
+        let boolean = matches!(
+            k,
+            "AllSlavesActive" | "STP" | "PrimarySlave" | "IPv6AcceptRA"
+        );
         let v = match v {
             "true" => "yes",
             "false" => "no",
@@ -99,8 +114,11 @@ fn unit_meaning(text: &str) -> BTreeSet<String> {
         };
         let netplan_default = matches!(
             (section.as_str(), k, v),
-            ("Network", "LinkLocalAddressing" | "ConfigureWithoutCarrier", _)
-                | ("Link", "WakeOnLan", "off")
+            (
+                "Network",
+                "LinkLocalAddressing" | "ConfigureWithoutCarrier",
+                _
+            ) | ("Link", "WakeOnLan", "off")
                 | ("Bond", "AllSlavesActive", "no")
                 | ("DHCP" | "DHCPv4" | "DHCPv6", "RouteMetric" | "UseMTU", _)
         );
@@ -114,7 +132,9 @@ fn unit_meaning(text: &str) -> BTreeSet<String> {
 
 /// The units under `dir` by interface id (the file name after `prefix`).
 fn units(dir: &Path, prefix: &str) -> BTreeMap<String, BTreeSet<String>> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return BTreeMap::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
     entries
         .map(|e| e.expect("entry").path())
         .filter_map(|p| {
@@ -133,7 +153,9 @@ fn netplan_generate_accepts_netplan_output_and_matches_networkd_output() {
     let mut failures = Vec::new();
     let mut validated = 0;
     for (name, model) in models() {
-        let Some(tasks) = try_render(&model, Renderer::Netplan) else { continue };
+        let Some(tasks) = try_render(&model, Renderer::Netplan) else {
+            continue;
+        };
         let root = tempfile::tempdir().expect("tempdir");
         write_tree(root.path(), &tasks);
         let out = Command::new(&netplan)
@@ -144,18 +166,26 @@ fn netplan_generate_accepts_netplan_output_and_matches_networkd_output() {
             .expect("run netplan");
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() || !stderr.trim().is_empty() {
-            failures.push(format!("{name}: netplan generate: {}\n{stderr}", out.status));
+            failures.push(format!(
+                "{name}: netplan generate: {}\n{stderr}",
+                out.status
+            ));
             continue;
         }
         validated += 1;
         let Some(ours) = try_render(&model, Renderer::Networkd) else {
-            failures.push(format!("{name}: netplan renders it but networkd refuses it"));
+            failures.push(format!(
+                "{name}: netplan renders it but networkd refuses it"
+            ));
             continue;
         };
         let ours_root = tempfile::tempdir().expect("tempdir");
         write_tree(ours_root.path(), &ours);
         let theirs = units(&root.path().join("run/systemd/network"), "10-netplan-");
-        let mine = units(&ours_root.path().join("etc/systemd/network"), "10-cloud-init-");
+        let mine = units(
+            &ours_root.path().join("etc/systemd/network"),
+            "10-cloud-init-",
+        );
         for file in theirs.keys().chain(mine.keys()).collect::<BTreeSet<_>>() {
             let (a, b) = (theirs.get(file), mine.get(file));
             if a != b {
@@ -179,7 +209,9 @@ fn ifquery_parses_every_eni_output() {
     let mut failures = Vec::new();
     let mut validated = 0;
     for (name, model) in models() {
-        let Some(tasks) = try_render(&model, Renderer::Eni) else { continue };
+        let Some(tasks) = try_render(&model, Renderer::Eni) else {
+            continue;
+        };
         let dir = tempfile::tempdir().expect("tempdir");
         write_tree(dir.path(), &tasks);
         let file = dir.path().join("etc/network/interfaces.d/50-cloud-init");
@@ -193,7 +225,11 @@ fn ifquery_parses_every_eni_output() {
                 .output()
                 .expect("run ifquery");
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            (out.status.success() && stderr.trim().is_empty(), String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+            (
+                out.status.success() && stderr.trim().is_empty(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr,
+            )
         };
         let (ok, listed, stderr) = query(&["--list", "--all"]);
         if !ok {
@@ -204,10 +240,14 @@ fn ifquery_parses_every_eni_output() {
         let mut expected = vec!["lo"];
         expected.extend(model.interfaces.iter().filter_map(|i| i.device_name()));
         if listed.iter().collect::<BTreeSet<_>>() != expected.iter().collect::<BTreeSet<_>>() {
-            failures.push(format!("{name}: ifquery lists {listed:?}, the model has {expected:?}"));
+            failures.push(format!(
+                "{name}: ifquery lists {listed:?}, the model has {expected:?}"
+            ));
         }
         for iface in &model.interfaces {
-            let dev = iface.device_name().expect("eni rendered it, so it has a name");
+            let dev = iface
+                .device_name()
+                .expect("eni rendered it, so it has a name");
             let (ok, shown, stderr) = query(&[dev]);
             if !ok {
                 failures.push(format!("{name}: ifquery {dev}: {stderr}"));
@@ -215,7 +255,9 @@ fn ifquery_parses_every_eni_output() {
             }
             for a in &iface.addresses {
                 if !shown.lines().any(|l| l == format!("address: {}", a.addr)) {
-                    failures.push(format!("{name}: ifquery {dev} does not show address {a}:\n{shown}"));
+                    failures.push(format!(
+                        "{name}: ifquery {dev} does not show address {a}:\n{shown}"
+                    ));
                 }
             }
             if let Some(mtu) = iface.mtu
@@ -272,7 +314,9 @@ fn nmcli_offline_loads_every_keyfile_unchanged() {
     let mut failures = Vec::new();
     let mut validated = 0;
     for (name, model) in models() {
-        let Some(tasks) = try_render(&model, Renderer::NetworkManager) else { continue };
+        let Some(tasks) = try_render(&model, Renderer::NetworkManager) else {
+            continue;
+        };
         for t in tasks.iter().filter(|t| t.path.ends_with(".nmconnection")) {
             let text = t.content.as_deref().unwrap_or("");
             let ours = keyfile_settings(text);
@@ -288,10 +332,15 @@ fn nmcli_offline_loads_every_keyfile_unchanged() {
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .expect("run nmcli");
-            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), text.as_bytes()).expect("feed nmcli");
+            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), text.as_bytes())
+                .expect("feed nmcli");
             let out = child.wait_with_output().expect("nmcli output");
             if !out.status.success() {
-                failures.push(format!("{name}: {}: nmcli: {}", t.path, String::from_utf8_lossy(&out.stderr)));
+                failures.push(format!(
+                    "{name}: {}: nmcli: {}",
+                    t.path,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
                 continue;
             }
             let back = keyfile_settings(&String::from_utf8_lossy(&out.stdout));
@@ -310,7 +359,8 @@ fn nmcli_offline_loads_every_keyfile_unchanged() {
                 }
                 let folded = gateways.iter().any(|(sec, gw)| {
                     l.starts_with(&format!("{sec}/gateway="))
-                        || (l.starts_with(&format!("{sec}/address1=")) && back.contains(&format!("{l},{gw}")))
+                        || (l.starts_with(&format!("{sec}/address1="))
+                            && back.contains(&format!("{l},{gw}")))
                 });
                 if !back.contains(l) && !folded {
                     failures.push(format!("{name}: {}: nmcli dropped or changed {l}", t.path));
@@ -326,10 +376,35 @@ fn nmcli_offline_loads_every_keyfile_unchanged() {
 /// The ifcfg keys warren may write (initscripts' sysconfig.txt and
 /// NetworkManager's ifcfg-rh), numbered keys by their stem.
 const IFCFG_KEYS: &[&str] = &[
-    "DEVICE", "TYPE", "HWADDR", "ETHTOOL_OPTS", "BONDING_MASTER", "BONDING_OPTS", "STP", "DELAY",
-    "BRIDGING_OPTS", "VLAN", "PHYSDEV", "VLAN_ID", "ONBOOT", "MASTER", "SLAVE", "BRIDGE",
-    "BOOTPROTO", "IPADDR", "PREFIX", "GATEWAY", "IPV6INIT", "IPV6ADDR", "IPV6ADDR_SECONDARIES",
-    "IPV6_DEFAULTGW", "IPV6_AUTOCONF", "DHCPV6C", "MTU", "DNS", "DOMAIN",
+    "DEVICE",
+    "TYPE",
+    "HWADDR",
+    "ETHTOOL_OPTS",
+    "BONDING_MASTER",
+    "BONDING_OPTS",
+    "STP",
+    "DELAY",
+    "BRIDGING_OPTS",
+    "VLAN",
+    "PHYSDEV",
+    "VLAN_ID",
+    "ONBOOT",
+    "MASTER",
+    "SLAVE",
+    "BRIDGE",
+    "BOOTPROTO",
+    "IPADDR",
+    "PREFIX",
+    "GATEWAY",
+    "IPV6INIT",
+    "IPV6ADDR",
+    "IPV6ADDR_SECONDARIES",
+    "IPV6_DEFAULTGW",
+    "IPV6_AUTOCONF",
+    "DHCPV6C",
+    "MTU",
+    "DNS",
+    "DOMAIN",
 ];
 
 #[test]
@@ -343,7 +418,9 @@ fn ifcfg_files_source_cleanly_in_bash() {
     let mut failures = Vec::new();
     let mut validated = 0;
     for (name, model) in models() {
-        let Some(tasks) = try_render(&model, Renderer::Sysconfig) else { continue };
+        let Some(tasks) = try_render(&model, Renderer::Sysconfig) else {
+            continue;
+        };
         let dir = tempfile::tempdir().expect("tempdir");
         write_tree(dir.path(), &tasks);
         for t in tasks.iter().filter(|t| t.path.contains("/ifcfg-")) {
@@ -357,7 +434,11 @@ fn ifcfg_files_source_cleanly_in_bash() {
                 .output()
                 .expect("run bash");
             if !out.status.success() || !out.stderr.is_empty() {
-                failures.push(format!("{name}: {}: {}", t.path, String::from_utf8_lossy(&out.stderr)));
+                failures.push(format!(
+                    "{name}: {}: {}",
+                    t.path,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
                 continue;
             }
             let written: Vec<(String, String)> = t
@@ -366,11 +447,17 @@ fn ifcfg_files_source_cleanly_in_bash() {
                 .unwrap_or("")
                 .lines()
                 .filter(|l| !l.starts_with('#'))
-                .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned())))
+                .filter_map(|l| {
+                    l.split_once('=')
+                        .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+                })
                 .collect();
             let vars: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
                 .lines()
-                .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned())))
+                .filter_map(|l| {
+                    l.split_once('=')
+                        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+                })
                 .collect();
             for (k, v) in &written {
                 let stem = k.trim_end_matches(|c: char| c.is_ascii_digit());
@@ -378,21 +465,37 @@ fn ifcfg_files_source_cleanly_in_bash() {
                     failures.push(format!("{name}: {}: unknown ifcfg key {k}", t.path));
                 }
                 if vars.get(k) != Some(v) {
-                    failures.push(format!("{name}: {}: bash reads {k} as {:?}, not {v:?}", t.path, vars.get(k)));
+                    failures.push(format!(
+                        "{name}: {}: bash reads {k} as {:?}, not {v:?}",
+                        t.path,
+                        vars.get(k)
+                    ));
                 }
             }
             if vars.get("DEVICE").map(String::as_str) != Some(dev) {
                 failures.push(format!("{name}: {}: DEVICE is not {dev}", t.path));
             }
-            let iface = model.interfaces.iter().find(|i| i.device_name() == Some(dev)).expect("interface of file");
+            let iface = model
+                .interfaces
+                .iter()
+                .find(|i| i.device_name() == Some(dev))
+                .expect("interface of file");
             let mut v4 = iface.addresses.iter().filter(|a| a.is_v4());
             for n in 0.. {
                 let suffix = if n == 0 { String::new() } else { n.to_string() };
-                match (vars.get(&format!("IPADDR{suffix}")), vars.get(&format!("PREFIX{suffix}")), v4.next()) {
+                match (
+                    vars.get(&format!("IPADDR{suffix}")),
+                    vars.get(&format!("PREFIX{suffix}")),
+                    v4.next(),
+                ) {
                     (None, None, None) => break,
-                    (Some(a), Some(p), Some(want)) if *a == want.addr.to_string() && *p == want.prefix.to_string() => {}
+                    (Some(a), Some(p), Some(want))
+                        if *a == want.addr.to_string() && *p == want.prefix.to_string() => {}
                     other => {
-                        failures.push(format!("{name}: {}: IPADDR{suffix}/PREFIX{suffix} {other:?}", t.path));
+                        failures.push(format!(
+                            "{name}: {}: IPADDR{suffix}/PREFIX{suffix} {other:?}",
+                            t.path
+                        ));
                         break;
                     }
                 }

@@ -27,7 +27,8 @@ fn dump(tasks: &[Task]) -> String {
             format!(
                 "==> {} ({})\n{}",
                 t.path,
-                t.mode.map_or("default mode".to_owned(), |m| format!("{m:04o}")),
+                t.mode
+                    .map_or("default mode".to_owned(), |m| format!("{m:04o}")),
                 t.content.as_deref().unwrap_or("")
             )
         })
@@ -39,7 +40,11 @@ fn matrix_matches_golden_files() {
     let bless = std::env::var_os("WARREN_BLESS").is_some();
     let mut failures = Vec::new();
     for path in configs() {
-        let stem = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 name").to_owned();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name")
+            .to_owned();
         let text = std::fs::read_to_string(&path).expect("read config");
         let model = parse_network_config(&text).unwrap_or_else(|e| panic!("{stem}: {e}"));
         for r in Renderer::ALL {
@@ -52,7 +57,10 @@ fn matrix_matches_golden_files() {
                 std::fs::create_dir_all(golden.parent().expect("parent")).expect("mkdir");
                 std::fs::write(&golden, &got).expect("write golden");
             } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(got.as_str()) {
-                failures.push(format!("{stem} × {r}: differs from {}\n{got}", golden.display()));
+                failures.push(format!(
+                    "{stem} × {r}: differs from {}\n{got}",
+                    golden.display()
+                ));
             }
         }
     }

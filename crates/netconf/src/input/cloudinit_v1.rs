@@ -13,7 +13,14 @@ use crate::model::{
 
 /// Keys of a `subnets` entry.
 const SUBNET_KEYS: &[&str] = &[
-    "type", "address", "netmask", "gateway", "dns_nameservers", "dns_search", "routes", "control",
+    "type",
+    "address",
+    "netmask",
+    "gateway",
+    "dns_nameservers",
+    "dns_search",
+    "routes",
+    "control",
 ];
 
 /// Parses the top-level mapping (`version: 1` already checked).
@@ -58,16 +65,22 @@ pub(crate) fn parse(map: &Map<String, Value>) -> Result<NetworkModel, Error> {
             }
             "vlan" => {
                 let f = Fields::new(entry, path, &device_keys(&["vlan_link", "vlan_id"]))?;
-                let id = f.u32("vlan_id")?.ok_or_else(|| f.err("vlan_id", "missing"))?;
+                let id = f
+                    .u32("vlan_id")?
+                    .ok_or_else(|| f.err("vlan_id", "missing"))?;
                 let kind = Kind::Vlan(Vlan {
-                    id: u16::try_from(id).map_err(|_| f.err("vlan_id", format!("{id} is not a VLAN id")))?,
+                    id: u16::try_from(id)
+                        .map_err(|_| f.err("vlan_id", format!("{id} is not a VLAN id")))?,
                     link: f.req_str("vlan_link")?,
                 });
                 model.interfaces.push(device(&f, kind)?);
             }
             "nameserver" => {
                 let f = Fields::new(entry, path, &["type", "address", "search", "interface"])?;
-                let dns = Dns { nameservers: f.ips("address")?, search: f.strs("search")? };
+                let dns = Dns {
+                    nameservers: f.ips("address")?,
+                    search: f.strs("search")?,
+                };
                 match f.str("interface")? {
                     None => merge_dns(&mut model.dns, dns),
                     Some(id) => {
@@ -75,16 +88,34 @@ pub(crate) fn parse(map: &Map<String, Value>) -> Result<NetworkModel, Error> {
                             .interfaces
                             .iter_mut()
                             .find(|i| i.id == id)
-                            .ok_or_else(|| f.err("interface", format!("{id:?} is not defined before it")))?;
+                            .ok_or_else(|| {
+                                f.err("interface", format!("{id:?} is not defined before it"))
+                            })?;
                         merge_dns(&mut iface.dns, dns);
                     }
                 }
             }
             "route" => {
-                let f = Fields::new(entry, path, &["type", "destination", "network", "netmask", "gateway", "metric"])?;
+                let f = Fields::new(
+                    entry,
+                    path,
+                    &[
+                        "type",
+                        "destination",
+                        "network",
+                        "netmask",
+                        "gateway",
+                        "metric",
+                    ],
+                )?;
                 global_routes.push((route(&f)?, f.at("gateway")));
             }
-            other => return Err(Error::config(format!("{path}.type"), format!("{other:?} is not supported"))),
+            other => {
+                return Err(Error::config(
+                    format!("{path}.type"),
+                    format!("{other:?} is not supported"),
+                ));
+            }
         }
     }
     for (r, key) in global_routes {
@@ -95,7 +126,10 @@ pub(crate) fn parse(map: &Map<String, Value>) -> Result<NetworkModel, Error> {
 
 /// The keys of a device entry: the common ones plus `extra`.
 fn device_keys<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    ["type", "name", "mtu", "subnets"].into_iter().chain(extra.iter().copied()).collect()
+    ["type", "name", "mtu", "subnets"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect()
 }
 
 /// Name, MTU and subnets of a device entry.
@@ -103,7 +137,10 @@ fn device(f: &Fields<'_>, kind: Kind) -> Result<Interface, Error> {
     let mut iface = Interface::new(f.req_str("name")?, kind);
     iface.mtu = f.u32("mtu")?;
     for (n, s) in f.list("subnets")?.iter().enumerate() {
-        subnet(&mut iface, &Fields::new(s, format!("{}[{n}]", f.at("subnets")), SUBNET_KEYS)?)?;
+        subnet(
+            &mut iface,
+            &Fields::new(s, format!("{}[{n}]", f.at("subnets")), SUBNET_KEYS)?,
+        )?;
     }
     Ok(iface)
 }
@@ -119,9 +156,16 @@ fn subnet(iface: &mut Interface, f: &Fields<'_>) -> Result<(), Error> {
         "static" | "static6" => {
             let address = f.req_str("address")?;
             let netmask = f.str("netmask")?;
-            iface.addresses.push(cidr(&address, netmask.as_deref(), &f.at("address"))?);
+            iface
+                .addresses
+                .push(cidr(&address, netmask.as_deref(), &f.at("address"))?);
             if let Some(gw) = f.ip("gateway")? {
-                iface.routes.push(Route { to: RouteTo::Default, via: Some(gw), metric: None, table: None });
+                iface.routes.push(Route {
+                    to: RouteTo::Default,
+                    via: Some(gw),
+                    metric: None,
+                    table: None,
+                });
             }
         }
         "dhcp" | "dhcp4" => iface.dhcp4 = true,
@@ -135,10 +179,20 @@ fn subnet(iface: &mut Interface, f: &Fields<'_>) -> Result<(), Error> {
         other => return Err(f.err("type", format!("{other:?} is not supported"))),
     }
     for (n, r) in f.list("routes")?.iter().enumerate() {
-        let rf = Fields::new(r, format!("{}[{n}]", f.at("routes")), &["destination", "network", "netmask", "gateway", "metric"])?;
+        let rf = Fields::new(
+            r,
+            format!("{}[{n}]", f.at("routes")),
+            &["destination", "network", "netmask", "gateway", "metric"],
+        )?;
         iface.routes.push(route(&rf)?);
     }
-    merge_dns(&mut iface.dns, Dns { nameservers: f.ips("dns_nameservers")?, search: f.strs("dns_search")? });
+    merge_dns(
+        &mut iface.dns,
+        Dns {
+            nameservers: f.ips("dns_nameservers")?,
+            search: f.strs("dns_search")?,
+        },
+    );
     Ok(())
 }
 
@@ -150,32 +204,53 @@ fn route(f: &Fields<'_>) -> Result<Route, Error> {
     };
     let netmask = f.str("netmask")?;
     let to = match (dest.as_str(), netmask.as_deref()) {
-        ("default" | "0.0.0.0" | "::", None | Some("0" | "0.0.0.0")) | ("0.0.0.0/0" | "::/0", None) => RouteTo::Default,
+        ("default" | "0.0.0.0" | "::", None | Some("0" | "0.0.0.0"))
+        | ("0.0.0.0/0" | "::/0", None) => RouteTo::Default,
         (d, m) => RouteTo::Net(cidr(d, m, &f.at("destination"))?),
     };
-    Ok(Route { to, via: f.ip("gateway")?, metric: f.u32("metric")?, table: None })
+    Ok(Route {
+        to,
+        via: f.ip("gateway")?,
+        metric: f.u32("metric")?,
+        table: None,
+    })
 }
 
 /// Puts a global route on the interface whose static address network
 /// holds its gateway.
 fn attach_route(model: &mut NetworkModel, r: Route, key: &str) -> Result<(), Error> {
-    let via = r.via.ok_or_else(|| Error::config(key, "a global route needs a gateway"))?;
+    let via = r
+        .via
+        .ok_or_else(|| Error::config(key, "a global route needs a gateway"))?;
     let iface = model
         .interfaces
         .iter_mut()
         .find(|i| i.addresses.iter().any(|a| a.contains(via)))
-        .ok_or_else(|| Error::config(key, format!("no interface has an address in the network of {via}")))?;
+        .ok_or_else(|| {
+            Error::config(
+                key,
+                format!("no interface has an address in the network of {via}"),
+            )
+        })?;
     iface.routes.push(r);
     Ok(())
 }
 
 /// `bond_interfaces` and `params` (`bond-mode`, `bond_miimon`…).
 fn bond(f: &Fields<'_>) -> Result<Bond, Error> {
-    let mut b = Bond { members: f.strs("bond_interfaces")?, ..Bond::default() };
+    let mut b = Bond {
+        members: f.strs("bond_interfaces")?,
+        ..Bond::default()
+    };
     for (k, v) in params(f)? {
         let key = format!("{}.{k}", f.at("params"));
-        let name = k.strip_prefix("bond-").or_else(|| k.strip_prefix("bond_")).unwrap_or(k).replace('-', "_");
-        let opt = BondOption::from_kernel_name(&name).ok_or_else(|| Error::config(&key, "not a bond parameter warren knows"))?;
+        let name = k
+            .strip_prefix("bond-")
+            .or_else(|| k.strip_prefix("bond_"))
+            .unwrap_or(k)
+            .replace('-', "_");
+        let opt = BondOption::from_kernel_name(&name)
+            .ok_or_else(|| Error::config(&key, "not a bond parameter warren knows"))?;
         b.params.insert(opt, bond_value(opt, v, &key)?);
     }
     Ok(b)
@@ -183,15 +258,22 @@ fn bond(f: &Fields<'_>) -> Result<Bond, Error> {
 
 /// `bridge_interfaces` and `params` (`bridge_stp`, `bridge_portprio`…).
 fn bridge(f: &Fields<'_>) -> Result<Bridge, Error> {
-    let mut b = Bridge { members: f.strs("bridge_interfaces")?, ..Bridge::default() };
+    let mut b = Bridge {
+        members: f.strs("bridge_interfaces")?,
+        ..Bridge::default()
+    };
     for (k, v) in params(f)? {
         let key = format!("{}.{k}", f.at("params"));
-        let name = k.strip_prefix("bridge_").or_else(|| k.strip_prefix("bridge-")).unwrap_or(k);
+        let name = k
+            .strip_prefix("bridge_")
+            .or_else(|| k.strip_prefix("bridge-"))
+            .unwrap_or(k);
         match name {
             "portprio" => b.port_priority = port_values(v, &key)?,
             "pathcost" => b.path_cost = port_values(v, &key)?,
             _ => {
-                let opt = BridgeOption::from_kernel_name(name).ok_or_else(|| Error::config(&key, "not a bridge parameter warren knows"))?;
+                let opt = BridgeOption::from_kernel_name(name)
+                    .ok_or_else(|| Error::config(&key, "not a bridge parameter warren knows"))?;
                 b.params.insert(opt, bridge_value(opt, v, &key)?);
             }
         }
@@ -220,7 +302,10 @@ fn port_values(v: &Value, key: &str) -> Result<BTreeMap<String, u32>, Error> {
         }
         Value::Array(items) => {
             for item in items {
-                let (port, n) = item.as_str().and_then(|s| s.split_once(' ')).ok_or_else(bad)?;
+                let (port, n) = item
+                    .as_str()
+                    .and_then(|s| s.split_once(' '))
+                    .ok_or_else(bad)?;
                 out.insert(port.to_owned(), n.trim().parse().map_err(|_| bad())?);
             }
         }

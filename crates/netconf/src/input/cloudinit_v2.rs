@@ -11,16 +11,37 @@ use crate::model::{
 
 /// Keys every device type takes.
 const COMMON: &[&str] = &[
-    "mtu", "addresses", "dhcp4", "dhcp6", "accept-ra", "gateway4", "gateway6", "nameservers",
+    "mtu",
+    "addresses",
+    "dhcp4",
+    "dhcp6",
+    "accept-ra",
+    "gateway4",
+    "gateway6",
+    "nameservers",
     "routes",
 ];
 
 /// Parses the top-level mapping (`version: 2` already checked).
 pub(crate) fn parse(map: &Map<String, Value>) -> Result<NetworkModel, Error> {
-    check_keys(map, "network", &["version", "renderer", "ethernets", "bonds", "bridges", "vlans"])?;
+    check_keys(
+        map,
+        "network",
+        &[
+            "version",
+            "renderer",
+            "ethernets",
+            "bonds",
+            "bridges",
+            "vlans",
+        ],
+    )?;
     let mut model = NetworkModel::default();
     for (section, parse_one) in [
-        ("ethernets", ethernet as fn(&Fields<'_>) -> Result<Kind, Error>),
+        (
+            "ethernets",
+            ethernet as fn(&Fields<'_>) -> Result<Kind, Error>,
+        ),
         ("bonds", bond),
         ("bridges", bridge),
         ("vlans", vlan),
@@ -30,7 +51,11 @@ pub(crate) fn parse(map: &Map<String, Value>) -> Result<NetworkModel, Error> {
         };
         for (id, dev) in obj(devices, section)? {
             let path = format!("{section}.{id}");
-            let known: Vec<&str> = COMMON.iter().copied().chain(extra_keys(section).iter().copied()).collect();
+            let known: Vec<&str> = COMMON
+                .iter()
+                .copied()
+                .chain(extra_keys(section).iter().copied())
+                .collect();
             let f = Fields::new(dev, path, &known)?;
             let kind = parse_one(&f)?;
             model.interfaces.push(common(id, kind, &f)?);
@@ -65,15 +90,27 @@ fn common(id: &str, kind: Kind, f: &Fields<'_>) -> Result<Interface, Error> {
             if via.is_ipv4() != (gw == "gateway4") {
                 return Err(f.err(gw, format!("{via} is of the wrong address family")));
             }
-            iface.routes.push(Route { to: RouteTo::Default, via: Some(via), metric: None, table: None });
+            iface.routes.push(Route {
+                to: RouteTo::Default,
+                via: Some(via),
+                metric: None,
+                table: None,
+            });
         }
     }
     for (n, r) in f.list("routes")?.iter().enumerate() {
-        iface.routes.push(route(&Fields::new(r, format!("{}[{n}]", f.at("routes")), &["to", "via", "metric", "table"])?)?);
+        iface.routes.push(route(&Fields::new(
+            r,
+            format!("{}[{n}]", f.at("routes")),
+            &["to", "via", "metric", "table"],
+        )?)?);
     }
     if let Some(ns) = f.get("nameservers") {
         let ns = Fields::new(ns, f.at("nameservers"), &["addresses", "search"])?;
-        iface.dns = Dns { nameservers: ns.ips("addresses")?, search: ns.strs("search")? };
+        iface.dns = Dns {
+            nameservers: ns.ips("addresses")?,
+            search: ns.strs("search")?,
+        };
     }
     Ok(iface)
 }
@@ -86,11 +123,19 @@ fn route(f: &Fields<'_>) -> Result<Route, Error> {
         "default" | "0.0.0.0/0" | "::/0" => RouteTo::Default,
         net => RouteTo::Net(cidr(net, None, &f.at("to"))?),
     };
-    let route = Route { to, via, metric: f.u32("metric")?, table: f.u32("table")? };
+    let route = Route {
+        to,
+        via,
+        metric: f.u32("metric")?,
+        table: f.u32("table")?,
+    };
     if let (RouteTo::Net(c), Some(v)) = (route.to, route.via)
         && c.is_v4() != v.is_ipv4()
     {
-        return Err(f.err("via", "the gateway and the destination are of different address families"));
+        return Err(f.err(
+            "via",
+            "the gateway and the destination are of different address families",
+        ));
     }
     Ok(route)
 }
@@ -114,12 +159,16 @@ fn ethernet(f: &Fields<'_>) -> Result<Kind, Error> {
 }
 
 fn bond(f: &Fields<'_>) -> Result<Kind, Error> {
-    let mut b = Bond { members: f.strs("interfaces")?, ..Bond::default() };
+    let mut b = Bond {
+        members: f.strs("interfaces")?,
+        ..Bond::default()
+    };
     if let Some(params) = f.get("parameters") {
         let path = f.at("parameters");
         for (k, v) in obj(params, &path)? {
             let key = format!("{path}.{k}");
-            let opt = BondOption::from_netplan_name(k).ok_or_else(|| Error::config(&key, "not a bond parameter warren knows"))?;
+            let opt = BondOption::from_netplan_name(k)
+                .ok_or_else(|| Error::config(&key, "not a bond parameter warren knows"))?;
             b.params.insert(opt, bond_value(opt, v, &key)?);
         }
     }
@@ -127,7 +176,10 @@ fn bond(f: &Fields<'_>) -> Result<Kind, Error> {
 }
 
 fn bridge(f: &Fields<'_>) -> Result<Kind, Error> {
-    let mut b = Bridge { members: f.strs("interfaces")?, ..Bridge::default() };
+    let mut b = Bridge {
+        members: f.strs("interfaces")?,
+        ..Bridge::default()
+    };
     if let Some(params) = f.get("parameters") {
         let path = f.at("parameters");
         for (k, v) in obj(params, &path)? {
@@ -136,13 +188,20 @@ fn bridge(f: &Fields<'_>) -> Result<Kind, Error> {
                 "port-priority" => &mut b.port_priority,
                 "path-cost" => &mut b.path_cost,
                 _ => {
-                    let opt = BridgeOption::from_netplan_name(k).ok_or_else(|| Error::config(&key, "not a bridge parameter warren knows"))?;
+                    let opt = BridgeOption::from_netplan_name(k).ok_or_else(|| {
+                        Error::config(&key, "not a bridge parameter warren knows")
+                    })?;
                     b.params.insert(opt, bridge_value(opt, v, &key)?);
                     continue;
                 }
             };
             for (port, n) in obj(v, &key)? {
-                let n = to_u32(n).ok_or_else(|| Error::config(format!("{key}.{port}"), format!("expected a number, got {n}")))?;
+                let n = to_u32(n).ok_or_else(|| {
+                    Error::config(
+                        format!("{key}.{port}"),
+                        format!("expected a number, got {n}"),
+                    )
+                })?;
                 ports.insert(port.clone(), n);
             }
         }

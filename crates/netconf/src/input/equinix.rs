@@ -3,27 +3,35 @@
 
 use std::collections::BTreeMap;
 
+use crate::Error;
 use crate::context::{Context, NetworkBuilder};
 use crate::metadata::AddressFields;
 use crate::model::{
     Bond, BondOption, Cidr, Dns, Interface, Kind, NetworkModel, ParamValue, Physical, Route,
     RouteTo,
 };
-use crate::Error;
 
 /// The model of the matched host: NICs by their host names, bonds with the
 /// packet-networking parameters, and the selected addresses on the primary
 /// device (bond0, or the first NIC); with DHCP, every NIC runs DHCPv4.
 pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
     let bonded = ctx.network_builder != Some(NetworkBuilder::Individual);
-    let nics: Vec<_> = if bonded { ctx.interfaces.iter().collect() } else { vec![&ctx.iface0] };
+    let nics: Vec<_> = if bonded {
+        ctx.interfaces.iter().collect()
+    } else {
+        vec![&ctx.iface0]
+    };
     let mut model = NetworkModel {
         dns: Dns {
             nameservers: ctx
                 .resolvers
                 .iter()
                 .flatten()
-                .map(|r| r.parse().map_err(|_| Error::key("--resolvers", format!("{r:?} is not an IP address"))))
+                .map(|r| {
+                    r.parse().map_err(|_| {
+                        Error::key("--resolvers", format!("{r:?} is not an IP address"))
+                    })
+                })
                 .collect::<Result<_, _>>()?,
             search: Vec::new(),
         },
@@ -47,11 +55,17 @@ pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
                 (BondOption::MiiMon, ParamValue::Number(100)),
                 (BondOption::UpDelay, ParamValue::Number(200)),
                 (BondOption::DownDelay, ParamValue::Number(200)),
-                (BondOption::XmitHashPolicy, ParamValue::Word("layer3+4".into())),
+                (
+                    BondOption::XmitHashPolicy,
+                    ParamValue::Word("layer3+4".into()),
+                ),
             ]);
             if let Some(mode) = &ctx.net.bonding.mode {
                 let v = serde_json::Value::String(mode.clone());
-                params.insert(BondOption::Mode, super::bond_value(BondOption::Mode, &v, "network.bonding.mode")?);
+                params.insert(
+                    BondOption::Mode,
+                    super::bond_value(BondOption::Mode, &v, "network.bonding.mode")?,
+                );
             }
             if ctx.net.bonding.lacp {
                 params.insert(BondOption::LacpRate, ParamValue::Word("fast".into()));
@@ -66,19 +80,40 @@ pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
             .interfaces
             .iter_mut()
             .find(|i| i.id == ctx.primary_dev)
-            .ok_or_else(|| Error::key("network.interfaces", format!("no interface carries {}", ctx.primary_dev)))?;
+            .ok_or_else(|| {
+                Error::key(
+                    "network.interfaces",
+                    format!("no interface carries {}", ctx.primary_dev),
+                )
+            })?;
         let public4 = ctx.ip4pub.is_some();
-        for (a, key) in [(&ctx.ip4pub, "ip4pub"), (&ctx.ip6pub, "ip6pub"), (&ctx.ip4priv, "ip4priv")] {
+        for (a, key) in [
+            (&ctx.ip4pub, "ip4pub"),
+            (&ctx.ip6pub, "ip6pub"),
+            (&ctx.ip4priv, "ip4priv"),
+        ] {
             let Some(a) = a else { continue };
             let (cidr, gw) = address(a, key)?;
             primary.addresses.push(cidr);
             let default = key != "ip4priv" || !public4;
             if default {
-                primary.routes.push(Route { to: RouteTo::Default, via: Some(gw), metric: None, table: None });
+                primary.routes.push(Route {
+                    to: RouteTo::Default,
+                    via: Some(gw),
+                    metric: None,
+                    table: None,
+                });
             } else {
                 for net in &ctx.private_subnets {
-                    let to = net.parse().map_err(|e: String| Error::key("private_subnets", e))?;
-                    primary.routes.push(Route { to: RouteTo::Net(to), via: Some(gw), metric: None, table: None });
+                    let to = net
+                        .parse()
+                        .map_err(|e: String| Error::key("private_subnets", e))?;
+                    primary.routes.push(Route {
+                        to: RouteTo::Net(to),
+                        via: Some(gw),
+                        metric: None,
+                        table: None,
+                    });
                 }
             }
         }
@@ -96,6 +131,9 @@ fn address(a: &AddressFields, key: &str) -> Result<(Cidr, std::net::IpAddr), Err
         (None, None) => return Err(bad("no cidr or netmask".into())),
     };
     let cidr = super::cidr(&a.address, Some(&prefix), key).map_err(|e| bad(e.to_string()))?;
-    let gw = a.gateway.parse().map_err(|_| bad(format!("gateway {:?} is not an IP address", a.gateway)))?;
+    let gw = a
+        .gateway
+        .parse()
+        .map_err(|_| bad(format!("gateway {:?} is not an IP address", a.gateway)))?;
     Ok((cidr, gw))
 }

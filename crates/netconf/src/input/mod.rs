@@ -9,8 +9,8 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use crate::model::{BondOption, BridgeOption, Cidr, Dns, NetworkModel, ParamValue, Unit};
 use crate::Error;
+use crate::model::{BondOption, BridgeOption, Cidr, Dns, NetworkModel, ParamValue, Unit};
 
 /// Parses a cloud-init network config (YAML or JSON, version 1 or 2, with or
 /// without the top-level `network:` key) into the model.
@@ -25,7 +25,12 @@ pub fn parse_network_config(text: &str) -> Result<NetworkModel, Error> {
     let model = match map.get("version") {
         Some(v) if v.as_u64() == Some(1) || v.as_str() == Some("1") => cloudinit_v1::parse(map)?,
         Some(v) if v.as_u64() == Some(2) || v.as_str() == Some("2") => cloudinit_v2::parse(map)?,
-        Some(v) => return Err(Error::config("version", format!("expected 1 or 2, got {v}"))),
+        Some(v) => {
+            return Err(Error::config(
+                "version",
+                format!("expected 1 or 2, got {v}"),
+            ));
+        }
         None => return Err(Error::config("version", "missing")),
     };
     model.validate()?;
@@ -100,7 +105,12 @@ impl<'a> Fields<'a> {
 
     /// A string (numbers are taken as their decimal text).
     pub fn str(&self, key: &str) -> Result<Option<String>, Error> {
-        self.get(key).map(|v| scalar_text(v).ok_or_else(|| self.err(key, format!("expected a string, got {}", kind(v))))).transpose()
+        self.get(key)
+            .map(|v| {
+                scalar_text(v)
+                    .ok_or_else(|| self.err(key, format!("expected a string, got {}", kind(v))))
+            })
+            .transpose()
     }
 
     /// A required string.
@@ -110,12 +120,18 @@ impl<'a> Fields<'a> {
 
     /// A non-negative number that fits 32 bits (numeric strings accepted).
     pub fn u32(&self, key: &str) -> Result<Option<u32>, Error> {
-        self.get(key).map(|v| to_u32(v).ok_or_else(|| self.err(key, format!("expected a number, got {v}")))).transpose()
+        self.get(key)
+            .map(|v| to_u32(v).ok_or_else(|| self.err(key, format!("expected a number, got {v}"))))
+            .transpose()
     }
 
     /// A boolean; YAML 1.1's yes/no/on/off are accepted as cloud-init does.
     pub fn bool(&self, key: &str) -> Result<Option<bool>, Error> {
-        self.get(key).map(|v| to_bool(v).ok_or_else(|| self.err(key, format!("expected a boolean, got {v}")))).transpose()
+        self.get(key)
+            .map(|v| {
+                to_bool(v).ok_or_else(|| self.err(key, format!("expected a boolean, got {v}")))
+            })
+            .transpose()
     }
 
     /// A list of strings; a single string (possibly space or comma separated)
@@ -126,10 +142,21 @@ impl<'a> Fields<'a> {
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .map(|(n, v)| scalar_text(v).ok_or_else(|| Error::config(format!("{}[{n}]", self.at(key)), format!("expected a string, got {}", kind(v)))))
+                .map(|(n, v)| {
+                    scalar_text(v).ok_or_else(|| {
+                        Error::config(
+                            format!("{}[{n}]", self.at(key)),
+                            format!("expected a string, got {}", kind(v)),
+                        )
+                    })
+                })
                 .collect(),
             Some(v) => match scalar_text(v) {
-                Some(s) => Ok(s.split([' ', ',']).filter(|w| !w.is_empty()).map(str::to_owned).collect()),
+                Some(s) => Ok(s
+                    .split([' ', ','])
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_owned)
+                    .collect()),
                 None => Err(self.err(key, format!("expected a list, got {}", kind(v)))),
             },
         }
@@ -139,14 +166,20 @@ impl<'a> Fields<'a> {
     pub fn ips(&self, key: &str) -> Result<Vec<IpAddr>, Error> {
         self.strs(key)?
             .iter()
-            .map(|s| s.parse().map_err(|_| self.err(key, format!("{s:?} is not an IP address"))))
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| self.err(key, format!("{s:?} is not an IP address")))
+            })
             .collect()
     }
 
     /// One IP address.
     pub fn ip(&self, key: &str) -> Result<Option<IpAddr>, Error> {
         self.str(key)?
-            .map(|s| s.parse().map_err(|_| self.err(key, format!("{s:?} is not an IP address"))))
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| self.err(key, format!("{s:?} is not an IP address")))
+            })
             .transpose()
     }
 
@@ -212,19 +245,29 @@ pub(crate) fn duration(v: &Value, default_ms: u32) -> Option<u32> {
 /// (dotted IPv4 mask or a prefix length).
 pub(crate) fn cidr(address: &str, netmask: Option<&str>, key: &str) -> Result<Cidr, Error> {
     let (addr, prefix) = match (address.split_once('/'), netmask) {
-        (Some(_), _) | (None, None) => return address.parse().map_err(|e: String| Error::config(key, e)),
+        (Some(_), _) | (None, None) => {
+            return address.parse().map_err(|e: String| Error::config(key, e));
+        }
         (None, Some(mask)) => (address, mask),
     };
-    let ip: IpAddr = addr.parse().map_err(|_| Error::config(key, format!("{addr:?} is not an IP address")))?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| Error::config(key, format!("{addr:?} is not an IP address")))?;
     let prefix = match prefix.parse::<u8>() {
         Ok(p) => p,
         Err(_) => {
-            let m: std::net::Ipv4Addr = prefix
-                .parse()
-                .map_err(|_| Error::config(key, format!("netmask {prefix:?} is neither a prefix length nor a dotted mask")))?;
+            let m: std::net::Ipv4Addr = prefix.parse().map_err(|_| {
+                Error::config(
+                    key,
+                    format!("netmask {prefix:?} is neither a prefix length nor a dotted mask"),
+                )
+            })?;
             let bits = u32::from(m);
             if bits.leading_ones() + bits.trailing_zeros() != 32 {
-                return Err(Error::config(key, format!("netmask {prefix} is not contiguous")));
+                return Err(Error::config(
+                    key,
+                    format!("netmask {prefix} is not contiguous"),
+                ));
             }
             // leading_ones is at most 32, so it fits a u8.
             u8::try_from(bits.leading_ones()).unwrap_or(32)
@@ -251,9 +294,17 @@ pub(crate) fn merge_dns(dns: &mut Dns, more: Dns) {
 /// configs carry either).
 fn numbered_word(opt: BondOption, n: u32) -> Option<&'static str> {
     match (opt, opt.unit()) {
-        (BondOption::Mode | BondOption::LacpRate | BondOption::XmitHashPolicy | BondOption::AdSelect
-            | BondOption::ArpValidate | BondOption::ArpAllTargets | BondOption::FailOverMac
-            | BondOption::PrimaryReselect, Unit::Word(words)) => words.get(usize::try_from(n).ok()?).copied(),
+        (
+            BondOption::Mode
+            | BondOption::LacpRate
+            | BondOption::XmitHashPolicy
+            | BondOption::AdSelect
+            | BondOption::ArpValidate
+            | BondOption::ArpAllTargets
+            | BondOption::FailOverMac
+            | BondOption::PrimaryReselect,
+            Unit::Word(words),
+        ) => words.get(usize::try_from(n).ok()?).copied(),
         _ => None,
     }
 }
@@ -273,18 +324,44 @@ pub(crate) fn bond_value(opt: BondOption, v: &Value, key: &str) -> Result<ParamV
                 ParamValue::Word(s.to_owned())
             }
         }
-        Unit::Member => ParamValue::Word(v.as_str().ok_or_else(|| bad("an interface name"))?.to_owned()),
+        Unit::Member => ParamValue::Word(
+            v.as_str()
+                .ok_or_else(|| bad("an interface name"))?
+                .to_owned(),
+        ),
         Unit::Millis => ParamValue::Number(duration(v, 1).ok_or_else(|| bad("milliseconds"))?),
-        Unit::Seconds => ParamValue::Number(duration(v, 1000).ok_or_else(|| bad("seconds"))? / 1000),
+        Unit::Seconds => {
+            ParamValue::Number(duration(v, 1000).ok_or_else(|| bad("seconds"))? / 1000)
+        }
         Unit::Count => ParamValue::Number(to_u32(v).ok_or_else(|| bad("a number"))?),
         Unit::Flag => ParamValue::Flag(to_bool(v).ok_or_else(|| bad("a boolean"))?),
         Unit::Addresses => {
             let items: Vec<String> = match v {
-                Value::Array(a) => a.iter().map(|x| x.as_str().map(str::to_owned).ok_or_else(|| bad("IPv4 addresses"))).collect::<Result<_, _>>()?,
-                Value::String(s) => s.split([' ', ',']).filter(|w| !w.is_empty()).map(str::to_owned).collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| bad("IPv4 addresses"))
+                    })
+                    .collect::<Result<_, _>>()?,
+                Value::String(s) => s
+                    .split([' ', ','])
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
                 _ => return Err(bad("IPv4 addresses")),
             };
-            ParamValue::Addresses(items.iter().map(|s| s.parse::<std::net::Ipv4Addr>().map(IpAddr::V4).map_err(|_| bad("IPv4 addresses"))).collect::<Result<_, _>>()?)
+            ParamValue::Addresses(
+                items
+                    .iter()
+                    .map(|s| {
+                        s.parse::<std::net::Ipv4Addr>()
+                            .map(IpAddr::V4)
+                            .map_err(|_| bad("IPv4 addresses"))
+                    })
+                    .collect::<Result<_, _>>()?,
+            )
         }
     })
 }
@@ -295,7 +372,9 @@ pub(crate) fn bridge_value(opt: BridgeOption, v: &Value, key: &str) -> Result<u3
     let bad = |what: &str| Error::config(key, format!("expected {what}, got {v}"));
     match opt.unit() {
         Unit::Flag => to_bool(v).map(u32::from).ok_or_else(|| bad("a boolean")),
-        Unit::Seconds => duration(v, 1000).map(|ms| ms / 1000).ok_or_else(|| bad("seconds")),
+        Unit::Seconds => duration(v, 1000)
+            .map(|ms| ms / 1000)
+            .ok_or_else(|| bad("seconds")),
         _ => to_u32(v).ok_or_else(|| bad("a number")),
     }
 }

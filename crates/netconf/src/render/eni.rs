@@ -61,10 +61,9 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
     let mut plain_gateway = [false, false];
     for v4 in [true, false] {
         let family = if v4 { "inet" } else { "inet6" };
-        let gw = i
-            .routes
-            .iter()
-            .find(|r| r.to == RouteTo::Default && r.is_v4() == v4 && r.metric.is_none() && r.table.is_none());
+        let gw = i.routes.iter().find(|r| {
+            r.to == RouteTo::Default && r.is_v4() == v4 && r.metric.is_none() && r.table.is_none()
+        });
         for (n, a) in i.addresses.iter().filter(|a| a.is_v4() == v4).enumerate() {
             let mut options = vec![format!("address {a}")];
             if n == 0 {
@@ -76,28 +75,66 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
                     options.push(format!("accept_ra {}", u8::from(ra)));
                 }
             }
-            stanzas.push(Stanza { family, method: "static", options });
+            stanzas.push(Stanza {
+                family,
+                method: "static",
+                options,
+            });
         }
     }
     if i.dhcp4 {
-        stanzas.push(Stanza { family: "inet", method: "dhcp", options: vec![] });
+        stanzas.push(Stanza {
+            family: "inet",
+            method: "dhcp",
+            options: vec![],
+        });
     }
     let has_static6 = i.addresses.iter().any(|a| !a.is_v4());
     if i.dhcp6 {
-        let options = i.accept_ra.filter(|_| !has_static6).map(|ra| format!("accept_ra {}", u8::from(ra))).into_iter().collect();
-        stanzas.push(Stanza { family: "inet6", method: "dhcp", options });
+        let options = i
+            .accept_ra
+            .filter(|_| !has_static6)
+            .map(|ra| format!("accept_ra {}", u8::from(ra)))
+            .into_iter()
+            .collect();
+        stanzas.push(Stanza {
+            family: "inet6",
+            method: "dhcp",
+            options,
+        });
     } else if i.accept_ra == Some(true) && !has_static6 {
-        stanzas.push(Stanza { family: "inet6", method: "auto", options: vec![] });
+        stanzas.push(Stanza {
+            family: "inet6",
+            method: "auto",
+            options: vec![],
+        });
     } else if i.accept_ra == Some(false) && !has_static6 {
-        return Err(unsupported(R, format!("interface {}: accept-ra false without IPv6 addresses or DHCPv6", i.id)));
+        return Err(unsupported(
+            R,
+            format!(
+                "interface {}: accept-ra false without IPv6 addresses or DHCPv6",
+                i.id
+            ),
+        ));
     }
     if stanzas.is_empty() {
-        stanzas.push(Stanza { family: "inet", method: "manual", options: vec![] });
+        stanzas.push(Stanza {
+            family: "inet",
+            method: "manual",
+            options: vec![],
+        });
     }
     for r in &i.routes {
-        let plain = r.to == RouteTo::Default && r.metric.is_none() && r.table.is_none()
+        let plain = r.to == RouteTo::Default
+            && r.metric.is_none()
+            && r.table.is_none()
             && plain_gateway[usize::from(!r.is_v4())]
-            && i.routes.iter().find(|x| x.to == RouteTo::Default && x.is_v4() == r.is_v4() && x.metric.is_none() && x.table.is_none()) == Some(r);
+            && i.routes.iter().find(|x| {
+                x.to == RouteTo::Default
+                    && x.is_v4() == r.is_v4()
+                    && x.metric.is_none()
+                    && x.table.is_none()
+            }) == Some(r);
         if plain {
             continue;
         }
@@ -105,7 +142,10 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
         let idx = stanzas.iter().position(|s| s.family == fam).unwrap_or(0);
         let cmd = ip_route(r, name);
         stanzas[idx].options.push(format!("up ip {cmd}"));
-        stanzas[idx].options.push(format!("down ip {}", cmd.replacen("route add", "route del", 1)));
+        stanzas[idx].options.push(format!(
+            "down ip {}",
+            cmd.replacen("route add", "route del", 1)
+        ));
     }
     let first = &mut stanzas[0].options;
     let mut wide = Vec::new();
@@ -113,11 +153,10 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
         wide.push(format!("mtu {mtu}"));
     }
     kind_options(&mut wide, model, i)?;
-    if let Some(p) = model.parent_of(&i.id) {
-        match &p.kind {
-            Kind::Bond(_) => wide.push(format!("bond-master {}", name_of(R, model, &p.id)?)),
-            _ => {}
-        }
+    if let Some(p) = model.parent_of(&i.id)
+        && matches!(p.kind, Kind::Bond(_))
+    {
+        wide.push(format!("bond-master {}", name_of(R, model, &p.id)?));
     }
     first.splice(0..0, wide);
     let _ = writeln!(out, "auto {name}");
@@ -135,10 +174,14 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
 
 /// `route add …` for one route through `dev`.
 fn ip_route(r: &Route, dev: &str) -> String {
-    let mut cmd = format!("{} route add {}", if r.is_v4() { "-4" } else { "-6" }, match r.to {
-        RouteTo::Default => "default".to_owned(),
-        RouteTo::Net(c) => c.to_string(),
-    });
+    let mut cmd = format!(
+        "{} route add {}",
+        if r.is_v4() { "-4" } else { "-6" },
+        match r.to {
+            RouteTo::Default => "default".to_owned(),
+            RouteTo::Net(c) => c.to_string(),
+        }
+    );
     if let Some(via) = r.via {
         let _ = write!(cmd, " via {via}");
     }
@@ -161,19 +204,50 @@ fn kind_options(opts: &mut Vec<String>, model: &NetworkModel, i: &Interface) -> 
             }
         }
         Kind::Bond(b) => {
-            let members = b.members.iter().map(|m| name_of(R, model, m)).collect::<Result<Vec<_>, _>>()?;
-            opts.push(format!("bond-slaves {}", if members.is_empty() { "none".to_owned() } else { members.join(" ") }));
+            let members = b
+                .members
+                .iter()
+                .map(|m| name_of(R, model, m))
+                .collect::<Result<Vec<_>, _>>()?;
+            opts.push(format!(
+                "bond-slaves {}",
+                if members.is_empty() {
+                    "none".to_owned()
+                } else {
+                    members.join(" ")
+                }
+            ));
             for (opt, v) in &b.params {
                 let text = v.kernel_text(" ", |w| name_of(R, model, w).unwrap_or(w).to_owned());
-                opts.push(format!("bond-{} {text}", opt.kernel_name().replace('_', "-")));
+                opts.push(format!(
+                    "bond-{} {text}",
+                    opt.kernel_name().replace('_', "-")
+                ));
             }
         }
         Kind::Bridge(b) => {
-            let members = b.members.iter().map(|m| name_of(R, model, m)).collect::<Result<Vec<_>, _>>()?;
-            opts.push(format!("bridge_ports {}", if members.is_empty() { "none".to_owned() } else { members.join(" ") }));
+            let members = b
+                .members
+                .iter()
+                .map(|m| name_of(R, model, m))
+                .collect::<Result<Vec<_>, _>>()?;
+            opts.push(format!(
+                "bridge_ports {}",
+                if members.is_empty() {
+                    "none".to_owned()
+                } else {
+                    members.join(" ")
+                }
+            ));
             for (opt, v) in &b.params {
                 let text = match opt.unit() {
-                    crate::model::Unit::Flag => if *v != 0 { "on".to_owned() } else { "off".to_owned() },
+                    crate::model::Unit::Flag => {
+                        if *v != 0 {
+                            "on".to_owned()
+                        } else {
+                            "off".to_owned()
+                        }
+                    }
                     _ => v.to_string(),
                 };
                 opts.push(format!("bridge_{} {text}", opt.kernel_name()));

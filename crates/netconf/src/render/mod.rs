@@ -16,7 +16,8 @@ use crate::{Action, Error, Task};
 
 /// The first line of every file a model renderer writes (`#` comments are
 /// valid in all five formats).
-pub(crate) const HEADER: &str = "# Written by warren netconf. Running warren netconf again replaces it.\n";
+pub(crate) const HEADER: &str =
+    "# Written by warren netconf. Running warren netconf again replaces it.\n";
 
 /// An output format for the [`NetworkModel`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,8 +72,14 @@ impl Renderer {
             "ubuntu" => Renderer::Netplan,
             "debian" | "alpine" => Renderer::Eni,
             "fedora" => Renderer::NetworkManager,
-            "almalinux" | "centos" | "rhel" | "redhatenterprise" | "redhatenterpriseserver"
-            | "rocky" | "ol" | "oraclelinux" => match major {
+            "almalinux"
+            | "centos"
+            | "rhel"
+            | "redhatenterprise"
+            | "redhatenterpriseserver"
+            | "rocky"
+            | "ol"
+            | "oraclelinux" => match major {
                 Some(m) if m < 9 => Renderer::Sysconfig,
                 _ => Renderer::NetworkManager,
             },
@@ -152,7 +159,11 @@ pub(crate) fn device_name(renderer: Renderer, iface: &Interface) -> Result<&str,
 }
 
 /// The device name of the interface with id `id` (members, links, primary).
-pub(crate) fn name_of<'a>(renderer: Renderer, model: &'a NetworkModel, id: &'a str) -> Result<&'a str, Error> {
+pub(crate) fn name_of<'a>(
+    renderer: Renderer,
+    model: &'a NetworkModel,
+    id: &'a str,
+) -> Result<&'a str, Error> {
     match model.get(id) {
         Some(i) => device_name(renderer, i),
         None => Ok(id),
@@ -165,10 +176,16 @@ pub(crate) fn name_of<'a>(renderer: Renderer, model: &'a NetworkModel, id: &'a s
 pub(crate) fn require_name_or_mac(renderer: Renderer, iface: &Interface) -> Result<(), Error> {
     if let Kind::Physical(p) = &iface.kind {
         if p.driver.is_some() {
-            return Err(unsupported(renderer, format!("interface {}: matching by driver", iface.id)));
+            return Err(unsupported(
+                renderer,
+                format!("interface {}: matching by driver", iface.id),
+            ));
         }
         if p.set_name.is_some() && p.mac.is_none() {
-            return Err(unsupported(renderer, format!("interface {}: set-name without a MAC match", iface.id)));
+            return Err(unsupported(
+                renderer,
+                format!("interface {}: set-name without a MAC match", iface.id),
+            ));
         }
     }
     device_name(renderer, iface).map(|_| ())
@@ -207,7 +224,9 @@ pub(crate) fn dependency_order(model: &NetworkModel) -> Vec<&Interface> {
     let mut left: Vec<&Interface> = model.interfaces.iter().collect();
     while !left.is_empty() {
         let ready = left.iter().position(|i| {
-            deps(i).iter().all(|d| done.iter().any(|x| &x.id == d) || model.get(d).is_none())
+            deps(i)
+                .iter()
+                .all(|d| done.iter().any(|x| &x.id == d) || model.get(d).is_none())
         });
         // A cycle: emit the rest as they are.
         let n = ready.unwrap_or(0);

@@ -101,10 +101,14 @@ fn section_of(kind: &Kind) -> u8 {
 fn device(out: &mut String, kind: &Kind) {
     match kind {
         Kind::Physical(p) => {
-            let matches: Vec<String> = [("macaddress", &p.mac), ("name", &p.match_name), ("driver", &p.driver)]
-                .into_iter()
-                .filter_map(|(k, v)| Some(format!("{k}: {}", q(v.as_ref()?))))
-                .collect();
+            let matches: Vec<String> = [
+                ("macaddress", &p.mac),
+                ("name", &p.match_name),
+                ("driver", &p.driver),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| Some(format!("{k}: {}", q(v.as_ref()?))))
+            .collect();
             if !matches.is_empty() {
                 let _ = writeln!(out, "      match: {{{}}}", matches.join(", "));
             }
@@ -142,9 +146,15 @@ fn device(out: &mut String, kind: &Kind) {
                     };
                     let _ = writeln!(out, "        {}: {text}", opt.netplan_name());
                 }
-                for (key, ports) in [("port-priority", &b.port_priority), ("path-cost", &b.path_cost)] {
+                for (key, ports) in [
+                    ("port-priority", &b.port_priority),
+                    ("path-cost", &b.path_cost),
+                ] {
                     if !ports.is_empty() {
-                        let items: Vec<String> = ports.iter().map(|(p, v)| format!("{}: {v}", q(p))).collect();
+                        let items: Vec<String> = ports
+                            .iter()
+                            .map(|(p, v)| format!("{}: {v}", q(p)))
+                            .collect();
                         let _ = writeln!(out, "        {key}: {{{}}}", items.join(", "));
                     }
                 }

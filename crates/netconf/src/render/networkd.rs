@@ -45,7 +45,11 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
         if let Some(netdev) = netdev_file(i) {
             tasks.push(write(format!("{PREFIX}{}.netdev", i.id), None, netdev));
         }
-        tasks.push(write(format!("{PREFIX}{}.network", i.id), None, network_file(model, i)));
+        tasks.push(write(
+            format!("{PREFIX}{}.network", i.id),
+            None,
+            network_file(model, i),
+        ));
     }
     Ok(tasks)
 }
@@ -75,7 +79,9 @@ fn physical_match(u: &mut UnitFile, i: &Interface, for_link: bool) {
 
 /// A `.link` file for a NIC that is renamed, wakes on LAN or has an MTU.
 fn link_file(i: &Interface) -> Option<String> {
-    let Kind::Physical(p) = &i.kind else { return None };
+    let Kind::Physical(p) = &i.kind else {
+        return None;
+    };
     if p.set_name.is_none() && !p.wakeonlan && i.mtu.is_none() {
         return None;
     }
@@ -107,7 +113,11 @@ fn netdev_file(i: &Interface) -> Option<String> {
             if let Some(mtu) = i.mtu {
                 u.set("MTUBytes", mtu);
             }
-            let params: Vec<_> = b.params.iter().filter(|(o, _)| !o.networkd_name().is_empty()).collect();
+            let params: Vec<_> = b
+                .params
+                .iter()
+                .filter(|(o, _)| !o.networkd_name().is_empty())
+                .collect();
             if !params.is_empty() {
                 u.section("Bond");
                 for (opt, v) in params {
@@ -149,7 +159,11 @@ fn value(unit: Unit, v: &ParamValue) -> String {
         (ParamValue::Number(n), Unit::Millis) => format!("{n}ms"),
         (ParamValue::Number(n), Unit::Seconds) => format!("{n}s"),
         (ParamValue::Flag(f), _) => yes_no(*f).to_owned(),
-        (ParamValue::Addresses(a), _) => a.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+        (ParamValue::Addresses(a), _) => a
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
         (v, _) => v.kernel_text(" ", str::to_owned),
     }
 }

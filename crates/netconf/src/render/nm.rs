@@ -42,7 +42,11 @@ impl KeyFile {
 pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
     let mut tasks = Vec::new();
     for i in &model.interfaces {
-        tasks.push(write(format!("{DIR}/cloud-init-{}.nmconnection", i.id), Some(0o600), keyfile(model, i)?));
+        tasks.push(write(
+            format!("{DIR}/cloud-init-{}.nmconnection", i.id),
+            Some(0o600),
+            keyfile(model, i)?,
+        ));
     }
     tasks.extend(udev_rename_rules(model));
     Ok(tasks)
@@ -52,13 +56,22 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
 /// FNV-1a hashes, marked as a version 8 (custom) RFC 9562 UUID.
 pub(crate) fn uuid(id: &str) -> String {
     let fnv = |seed: u64| {
-        id.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        id.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
     };
     let hi = (fnv(0xcbf2_9ce4_8422_2325) & !0xf000) | 0x8000;
     let lo = (fnv(0x6c62_272e_07bb_0142) & !(0b11 << 62)) | (0b10 << 62);
     let b = (u128::from(hi) << 64) | u128::from(lo);
     let h = format!("{b:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// `a;b;` as keyfile lists are written.
@@ -85,7 +98,14 @@ fn keyfile(model: &NetworkModel, i: &Interface) -> Result<String, Error> {
     let parent = model.parent_of(&i.id);
     if let Some(p) = parent {
         k.set("master", uuid(&p.id));
-        k.set("slave-type", if matches!(p.kind, Kind::Bond(_)) { "bond" } else { "bridge" });
+        k.set(
+            "slave-type",
+            if matches!(p.kind, Kind::Bond(_)) {
+                "bond"
+            } else {
+                "bridge"
+            },
+        );
     }
     if let Kind::Physical(p) = &i.kind
         && i.device_name().is_none()
@@ -143,7 +163,10 @@ fn kind_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result
         Kind::Bond(b) => {
             k.section("bond");
             for (o, v) in &b.params {
-                k.set(o.kernel_name(), v.kernel_text(",", |w| name_of(R, model, w).unwrap_or(w).to_owned()));
+                k.set(
+                    o.kernel_name(),
+                    v.kernel_text(",", |w| name_of(R, model, w).unwrap_or(w).to_owned()),
+                );
             }
         }
         Kind::Bridge(b) => {
@@ -176,7 +199,15 @@ fn ip_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result<(
                 (true, _) => "auto",
                 (false, false) => "manual",
                 (false, true) if routes.is_empty() => "disabled",
-                (false, true) => return Err(unsupported(R, format!("interface {}: IPv4 routes without an IPv4 address or DHCPv4", i.id))),
+                (false, true) => {
+                    return Err(unsupported(
+                        R,
+                        format!(
+                            "interface {}: IPv4 routes without an IPv4 address or DHCPv4",
+                            i.id
+                        ),
+                    ));
+                }
             }
         } else {
             match (i.dhcp6, i.accept_ra, addrs.is_empty()) {
@@ -184,7 +215,15 @@ fn ip_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result<(
                 (true, _, _) | (false, Some(true), _) => "auto",
                 (false, _, false) => "manual",
                 (false, _, true) if routes.is_empty() => "ignore",
-                (false, _, true) => return Err(unsupported(R, format!("interface {}: IPv6 routes without an IPv6 address, DHCPv6 or SLAAC", i.id))),
+                (false, _, true) => {
+                    return Err(unsupported(
+                        R,
+                        format!(
+                            "interface {}: IPv6 routes without an IPv6 address, DHCPv6 or SLAAC",
+                            i.id
+                        ),
+                    ));
+                }
             }
         };
         k.section(if v4 { "ipv4" } else { "ipv6" });
@@ -192,10 +231,18 @@ fn ip_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result<(
         for (n, a) in addrs.iter().enumerate() {
             k.set(&format!("address{}", n + 1), a);
         }
-        let plain = routes.iter().position(|r| r.to == RouteTo::Default && r.via.is_some() && r.metric.is_none() && r.table.is_none());
+        let plain = routes.iter().position(|r| {
+            r.to == RouteTo::Default && r.via.is_some() && r.metric.is_none() && r.table.is_none()
+        });
         if let Some(gw) = plain.and_then(|p| routes[p].via) {
             if addrs.is_empty() {
-                return Err(unsupported(R, format!("interface {}: a default gateway without a static address of its family", i.id)));
+                return Err(unsupported(
+                    R,
+                    format!(
+                        "interface {}: a default gateway without a static address of its family",
+                        i.id
+                    ),
+                ));
             }
             k.set("gateway", gw);
         }
@@ -207,9 +254,15 @@ fn ip_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result<(
             n += 1;
             let mut value = r.to_cidr();
             match (r.via, r.metric) {
-                (Some(via), Some(m)) => { let _ = write!(value, ",{via},{m}"); }
-                (Some(via), None) => { let _ = write!(value, ",{via}"); }
-                (None, Some(m)) => { let _ = write!(value, ",,{m}"); }
+                (Some(via), Some(m)) => {
+                    let _ = write!(value, ",{via},{m}");
+                }
+                (Some(via), None) => {
+                    let _ = write!(value, ",{via}");
+                }
+                (None, Some(m)) => {
+                    let _ = write!(value, ",,{m}");
+                }
                 (None, None) => {}
             }
             k.set(&format!("route{n}"), value);
@@ -217,11 +270,19 @@ fn ip_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result<(
                 k.set(&format!("route{n}_options"), format!("table={t}"));
             }
         }
-        let ns: Vec<&IpAddr> = dns.nameservers.iter().filter(|a| a.is_ipv4() == v4).collect();
+        let ns: Vec<&IpAddr> = dns
+            .nameservers
+            .iter()
+            .filter(|a| a.is_ipv4() == v4)
+            .collect();
         if !ns.is_empty() {
             k.set("dns", list(ns.iter()));
         }
-        let search_here = if v4 { method != "disabled" } else { i.addresses.iter().all(|a| !a.is_v4()) && !i.dhcp4 };
+        let search_here = if v4 {
+            method != "disabled"
+        } else {
+            i.addresses.iter().all(|a| !a.is_v4()) && !i.dhcp4
+        };
         if search_here && !dns.search.is_empty() {
             k.set("dns-search", list(dns.search.iter()));
         }

@@ -32,11 +32,19 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
     for i in dependency_order(model) {
         require_name_or_mac(R, i)?;
         let dev = device_name(R, i)?;
-        tasks.push(write(format!("{DIR}/ifcfg-{dev}"), None, ifcfg(model, i, dev)?));
+        tasks.push(write(
+            format!("{DIR}/ifcfg-{dev}"),
+            None,
+            ifcfg(model, i, dev)?,
+        ));
         for (v4, file) in [(true, "route"), (false, "route6")] {
             let lines: String = extra_routes(i, v4).map(|r| route_line(r) + "\n").collect();
             if !lines.is_empty() {
-                tasks.push(write(format!("{DIR}/{file}-{dev}"), None, format!("{HEADER}{lines}")));
+                tasks.push(write(
+                    format!("{DIR}/{file}-{dev}"),
+                    None,
+                    format!("{HEADER}{lines}"),
+                ));
             }
         }
     }
@@ -58,7 +66,11 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
 /// the first one with a gateway and no metric or table.
 fn plain_default(i: &Interface, v4: bool) -> Option<&Route> {
     i.routes.iter().find(|r| {
-        r.to == RouteTo::Default && r.is_v4() == v4 && r.via.is_some() && r.metric.is_none() && r.table.is_none()
+        r.to == RouteTo::Default
+            && r.is_v4() == v4
+            && r.via.is_some()
+            && r.metric.is_none()
+            && r.table.is_none()
     })
 }
 
@@ -107,7 +119,13 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
             let opts: Vec<String> = b
                 .params
                 .iter()
-                .map(|(o, v)| format!("{}={}", o.kernel_name(), v.kernel_text(",", |w| name_of(R, model, w).unwrap_or(w).to_owned())))
+                .map(|(o, v)| {
+                    format!(
+                        "{}={}",
+                        o.kernel_name(),
+                        v.kernel_text(",", |w| name_of(R, model, w).unwrap_or(w).to_owned())
+                    )
+                })
                 .collect();
             if !opts.is_empty() {
                 kv.push(("BONDING_OPTS".to_owned(), format!("\"{}\"", opts.join(" "))));
@@ -118,19 +136,28 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
             let mut opts = Vec::new();
             for (o, v) in &b.params {
                 match o {
-                    BridgeOption::Stp => kv.push(("STP".to_owned(), if *v != 0 { "yes" } else { "no" }.into())),
+                    BridgeOption::Stp => {
+                        kv.push(("STP".to_owned(), if *v != 0 { "yes" } else { "no" }.into()))
+                    }
                     BridgeOption::ForwardDelay => kv.push(("DELAY".to_owned(), v.to_string())),
                     BridgeOption::Priority => opts.push(format!("priority={v}")),
                     other => {
                         return Err(unsupported(
                             R,
-                            format!("interface {}: bridge {} (initscripts and ifcfg-rh read its unit differently)", i.id, other.netplan_name()),
+                            format!(
+                                "interface {}: bridge {} (initscripts and ifcfg-rh read its unit differently)",
+                                i.id,
+                                other.netplan_name()
+                            ),
                         ));
                     }
                 }
             }
             if !opts.is_empty() {
-                kv.push(("BRIDGING_OPTS".to_owned(), format!("\"{}\"", opts.join(" "))));
+                kv.push((
+                    "BRIDGING_OPTS".to_owned(),
+                    format!("\"{}\"", opts.join(" ")),
+                ));
             }
         }
         Kind::Vlan(v) => {
@@ -157,7 +184,10 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
                     opts.push(format!("path_cost={n}"));
                 }
                 if !opts.is_empty() {
-                    kv.push(("BRIDGING_OPTS".to_owned(), format!("\"{}\"", opts.join(" "))));
+                    kv.push((
+                        "BRIDGING_OPTS".to_owned(),
+                        format!("\"{}\"", opts.join(" ")),
+                    ));
                 }
             }
             _ => {}
@@ -166,9 +196,18 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
     let v4: Vec<_> = i.addresses.iter().filter(|a| a.is_v4()).collect();
     let v6: Vec<_> = i.addresses.iter().filter(|a| !a.is_v4()).collect();
     if i.dhcp4 && !v4.is_empty() {
-        return Err(unsupported(R, format!("interface {}: static IPv4 addresses together with DHCPv4", i.id)));
+        return Err(unsupported(
+            R,
+            format!(
+                "interface {}: static IPv4 addresses together with DHCPv4",
+                i.id
+            ),
+        ));
     }
-    kv.push(("BOOTPROTO".to_owned(), if i.dhcp4 { "dhcp" } else { "none" }.into()));
+    kv.push((
+        "BOOTPROTO".to_owned(),
+        if i.dhcp4 { "dhcp" } else { "none" }.into(),
+    ));
     for (n, a) in v4.iter().enumerate() {
         let suffix = if n == 0 { String::new() } else { n.to_string() };
         kv.push((format!("IPADDR{suffix}"), a.addr.to_string()));
@@ -183,14 +222,20 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
             kv.push(("IPV6ADDR".to_owned(), first.to_string()));
             if !rest.is_empty() {
                 let rest: Vec<String> = rest.iter().map(ToString::to_string).collect();
-                kv.push(("IPV6ADDR_SECONDARIES".to_owned(), format!("\"{}\"", rest.join(" "))));
+                kv.push((
+                    "IPV6ADDR_SECONDARIES".to_owned(),
+                    format!("\"{}\"", rest.join(" ")),
+                ));
             }
         }
         if let Some(gw) = plain_default(i, false).and_then(|r| r.via) {
             kv.push(("IPV6_DEFAULTGW".to_owned(), gw.to_string()));
         }
         if let Some(ra) = i.accept_ra {
-            kv.push(("IPV6_AUTOCONF".to_owned(), if ra { "yes" } else { "no" }.into()));
+            kv.push((
+                "IPV6_AUTOCONF".to_owned(),
+                if ra { "yes" } else { "no" }.into(),
+            ));
         }
         if i.dhcp6 {
             kv.push(("DHCPV6C".to_owned(), "yes".into()));
@@ -203,7 +248,10 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
         kv.push((format!("DNS{}", n + 1), ns.to_string()));
     }
     if !i.dns.search.is_empty() {
-        kv.push(("DOMAIN".to_owned(), format!("\"{}\"", i.dns.search.join(" "))));
+        kv.push((
+            "DOMAIN".to_owned(),
+            format!("\"{}\"", i.dns.search.join(" ")),
+        ));
     }
     let mut text = HEADER.to_owned();
     for (k, v) in kv {
