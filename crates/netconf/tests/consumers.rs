@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use warren_netconf::{NetworkModel, Renderer, Task, parse_network_config, render};
+mod common;
+
+use common::models;
+use warren_netconf::{NetworkModel, Renderer, Task, render};
 
 /// The path of `cmd`, or a failure naming the Debian package to install.
 fn need(cmd: &str, package: &str) -> PathBuf {
@@ -22,29 +25,6 @@ fn need(cmd: &str, package: &str) -> PathBuf {
         .unwrap_or_else(|| {
             panic!("{cmd} is missing: install Debian's {package} (scripts/setup does)")
         })
-}
-
-fn models() -> Vec<(String, NetworkModel)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/network-configs");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("network-configs dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| {
-            let name = p
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .expect("name")
-                .to_owned();
-            let text = std::fs::read_to_string(&p).expect("read");
-            let model = parse_network_config(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            (name, model)
-        })
-        .collect()
 }
 
 /// Writes the tasks under `root` (what the CLI's writer does, minus its

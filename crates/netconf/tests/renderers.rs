@@ -1,23 +1,13 @@
 //! Every model feature through every renderer: the rendered files of each
 //! `tests/network-configs/*.yaml` are compared with
 //! `tests/network-configs/out/<config>/<renderer>.txt` (the files, or the
-//! error when the renderer cannot express the config).
+//! error when the renderer cannot express the config), and likewise for
+//! the lab model (`out/lab-node/`).
 //! `WARREN_BLESS=1 cargo test -p warren-netconf --test renderers` rewrites them.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use warren_netconf::{Renderer, Task, parse_network_config, render};
-
-fn configs() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/network-configs");
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("network-configs dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    out.sort();
-    out
-}
+use warren_netconf::{Renderer, Task, render};
 
 /// The tasks as one text: each path, mode and content.
 fn dump(tasks: &[Task]) -> String {
@@ -39,20 +29,13 @@ fn dump(tasks: &[Task]) -> String {
 fn matrix_matches_golden_files() {
     let bless = std::env::var_os("WARREN_BLESS").is_some();
     let mut failures = Vec::new();
-    for path in configs() {
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .expect("utf-8 name")
-            .to_owned();
-        let text = std::fs::read_to_string(&path).expect("read config");
-        let model = parse_network_config(&text).unwrap_or_else(|e| panic!("{stem}: {e}"));
+    for (stem, model) in common::models() {
         for r in Renderer::ALL {
             let got = match render(&model, r) {
                 Ok(tasks) => dump(&tasks),
                 Err(e) => format!("error: {e}\n"),
             };
-            let golden = path.with_file_name(format!("out/{stem}/{}.txt", r.name()));
+            let golden = common::configs_dir().join(format!("out/{stem}/{}.txt", r.name()));
             if bless {
                 std::fs::create_dir_all(golden.parent().expect("parent")).expect("mkdir");
                 std::fs::write(&golden, &got).expect("write golden");

@@ -1,0 +1,72 @@
+//! The models the renderer tests run over: every `network-configs/*.yaml`
+//! and a lab node built with `NetworkModel::from_lab`.
+
+use std::path::{Path, PathBuf};
+
+use warren_netconf::model::{Cidr, Dns, Route, RouteTo};
+use warren_netconf::{LabInterface, NetworkModel, parse_network_config};
+
+/// The directory of the configs and golden files.
+pub fn configs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/network-configs")
+}
+
+/// `(name, model)` for every config, then the lab model.
+pub fn models() -> Vec<(String, NetworkModel)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(configs_dir())
+        .expect("network-configs dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    let mut out: Vec<(String, NetworkModel)> = paths
+        .into_iter()
+        .map(|p| {
+            let name = p.file_stem().and_then(|s| s.to_str()).expect("name").to_owned();
+            let text = std::fs::read_to_string(&p).expect("read");
+            let model = parse_network_config(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, model)
+        })
+        .collect();
+    out.push(("lab-node".to_owned(), lab_model()));
+    out
+}
+
+/// A lab node: one NIC known by MAC with two addresses and a route, one
+/// by name only with an MTU, and a host-wide resolver.
+pub fn lab_model() -> NetworkModel {
+    let cidr = |s: &str| s.parse::<Cidr>().expect("cidr");
+    NetworkModel::from_lab(
+        &[
+            LabInterface {
+                name: "eth0".into(),
+                mac: Some("02:00:00:00:00:01".into()),
+                addresses: vec![cidr("10.0.0.2/24"), cidr("fd00::2/64")],
+                routes: vec![Route {
+                    to: RouteTo::Default,
+                    via: Some("10.0.0.1".parse().expect("ip")),
+                    metric: None,
+                    table: None,
+                }],
+                mtu: None,
+            },
+            LabInterface {
+                name: "eth1".into(),
+                mac: None,
+                addresses: vec![cidr("10.1.0.2/24")],
+                routes: vec![Route {
+                    to: RouteTo::Net(cidr("10.2.0.0/16")),
+                    via: Some("10.1.0.1".parse().expect("ip")),
+                    metric: Some(10),
+                    table: None,
+                }],
+                mtu: Some(1400),
+            },
+        ],
+        Dns {
+            nameservers: vec!["10.0.0.53".parse().expect("ip")],
+            search: vec!["lab.test".into()],
+        },
+    )
+    .expect("lab model")
+}
