@@ -70,7 +70,11 @@ pub(crate) fn parse(map: &Map<String, Value>) -> Result<NetworkModel, Error> {
                     .ok_or_else(|| f.err("vlan_id", "missing"))?;
                 let kind = Kind::Vlan(Vlan {
                     id: u16::try_from(id)
-                        .map_err(|_| f.err("vlan_id", format!("{id} is not a VLAN id")))?,
+                        .ok()
+                        .filter(|i| (1..=4094).contains(i))
+                        .ok_or_else(|| {
+                            f.err("vlan_id", format!("{id} is not a VLAN id (1..4094)"))
+                        })?,
                     link: f.req_str("vlan_link")?,
                 });
                 model.interfaces.push(device(&f, kind)?);

@@ -212,7 +212,10 @@ fn bridge(f: &Fields<'_>) -> Result<Kind, Error> {
 fn vlan(f: &Fields<'_>) -> Result<Kind, Error> {
     let id = f.u32("id")?.ok_or_else(|| f.err("id", "missing"))?;
     Ok(Kind::Vlan(Vlan {
-        id: u16::try_from(id).map_err(|_| f.err("id", format!("{id} is not a VLAN id")))?,
+        id: u16::try_from(id)
+            .ok()
+            .filter(|i| (1..=4094).contains(i))
+            .ok_or_else(|| f.err("id", format!("{id} is not a VLAN id (1..4094)")))?,
         link: f.req_str("link")?,
     }))
 }

@@ -22,7 +22,11 @@ pub fn models() -> Vec<(String, NetworkModel)> {
     let mut out: Vec<(String, NetworkModel)> = paths
         .into_iter()
         .map(|p| {
-            let name = p.file_stem().and_then(|s| s.to_str()).expect("name").to_owned();
+            let name = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("name")
+                .to_owned();
             let text = std::fs::read_to_string(&p).expect("read");
             let model = parse_network_config(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             (name, model)
