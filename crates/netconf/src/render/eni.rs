@@ -7,7 +7,8 @@
 //! Routes other than a plain default gateway are `up`/`down` `ip route`
 //! commands. Wake-on-LAN uses the `ethernet-wol` option of Debian's
 //! `ethtool` package hooks; bond options need `ifenslave`, bridge options
-//! `bridge-utils`, VLANs `vlan`.
+//! `bridge-utils`. VLANs must be named `LINK.ID` (ifupdown's own) or
+//! `vlanID` (with `vlan-raw-device`, Debian's `vlan` package).
 
 use std::fmt::Write as _;
 
@@ -259,8 +260,22 @@ fn kind_options(opts: &mut Vec<String>, model: &NetworkModel, i: &Interface) -> 
             }
         }
         Kind::Vlan(v) => {
-            opts.push(format!("vlan-raw-device {}", name_of(R, model, &v.link)?));
-            opts.push(format!("vlan-id {}", v.id));
+            // ifupdown creates LINK.ID itself; Debian's vlan package
+            // creates vlanID from vlan-raw-device. Other names carry no id.
+            let link = name_of(R, model, &v.link)?;
+            let name = device_name(R, i)?;
+            if name == format!("vlan{}", v.id) {
+                opts.push(format!("vlan-raw-device {link}"));
+            } else if name != format!("{link}.{}", v.id) {
+                return Err(unsupported(
+                    R,
+                    format!(
+                        "interface {}: a VLAN named other than {link}.{id} or vlan{id}",
+                        i.id,
+                        id = v.id
+                    ),
+                ));
+            }
         }
     }
     Ok(())

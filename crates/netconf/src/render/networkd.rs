@@ -220,8 +220,10 @@ fn network_file(model: &NetworkModel, i: &Interface) -> String {
     for r in &i.routes {
         u.section("Route");
         u.set("Destination", r.to_cidr());
-        if let Some(via) = r.via {
-            u.set("Gateway", via);
+        match r.via {
+            Some(via) => u.set("Gateway", via),
+            // On-link, as netplan writes it.
+            None => u.set("Scope", "link"),
         }
         if let Some(m) = r.metric {
             u.set("Metric", m);
