@@ -7,7 +7,7 @@
 //! Connection UUIDs are derived from the interface id, so rendering twice
 //! gives the same files and ports can name their controller by UUID. The
 //! global DNS goes to every interface with layer-3 configuration.
-//! Refused: IPv4 routes without an IPv4 address or DHCPv4 (a keyfile cannot
+//! Refused: set-name without a MAC match, IPv4 routes without an IPv4 address or DHCPv4 (a keyfile cannot
 //! hold them: `method=manual` needs an address).
 
 use std::fmt::Write as _;
@@ -42,6 +42,16 @@ impl KeyFile {
 pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
     let mut tasks = Vec::new();
     for i in &model.interfaces {
+        if let Kind::Physical(p) = &i.kind
+            && p.set_name.is_some()
+            && p.mac.is_none()
+        {
+            // NetworkManager does not rename; the udev rules rename by MAC only.
+            return Err(unsupported(
+                R,
+                format!("interface {}: set-name without a MAC match", i.id),
+            ));
+        }
         tasks.push(write(
             format!("{DIR}/cloud-init-{}.nmconnection", i.id),
             Some(0o600),
