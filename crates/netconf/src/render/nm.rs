@@ -224,6 +224,8 @@ fn ip_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result<(
                 (true, Some(false), _) => "dhcp",
                 (true, _, _) | (false, Some(true), _) => "auto",
                 (false, _, false) => "manual",
+                // No SLAAC, but the link-local address stays, as elsewhere.
+                (false, Some(false), true) if routes.is_empty() => "link-local",
                 (false, _, true) if routes.is_empty() => "ignore",
                 (false, _, true) => {
                     return Err(unsupported(
