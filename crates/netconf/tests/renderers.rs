@@ -49,3 +49,95 @@ fn matrix_matches_golden_files() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The configs together cover every model feature, so the matrix above
+/// and the consumer tests exercise each one through every renderer.
+#[test]
+fn the_configs_cover_every_feature() {
+    use warren_netconf::model::{BondOption, BridgeOption, Interface, Kind, RouteTo};
+
+    let models = common::models();
+    let ifaces: Vec<&Interface> = models.iter().flat_map(|(_, m)| &m.interfaces).collect();
+    let any = |f: &dyn Fn(&Interface) -> bool| ifaces.iter().any(|i| f(i));
+    let physical = |f: &dyn Fn(&warren_netconf::model::Physical) -> bool| {
+        any(&|i| matches!(&i.kind, Kind::Physical(p) if f(p)))
+    };
+    let features: Vec<(&str, bool)> = vec![
+        ("match by MAC", physical(&|p| p.mac.is_some())),
+        ("match by name", physical(&|p| p.match_name.is_some())),
+        ("match by driver", physical(&|p| p.driver.is_some())),
+        ("set-name", physical(&|p| p.set_name.is_some())),
+        ("wake-on-LAN", physical(&|p| p.wakeonlan)),
+        ("MTU", any(&|i| i.mtu.is_some())),
+        (
+            "several IPv4 addresses",
+            any(&|i| i.addresses.iter().filter(|a| a.is_v4()).count() > 1),
+        ),
+        (
+            "several IPv6 addresses",
+            any(&|i| i.addresses.iter().filter(|a| !a.is_v4()).count() > 1),
+        ),
+        ("DHCPv4", any(&|i| i.dhcp4)),
+        ("DHCPv6", any(&|i| i.dhcp6)),
+        ("SLAAC", any(&|i| i.accept_ra == Some(true) && !i.dhcp6)),
+        ("RA refused", any(&|i| i.accept_ra == Some(false))),
+        (
+            "default routes",
+            any(&|i| i.routes.iter().any(|r| r.to == RouteTo::Default)),
+        ),
+        (
+            "route metric",
+            any(&|i| i.routes.iter().any(|r| r.metric.is_some())),
+        ),
+        (
+            "route table",
+            any(&|i| i.routes.iter().any(|r| r.table.is_some())),
+        ),
+        (
+            "on-link route",
+            any(&|i| i.routes.iter().any(|r| r.via.is_none())),
+        ),
+        ("IPv6 route", any(&|i| i.routes.iter().any(|r| !r.is_v4()))),
+        (
+            "interface nameservers",
+            any(&|i| !i.dns.nameservers.is_empty()),
+        ),
+        (
+            "interface search domains",
+            any(&|i| !i.dns.search.is_empty()),
+        ),
+        (
+            "global nameservers",
+            models.iter().any(|(_, m)| !m.dns.nameservers.is_empty()),
+        ),
+        (
+            "global search domains",
+            models.iter().any(|(_, m)| !m.dns.search.is_empty()),
+        ),
+        ("VLAN", any(&|i| matches!(i.kind, Kind::Vlan(_)))),
+        (
+            "bridge port priority",
+            any(&|i| matches!(&i.kind, Kind::Bridge(b) if !b.port_priority.is_empty())),
+        ),
+        (
+            "bridge path cost",
+            any(&|i| matches!(&i.kind, Kind::Bridge(b) if !b.path_cost.is_empty())),
+        ),
+    ];
+    let mut missing: Vec<String> = features
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| (*n).to_owned())
+        .collect();
+    for o in BondOption::ALL {
+        if !any(&|i| matches!(&i.kind, Kind::Bond(b) if b.params.contains_key(o))) {
+            missing.push(format!("bond {}", o.netplan_name()));
+        }
+    }
+    for o in BridgeOption::ALL {
+        if !any(&|i| matches!(&i.kind, Kind::Bridge(b) if b.params.contains_key(o))) {
+            missing.push(format!("bridge {}", o.netplan_name()));
+        }
+    }
+    assert!(missing.is_empty(), "no config covers: {missing:?}");
+}
