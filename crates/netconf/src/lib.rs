@@ -7,6 +7,15 @@
 //! command side (flags, fetching, discovery, the rootfs writer) lives in the
 //! `warren` binary. The behaviour mirrors Equinix Metal's packet-networking;
 //! see docs/netconf.md.
+//!
+//! Beyond that drop-in, a [`NetworkModel`] (physical NICs, bonds, bridges,
+//! VLANs, addresses, DHCP, SLAAC, routes, DNS) is built from a cloud-init
+//! network config ([`parse_network_config`]), from Equinix metadata
+//! ([`equinix_model`]) or from a lab node's interfaces
+//! ([`NetworkModel::from_lab`]), and [`render`]ed by one of five
+//! [`Renderer`]s (ifupdown, ifcfg, netplan, systemd-networkd,
+//! NetworkManager) into tasks; what a renderer cannot express is an
+//! [`Error::Unsupported`].
 #![forbid(unsafe_code)]
 
 mod context;
