@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 
 use super::{
-    HEADER, Renderer, dependency_order, device_name, name_of, require_name_or_mac,
+    HEADER, Renderer, dependency_order, device_name, name_of, plain_default, require_name_or_mac,
     udev_rename_rules, unsupported, write,
 };
 use crate::model::{Interface, Kind, NetworkModel, Route, RouteTo};
@@ -62,9 +62,7 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
     let mut plain_gateway = [false, false];
     for v4 in [true, false] {
         let family = if v4 { "inet" } else { "inet6" };
-        let gw = i.routes.iter().find(|r| {
-            r.to == RouteTo::Default && r.is_v4() == v4 && r.metric.is_none() && r.table.is_none()
-        });
+        let gw = plain_default(i, v4);
         for (n, a) in i.addresses.iter().filter(|a| a.is_v4() == v4).enumerate() {
             let mut options = vec![format!("address {a}")];
             if n == 0 {
@@ -126,16 +124,8 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
         });
     }
     for r in &i.routes {
-        let plain = r.to == RouteTo::Default
-            && r.metric.is_none()
-            && r.table.is_none()
-            && plain_gateway[usize::from(!r.is_v4())]
-            && i.routes.iter().find(|x| {
-                x.to == RouteTo::Default
-                    && x.is_v4() == r.is_v4()
-                    && x.metric.is_none()
-                    && x.table.is_none()
-            }) == Some(r);
+        let plain = plain_gateway[usize::from(!r.is_v4())]
+            && plain_default(i, r.is_v4()).is_some_and(|p| std::ptr::eq(p, r));
         if plain {
             continue;
         }

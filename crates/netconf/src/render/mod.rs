@@ -8,10 +8,10 @@ mod nm;
 mod sysconfig;
 pub(crate) mod templates;
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
-use crate::model::{Interface, Kind, NetworkModel};
+use crate::model::{Interface, Kind, NetworkModel, Route, RouteTo};
 use crate::{Action, Error, Task};
 
 /// The first line of every file a model renderer writes (`#` comments are
@@ -124,6 +124,43 @@ pub fn render(model: &NetworkModel, renderer: Renderer) -> Result<Vec<Task>, Err
         Renderer::Networkd => networkd::render(model),
         Renderer::NetworkManager => nm::render(model),
     }
+}
+
+/// An INI-style file (networkd units, NetworkManager keyfiles): sections
+/// of `key=value` lines, separated by blank lines.
+#[derive(Default)]
+pub(crate) struct IniFile {
+    text: String,
+}
+
+impl IniFile {
+    /// Opens section `[name]`.
+    pub fn section(&mut self, name: &str) {
+        let sep = if self.text.is_empty() { "" } else { "\n" };
+        let _ = writeln!(self.text, "{sep}[{name}]");
+    }
+
+    /// Adds `key=value` to the current section.
+    pub fn set(&mut self, key: &str, value: impl fmt::Display) {
+        let _ = writeln!(self.text, "{key}={value}");
+    }
+
+    /// The text, after the header line.
+    pub fn finish(self) -> String {
+        format!("{HEADER}{}", self.text)
+    }
+}
+
+/// The default route of a family that renderers write as a plain gateway
+/// setting: the first one with a gateway and no metric or table.
+pub(crate) fn plain_default(i: &Interface, v4: bool) -> Option<&Route> {
+    i.routes.iter().find(|r| {
+        r.to == RouteTo::Default
+            && r.is_v4() == v4
+            && r.via.is_some()
+            && r.metric.is_none()
+            && r.table.is_none()
+    })
 }
 
 /// A file to write.

@@ -5,35 +5,12 @@
 //!
 //! The global DNS goes to every interface with layer-3 configuration.
 
-use std::fmt::Write as _;
-
-use super::{HEADER, write};
+use super::{IniFile, write};
 use crate::model::{BondOption, Interface, Kind, NetworkModel, ParamValue, Unit};
 use crate::{Error, Task};
 
 /// The directory and file prefix cloud-init's networkd renderer uses.
 const PREFIX: &str = "etc/systemd/network/10-cloud-init-";
-
-/// One unit file: sections of `Key=value` lines.
-#[derive(Default)]
-struct UnitFile {
-    text: String,
-}
-
-impl UnitFile {
-    fn section(&mut self, name: &str) {
-        let sep = if self.text.is_empty() { "" } else { "\n" };
-        let _ = writeln!(self.text, "{sep}[{name}]");
-    }
-
-    fn set(&mut self, key: &str, value: impl std::fmt::Display) {
-        let _ = writeln!(self.text, "{key}={value}");
-    }
-
-    fn finish(self) -> String {
-        format!("{HEADER}{}", self.text)
-    }
-}
 
 /// Renders the model as networkd units.
 pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
@@ -55,7 +32,7 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
 }
 
 /// The `[Match]` lines that find a NIC by its original properties.
-fn physical_match(u: &mut UnitFile, i: &Interface, for_link: bool) {
+fn physical_match(u: &mut IniFile, i: &Interface, for_link: bool) {
     let Kind::Physical(p) = &i.kind else {
         u.set("Name", &i.id);
         return;
@@ -85,7 +62,7 @@ fn link_file(i: &Interface) -> Option<String> {
     if p.set_name.is_none() && !p.wakeonlan && i.mtu.is_none() {
         return None;
     }
-    let mut u = UnitFile::default();
+    let mut u = IniFile::default();
     u.section("Match");
     physical_match(&mut u, i, true);
     u.section("Link");
@@ -103,7 +80,7 @@ fn link_file(i: &Interface) -> Option<String> {
 
 /// A `.netdev` file for a bond, bridge or VLAN.
 fn netdev_file(i: &Interface) -> Option<String> {
-    let mut u = UnitFile::default();
+    let mut u = IniFile::default();
     u.section("NetDev");
     u.set("Name", &i.id);
     match &i.kind {
@@ -175,7 +152,7 @@ fn yes_no(b: bool) -> &'static str {
 /// The `.network` file: match, MTU, DHCP, addresses, DNS, membership,
 /// VLANs carried, routes and bridge port settings.
 fn network_file(model: &NetworkModel, i: &Interface) -> String {
-    let mut u = UnitFile::default();
+    let mut u = IniFile::default();
     u.section("Match");
     physical_match(&mut u, i, false);
     if let Some(mtu) = i.mtu {

@@ -13,30 +13,13 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use super::{HEADER, Renderer, name_of, udev_rename_rules, unsupported, write};
-use crate::model::{Interface, Kind, NetworkModel, RouteTo, Unit};
+use super::{IniFile, Renderer, name_of, plain_default, udev_rename_rules, unsupported, write};
+use crate::model::{Interface, Kind, NetworkModel, Unit};
 use crate::{Error, Task};
 
 const R: Renderer = Renderer::NetworkManager;
 /// The keyfile directory.
 const DIR: &str = "etc/NetworkManager/system-connections";
-
-/// One keyfile: sections of `key=value` lines.
-#[derive(Default)]
-struct KeyFile {
-    text: String,
-}
-
-impl KeyFile {
-    fn section(&mut self, name: &str) {
-        let sep = if self.text.is_empty() { "" } else { "\n" };
-        let _ = writeln!(self.text, "{sep}[{name}]");
-    }
-
-    fn set(&mut self, key: &str, value: impl std::fmt::Display) {
-        let _ = writeln!(self.text, "{key}={value}");
-    }
-}
 
 /// Renders the model as keyfiles.
 pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
@@ -91,7 +74,7 @@ fn list<T: ToString>(items: impl Iterator<Item = T>) -> String {
 
 /// One connection.
 fn keyfile(model: &NetworkModel, i: &Interface) -> Result<String, Error> {
-    let mut k = KeyFile::default();
+    let mut k = IniFile::default();
     k.section("connection");
     k.set("id", format!("cloud-init {}", i.id));
     k.set("uuid", uuid(&i.id));
@@ -163,11 +146,11 @@ fn keyfile(model: &NetworkModel, i: &Interface) -> Result<String, Error> {
     if parent.is_none() {
         ip_sections(&mut k, model, i)?;
     }
-    Ok(format!("{HEADER}{}", k.text))
+    Ok(k.finish())
 }
 
 /// `[bond]`, `[bridge]` or `[vlan]`.
-fn kind_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result<(), Error> {
+fn kind_sections(k: &mut IniFile, model: &NetworkModel, i: &Interface) -> Result<(), Error> {
     match &i.kind {
         Kind::Physical(_) => {}
         Kind::Bond(b) => {
@@ -199,7 +182,7 @@ fn kind_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result
 }
 
 /// `[ipv4]` and `[ipv6]`.
-fn ip_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result<(), Error> {
+fn ip_sections(k: &mut IniFile, model: &NetworkModel, i: &Interface) -> Result<(), Error> {
     let dns = model.effective_dns(i);
     for v4 in [true, false] {
         let addrs: Vec<_> = i.addresses.iter().filter(|a| a.is_v4() == v4).collect();
@@ -243,10 +226,8 @@ fn ip_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result<(
         for (n, a) in addrs.iter().enumerate() {
             k.set(&format!("address{}", n + 1), a);
         }
-        let plain = routes.iter().position(|r| {
-            r.to == RouteTo::Default && r.via.is_some() && r.metric.is_none() && r.table.is_none()
-        });
-        if let Some(gw) = plain.and_then(|p| routes[p].via) {
+        let plain = plain_default(i, v4);
+        if let Some(gw) = plain.and_then(|r| r.via) {
             if addrs.is_empty() {
                 return Err(unsupported(
                     R,
@@ -259,8 +240,8 @@ fn ip_sections(k: &mut KeyFile, model: &NetworkModel, i: &Interface) -> Result<(
             k.set("gateway", gw);
         }
         let mut n = 0;
-        for (idx, r) in routes.iter().enumerate() {
-            if Some(idx) == plain {
+        for r in &routes {
+            if plain.is_some_and(|p| std::ptr::eq(p, *r)) {
                 continue;
             }
             n += 1;

@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 
 use super::{
-    HEADER, Renderer, dependency_order, device_name, name_of, require_name_or_mac,
+    HEADER, Renderer, dependency_order, device_name, name_of, plain_default, require_name_or_mac,
     udev_rename_rules, unsupported, write,
 };
 use crate::model::{BridgeOption, Interface, Kind, NetworkModel, Route, RouteTo};
@@ -60,18 +60,6 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
     }
     tasks.extend(udev_rename_rules(model));
     Ok(tasks)
-}
-
-/// The default route of a family that becomes `GATEWAY`/`IPV6_DEFAULTGW`:
-/// the first one with a gateway and no metric or table.
-fn plain_default(i: &Interface, v4: bool) -> Option<&Route> {
-    i.routes.iter().find(|r| {
-        r.to == RouteTo::Default
-            && r.is_v4() == v4
-            && r.via.is_some()
-            && r.metric.is_none()
-            && r.table.is_none()
-    })
 }
 
 /// The routes of a family that go to the route file.
