@@ -427,6 +427,11 @@ impl NetworkModel {
                 for v in [&p.mac, &p.match_name, &p.driver].into_iter().flatten() {
                     check_name(v)?;
                 }
+                if let Some(mac) = &p.mac
+                    && !is_mac(mac)
+                {
+                    return Err(Error::model(&i.id, format!("{mac:?} is not a MAC address")));
+                }
             }
             for s in i.dns.search.iter().chain(&self.dns.search) {
                 check_name(s)?;
@@ -499,6 +504,15 @@ impl NetworkModel {
         }
         Ok(())
     }
+}
+
+/// Six two-digit hex bytes separated by colons.
+fn is_mac(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(':').collect();
+    parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Names end up in file names and quoted values: no `/`, quotes,

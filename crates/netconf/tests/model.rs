@@ -317,3 +317,11 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn a_bad_mac_is_refused() {
+    let got = err(
+        "version: 2\nethernets:\n  e: {match: {macaddress: \"52:54:00:zz:00:01\"}, set-name: e0}\n",
+    );
+    assert!(got.contains("is not a MAC address"), "{got}");
+}

@@ -72,7 +72,7 @@ pub struct NetconfArgs {
     pub format: Format,
     /// Render this cloud-init network config (version 1 or 2, YAML or JSON,
     /// "-" for standard input) instead of the Equinix metadata.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "metadata_file")]
     pub network_config: Option<PathBuf>,
     /// Render the network model with NAME: eni, sysconfig, netplan,
     /// networkd, network-manager, or auto (by distro). Without it and without

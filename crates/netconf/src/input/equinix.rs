@@ -11,7 +11,8 @@ use crate::model::{
     RouteTo,
 };
 
-/// The model of the matched host: NICs by their host names, bonds with the
+/// The model of the matched host: NICs by MAC under their host names, bonds
+/// with the
 /// packet-networking parameters, and the selected addresses on the primary
 /// device (bond0, or the first NIC); with DHCP, every NIC runs DHCPv4.
 pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
@@ -38,7 +39,14 @@ pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
         ..NetworkModel::default()
     };
     for nic in &nics {
-        let mut iface = Interface::new(&nic.name, Kind::Physical(Physical::default()));
+        // Pinned by MAC under the host's name, as packet-networking's udev
+        // rules do.
+        let physical = Physical {
+            mac: Some(nic.mac.to_ascii_lowercase()),
+            set_name: Some(nic.name.clone()),
+            ..Physical::default()
+        };
+        let mut iface = Interface::new(&nic.name, Kind::Physical(physical));
         iface.dhcp4 = ctx.dhcp && !bonded;
         model.interfaces.push(iface);
     }

@@ -1,10 +1,12 @@
 //! The models the renderer tests run over: every `network-configs/*.yaml`
-//! and a lab node built with `NetworkModel::from_lab`.
+//! a lab node built with `NetworkModel::from_lab`, and Equinix cases.
 
 use std::path::{Path, PathBuf};
 
 use warren_netconf::model::{Cidr, Dns, Route, RouteTo};
-use warren_netconf::{LabInterface, NetworkModel, parse_network_config};
+use warren_netconf::{
+    HostNic, Input, LabInterface, NetworkModel, equinix_model, parse_network_config,
+};
 
 /// The directory of the configs and golden files.
 pub fn configs_dir() -> PathBuf {
@@ -33,7 +35,33 @@ pub fn models() -> Vec<(String, NetworkModel)> {
         })
         .collect();
     out.push(("lab-node".to_owned(), lab_model()));
+    for case in [
+        "01-debian11-mlag-bonded",
+        "02-debian12-individual",
+        "04-debian12-dhcp",
+    ] {
+        out.push((format!("equinix-{case}"), equinix(case)));
+    }
     out
+}
+
+/// The model of one of the Equinix cases in `tests/cases`.
+pub fn equinix(case: &str) -> NetworkModel {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .join(case);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("case file");
+    let metadata: serde_json::Value =
+        serde_json::from_str(&read("metadata.json")).expect("metadata");
+    let nics: Vec<HostNic> = serde_json::from_str(&read("interfaces.json")).expect("nics");
+    equinix_model(&Input {
+        metadata: &metadata,
+        operating_system: None,
+        nics: &nics,
+        resolvers: Some("147.75.207.207,147.75.207.208"),
+        host_resolv_conf: None,
+    })
+    .expect("equinix model")
 }
 
 /// A lab node: one NIC known by MAC with two addresses and a route, one
