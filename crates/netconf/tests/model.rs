@@ -283,16 +283,20 @@ mod never_panics {
         ]);
         let section = prop::sample::select(vec!["ethernets", "bonds", "bridges", "vlans"]);
         let name = prop::sample::select(vec!["eth0", "eth1", "bond0", "br0", "v1"]);
-        prop::collection::vec(
-            (section, name, prop::collection::vec((key, value), 0..5)),
-            0..6,
-        )
-        .prop_map(|devs| {
+        let device = prop::collection::btree_map(key, value, 0..5);
+        let devices = prop::collection::btree_map(name, device, 1..4);
+        prop::collection::btree_map(section, devices, 0..4).prop_map(|sections| {
             let mut out = String::from("network:\n  version: 2\n");
-            for (section, name, kv) in devs {
-                out += &format!("  {section}:\n    {name}:\n");
-                for (k, v) in kv {
-                    out += &format!("      {k}: {v}\n");
+            for (section, devices) in sections {
+                out += &format!("  {section}:\n");
+                for (name, kv) in devices {
+                    out += &format!("    {name}:\n");
+                    for (k, v) in kv {
+                        out += &format!("      {k}: {v}\n");
+                    }
+                    if out.ends_with(":\n") {
+                        out.insert_str(out.len() - 1, " {}");
+                    }
                 }
             }
             out
