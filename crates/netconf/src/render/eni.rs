@@ -29,6 +29,17 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
     dns_lines(&mut out, &model.dns);
     for i in dependency_order(model) {
         require_name_or_mac(R, i)?;
+        if let Kind::Physical(p) = &i.kind
+            && p.mac.is_some()
+            && p.set_name.is_none()
+        {
+            // ifupdown finds NICs by name only; a MAC is honoured through
+            // the udev rename rule, which needs set-name.
+            return Err(unsupported(
+                R,
+                format!("interface {}: matching by MAC without set-name", i.id),
+            ));
+        }
         out.push('\n');
         interface(&mut out, model, i)?;
     }

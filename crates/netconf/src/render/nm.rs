@@ -100,12 +100,12 @@ fn keyfile(model: &NetworkModel, i: &Interface) -> Result<String, Error> {
             },
         );
     }
+    let pattern = i.device_name().is_none();
     if let Kind::Physical(p) = &i.kind
-        && i.device_name().is_none()
-        && (p.match_name.is_some() || p.driver.is_some())
+        && ((pattern && p.match_name.is_some()) || p.driver.is_some())
     {
         k.section("match");
-        if let Some(n) = &p.match_name {
+        if let Some(n) = p.match_name.as_ref().filter(|_| pattern) {
             k.set("interface-name", format!("{n};"));
         }
         if let Some(d) = &p.driver {
