@@ -176,3 +176,17 @@ fn equinix_metadata_goes_through_the_model_with_renderer() {
     assert!(netplan.contains("mode: \"802.3ad\""), "{netplan}");
     assert!(netplan.contains("addresses: [\"192.0.2.53\"]"), "{netplan}");
 }
+
+#[test]
+fn network_config_and_metadata_file_exclude_each_other() {
+    let out = warren()
+        .arg("--network-config")
+        .arg(configs().join("v2-dhcp.yaml"))
+        .args(["-M", "metadata.json", "--rootfs", "/nonexistent"])
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
