@@ -28,6 +28,33 @@ pub enum Error {
     /// neither bonded, mlag_ha nor individual), so nothing is written.
     #[error("network.bonding.link_aggregation: no network builder for {0:?}, nothing to write")]
     NoNetworkTasks(String),
+    /// The network config (`--network-config`) is malformed.
+    #[error("network config: {key}: {message}")]
+    NetworkConfig {
+        /// The dotted path of the key, e.g. `ethernets.eth0.mtu`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The network model is inconsistent (a dangling member, a duplicate id…).
+    #[error("interface {id}: {message}")]
+    Model {
+        /// The interface at fault.
+        id: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The chosen renderer cannot express part of the model.
+    #[error("renderer {renderer} cannot express {what}")]
+    Unsupported {
+        /// The renderer's name (`eni`, `netplan`…).
+        renderer: &'static str,
+        /// What it cannot express, naming the interface.
+        what: String,
+    },
+    /// No renderer is known for this distro (`--renderer auto`).
+    #[error("--renderer auto: no renderer for distro {0:?}")]
+    NoRenderer(String),
     /// A template failed for a reason other than the metadata (a bug in warren).
     #[error("template {name}: {message}")]
     Template {
@@ -43,6 +70,22 @@ impl Error {
     pub(crate) fn key(key: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Metadata {
             key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An error about the network config key `key`.
+    pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::NetworkConfig {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An inconsistency of interface `id` in the model.
+    pub(crate) fn model(id: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Model {
+            id: id.into(),
             message: message.into(),
         }
     }

@@ -7,13 +7,24 @@
 //! command side (flags, fetching, discovery, the rootfs writer) lives in the
 //! `warren` binary. The behaviour mirrors Equinix Metal's packet-networking;
 //! see docs/netconf.md.
+//!
+//! Beyond that drop-in, a [`NetworkModel`] (physical NICs, bonds, bridges,
+//! VLANs, addresses, DHCP, SLAAC, routes, DNS) is built from a cloud-init
+//! network config ([`parse_network_config`]), from Equinix metadata
+//! ([`equinix_model`]) or from a lab node's interfaces
+//! ([`NetworkModel::from_lab`]), and [`render`]ed by one of five
+//! [`Renderer`]s (ifupdown, ifcfg, netplan, systemd-networkd,
+//! NetworkManager) into tasks; what a renderer cannot express is an
+//! [`Error::Unsupported`].
 #![forbid(unsafe_code)]
 
 mod context;
 mod distro;
 mod error;
 mod hooks;
+mod input;
 mod metadata;
+pub mod model;
 mod nic;
 mod os;
 mod render;
@@ -21,8 +32,11 @@ mod resolvers;
 mod task;
 
 pub use error::Error;
+pub use input::parse_network_config;
+pub use model::{LabInterface, NetworkModel};
 pub use nic::HostNic;
 pub use os::OsOverride;
+pub use render::{Renderer, render};
 pub use task::{Action, Task};
 
 use context::Context;
@@ -62,7 +76,24 @@ pub fn plan(input: &Input<'_>) -> Result<Vec<Task>, Error> {
     let ctx = Context::build(md, &os, input.nics, resolvers)?;
     let family = distro::family_for(&ctx.osinfo.distro)
         .ok_or_else(|| Error::UnknownDistro(ctx.osinfo.distro.clone()))?;
-    render::tasks(family, &ctx)
+    render::templates::tasks(family, &ctx)
+}
+
+/// Builds the network model from Equinix metadata (the same NIC matching,
+/// bonds and address selection as [`plan`]), for the model renderers.
+pub fn equinix_model(input: &Input<'_>) -> Result<NetworkModel, Error> {
+    let os = input
+        .operating_system
+        .map(OsOverride::parse)
+        .transpose()?
+        .unwrap_or_default();
+    let md = Metadata::from_value(input.metadata)?;
+    let resolvers = input
+        .resolvers
+        .and_then(resolvers::parse_override)
+        .or_else(|| input.host_resolv_conf.and_then(resolvers::from_resolv_conf));
+    let ctx = Context::build(md, &os, input.nics, resolvers)?;
+    input::equinix::model(&ctx)
 }
 
 /// The distro strings that have a builder (lowercase), in table order.

@@ -10,7 +10,7 @@ mod rootfs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use warren_netconf::{Error, HostNic, Input, Task};
+use warren_netconf::{Error, HostNic, Input, Renderer, Task};
 
 /// Exit code for a bad `-o/--operating-system` value.
 const EXIT_BAD_OS: i32 = 20;
@@ -70,6 +70,15 @@ pub struct NetconfArgs {
     /// What to do with the planned tasks.
     #[arg(long, value_enum, default_value = "files")]
     pub format: Format,
+    /// Render this cloud-init network config (version 1 or 2, YAML or JSON,
+    /// "-" for standard input) instead of the Equinix metadata.
+    #[arg(long, value_name = "FILE", conflicts_with = "metadata_file")]
+    pub network_config: Option<PathBuf>,
+    /// Render the network model with NAME: eni, sysconfig, netplan,
+    /// networkd, network-manager, or auto (by distro). Without it and without
+    /// --network-config, the packet-networking templates are used.
+    #[arg(long, value_name = "NAME")]
+    pub renderer: Option<String>,
 }
 
 /// Runs `warren netconf`; returns the process exit code (0, 1, 20 or 30)
@@ -125,6 +134,12 @@ fn execute(args: &NetconfArgs) -> Result<(), Failure> {
             args.rootfs.display()
         )));
     }
+    if let Some(file) = &args.network_config {
+        let text = read_input(file, "--network-config")?;
+        let model = warren_netconf::parse_network_config(&text)?;
+        let renderer = pick_renderer(args, None)?;
+        return finish(args, &log, warren_netconf::render(&model, renderer)?);
+    }
     let metadata = read_metadata(args, &log)?;
     let nics = host_nics(args)?;
     for nic in &nics {
@@ -141,13 +156,24 @@ fn execute(args: &NetconfArgs) -> Result<(), Failure> {
         Some(r) if !r.is_empty() => None,
         _ => read_host_resolv_conf(args.host_resolv_conf.as_deref())?,
     };
-    let tasks = warren_netconf::plan(&Input {
+    let input = Input {
         metadata: &metadata,
         operating_system: args.operating_system.as_deref(),
         nics: &nics,
         resolvers: args.resolvers.as_deref(),
         host_resolv_conf: host_resolv_conf.as_deref(),
-    })?;
+    };
+    let tasks = if args.renderer.is_some() {
+        let renderer = pick_renderer(args, Some(&metadata))?;
+        warren_netconf::render(&warren_netconf::equinix_model(&input)?, renderer)?
+    } else {
+        warren_netconf::plan(&input)?
+    };
+    finish(args, &log, tasks)
+}
+
+/// Logs, then writes or prints the tasks.
+fn finish(args: &NetconfArgs, log: &impl Fn(u8, &str), tasks: Vec<Task>) -> Result<(), Failure> {
     for t in &tasks {
         log(1, &format!("{:?} {}", t.action, t.path));
     }
@@ -185,14 +211,61 @@ fn read_metadata(
         )
         .map_err(Failure::general);
     };
-    let text = if file == Path::new("-") {
+    let text = read_input(file, "--metadata-file")?;
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::general(format!("--metadata-file {}: not JSON: {e}", file.display())))
+}
+
+/// The text of FILE ("-" = standard input), errors naming `flag`.
+fn read_input(file: &Path, flag: &str) -> Result<String, Failure> {
+    if file == Path::new("-") {
         std::io::read_to_string(std::io::stdin())
     } else {
         std::fs::read_to_string(file)
     }
-    .map_err(|e| Failure::general(format!("--metadata-file {}: {e}", file.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Failure::general(format!("--metadata-file {}: not JSON: {e}", file.display())))
+    .map_err(|e| Failure::general(format!("{flag} {}: {e}", file.display())))
+}
+
+/// The renderer of `--renderer` (default auto). `auto` takes the distro
+/// from `-o`, else the metadata's `operating_system`, else the rootfs's
+/// `etc/os-release` (`ID`, `VERSION_ID`).
+fn pick_renderer(
+    args: &NetconfArgs,
+    metadata: Option<&serde_json::Value>,
+) -> Result<Renderer, Failure> {
+    let name = args.renderer.as_deref().unwrap_or("auto");
+    if name != "auto" {
+        return name
+            .parse()
+            .map_err(|e: String| Failure::general(format!("--renderer: {e}")));
+    }
+    let (distro, version) = if let Some(os) = &args.operating_system {
+        let os = warren_netconf::OsOverride::parse(os)?;
+        (os.distro, os.version)
+    } else if let Some(os) = metadata.and_then(|m| m.get("operating_system")) {
+        let field = |k: &str| os.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        (field("distro"), field("version"))
+    } else {
+        os_release(&args.rootfs.join("etc/os-release"))
+    };
+    let distro = distro.ok_or_else(|| {
+        Failure::general(
+            "--renderer auto: no distro (give -o \"DISTRO VERSION\" or a rootfs with etc/os-release)",
+        )
+    })?;
+    Ok(Renderer::for_distro(&distro, version.as_deref())?)
+}
+
+/// `ID` and `VERSION_ID` of an os-release file (missing file = none).
+fn os_release(path: &Path) -> (Option<String>, Option<String>) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let get = |key: &str| {
+        text.lines().find_map(|l| {
+            let v = l.strip_prefix(key)?.strip_prefix('=')?;
+            Some(v.trim().trim_matches('"').to_owned())
+        })
+    };
+    (get("ID"), get("VERSION_ID"))
 }
 
 fn host_nics(args: &NetconfArgs) -> Result<Vec<HostNic>, Failure> {

@@ -1,0 +1,331 @@
+//! Inputs into the model: cloud-init v1 and v2 details, errors naming the
+//! key, model validation, the Equinix conversion and `--renderer auto`.
+
+use std::path::Path;
+
+use warren_netconf::model::{BondOption, Kind, ParamValue, RouteTo};
+use warren_netconf::{
+    Error, HostNic, Input, LabInterface, NetworkModel, Renderer, equinix_model,
+    parse_network_config,
+};
+
+fn err(text: &str) -> String {
+    parse_network_config(text)
+        .expect_err("should fail")
+        .to_string()
+}
+
+#[test]
+fn v2_with_and_without_the_network_key_and_as_json() {
+    let a = parse_network_config("network:\n  version: 2\n  ethernets:\n    eth0: {dhcp4: yes}\n")
+        .unwrap();
+    let b = parse_network_config("version: 2\nethernets:\n  eth0: {dhcp4: true}\n").unwrap();
+    let c =
+        parse_network_config(r#"{"version": 2, "ethernets": {"eth0": {"dhcp4": "on"}}}"#).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(b, c);
+    assert!(a.interfaces[0].dhcp4);
+}
+
+#[test]
+fn v1_netmask_gateway_and_global_route() {
+    let m = parse_network_config(
+        "version: 1\nconfig:\n- type: physical\n  name: eth0\n  subnets:\n  - type: static\n    address: 192.0.2.5\n    netmask: 255.255.255.192\n    gateway: 192.0.2.1\n- type: route\n  network: 10.0.0.0\n  netmask: 255.0.0.0\n  gateway: 192.0.2.62\n",
+    )
+    .unwrap();
+    let eth0 = &m.interfaces[0];
+    assert_eq!(eth0.addresses[0].to_string(), "192.0.2.5/26");
+    assert_eq!(eth0.routes[0].to, RouteTo::Default);
+    assert_eq!(eth0.routes[1].to_cidr(), "10.0.0.0/8");
+}
+
+#[test]
+fn v1_bond_params_in_either_spelling() {
+    let m = parse_network_config(
+        "version: 1\nconfig:\n- {type: physical, name: eth0}\n- type: bond\n  name: bond0\n  bond_interfaces: [eth0]\n  params: {bond-mode: 4, bond_xmit_hash_policy: layer2+3, bond-num-grat-arp: 2}\n",
+    )
+    .unwrap();
+    let Kind::Bond(b) = &m.interfaces[1].kind else {
+        panic!("not a bond")
+    };
+    assert_eq!(
+        b.params[&BondOption::Mode],
+        ParamValue::Word("802.3ad".into())
+    );
+    assert_eq!(
+        b.params[&BondOption::XmitHashPolicy],
+        ParamValue::Word("layer2+3".into())
+    );
+    assert_eq!(b.params[&BondOption::NumGratArp], ParamValue::Number(2));
+}
+
+#[test]
+fn errors_name_the_key() {
+    for (text, want) in [
+        ("version: 3\n", "network config: version: expected 1 or 2"),
+        ("ethernets: {}\n", "network config: version: missing"),
+        (
+            "version: 2\nethernets:\n  eth0: {optional: true}\n",
+            "ethernets.eth0.optional: not supported",
+        ),
+        (
+            "version: 2\nethernets:\n  eth0: {addresses: [10.0.0.1/33]}\n",
+            "ethernets.eth0.addresses: prefix /33",
+        ),
+        (
+            "version: 2\nbonds:\n  bond0: {parameters: {mode: fast}}\n",
+            "bonds.bond0.parameters.mode: expected one of",
+        ),
+        (
+            "version: 2\nvlans:\n  v: {id: 5000, link: eth0}\n",
+            "vlans.v.id: 5000 is not a VLAN id",
+        ),
+        (
+            "version: 2\nethernets:\n  e: {set-name: x}\n",
+            "ethernets.e.set-name: needs a match",
+        ),
+        (
+            "version: 1\nconfig:\n- {type: physical, name: eth0, subnets: [{type: static, address: 10.0.0.1, netmask: 255.0.255.0}]}\n",
+            "not contiguous",
+        ),
+        (
+            "version: 1\nconfig:\n- {type: route, destination: 10.0.0.0/8, gateway: 192.0.2.1}\n",
+            "no interface has an address in the network of 192.0.2.1",
+        ),
+        (
+            "version: 1\nconfig:\n- {type: infiniband, name: ib0}\n",
+            "config[0].type: \"infiniband\" is not supported",
+        ),
+    ] {
+        let got = err(text);
+        assert!(got.contains(want), "{text:?}: {got:?} lacks {want:?}");
+    }
+}
+
+#[test]
+fn the_model_is_checked() {
+    for (text, want) in [
+        (
+            "version: 2\nbonds:\n  bond0: {interfaces: [eth9]}\n",
+            "interface bond0: member \"eth9\" is not defined",
+        ),
+        (
+            "version: 2\nethernets:\n  eth0: {dhcp4: true}\nbonds:\n  bond0: {interfaces: [eth0]}\n",
+            "interface eth0: is a member of bond0 and cannot have addresses",
+        ),
+        (
+            "version: 2\nethernets:\n  eth0: {}\n  eth1: {}\nbonds:\n  bond0: {interfaces: [eth0], parameters: {primary: eth1}}\n",
+            "primary \"eth1\" is not a member",
+        ),
+        (
+            "version: 2\nethernets:\n  eth0: {}\nbonds:\n  b0: {interfaces: [eth0]}\n  b1: {interfaces: [eth0]}\n",
+            "is a member of both b0 and b1",
+        ),
+        (
+            "version: 2\nvlans:\n  v: {id: 5, link: nowhere}\n",
+            "link \"nowhere\" is not defined",
+        ),
+        (
+            "version: 2\nethernets:\n  \"a/b\": {}\n",
+            "is not a usable name",
+        ),
+    ] {
+        let got = err(text);
+        assert!(got.contains(want), "{text:?}: {got:?} lacks {want:?}");
+    }
+}
+
+#[test]
+fn lab_constructor_matches_by_mac_and_renames() {
+    let m = NetworkModel::from_lab(
+        &[LabInterface {
+            name: "eth0".into(),
+            mac: Some("02:AA:00:00:00:01".into()),
+            ..LabInterface::default()
+        }],
+        Default::default(),
+    )
+    .unwrap();
+    let Kind::Physical(p) = &m.interfaces[0].kind else {
+        panic!("not physical")
+    };
+    assert_eq!(p.mac.as_deref(), Some("02:aa:00:00:00:01"));
+    assert_eq!(m.interfaces[0].device_name(), Some("eth0"));
+    let dup = [
+        LabInterface {
+            name: "eth0".into(),
+            ..LabInterface::default()
+        },
+        LabInterface {
+            name: "eth0".into(),
+            ..LabInterface::default()
+        },
+    ];
+    assert!(matches!(
+        NetworkModel::from_lab(&dup, Default::default()),
+        Err(Error::Model { .. })
+    ));
+}
+
+#[test]
+fn renderer_auto_by_distro() {
+    for (distro, version, want) in [
+        ("ubuntu", Some("22.04"), Renderer::Netplan),
+        ("ubuntu", Some("16.04"), Renderer::Eni),
+        ("debian", Some("12"), Renderer::Eni),
+        ("rocky", Some("8"), Renderer::Sysconfig),
+        ("rhel", Some("9"), Renderer::NetworkManager),
+        ("fedora", None, Renderer::NetworkManager),
+        ("arch", None, Renderer::Networkd),
+    ] {
+        assert_eq!(
+            Renderer::for_distro(distro, version).unwrap(),
+            want,
+            "{distro} {version:?}"
+        );
+    }
+    assert!(Renderer::for_distro("plan9", None).is_err());
+    assert_eq!("nm".parse::<Renderer>(), Ok(Renderer::NetworkManager));
+}
+
+fn case(name: &str) -> (serde_json::Value, Vec<HostNic>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases")
+        .join(name);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    (
+        serde_json::from_str(&read("metadata.json")).unwrap(),
+        serde_json::from_str(&read("interfaces.json")).unwrap(),
+    )
+}
+
+#[test]
+fn equinix_bonded_and_individual() {
+    let (md, nics) = case("01-debian11-mlag-bonded");
+    let input = Input {
+        metadata: &md,
+        operating_system: None,
+        nics: &nics,
+        resolvers: Some("192.0.2.53"),
+        host_resolv_conf: None,
+    };
+    let m = equinix_model(&input).unwrap();
+    let bond0 = m.get("bond0").expect("bond0");
+    let Kind::Bond(b) = &bond0.kind else {
+        panic!("bond0 is not a bond")
+    };
+    assert_eq!(b.members.len(), 2);
+    assert!(bond0.addresses.len() >= 2, "{bond0:?}");
+    assert!(bond0.routes.iter().any(|r| r.to == RouteTo::Default));
+    assert_eq!(
+        m.dns.nameservers,
+        vec!["192.0.2.53".parse::<std::net::IpAddr>().unwrap()]
+    );
+    for r in Renderer::ALL {
+        warren_netconf::render(&m, r).unwrap_or_else(|e| panic!("{r}: {e}"));
+    }
+
+    let (md, nics) = case("02-debian12-individual");
+    let input = Input {
+        metadata: &md,
+        operating_system: None,
+        nics: &nics,
+        resolvers: Some("192.0.2.53"),
+        host_resolv_conf: None,
+    };
+    let m = equinix_model(&input).unwrap();
+    assert_eq!(m.interfaces.len(), 1);
+    assert!(!m.interfaces[0].addresses.is_empty());
+}
+
+mod never_panics {
+    use proptest::prelude::*;
+    use warren_netconf::{Renderer, parse_network_config, render};
+
+    /// A half-valid v2 document built from known keys and odd values.
+    fn doc() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "dhcp4",
+            "dhcp6",
+            "accept-ra",
+            "mtu",
+            "addresses",
+            "gateway4",
+            "gateway6",
+            "set-name",
+            "wakeonlan",
+            "interfaces",
+            "id",
+            "link",
+            "routes",
+            "nameservers",
+            "match",
+            "parameters",
+        ]);
+        let value = prop::sample::select(vec![
+            "true",
+            "no",
+            "1500",
+            "-1",
+            "[10.0.0.1/24]",
+            "[\"fe80::1/64\"]",
+            "eth0",
+            "[eth0, eth1]",
+            "{macaddress: \"02:00:00:00:00:01\"}",
+            "[{to: default, via: 10.0.0.1}]",
+            "{mode: 802.3ad}",
+            "{addresses: [1.1.1.1], search: [x]}",
+            "7",
+            "null",
+            "{}",
+            "[]",
+            "\"a/b\"",
+        ]);
+        let section = prop::sample::select(vec!["ethernets", "bonds", "bridges", "vlans"]);
+        let name = prop::sample::select(vec!["eth0", "eth1", "bond0", "br0", "v1"]);
+        let device = prop::collection::btree_map(key, value, 0..5);
+        let devices = prop::collection::btree_map(name, device, 1..4);
+        prop::collection::btree_map(section, devices, 0..4).prop_map(|sections| {
+            let mut out = String::from("network:\n  version: 2\n");
+            for (section, devices) in sections {
+                out += &format!("  {section}:\n");
+                for (name, kv) in devices {
+                    out += &format!("    {name}:\n");
+                    for (k, v) in kv {
+                        out += &format!("      {k}: {v}\n");
+                    }
+                    if out.ends_with(":\n") {
+                        out.insert_str(out.len() - 1, " {}");
+                    }
+                }
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parse_and_render_never_panic(text in doc()) {
+            if let Ok(model) = parse_network_config(&text) {
+                for r in Renderer::ALL {
+                    if let Err(e) = render(&model, r) {
+                        prop_assert!(!e.to_string().contains('\n'));
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = parse_network_config(&text);
+        }
+    }
+}
+
+#[test]
+fn a_bad_mac_is_refused() {
+    let got = err(
+        "version: 2\nethernets:\n  e: {match: {macaddress: \"52:54:00:zz:00:01\"}, set-name: e0}\n",
+    );
+    assert!(got.contains("is not a MAC address"), "{got}");
+}
