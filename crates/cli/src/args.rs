@@ -33,6 +33,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Run a command in a node; stdin, stdout, stderr and the exit code pass through.
     Exec(ExecArgs),
+    /// Stream live pcapng of a link or network (for `wireshark -k -i -` or `tshark -r -`).
+    Capture(CaptureArgs),
     /// Run one container outside any lab; stdin, stdout and the exit code pass through.
     Run(RunArgs),
     /// Check lab files and report every problem with its place in the file.
@@ -197,6 +199,23 @@ pub struct InspectArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `warren capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Lab name.
+    pub name: String,
+    /// Link name, an endpoint of the link (`r1:eth1`), or network name.
+    pub link: String,
+    /// Where to write pcapng: a file, or `-` for stdout (the default).
+    #[arg(
+        short = 'w',
+        long = "write",
+        value_name = "FILE|-",
+        default_value = "-"
+    )]
+    pub write: String,
 }
 
 /// `warren exec`.

@@ -104,9 +104,15 @@ links:
     assert_eq!(lines[3], "hi");
     assert!(lines[4].contains("10.70.0.2/24"), "{out}");
     // `-t` gives the command a terminal of its own inside the container.
-    let (code, out, _) = lab.exec("web", &["-t", "--", "sh", "-c", "tty; test -t 0 && echo terminal"]);
+    let (code, out, _) = lab.exec(
+        "web",
+        &["-t", "--", "sh", "-c", "tty; test -t 0 && echo terminal"],
+    );
     assert_eq!(code, 0);
-    assert!(out.contains("/dev/pts/0") && out.contains("terminal"), "{out:?}");
+    assert!(
+        out.contains("/dev/pts/0") && out.contains("terminal"),
+        "{out:?}"
+    );
     drop(lab);
     assert_eq!(snapshot(&root), before, "the image directory was changed");
     let exits: Vec<_> = walk(&tmp.path().join("results/ct-lab"))

@@ -32,6 +32,9 @@ pub enum ApplyError {
     /// The journal could not be written.
     #[error("writing the journal")]
     Journal(#[source] std::io::Error),
+    /// Captures could not start.
+    #[error("starting captures")]
+    Capture(#[source] warren_capture::CaptureError),
     /// The plan names a namespace, bridge or interface it does not create (a bug).
     #[error("the plan names {0}, which it does not create")]
     NotInPlan(String),
@@ -109,7 +112,13 @@ impl<'p> Indexes<'p> {
 /// Creates the plan's namespaces and applies every kernel step. Exec steps
 /// are left to the supervisor. On error, what was built is dropped, which
 /// frees it.
-pub fn build(plan: &Plan, journal: &mut Journal) -> Result<Built, ApplyError> {
+/// `after_links` runs once every link and bridge exists, before any
+/// address or up state: the supervisor starts captures there.
+pub fn build(
+    plan: &Plan,
+    journal: &mut Journal,
+    after_links: &mut dyn FnMut(&[(Ns, &Netns)]) -> Result<(), ApplyError>,
+) -> Result<Built, ApplyError> {
     let created = create_netns_many(plan.namespaces.iter().map(ToString::to_string))
         .map_err(|e| kernel("creating the lab's network namespaces")(e.into()))?;
     let (netns, mut sockets): (Vec<Netns>, Vec<Rtnl>) = created.into_iter().unzip();
@@ -190,6 +199,8 @@ pub fn build(plan: &Plan, journal: &mut Journal) -> Result<Built, ApplyError> {
     journal
         .record("links", "created")
         .map_err(ApplyError::Journal)?;
+    let named: Vec<(Ns, &Netns)> = plan.namespaces.iter().cloned().zip(netns.iter()).collect();
+    after_links(&named)?;
 
     let mut sysctls: Vec<Vec<(&str, &str)>> = vec![Vec::new(); netns.len()];
     for step in &plan.steps {

@@ -27,6 +27,43 @@ pub enum ClientError {
     Remote(ReplyError),
 }
 
+/// Sends a streaming request and copies what follows the reply line to
+/// `out` until the supervisor or `out` closes the stream.
+pub fn stream(dir: &Path, request: Request, out: &mut dyn Write) -> Result<(), ClientError> {
+    let path = dir.join("control.sock");
+    let io_err = |source| ClientError::Io {
+        path: path.clone(),
+        source,
+    };
+    let stream = UnixStream::connect(&path).map_err(io_err)?;
+    let mut line = serde_json::to_vec(&Envelope {
+        v: VERSION,
+        request,
+    })
+    .map_err(ClientError::Protocol)?;
+    line.push(b'\n');
+    (&stream).write_all(&line).map_err(io_err)?;
+    let mut reader = BufReader::new(&stream);
+    let mut answer = String::new();
+    reader.read_line(&mut answer).map_err(io_err)?;
+    if let Reply::Err { error, .. } =
+        serde_json::from_str::<Reply>(&answer).map_err(ClientError::Protocol)?
+    {
+        return Err(ClientError::Remote(error));
+    }
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut reader, &mut buf).map_err(io_err)?;
+        if n == 0 {
+            return Ok(());
+        }
+        // A closed pipe (`| tshark ... -c 10`) ends the stream normally.
+        if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+            return Ok(());
+        }
+    }
+}
+
 /// Sends one request to the supervisor whose state folder is `dir` and returns its result.
 pub fn call(
     dir: &Path,

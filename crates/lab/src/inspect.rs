@@ -112,5 +112,6 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
         created: st.created,
         results: st.results.display().to_string(),
         nodes,
+        captures: Vec::new(),
     })
 }

@@ -3,6 +3,7 @@
 //! and the control protocol with its client.
 
 pub mod apply;
+pub mod captures;
 pub mod client;
 pub mod images;
 pub mod inspect;

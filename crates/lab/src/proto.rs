@@ -19,6 +19,12 @@ pub enum Request {
     Inspect,
     /// Tear the lab down and exit.
     Down,
+    /// Stream live pcapng of a link or network: after the reply line, the
+    /// connection carries pcapng bytes until the client closes it.
+    Capture {
+        /// Link name, an endpoint of the link (`r1:eth1`), or network name.
+        link: String,
+    },
 }
 
 /// A request with its protocol version, as sent on the wire.
@@ -145,4 +151,7 @@ pub struct LabInfo {
     pub results: String,
     /// Nodes, then the hub when the lab has networks.
     pub nodes: Vec<NodeInfo>,
+    /// Captured and dropped frames per captured link and network.
+    #[serde(default)]
+    pub captures: Vec<crate::captures::CaptureInfo>,
 }

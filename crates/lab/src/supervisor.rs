@@ -9,6 +9,7 @@
 //! has the state folder left to remove.
 
 use crate::apply::{self, ApplyError, Built};
+use crate::captures::Captures;
 use crate::journal::Journal;
 use crate::nodes::{self, RunningNode};
 use crate::proto::{Envelope, Reply, Request};
@@ -110,6 +111,7 @@ struct Running {
     lab: Lab,
     state: LabState,
     built: Built,
+    captures: Captures,
     containers: Vec<RunningNode>,
     init: Option<LabInit>,
 }
@@ -215,7 +217,13 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         lab: lab.name.clone(),
         source: Box::new(source),
     };
-    let mut built = apply::build(&plan, &mut journal).map_err(apply_err)?;
+    let mut captures = Captures::default();
+    let results = st.results.clone();
+    let mut built = apply::build(&plan, &mut journal, &mut |namespaces| {
+        captures = Captures::start(&lab, namespaces, &results).map_err(ApplyError::Capture)?;
+        Ok(())
+    })
+    .map_err(apply_err)?;
     // A veth whose peer is down (`up: false`) never gets carrier; don't fail on it.
     let not_up = apply::wait_oper_up(&plan, &mut built, OPER_UP_TIMEOUT).map_err(apply_err)?;
     let _ = journal.record(
@@ -250,6 +258,7 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         lab,
         state: st,
         built,
+        captures,
         containers,
         init: Some(init),
     })
@@ -349,6 +358,16 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
         let _ = j.record("teardown", "start");
     }
     nodes::stop_containers(&mut running.containers, STOP_GRACE);
+    // Captures end after the nodes, so their last frames are in the files.
+    let finals = running.captures.stop();
+    if let Ok(mut j) = Journal::open(dir) {
+        for c in &finals {
+            let _ = j.record(
+                "capture",
+                &format!("{}: {} frames, {} dropped", c.name, c.captured, c.dropped),
+            );
+        }
+    }
     // Dropping the init kills every process of the lab's pid namespace.
     drop(running.init.take());
     // Closing the namespace fds lets the kernel free the namespaces and
@@ -372,18 +391,70 @@ fn handle(stream: UnixStream, shared: &Arc<Mutex<Running>>) {
     let mut reader = BufReader::new(&stream);
     let mut line = String::new();
     while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
-        let reply = match serde_json::from_str::<Envelope>(&line) {
+        let request = serde_json::from_str::<Envelope>(&line);
+        line.clear();
+        let reply = match request {
+            Ok(Envelope {
+                request: Request::Capture { link },
+                ..
+            }) => return stream_capture(&stream, &link, shared),
             Ok(env) => answer(env.request, shared),
             Err(e) => Reply::err("bad-request", &e),
         };
-        line.clear();
-        let Ok(mut out) = serde_json::to_vec(&reply) else {
-            return;
-        };
-        out.push(b'\n');
-        if (&stream).write_all(&out).is_err() {
+        if write_reply(&stream, &reply).is_err() {
             return;
         }
+    }
+}
+
+fn write_reply(mut stream: &UnixStream, reply: &Reply) -> io::Result<()> {
+    let mut out = serde_json::to_vec(reply).map_err(io::Error::other)?;
+    out.push(b'\n');
+    stream.write_all(&out)
+}
+
+/// Answers a capture request, then copies pcapng to the client until it
+/// goes away or the capture ends.
+fn stream_capture(stream: &UnixStream, link: &str, shared: &Arc<Mutex<Running>>) {
+    let started = {
+        let mut r = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Running {
+            lab,
+            built,
+            captures,
+            ..
+        } = &mut *r;
+        let named: Vec<(Ns, &warren_kernel::Netns)> = built
+            .namespaces
+            .iter()
+            .map(|(n, fd)| (n.clone(), fd))
+            .collect();
+        captures.stream(lab, &named, link)
+    };
+    let (sub, own) = match started {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let e = io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no link or network called {link}"),
+            );
+            let _ = write_reply(stream, &Reply::err("not-found", &e));
+            return;
+        }
+        Err(e) => {
+            let _ = write_reply(stream, &Reply::err("capture", &e));
+            return;
+        }
+    };
+    if write_reply(stream, &Reply::ok(serde_json::json!({ "streaming": link }))).is_err() {
+        return;
+    }
+    let mut out = stream;
+    let _ = sub.copy_to(&mut out);
+    if let Some(c) = own {
+        let _ = c.stop();
     }
 }
 
@@ -400,10 +471,17 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let Running {
-                lab, state, built, ..
+                lab,
+                state,
+                built,
+                captures,
+                ..
             } = &mut *r;
             match crate::inspect::inspect(lab, state, built) {
-                Ok(info) => Reply::ok(serde_json::to_value(info).unwrap_or_default()),
+                Ok(mut info) => {
+                    info.captures = captures.info();
+                    Reply::ok(serde_json::to_value(info).unwrap_or_default())
+                }
                 Err(e) => Reply::err("kernel", &e),
             }
         }
@@ -412,6 +490,10 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
             let me = nix::unistd::getpid();
             let _ = nix::sys::signal::kill(me, Signal::SIGTERM);
             Reply::ok(serde_json::json!({ "stopping": true }))
+        }
+        Request::Capture { .. } => {
+            let e = io::Error::other("capture requests are answered by streaming");
+            Reply::err("bad-request", &e)
         }
     }
 }

@@ -83,5 +83,17 @@ pub fn run(args: &InspectArgs) -> Result<(), Failure> {
             println!("route {}: {r}", n.name);
         }
     }
+    if !info.captures.is_empty() {
+        let mut rows = vec![["CAPTURE", "FRAMES", "DROPPED", "FILE"].map(String::from)];
+        for c in &info.captures {
+            rows.push([
+                c.name.clone(),
+                c.captured.to_string(),
+                c.dropped.to_string(),
+                c.file.clone().unwrap_or_default(),
+            ]);
+        }
+        print!("{}", crate::table::render(&rows));
+    }
     Ok(())
 }

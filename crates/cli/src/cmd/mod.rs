@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches.
 
+mod capture;
 mod down;
 mod exec;
 mod graph;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ps(a) => ps::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Exec(a) => exec::run(&a),
+        Command::Capture(a) => capture::run(&a),
         Command::Supervise { dir } => {
             let program = std::env::current_exe()
                 .map_err(|e| Failure::Error(miette::miette!("finding this executable: {e}")))?;
