@@ -556,3 +556,116 @@ fn rootless_inner() {
         "tap gone with QEMU"
     );
 }
+
+/// With `/dev/net/tun` at 0600 (bind-mounted privately, so the host is not
+/// touched), uid 65534 cannot create a tap even inside its own user
+/// namespace: the error names the tap, the namespace and EACCES. This is the
+/// documented limit of a rootless supervisor.
+#[test]
+fn rootless_tap_creation_needs_a_usable_dev_net_tun() {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let exe = std::env::current_exe().expect("test binary");
+    let script = r#"set -e
+mount --make-rprivate /
+mknod -m 0600 "$D/tun" c 10 200
+mount --bind "$D/tun" /dev/net/tun
+exec setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urn "$@""#;
+    let run = Command::new("unshare")
+        .args(["-m", "sh", "-c", script, "sh"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "rootless_tun_denied_inner",
+            "--include-ignored",
+            "--nocapture",
+        ])
+        .env("D", dir.path())
+        .output()
+        .expect("unshare (util-linux)");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success() && text.contains("1 passed"), "{text}");
+}
+
+/// The body of [`rootless_tap_creation_needs_a_usable_dev_net_tun`].
+#[test]
+#[ignore = "run by rootless_tap_creation_needs_a_usable_dev_net_tun"]
+fn rootless_tun_denied_inner() {
+    let peer = Netns::create("denied-peer").expect("netns inside the user namespace");
+    let err = open_tap(&peer, "eth1").expect_err("/dev/net/tun is 0600");
+    let chain = warren_kernel::error_chain(&err);
+    eprintln!("{chain}");
+    assert!(
+        chain.contains("/dev/net/tun") && chain.contains("ermission denied"),
+        "{chain}"
+    );
+}
+
+/// The other rootless shape: a privileged supervisor opens the tap inside
+/// the peer's namespace and QEMU runs as uid 65534 (through the `wrapper`),
+/// never opening `/dev/net/tun` itself.
+#[test]
+fn qemu_as_nobody_with_a_tap_fd_from_root() {
+    require_root();
+    let name = unique("n");
+    let peer = Netns::create(format!("{name}-p")).expect("netns");
+    let tap = open_tap(&peer, "eth1").expect("tap");
+    configure(&peer, "eth1", "10.199.6.1/24", &[]);
+    let results = tempfile::tempdir().expect("tempdir");
+    let state = state_dir(&name);
+    for d in [results.path(), state.as_path()] {
+        let ok = Command::new("chown")
+            .arg("65534:65534")
+            .arg(d)
+            .status()
+            .expect("chown");
+        assert!(ok.success());
+    }
+    let mut cfg = VmConfig::new(
+        "low",
+        dut_boot("dut_name=low dut_ip0=10.199.6.2/24"),
+        &state,
+        results.path(),
+    );
+    cfg.accel = Accel::Tcg;
+    cfg.memory_mib = 128;
+    cfg.wrapper = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ]
+    .map(Into::into)
+    .to_vec();
+    let pcap = results.path().join("low.pcap");
+    cfg.nics
+        .push(NicSpec::new(MacAddr::local(0x41), NicBackend::Tap(tap)).capture(&pcap));
+    let vm = Vm::start(cfg).expect("start");
+    let pid = vm.pid().expect("pid");
+    vm.wait_ready("=== DUT-READY low", BOOT).expect("banner");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("65534")),
+        "{status}"
+    );
+    ping(&peer, "10.199.6.2");
+    vm.stop(Duration::from_secs(5)).expect("stop");
+    let f = icmp_frames(&pcap);
+    assert_eq!(
+        f.get(&(8, ip("10.199.6.1"), ip("10.199.6.2"))),
+        Some(&2),
+        "{f:?}"
+    );
+    let _ = std::fs::remove_dir(&state);
+}
