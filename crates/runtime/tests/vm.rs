@@ -249,6 +249,27 @@ fn dut_with_two_taps_routes_pings_and_captures_every_frame() {
         .expect("run exit 3");
     assert_eq!(three.code, 3);
 
+    // The share socket `warren console` attaches to: input reaches the
+    // guest, output comes back, while the reader keeps logging.
+    {
+        use std::io::{Read, Write};
+        let mut share =
+            std::os::unix::net::UnixStream::connect(vm.console_socket()).expect("share socket");
+        share
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        share.write_all(b"echo share-$((6*7))\n").expect("type");
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 512];
+        while !String::from_utf8_lossy(&seen).contains("share-42") {
+            let n = share
+                .read(&mut chunk)
+                .expect("console output on the share socket");
+            assert!(n > 0, "share socket closed");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+    }
+
     let status = vm.qmp().query_status().expect("query-status");
     assert_eq!(status.status, "running");
     vm.qmp().stop().expect("stop");
