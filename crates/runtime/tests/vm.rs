@@ -690,3 +690,44 @@ fn qemu_as_nobody_with_a_tap_fd_from_root() {
     );
     let _ = std::fs::remove_dir(&state);
 }
+
+/// QEMU dies with the thread that started it (parent-death signal), so a
+/// killed supervisor leaves no QEMU behind; a QEMU that cannot start
+/// reports its own message at once.
+#[test]
+fn qemu_dies_with_the_starting_thread_and_bad_args_fail_fast() {
+    require_root();
+    let name = unique("p");
+    let results = tempfile::tempdir().expect("tempdir");
+    let state = state_dir(&name);
+    let (st, res) = (state.clone(), results.path().to_owned());
+    let pid = std::thread::spawn(move || {
+        let mut cfg = VmConfig::new("orphan", dut_boot("dut_name=orphan"), &st, &res);
+        cfg.accel = Accel::Tcg;
+        let vm = Vm::start(cfg).expect("start");
+        let pid = vm.pid().expect("pid");
+        std::mem::forget(vm); // as if the supervisor died without teardown
+        pid
+    })
+    .join()
+    .expect("starter thread");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proc_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!proc_alive(pid), "QEMU {pid} outlived its starting thread");
+
+    let mut cfg = VmConfig::new("bad", dut_boot("x"), &state, results.path());
+    cfg.accel = Accel::Tcg;
+    cfg.extra_args = vec!["-no-such-option".into()];
+    let t0 = Instant::now();
+    let err = Vm::start(cfg).expect_err("QEMU rejects the option");
+    let msg = warren_kernel::error_chain(&err);
+    assert!(msg.contains("no-such-option"), "{msg}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t0.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(&state);
+}

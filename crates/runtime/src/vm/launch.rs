@@ -157,6 +157,30 @@ pub(crate) fn launch(
         program: program.to_string_lossy().into_owned(),
         source,
     })?;
+    // QEMU binds both sockets before it starts the (paused) machine; wait
+    // for them while watching for an early exit (bad arguments, a missing
+    // file), so such errors come back at once with QEMU's message.
+    let deadline = Instant::now() + SOCKET_TIMEOUT;
+    while !(paths.serial.exists() && paths.qmp.exists()) {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(VmError::Exited {
+                status,
+                output: qemu_log_tail(&paths.qemu_log),
+            });
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(VmError::Exited {
+                status: std::process::ExitStatus::default(),
+                output: format!(
+                    "no sockets after {SOCKET_TIMEOUT:?}; {}",
+                    qemu_log_tail(&paths.qemu_log)
+                ),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let files = ConsoleFiles {
         log: paths.log.clone(),
         txt: paths.txt.clone(),

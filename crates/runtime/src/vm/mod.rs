@@ -10,7 +10,9 @@
 //!
 //! QEMU gets a parent-death signal: it is killed when the *thread* that
 //! called [`Vm::start`] exits, so call it from a thread that lives as long
-//! as the VM should (the supervisor's main thread).
+//! as the VM should (the supervisor's main thread). A [`VmConfig::wrapper`]
+//! that changes credentials clears that signal unless it re-arms it
+//! (`setpriv --pdeathsig keep`).
 //!
 //! This module knows nothing of labs: it does not create namespaces, name
 //! taps or bring interfaces up.
@@ -173,6 +175,15 @@ impl Vm {
     /// QEMU.
     pub fn start(cfg: VmConfig) -> Result<Vm, VmError> {
         let paths = VmPaths::of(&cfg);
+        let result = Vm::start_inner(cfg, &paths);
+        if result.is_err() {
+            remove_state_files(&paths);
+        }
+        result
+    }
+
+    fn start_inner(cfg: VmConfig, paths: &VmPaths) -> Result<Vm, VmError> {
+        let paths = paths.clone();
         launch::prepare(&cfg, &paths)?;
         let (run, accel, note) = match cfg.accel {
             Accel::Kvm | Accel::Tcg => (
@@ -358,10 +369,13 @@ impl Vm {
             run.hub.shutdown();
             drop(run.qmp);
         }
-        let p = &self.paths;
-        for f in [&p.qmp, &p.serial, &p.console, &p.overlay, &p.vars] {
-            let _ = std::fs::remove_file(f);
-        }
+        remove_state_files(&self.paths);
+    }
+}
+
+fn remove_state_files(p: &VmPaths) {
+    for f in [&p.qmp, &p.serial, &p.console, &p.overlay, &p.vars] {
+        let _ = std::fs::remove_file(f);
     }
 }
 
