@@ -648,6 +648,82 @@ pub fn attach(socket: &Path, detach: u8) -> Result<(), ConsoleError> {
 mod tests {
     use super::*;
 
+    /// A scripted serial port: echoes typed input like a tty (`\r\n`), and
+    /// answers a wrapped command line like a shell would.
+    fn fake_shell(dir: &Path) -> PathBuf {
+        let path = dir.join("serial.sock");
+        let listener = UnixListener::bind(&path).expect("bind");
+        std::thread::spawn(move || {
+            let (conn, _) = listener.accept().expect("accept");
+            let mut w = conn.try_clone().expect("clone");
+            let mut r = io::BufReader::new(conn);
+            w.write_all(b"boot\r\n\x1b[6ndut# ").expect("prompt");
+            let tag_re = regex::Regex::new(r"__WB '([^']+)'; (.*); printf").expect("re");
+            let mut line = String::new();
+            while io::BufRead::read_line(&mut r, &mut line)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
+                let typed = line.trim_end().to_owned();
+                line.clear();
+                let mut out = format!("{typed}\r\n");
+                if let Some(c) = tag_re.captures(&typed) {
+                    let (tag, cmd) = (&c[1], &c[2]);
+                    let (text, code) = match cmd {
+                        "echo hello" => ("hello\r\n", 0),
+                        _ => ("", 1),
+                    };
+                    out.push_str(&format!("\r\n__WB{tag}\r\n{text}\r\n__WE{tag} {code}\r\n"));
+                }
+                out.push_str("dut# ");
+                w.write_all(out.as_bytes()).expect("write");
+            }
+        });
+        path
+    }
+
+    #[test]
+    fn expect_and_run_over_a_fake_serial_port() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let serial = fake_shell(dir.path());
+        let files = ConsoleFiles {
+            log: dir.path().join("n.log"),
+            txt: dir.path().join("n.txt"),
+            append: false,
+        };
+        let share = dir.path().join("n.console");
+        let hub = Hub::start(
+            &serial,
+            &files,
+            Some(&share),
+            Instant::now(),
+            Duration::from_secs(5),
+        )
+        .expect("hub");
+        let c = Console::new(Arc::clone(&hub), 0);
+        let m = c.expect(r"dut# ", Duration::from_secs(5)).expect("prompt");
+        assert!(m.before.contains("boot"));
+        let ok = c.run("echo hello", Duration::from_secs(5)).expect("run");
+        assert_eq!(
+            ok,
+            CommandOutput {
+                code: 0,
+                output: "hello".into()
+            }
+        );
+        let bad = c.run("false", Duration::from_secs(5)).expect("run");
+        assert_eq!((bad.code, bad.output.as_str()), (1, ""));
+        let err = c
+            .expect("never", Duration::from_millis(100))
+            .expect_err("timeout");
+        let msg = err.to_string();
+        assert!(msg.contains("last output") && msg.contains("__WE"), "{msg}");
+        hub.shutdown();
+        let txt = std::fs::read_to_string(&files.txt).expect("txt");
+        assert!(txt.contains("] \\x1b[6ndut# "), "{txt}");
+        assert!(!share.exists(), "share socket removed");
+    }
+
     #[test]
     fn escapes_control_bytes() {
         assert_eq!(escape(b"a\\b\tc\x1b[6n\xff"), "a\\\\b\\tc\\x1b[6n\\xff");

@@ -478,6 +478,67 @@ pub(crate) fn connect_retry(path: &Path, timeout: Duration) -> io::Result<UnixSt
 mod tests {
     use super::*;
 
+    /// A scripted QEMU: greeting, capabilities, then one reply (or error)
+    /// per command, with an unknown event before the first reply.
+    fn fake_qemu(dir: &Path) -> PathBuf {
+        use std::os::unix::net::UnixListener;
+        let path = dir.join("q.sock");
+        let listener = UnixListener::bind(&path).expect("bind");
+        std::thread::spawn(move || {
+            let (conn, _) = listener.accept().expect("accept");
+            let mut w = conn.try_clone().expect("clone");
+            let mut r = BufReader::new(conn);
+            let mut line = String::new();
+            w.write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\n")
+                .expect("greeting");
+            let mut first = true;
+            while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                let v: Value = serde_json::from_str(&line).expect("json command");
+                line.clear();
+                let id = v["id"].clone();
+                let reply = match v["execute"].as_str() {
+                    Some("qmp_capabilities") => json!({"return": {}, "id": id}),
+                    Some("query-status") => {
+                        json!({"return": {"status": "running", "running": true}, "id": id})
+                    }
+                    Some("quit") => break,
+                    _ => json!({"error": {"class": "CommandNotFound", "desc": "no"}, "id": id}),
+                };
+                if first && v["execute"] != "qmp_capabilities" {
+                    first = false;
+                    let ev = json!({"event": "BRAND_NEW", "data": {"x": 1}, "extra": true});
+                    w.write_all(format!("{ev}\n").as_bytes()).expect("event");
+                }
+                w.write_all(format!("{reply}\n").as_bytes()).expect("reply");
+            }
+        });
+        path
+    }
+
+    #[test]
+    fn client_matches_replies_and_passes_unknown_events_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = fake_qemu(dir.path());
+        let (tx, rx) = mpsc::channel();
+        let qmp = Qmp::connect(&path, Duration::from_secs(5), Some(tx)).expect("connect");
+        let st = qmp.query_status().expect("query-status");
+        assert_eq!((st.status.as_str(), st.running), ("running", true));
+        let ev = rx.recv_timeout(Duration::from_secs(5)).expect("event");
+        assert_eq!(ev.event, "BRAND_NEW");
+        assert_eq!(ev.raw["extra"], true);
+        let err = qmp.execute("bogus").expect_err("error reply");
+        assert!(matches!(err, QmpError::Command { ref class, .. } if class == "CommandNotFound"));
+        qmp.quit().expect("quit: a closed connection is success");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !qmp.is_closed() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(matches!(
+            qmp.execute("query-status"),
+            Err(QmpError::Closed { .. })
+        ));
+    }
+
     #[test]
     fn encodes_commands_with_id_and_arguments() {
         assert_eq!(
