@@ -405,6 +405,7 @@ fn accel_auto_falls_back_to_tcg_when_kvm_fails() {
     let mut cfg = VmConfig::new("auto", dut_boot("dut_name=auto"), &state, results.path());
     cfg.accel = Accel::Auto;
     cfg.kvm_probe = Duration::from_secs(4);
+    cfg.kvm_probe_pattern = Some("=== DUT-READY auto".into());
     let (tx, events) = mpsc::channel();
     cfg.events = Some(tx);
     let vm = Vm::start(cfg).expect("start");

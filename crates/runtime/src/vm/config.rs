@@ -175,6 +175,10 @@ pub struct VmConfig {
     /// How long `accel: auto` waits for the first console byte under KVM
     /// before it restarts the guest under TCG (default 10 s).
     pub kvm_probe: Duration,
+    /// What counts as "the guest works under KVM" for `accel: auto`: this
+    /// regex on the console within [`VmConfig::kvm_probe`] (pass the lab's
+    /// readiness regex); `None` accepts any console output.
+    pub kvm_probe_pattern: Option<String>,
     /// Serve the console share socket `STATE/NAME.console` for
     /// [`super::console::attach`] (default on).
     pub share_console: bool,
@@ -210,6 +214,7 @@ impl VmConfig {
             qemu_img: "qemu-img".into(),
             wrapper: Vec::new(),
             kvm_probe: Duration::from_secs(10),
+            kvm_probe_pattern: None,
             share_console: true,
             events: None,
         }

@@ -291,12 +291,21 @@ pub(crate) fn kvm_usable() -> Result<(), String> {
 /// Watches a guest started under KVM: `Ok` once it writes to its console;
 /// `Err(reason)` if QEMU exits, the guest stops with an internal error or
 /// panics, or nothing appears within `bound`.
-pub(crate) fn watch_kvm(l: &mut Launched, bound: Duration, paths: &VmPaths) -> Result<(), String> {
+pub(crate) fn watch_kvm(
+    l: &mut Launched,
+    bound: Duration,
+    pattern: Option<&regex::bytes::Regex>,
+    paths: &VmPaths,
+) -> Result<(), String> {
     let deadline = Instant::now() + bound;
+    let console = super::console::Console::new(Arc::clone(&l.hub), 0);
+    let step = Duration::from_millis(250);
     loop {
-        if l.hub
-            .wait_output(0, Instant::now() + Duration::from_millis(250))
-        {
+        let seen = match pattern {
+            Some(re) => console.expect_re(re, step).is_ok(),
+            None => l.hub.wait_output(0, Instant::now() + step),
+        };
+        if seen {
             return Ok(());
         }
         if let Ok(Some(status)) = l.child.try_wait() {
@@ -313,7 +322,13 @@ pub(crate) fn watch_kvm(l: &mut Launched, bound: Duration, paths: &VmPaths) -> R
             return Err(format!("guest stopped under KVM: {} {first}", st.status));
         }
         if Instant::now() >= deadline {
-            return Err(format!("no console output under KVM within {bound:?}"));
+            return Err(match pattern {
+                Some(re) => format!(
+                    "console did not show /{}/ under KVM within {bound:?}",
+                    re.as_str()
+                ),
+                None => format!("no console output under KVM within {bound:?}"),
+            });
         }
     }
 }

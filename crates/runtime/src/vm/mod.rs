@@ -198,8 +198,20 @@ impl Vm {
                     Some(reason),
                 ),
                 Ok(()) => {
+                    let pattern = match &cfg.kvm_probe_pattern {
+                        Some(p) => Some(regex::bytes::Regex::new(p).map_err(|source| {
+                            VmError::Console {
+                                vm: cfg.name.clone(),
+                                source: ConsoleError::Pattern {
+                                    pattern: p.clone(),
+                                    source,
+                                },
+                            }
+                        })?),
+                        None => None,
+                    };
                     let mut l = launch::launch(&cfg, &paths, Accel::Kvm, false)?;
-                    match launch::watch_kvm(&mut l, cfg.kvm_probe, &paths) {
+                    match launch::watch_kvm(&mut l, cfg.kvm_probe, pattern.as_ref(), &paths) {
                         Ok(()) => (l, Accel::Kvm, None),
                         Err(reason) => {
                             l.kill();
