@@ -171,12 +171,9 @@ pub(crate) fn launch(
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(VmError::Exited {
-                status: std::process::ExitStatus::default(),
-                output: format!(
-                    "no sockets after {SOCKET_TIMEOUT:?}; {}",
-                    qemu_log_tail(&paths.qemu_log)
-                ),
+            return Err(VmError::NoSockets {
+                waited: SOCKET_TIMEOUT,
+                output: qemu_log_tail(&paths.qemu_log),
             });
         }
         std::thread::sleep(Duration::from_millis(2));

@@ -102,6 +102,14 @@ pub enum VmError {
         /// The tail of its output.
         output: String,
     },
+    /// QEMU created neither socket in time (it was killed).
+    #[error("QEMU did not create its sockets within {waited:?}: {output}")]
+    NoSockets {
+        /// How long we waited.
+        waited: Duration,
+        /// The tail of its output.
+        output: String,
+    },
     /// The console failed (or readiness timed out; the message shows the tail).
     #[error("console of VM {vm}")]
     Console {
@@ -394,5 +402,18 @@ fn remove_state_files(p: &VmPaths) {
 impl Drop for Vm {
     fn drop(&mut self) {
         self.teardown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Vm>();
+        send_sync::<Console>();
+        send_sync::<Qmp>();
     }
 }
