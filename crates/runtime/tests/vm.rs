@@ -533,7 +533,8 @@ fn rootless_tap_fd_path_as_nobody() {
     );
     assert!(
         run.status.success() && text.contains("1 passed"),
-        "rootless run failed:\n{text}"
+        "rootless run failed (the test binary {} and the fixture must be readable by uid 65534):\n{text}",
+        exe.display()
     );
     let meta = std::fs::metadata(out.join("nobody.pcap")).expect("pcap written");
     assert_eq!(
