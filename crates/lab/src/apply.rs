@@ -51,6 +51,9 @@ const NO_DAD: &[(&str, &str)] = &[
     ("net.ipv6.conf.default.accept_dad", "0"),
 ];
 
+/// What [`build`] calls once the links exist, with every namespace by name.
+pub type AfterLinks<'f> = dyn FnMut(&[(Ns, &Netns)]) -> Result<(), ApplyError> + 'f;
+
 /// The lab's namespaces, each with its netlink socket, in plan order.
 #[derive(Debug)]
 pub struct Built {
@@ -117,7 +120,7 @@ impl<'p> Indexes<'p> {
 pub fn build(
     plan: &Plan,
     journal: &mut Journal,
-    after_links: &mut dyn FnMut(&[(Ns, &Netns)]) -> Result<(), ApplyError>,
+    after_links: &mut AfterLinks<'_>,
 ) -> Result<Built, ApplyError> {
     let created = create_netns_many(plan.namespaces.iter().map(ToString::to_string))
         .map_err(|e| kernel("creating the lab's network namespaces")(e.into()))?;

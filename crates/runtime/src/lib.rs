@@ -12,3 +12,4 @@ pub mod exec;
 pub mod pidns;
 pub mod procs;
 pub mod userns;
+pub mod vm;
