@@ -35,6 +35,10 @@ pub enum Command {
     Exec(ExecArgs),
     /// Stream live pcapng of a link or network (for `wireshark -k -i -` or `tshark -r -`).
     Capture(CaptureArgs),
+    /// Attach to a vm's serial console (Ctrl-] detaches), or run one command there with -c.
+    Console(ConsoleArgs),
+    /// Control a vm over QMP: reset, powerdown, pause, resume, quit.
+    Vm(VmArgs),
     /// Run one container outside any lab; stdin, stdout and the exit code pass through.
     Run(RunArgs),
     /// Check lab files and report every problem with its place in the file.
@@ -216,6 +220,34 @@ pub struct CaptureArgs {
         default_value = "-"
     )]
     pub write: String,
+}
+
+/// `warren console`.
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Lab name.
+    pub name: String,
+    /// vm node.
+    pub node: String,
+    /// Run this command at the console's shell prompt, print its output and
+    /// exit with its exit code, instead of attaching.
+    #[arg(short = 'c', long = "command", value_name = "CMD")]
+    pub command: Option<String>,
+    /// Seconds to wait for the command.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+}
+
+/// `warren vm`.
+#[derive(Debug, Args)]
+pub struct VmArgs {
+    /// Lab name.
+    pub name: String,
+    /// vm node.
+    pub node: String,
+    /// What to do.
+    #[arg(value_parser = ["reset", "powerdown", "pause", "resume", "quit"])]
+    pub action: String,
 }
 
 /// `warren exec`.

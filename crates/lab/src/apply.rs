@@ -32,6 +32,9 @@ pub enum ApplyError {
     /// The journal could not be written.
     #[error("writing the journal")]
     Journal(#[source] std::io::Error),
+    /// A socket pair for a vm-to-vm link could not be made.
+    #[error("creating a socket pair for a vm-to-vm link")]
+    Socket(#[source] std::io::Error),
     /// Captures could not start.
     #[error("starting captures")]
     Capture(#[source] warren_capture::CaptureError),
@@ -61,6 +64,24 @@ pub struct Built {
     pub namespaces: Vec<(Ns, Netns)>,
     /// One socket per namespace, same order.
     pub sockets: Vec<Rtnl>,
+    /// The open backend of every vm NIC (a tap or one end of a socket
+    /// pair), by vm and NIC index, with the NIC's MAC.
+    pub nics: Vec<VmNic>,
+}
+
+/// A vm NIC's backend, held until the vm starts.
+#[derive(Debug)]
+pub struct VmNic {
+    /// The vm.
+    pub vm: String,
+    /// NIC index in the guest.
+    pub nic: usize,
+    /// The guest NIC's MAC.
+    pub mac: warren_topology::values::Mac,
+    /// A tap's fd, or one end of a socket pair.
+    pub fd: std::os::fd::OwnedFd,
+    /// True for a socket pair end (a vm-to-vm link).
+    pub socket: bool,
 }
 
 impl Built {
@@ -199,6 +220,50 @@ pub fn build(
                 .map_err(|e| kernel("creating links")(e.into()))?;
         }
     }
+    // vm NICs: taps opened inside their namespace (the fd goes to QEMU),
+    // and socket pairs between two vms.
+    let mut nics = Vec::new();
+    for step in &plan.steps {
+        match step {
+            Step::CreateTap {
+                ns,
+                ifname,
+                vm,
+                nic,
+                mac,
+                ..
+            } => {
+                let n = at(ns)?;
+                let fd = warren_runtime::vm::open_tap(&netns[n], ifname).map_err(|e| {
+                    kernel(format!("creating tap {ns}:{ifname} for vm {vm}"))(e.into())
+                })?;
+                let index = sockets[n]
+                    .link_index(ifname)
+                    .map_err(|e| kernel(format!("finding tap {ns}:{ifname}"))(e.into()))?;
+                idx.by_name.insert((n, ifname.as_str()), index);
+                nics.push(VmNic {
+                    vm: vm.clone(),
+                    nic: *nic,
+                    mac: *mac,
+                    fd,
+                    socket: false,
+                });
+            }
+            Step::PairVms { a, b } => {
+                let (fa, fb) = warren_runtime::vm::socket_pair().map_err(ApplyError::Socket)?;
+                for ((vm, nic, mac), fd) in [(a, fa), (b, fb)] {
+                    nics.push(VmNic {
+                        vm: vm.clone(),
+                        nic: *nic,
+                        mac: *mac,
+                        fd,
+                        socket: true,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
     journal
         .record("links", "created")
         .map_err(ApplyError::Journal)?;
@@ -244,6 +309,15 @@ pub fn build(
                 };
                 batches[n].add_address(i, ipnet(addr));
             }
+            Step::CreateTap {
+                ns,
+                ifname,
+                mtu: Some(m),
+                ..
+            } => {
+                let n = at(ns)?;
+                batches[n].set_mtu(idx.get(n, ifname), *m);
+            }
             Step::SetUp { ns, ifname } => {
                 let n = at(ns)?;
                 batches[n].set_up(idx.get(n, ifname));
@@ -280,6 +354,7 @@ pub fn build(
     Ok(Built {
         namespaces: plan.namespaces.iter().cloned().zip(netns).collect(),
         sockets,
+        nics,
     })
 }
 

@@ -65,8 +65,11 @@ fn points<'a>(
         .iter()
         .find(|l| l.name == name || l.endpoints.iter().any(|e| e.value.to_string() == name))
     {
-        let a = &l.endpoints[0].value;
-        let netns = ns(&Ns::Node(a.node.clone()))?;
+        // The first end with a namespace: a vm's NIC is the tap at its peer.
+        let (a, netns) = l
+            .endpoints
+            .iter()
+            .find_map(|e| ns(&Ns::Node(e.value.node.clone())).map(|n| (&e.value, n)))?;
         return Some((
             l.name.clone(),
             vec![PointSpec::link_end(netns, a.iface.clone(), a.to_string())],

@@ -13,3 +13,4 @@ pub mod nodes;
 pub mod proto;
 pub mod state;
 pub mod supervisor;
+pub mod vms;

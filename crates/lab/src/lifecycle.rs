@@ -33,7 +33,7 @@ pub enum LifecycleError {
     },
     /// A node kind this warren cannot run yet.
     #[error(
-        "node {node} is of kind {kind}, which `warren up` cannot run yet; only netns nodes run in this version"
+        "node {node} is of kind {kind}, which `warren up` cannot run yet; netns, container and vm nodes run in this version"
     )]
     UnsupportedKind {
         /// Node.
@@ -92,11 +92,7 @@ pub struct UpOptions {
 
 /// Checks that every node is of a kind this version can run.
 pub fn check_kinds(lab: &Lab) -> Result<(), LifecycleError> {
-    match lab
-        .nodes
-        .iter()
-        .find(|n| !matches!(n.kind, NodeKind::Netns | NodeKind::Container))
-    {
+    match lab.nodes.iter().find(|n| n.kind == NodeKind::System) {
         Some(n) => Err(LifecycleError::UnsupportedKind {
             node: n.name.value.clone(),
             kind: n.kind.as_str(),
@@ -238,6 +234,7 @@ fn prepare(
         rootless: !nix::unistd::geteuid().is_root(),
         netns: Default::default(),
         containers: Default::default(),
+        consoles: Default::default(),
         results,
         created: now_secs(),
     };

@@ -19,6 +19,22 @@ pub enum Request {
     Inspect,
     /// Tear the lab down and exit.
     Down,
+    /// Control a vm over QMP: `reset`, `powerdown`, `pause`, `resume`, `quit`.
+    Vm {
+        /// The vm node.
+        node: String,
+        /// The action.
+        action: String,
+    },
+    /// Run a command at a vm's console and return its output and exit code.
+    ConsoleRun {
+        /// The vm node.
+        node: String,
+        /// The command (one line).
+        command: String,
+        /// Seconds to wait for it.
+        timeout_secs: u64,
+    },
     /// Stream live pcapng of a link or network: after the reply line, the
     /// connection carries pcapng bytes until the client closes it.
     Capture {

@@ -124,6 +124,9 @@ pub struct LabState {
     /// The init process of each running container node, by node name.
     #[serde(default)]
     pub containers: BTreeMap<String, ProcessRecord>,
+    /// The console socket of each vm node, by node name.
+    #[serde(default)]
+    pub consoles: BTreeMap<String, PathBuf>,
     /// Where this run's evidence goes.
     pub results: PathBuf,
     /// Seconds since the epoch when the lab was started.

@@ -14,6 +14,7 @@ use crate::journal::Journal;
 use crate::nodes::{self, RunningNode};
 use crate::proto::{Envelope, Reply, Request};
 use crate::state::{self, HUB_KEY, LabState, Status};
+use crate::vms::{self, RunningVm};
 use nix::sys::signal::{SigSet, Signal};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -57,6 +58,9 @@ pub enum SupervisorError {
     /// A node could not be started or did not become ready.
     #[error(transparent)]
     Node(Box<nodes::NodeError>),
+    /// A vm node did not start or become ready.
+    #[error(transparent)]
+    Vm(Box<vms::VmNodeError>),
     /// A node's command could not run or failed.
     #[error("running `{command}` on node {node}")]
     Exec {
@@ -112,6 +116,7 @@ struct Running {
     state: LabState,
     built: Built,
     captures: Captures,
+    vms: Vec<RunningVm>,
     containers: Vec<RunningNode>,
     init: Option<LabInit>,
 }
@@ -250,6 +255,15 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         .collect();
     st.write(dir)?;
     let _ = journal.record("containers", &format!("{} started", containers.len()));
+    let events = vms::event_writer(&st.results);
+    let vms = vms::start_vms(&lab, &mut built, &st, dir, &events)
+        .map_err(|e| SupervisorError::Vm(Box::new(e)))?;
+    st.consoles = vms
+        .iter()
+        .map(|v| (v.name.clone(), v.vm.console_socket().to_path_buf()))
+        .collect();
+    st.write(dir)?;
+    let _ = journal.record("vms", &format!("{} ready", vms.len()));
     run_exec_steps(&lab, &plan, program, &st, &mut journal)?;
     nodes::wait_ready(&lab, &st, program).map_err(node_err)?;
     st.status = Status::Running;
@@ -259,6 +273,7 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         state: st,
         built,
         captures,
+        vms,
         containers,
         init: Some(init),
     })
@@ -358,6 +373,7 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
         let _ = j.record("teardown", "start");
     }
     nodes::stop_containers(&mut running.containers, STOP_GRACE);
+    vms::stop_vms(&mut running.vms, STOP_GRACE);
     // Captures end after the nodes, so their last frames are in the files.
     let finals = running.captures.stop();
     if let Ok(mut j) = Journal::open(dir) {
@@ -490,6 +506,61 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
             let me = nix::unistd::getpid();
             let _ = nix::sys::signal::kill(me, Signal::SIGTERM);
             Reply::ok(serde_json::json!({ "stopping": true }))
+        }
+        Request::Vm { node, action } => {
+            let r = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(v) = r.vms.iter().find(|v| v.name == node) else {
+                return Reply::err(
+                    "not-found",
+                    &io::Error::new(io::ErrorKind::NotFound, format!("no vm node called {node}")),
+                );
+            };
+            let qmp = v.vm.qmp();
+            let done = match action.as_str() {
+                "reset" => qmp.reset(),
+                "powerdown" => qmp.system_powerdown(),
+                "pause" => qmp.stop(),
+                "resume" => qmp.cont(),
+                "quit" => qmp.quit(),
+                other => {
+                    let e = io::Error::other(format!(
+                        "unknown vm action {other}; use reset, powerdown, pause, resume or quit"
+                    ));
+                    return Reply::err("bad-request", &e);
+                }
+            };
+            match done {
+                Ok(()) => Reply::ok(serde_json::json!({ "node": node, "done": action })),
+                Err(e) => Reply::err("qmp", &e),
+            }
+        }
+        Request::ConsoleRun {
+            node,
+            command,
+            timeout_secs,
+        } => {
+            // The console is taken out of the lock: a command may run for a while.
+            let console = {
+                let r = shared
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                r.vms
+                    .iter()
+                    .find(|v| v.name == node)
+                    .map(|v| v.vm.console())
+            };
+            let Some(console) = console else {
+                return Reply::err(
+                    "not-found",
+                    &io::Error::new(io::ErrorKind::NotFound, format!("no vm node called {node}")),
+                );
+            };
+            match console.run(&command, std::time::Duration::from_secs(timeout_secs)) {
+                Ok(out) => Reply::ok(serde_json::json!({ "code": out.code, "output": out.output })),
+                Err(e) => Reply::err("console", &e),
+            }
         }
         Request::Capture { .. } => {
             let e = io::Error::other("capture requests are answered by streaming");

@@ -84,6 +84,31 @@ pub enum Step {
         /// What the pair is, for messages (`r1:eth1 <-> r2:eth1`).
         what: String,
     },
+    /// Create a tap for a vm's NIC: in the peer node's namespace under the
+    /// peer's interface name (the tap *is* the peer's interface), or in the
+    /// hub as a bridge port.
+    CreateTap {
+        /// Namespace of the tap.
+        ns: Ns,
+        /// Its name there.
+        ifname: String,
+        /// The vm.
+        vm: String,
+        /// The vm's NIC (0 is the guest's first).
+        nic: usize,
+        /// The guest NIC's MAC address.
+        mac: Mac,
+        /// MTU of the tap, when set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mtu: Option<u32>,
+    },
+    /// Join two vms' NICs directly (a socket pair; no kernel interface).
+    PairVms {
+        /// One vm and its NIC.
+        a: (String, usize, Mac),
+        /// The other.
+        b: (String, usize, Mac),
+    },
     /// Create a bridge in the hub.
     CreateBridge {
         /// Bridge name (the network's name).
@@ -156,6 +181,15 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
+            Step::CreateTap {
+                ns,
+                ifname,
+                vm,
+                nic,
+                mac,
+                ..
+            } => write!(f, "create tap {ns}:{ifname} for {vm} nic {nic} (mac {mac})"),
+            Step::PairVms { a, b } => write!(f, "pair {} nic {} <-> {} nic {}", a.0, a.1, b.0, b.1),
             Step::CreateBridge { name, mtu } => {
                 write!(f, "create bridge hub:{name}")?;
                 match mtu {
@@ -220,7 +254,14 @@ pub fn plan(lab: &Lab) -> Plan {
     if !lab.networks.is_empty() {
         namespaces.push(Ns::Hub);
     }
-    namespaces.extend(lab.nodes.iter().map(|n| Ns::Node(n.name.value.clone())));
+    // A vm has no namespace of its own: its NICs are taps in its peers'.
+    namespaces.extend(
+        lab.nodes
+            .iter()
+            .filter(|n| n.kind != NodeKind::Vm)
+            .map(|n| Ns::Node(n.name.value.clone())),
+    );
+    let is_vm = |node: &str| lab.node(node).is_some_and(|n| n.kind == NodeKind::Vm);
     let mut steps: Vec<Step> = namespaces
         .iter()
         .map(|ns| Step::CreateNetns { ns: ns.clone() })
@@ -235,11 +276,34 @@ pub fn plan(lab: &Lab) -> Plan {
             mac: iface(&e.node, &e.iface).and_then(|i| i.mac),
             mtu: iface(&e.node, &e.iface).and_then(|i| i.mtu),
         };
-        steps.push(Step::CreateVeth {
-            a: end(&a.value),
-            b: end(&b.value),
-            what: format!("{} <-> {}", a.value, b.value),
-        });
+        let step = match (is_vm(&a.value.node), is_vm(&b.value.node)) {
+            (false, false) => Step::CreateVeth {
+                a: end(&a.value),
+                b: end(&b.value),
+                what: format!("{} <-> {}", a.value, b.value),
+            },
+            (true, true) => Step::PairVms {
+                a: vm_nic(lab, &a.value),
+                b: vm_nic(lab, &b.value),
+            },
+            (a_vm, _) => {
+                let (vm, peer) = if a_vm {
+                    (&a.value, &b.value)
+                } else {
+                    (&b.value, &a.value)
+                };
+                let (vm, nic, mac) = vm_nic(lab, vm);
+                Step::CreateTap {
+                    ns: Ns::Node(peer.node.clone()),
+                    ifname: peer.iface.clone(),
+                    vm,
+                    nic,
+                    mac,
+                    mtu: iface(&peer.node, &peer.iface).and_then(|i| i.mtu),
+                }
+            }
+        };
+        steps.push(step);
     }
     for (ni, net) in lab.networks.iter().enumerate() {
         steps.push(Step::CreateBridge {
@@ -248,6 +312,18 @@ pub fn plan(lab: &Lab) -> Plan {
         });
         for (mi, m) in net.members.iter().enumerate() {
             let i = iface(&m.value.node, &m.value.iface);
+            if is_vm(&m.value.node) {
+                let (vm, nic, mac) = vm_nic(lab, &m.value);
+                steps.push(Step::CreateTap {
+                    ns: Ns::Hub,
+                    ifname: hub_port_name(ni, mi),
+                    vm,
+                    nic,
+                    mac,
+                    mtu: net.mtu,
+                });
+                continue;
+            }
             steps.push(Step::CreateVeth {
                 a: VethEnd {
                     ns: Ns::Node(m.value.node.clone()),
@@ -271,7 +347,9 @@ pub fn plan(lab: &Lab) -> Plan {
             });
         }
     }
-    for n in &lab.nodes {
+    // A vm configures its own interfaces; the lab only wires its NICs.
+    let hosts = || lab.nodes.iter().filter(|n| n.kind != NodeKind::Vm);
+    for n in hosts() {
         for (k, v) in &n.sysctls {
             steps.push(Step::SetSysctl {
                 ns: Ns::Node(n.name.value.clone()),
@@ -280,7 +358,7 @@ pub fn plan(lab: &Lab) -> Plan {
             });
         }
     }
-    for n in &lab.nodes {
+    for n in hosts() {
         for i in &n.interfaces {
             for a in i.addresses() {
                 steps.push(Step::AddAddress {
@@ -303,7 +381,7 @@ pub fn plan(lab: &Lab) -> Plan {
             });
         }
     }
-    for n in &lab.nodes {
+    for n in hosts() {
         for i in n
             .interfaces
             .iter()
@@ -315,7 +393,7 @@ pub fn plan(lab: &Lab) -> Plan {
             });
         }
     }
-    for n in &lab.nodes {
+    for n in hosts() {
         for i in &n.interfaces {
             for r in &i.routes {
                 steps.push(Step::AddRoute {
@@ -351,6 +429,33 @@ pub fn plan(lab: &Lab) -> Plan {
         namespaces,
         steps,
     }
+}
+
+/// A vm endpoint's NIC: the vm, the NIC's index in the guest (its
+/// interfaces in file order, loopback aside) and its MAC: the one the lab
+/// file gives, or one derived from the lab, vm and NIC names, so that it is
+/// the same on every run.
+pub fn vm_nic(lab: &Lab, ep: &crate::model::Endpoint) -> (String, usize, Mac) {
+    let node = lab.node(&ep.node);
+    let nics: Vec<&crate::model::Interface> = node
+        .map(|n| {
+            n.interfaces
+                .iter()
+                .filter(|i| i.attach != Attachment::Loopback)
+                .collect()
+        })
+        .unwrap_or_default();
+    let index = nics.iter().position(|i| i.name == ep.iface).unwrap_or(0);
+    let mac = nics.get(index).and_then(|i| i.mac).unwrap_or_else(|| {
+        // FNV-1a over the names; 52:54:00 is QEMU's locally administered prefix.
+        let mut h: u32 = 0x811c_9dc5;
+        for b in format!("{}/{}/{}", lab.name, ep.node, ep.iface).bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        let [_, x, y, z] = h.to_be_bytes();
+        Mac([0x52, 0x54, 0x00, x, y, z])
+    });
+    (ep.node.clone(), index, mac)
 }
 
 /// The interface a route without `dev` leaves through: the one whose subnet

@@ -1,6 +1,7 @@
 //! One module per command; `run` dispatches.
 
 mod capture;
+mod console;
 mod down;
 mod exec;
 mod graph;
@@ -23,6 +24,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inspect(a) => inspect::run(&a),
         Command::Exec(a) => exec::run(&a),
         Command::Capture(a) => capture::run(&a),
+        Command::Console(a) => console::run(&a),
+        Command::Vm(a) => console::vm(&a),
         Command::Supervise { dir } => {
             let program = std::env::current_exe()
                 .map_err(|e| Failure::Error(miette::miette!("finding this executable: {e}")))?;

@@ -1,0 +1,61 @@
+//! `warren console NAME NODE [-c CMD]` and `warren vm NAME NODE ACTION`.
+
+use crate::Failure;
+use crate::args::{ConsoleArgs, VmArgs};
+use std::time::Duration;
+use warren_lab::proto::Request;
+use warren_lab::state::{self, LabState};
+
+fn running(name: &str) -> Result<(std::path::PathBuf, LabState), Failure> {
+    let dir = state::lab_dir(name);
+    match LabState::read(&dir).map_err(Failure::error)? {
+        Some(st) if st.supervisor_alive() => Ok((dir, st)),
+        _ => Err(Failure::Error(miette::miette!(
+            "no lab called {name} is running"
+        ))),
+    }
+}
+
+pub fn run(args: &ConsoleArgs) -> Result<(), Failure> {
+    let (dir, st) = running(&args.name)?;
+    if let Some(command) = &args.command {
+        let request = Request::ConsoleRun {
+            node: args.node.clone(),
+            command: command.clone(),
+            timeout_secs: args.timeout,
+        };
+        let v = warren_lab::client::call(&dir, request, Duration::from_secs(args.timeout + 5))
+            .map_err(Failure::error)?;
+        print!("{}", v["output"].as_str().unwrap_or_default());
+        let code = v["code"].as_i64().unwrap_or(1);
+        return match code {
+            0 => Ok(()),
+            c => Err(Failure::Exit(u8::try_from(c.clamp(1, 255)).unwrap_or(1))),
+        };
+    }
+    let Some(socket) = st.consoles.get(&args.node) else {
+        return Err(Failure::Error(miette::miette!(
+            "lab {} has no vm node called {} with a console",
+            args.name,
+            args.node
+        )));
+    };
+    eprintln!(
+        "attached to the console of {} in lab {}; Ctrl-] detaches",
+        args.node, args.name
+    );
+    warren_runtime::vm::attach_console(socket, warren_runtime::vm::DETACH_KEY)
+        .map_err(Failure::error)?;
+    Ok(())
+}
+
+pub fn vm(args: &VmArgs) -> Result<(), Failure> {
+    let (dir, _) = running(&args.name)?;
+    let request = Request::Vm {
+        node: args.node.clone(),
+        action: args.action.clone(),
+    };
+    warren_lab::client::call(&dir, request, Duration::from_secs(30)).map_err(Failure::error)?;
+    println!("{} of {}: {}", args.node, args.name, args.action);
+    Ok(())
+}
