@@ -119,7 +119,7 @@ pub enum PullError {
         reference: String,
         /// The cause.
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// Credentials could not be read.
     #[error(transparent)]
@@ -210,7 +210,7 @@ impl Puller {
     pub fn ensure(&self, store: &Store, reference: &Reference) -> Result<Image, PullError> {
         let stored = store.image(reference).map_err(|source| PullError::Store {
             reference: reference.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         let complete = stored.filter(|i| {
             i.layers.iter().all(|l| store.has_blob(&l.digest)) && store.has_blob(&i.config_digest)
@@ -226,7 +226,7 @@ impl Puller {
         let rname = reference.to_string();
         let st = |source| PullError::Store {
             reference: rname.clone(),
-            source,
+            source: Box::new(source),
         };
         let _lock = store.lock_shared().map_err(st)?;
         let repo = reference.repository();
@@ -453,7 +453,7 @@ impl Puller {
         let url = format!("{}/v2/{repo}/blobs/{}", ep.base, desc.digest);
         let st = |source| PullError::Store {
             reference: rname.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let mut blob =
             self.fetch
