@@ -44,6 +44,16 @@ pub enum ImageCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write an image's root filesystem (all layers applied) into a directory,
+    /// pulling the image first if it is missing.
+    Unpack {
+        /// Image reference.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The directory (created if missing; should be empty).
+        #[arg(value_name = "DIR")]
+        dest: std::path::PathBuf,
+    },
     /// Delete blobs and unpacked layers no image uses, and leftovers of interrupted pulls.
     Prune {
         /// Print what was removed as JSON.
@@ -197,6 +207,14 @@ pub fn run(args: &ImageArgs) -> Result<(), Failure> {
                     missing.join(", ")
                 )))
             }
+        }
+        ImageCommand::Unpack { reference, dest } => {
+            let r = parse(reference)?;
+            let image = Puller::from_env()
+                .map_err(Failure::error)?
+                .ensure(&store, &r)
+                .map_err(Failure::error)?;
+            store.flatten(&image, dest).map_err(Failure::error)
         }
         ImageCommand::Prune { json: as_json } => {
             let rep = store.prune().map_err(Failure::error)?;
