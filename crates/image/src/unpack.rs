@@ -12,7 +12,9 @@
 use crate::digest::{Digest, Hashing};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::rc::Rc;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -240,8 +242,9 @@ pub fn decompress<'a, R: Read + 'a>(blob: R) -> io::Result<Box<dyn Read + 'a>> {
 
 /// Unpacks one layer blob (compressed or not) into the directory `root`,
 /// and returns the digest of the uncompressed tar (the layer's diff id).
-/// `image` and `layer` name the layer in errors.
-pub fn unpack_layer<R: Read>(
+/// `image` and `layer` name the layer in errors. Decompression and hashing
+/// run on a second thread, overlapping with the filesystem writes.
+pub fn unpack_layer<R: Read + Send>(
     image: &str,
     layer: &str,
     blob: R,
@@ -262,28 +265,114 @@ pub fn unpack_layer<R: Read>(
         path: root.to_owned(),
         source: e.into(),
     })?;
-    let tar_stream = Hashing::new(decompress(blob).map_err(read_err)?);
-    let mut archive = tar::Archive::new(tar_stream);
-    let mut u = Unpacker {
-        image,
-        layer,
-        root: root_fd,
-        opts,
-        created: HashSet::new(),
-        dirs: Vec::new(),
-    };
-    for entry in archive.entries().map_err(read_err)? {
-        let entry = entry.map_err(read_err)?;
-        u.entry(entry)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || -> Option<Digest> {
+            let mut r = match decompress(blob) {
+                Ok(r) => Hashing::new(r),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return None;
+                }
+            };
+            loop {
+                let mut chunk = vec![0u8; CHUNK];
+                match read_full(&mut r, &mut chunk) {
+                    Ok(0) => return Some(r.finish().1),
+                    Ok(n) => {
+                        chunk.truncate(n);
+                        if tx.send(Ok(chunk)).is_err() {
+                            return None;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return None;
+                    }
+                }
+            }
+        });
+        let mut archive = tar::Archive::new(ChannelReader {
+            rx,
+            buf: Vec::new(),
+            pos: 0,
+        });
+        let mut u = Unpacker {
+            image,
+            layer,
+            root: root_fd,
+            opts,
+            created: HashSet::new(),
+            dirs: Vec::new(),
+            cache: RefCell::new(None),
+        };
+        let result = (|| {
+            for entry in archive.entries().map_err(read_err)? {
+                let entry = entry.map_err(read_err)?;
+                u.entry(entry)?;
+            }
+            u.finish_dirs()?;
+            let mut rest = archive.into_inner();
+            io::copy(&mut rest, &mut io::sink()).map_err(read_err)?;
+            Ok(())
+        })();
+        // On an error the archive (and the receiver) is dropped above or
+        // here, which stops the producer.
+        let digest = producer.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        result?;
+        digest.ok_or_else(|| {
+            read_err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the layer stream ended early",
+            ))
+        })
+    })
+}
+
+/// Size of the chunks passed from the decompressing thread.
+const CHUNK: usize = 1 << 20;
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    u.finish_dirs()?;
-    let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(read_err)?;
-    Ok(rest.finish().1)
+    Ok(n)
+}
+
+/// Reads the chunks the decompressing thread sends.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.buf = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Unpacks a layer and checks its diff id.
-pub fn unpack_layer_checked<R: Read>(
+pub fn unpack_layer_checked<R: Read + Send>(
     image: &str,
     layer: &str,
     blob: R,
@@ -312,6 +401,8 @@ struct Unpacker<'a> {
     created: HashSet<Vec<u8>>,
     /// Directories whose mode and mtime are set at the end.
     dirs: Vec<DirMeta>,
+    /// The last directory opened, by path.
+    cache: RefCell<Option<(Vec<Vec<u8>>, Rc<OwnedFd>)>>,
 }
 
 struct DirMeta {
@@ -376,11 +467,27 @@ impl Unpacker<'_> {
         entry: &str,
         comps: &[Vec<u8>],
         create: bool,
-    ) -> Result<OwnedFd, UnpackError> {
+    ) -> Result<Rc<OwnedFd>, UnpackError> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mut cur = rustix::fs::openat(&self.root, ".", flags, Mode::empty())
-            .map_err(|e| self.fail(entry, "opening the root", io_err(e)))?;
-        for (i, c) in comps.iter().enumerate() {
+        // Start from the last directory opened when it is a prefix: tar
+        // entries come grouped by directory.
+        let cached = match &*self.cache.borrow() {
+            Some((path, fd)) if path.len() <= comps.len() && comps[..path.len()] == path[..] => {
+                Some((path.len(), fd.clone()))
+            }
+            _ => None,
+        };
+        let (start, mut cur) = match cached {
+            Some(c) => c,
+            None => (
+                0,
+                Rc::new(
+                    rustix::fs::openat(&self.root, ".", flags, Mode::empty())
+                        .map_err(|e| self.fail(entry, "opening the root", io_err(e)))?,
+                ),
+            ),
+        };
+        for (i, c) in comps.iter().enumerate().skip(start) {
             let mut attempt = 0;
             let next = loop {
                 match rustix::fs::openat(&cur, os(c), flags, Mode::empty()) {
@@ -417,9 +524,15 @@ impl Unpacker<'_> {
                     }
                 }
             };
-            cur = next;
+            cur = Rc::new(next);
         }
+        *self.cache.borrow_mut() = Some((comps.to_vec(), cur.clone()));
         Ok(cur)
+    }
+
+    /// Forgets the cached directory (after anything is removed).
+    fn invalidate(&self) {
+        self.cache.borrow_mut().take();
     }
 
     fn entry<R: Read>(&mut self, mut e: tar::Entry<'_, R>) -> Result<(), UnpackError> {
@@ -504,6 +617,7 @@ impl Unpacker<'_> {
                         }
                         full.extend_from_slice(&child);
                         if !self.created.contains(&full) {
+                            self.invalidate();
                             remove_all_at(&dir, &child)
                                 .map_err(|e| self.fail(&name, "emptying an opaque directory", e))?;
                         }
@@ -518,6 +632,7 @@ impl Unpacker<'_> {
                 return Ok(());
             }
             let dir = self.open_dir(&name, parent_comps, true)?;
+            self.invalidate();
             remove_all_at(&dir, hidden)
                 .map_err(|e| self.fail(&name, "removing a whited-out file", e))?;
             if self.opts.whiteouts == Whiteouts::Overlay {
@@ -540,6 +655,7 @@ impl Unpacker<'_> {
             .as_ref()
             .is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
         if existing.is_some() && !(kind == tar::EntryType::Directory && existing_is_dir) {
+            self.invalidate();
             remove_all_at(&dir, last)
                 .map_err(|e| self.fail(&name, "replacing an existing file", e))?;
         }
@@ -559,6 +675,7 @@ impl Unpacker<'_> {
                 )
                 .map_err(|e| self.fail(&name, "opening the directory", io_err(e)))?;
                 self.owner_xattrs(&name, &fd, &meta)?;
+                *self.cache.borrow_mut() = Some((comps.clone(), Rc::new(fd)));
                 self.dirs.push(DirMeta {
                     comps,
                     mode,
