@@ -14,13 +14,13 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFla
 use rustix::io::Errno;
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::rc::Rc;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
 
 /// The opaque-directory marker of OCI layers.
 const OPAQUE: &[u8] = b".wh..wh..opq";
@@ -297,6 +297,7 @@ pub fn unpack_layer<R: Read + Send>(
             buf: Vec::new(),
             pos: 0,
         });
+        let pool = Pool::start(s, image, layer, opts.privileged);
         let mut u = Unpacker {
             image,
             layer,
@@ -305,6 +306,7 @@ pub fn unpack_layer<R: Read + Send>(
             created: HashSet::new(),
             dirs: Vec::new(),
             cache: RefCell::new(None),
+            pool: Some(pool),
         };
         let result = (|| {
             for entry in archive.entries().map_err(read_err)? {
@@ -316,9 +318,15 @@ pub fn unpack_layer<R: Read + Send>(
             io::copy(&mut rest, &mut io::sink()).map_err(read_err)?;
             Ok(())
         })();
+        // Wait for queued writes even after an error, then let the writers go.
+        let flushed = u.flush();
+        drop(u);
+        let result = result.and(flushed);
         // On an error the archive (and the receiver) is dropped above or
         // here, which stops the producer.
-        let digest = producer.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let digest = producer
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
         result?;
         digest.ok_or_else(|| {
             read_err(io::Error::new(
@@ -402,7 +410,9 @@ struct Unpacker<'a> {
     /// Directories whose mode and mtime are set at the end.
     dirs: Vec<DirMeta>,
     /// The last directory opened, by path.
-    cache: RefCell<Option<(Vec<Vec<u8>>, Rc<OwnedFd>)>>,
+    cache: RefCell<Option<(Vec<Vec<u8>>, Arc<OwnedFd>)>>,
+    /// Threads writing small files.
+    pool: Option<Pool>,
 }
 
 struct DirMeta {
@@ -467,7 +477,7 @@ impl Unpacker<'_> {
         entry: &str,
         comps: &[Vec<u8>],
         create: bool,
-    ) -> Result<Rc<OwnedFd>, UnpackError> {
+    ) -> Result<Arc<OwnedFd>, UnpackError> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         // Start from the last directory opened when it is a prefix: tar
         // entries come grouped by directory.
@@ -481,7 +491,7 @@ impl Unpacker<'_> {
             Some(c) => c,
             None => (
                 0,
-                Rc::new(
+                Arc::new(
                     rustix::fs::openat(&self.root, ".", flags, Mode::empty())
                         .map_err(|e| self.fail(entry, "opening the root", io_err(e)))?,
                 ),
@@ -524,15 +534,17 @@ impl Unpacker<'_> {
                     }
                 }
             };
-            cur = Rc::new(next);
+            cur = Arc::new(next);
         }
         *self.cache.borrow_mut() = Some((comps.to_vec(), cur.clone()));
         Ok(cur)
     }
 
-    /// Forgets the cached directory (after anything is removed).
-    fn invalidate(&self) {
+    /// Before anything is removed: finishes queued writes and forgets the
+    /// cached directory.
+    fn invalidate(&self) -> Result<(), UnpackError> {
         self.cache.borrow_mut().take();
+        self.flush()
     }
 
     fn entry<R: Read>(&mut self, mut e: tar::Entry<'_, R>) -> Result<(), UnpackError> {
@@ -617,7 +629,7 @@ impl Unpacker<'_> {
                         }
                         full.extend_from_slice(&child);
                         if !self.created.contains(&full) {
-                            self.invalidate();
+                            self.invalidate()?;
                             remove_all_at(&dir, &child)
                                 .map_err(|e| self.fail(&name, "emptying an opaque directory", e))?;
                         }
@@ -632,7 +644,7 @@ impl Unpacker<'_> {
                 return Ok(());
             }
             let dir = self.open_dir(&name, parent_comps, true)?;
-            self.invalidate();
+            self.invalidate()?;
             remove_all_at(&dir, hidden)
                 .map_err(|e| self.fail(&name, "removing a whited-out file", e))?;
             if self.opts.whiteouts == Whiteouts::Overlay {
@@ -648,6 +660,11 @@ impl Unpacker<'_> {
             return Ok(());
         }
 
+        if let Some(pool) = &self.pool
+            && pool.is_queued(&comps)
+        {
+            self.flush()?;
+        }
         let dir = self.open_dir(&name, parent_comps, true)?;
         let leaf = os(last);
         let existing = rustix::fs::statat(&dir, leaf, AtFlags::SYMLINK_NOFOLLOW).ok();
@@ -655,7 +672,7 @@ impl Unpacker<'_> {
             .as_ref()
             .is_some_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
         if existing.is_some() && !(kind == tar::EntryType::Directory && existing_is_dir) {
-            self.invalidate();
+            self.invalidate()?;
             remove_all_at(&dir, last)
                 .map_err(|e| self.fail(&name, "replacing an existing file", e))?;
         }
@@ -675,7 +692,7 @@ impl Unpacker<'_> {
                 )
                 .map_err(|e| self.fail(&name, "opening the directory", io_err(e)))?;
                 self.owner_xattrs(&name, &fd, &meta)?;
-                *self.cache.borrow_mut() = Some((comps.clone(), Rc::new(fd)));
+                *self.cache.borrow_mut() = Some((comps.clone(), Arc::new(fd)));
                 self.dirs.push(DirMeta {
                     comps,
                     mode,
@@ -684,25 +701,28 @@ impl Unpacker<'_> {
                 });
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let fd = rustix::fs::openat(
-                    &dir,
-                    leaf,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
-                .map_err(|e| self.fail(&name, "creating the file", io_err(e)))?;
-                let mut f = File::from(fd);
-                io::copy(&mut e, &mut f)
-                    .map_err(|err| self.fail(&name, "writing the file", err))?;
-                self.owner_xattrs(&name, &f, &meta)?;
-                rustix::fs::fchmod(&f, Mode::from_raw_mode(mode))
-                    .map_err(|err| self.fail(&name, "setting the mode", io_err(err)))?;
-                rustix::fs::futimens(&f, &times(mtime))
-                    .map_err(|err| self.fail(&name, "setting the mtime", io_err(err)))?;
+                let size = e.header().size().unwrap_or(u64::MAX);
+                if let Some(pool) = &self.pool
+                    && size <= POOL_MAX_FILE
+                {
+                    let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                    e.read_to_end(&mut data)
+                        .map_err(|err| self.fail(&name, "reading the file", err))?;
+                    let leaf = last.clone();
+                    pool.submit(Job {
+                        path: comps,
+                        dir,
+                        leaf,
+                        data,
+                        meta,
+                        mode,
+                        mtime,
+                        entry: name,
+                    });
+                } else {
+                    write_file(&dir, last, &mut e, &meta, mode, mtime, self.opts.privileged)
+                        .map_err(|(step, err)| self.fail(&name, step, err))?;
+                }
             }
             tar::EntryType::Symlink => {
                 let target = e
@@ -731,6 +751,7 @@ impl Unpacker<'_> {
                     .map_err(|err| self.fail(&name, "setting the symlink's mtime", io_err(err)))?;
             }
             tar::EntryType::Link => {
+                self.flush()?;
                 let target = e
                     .link_name_bytes()
                     .ok_or_else(|| {
@@ -819,28 +840,19 @@ impl Unpacker<'_> {
     }
 
     fn owner_xattrs(&self, name: &str, fd: &impl AsFd, meta: &Meta) -> Result<(), UnpackError> {
-        if self.opts.privileged {
-            chown_errs(rustix::fs::fchown(
-                fd,
-                Some(rustix::fs::Uid::from_raw(uid_u32(meta.uid))),
-                Some(rustix::fs::Gid::from_raw(uid_u32(meta.gid))),
-            ))
-            .map_err(|e| self.fail(name, "setting the owner", io_err(e)))?;
+        owner_xattrs(fd, meta, self.opts.privileged).map_err(|(step, e)| self.fail(name, step, e))
+    }
+
+    /// Waits for queued file writes and reports the first that failed.
+    fn flush(&self) -> Result<(), UnpackError> {
+        match &self.pool {
+            Some(p) => p.flush(),
+            None => Ok(()),
         }
-        for (x, v) in &meta.xattrs {
-            match rustix::fs::fsetxattr(fd, x.as_str(), v, XattrFlags::empty()) {
-                Ok(()) => {}
-                // Filesystems without xattrs, or security modules refusing a
-                // label, should not stop an unpack.
-                Err(Errno::NOTSUP | Errno::PERM | Errno::ACCESS)
-                    if !x.starts_with("security.capability") => {}
-                Err(e) => return Err(self.fail(name, "setting an xattr", io_err(e))),
-            }
-        }
-        Ok(())
     }
 
     fn finish_dirs(&mut self) -> Result<(), UnpackError> {
+        self.flush()?;
         let dirs = std::mem::take(&mut self.dirs);
         for d in dirs.iter().rev() {
             let fd = self.open_dir(&d.entry, &d.comps, false)?;
@@ -851,6 +863,194 @@ impl Unpacker<'_> {
         }
         Ok(())
     }
+}
+
+/// Files up to this size are written by the pool; larger ones stream.
+const POOL_MAX_FILE: u64 = 1 << 20;
+/// Writer threads.
+const POOL_THREADS: usize = 3;
+
+/// A small file to write, its parent already resolved (without following
+/// symlinks) by the unpacking thread.
+struct Job {
+    path: Vec<Vec<u8>>,
+    dir: Arc<OwnedFd>,
+    leaf: Vec<u8>,
+    data: Vec<u8>,
+    meta: Meta,
+    mode: u32,
+    mtime: u64,
+    entry: String,
+}
+
+#[derive(Default)]
+struct Pending {
+    count: Mutex<usize>,
+    done: Condvar,
+    errors: Mutex<Vec<UnpackError>>,
+}
+
+/// Threads that create small regular files in parallel: file creation on a
+/// journaling filesystem waits on the disk, and several in flight overlap.
+struct Pool {
+    tx: std::sync::mpsc::SyncSender<Job>,
+    pending: Arc<Pending>,
+    queued: RefCell<HashSet<Vec<Vec<u8>>>>,
+}
+
+impl Pool {
+    fn start<'scope>(
+        s: &'scope std::thread::Scope<'scope, '_>,
+        image: &str,
+        layer: &str,
+        privileged: bool,
+    ) -> Pool {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(64);
+        let rx = Arc::new(Mutex::new(rx));
+        let pending = Arc::new(Pending::default());
+        for _ in 0..POOL_THREADS {
+            let rx = rx.clone();
+            let pending = pending.clone();
+            let (image, layer) = (image.to_owned(), layer.to_owned());
+            s.spawn(move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(r) => match r.recv() {
+                            Ok(j) => j,
+                            Err(_) => return,
+                        },
+                        Err(_) => return,
+                    };
+                    let r = write_file(
+                        &job.dir,
+                        &job.leaf,
+                        &mut &job.data[..],
+                        &job.meta,
+                        job.mode,
+                        job.mtime,
+                        privileged,
+                    );
+                    if let Err((step, source)) = r
+                        && let Ok(mut e) = pending.errors.lock()
+                    {
+                        e.push(UnpackError::Entry {
+                            image: image.clone(),
+                            layer: layer.clone(),
+                            entry: job.entry,
+                            step,
+                            source,
+                        });
+                    }
+                    if let Ok(mut c) = pending.count.lock() {
+                        *c -= 1;
+                        pending.done.notify_all();
+                    }
+                }
+            });
+        }
+        Pool {
+            tx,
+            pending,
+            queued: RefCell::new(HashSet::new()),
+        }
+    }
+
+    fn submit(&self, job: Job) {
+        if let Ok(mut c) = self.pending.count.lock() {
+            *c += 1;
+        }
+        self.queued.borrow_mut().insert(job.path.clone());
+        if let Err(std::sync::mpsc::SendError(job)) = self.tx.send(job) {
+            // No writer left (they only stop when the pool is dropped).
+            if let Ok(mut c) = self.pending.count.lock() {
+                *c -= 1;
+            }
+            if let Ok(mut e) = self.pending.errors.lock() {
+                e.push(UnpackError::Entry {
+                    image: String::new(),
+                    layer: String::new(),
+                    entry: job.entry,
+                    step: "queueing the file",
+                    source: io::Error::other("writer threads stopped"),
+                });
+            }
+        }
+    }
+
+    /// Whether `path` or one of its parents is a queued file.
+    fn is_queued(&self, path: &[Vec<u8>]) -> bool {
+        let q = self.queued.borrow();
+        !q.is_empty() && (1..=path.len()).any(|i| q.contains(&path[..i]))
+    }
+
+    fn flush(&self) -> Result<(), UnpackError> {
+        if let Ok(mut c) = self.pending.count.lock() {
+            while *c > 0 {
+                c = match self.pending.done.wait(c) {
+                    Ok(c) => c,
+                    Err(_) => break,
+                };
+            }
+        }
+        self.queued.borrow_mut().clear();
+        match self.pending.errors.lock() {
+            Ok(mut e) if !e.is_empty() => Err(e.remove(0)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Creates a regular file (never following or replacing anything) and
+/// sets its data, owner, xattrs, mode and mtime.
+fn write_file(
+    dir: &OwnedFd,
+    leaf: &[u8],
+    data: &mut dyn Read,
+    meta: &Meta,
+    mode: u32,
+    mtime: u64,
+    privileged: bool,
+) -> Result<(), (&'static str, io::Error)> {
+    let fd = rustix::fs::openat(
+        dir,
+        os(leaf),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| ("creating the file", io_err(e)))?;
+    let mut f = File::from(fd);
+    io::copy(data, &mut f).map_err(|e| ("writing the file", e))?;
+    owner_xattrs(&f, meta, privileged)?;
+    rustix::fs::fchmod(&f, Mode::from_raw_mode(mode))
+        .map_err(|e| ("setting the mode", io_err(e)))?;
+    rustix::fs::futimens(&f, &times(mtime)).map_err(|e| ("setting the mtime", io_err(e)))?;
+    Ok(())
+}
+
+fn owner_xattrs(
+    fd: &impl AsFd,
+    meta: &Meta,
+    privileged: bool,
+) -> Result<(), (&'static str, io::Error)> {
+    if privileged {
+        chown_errs(rustix::fs::fchown(
+            fd,
+            Some(rustix::fs::Uid::from_raw(uid_u32(meta.uid))),
+            Some(rustix::fs::Gid::from_raw(uid_u32(meta.gid))),
+        ))
+        .map_err(|e| ("setting the owner", io_err(e)))?;
+    }
+    for (x, v) in &meta.xattrs {
+        match rustix::fs::fsetxattr(fd, x.as_str(), v, XattrFlags::empty()) {
+            Ok(()) => {}
+            // Filesystems without xattrs, or security modules refusing a
+            // label, should not stop an unpack.
+            Err(Errno::NOTSUP | Errno::PERM | Errno::ACCESS)
+                if !x.starts_with("security.capability") => {}
+            Err(e) => return Err(("setting an xattr", io_err(e))),
+        }
+    }
+    Ok(())
 }
 
 struct Meta {
