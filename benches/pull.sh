@@ -23,17 +23,25 @@ ms() { echo $(( ($2 - $1) / 1000000 )); }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 
 tw_pull=0 tw_unpack=0 ts_pull=0 ts_unpack=0
-for i in $(seq "$runs"); do
-  rm -rf "$work"/*
-  export WARREN_STORE=$work/store
-  t0=$(now); "$warren" image pull -q "$ref"
-  t1=$(now); "$warren" image unpack "$ref" "$work/rootfs"
+# Each timed step starts after `sync`, so neither tool pays for the other's
+# (or the previous run's) dirty pages; the order alternates between runs.
+warren_run() {
+  sync; t0=$(now); "$warren" image pull -q "$ref"
+  t1=$(now); sync; t1s=$(now); "$warren" image unpack "$ref" "$work/rootfs"
   t2=$(now)
-  skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$work/layout:bookworm"
-  t3=$(now); umoci unpack --image "$work/layout:bookworm" "$work/bundle" >/dev/null
-  t4=$(now)
+  wp=$(ms "$t0" "$t1") wu=$(ms "$t1s" "$t2")
+}
+skopeo_run() {
+  sync; t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$work/layout:bookworm"
+  t1=$(now); sync; t1s=$(now); umoci unpack --image "$work/layout:bookworm" "$work/bundle" >/dev/null
+  t2=$(now)
+  sp=$(ms "$t0" "$t1") su=$(ms "$t1s" "$t2")
+}
+for i in $(seq "$runs"); do
+  rm -rf "${work:?}"/*
+  export WARREN_STORE=$work/store
+  if [ $((i % 2)) -eq 1 ]; then warren_run; skopeo_run; else skopeo_run; warren_run; fi
   [ -f "$work/rootfs/etc/debian_version" ] && [ -f "$work/bundle/rootfs/etc/debian_version" ]
-  wp=$(ms "$t0" "$t1") wu=$(ms "$t1" "$t2") sp=$(ms "$t2" "$t3") su=$(ms "$t3" "$t4")
   printf 'run %d: warren pull %5d ms unpack %5d ms total %5d ms | skopeo copy %5d ms umoci unpack %5d ms total %5d ms\n' \
     "$i" "$wp" "$wu" $((wp + wu)) "$sp" "$su" $((sp + su))
   tw_pull=$((tw_pull + wp)) tw_unpack=$((tw_unpack + wu)) ts_pull=$((ts_pull + sp)) ts_unpack=$((ts_unpack + su))

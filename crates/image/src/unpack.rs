@@ -418,7 +418,7 @@ struct Unpacker<'a> {
 struct DirMeta {
     comps: Vec<Vec<u8>>,
     mode: u32,
-    mtime: u64,
+    mtime: (u64, u32),
     entry: String,
 }
 
@@ -566,6 +566,7 @@ impl Unpacker<'_> {
         let mut uid = e.header().uid().unwrap_or(0);
         let mut gid = e.header().gid().unwrap_or(0);
         let mut mtime = e.header().mtime().unwrap_or(0);
+        let mut mtime_nsec = 0u32;
         if let Ok(Some(exts)) = e.pax_extensions() {
             for ext in exts.flatten() {
                 let Ok(key) = ext.key() else { continue };
@@ -575,15 +576,17 @@ impl Unpacker<'_> {
                     uid = ext.value().ok().and_then(|v| v.parse().ok()).unwrap_or(uid);
                 } else if key == "gid" {
                     gid = ext.value().ok().and_then(|v| v.parse().ok()).unwrap_or(gid);
-                } else if key == "mtime" {
-                    mtime = ext
-                        .value()
-                        .ok()
-                        .and_then(|v| v.split('.').next().and_then(|s| s.parse().ok()))
-                        .unwrap_or(mtime);
+                } else if key == "mtime"
+                    && let Ok(v) = ext.value()
+                {
+                    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+                    mtime = secs.parse().unwrap_or(mtime);
+                    let digits: String = frac.chars().take(9).collect();
+                    mtime_nsec = format!("{digits:0<9}").parse().unwrap_or(0);
                 }
             }
         }
+        let mtime = (mtime, mtime_nsec.min(999_999_999));
         for (x, _) in &xattrs {
             if x.starts_with("trusted.overlay.") || x.starts_with("user.overlay.") {
                 return Err(self.refuse(&name, Refusal::OverlayXattr { name: x.clone() }));
@@ -879,7 +882,7 @@ struct Job {
     data: Vec<u8>,
     meta: Meta,
     mode: u32,
-    mtime: u64,
+    mtime: (u64, u32),
     entry: String,
 }
 
@@ -1008,7 +1011,7 @@ fn write_file(
     data: &mut dyn Read,
     meta: &Meta,
     mode: u32,
-    mtime: u64,
+    mtime: (u64, u32),
     privileged: bool,
 ) -> Result<(), (&'static str, io::Error)> {
     let fd = rustix::fs::openat(
@@ -1071,10 +1074,10 @@ fn chown_errs(r: rustix::io::Result<()>) -> rustix::io::Result<()> {
     }
 }
 
-fn times(mtime: u64) -> Timestamps {
+fn times((mtime, nsec): (u64, u32)) -> Timestamps {
     let t = Timespec {
         tv_sec: i64::try_from(mtime).unwrap_or(0),
-        tv_nsec: 0,
+        tv_nsec: nsec.into(),
     };
     Timestamps {
         last_access: t,

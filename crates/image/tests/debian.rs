@@ -38,9 +38,40 @@ fn debian_bookworm_pulls_and_unpacks() {
         Some("usr/lib")
     );
     assert!(root.join("usr/bin/bash").is_file());
+    // Same tree as GNU tar extracts from the same blob: paths, modes,
+    // owners, sizes, link targets and mtimes (nanoseconds from PAX).
+    let gnu = dir.path().join("gnu");
+    std::fs::create_dir(&gnu).unwrap();
+    let blob = store.blob_path(&img.layers[0].digest);
+    let st = std::process::Command::new("tar")
+        .args(["--numeric-owner", "-xzf"])
+        .arg(&blob)
+        .arg("-C")
+        .arg(&gnu)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(listing(&root), listing(&gnu));
     if rustix::process::geteuid().is_root() {
         let shadow = std::fs::metadata(root.join("etc/shadow")).unwrap();
         assert_eq!(shadow.mode() & 0o7777, 0o640);
         assert_eq!(shadow.gid(), 42, "group shadow kept");
     }
+}
+
+fn listing(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new("find")
+        .arg(".")
+        .args(["-printf", "%p %y %m %U %G %s %l %T@\n"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let mut lines: Vec<_> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    assert!(lines.len() > 5000, "{} entries", lines.len());
+    lines.join("\n")
 }
