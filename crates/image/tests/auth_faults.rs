@@ -192,3 +192,36 @@ fn digest_mismatch_refused() {
             .is_err()
     );
 }
+
+#[test]
+fn multi_layer_concurrent_pull_and_layer_order() {
+    let lower: &[(&str, &[u8])] = &[("etc/a", b"1"), ("etc/gone", b"x"), ("opt/old", b"o")];
+    let middle: &[(&str, &[u8])] = &[("etc/a", b"2"), ("etc/.wh.gone", b"")];
+    let upper: &[(&str, &[u8])] = &[("opt/.wh..wh..opq", b""), ("opt/new", b"n")];
+    let (img, blobs) = common::server::image_layers(&[lower, middle, upper]);
+    let srv = Server::start(Auth::None, &img, blobs);
+    let r: Reference = format!("{}/test/app:v1", srv.addr).parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let rep = puller(CredentialStore::empty())
+        .jobs(3)
+        .pull(&store, &r)
+        .unwrap();
+    assert_eq!(rep.image.layers.len(), 3);
+    assert_eq!(rep.downloaded.len(), 4, "config and three layers");
+    let dirs = store.rootfs_layers(&rep.image).unwrap();
+    assert_eq!(dirs.len(), 3);
+    assert_eq!(
+        std::fs::read(dirs[0].join("etc/a")).unwrap(),
+        b"1",
+        "lowest first"
+    );
+    assert_eq!(std::fs::read(dirs[1].join("etc/a")).unwrap(), b"2");
+    assert_eq!(std::fs::read(dirs[2].join("opt/new")).unwrap(), b"n");
+    let root = dir.path().join("flat");
+    store.flatten(&rep.image, &root).unwrap();
+    assert_eq!(std::fs::read(root.join("etc/a")).unwrap(), b"2");
+    assert!(!root.join("etc/gone").exists());
+    assert!(!root.join("opt/old").exists());
+    assert_eq!(std::fs::read(root.join("opt/new")).unwrap(), b"n");
+}

@@ -62,42 +62,61 @@ const TOKEN: &str = "s3cr3t-token";
 
 /// Builds a gzip layer holding `files`, its config and OCI manifest.
 pub fn image(files: &[(&str, &[u8])]) -> (TestImage, HashMap<String, Vec<u8>>) {
-    let mut b = tar::Builder::new(Vec::new());
-    for (p, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(p).unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        b.append(&h, *data).unwrap();
+    image_layers(&[files])
+}
+
+/// Builds an image with one gzip layer per element of `layers`, lowest first.
+pub fn image_layers(layers: &[&[(&str, &[u8])]]) -> (TestImage, HashMap<String, Vec<u8>>) {
+    let mut blobs = HashMap::new();
+    let mut diff_ids = Vec::new();
+    let mut descs = Vec::new();
+    for files in layers {
+        let mut b = tar::Builder::new(Vec::new());
+        for (p, data) in *files {
+            let mut h = tar::Header::new_gnu();
+            h.set_path(p).unwrap();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let layer = gz.finish().unwrap();
+        diff_ids.push(format!("\"{}\"", Digest::of(&tar)));
+        descs.push(format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}"#,
+            Digest::of(&layer),
+            layer.len()
+        ));
+        blobs.insert(Digest::of(&layer).to_string(), layer);
     }
-    let tar = b.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar).unwrap();
-    let layer = gz.finish().unwrap();
     let p = warren_image::Platform::host();
     let config = format!(
-        r#"{{"architecture":"{}","os":"linux","config":{{"Cmd":["/hello"]}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        r#"{{"architecture":"{}","os":"linux","config":{{"Cmd":["/hello"]}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
         p.architecture,
-        Digest::of(&tar)
+        diff_ids.join(",")
     )
     .into_bytes();
     let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}]}}"#,
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}]}}"#,
         Digest::of(&config),
         config.len(),
-        Digest::of(&layer),
-        layer.len()
+        descs.join(",")
     )
     .into_bytes();
+    let first_layer = blobs
+        .keys()
+        .next()
+        .map(|k| k.parse().unwrap())
+        .unwrap_or_else(|| Digest::of(b""));
     let img = TestImage {
         digest: Digest::of(&manifest),
-        layer: Digest::of(&layer),
+        layer: first_layer,
         manifest,
     };
-    let mut blobs = HashMap::new();
     blobs.insert(Digest::of(&config).to_string(), config);
-    blobs.insert(Digest::of(&layer).to_string(), layer);
     (img, blobs)
 }
 
