@@ -48,6 +48,8 @@ pub enum Command {
     Netconf(crate::netconf::NetconfArgs),
     /// Draw a lab as Graphviz dot, Mermaid, or the resolved lab as JSON.
     Graph(GraphArgs),
+    /// Pull, list, remove and prune OCI images in the local store.
+    Image(crate::cmd::image::ImageArgs),
     /// Print the JSON Schema of the lab file, for editors.
     Schema,
     /// Print a shell completion script.

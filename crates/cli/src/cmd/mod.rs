@@ -5,6 +5,7 @@ mod console;
 mod down;
 mod exec;
 mod graph;
+pub mod image;
 mod inspect;
 mod ps;
 mod run;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             code => Err(Failure::Exit(u8::try_from(code).unwrap_or(1))),
         },
         Command::Graph(a) => graph::run(&a),
+        Command::Image(a) => image::run(&a),
         Command::Schema => {
             println!("{}", warren_topology::schema::SCHEMA.trim_end());
             Ok(())
