@@ -1,5 +1,5 @@
 //! The images container nodes run: a root filesystem directory given as the
-//! image, or (with the image store) a registry reference pulled if missing.
+//! image, or a registry reference pulled into the image store if missing.
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +10,15 @@ pub enum ImageError {
     /// A directory given as the image does not exist.
     #[error("{0} is not a directory")]
     NotADirectory(PathBuf),
-    /// Registry images need the image store.
-    #[error("pulling registry images is not available in this build")]
-    NoStore,
+    /// The reference does not parse.
+    #[error(transparent)]
+    Reference(#[from] warren_image::ReferenceError),
+    /// The image store could not be used.
+    #[error(transparent)]
+    Store(#[from] warren_image::StoreError),
+    /// The image could not be pulled.
+    #[error(transparent)]
+    Pull(#[from] warren_image::PullError),
 }
 
 /// An image ready to run: its layers (lowest first) and its configuration.
@@ -55,12 +61,36 @@ pub fn directory(dir: &Path) -> Result<Resolved, ImageError> {
     })
 }
 
-/// Resolves `reference` to something runnable.
-pub fn resolve(reference: &str) -> Result<Resolved, ImageError> {
+/// Resolves `reference` to something runnable, pulling it if the store
+/// lacks it. `progress` shows a bar per layer on a terminal.
+pub fn resolve(reference: &str, progress: bool) -> Result<Resolved, ImageError> {
     if is_path(reference) {
         return directory(
             &std::fs::canonicalize(reference).unwrap_or_else(|_| PathBuf::from(reference)),
         );
     }
-    Err(ImageError::NoStore)
+    let reference: warren_image::Reference = reference.parse()?;
+    let store = warren_image::Store::open_default()?;
+    let mode = if progress {
+        warren_image::ProgressMode::Auto
+    } else {
+        warren_image::ProgressMode::Hidden
+    };
+    let image = warren_image::Puller::from_env()?
+        .progress(mode)
+        .ensure(&store, &reference)?;
+    let layers = store.rootfs_layers(&image)?;
+    let run = &image.config.config;
+    let mut env = run.env_pairs();
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), DEFAULT_PATH.into()));
+    }
+    Ok(Resolved {
+        layers,
+        entrypoint: run.entrypoint.clone().unwrap_or_default(),
+        cmd: run.cmd.clone().unwrap_or_default(),
+        env,
+        workdir: run.working_dir_or_root().to_string(),
+        user: run.user.clone().filter(|u| !u.is_empty()),
+    })
 }

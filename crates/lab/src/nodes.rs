@@ -88,7 +88,7 @@ pub fn resolve_images(lab: &Lab) -> Result<Vec<(String, images::Resolved)>, Node
                 .as_ref()
                 .map(|c| c.image.clone())
                 .unwrap_or_default();
-            images::resolve(&image)
+            images::resolve(&image, false)
                 .map(|r| (n.name.value.clone(), r))
                 .map_err(|source| NodeError::Image {
                     node: n.name.value.clone(),

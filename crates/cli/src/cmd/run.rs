@@ -35,7 +35,7 @@ fn local_root(dir: &std::path::Path) -> Result<Image, Failure> {
 
 /// An image from the store, pulled if missing.
 fn pull(reference: &str) -> Result<Image, Failure> {
-    let r = warren_lab::images::resolve(reference).map_err(Failure::error)?;
+    let r = warren_lab::images::resolve(reference, true).map_err(Failure::error)?;
     Ok(Image {
         layers: r.layers,
         entrypoint: r.entrypoint,

@@ -38,6 +38,20 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
         foreground: args.foreground,
         results_root,
     };
+    // Pull what is missing here, where a terminal can show progress; the
+    // supervisor then finds every image in the store.
+    for node in &lab.nodes {
+        if let Some(c) = &node.container
+            && node.kind == warren_topology::model::NodeKind::Container
+            && !warren_lab::images::is_path(&c.image)
+        {
+            warren_lab::images::resolve(&c.image, !args.quiet).map_err(|e| {
+                Failure::Error(
+                    Failure::report(e).wrap_err(format!("image of node {}", node.name.value)),
+                )
+            })?;
+        }
+    }
     let program =
         std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;
     let started = Instant::now();
