@@ -205,3 +205,44 @@ fn warren_run_passes_stdin_stdout_and_the_exit_code() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn registry_images_run_as_lab_nodes_and_with_warren_run() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let with_env = |args: &[&str]| {
+        let mut c = warren(tmp.path());
+        c.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+        c.output().expect("warren runs")
+    };
+    // `alpine` means docker.io/library/alpine:latest, served by the mirror.
+    let out = with_env(&["run", "--rm", "alpine", "sh", "-c", "echo from $(hostname); exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("from run-"));
+    let file = write_lab(
+        tmp.path(),
+        "ct-reg",
+        "name: ct-reg
+nodes:
+  a: {kind: container, image: busybox, cmd: [sleep, '3600']}
+  b: {kind: container, image: 'busybox:latest', cmd: [sleep, '3600']}
+links:
+  - endpoints: [a:eth0, b:eth0]
+    ipv4: [10.72.0.1/24, 10.72.0.2/24]
+",
+    );
+    let out = with_env(&["up", "-q", file.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let held = lab_netns("ct-reg");
+    let ping = run(tmp.path(), &["exec", "ct-reg", "a", "--", "ping", "-c", "1", "-W", "2", "10.72.0.2"]);
+    let down = run(tmp.path(), &["down", "ct-reg"]);
+    assert!(ping.status.success(), "{}", String::from_utf8_lossy(&ping.stdout));
+    assert!(down.status.success());
+    assert_gone("ct-reg", &held);
+    // Both nodes and `warren run` share one stored copy of the image.
+    let out = with_env(&["image", "ls", "--json"]);
+    let images: serde_json::Value = serde_json::from_slice(&out.stdout).expect("image ls --json");
+    let busybox: Vec<_> = images.as_array().expect("list").iter().filter(|i| i.to_string().contains("busybox")).collect();
+    assert_eq!(busybox.len(), 1, "{images}");
+}

@@ -191,3 +191,25 @@ impl Drop for LabGuard {
         }
     }
 }
+
+/// Starts (or reuses) the fixture registry with the busybox images and
+/// returns the environment that points warren at it, with a store of the
+/// test's own under `store`.
+pub fn registry_env(store: &Path) -> Vec<(String, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/registry.sh");
+    let out = Command::new("bash").arg(&script).arg("busybox").output().expect("running scripts/fixtures/registry.sh");
+    assert!(
+        out.status.success(),
+        "the registry fixture failed (scripts/setup installs docker-registry, skopeo, umoci):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut env: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.starts_with("WARREN_"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert!(env.iter().any(|(k, _)| k == "WARREN_REGISTRIES"), "the fixture names its registries file");
+    env.push(("WARREN_STORE".into(), store.display().to_string()));
+    env
+}
