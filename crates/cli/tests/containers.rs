@@ -217,8 +217,20 @@ fn registry_images_run_as_lab_nodes_and_with_warren_run() {
         c.output().expect("warren runs")
     };
     // `alpine` means docker.io/library/alpine:latest, served by the mirror.
-    let out = with_env(&["run", "--rm", "alpine", "sh", "-c", "echo from $(hostname); exit 4"]);
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = with_env(&[
+        "run",
+        "--rm",
+        "alpine",
+        "sh",
+        "-c",
+        "echo from $(hostname); exit 4",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("from run-"));
     let file = write_lab(
         tmp.path(),
@@ -233,16 +245,43 @@ links:
 ",
     );
     let out = with_env(&["up", "-q", file.to_str().expect("path")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let held = lab_netns("ct-reg");
-    let ping = run(tmp.path(), &["exec", "ct-reg", "a", "--", "ping", "-c", "1", "-W", "2", "10.72.0.2"]);
+    let ping = run(
+        tmp.path(),
+        &[
+            "exec",
+            "ct-reg",
+            "a",
+            "--",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "10.72.0.2",
+        ],
+    );
     let down = run(tmp.path(), &["down", "ct-reg"]);
-    assert!(ping.status.success(), "{}", String::from_utf8_lossy(&ping.stdout));
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
     assert!(down.status.success());
     assert_gone("ct-reg", &held);
     // Both nodes and `warren run` share one stored copy of the image.
     let out = with_env(&["image", "ls", "--json"]);
     let images: serde_json::Value = serde_json::from_slice(&out.stdout).expect("image ls --json");
-    let busybox: Vec<_> = images.as_array().expect("list").iter().filter(|i| i.to_string().contains("busybox")).collect();
+    let busybox: Vec<_> = images
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|i| i.to_string().contains("busybox"))
+        .collect();
     assert_eq!(busybox.len(), 1, "{images}");
 }

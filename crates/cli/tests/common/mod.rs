@@ -197,7 +197,11 @@ impl Drop for LabGuard {
 /// test's own under `store`.
 pub fn registry_env(store: &Path) -> Vec<(String, String)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/registry.sh");
-    let out = Command::new("bash").arg(&script).arg("busybox").output().expect("running scripts/fixtures/registry.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("busybox")
+        .output()
+        .expect("running scripts/fixtures/registry.sh");
     assert!(
         out.status.success(),
         "the registry fixture failed (scripts/setup installs docker-registry, skopeo, umoci):\n{}",
@@ -209,7 +213,10 @@ pub fn registry_env(store: &Path) -> Vec<(String, String)> {
         .filter(|(k, _)| k.starts_with("WARREN_"))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    assert!(env.iter().any(|(k, _)| k == "WARREN_REGISTRIES"), "the fixture names its registries file");
+    assert!(
+        env.iter().any(|(k, _)| k == "WARREN_REGISTRIES"),
+        "the fixture names its registries file"
+    );
     env.push(("WARREN_STORE".into(), store.display().to_string()));
     env
 }
