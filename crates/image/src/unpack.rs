@@ -410,10 +410,13 @@ struct Unpacker<'a> {
     /// Directories whose mode and mtime are set at the end.
     dirs: Vec<DirMeta>,
     /// The last directory opened, by path.
-    cache: RefCell<Option<(Vec<Vec<u8>>, Arc<OwnedFd>)>>,
+    cache: RefCell<Option<CachedDir>>,
     /// Threads writing small files.
     pool: Option<Pool>,
 }
+
+/// A directory's path components and an fd open on it.
+type CachedDir = (Vec<Vec<u8>>, Arc<OwnedFd>);
 
 struct DirMeta {
     comps: Vec<Vec<u8>>,
