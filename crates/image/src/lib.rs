@@ -37,3 +37,27 @@ pub use reference::{Reference, ReferenceError};
 pub use registry::{Fetch, HttpClient, RegistryError};
 pub use store::{Image, Layer, PruneReport, Store, StoreError};
 pub use unpack::{UnpackError, UnpackOptions, Whiteouts};
+
+/// Any error of this crate, for callers that do not care which step failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A reference did not parse.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// A pull failed.
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Unpacking a layer failed.
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    /// Credentials could not be read.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    /// Registry settings could not be read.
+    #[error(transparent)]
+    Mirror(#[from] mirror::MirrorError),
+}

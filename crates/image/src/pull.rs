@@ -254,9 +254,8 @@ impl Puller {
                 }
             }
         }
-        let Some((ep, fetched)) = found else {
-            unreachable!("endpoints always ends with the registry itself")
-        };
+        let (ep, fetched) =
+            found.expect("the last endpoint is the registry itself, whose error returns above");
         let digest = Digest::of(&fetched.bytes);
         if let Some(want) = reference.digest()
             && want != &digest

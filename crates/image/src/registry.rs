@@ -149,7 +149,7 @@ impl HttpClient {
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_recv_body(Some(Duration::from_secs(600)))
+            .timeout_recv_body(Some(Duration::from_secs(3600)))
             .user_agent(concat!("warren/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();

@@ -518,18 +518,31 @@ impl Store {
         let _lock = self.lock_shared()?;
         let opts = UnpackOptions::for_current_user(Whiteouts::Overlay);
         let name = image.reference.to_string();
-        let results: Vec<Result<PathBuf, StoreError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = image
-                .layers
-                .iter()
-                .map(|l| s.spawn(|| self.unpack_layer_dir(&name, l, &opts)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
+        // Up to four layers at a time, each with its own writer threads.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: std::sync::Mutex<Vec<Option<Result<PathBuf, StoreError>>>> =
+            std::sync::Mutex::new((0..image.layers.len()).map(|_| None).collect());
+        std::thread::scope(|s| {
+            for _ in 0..image.layers.len().min(4) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(l) = image.layers.get(i) else { break };
+                        let r = self.unpack_layer_dir(&name, l, &opts);
+                        if let Ok(mut v) = results.lock() {
+                            v[i] = Some(r);
+                        }
+                    }
+                });
+            }
         });
-        results.into_iter().collect()
+        let results = results
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        results
+            .into_iter()
+            .map(|r| r.expect("every layer was unpacked by some thread"))
+            .collect()
     }
 
     fn unpack_layer_dir(

@@ -410,10 +410,13 @@ struct Unpacker<'a> {
     /// Directories whose mode and mtime are set at the end.
     dirs: Vec<DirMeta>,
     /// The last directory opened, by path.
-    cache: RefCell<Option<(Vec<Vec<u8>>, Arc<OwnedFd>)>>,
+    cache: RefCell<Option<CachedDir>>,
     /// Threads writing small files.
     pool: Option<Pool>,
 }
+
+/// A directory's path components and an fd open on it.
+type CachedDir = (Vec<Vec<u8>>, Arc<OwnedFd>);
 
 struct DirMeta {
     comps: Vec<Vec<u8>>,
@@ -858,7 +861,17 @@ impl Unpacker<'_> {
         self.flush()?;
         let dirs = std::mem::take(&mut self.dirs);
         for d in dirs.iter().rev() {
-            let fd = self.open_dir(&d.entry, &d.comps, false)?;
+            let fd = match self.open_dir(&d.entry, &d.comps, false) {
+                Ok(fd) => fd,
+                // A later entry of the layer replaced or removed it.
+                Err(UnpackError::Refused { .. }) => continue,
+                Err(UnpackError::Entry { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(d.mode))
                 .map_err(|e| self.fail(&d.entry, "setting the directory's mode", io_err(e)))?;
             rustix::fs::futimens(&fd, &times(d.mtime))

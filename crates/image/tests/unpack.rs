@@ -407,3 +407,21 @@ fn owners_modes_links_xattrs() {
         Err(e) => panic!("{e}"),
     }
 }
+
+#[test]
+fn later_entries_replace_earlier_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = tar_of(&[
+        E::Dir("a"),
+        E::File("a/f", b"x"),
+        E::Symlink("a", "elsewhere"),
+        E::File("dup", b"first"),
+        E::File("dup", b"second"),
+    ]);
+    unpack(dir.path(), &tar, &opts(Whiteouts::Apply, is_root())).unwrap();
+    assert_eq!(
+        fs::read_link(dir.path().join("a")).unwrap(),
+        Path::new("elsewhere")
+    );
+    assert_eq!(fs::read(dir.path().join("dup")).unwrap(), b"second");
+}
