@@ -32,7 +32,7 @@ pub enum NodeError {
         image: String,
         /// The cause.
         #[source]
-        source: images::ImageError,
+        source: Box<images::ImageError>,
     },
     /// The node's process could not be started.
     #[error("starting node {node}")]
@@ -93,7 +93,7 @@ pub fn resolve_images(lab: &Lab) -> Result<Vec<(String, images::Resolved)>, Node
                 .map_err(|source| NodeError::Image {
                     node: n.name.value.clone(),
                     image,
-                    source,
+                    source: Box::new(source),
                 })
         })
         .collect()
