@@ -5,23 +5,8 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 const UID: &str = "65534";
-
-/// Runs warren as uid/gid 65534 with no supplementary groups and no runtime dir.
-fn as_nobody(cwd: &Path, args: &[&str]) -> Output {
-    Command::new("setpriv")
-        .args(["--reuid", UID, "--regid", UID, "--clear-groups", "--"])
-        .arg(bin())
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("setpriv runs (util-linux)")
-}
 
 fn ok_nobody(cwd: &Path, args: &[&str]) -> String {
     let out = as_nobody(cwd, args);

@@ -153,3 +153,68 @@ interfaces:
     }
     assert!(!Path::new("/run/warren/vmlab").exists());
 }
+
+#[test]
+fn the_same_kind_of_lab_runs_rootless() {
+    require_root();
+    let fixture = dut_fixture();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let text = format!(
+        "name: vmroot
+nodes:
+  left: {{}}
+  dut:
+    kind: vm
+    kernel: {k}
+    initrd: {i}
+    append: console=ttyS0 dut_ip0=10.94.1.1/24
+    accel: tcg
+    ready: {{console: 'DUT-READY', timeout: 90s}}
+links:
+  - endpoints: [left:eth0, dut:eth0]
+    ipv4: [10.94.1.2/24, ~]
+",
+        k = fixture.join("vmlinuz").display(),
+        i = fixture.join("initrd.gz").display()
+    );
+    let file = write_lab(tmp.path(), "vmroot", &text);
+    let up = as_nobody(tmp.path(), &["up", "-q", file.to_str().expect("path")]);
+    let ping = as_nobody(
+        tmp.path(),
+        &[
+            "exec",
+            "vmroot",
+            "left",
+            "--",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "10.94.1.1",
+        ],
+    );
+    let console = as_nobody(
+        tmp.path(),
+        &["console", "vmroot", "dut", "-c", "ip -o -4 addr"],
+    );
+    let down = as_nobody(tmp.path(), &["down", "vmroot"]);
+    assert!(
+        up.status.success(),
+        "rootless up failed: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    assert!(String::from_utf8_lossy(&console.stdout).contains("10.94.1.1/24"));
+    assert!(down.status.success());
+    assert!(!Path::new("/tmp/warren-65534/vmroot").exists());
+}

@@ -220,3 +220,25 @@ pub fn registry_env(store: &Path) -> Vec<(String, String)> {
     env.push(("WARREN_STORE".into(), store.display().to_string()));
     env
 }
+
+/// Runs warren as uid/gid 65534 with no supplementary groups and no runtime
+/// dir, for the rootless tests.
+pub fn as_nobody(cwd: &Path, args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv runs (util-linux)")
+}
