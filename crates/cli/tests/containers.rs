@@ -122,19 +122,6 @@ links:
     assert_eq!(exits.len(), 1, "the container's exit status is recorded");
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn warren_run_passes_stdin_stdout_and_the_exit_code() {
     require_root();

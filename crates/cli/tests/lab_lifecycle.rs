@@ -258,21 +258,6 @@ fn kernel_errors_name_the_object_and_the_operation() {
     assert_no_new_netns(&before);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 /// No namespace referenced now that was not referenced before, except
 /// those of other tests' labs running in parallel (under /run/warren).
 fn assert_no_new_netns(before: &std::collections::BTreeSet<String>) {

@@ -27,15 +27,20 @@ pub enum ClientError {
     Remote(ReplyError),
 }
 
-/// Sends a streaming request and copies what follows the reply line to
-/// `out` until the supervisor or `out` closes the stream.
-pub fn stream(dir: &Path, request: Request, out: &mut dyn Write) -> Result<(), ClientError> {
+/// Connects to the supervisor whose state folder is `dir`, sends `request`
+/// and reads the reply line; returns the reader positioned after it.
+fn send(
+    dir: &Path,
+    request: Request,
+    timeout: Option<Duration>,
+) -> Result<(BufReader<UnixStream>, Reply), ClientError> {
     let path = dir.join("control.sock");
     let io_err = |source| ClientError::Io {
         path: path.clone(),
         source,
     };
     let stream = UnixStream::connect(&path).map_err(io_err)?;
+    stream.set_read_timeout(timeout).map_err(io_err)?;
     let mut line = serde_json::to_vec(&Envelope {
         v: VERSION,
         request,
@@ -43,17 +48,26 @@ pub fn stream(dir: &Path, request: Request, out: &mut dyn Write) -> Result<(), C
     .map_err(ClientError::Protocol)?;
     line.push(b'\n');
     (&stream).write_all(&line).map_err(io_err)?;
-    let mut reader = BufReader::new(&stream);
+    let mut reader = BufReader::new(stream);
     let mut answer = String::new();
     reader.read_line(&mut answer).map_err(io_err)?;
-    if let Reply::Err { error, .. } =
-        serde_json::from_str::<Reply>(&answer).map_err(ClientError::Protocol)?
-    {
+    let reply = serde_json::from_str::<Reply>(&answer).map_err(ClientError::Protocol)?;
+    Ok((reader, reply))
+}
+
+/// Sends a streaming request and copies what follows the reply line to
+/// `out` until the supervisor or `out` closes the stream.
+pub fn stream(dir: &Path, request: Request, out: &mut dyn Write) -> Result<(), ClientError> {
+    let (mut reader, reply) = send(dir, request, None)?;
+    if let Reply::Err { error, .. } = reply {
         return Err(ClientError::Remote(error));
     }
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = std::io::Read::read(&mut reader, &mut buf).map_err(io_err)?;
+        let n = std::io::Read::read(&mut reader, &mut buf).map_err(|source| ClientError::Io {
+            path: dir.join("control.sock"),
+            source,
+        })?;
         if n == 0 {
             return Ok(());
         }
@@ -70,25 +84,7 @@ pub fn call(
     request: Request,
     timeout: Duration,
 ) -> Result<serde_json::Value, ClientError> {
-    let path = dir.join("control.sock");
-    let io_err = |source| ClientError::Io {
-        path: path.clone(),
-        source,
-    };
-    let stream = UnixStream::connect(&path).map_err(io_err)?;
-    stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
-    let mut line = serde_json::to_vec(&Envelope {
-        v: VERSION,
-        request,
-    })
-    .map_err(ClientError::Protocol)?;
-    line.push(b'\n');
-    (&stream).write_all(&line).map_err(io_err)?;
-    let mut answer = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut answer)
-        .map_err(io_err)?;
-    match serde_json::from_str::<Reply>(&answer).map_err(ClientError::Protocol)? {
+    match send(dir, request, Some(timeout))?.1 {
         Reply::Ok { result, .. } => Ok(result),
         Reply::Err { error, .. } => Err(ClientError::Remote(error)),
     }

@@ -4,49 +4,8 @@
 use crate::Failure;
 use crate::args::RunArgs;
 use std::path::PathBuf;
+use warren_lab::images;
 use warren_runtime::container::{self, BindMount, ContainerSpec, Rootfs};
-
-/// What the image (or a bare root directory) says to run.
-struct Image {
-    layers: Vec<PathBuf>,
-    entrypoint: Vec<String>,
-    cmd: Vec<String>,
-    env: Vec<(String, String)>,
-    workdir: String,
-    user: Option<String>,
-}
-
-fn local_root(dir: &std::path::Path) -> Result<Image, Failure> {
-    if !dir.is_dir() {
-        return Err(Failure::Error(miette::miette!(
-            "{} is not a directory",
-            dir.display()
-        )));
-    }
-    Ok(Image {
-        layers: vec![dir.to_path_buf()],
-        entrypoint: Vec::new(),
-        cmd: vec!["/bin/sh".into()],
-        env: vec![("PATH".into(), DEFAULT_PATH.into())],
-        workdir: "/".into(),
-        user: None,
-    })
-}
-
-/// An image from the store, pulled if missing.
-fn pull(reference: &str) -> Result<Image, Failure> {
-    let r = warren_lab::images::resolve(reference, true).map_err(Failure::error)?;
-    Ok(Image {
-        layers: r.layers,
-        entrypoint: r.entrypoint,
-        cmd: r.cmd,
-        env: r.env,
-        workdir: r.workdir,
-        user: r.user,
-    })
-}
-
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn parse_bind(v: &str) -> Result<BindMount, Failure> {
     let parts: Vec<&str> = v.split(':').collect();
@@ -76,8 +35,14 @@ fn parse_bind(v: &str) -> Result<BindMount, Failure> {
 
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let (image, words) = match (&args.rootfs, args.args.split_first()) {
-        (Some(dir), _) => (local_root(dir)?, args.args.clone()),
-        (None, Some((reference, rest))) => (pull(reference)?, rest.to_vec()),
+        (Some(dir), _) => (
+            images::directory(dir).map_err(Failure::error)?,
+            args.args.clone(),
+        ),
+        (None, Some((reference, rest))) => (
+            images::resolve(reference, true).map_err(Failure::error)?,
+            rest.to_vec(),
+        ),
         (None, None) => {
             return Err(Failure::Error(miette::miette!(
                 "give an image, or a root directory with --rootfs"

@@ -242,3 +242,17 @@ pub fn as_nobody(cwd: &Path, args: &[&str]) -> Output {
         .output()
         .expect("setpriv runs (util-linux)")
 }
+
+/// Every file below `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
