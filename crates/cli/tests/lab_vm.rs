@@ -218,3 +218,45 @@ links:
     assert!(down.status.success());
     assert!(!Path::new("/tmp/warren-65534/vmroot").exists());
 }
+
+#[test]
+fn two_vms_on_one_link_and_a_vm_on_a_network_reach_each_other() {
+    require_root();
+    let fixture = dut_fixture();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let vm = |ip0: &str, ip1: &str| {
+        format!(
+            "{{kind: vm, kernel: {k}, initrd: {i}, accel: tcg, append: 'console=ttyS0 dut_ip0={ip0} dut_ip1={ip1}', ready: {{console: 'DUT-READY', timeout: 90s}}}}",
+            k = fixture.join("vmlinuz").display(),
+            i = fixture.join("initrd.gz").display()
+        )
+    };
+    let text = format!(
+        "name: twovm
+nodes:
+  v1: {v1}
+  v2: {v2}
+  h: {{}}
+links:
+  - [v1:eth0, v2:eth0]
+networks:
+  lan:
+    members: [v1:eth1, h:eth0]
+interfaces:
+  h:eth0: {{ipv4: [10.96.1.9/24]}}
+",
+        v1 = vm("10.96.0.1/24", "10.96.1.1/24"),
+        v2 = vm("10.96.0.2/24", "10.96.2.1/24")
+    );
+    let file = write_lab(tmp.path(), "twovm", &text);
+    let lab = LabGuard::up(tmp.path(), &file, "twovm");
+    let out = ok(
+        tmp.path(),
+        &["console", "twovm", "v1", "-c", "ping -c 1 -W 2 10.96.0.2"],
+    );
+    assert!(
+        out.contains("1 packets received"),
+        "vm to vm over the socket pair: {out}"
+    );
+    lab.ping("h", "10.96.1.1", &[]);
+}
