@@ -13,4 +13,5 @@ pub mod nodes;
 pub mod proto;
 pub mod state;
 pub mod supervisor;
+pub mod system;
 pub mod vms;

@@ -15,7 +15,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use warren_runtime::procs::ProcessId;
 use warren_topology::Lab;
-use warren_topology::model::NodeKind;
 
 /// Errors of `up`, `down` and `ps`.
 #[derive(Debug, thiserror::Error)]
@@ -30,16 +29,6 @@ pub enum LifecycleError {
         lab: String,
         /// The file it runs from.
         file: String,
-    },
-    /// A node kind this warren cannot run yet.
-    #[error(
-        "node {node} is of kind {kind}, which `warren up` cannot run yet; netns, container and vm nodes run in this version"
-    )]
-    UnsupportedKind {
-        /// Node.
-        node: String,
-        /// Its kind.
-        kind: &'static str,
     },
     /// The state folder could not be used.
     #[error(transparent)]
@@ -88,17 +77,6 @@ pub struct UpOptions {
     pub foreground: bool,
     /// The folder whose `<lab>/<run>/` receives evidence.
     pub results_root: PathBuf,
-}
-
-/// Checks that every node is of a kind this version can run.
-pub fn check_kinds(lab: &Lab) -> Result<(), LifecycleError> {
-    match lab.nodes.iter().find(|n| n.kind == NodeKind::System) {
-        Some(n) => Err(LifecycleError::UnsupportedKind {
-            node: n.name.value.clone(),
-            kind: n.kind.as_str(),
-        }),
-        None => Ok(()),
-    }
 }
 
 fn now_secs() -> u64 {
@@ -151,7 +129,6 @@ pub fn up(
     opts: &UpOptions,
     program: &Path,
 ) -> Result<PathBuf, LifecycleError> {
-    check_kinds(lab)?;
     let dir = state::lab_dir(&lab.name);
     if let Some(st) = LabState::read(&dir)?
         && st.supervisor_alive()

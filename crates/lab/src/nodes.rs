@@ -14,7 +14,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use warren_runtime::container::{BindMount, ContainerSpec, DEFAULT_CAPABILITIES, Rootfs};
+use warren_runtime::container::{
+    BindMount, ContainerSpec, DEFAULT_CAPABILITIES, Rootfs, SYSTEM_CAPABILITIES, SystemBoot,
+};
 use warren_runtime::procs::ProcessId;
 use warren_topology::Lab;
 use warren_topology::model::{Node, NodeKind};
@@ -63,6 +65,10 @@ pub struct RunningNode {
     helper: Child,
     /// The container's init (host pid).
     pub init: ProcessId,
+    /// The signal that asks it to stop: SIGRTMIN+3 for systemd, else SIGTERM.
+    stop_signal: i32,
+    /// `(lab, node)` of a system node, whose cgroups go at stop.
+    cgroups: Option<(String, String)>,
 }
 
 /// A container left running when bring-up fails is killed with its helper.
@@ -73,6 +79,9 @@ impl Drop for RunningNode {
             let _ = self.helper.kill();
             let _ = self.helper.wait();
         }
+        if let Some((lab, node)) = &self.cgroups {
+            crate::system::remove_cgroups(lab, node);
+        }
     }
 }
 
@@ -81,7 +90,7 @@ impl Drop for RunningNode {
 pub fn resolve_images(lab: &Lab) -> Result<Vec<(String, images::Resolved)>, NodeError> {
     lab.nodes
         .iter()
-        .filter(|n| n.kind == NodeKind::Container)
+        .filter(|n| matches!(n.kind, NodeKind::Container | NodeKind::System))
         .map(|n| {
             let image = n
                 .container
@@ -124,8 +133,19 @@ fn spec_for(
     for p in [&upper, &work, &merged] {
         std::fs::create_dir_all(p)?;
     }
-    let entrypoint = c.entrypoint.unwrap_or_else(|| image.entrypoint.clone());
-    let cmd = c.cmd.unwrap_or_else(|| image.cmd.clone());
+    let system = node.kind == NodeKind::System;
+    // A system node boots the image's init unless the lab file says otherwise.
+    let (entrypoint, cmd) = if system {
+        (
+            c.entrypoint.unwrap_or_default(),
+            c.cmd.unwrap_or_else(|| vec!["/sbin/init".into()]),
+        )
+    } else {
+        (
+            c.entrypoint.unwrap_or_else(|| image.entrypoint.clone()),
+            c.cmd.unwrap_or_else(|| image.cmd.clone()),
+        )
+    };
     let mut env = image.env.clone();
     for (k, v) in &node.env {
         env.retain(|(key, _)| key != k);
@@ -133,7 +153,18 @@ fn spec_for(
     }
     env.push(("WARREN_LAB".into(), lab.name.clone()));
     env.push(("WARREN_NODE".into(), node.name.value.clone()));
-    let mut caps: Vec<String> = DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+    if system {
+        env.push(("container".into(), "warren".into()));
+        if node.netconf.is_some() {
+            crate::system::render_networkd(node, &upper)?;
+        }
+    }
+    let base = if system {
+        SYSTEM_CAPABILITIES
+    } else {
+        DEFAULT_CAPABILITIES
+    };
+    let mut caps: Vec<String> = base.iter().map(|c| c.to_string()).collect();
     caps.extend(c.capabilities.iter().cloned());
     Ok(ContainerSpec {
         rootfs: Rootfs::Overlay {
@@ -161,6 +192,13 @@ fn spec_for(
         hosts: hosts_file(lab),
         resolv: "nameserver 127.0.0.1\n".into(),
         capabilities: caps,
+        system: if system {
+            Some(SystemBoot {
+                cgroups: crate::system::create_cgroups(&lab.name, &node.name.value)?,
+            })
+        } else {
+            None
+        },
     })
 }
 
@@ -216,10 +254,17 @@ pub fn start_containers(
         }
         let mut helper = cmd.spawn().map_err(err)?;
         let init = wait_for_pid(&pid_file, &mut helper).map_err(err)?;
+        let system = node.kind == NodeKind::System;
         out.push(RunningNode {
             name: name.clone(),
             helper,
             init,
+            stop_signal: if system {
+                libc::SIGRTMIN() + 3
+            } else {
+                libc::SIGTERM
+            },
+            cgroups: system.then(|| (lab.name.clone(), name.clone())),
         });
     }
     Ok(out)
@@ -249,6 +294,9 @@ fn wait_for_pid(pid_file: &Path, helper: &mut Child) -> io::Result<ProcessId> {
 /// Waits for nodes with a `ready.exec` probe: the command, run inside the
 /// node through `program __spawn`-style joining, must exit 0.
 pub fn wait_ready(lab: &Lab, st: &LabState, program: &Path) -> Result<(), NodeError> {
+    for node in lab.nodes.iter().filter(|n| n.kind == NodeKind::System) {
+        wait_booted(node, st, program)?;
+    }
     for node in &lab.nodes {
         let Some(ready) = &node.ready else { continue };
         let Some(probe) = &ready.exec else { continue };
@@ -288,6 +336,44 @@ pub fn wait_ready(lab: &Lab, st: &LabState, program: &Path) -> Result<(), NodeEr
     Ok(())
 }
 
+/// Waits until `systemctl is-system-running` inside a system node answers
+/// one of `ready.system_state` (default `running` or `degraded`): the boot
+/// has finished.
+fn wait_booted(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeError> {
+    let name = node.name.value.clone();
+    let ready = node.ready.clone().unwrap_or_default();
+    let states = if ready.system_state.is_empty() {
+        vec!["running".to_string(), "degraded".to_string()]
+    } else {
+        ready.system_state.clone()
+    };
+    let timeout = ready
+        .timeout
+        .map_or(Duration::from_secs(120), |d| d.to_std());
+    let started = Instant::now();
+    let argv = vec!["systemctl".to_string(), "is-system-running".to_string()];
+    loop {
+        let out = probe_command(st, &name, &argv, program)
+            .output()
+            .map_err(|source| NodeError::Start {
+                node: name.clone(),
+                source,
+            })?;
+        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if states.contains(&state) {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            return Err(NodeError::NotReady {
+                node: name,
+                secs: timeout.as_secs(),
+                why: format!("systemctl is-system-running says `{state}`"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A command that runs `argv` inside `node` through `warren __spawn`.
 pub fn probe_command(st: &LabState, node: &str, argv: &[String], program: &Path) -> Command {
     let mut cmd = Command::new(program);
@@ -309,7 +395,7 @@ pub fn probe_command(st: &LabState, node: &str, argv: &[String], program: &Path)
 /// `grace` for all to exit, then SIGKILL.
 pub fn stop_containers(nodes: &mut Vec<RunningNode>, grace: Duration) {
     for n in nodes.iter() {
-        n.init.signal(nix::sys::signal::Signal::SIGTERM);
+        n.init.signal_number(n.stop_signal);
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline

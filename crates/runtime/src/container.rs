@@ -109,7 +109,50 @@ pub struct ContainerSpec {
     pub resolv: String,
     /// Capabilities kept, as `NET_ADMIN` or `CAP_NET_ADMIN`.
     pub capabilities: Vec<String>,
+    /// Boot an operating system with systemd as PID 1.
+    #[serde(default)]
+    pub system: Option<SystemBoot>,
 }
+
+/// What booting systemd as a container's PID 1 needs beyond a container.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SystemBoot {
+    /// One cgroup directory per mounted hierarchy (the cgroup2 one first):
+    /// the init moves into each, then takes a cgroup namespace rooted there
+    /// and sees only the cgroup2 view. Given the v1 controllers, systemd
+    /// would create unit cgroups in the host's hierarchies.
+    pub cgroups: Vec<PathBuf>,
+}
+
+/// Capabilities of a system container: close to systemd-nspawn's set.
+pub const SYSTEM_CAPABILITIES: &[&str] = &[
+    "AUDIT_CONTROL",
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "NET_ADMIN",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_NICE",
+    "SYS_PTRACE",
+    "SYS_TTY_CONFIG",
+];
 
 /// The capabilities a container keeps by default: Docker's default set plus
 /// NET_ADMIN, which routers and appliances need.
@@ -250,6 +293,9 @@ fn child(spec: &ContainerSpec, stdio: Option<OwnedFd>, own_net: bool) -> Contain
             set_loopback_up()?;
         }
         let root = build_root(spec)?;
+        if let Some(boot) = &spec.system {
+            system_mounts(&root, boot)?;
+        }
         sethostname(&spec.hostname).map_err(setup("setting the host name"))?;
         enter_root(&root)?;
         let dir = if spec.workdir.is_empty() {
@@ -491,6 +537,52 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
     std::fs::write(at("etc/hostname"), format!("{}\n", spec.hostname))
         .map_err(setup_io("writing /etc/hostname"))?;
     Ok(root)
+}
+
+/// What systemd needs in its root: `/proc/sys` read-only but for
+/// `/proc/sys/net` (the node's own), and a cgroup namespace with only
+/// cgroup2 mounted read-write on `/sys/fs/cgroup`.
+fn system_mounts(root: &Path, boot: &SystemBoot) -> Result<(), ContainerError> {
+    let sys = root.join("proc/sys");
+    let net = sys.join("net");
+    mount(
+        Some(&net),
+        &net,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(setup("keeping /proc/sys/net writable"))?;
+    mount(
+        Some(&sys),
+        &sys,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(setup("binding /proc/sys"))?;
+    mount(
+        None::<&str>,
+        &sys,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(setup("making /proc/sys read-only"))?;
+    for dir in &boot.cgroups {
+        std::fs::write(dir.join("cgroup.procs"), "0")
+            .map_err(setup_io(format!("joining cgroup {}", dir.display())))?;
+    }
+    unshare(CloneFlags::CLONE_NEWCGROUP).map_err(setup("creating the cgroup namespace"))?;
+    let cg = root.join("sys/fs/cgroup");
+    mount(
+        Some("cgroup2"),
+        &cg,
+        Some("cgroup2"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(setup("mounting cgroup2 on /sys/fs/cgroup"))
 }
 
 fn enter_root(root: &Path) -> Result<(), ContainerError> {

@@ -32,6 +32,13 @@ impl ProcessId {
     pub fn signal(&self, sig: Signal) -> bool {
         self.alive() && kill(Pid::from_raw(self.pid), sig).is_ok()
     }
+
+    /// Like [`ProcessId::signal`] for a signal number, such as the real-time
+    /// SIGRTMIN+3 that asks systemd to halt.
+    pub fn signal_number(&self, sig: i32) -> bool {
+        // SAFETY: kill only sends a signal; the pid is checked to be the recorded process.
+        self.alive() && unsafe { libc::kill(self.pid, sig) } == 0
+    }
 }
 
 /// Takes ownership of file descriptor `fd` inherited from the parent

@@ -358,7 +358,11 @@ pub fn plan(lab: &Lab) -> Plan {
             });
         }
     }
-    for n in hosts() {
+    // A system node with `netconf` brings its addresses and routes up with
+    // its own network configuration, as the distro would.
+    let self_configured =
+        |n: &crate::model::Node| n.kind == NodeKind::System && n.netconf.is_some();
+    for n in hosts().filter(|n| !self_configured(n)) {
         for i in &n.interfaces {
             for a in i.addresses() {
                 steps.push(Step::AddAddress {
@@ -393,7 +397,7 @@ pub fn plan(lab: &Lab) -> Plan {
             });
         }
     }
-    for n in hosts() {
+    for n in hosts().filter(|n| !self_configured(n)) {
         for i in &n.interfaces {
             for r in &i.routes {
                 steps.push(Step::AddRoute {

@@ -117,6 +117,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             .iter()
             .map(|c| c.to_string())
             .collect(),
+        system: None,
     };
     let result = if args.tty {
         let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;

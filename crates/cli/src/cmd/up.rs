@@ -26,7 +26,7 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
             );
             print!("{plan}");
         }
-        return lifecycle::check_kinds(&lab).map_err(Failure::error);
+        return Ok(());
     }
     let results_root = args
         .results

@@ -1,0 +1,129 @@
+//! What `system` nodes need beyond a container: a cgroup of their own in
+//! every mounted hierarchy (removed at stop), the node's lab interfaces
+//! rendered as systemd-networkd units into the writable layer before boot,
+//! and readiness from `systemctl is-system-running`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use warren_netconf::model::{Cidr, Dns, Route, RouteTo};
+use warren_netconf::{Action, LabInterface, NetworkModel, Renderer};
+use warren_topology::model::{Attachment, Node};
+
+/// Where the host's cgroup hierarchies that a system container must join
+/// are mounted: cgroup2 (hybrid layout or pure v2) and systemd's named v1
+/// hierarchy when present.
+fn hierarchies() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let hybrid = Path::new("/sys/fs/cgroup/unified");
+    if hybrid.join("cgroup.procs").exists() {
+        out.push(hybrid.to_path_buf());
+    } else if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        out.push(PathBuf::from("/sys/fs/cgroup"));
+    }
+    let named = Path::new("/sys/fs/cgroup/systemd");
+    if named.join("cgroup.procs").exists() {
+        out.push(named.to_path_buf());
+    }
+    out
+}
+
+/// `<hierarchy>/warren/<lab>/<node>` in every hierarchy.
+fn node_cgroups(lab: &str, node: &str) -> Vec<PathBuf> {
+    hierarchies()
+        .into_iter()
+        .map(|h| h.join("warren").join(lab).join(node))
+        .collect()
+}
+
+/// Creates the node's cgroups and returns the `payload` directory in each,
+/// the one its init moves into (the cgroup2 one first).
+pub fn create_cgroups(lab: &str, node: &str) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for dir in node_cgroups(lab, node) {
+        let payload = dir.join("payload");
+        std::fs::create_dir_all(&payload)?;
+        out.push(payload);
+    }
+    Ok(out)
+}
+
+/// Removes the node's cgroups (systemd leaves unit cgroups behind), deepest
+/// first, and the lab's and warren's folders when empty.
+pub fn remove_cgroups(lab: &str, node: &str) {
+    fn rmdir_tree(dir: &Path) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    rmdir_tree(&e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+    for dir in node_cgroups(lab, node) {
+        rmdir_tree(&dir);
+        for parent in dir.ancestors().skip(1).take(2) {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+/// Renders the node's lab interfaces as systemd-networkd units into
+/// `upper` (the writable layer of its root) and enables networkd.
+pub fn render_networkd(node: &Node, upper: &Path) -> io::Result<()> {
+    let interfaces: Vec<LabInterface> = node
+        .interfaces
+        .iter()
+        .filter(|i| i.attach != Attachment::Loopback)
+        .map(|i| LabInterface {
+            name: i.name.clone(),
+            mac: None,
+            addresses: i
+                .addresses()
+                .map(|a| Cidr {
+                    addr: a.value.addr,
+                    prefix: a.value.prefix,
+                })
+                .collect(),
+            routes: i
+                .routes
+                .iter()
+                .map(|r| Route {
+                    to: match r.value.to {
+                        Some(p) => RouteTo::Net(Cidr {
+                            addr: p.addr,
+                            prefix: p.len,
+                        }),
+                        None => RouteTo::Default,
+                    },
+                    via: Some(r.value.via),
+                    metric: r.value.metric,
+                    table: None,
+                })
+                .collect(),
+            mtu: i.mtu,
+        })
+        .collect();
+    let model = NetworkModel::from_lab(&interfaces, Dns::default()).map_err(io::Error::other)?;
+    let tasks = warren_netconf::render(&model, Renderer::Networkd).map_err(io::Error::other)?;
+    for t in tasks {
+        let path = upper.join(&t.path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        match (t.action, t.content) {
+            (Action::Delete, _) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            (_, Some(content)) => std::fs::write(&path, content)?,
+            (_, None) => {}
+        }
+    }
+    let wants = upper.join("etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants)?;
+    let link = wants.join("systemd-networkd.service");
+    if std::fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink("/lib/systemd/system/systemd-networkd.service", link)?;
+    }
+    Ok(())
+}
