@@ -41,6 +41,8 @@ pub enum Command {
     Vm(VmArgs),
     /// Run one container outside any lab; stdin, stdout and the exit code pass through.
     Run(RunArgs),
+    /// Boot an OS image with systemd, install packages, check units, URLs and commands, tear down.
+    Probe(ProbeArgs),
     /// Check lab files and report every problem with its place in the file.
     Validate(ValidateArgs),
     /// Write a host's native network configuration into a root filesystem
@@ -129,6 +131,32 @@ pub struct RunArgs {
         value_name = "IMAGE [CMD]"
     )]
     pub args: Vec<String>,
+}
+
+/// `warren probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The OS image (with systemd), or a root filesystem directory.
+    #[arg(long)]
+    pub image: String,
+    /// A package to install with the distro's tool: a .deb or .rpm file, or an http:// URL of one (repeatable).
+    #[arg(long = "package", value_name = "FILE|URL")]
+    pub packages: Vec<String>,
+    /// A systemd unit that must be active (repeatable).
+    #[arg(long = "check-unit", value_name = "UNIT")]
+    pub units: Vec<String>,
+    /// An http:// URL that must answer 2xx or 3xx from inside the container (repeatable).
+    #[arg(long = "check-network", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// A shell command that must exit 0 inside the container (repeatable).
+    #[arg(long = "check-cmd", value_name = "CMD")]
+    pub commands: Vec<String>,
+    /// Seconds a unit or URL may take to come up.
+    #[arg(long, default_value_t = 20)]
+    pub settle: u64,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `warren __spawn`.

@@ -7,6 +7,7 @@ mod exec;
 mod graph;
 pub mod image;
 mod inspect;
+mod probe;
 mod ps;
 mod run;
 mod up;
@@ -65,6 +66,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
         }
         Command::Run(a) => run::run(&a),
+        Command::Probe(a) => probe::run(&a),
         Command::Validate(a) => validate::run(&a),
         Command::Netconf(a) => match crate::netconf::run(&a) {
             0 => Ok(()),

@@ -1,0 +1,278 @@
+//! `warren probe`: boot an OS image with systemd as a one-node lab, install
+//! packages with the distro's own tool, check units, URLs and commands from
+//! inside, print a table (or JSON), tear down, and exit non-zero if any
+//! check failed: racker/postroj's probe, without systemd-nspawn.
+
+use crate::Failure;
+use crate::args::ProbeArgs;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+use warren_lab::lifecycle::{self, UpOptions};
+use warren_lab::state::{self, LabState};
+
+/// Where packages appear inside the probed system.
+const PACKAGE_DIR: &str = "/var/tmp/warren-probe";
+
+/// One check and its outcome.
+#[derive(Debug, Serialize)]
+struct Check {
+    check: String,
+    ok: bool,
+    detail: String,
+}
+
+/// A lab that goes down when dropped, whatever happens in between.
+struct Probed {
+    name: String,
+    state: LabState,
+    program: PathBuf,
+}
+
+impl Drop for Probed {
+    fn drop(&mut self) {
+        let _ = lifecycle::down(&self.name);
+    }
+}
+
+impl Probed {
+    fn exec(&self, argv: &[&str]) -> std::io::Result<Output> {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        warren_lab::nodes::probe_command(&self.state, "probe", &argv, &self.program).output()
+    }
+
+    fn sh(&self, script: &str) -> std::io::Result<Output> {
+        self.exec(&["sh", "-c", script])
+    }
+
+    /// Retries `f` until it passes or `settle` runs out; returns the last outcome.
+    fn settle(&self, settle: Duration, mut f: impl FnMut() -> (bool, String)) -> (bool, String) {
+        let start = Instant::now();
+        loop {
+            let (ok, detail) = f();
+            if ok || start.elapsed() >= settle {
+                return (ok, detail);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+fn output_text(out: &std::io::Result<Output>) -> String {
+    match out {
+        Ok(o) => format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+        .trim()
+        .to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn passed(out: &std::io::Result<Output>) -> bool {
+    out.as_ref().is_ok_and(|o| o.status.success())
+}
+
+/// Downloads an http:// package into `dir`; files are used as they are.
+fn fetch_package(spec: &str, dir: &Path) -> Result<PathBuf, Failure> {
+    if !spec.starts_with("http://") && !spec.starts_with("https://") {
+        let p = std::fs::canonicalize(spec).map_err(|e| miette::miette!("package {spec}: {e}"))?;
+        return Ok(p);
+    }
+    let name = spec
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("package.deb");
+    let path = dir.join(name);
+    let mut body = ureq::get(spec)
+        .call()
+        .map_err(|e| miette::miette!("downloading {spec}: {e}"))?
+        .into_body();
+    let mut file =
+        std::fs::File::create(&path).map_err(|e| miette::miette!("{}: {e}", path.display()))?;
+    std::io::copy(&mut body.as_reader(), &mut file)
+        .map_err(|e| miette::miette!("downloading {spec}: {e}"))?;
+    Ok(path)
+}
+
+/// The lab file of a probe: one system node, its packages bound read-only.
+fn lab_text(name: &str, image: &str, packages: &[PathBuf]) -> String {
+    let mut s = format!(
+        "name: {name}\ncapture: none\nnodes:\n  probe:\n    kind: system\n    image: {image:?}\n"
+    );
+    if !packages.is_empty() {
+        s.push_str("    binds:\n");
+        for p in packages {
+            let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("package");
+            s.push_str(&format!(
+                "      - {:?}\n",
+                format!("{}:{PACKAGE_DIR}/{file}:ro", p.display())
+            ));
+        }
+    }
+    s
+}
+
+/// The HTTP status a URL answers with from inside, fetched with bash's
+/// /dev/tcp (a minimal OS image has no HTTP client).
+fn http_script(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let (hostport, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "80"));
+    Some(format!(
+        "exec 3<>/dev/tcp/{host}/{port} && printf 'GET {path} HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' >&3 && head -n 1 <&3"
+    ))
+}
+
+pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
+    let program =
+        std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;
+    let work = tempfile_dir()?;
+    let packages: Vec<PathBuf> = args
+        .packages
+        .iter()
+        .map(|p| fetch_package(p, &work))
+        .collect::<Result<_, _>>()?;
+    let name = format!("probe{}", std::process::id() % 10_000_000);
+    let text = lab_text(&name, &args.image, &packages);
+    let file = work.join("probe.yaml");
+    std::fs::write(&file, &text).map_err(|e| miette::miette!("{}: {e}", file.display()))?;
+    let loaded = warren_topology::load(&text, &name);
+    let lab = loaded.lab.ok_or_else(|| {
+        miette::miette!(
+            "the probe's lab did not validate: {:?}",
+            loaded.diagnostics.0.first()
+        )
+    })?;
+    if !warren_lab::images::is_path(&args.image) {
+        warren_lab::images::resolve(&args.image, !args.json).map_err(Failure::error)?;
+    }
+    let started = Instant::now();
+    let opts = UpOptions {
+        replace: false,
+        foreground: false,
+        results_root: work.join("results"),
+    };
+    let dir = lifecycle::up(&lab, &text, &file, &opts, &program).map_err(Failure::error)?;
+    let st = LabState::read(&dir)
+        .map_err(Failure::error)?
+        .ok_or_else(|| miette::miette!("the probe lab has no state"))?;
+    let probed = Probed {
+        name,
+        state: st,
+        program,
+    };
+    let booted = started.elapsed();
+    let mut checks = vec![Check {
+        check: format!("boot {}", args.image),
+        ok: true,
+        detail: format!("running after {:.2} s", booted.as_secs_f64()),
+    }];
+    let settle = Duration::from_secs(args.settle);
+    for p in &packages {
+        let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("package");
+        let inside = format!("{PACKAGE_DIR}/{file}");
+        let install = if file.ends_with(".rpm") {
+            format!(
+                "if command -v dnf >/dev/null; then dnf install -y {inside}; else rpm -i {inside}; fi"
+            )
+        } else {
+            format!("dpkg -i {inside}")
+        };
+        let out = probed.sh(&install);
+        checks.push(Check {
+            check: format!("install {file}"),
+            ok: passed(&out),
+            detail: output_text(&out)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    for unit in &args.units {
+        let (ok, detail) = probed.settle(settle, || {
+            let out = probed.exec(&["systemctl", "is-active", unit]);
+            (passed(&out), output_text(&out))
+        });
+        checks.push(Check {
+            check: format!("unit {unit}"),
+            ok,
+            detail,
+        });
+    }
+    for url in &args.urls {
+        let Some(script) = http_script(url) else {
+            checks.push(Check {
+                check: format!("network {url}"),
+                ok: false,
+                detail: "only http:// URLs can be checked from inside".into(),
+            });
+            continue;
+        };
+        let (ok, detail) = probed.settle(settle, || {
+            let out = probed.exec(&["bash", "-c", &script]);
+            let line = output_text(&out);
+            let status = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse::<u16>().ok());
+            (status.is_some_and(|c| (200..400).contains(&c)), line)
+        });
+        checks.push(Check {
+            check: format!("network {url}"),
+            ok,
+            detail,
+        });
+    }
+    for cmd in &args.commands {
+        let out = probed.sh(cmd);
+        checks.push(Check {
+            check: format!("cmd {cmd}"),
+            ok: passed(&out),
+            detail: output_text(&out)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    drop(probed);
+    let _ = std::fs::remove_dir_all(&work);
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if args.json {
+        let v = serde_json::json!({ "image": args.image, "ok": failed == 0, "checks": checks });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| miette::miette!("{e}"))?
+        );
+    } else {
+        let mut rows = vec![["CHECK", "RESULT", "DETAIL"].map(String::from)];
+        for c in &checks {
+            rows.push([
+                c.check.clone(),
+                if c.ok { "ok" } else { "FAIL" }.into(),
+                c.detail.clone(),
+            ]);
+        }
+        print!("{}", crate::table::render(&rows));
+    }
+    if failed > 0 {
+        Err(Failure::Exit(1))
+    } else {
+        Ok(())
+    }
+}
+
+/// A private working folder under the state root for packages and results.
+fn tempfile_dir() -> Result<PathBuf, Failure> {
+    let dir = state::state_root().join(format!("probe-work-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| miette::miette!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}

@@ -1,0 +1,227 @@
+//! `kind: system` nodes and `warren probe`: systemd as PID 1 on the
+//! debian:systemd image the registry fixture builds with debootstrap.
+//! Needs root and the fixture's packages.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// Starts the fixture registry with the systemd image; returns warren's environment.
+fn systemd_env(store: &Path) -> Vec<(String, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/registry.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("systemd")
+        .output()
+        .expect("registry.sh");
+    assert!(
+        out.status.success(),
+        "the systemd image fixture failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    registry_env(store)
+}
+
+fn cgroup_dirs(lab: &str) -> Vec<PathBuf> {
+    ["unified", "systemd"]
+        .iter()
+        .map(|h| Path::new("/sys/fs/cgroup").join(h).join("warren").join(lab))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+#[test]
+fn a_system_node_boots_configures_its_own_network_and_leaves_nothing() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let file = write_lab(
+        tmp.path(),
+        "sys-lab",
+        "name: sys-lab
+nodes:
+  h: {}
+  os:
+    kind: system
+    image: debian:systemd
+    netconf: {renderer: networkd}
+links:
+  - endpoints: [h:eth0, os:eth0]
+    ipv4: [10.97.0.1/24, 10.97.0.2/24]
+interfaces:
+  os:eth0: {routes: ['10.98.0.0/16 via 10.97.0.1']}
+",
+    );
+    // warren leaves the system node's addresses and routes to its networkd.
+    let plan = ok(
+        tmp.path(),
+        &["up", "--dry-run", file.to_str().expect("path")],
+    );
+    assert!(
+        plan.contains("address h:eth0") && !plan.contains("address os:eth0"),
+        "{plan}"
+    );
+    let out = warren(tmp.path())
+        .args(["up", "-q", file.to_str().expect("path")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren up");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lab = LabGuard {
+        name: "sys-lab".into(),
+        cwd: tmp.path().into(),
+        netns: lab_netns("sys-lab"),
+    };
+    let (code, state, _) = lab.exec("os", &["systemctl", "is-system-running"]);
+    assert!(code == 0 || state.trim() == "degraded", "{state}");
+    assert!(matches!(state.trim(), "running" | "degraded"), "{state}");
+    let (_, pid1, _) = lab.exec("os", &["cat", "/proc/1/comm"]);
+    assert_eq!(pid1.trim(), "systemd");
+    let (_, units, _) = lab.exec(
+        "os",
+        &[
+            "sh",
+            "-c",
+            "ls /etc/systemd/network; systemctl is-active systemd-networkd",
+        ],
+    );
+    assert!(
+        units.contains(".network") && units.contains("active"),
+        "{units}"
+    );
+    let (_, routes, _) = lab.exec("os", &["ip", "-4", "route"]);
+    assert!(
+        routes.contains("10.98.0.0/16 via 10.97.0.1"),
+        "networkd set the route: {routes}"
+    );
+    lab.ping("h", "10.97.0.2", &[]);
+    // Only the cgroup2 view inside: no v1 controller of the host.
+    let (_, cg, _) = lab.exec("os", &["sh", "-c", "grep cgroup /proc/self/mounts"]);
+    assert!(cg.contains("cgroup2") && !cg.contains(" cgroup "), "{cg}");
+    assert!(
+        !cgroup_dirs("sys-lab").is_empty(),
+        "the node has cgroups of its own"
+    );
+    drop(lab);
+    assert!(cgroup_dirs("sys-lab").is_empty(), "cgroups left behind");
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .expect("ps");
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains("/run/warren/sys-lab"));
+}
+
+/// A .deb with a unit serving HTTP with a static busybox it ships; with
+/// `broken`, the unit's program does not exist.
+fn web_deb(dir: &Path, broken: bool) -> PathBuf {
+    let root = dir.join(if broken { "broken" } else { "good" });
+    let lib = root.join("usr/lib/probe-web");
+    std::fs::create_dir_all(&lib).expect("mkdir");
+    std::fs::create_dir_all(root.join("lib/systemd/system")).expect("mkdir");
+    std::fs::create_dir_all(root.join("DEBIAN")).expect("mkdir");
+    std::fs::copy("/bin/busybox", lib.join("busybox")).expect("busybox-static");
+    std::fs::write(lib.join("index.html"), "probe ok\n").expect("index");
+    let program = if broken {
+        "/usr/lib/probe-web/missing"
+    } else {
+        "/usr/lib/probe-web/busybox"
+    };
+    std::fs::write(
+        root.join("lib/systemd/system/probe-web.service"),
+        format!("[Unit]\nDescription=probe test web server\n[Service]\nExecStart={program} httpd -f -p 8080 -h /usr/lib/probe-web\n[Install]\nWantedBy=multi-user.target\n"),
+    )
+    .expect("unit");
+    std::fs::write(
+        root.join("DEBIAN/control"),
+        "Package: probe-web\nVersion: 1.0\nArchitecture: amd64\nMaintainer: warren tests <tests@warren.invalid>\nDescription: probe test web server\n",
+    )
+    .expect("control");
+    let postinst = root.join("DEBIAN/postinst");
+    std::fs::write(
+        &postinst,
+        "#!/bin/sh\nset -e\nsystemctl enable --now probe-web.service || true\n",
+    )
+    .expect("postinst");
+    std::fs::set_permissions(
+        &postinst,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let deb = dir.join(if broken {
+        "probe-web-broken.deb"
+    } else {
+        "probe-web.deb"
+    });
+    let out = std::process::Command::new("dpkg-deb")
+        .args(["--build", "--root-owner-group"])
+        .arg(&root)
+        .arg(&deb)
+        .output()
+        .expect("dpkg-deb");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    deb
+}
+
+#[test]
+fn probe_installs_a_package_checks_its_unit_and_url_and_reports_failures() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let probe = |deb: &Path| {
+        warren(tmp.path())
+            .args(["probe", "--image", "debian:systemd", "--package"])
+            .arg(deb)
+            .args([
+                "--check-unit",
+                "probe-web",
+                "--check-network",
+                "http://127.0.0.1:8080/",
+                "--check-cmd",
+                "test -x /usr/lib/probe-web/busybox",
+            ])
+            .args(["--settle", "10", "--json"])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("warren probe")
+    };
+    let out = probe(&web_deb(tmp.path(), false));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["ok"], true);
+    let checks = report["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 5, "boot, install, unit, url, cmd: {report}");
+    assert!(checks.iter().all(|c| c["ok"] == true));
+    let out = probe(&web_deb(tmp.path(), true));
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["unit probe-web", "network http://127.0.0.1:8080/"],
+        "{report}"
+    );
+    assert!(std::fs::read_dir("/run/warren").map_or(true, |d| {
+        d.flatten()
+            .all(|e| !e.file_name().to_string_lossy().starts_with("probe"))
+    }));
+}
