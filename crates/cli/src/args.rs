@@ -293,6 +293,10 @@ pub struct ExecArgs {
     /// Run the command on a pseudo-terminal.
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// On a system node: run the command as a transient unit
+    /// (`systemd-run --wait --pipe`), for commands that need a unit context.
+    #[arg(long)]
+    pub unit: bool,
     /// The command and its arguments; a shell when absent.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,

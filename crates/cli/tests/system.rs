@@ -99,6 +99,15 @@ interfaces:
         "networkd set the route: {routes}"
     );
     lab.ping("h", "10.97.0.2", &[]);
+    // Commands start from a clean environment, or in a unit of their own.
+    let (_, env, _) = lab.exec("os", &["env"]);
+    assert!(!env.contains("WARREN_") && !env.contains("CARGO"), "{env}");
+    let (code, cg, _) = lab.exec("os", &["--unit", "--", "cat", "/proc/self/cgroup"]);
+    assert_eq!(code, 0);
+    assert!(
+        cg.contains("0::/system.slice/run-"),
+        "a transient unit: {cg}"
+    );
     // Only the cgroup2 view inside: no v1 controller of the host.
     let (_, cg, _) = lab.exec("os", &["sh", "-c", "grep cgroup /proc/self/mounts"]);
     assert!(cg.contains("cgroup2") && !cg.contains(" cgroup "), "{cg}");

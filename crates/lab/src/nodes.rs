@@ -134,6 +134,18 @@ fn spec_for(
         std::fs::create_dir_all(p)?;
     }
     let system = node.kind == NodeKind::System;
+    if system
+        && c.cmd.is_none()
+        && !image
+            .layers
+            .iter()
+            .any(|l| l.join("sbin/init").exists() || l.join("lib/systemd/systemd").exists())
+    {
+        return Err(io::Error::other(format!(
+            "image {} has no systemd (/sbin/init); a system node needs an OS image with systemd installed",
+            c.image
+        )));
+    }
     // A system node boots the image's init unless the lab file says otherwise.
     let (entrypoint, cmd) = if system {
         (

@@ -45,11 +45,44 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
         .collect();
     env.push(("WARREN_LAB".into(), st.lab.clone()));
     env.push(("WARREN_NODE".into(), args.node.clone()));
-    let argv = if args.command.is_empty() {
-        vec![std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())]
+    let system = node.kind == warren_topology::model::NodeKind::System;
+    let mut argv = if args.command.is_empty() {
+        vec![if system {
+            "/bin/sh".into()
+        } else {
+            std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())
+        }]
     } else {
         args.command.clone()
     };
+    if system {
+        // An OS container's commands start from a clean environment, as
+        // systemd's own services do, optionally as a transient unit.
+        let mut wrapped: Vec<String> = vec![
+            "env".into(),
+            "-i".into(),
+            format!("PATH={}", warren_lab::images::DEFAULT_PATH),
+        ];
+        if let Ok(term) = std::env::var("TERM") {
+            wrapped.push(format!("TERM={term}"));
+        }
+        if args.unit {
+            wrapped.extend(
+                [
+                    "systemd-run",
+                    "--wait",
+                    "--pipe",
+                    "--quiet",
+                    "--collect",
+                    "--",
+                ]
+                .map(String::from),
+            );
+        }
+        wrapped.append(&mut argv);
+        argv = wrapped;
+        env.clear();
+    }
     // Joining namespaces needs a single-threaded process: nothing before
     // this point started a thread.
     ns.join().map_err(Failure::error)?;

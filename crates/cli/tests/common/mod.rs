@@ -156,7 +156,7 @@ impl LabGuard {
     pub fn exec(&self, node: &str, cmd: &[&str]) -> (i32, String, String) {
         let mut args = vec!["exec", self.name.as_str(), node];
         // Options for `exec` itself come before their own `--`.
-        if cmd.first() != Some(&"-t") {
+        if !cmd.first().is_some_and(|a| a.starts_with('-')) {
             args.push("--");
         }
         args.extend_from_slice(cmd);
