@@ -134,6 +134,11 @@ fn spec_for(
         std::fs::create_dir_all(p)?;
     }
     let system = node.kind == NodeKind::System;
+    if c.provision {
+        return Err(io::Error::other(
+            "provision: true (installing systemd into the image) is not supported yet; use an image with systemd",
+        ));
+    }
     if system
         && c.cmd.is_none()
         && !image
