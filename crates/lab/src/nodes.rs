@@ -422,11 +422,13 @@ pub fn stop_containers(nodes: &mut Vec<RunningNode>, grace: Duration) {
     {
         std::thread::sleep(Duration::from_millis(10));
     }
-    // Killing the init lets each helper record the exit code before it goes.
+    // Killing the init lets each helper record the exit code before it
+    // goes; the kernel may take a while to empty a pid namespace on a busy
+    // host, so give it time before the helpers are killed too.
     for n in nodes.iter() {
         n.init.signal(nix::sys::signal::Signal::SIGKILL);
     }
-    let deadline = Instant::now() + Duration::from_secs(1);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline
         && nodes
             .iter_mut()
