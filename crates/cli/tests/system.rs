@@ -234,3 +234,40 @@ fn probe_installs_a_package_checks_its_unit_and_url_and_reports_failures() {
             .all(|e| !e.file_name().to_string_lossy().starts_with("probe"))
     }));
 }
+
+#[test]
+fn down_after_a_killed_supervisor_removes_the_system_nodes_cgroups() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let file = write_lab(
+        tmp.path(),
+        "sys-crash",
+        "name: sys-crash\nnodes:\n  os: {kind: system, image: 'debian:systemd'}\n",
+    );
+    let out = warren(tmp.path())
+        .args(["up", "-q", file.to_str().expect("path")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren up");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let held = lab_netns("sys-crash");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read("/run/warren/sys-crash/state.json").expect("state"))
+            .expect("json");
+    let pid = state["supervisor"]["pid"].as_i64().expect("pid");
+    assert!(!cgroup_dirs("sys-crash").is_empty());
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+    ok(tmp.path(), &["down", "sys-crash"]);
+    assert_gone("sys-crash", &held);
+    assert!(
+        cgroup_dirs("sys-crash").is_empty(),
+        "down removes what the killed supervisor left"
+    );
+}

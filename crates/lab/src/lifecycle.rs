@@ -274,13 +274,15 @@ fn start_detached(lab: &Lab, dir: &Path, program: &Path) -> Result<(), Lifecycle
     }
 }
 
-/// Removes what a dead supervisor left: its init, if somehow alive, and the
-/// state folder. The namespaces died with the supervisor.
+/// Removes what a dead supervisor left: its init, if somehow alive, the
+/// cgroups of its system nodes, and the state folder. The namespaces and
+/// every process died with the supervisor.
 fn sweep(dir: &Path) -> Result<(), LifecycleError> {
-    if let Some(st) = LabState::read(dir).ok().flatten()
-        && let Some(init) = st.init
-    {
-        ProcessId::from(init).signal(nix::sys::signal::Signal::SIGKILL);
+    if let Some(st) = LabState::read(dir).ok().flatten() {
+        if let Some(init) = st.init {
+            ProcessId::from(init).signal(nix::sys::signal::Signal::SIGKILL);
+        }
+        crate::system::remove_lab_cgroups(&st.lab);
     }
     state::remove_dir(dir)?;
     Ok(())

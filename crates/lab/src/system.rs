@@ -47,24 +47,45 @@ pub fn create_cgroups(lab: &str, node: &str) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Removes the node's cgroups (systemd leaves unit cgroups behind), deepest
-/// first, and the lab's and warren's folders when empty.
-pub fn remove_cgroups(lab: &str, node: &str) {
-    fn rmdir_tree(dir: &Path) {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    rmdir_tree(&e.path());
-                }
+/// Removes an empty cgroup tree, deepest first (cgroup directories go with
+/// rmdir, once no process is in them).
+fn rmdir_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                rmdir_tree(&e.path());
             }
         }
-        let _ = std::fs::remove_dir(dir);
     }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Removes the node's cgroups (systemd leaves unit cgroups behind), and the
+/// lab's and warren's folders when empty.
+pub fn remove_cgroups(lab: &str, node: &str) {
     for dir in node_cgroups(lab, node) {
         rmdir_tree(&dir);
         for parent in dir.ancestors().skip(1).take(2) {
             let _ = std::fs::remove_dir(parent);
         }
+    }
+}
+
+/// Removes every cgroup of a lab: what a crashed supervisor left. The
+/// processes in them are dying (their supervisor is gone), so this retries
+/// for a few seconds until the cgroups are empty and go.
+pub fn remove_lab_cgroups(lab: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for h in hierarchies() {
+        let dir = h.join("warren").join(lab);
+        while dir.exists() {
+            rmdir_tree(&dir);
+            if std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir(h.join("warren"));
     }
 }
 
