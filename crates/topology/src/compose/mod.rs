@@ -1,0 +1,598 @@
+//! conlink-style compose files and network files, converted into a warren
+//! lab file.
+//!
+//! The conversion produces the text of an ordinary lab file (JSON, which
+//! is YAML), so the lab that runs is exactly what `warren graph` shows and
+//! what the supervisor reloads. Like the rest of this crate it reads
+//! nothing itself: the caller passes the compose text, the network files'
+//! texts, `env_file` contents and the environment.
+
+pub mod interpolate;
+pub mod network_file;
+mod offset;
+
+use crate::yaml;
+use network_file::{Entry, NetConf};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// A file's name and text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The name for messages.
+    pub name: String,
+    /// The text.
+    pub text: String,
+}
+
+/// What the conversion needs.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// The lab name (the compose project name).
+    pub name: String,
+    /// The compose file, if any.
+    pub compose: Option<Source>,
+    /// conlink network files, merged in order after the compose file's `x-network`.
+    pub network_files: Vec<Source>,
+    /// Variables for `${VAR}` interpolation (the environment over `.env`).
+    pub env: BTreeMap<String, String>,
+    /// Contents of the `env_file`s the compose file names, by the name written there.
+    pub env_files: BTreeMap<String, String>,
+}
+
+/// The outcome: the lab file text when there were no errors, notes about
+/// what was ignored, and errors.
+#[derive(Debug, Clone, Default)]
+pub struct Converted {
+    /// The lab file, when there are no errors.
+    pub lab_text: Option<String>,
+    /// One-line notes about keys warren ignores.
+    pub notes: Vec<String>,
+    /// Problems that stop the lab.
+    pub errors: Vec<String>,
+}
+
+/// Compose service keys warren uses.
+const SERVICE_KEYS: &[&str] = &[
+    "image",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "scale",
+    "deploy",
+    "x-network",
+    "build",
+];
+
+/// Link properties conlink defines.
+const LINK_KEYS: &[&str] = &[
+    "type",
+    "service",
+    "container",
+    "bridge",
+    "dev",
+    "outer-dev",
+    "ip",
+    "mac",
+    "mtu",
+    "route",
+    "nat",
+    "netem",
+    "mode",
+    "vlanid",
+    "forward",
+    "ethtool",
+];
+
+/// Converts a YAML node into JSON with every scalar as text.
+fn to_json(node: &yaml::Node) -> Value {
+    match &node.value {
+        yaml::Value::Null => Value::Null,
+        yaml::Value::Scalar { text, .. } => Value::String(text.clone()),
+        yaml::Value::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
+        yaml::Value::Map(pairs) => Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Reads `src` with interpolation into JSON.
+fn read(src: &Source, env: &BTreeMap<String, String>, errors: &mut Vec<String>) -> Option<Value> {
+    let text = match interpolate::interpolate(&src.text, env) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(format!("{}: {e}", src.name));
+            return None;
+        }
+    };
+    match yaml::parse(&text) {
+        Ok(root) => Some(to_json(&root)),
+        Err(d) => {
+            errors.push(format!("{}: {}", src.name, d.message));
+            None
+        }
+    }
+}
+
+/// True when `text` is a compose file: its root mapping has `services`.
+pub fn is_compose(text: &str) -> bool {
+    matches!(yaml::parse(text), Ok(yaml::Node { value: yaml::Value::Map(pairs), .. })
+        if pairs.iter().any(|(k, _)| k.as_str() == Some("services")))
+}
+
+/// The `env_file` names the compose file's services refer to, so the
+/// caller can read them (relative to the compose file) before [`convert`].
+pub fn env_file_names(compose: &str, env: &BTreeMap<String, String>) -> Vec<String> {
+    let mut errors = Vec::new();
+    let src = Source {
+        name: String::new(),
+        text: compose.to_string(),
+    };
+    let Some(root) = read(&src, env, &mut errors) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(services) = root.get("services").and_then(Value::as_object) {
+        for svc in services.values() {
+            match svc.get("env_file") {
+                Some(Value::String(s)) => out.push(s.clone()),
+                Some(Value::Array(a)) => out.extend(
+                    a.iter()
+                        .filter_map(|v| v.as_str().or_else(|| v.get("path")?.as_str()))
+                        .map(str::to_string),
+                ),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// A compose service, reduced to what warren uses.
+struct Service {
+    name: String,
+    replicas: u32,
+    node: Map<String, Value>,
+}
+
+fn argv_or_string(v: &Value) -> Option<Value> {
+    match v {
+        Value::String(_) | Value::Array(_) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn service(
+    name: &str,
+    svc: &Value,
+    input: &Input,
+    notes: &mut Vec<String>,
+    errors: &mut Vec<String>,
+) -> Option<Service> {
+    let Some(map) = svc.as_object() else {
+        errors.push(format!("service {name}: expected a mapping"));
+        return None;
+    };
+    for key in map.keys().filter(|k| !SERVICE_KEYS.contains(&k.as_str())) {
+        notes.push(format!(
+            "service {name}: `{key}` does not apply to warren; ignored"
+        ));
+    }
+    let Some(image) = map.get("image").and_then(Value::as_str) else {
+        if map.contains_key("build") {
+            errors.push(format!(
+                "service {name}: `build:` without `image:`; warren does not build images: build and push it, then name it in `image:`"
+            ));
+        } else {
+            errors.push(format!("service {name}: `image:` is required"));
+        }
+        return None;
+    };
+    if map.contains_key("build") {
+        notes.push(format!(
+            "service {name}: `build:` ignored; using image {image}"
+        ));
+    }
+    let mut node = Map::new();
+    node.insert("kind".into(), json!("container"));
+    node.insert("image".into(), json!(image));
+    if let Some(c) = map.get("command").and_then(argv_or_string) {
+        node.insert("cmd".into(), c);
+    }
+    if let Some(e) = map.get("entrypoint").and_then(argv_or_string) {
+        node.insert("entrypoint".into(), e);
+    }
+    let mut env = Map::new();
+    for file in env_file_names_of(map) {
+        match input.env_files.get(&file) {
+            Some(text) => {
+                for (k, v) in interpolate::parse_env_file(text) {
+                    env.insert(k, Value::String(v));
+                }
+            }
+            None => errors.push(format!("service {name}: env_file {file} was not read")),
+        }
+    }
+    match map.get("environment") {
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                env.insert(k.clone(), Value::String(v.as_str().unwrap_or("").into()));
+            }
+        }
+        Some(Value::Array(a)) => {
+            for item in a.iter().filter_map(Value::as_str) {
+                let (k, v) = item.split_once('=').unwrap_or((item, ""));
+                env.insert(k.into(), Value::String(v.into()));
+            }
+        }
+        _ => {}
+    }
+    if !env.is_empty() {
+        node.insert("env".into(), Value::Object(env));
+    }
+    let count = map
+        .get("deploy")
+        .and_then(|d| d.get("replicas"))
+        .or_else(|| map.get("scale"));
+    let replicas = match count.and_then(Value::as_str) {
+        None => 1,
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                errors.push(format!(
+                    "service {name}: replicas `{s}` is not a whole number"
+                ));
+                1
+            }
+        },
+    };
+    Some(Service {
+        name: name.into(),
+        replicas,
+        node,
+    })
+}
+
+fn env_file_names_of(map: &Map<String, Value>) -> Vec<String> {
+    match map.get("env_file") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().or_else(|| v.get("path")?.as_str()))
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The lab being built.
+#[derive(Default)]
+struct Out {
+    nodes: Map<String, Value>,
+    networks: Map<String, Value>,
+    interfaces: Map<String, Value>,
+    tunnels: Vec<Value>,
+    forwards: Vec<Value>,
+}
+
+impl Out {
+    fn iface(&mut self, key: &str) -> &mut Map<String, Value> {
+        let v = self
+            .interfaces
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable_map(),
+        }
+    }
+
+    fn node_exec(&mut self, node: &str) -> Option<&mut Vec<Value>> {
+        let n = self.nodes.get_mut(node)?.as_object_mut()?;
+        let e = n.entry("exec").or_insert_with(|| Value::Array(Vec::new()));
+        e.as_array_mut()
+    }
+}
+
+#[allow(clippy::panic)]
+fn unreachable_map() -> &'static mut Map<String, Value> {
+    // Interfaces are only ever inserted as objects above.
+    panic!("interface entry is not a mapping")
+}
+
+/// The nodes a link or command applies to: every replica of its service,
+/// or the one container it names, each with its replica index from 0.
+fn targets(
+    e: &Entry,
+    services: &[Service],
+    project: &str,
+    errors: &mut Vec<String>,
+) -> Vec<(String, u32)> {
+    if let Some(s) = e.str("service") {
+        return match services.iter().find(|x| x.name == s) {
+            Some(svc) => (1..=svc.replicas)
+                .map(|i| (format!("{s}_{i}"), i - 1))
+                .collect(),
+            None => {
+                errors.push(format!("{}: no service called {s}", e.origin));
+                Vec::new()
+            }
+        };
+    }
+    if let Some(c) = e.str("container") {
+        for svc in services {
+            for i in 1..=svc.replicas {
+                let names = [
+                    format!("{project}-{}-{i}", svc.name),
+                    format!("{project}_{}_{i}", svc.name),
+                    format!("{}_{i}", svc.name),
+                ];
+                if names.iter().any(|n| n == c) {
+                    return vec![(format!("{}_{i}", svc.name), i - 1)];
+                }
+            }
+        }
+        errors.push(format!("{}: no container called {c}", e.origin));
+        return Vec::new();
+    }
+    errors.push(format!("{}: needs `service` or `container`", e.origin));
+    Vec::new()
+}
+
+/// Link types and properties that need kernel or model support warren does
+/// not have yet, with what is missing.
+fn unsupported(key: &str, value: &str) -> Option<String> {
+    match (key, value) {
+        ("type", "veth") => None,
+        ("type", "dummy") => Some("link type dummy: warren does not create dummy interfaces yet".into()),
+        ("type", "vlan") => Some("link type vlan: needs 802.1Q (CONFIG_VLAN_8021Q) on a host parent interface, which warren does not attach yet".into()),
+        ("type", t @ ("ipvlan" | "ipvtap")) => Some(format!("link type {t}: needs the kernel's ipvlan driver (CONFIG_IPVLAN) on a host parent interface, which warren does not attach yet")),
+        ("type", t @ ("macvlan" | "macvtap")) => Some(format!("link type {t}: a child of a host interface (`outer-dev`) is not supported by warren yet")),
+        ("type", t) => Some(format!("link type {t} is not a conlink link type")),
+        ("nat", _) => Some("`nat`: not supported yet (needs netfilter NAT rules)".into()),
+        ("netem", _) => Some("`netem`: not supported yet here; use warren's `impair` in a lab file".into()),
+        ("ethtool", _) => Some("`ethtool`: not supported yet".into()),
+        ("vlanid", _) => Some("`vlanid`: needs link type vlan, which is not supported yet".into()),
+        ("mode", _) => Some("`mode`: applies to macvlan/macvtap/ipvlan/ipvtap, which are not supported yet".into()),
+        _ => None,
+    }
+}
+
+fn link(
+    e: &Entry,
+    services: &[Service],
+    project: &str,
+    out: &mut Out,
+    notes: &mut Vec<String>,
+    errors: &mut Vec<String>,
+) {
+    for key in e.props.keys() {
+        if !LINK_KEYS.contains(&key.as_str()) {
+            errors.push(format!("{}: unknown link property `{key}`", e.origin));
+        }
+    }
+    let mut bad = false;
+    for key in ["type", "nat", "netem", "ethtool", "vlanid", "mode"] {
+        if let Some(v) = e.props.get(key) {
+            if let Some(msg) = unsupported(key, v.as_str().unwrap_or("")) {
+                errors.push(format!("{}: {msg}", e.origin));
+                bad = true;
+            }
+        }
+    }
+    let Some(bridge) = e.str("bridge") else {
+        errors.push(format!(
+            "{}: a veth link needs `bridge` (warren keeps the outer end on that bridge)",
+            e.origin
+        ));
+        return;
+    };
+    if bad {
+        return;
+    }
+    if e.props.contains_key("outer-dev") {
+        notes.push(format!(
+            "{}: `outer-dev` ignored; warren names the bridge side of a link itself",
+            e.origin
+        ));
+    }
+    let dev = e.str("dev").unwrap_or("eth0");
+    for (node, index) in targets(e, services, project, errors) {
+        let key = format!("{node}:{dev}");
+        let net = out
+            .networks
+            .entry(bridge.to_string())
+            .or_insert_with(|| json!({"members": []}));
+        if let Some(m) = net.get_mut("members").and_then(Value::as_array_mut) {
+            m.push(Value::String(key.clone()));
+        }
+        let iface = out.iface(&key);
+        if let Some(ip) = e.str("ip") {
+            match offset::ip(ip, index) {
+                Ok((addr, v6)) => {
+                    iface.insert(if v6 { "ipv6" } else { "ipv4" }.into(), json!([addr]));
+                }
+                Err(m) => errors.push(format!("{}: ip {ip}: {m}", e.origin)),
+            }
+        }
+        if let Some(mac) = e.str("mac") {
+            match offset::mac(mac, index) {
+                Ok(m) => {
+                    iface.insert("mac".into(), json!(m));
+                }
+                Err(m) => errors.push(format!("{}: mac {mac}: {m}", e.origin)),
+            }
+        }
+        if let Some(mtu) = e.str("mtu") {
+            iface.insert("mtu".into(), json!(mtu));
+        }
+        let routes = e.strings("route");
+        if !routes.is_empty() {
+            iface.insert("routes".into(), json!(routes));
+        }
+        for fwd in e.strings("forward") {
+            match offset::forward(&fwd, index) {
+                Ok((host, port, proto)) => out.forwards.push(json!({
+                    "host": host.to_string(),
+                    "to": key,
+                    "port": port.to_string(),
+                    "proto": proto,
+                })),
+                Err(m) => errors.push(format!("{}: forward {fwd}: {m}", e.origin)),
+            }
+        }
+    }
+}
+
+/// Converts the compose file and network files in `input` into a lab file.
+pub fn convert(input: &Input) -> Converted {
+    let mut notes = Vec::new();
+    let mut errors = Vec::new();
+    let mut net = NetConf::default();
+    let mut services = Vec::new();
+    if let Some(src) = &input.compose
+        && let Some(root) = read(src, &input.env, &mut errors)
+    {
+        if let Some(map) = root.as_object() {
+            for key in map.keys() {
+                if ![
+                    "services",
+                    "x-network",
+                    "version",
+                    "name",
+                    "networks",
+                    "volumes",
+                ]
+                .contains(&key.as_str())
+                {
+                    notes.push(format!("{}: top-level `{key}` ignored", src.name));
+                }
+            }
+        }
+        let empty = Map::new();
+        let svcs = root
+            .get("services")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        for (name, svc) in svcs {
+            if let Some(s) = service(name, svc, input, &mut notes, &mut errors) {
+                services.push(s);
+            }
+            if let Some(x) = svc.get("x-network") {
+                net.add(
+                    x,
+                    &format!("{} service {name} x-network", src.name),
+                    Some(name),
+                    &mut errors,
+                );
+            }
+        }
+        if let Some(x) = root.get("x-network") {
+            net.add(x, &format!("{} x-network", src.name), None, &mut errors);
+        }
+    }
+    for src in &input.network_files {
+        if let Some(root) = read(src, &input.env, &mut errors) {
+            net.add(&root, &src.name, None, &mut errors);
+        }
+    }
+    let mut out = Out::default();
+    for svc in &services {
+        for i in 1..=svc.replicas {
+            out.nodes
+                .insert(format!("{}_{i}", svc.name), Value::Object(svc.node.clone()));
+        }
+    }
+    for l in &net.links {
+        link(l, &services, &input.name, &mut out, &mut notes, &mut errors);
+    }
+    for b in &net.bridges {
+        match (b.str("bridge"), b.str("mode").unwrap_or("auto")) {
+            (None, _) => errors.push(format!("{}: needs `bridge`", b.origin)),
+            (Some(_), "auto" | "linux") => {}
+            (Some(_), "ovs") => errors.push(format!(
+                "{}: mode ovs needs Open vSwitch, which warren does not drive; use mode linux or auto (a Linux bridge)",
+                b.origin
+            )),
+            (Some(_), m) => errors.push(format!("{}: unknown bridge mode {m} (auto, linux or ovs)", b.origin)),
+        }
+    }
+    for t in &net.tunnels {
+        tunnel(t, &mut out, &mut errors);
+    }
+    for c in &net.commands {
+        let Some(cmd) = c.props.get("command").and_then(argv_or_string) else {
+            errors.push(format!("{}: needs `command`, a string or a list", c.origin));
+            continue;
+        };
+        for (node, _) in targets(c, &services, &input.name, &mut errors) {
+            if let Some(e) = out.node_exec(&node) {
+                e.push(cmd.clone());
+            }
+        }
+    }
+    if services.is_empty() {
+        errors.push("no services: a compose file with `services:` is needed".into());
+    }
+    if !errors.is_empty() {
+        return Converted {
+            lab_text: None,
+            notes,
+            errors,
+        };
+    }
+    let mut lab = Map::new();
+    lab.insert("version".into(), json!(1));
+    lab.insert("name".into(), json!(input.name));
+    lab.insert("nodes".into(), Value::Object(out.nodes));
+    lab.insert("networks".into(), Value::Object(out.networks));
+    lab.insert("interfaces".into(), Value::Object(out.interfaces));
+    if !out.tunnels.is_empty() {
+        lab.insert("tunnels".into(), Value::Array(out.tunnels));
+    }
+    if !out.forwards.is_empty() {
+        lab.insert("forwards".into(), Value::Array(out.forwards));
+    }
+    let lab_text = serde_json::to_string_pretty(&Value::Object(lab)).ok();
+    Converted {
+        lab_text,
+        notes,
+        errors,
+    }
+}
+
+fn tunnel(t: &Entry, out: &mut Out, errors: &mut Vec<String>) {
+    let mut tun = Map::new();
+    for (from, to) in [
+        ("type", "type"),
+        ("bridge", "network"),
+        ("remote", "remote"),
+        ("vni", "vni"),
+        ("local", "local"),
+        ("dstport", "dstport"),
+        ("netns", "netns"),
+    ] {
+        if let Some(v) = t.str(from) {
+            tun.insert(to.into(), json!(v));
+        }
+    }
+    for key in ["type", "bridge", "remote", "vni"] {
+        if t.str(key).is_none() {
+            errors.push(format!("{}: a tunnel needs `{key}`", t.origin));
+        }
+    }
+    if t.props.contains_key("netem") {
+        errors.push(format!(
+            "{}: `netem` on a tunnel: not supported yet",
+            t.origin
+        ));
+    }
+    out.tunnels.push(Value::Object(tun));
+}
+
+#[cfg(test)]
+mod tests;
