@@ -63,6 +63,7 @@ const SERVICE_KEYS: &[&str] = &[
     "deploy",
     "x-network",
     "build",
+    "sysctls",
 ];
 
 /// Link properties conlink defines.
@@ -205,6 +206,21 @@ fn service(
     }
     if let Some(e) = map.get("entrypoint").and_then(argv_or_string) {
         node.insert("entrypoint".into(), e);
+    }
+    match map.get("sysctls") {
+        Some(Value::Object(m)) => {
+            node.insert("sysctls".into(), Value::Object(m.clone()));
+        }
+        Some(Value::Array(a)) => {
+            let m: Map<String, Value> = a
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|s| s.split_once('='))
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect();
+            node.insert("sysctls".into(), Value::Object(m));
+        }
+        _ => {}
     }
     let mut env = Map::new();
     for file in env_file_names_of(map) {

@@ -1,0 +1,167 @@
+//! conlink-style compose labs from examples/compose/, run as root with
+//! images from the local registry fixture.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Output;
+
+fn with_env(cwd: &Path, env: &[(String, String)], args: &[&str]) -> Output {
+    let mut c = warren(cwd);
+    c.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+    c.output().expect("warren runs")
+}
+
+fn must(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ping(cwd: &Path, lab: &str, from: &str, to: &str) {
+    let out = run(
+        cwd,
+        &["exec", lab, from, "--", "ping", "-c", "1", "-W", "3", to],
+    );
+    must(&out, &format!("ping {from} -> {to}"));
+}
+
+#[test]
+fn router_with_three_switched_spokes_pings_across_every_pair() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let dir = examples().join("compose/router");
+    let compose = dir.join("compose.yaml");
+    let net = dir.join("network.yaml");
+    let (compose, net) = (compose.to_str().expect("path"), net.to_str().expect("path"));
+    let out = with_env(
+        tmp.path(),
+        &env,
+        &["up", "-q", compose, "--network-file", net],
+    );
+    must(&out, "up");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cap_add"),
+        "a note names the ignored key"
+    );
+    let held = lab_netns("cl-router");
+    let hosts = [
+        ("host1_1", "10.61.1.10"),
+        ("host2_1", "10.61.2.10"),
+        ("host3_1", "10.61.3.10"),
+    ];
+    let result = std::panic::catch_unwind(|| {
+        for (from, _) in hosts {
+            for (to, addr) in hosts {
+                if from != to {
+                    ping(tmp.path(), "cl-router", from, addr);
+                }
+            }
+            ping(tmp.path(), "cl-router", "router_1", hosts[0].1);
+        }
+        // The command from the network file ran once the links were up.
+        let out = run(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-router",
+                "router_1",
+                "--",
+                "cat",
+                "/tmp/addresses",
+            ],
+        );
+        assert!(must(&out, "cat").contains("10.61.3.1/24"));
+        let out = run(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-router",
+                "host2_1",
+                "--",
+                "ip",
+                "link",
+                "show",
+                "eth0",
+            ],
+        );
+        assert!(must(&out, "ip link").contains("02:00:00:61:02:10"));
+        let out = run(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-router",
+                "host3_1",
+                "--",
+                "ip",
+                "link",
+                "show",
+                "eth0",
+            ],
+        );
+        assert!(must(&out, "ip link").contains("mtu 1400"));
+    });
+    // `down` takes the compose file.
+    must(&run(tmp.path(), &["down", compose]), "down");
+    assert_gone("cl-router", &held);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn scaled_service_replicas_get_offset_addresses_and_reach_each_other() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let compose = examples().join("compose/scaled/compose.yaml");
+    let compose = compose.to_str().expect("path");
+    let graph = must(
+        &with_env(tmp.path(), &env, &["graph", "-f", "json", compose]),
+        "graph",
+    );
+    assert!(graph.contains("10.62.0.13/24"), "{graph}");
+    must(&with_env(tmp.path(), &env, &["up", "-q", compose]), "up");
+    let held = lab_netns("cl-scaled");
+    let result = std::panic::catch_unwind(|| {
+        for i in 1..=3 {
+            let node = format!("node_{i}");
+            let out = run(
+                tmp.path(),
+                &["exec", "cl-scaled", &node, "--", "cat", "/tmp/addr"],
+            );
+            let addr = must(&out, "cat");
+            assert!(addr.contains(&format!("10.62.0.1{i}/24")), "{addr}");
+            assert!(addr.contains(&format!("02:00:00:62:00:1{i}")), "{addr}");
+            let out = run(
+                tmp.path(),
+                &[
+                    "exec",
+                    "cl-scaled",
+                    &node,
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo $GREETING",
+                ],
+            );
+            assert_eq!(must(&out, "env").trim(), "hello");
+            for j in 1..=3 {
+                if i != j {
+                    ping(tmp.path(), "cl-scaled", &node, &format!("10.62.0.1{j}"));
+                }
+            }
+        }
+    });
+    must(&run(tmp.path(), &["down", "cl-scaled"]), "down");
+    assert_gone("cl-scaled", &held);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
