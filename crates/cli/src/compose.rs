@@ -51,10 +51,13 @@ fn environment(dir: &Path) -> BTreeMap<String, String> {
 
 /// The project (lab) name of a compose file: its `name:`, else its folder's name.
 pub fn project_name(path: &Path, text: &str) -> String {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let text = interpolate::interpolate(text, &environment(dir)).unwrap_or_default();
     let declared = text
         .lines()
         .find_map(|l| l.strip_prefix("name:"))
-        .map(|v| v.trim().trim_matches(['"', '\'']).to_string());
+        .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+        .filter(|v| !v.is_empty());
     let dir = path
         .canonicalize()
         .ok()

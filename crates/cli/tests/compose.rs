@@ -165,3 +165,76 @@ fn scaled_service_replicas_get_offset_addresses_and_reach_each_other() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// Runs `ip ARGS` on the host.
+fn ip(args: &[&str]) -> bool {
+    std::process::Command::new("ip")
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Two namespaces joined by a veth stand in for two hosts' underlay.
+struct Underlay;
+
+impl Underlay {
+    fn new() -> Underlay {
+        let _ = ip(&["netns", "del", "wcl-a"]);
+        let _ = ip(&["netns", "del", "wcl-b"]);
+        for cmd in [
+            "netns add wcl-a",
+            "netns add wcl-b",
+            "link add wcl-a0 netns wcl-a type veth peer name wcl-b0 netns wcl-b",
+            "-n wcl-a addr add 192.0.2.1/24 dev wcl-a0",
+            "-n wcl-b addr add 192.0.2.2/24 dev wcl-b0",
+            "-n wcl-a link set wcl-a0 up",
+            "-n wcl-b link set wcl-b0 up",
+        ] {
+            assert!(ip(&cmd.split(' ').collect::<Vec<_>>()), "ip {cmd}");
+        }
+        Underlay
+    }
+}
+
+impl Drop for Underlay {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", "wcl-a"]);
+        let _ = ip(&["netns", "del", "wcl-b"]);
+    }
+}
+
+#[test]
+fn two_labs_joined_by_a_vxlan_tunnel_carry_pings() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let _underlay = Underlay::new();
+    let compose = examples().join("compose/vxlan/compose.yaml");
+    let compose = compose.to_str().expect("path");
+    let site = |name: &str, host_ip: &str, remote: &str, underlay: &str| {
+        let mut e = env.clone();
+        for (k, v) in [
+            ("SITE", name),
+            ("HOST_IP", host_ip),
+            ("REMOTE", remote),
+            ("UNDERLAY", underlay),
+        ] {
+            e.push((k.into(), v.into()));
+        }
+        must(&with_env(tmp.path(), &e, &["up", "-q", compose]), name);
+    };
+    site("cl-site-a", "10.63.0.1/24", "192.0.2.2", "wcl-a");
+    let held_a = lab_netns("cl-site-a");
+    let result = std::panic::catch_unwind(|| {
+        site("cl-site-b", "10.63.0.2/24", "192.0.2.1", "wcl-b");
+        ping(tmp.path(), "cl-site-a", "host_1", "10.63.0.2");
+        ping(tmp.path(), "cl-site-b", "host_1", "10.63.0.1");
+    });
+    let _ = run(tmp.path(), &["down", "cl-site-b"]);
+    must(&run(tmp.path(), &["down", "cl-site-a"]), "down");
+    assert_gone("cl-site-a", &held_a);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}

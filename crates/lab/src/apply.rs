@@ -38,6 +38,9 @@ pub enum ApplyError {
     /// Captures could not start.
     #[error("starting captures")]
     Capture(#[source] warren_capture::CaptureError),
+    /// The lab needs something this kernel or warren does not support.
+    #[error("{0}")]
+    Unsupported(String),
     /// The plan names a namespace, bridge or interface it does not create (a bug).
     #[error("the plan names {0}, which it does not create")]
     NotInPlan(String),
@@ -220,6 +223,13 @@ pub fn build(
                 .map_err(|e| kernel("creating links")(e.into()))?;
         }
     }
+    for step in &plan.steps {
+        if let Step::CreateTunnel { name, tunnel } = step {
+            let h = at(&Ns::Hub)?;
+            let i = idx.alloc(h, name);
+            create_tunnel(&netns[h], name, i, tunnel)?;
+        }
+    }
     // vm NICs: taps opened inside their namespace (the fd goes to QEMU),
     // and socket pairs between two vms.
     let mut nics = Vec::new();
@@ -318,6 +328,10 @@ pub fn build(
                 let n = at(ns)?;
                 batches[n].set_mtu(idx.get(n, ifname), *m);
             }
+            Step::CreateTunnel { name, .. } => {
+                let h = at(&Ns::Hub)?;
+                batches[h].set_up(idx.get(h, name));
+            }
             Step::SetUp { ns, ifname } => {
                 let n = at(ns)?;
                 batches[n].set_up(idx.get(n, ifname));
@@ -355,6 +369,54 @@ pub fn build(
         namespaces: plan.namespaces.iter().cloned().zip(netns).collect(),
         sockets,
         nics,
+    })
+}
+
+/// Creates tunnel `t` as `name` (with index `index`) in the hub, asked for
+/// from its underlay namespace, so that its UDP socket stays there and uses
+/// that namespace's addresses and routes.
+fn create_tunnel(
+    hub: &Netns,
+    name: &str,
+    index: u32,
+    t: &warren_topology::model::Tunnel,
+) -> Result<(), ApplyError> {
+    use warren_topology::model::TunnelType;
+    let what = format!(
+        "creating tunnel {name} (vni {}) to {} for network {}",
+        t.vni, t.remote, t.network.value
+    );
+    if t.kind == TunnelType::Geneve {
+        return Err(ApplyError::Unsupported(format!(
+            "{what}: geneve tunnels are not supported yet; use vxlan"
+        )));
+    }
+    let underlay = match &t.netns {
+        Some(ns) => Netns::open(format!("/run/netns/{ns}"), ns.clone())
+            .map_err(|e| kernel(format!("{what}: opening underlay namespace {ns}"))(e.into()))?,
+        None => Netns::current("host")
+            .map_err(|e| kernel(format!("{what}: opening the host namespace"))(e.into()))?,
+    };
+    let mut rtnl = underlay
+        .open_rtnl()
+        .map_err(|e| kernel(format!("{what}: netlink in the underlay"))(e.into()))?;
+    let mut batch = rtnl.batch();
+    batch
+        .create_vxlan(warren_kernel::VxlanSpec {
+            link: LinkSpec::new(name.to_string()).netns(hub).ifindex(index),
+            vni: t.vni,
+            remote: Some(t.remote),
+            local: t.local,
+            dstport: Some(t.dstport),
+            underlay: None,
+        })
+        .describe(what.clone());
+    // EOPNOTSUPP (95): the kernel knows no link kind "vxlan".
+    rtnl.execute(batch).map_err(|e| match e.errno() {
+        Some(95) => ApplyError::Unsupported(format!(
+            "{what}: this kernel has no VXLAN support (CONFIG_VXLAN, module vxlan)"
+        )),
+        _ => kernel(what)(e.into()),
     })
 }
 

@@ -446,7 +446,7 @@ pub enum TunnelType {
 }
 
 /// A tunnel joining a network to another host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tunnel {
     /// Encapsulation.
     #[serde(rename = "type")]
@@ -462,6 +462,10 @@ pub struct Tunnel {
     pub local: Option<IpAddr>,
     /// UDP destination port.
     pub dstport: u16,
+    /// The namespace (a name under `/run/netns`) whose addresses and
+    /// routes carry the tunnel; `None`: the host's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
 }
 
 /// Which links and networks are captured by default.

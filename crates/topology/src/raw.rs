@@ -89,7 +89,9 @@ pub const NETWORK_KEYS: &[&str] = &["members", "ipv4", "ipv6", "mtu", "impair", 
 /// Keys of an `interfaces` entry.
 pub const INTERFACE_KEYS: &[&str] = &["ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair"];
 /// Keys of a tunnel.
-pub const TUNNEL_KEYS: &[&str] = &["type", "network", "remote", "vni", "local", "dstport"];
+pub const TUNNEL_KEYS: &[&str] = &[
+    "type", "network", "remote", "vni", "local", "dstport", "netns",
+];
 /// Keys of an impairment.
 pub const IMPAIR_KEYS: &[&str] = &[
     "delay",
@@ -255,6 +257,7 @@ pub(crate) struct RawTunnel {
     pub(crate) vni: u32,
     pub(crate) local: Option<IpAddr>,
     pub(crate) dstport: Option<u16>,
+    pub(crate) netns: Option<String>,
 }
 
 /// The whole file as written.
@@ -932,8 +935,13 @@ fn tunnel(cx: &mut Cx<'_>, v: &Node) -> Option<RawTunnel> {
         .get("dstport")
         .and_then(|n| cx.uint(n, "dstport", 1, 65535))
         .and_then(|p| u16::try_from(p).ok());
+    let netns = f
+        .get("netns")
+        .and_then(|n| cx.string(n, "netns"))
+        .map(|s| s.value);
     let network = f.get("network").and_then(|n| cx.string(n, "network"))?;
     Some(RawTunnel {
+        netns,
         kind,
         network,
         remote: remote?,

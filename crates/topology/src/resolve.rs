@@ -127,6 +127,7 @@ pub(crate) fn resolve(cx: &mut Cx<'_>, raw: RawLab, stem: &str) -> Lab {
             remote: t.remote,
             vni: t.vni,
             local: t.local,
+            netns: t.netns.clone(),
             dstport: t.dstport.unwrap_or(match t.kind {
                 crate::model::TunnelType::Vxlan => VXLAN_PORT,
                 crate::model::TunnelType::Geneve => GENEVE_PORT,

@@ -592,7 +592,7 @@ fn tunnel(t: &Entry, out: &mut Out, errors: &mut Vec<String>) {
         ("dstport", "dstport"),
         ("netns", "netns"),
     ] {
-        if let Some(v) = t.str(from) {
+        if let Some(v) = t.str(from).filter(|v| !v.is_empty()) {
             tun.insert(to.into(), json!(v));
         }
     }
