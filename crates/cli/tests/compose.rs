@@ -238,3 +238,52 @@ fn two_labs_joined_by_a_vxlan_tunnel_carry_pings() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// GET / from 127.0.0.1:`port`, retried while the server starts.
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut last = String::new();
+    for _ in 0..50 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.contains("200") {
+                return body;
+            }
+            last = body;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("no answer on 127.0.0.1:{port}: {last:?}");
+}
+
+#[test]
+fn a_forward_port_reaches_the_service_inside() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let compose = examples().join("compose/web/compose.yaml");
+    let compose = compose.to_str().expect("path");
+    let out = with_env(tmp.path(), &env, &["up", "-q", compose]);
+    must(&out, "up");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`ports`"));
+    let held = lab_netns("cl-web");
+    let result = std::panic::catch_unwind(|| {
+        let one = http_get(18080);
+        let two = http_get(18081);
+        assert!(one.contains("hello from"), "{one}");
+        assert!(two.contains("hello from"), "{two}");
+        assert_ne!(
+            one.lines().last(),
+            two.lines().last(),
+            "each port reaches its own replica"
+        );
+    });
+    must(&run(tmp.path(), &["down", compose]), "down");
+    assert_gone("cl-web", &held);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}

@@ -24,6 +24,9 @@ pub struct Lab {
     pub networks: Vec<Network>,
     /// Tunnels from the lab's hub to other hosts.
     pub tunnels: Vec<Tunnel>,
+    /// Host TCP ports forwarded to ports inside nodes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<Forward>,
     /// Which links and networks are captured.
     pub capture: CaptureMode,
     /// Where evidence goes (`results:`); `None` means `./results`.
@@ -466,6 +469,21 @@ pub struct Tunnel {
     /// routes carry the tunnel; `None`: the host's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns: Option<String>,
+}
+
+/// A host TCP port forwarded to a port on a node's address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Forward {
+    /// The port on the host's 127.0.0.1.
+    pub host: u16,
+    /// The node.
+    pub node: String,
+    /// The node's interface whose address receives the connections.
+    pub iface: String,
+    /// That interface's first address.
+    pub target: IpAddr,
+    /// The port on the node.
+    pub port: u16,
 }
 
 /// Which links and networks are captured by default.

@@ -24,6 +24,7 @@ pub const LAB_KEYS: &[&str] = &[
     "networks",
     "interfaces",
     "tunnels",
+    "forwards",
     "capture",
     "results",
     "seed",
@@ -92,6 +93,8 @@ pub const INTERFACE_KEYS: &[&str] = &["ipv4", "ipv6", "mac", "mtu", "routes", "u
 pub const TUNNEL_KEYS: &[&str] = &[
     "type", "network", "remote", "vni", "local", "dstport", "netns",
 ];
+/// Keys of a forward.
+pub const FORWARD_KEYS: &[&str] = &["host", "to", "port", "proto"];
 /// Keys of an impairment.
 pub const IMPAIR_KEYS: &[&str] = &[
     "delay",
@@ -260,6 +263,14 @@ pub(crate) struct RawTunnel {
     pub(crate) netns: Option<String>,
 }
 
+/// A forward as written: host TCP port to a port on a node's interface.
+#[derive(Debug, Clone)]
+pub(crate) struct RawForward {
+    pub(crate) host: u16,
+    pub(crate) to: Spanned<String>,
+    pub(crate) port: u16,
+}
+
 /// The whole file as written.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawLab {
@@ -270,6 +281,7 @@ pub(crate) struct RawLab {
     pub(crate) networks: Vec<RawNetwork>,
     pub(crate) interfaces: Vec<RawInterface>,
     pub(crate) tunnels: Vec<RawTunnel>,
+    pub(crate) forwards: Vec<RawForward>,
     pub(crate) capture: Option<Spanned<crate::model::CaptureMode>>,
     pub(crate) capture_names: Vec<Spanned<String>>,
     pub(crate) results: Option<String>,
@@ -342,6 +354,9 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
     }
     if let Some(tuns) = f.get("tunnels").and_then(|n| cx.list(n, "tunnels")) {
         lab.tunnels = tuns.iter().filter_map(|t| tunnel(cx, t)).collect();
+    }
+    if let Some(fw) = f.get("forwards").and_then(|n| cx.list(n, "forwards")) {
+        lab.forwards = fw.iter().filter_map(|t| forward(cx, t)).collect();
     }
     if let Some(c) = f.get("capture") {
         capture(cx, c, &mut lab);
@@ -898,6 +913,43 @@ fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
         },
         v.span,
     ))
+}
+
+fn forward(cx: &mut Cx<'_>, v: &Node) -> Option<RawForward> {
+    let f = cx.fields(v, "a forward", FORWARD_KEYS)?;
+    for key in ["host", "to", "port"] {
+        if f.get(key).is_none() {
+            cx.error(
+                "warren::missing-key",
+                f.span,
+                format!("a forward needs `{key}`"),
+                "this forward",
+            );
+        }
+    }
+    if let Some(p) = f.get("proto")
+        && p.as_str() != Some("tcp")
+    {
+        cx.error(
+            "warren::bad-value",
+            p.span,
+            "warren forwards tcp only",
+            "not tcp",
+        );
+    }
+    let port = |cx: &mut Cx<'_>, key: &str| {
+        f.get(key)
+            .and_then(|n| cx.uint(n, key, 1, 65535))
+            .and_then(|p| u16::try_from(p).ok())
+    };
+    let host = port(cx, "host");
+    let to_port = port(cx, "port");
+    let to = f.get("to").and_then(|n| cx.string(n, "to"))?;
+    Some(RawForward {
+        host: host?,
+        to,
+        port: to_port?,
+    })
 }
 
 fn tunnel(cx: &mut Cx<'_>, v: &Node) -> Option<RawTunnel> {
