@@ -29,9 +29,8 @@ pub fn interpolate(text: &str, env: &BTreeMap<String, String>) -> Result<String,
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 1..];
         let offset = base + pos;
-        let consumed = if let Some(a) = after.strip_prefix('$') {
+        let consumed = if after.starts_with('$') {
             out.push('$');
-            let _ = a;
             2
         } else if let Some(inner) = after.strip_prefix('{') {
             let end = inner.find('}').ok_or_else(|| InterpolateError {

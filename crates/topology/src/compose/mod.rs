@@ -290,21 +290,14 @@ fn env_file_names_of(map: &Map<String, Value>) -> Vec<String> {
 struct Out {
     nodes: Map<String, Value>,
     networks: Map<String, Value>,
-    interfaces: Map<String, Value>,
+    interfaces: BTreeMap<String, Map<String, Value>>,
     tunnels: Vec<Value>,
     forwards: Vec<Value>,
 }
 
 impl Out {
     fn iface(&mut self, key: &str) -> &mut Map<String, Value> {
-        let v = self
-            .interfaces
-            .entry(key.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable_map(),
-        }
+        self.interfaces.entry(key.to_string()).or_default()
     }
 
     fn node_exec(&mut self, node: &str) -> Option<&mut Vec<Value>> {
@@ -312,12 +305,6 @@ impl Out {
         let e = n.entry("exec").or_insert_with(|| Value::Array(Vec::new()));
         e.as_array_mut()
     }
-}
-
-#[allow(clippy::panic)]
-fn unreachable_map() -> &'static mut Map<String, Value> {
-    // Interfaces are only ever inserted as objects above.
-    panic!("interface entry is not a mapping")
 }
 
 /// The nodes a link or command applies to: every replica of its service,
@@ -393,11 +380,11 @@ fn link(
     }
     let mut bad = false;
     for key in ["type", "nat", "netem", "ethtool", "vlanid", "mode"] {
-        if let Some(v) = e.props.get(key) {
-            if let Some(msg) = unsupported(key, v.as_str().unwrap_or("")) {
-                errors.push(format!("{}: {msg}", e.origin));
-                bad = true;
-            }
+        if let Some(v) = e.props.get(key)
+            && let Some(msg) = unsupported(key, v.as_str().unwrap_or(""))
+        {
+            errors.push(format!("{}: {msg}", e.origin));
+            bad = true;
         }
     }
     let Some(bridge) = e.str("bridge") else {
@@ -566,7 +553,12 @@ pub fn convert(input: &Input) -> Converted {
     lab.insert("name".into(), json!(input.name));
     lab.insert("nodes".into(), Value::Object(out.nodes));
     lab.insert("networks".into(), Value::Object(out.networks));
-    lab.insert("interfaces".into(), Value::Object(out.interfaces));
+    let interfaces = out
+        .interfaces
+        .into_iter()
+        .map(|(k, v)| (k, Value::Object(v)))
+        .collect();
+    lab.insert("interfaces".into(), Value::Object(interfaces));
     if !out.tunnels.is_empty() {
         lab.insert("tunnels".into(), Value::Array(out.tunnels));
     }
