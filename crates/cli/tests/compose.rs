@@ -287,3 +287,44 @@ fn a_forward_port_reaches_the_service_inside() {
         std::panic::resume_unwind(e);
     }
 }
+
+#[test]
+fn macvlan_and_macvtap_children_of_a_host_interface_reach_each_other() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let _ = ip(&["link", "del", "wclm0"]);
+    assert!(ip(&[
+        "link", "add", "wclm0", "type", "veth", "peer", "name", "wclm1"
+    ]));
+    assert!(ip(&["link", "set", "wclm0", "up"]));
+    assert!(ip(&["link", "set", "wclm1", "up"]));
+    let compose = examples().join("compose/macvlan/compose.yaml");
+    let compose = compose.to_str().expect("path");
+    let mut e = env.clone();
+    e.push(("PARENT".into(), "wclm0".into()));
+    let up = with_env(tmp.path(), &e, &["up", "-q", compose]);
+    let result = std::panic::catch_unwind(|| {
+        must(&up, "up");
+        ping(tmp.path(), "cl-macvlan", "left_1", "10.65.0.2");
+        ping(tmp.path(), "cl-macvlan", "right_1", "10.65.0.1");
+        // A macvtap lists its tap device under sysfs.
+        let out = run(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-macvlan",
+                "right_1",
+                "--",
+                "ls",
+                "/sys/class/net/mv0/macvtap",
+            ],
+        );
+        assert!(must(&out, "ls").contains("tap"));
+    });
+    let _ = run(tmp.path(), &["down", "cl-macvlan"]);
+    let _ = ip(&["link", "del", "wclm0"]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}

@@ -223,6 +223,7 @@ pub fn build(
                 .map_err(|e| kernel("creating links")(e.into()))?;
         }
     }
+    create_macvlans(plan, &netns, &at, &mut idx)?;
     for step in &plan.steps {
         if let Step::CreateTunnel { name, tunnel } = step {
             let h = at(&Ns::Hub)?;
@@ -370,6 +371,70 @@ pub fn build(
         sockets,
         nics,
     })
+}
+
+/// Creates every macvlan and macvtap of the plan, asked for from the host
+/// namespace (where their parents are) directly into their nodes.
+fn create_macvlans<'p>(
+    plan: &'p Plan,
+    netns: &[Netns],
+    at: &dyn Fn(&Ns) -> Result<usize, ApplyError>,
+    idx: &mut Indexes<'p>,
+) -> Result<(), ApplyError> {
+    let mut host: Option<Rtnl> = None;
+    for step in &plan.steps {
+        let Step::CreateMacvlan {
+            ns,
+            ifname,
+            macvlan,
+            mac: m,
+            mtu,
+        } = step
+        else {
+            continue;
+        };
+        let kind = if macvlan.tap { "macvtap" } else { "macvlan" };
+        let what = format!(
+            "creating {kind} {ns}:{ifname} on host interface {}",
+            macvlan.parent
+        );
+        let rtnl = match &mut host {
+            Some(r) => r,
+            None => {
+                host.insert(Rtnl::open_here("host").map_err(|e| kernel(what.clone())(e.into()))?)
+            }
+        };
+        let parent = rtnl.link_index(&macvlan.parent).map_err(|e| {
+            kernel(format!("{what}: finding the parent {}", macvlan.parent))(e.into())
+        })?;
+        let n = at(ns)?;
+        let i = idx.alloc(n, ifname);
+        let mut link = LinkSpec::new(ifname.clone()).netns(&netns[n]).ifindex(i);
+        if let Some(v) = mtu {
+            link = link.mtu(*v);
+        }
+        if let Some(v) = m {
+            link = link.mac(mac(v));
+        }
+        let mut batch = rtnl.batch();
+        batch
+            .create_macvlan(warren_kernel::MacvlanSpec {
+                link,
+                parent,
+                mode: macvlan.mode.clone(),
+                tap: macvlan.tap,
+            })
+            .describe(what.clone());
+        // EOPNOTSUPP (95): the kernel knows no such link kind.
+        rtnl.execute(batch).map_err(|e| match e.errno() {
+            Some(95) => ApplyError::Unsupported(format!(
+                "{what}: this kernel has no {kind} support (CONFIG_{})",
+                kind.to_uppercase()
+            )),
+            _ => kernel(what)(e.into()),
+        })?;
+    }
+    Ok(())
 }
 
 /// Creates tunnel `t` as `name` (with index `index`) in the hub, asked for

@@ -297,6 +297,20 @@ pub enum Attachment {
     },
     /// The node's loopback interface.
     Loopback,
+    /// A macvlan or macvtap child of a host interface.
+    Macvlan(Macvlan),
+}
+
+/// A macvlan or macvtap child of a host interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Macvlan {
+    /// The host interface (in the host's namespace).
+    pub parent: String,
+    /// `bridge`, `private`, `vepa`, `passthru` or `source`; `None`: the kernel's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// A macvtap instead of a macvlan.
+    pub tap: bool,
 }
 
 /// One interface of a node, resolved.

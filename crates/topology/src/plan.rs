@@ -125,6 +125,22 @@ pub enum Step {
         /// The tunnel.
         tunnel: crate::model::Tunnel,
     },
+    /// Create a macvlan or macvtap child of a host interface, directly in
+    /// a node's namespace.
+    CreateMacvlan {
+        /// The node's namespace.
+        ns: Ns,
+        /// Interface name there.
+        ifname: String,
+        /// Parent, mode, tap.
+        macvlan: crate::model::Macvlan,
+        /// MAC, when set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mac: Option<Mac>,
+        /// MTU, when set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mtu: Option<u32>,
+    },
     /// Attach a hub port to a bridge.
     SetMaster {
         /// Port name in the hub.
@@ -205,6 +221,17 @@ impl fmt::Display for Step {
                     None => Ok(()),
                 }
             }
+            Step::CreateMacvlan {
+                ns,
+                ifname,
+                macvlan,
+                ..
+            } => write!(
+                f,
+                "create {} {ns}:{ifname} on host:{}",
+                if macvlan.tap { "macvtap" } else { "macvlan" },
+                macvlan.parent
+            ),
             Step::CreateTunnel { name, tunnel } => write!(
                 f,
                 "create {:?} hub:{name} vni {} remote {} from netns {}",
@@ -361,6 +388,19 @@ pub fn plan(lab: &Lab) -> Plan {
                 port: hub_port_name(ni, mi),
                 bridge: net.name.value.clone(),
             });
+        }
+    }
+    for n in lab.nodes.iter().filter(|n| n.kind != NodeKind::Vm) {
+        for i in &n.interfaces {
+            if let Attachment::Macvlan(m) = &i.attach {
+                steps.push(Step::CreateMacvlan {
+                    ns: Ns::Node(n.name.value.clone()),
+                    ifname: i.name.clone(),
+                    macvlan: m.clone(),
+                    mac: i.mac,
+                    mtu: i.mtu,
+                });
+            }
         }
     }
     for (ti, t) in lab.tunnels.iter().enumerate() {

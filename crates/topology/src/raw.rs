@@ -88,7 +88,11 @@ pub const LINK_KEYS: &[&str] = &[
 /// Keys of a network.
 pub const NETWORK_KEYS: &[&str] = &["members", "ipv4", "ipv6", "mtu", "impair", "capture"];
 /// Keys of an `interfaces` entry.
-pub const INTERFACE_KEYS: &[&str] = &["ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair"];
+pub const INTERFACE_KEYS: &[&str] = &[
+    "ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair", "macvlan",
+];
+/// Keys of an interface's `macvlan`.
+pub const MACVLAN_KEYS: &[&str] = &["parent", "mode", "tap"];
 /// Keys of a tunnel.
 pub const TUNNEL_KEYS: &[&str] = &[
     "type", "network", "remote", "vni", "local", "dstport", "netns",
@@ -240,6 +244,7 @@ pub(crate) struct RawInterface {
     pub(crate) routes: Vec<Spanned<RawRoute>>,
     pub(crate) up: Option<bool>,
     pub(crate) impair: Option<Impair>,
+    pub(crate) macvlan: Option<crate::model::Macvlan>,
 }
 
 /// A route as written, before its gateway is checked.
@@ -834,6 +839,43 @@ fn interface(cx: &mut Cx<'_>, endpoint: Spanned<String>, v: &Node) -> Option<Raw
         routes,
         up: f.get("up").and_then(|n| cx.boolean(n, "up")),
         impair: f.get("impair").and_then(|n| impair(cx, n)),
+        macvlan: f.get("macvlan").and_then(|n| macvlan(cx, n)),
+    })
+}
+
+/// `macvlan: {parent, mode, tap}`.
+fn macvlan(cx: &mut Cx<'_>, v: &Node) -> Option<crate::model::Macvlan> {
+    let f = cx.fields(v, "a macvlan", MACVLAN_KEYS)?;
+    let Some(parent) = f.get("parent").and_then(|n| cx.string(n, "parent")) else {
+        cx.error(
+            "warren::missing-key",
+            f.span,
+            "a macvlan needs `parent`",
+            "this macvlan",
+        );
+        return None;
+    };
+    let mode = match f.get("mode") {
+        Some(m) => Some(cx.choice(
+            m,
+            "macvlan mode",
+            &[
+                ("bridge", "bridge"),
+                ("private", "private"),
+                ("vepa", "vepa"),
+                ("passthru", "passthru"),
+                ("source", "source"),
+            ],
+        )?),
+        None => None,
+    };
+    Some(crate::model::Macvlan {
+        parent: parent.value,
+        mode: mode.map(str::to_string),
+        tap: f
+            .get("tap")
+            .and_then(|n| cx.boolean(n, "tap"))
+            .unwrap_or(false),
     })
 }
 

@@ -509,12 +509,15 @@ impl Resolver<'_, '_> {
                 .position(|i| i.name == ep.iface);
             let pos = match pos {
                 Some(p) => p,
-                None if ep.iface == "lo" => {
+                None if ep.iface == "lo" || ri.macvlan.is_some() => {
                     self.add_interface(
                         node,
                         Interface {
-                            name: "lo".into(),
-                            attach: Attachment::Loopback,
+                            name: ep.iface.clone(),
+                            attach: ri
+                                .macvlan
+                                .clone()
+                                .map_or(Attachment::Loopback, Attachment::Macvlan),
                             ipv4: Vec::new(),
                             ipv6: Vec::new(),
                             mac: None,

@@ -346,21 +346,29 @@ fn targets(
     Vec::new()
 }
 
+/// Where a link's outer end goes.
+enum Attach<'e> {
+    /// A port of this bridge (veth).
+    Bridge(&'e str),
+    /// A macvlan/macvtap child of a host interface: the lab file's `macvlan` entry.
+    Macvlan(Map<String, Value>),
+}
+
 /// Link types and properties that need kernel or model support warren does
 /// not have yet, with what is missing.
 fn unsupported(key: &str, value: &str) -> Option<String> {
     match (key, value) {
-        ("type", "veth") => None,
+        ("type", "veth" | "macvlan" | "macvtap") => None,
         ("type", "dummy") => Some("link type dummy: warren does not create dummy interfaces yet".into()),
         ("type", "vlan") => Some("link type vlan: needs 802.1Q (CONFIG_VLAN_8021Q) on a host parent interface, which warren does not attach yet".into()),
         ("type", t @ ("ipvlan" | "ipvtap")) => Some(format!("link type {t}: needs the kernel's ipvlan driver (CONFIG_IPVLAN) on a host parent interface, which warren does not attach yet")),
-        ("type", t @ ("macvlan" | "macvtap")) => Some(format!("link type {t}: a child of a host interface (`outer-dev`) is not supported by warren yet")),
         ("type", t) => Some(format!("link type {t} is not a conlink link type")),
         ("nat", _) => Some("`nat`: not supported yet (needs netfilter NAT rules)".into()),
         ("netem", _) => Some("`netem`: not supported yet here; use warren's `impair` in a lab file".into()),
         ("ethtool", _) => Some("`ethtool`: not supported yet".into()),
         ("vlanid", _) => Some("`vlanid`: needs link type vlan, which is not supported yet".into()),
-        ("mode", _) => Some("`mode`: applies to macvlan/macvtap/ipvlan/ipvtap, which are not supported yet".into()),
+        ("mode", "bridge" | "private" | "vepa" | "passthru" | "source") => None,
+        ("mode", m) => Some(format!("`mode` {m}: a macvlan mode is bridge, private, vepa, passthru or source")),
         _ => None,
     }
 }
@@ -387,31 +395,65 @@ fn link(
             bad = true;
         }
     }
-    let Some(bridge) = e.str("bridge") else {
-        errors.push(format!(
-            "{}: a veth link needs `bridge` (warren keeps the outer end on that bridge)",
-            e.origin
-        ));
-        return;
+    let kind = e.str("type").unwrap_or("veth");
+    let attach = if kind == "veth" {
+        if e.props.contains_key("mode") {
+            errors.push(format!(
+                "{}: `mode` applies to macvlan and macvtap links",
+                e.origin
+            ));
+            bad = true;
+        }
+        let Some(bridge) = e.str("bridge") else {
+            errors.push(format!(
+                "{}: a veth link needs `bridge` (warren keeps the outer end on that bridge)",
+                e.origin
+            ));
+            return;
+        };
+        if e.props.contains_key("outer-dev") {
+            notes.push(format!(
+                "{}: `outer-dev` ignored; warren names the bridge side of a link itself",
+                e.origin
+            ));
+        }
+        Attach::Bridge(bridge)
+    } else {
+        let Some(parent) = e.str("outer-dev") else {
+            errors.push(format!(
+                "{}: a {kind} link needs `outer-dev`, the host interface it is a child of",
+                e.origin
+            ));
+            return;
+        };
+        let mut m = Map::new();
+        m.insert("parent".into(), json!(parent));
+        m.insert("tap".into(), json!(kind == "macvtap"));
+        if let Some(mode) = e.str("mode") {
+            m.insert("mode".into(), json!(mode));
+        }
+        Attach::Macvlan(m)
     };
     if bad {
         return;
     }
-    if e.props.contains_key("outer-dev") {
-        notes.push(format!(
-            "{}: `outer-dev` ignored; warren names the bridge side of a link itself",
-            e.origin
-        ));
-    }
     let dev = e.str("dev").unwrap_or("eth0");
     for (node, index) in targets(e, services, project, errors) {
         let key = format!("{node}:{dev}");
-        let net = out
-            .networks
-            .entry(bridge.to_string())
-            .or_insert_with(|| json!({"members": []}));
-        if let Some(m) = net.get_mut("members").and_then(Value::as_array_mut) {
-            m.push(Value::String(key.clone()));
+        match &attach {
+            Attach::Bridge(bridge) => {
+                let net = out
+                    .networks
+                    .entry((*bridge).to_string())
+                    .or_insert_with(|| json!({"members": []}));
+                if let Some(m) = net.get_mut("members").and_then(Value::as_array_mut) {
+                    m.push(Value::String(key.clone()));
+                }
+            }
+            Attach::Macvlan(m) => {
+                out.iface(&key)
+                    .insert("macvlan".into(), Value::Object(m.clone()));
+            }
         }
         let iface = out.iface(&key);
         if let Some(ip) = e.str("ip") {
