@@ -111,3 +111,32 @@ fn detects_compose() {
     assert!(is_compose("services: {}\n"));
     assert!(!is_compose("nodes: {}\n"));
 }
+
+#[test]
+fn macvlan_links_become_host_children() {
+    let net = "
+links:
+  - {service: h, type: macvtap, outer-dev: eth9, mode: bridge, dev: mv0, ip: 10.3.0.1/24}
+  - {service: r, type: macvlan, dev: mv1}
+  - {service: r, bridge: s1, dev: e9, mode: bridge}
+";
+    let c = convert(&input(COMPOSE, &[net]));
+    let all = c.errors.join("\n");
+    assert!(all.contains("needs `outer-dev`"), "{all}");
+    assert!(all.contains("`mode` applies to macvlan"), "{all}");
+    assert_eq!(c.errors.len(), 2, "{all}");
+    let net = "links:\n  - {service: h, type: macvtap, outer-dev: eth9, mode: bridge, dev: mv0, ip: 10.3.0.1/24}\n";
+    let c = convert(&input(COMPOSE, &[net]));
+    let text = c.lab_text.expect("lab");
+    let lab = crate::load(&text, "t").lab.expect("valid");
+    let mv = lab.node("h_2").and_then(|n| n.interface("mv0")).expect("mv0");
+    assert_eq!(
+        mv.attach,
+        crate::model::Attachment::Macvlan(crate::model::Macvlan {
+            parent: "eth9".into(),
+            mode: Some("bridge".into()),
+            tap: true,
+        })
+    );
+    assert_eq!(mv.ipv4[0].value.to_string(), "10.3.0.2/24");
+}
