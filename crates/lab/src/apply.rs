@@ -453,7 +453,7 @@ fn create_tunnel(
     );
     if t.kind == TunnelType::Geneve {
         return Err(ApplyError::Unsupported(format!(
-            "{what}: geneve tunnels are not supported yet; use vxlan"
+            "{what}: geneve needs the kernel's geneve driver (CONFIG_GENEVE), which warren does not drive yet; use vxlan"
         )));
     }
     let underlay = match &t.netns {

@@ -359,12 +359,12 @@ enum Attach<'e> {
 fn unsupported(key: &str, value: &str) -> Option<String> {
     match (key, value) {
         ("type", "veth" | "macvlan" | "macvtap") => None,
-        ("type", "dummy") => Some("link type dummy: warren does not create dummy interfaces yet".into()),
+        ("type", "dummy") => Some("link type dummy: needs the dummy driver (CONFIG_DUMMY), which this kernel lacks; warren does not create dummy interfaces".into()),
         ("type", "vlan") => Some("link type vlan: needs 802.1Q (CONFIG_VLAN_8021Q) on a host parent interface, which warren does not attach yet".into()),
         ("type", t @ ("ipvlan" | "ipvtap")) => Some(format!("link type {t}: needs the kernel's ipvlan driver (CONFIG_IPVLAN) on a host parent interface, which warren does not attach yet")),
         ("type", t) => Some(format!("link type {t} is not a conlink link type")),
         ("nat", _) => Some("`nat`: not supported yet (needs netfilter NAT rules)".into()),
-        ("netem", _) => Some("`netem`: not supported yet here; use warren's `impair` in a lab file".into()),
+        ("netem", _) => Some("`netem`: needs the netem qdisc (CONFIG_NET_SCH_NETEM), which this kernel lacks; not supported yet".into()),
         ("ethtool", _) => Some("`ethtool`: not supported yet".into()),
         ("vlanid", _) => Some("`vlanid`: needs link type vlan, which is not supported yet".into()),
         ("mode", "bridge" | "private" | "vepa" | "passthru" | "source") => None,
@@ -637,7 +637,7 @@ fn tunnel(t: &Entry, out: &mut Out, errors: &mut Vec<String>) {
     }
     if t.props.contains_key("netem") {
         errors.push(format!(
-            "{}: `netem` on a tunnel: not supported yet",
+            "{}: `netem` on a tunnel: needs the netem qdisc (CONFIG_NET_SCH_NETEM); not supported yet",
             t.origin
         ));
     }

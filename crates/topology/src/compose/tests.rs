@@ -129,7 +129,10 @@ links:
     let c = convert(&input(COMPOSE, &[net]));
     let text = c.lab_text.expect("lab");
     let lab = crate::load(&text, "t").lab.expect("valid");
-    let mv = lab.node("h_2").and_then(|n| n.interface("mv0")).expect("mv0");
+    let mv = lab
+        .node("h_2")
+        .and_then(|n| n.interface("mv0"))
+        .expect("mv0");
     assert_eq!(
         mv.attach,
         crate::model::Attachment::Macvlan(crate::model::Macvlan {
