@@ -64,6 +64,7 @@ const SERVICE_KEYS: &[&str] = &[
     "x-network",
     "build",
     "sysctls",
+    "container_name",
 ];
 
 /// Link properties conlink defines.
@@ -156,6 +157,8 @@ pub fn env_file_names(compose: &str, env: &BTreeMap<String, String>) -> Vec<Stri
 /// A compose service, reduced to what warren uses.
 struct Service {
     name: String,
+    /// `container_name:`, which `container:` links may use.
+    container_name: Option<String>,
     replicas: u32,
     node: Map<String, Value>,
 }
@@ -268,6 +271,10 @@ fn service(
     };
     Some(Service {
         name: name.into(),
+        container_name: map
+            .get("container_name")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         replicas,
         node,
     })
@@ -334,7 +341,9 @@ fn targets(
                     format!("{project}_{}_{i}", svc.name),
                     format!("{}_{i}", svc.name),
                 ];
-                if names.iter().any(|n| n == c) {
+                if names.iter().any(|n| n == c)
+                    || (svc.replicas == 1 && svc.container_name.as_deref() == Some(c))
+                {
                     return vec![(format!("{}_{i}", svc.name), i - 1)];
                 }
             }

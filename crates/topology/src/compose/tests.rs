@@ -24,6 +24,7 @@ const COMPOSE: &str = "
 services:
   r:
     image: busybox
+    container_name: the-router
     command: [sleep, '3600']
     cap_add: [NET_ADMIN]
     x-network:
@@ -70,7 +71,7 @@ fn compose_becomes_a_lab() {
 fn network_files_merge_with_compose() {
     let net = "
 links:
-  - {service: r, bridge: s2, dev: e2, ip: 10.2.0.1/24}
+  - {container: the-router, bridge: s2, dev: e2, ip: 10.2.0.1/24}
   - {container: t-h-2, bridge: s2, dev: e2, ip: 10.2.0.2/24}
 bridges:
   - {bridge: s2, mode: linux}
@@ -85,6 +86,7 @@ commands:
     let lab = crate::load(&text, "t").lab.expect("valid");
     assert!(lab.node("h_2").and_then(|n| n.interface("e2")).is_some());
     assert!(lab.node("h_1").and_then(|n| n.interface("e2")).is_none());
+    assert!(lab.node("r_1").and_then(|n| n.interface("e2")).is_some());
     assert_eq!(lab.tunnels.len(), 1);
 }
 
