@@ -102,8 +102,56 @@ fn to_json(node: &yaml::Node) -> Value {
     }
 }
 
+/// Records the line of every node below `node` by its JSON pointer.
+fn lines(node: &yaml::Node, text: &str, pointer: &str, out: &mut BTreeMap<String, usize>) {
+    out.insert(
+        pointer.to_string(),
+        crate::span::line_col(text, node.span.start).0,
+    );
+    match &node.value {
+        yaml::Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                lines(item, text, &format!("{pointer}/{i}"), out);
+            }
+        }
+        yaml::Value::Map(pairs) => {
+            for (k, v) in pairs {
+                let key = k
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('~', "~0")
+                    .replace('/', "~1");
+                lines(v, text, &format!("{pointer}/{key}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A file read into JSON, with the line of each value by JSON pointer.
+struct Read {
+    value: Value,
+    lines: BTreeMap<String, usize>,
+}
+
+impl Read {
+    /// A line finder for the value at `base`.
+    fn at<'a>(&'a self, base: &'a str) -> impl Fn(&str) -> Option<usize> + 'a {
+        move |p| self.lines.get(&format!("{base}{p}")).copied()
+    }
+}
+
 /// Reads `src` with interpolation into JSON.
 fn read(src: &Source, env: &BTreeMap<String, String>, errors: &mut Vec<String>) -> Option<Value> {
+    read_lines(src, env, errors).map(|r| r.value)
+}
+
+/// Reads `src` with interpolation into JSON, keeping lines.
+fn read_lines(
+    src: &Source,
+    env: &BTreeMap<String, String>,
+    errors: &mut Vec<String>,
+) -> Option<Read> {
     let text = match interpolate::interpolate(&src.text, env) {
         Ok(t) => t,
         Err(e) => {
@@ -112,7 +160,14 @@ fn read(src: &Source, env: &BTreeMap<String, String>, errors: &mut Vec<String>) 
         }
     };
     match yaml::parse(&text) {
-        Ok(root) => Some(to_json(&root)),
+        Ok(root) => {
+            let mut map = BTreeMap::new();
+            lines(&root, &text, "", &mut map);
+            Some(Read {
+                value: to_json(&root),
+                lines: map,
+            })
+        }
         Err(d) => {
             errors.push(format!("{}: {}", src.name, d.message));
             None
@@ -509,8 +564,9 @@ pub fn convert(input: &Input) -> Converted {
     let mut net = NetConf::default();
     let mut services = Vec::new();
     if let Some(src) = &input.compose
-        && let Some(root) = read(src, &input.env, &mut errors)
+        && let Some(read) = read_lines(src, &input.env, &mut errors)
     {
+        let root = &read.value;
         if let Some(map) = root.as_object() {
             for key in map.keys() {
                 if ![
@@ -537,21 +593,29 @@ pub fn convert(input: &Input) -> Converted {
                 services.push(s);
             }
             if let Some(x) = svc.get("x-network") {
-                net.add(
+                let base = format!("/services/{name}/x-network");
+                net.add_located(
                     x,
                     &format!("{} service {name} x-network", src.name),
                     Some(name),
                     &mut errors,
+                    &read.at(&base),
                 );
             }
         }
         if let Some(x) = root.get("x-network") {
-            net.add(x, &format!("{} x-network", src.name), None, &mut errors);
+            net.add_located(
+                x,
+                &format!("{} x-network", src.name),
+                None,
+                &mut errors,
+                &read.at("/x-network"),
+            );
         }
     }
     for src in &input.network_files {
-        if let Some(root) = read(src, &input.env, &mut errors) {
-            net.add(&root, &src.name, None, &mut errors);
+        if let Some(read) = read_lines(src, &input.env, &mut errors) {
+            net.add_located(&read.value, &src.name, None, &mut errors, &read.at(""));
         }
     }
     let mut out = Out::default();

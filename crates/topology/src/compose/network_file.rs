@@ -59,6 +59,19 @@ impl NetConf {
         service: Option<&str>,
         errors: &mut Vec<String>,
     ) {
+        self.add_located(value, origin, service, errors, &|_| None);
+    }
+
+    /// As [`NetConf::add`], with `line` giving the line of a JSON pointer
+    /// below `value` (such as `/links/2`) for messages.
+    pub fn add_located(
+        &mut self,
+        value: &Value,
+        origin: &str,
+        service: Option<&str>,
+        errors: &mut Vec<String>,
+        line: &dyn Fn(&str) -> Option<usize>,
+    ) {
         let Some(map) = value.as_object() else {
             if !value.is_null() {
                 errors.push(format!("{origin}: expected a mapping"));
@@ -101,10 +114,11 @@ impl NetConf {
                 {
                     props.insert("service".into(), Value::String(s.into()));
                 }
-                let entry = Entry {
-                    props,
-                    origin: format!("{origin} {key}[{i}]"),
+                let origin = match line(&format!("/{key}/{i}")) {
+                    Some(l) => format!("{origin} {key}[{i}] (line {l})"),
+                    None => format!("{origin} {key}[{i}]"),
                 };
+                let entry = Entry { props, origin };
                 if key == "bridges"
                     && let Some(name) = entry.str("bridge")
                     && let Some(old) = list.iter_mut().find(|b| b.str("bridge") == Some(name))

@@ -102,6 +102,7 @@ bridges:
     let c = convert(&input(COMPOSE, &[net]));
     let all = c.errors.join("\n");
     assert!(all.contains("dummy"), "{all}");
+    assert!(all.contains("net0.yaml links[0] (line 3)"), "{all}");
     assert!(all.contains("netem"), "{all}");
     assert!(all.contains("Open vSwitch"), "{all}");
     let c = convert(&input("services:\n  x: {build: .}\n", &[]));
