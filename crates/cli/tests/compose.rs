@@ -328,3 +328,35 @@ fn macvlan_and_macvtap_children_of_a_host_interface_reach_each_other() {
         std::panic::resume_unwind(e);
     }
 }
+
+#[test]
+fn unsupported_conlink_properties_are_named() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = examples().join("compose");
+    let compose = dir.join("router/compose.yaml");
+    let net = dir.join("unsupported/network.yaml");
+    let out = run(
+        tmp.path(),
+        &[
+            "graph",
+            compose.to_str().expect("path"),
+            "--network-file",
+            net.to_str().expect("path"),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "CONFIG_DUMMY",
+        "CONFIG_VLAN_8021Q",
+        "CONFIG_IPVLAN",
+        "`nat`",
+        "CONFIG_NET_SCH_NETEM",
+        "`ethtool`",
+        "tcp only",
+        "Open vSwitch",
+        "links[0] (line 4)",
+    ] {
+        assert!(err.contains(needle), "{needle} missing in:\n{err}");
+    }
+}
