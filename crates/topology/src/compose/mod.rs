@@ -501,6 +501,13 @@ fn link(
     if bad {
         return;
     }
+    if e.props.contains_key("forward") && e.str("ip").is_none() {
+        errors.push(format!(
+            "{}: `forward` needs `ip`, the address connections are relayed to",
+            e.origin
+        ));
+        return;
+    }
     let dev = e.str("dev").unwrap_or("eth0");
     for (node, index) in targets(e, services, project, errors) {
         let key = format!("{node}:{dev}");

@@ -96,6 +96,7 @@ fn unsupported_things_are_named() {
 links:
   - {service: r, type: dummy, dev: d0}
   - {service: r, bridge: s1, netem: 'delay 10ms'}
+  - {service: r, bridge: s1, dev: e7, forward: ['80:80']}
 bridges:
   - {bridge: s1, mode: ovs}
 ";
@@ -105,6 +106,7 @@ bridges:
     assert!(all.contains("net0.yaml links[0] (line 3)"), "{all}");
     assert!(all.contains("netem"), "{all}");
     assert!(all.contains("Open vSwitch"), "{all}");
+    assert!(all.contains("`forward` needs `ip`"), "{all}");
     let c = convert(&input("services:\n  x: {build: .}\n", &[]));
     assert!(c.errors[0].contains("build"), "{:?}", c.errors);
 }
