@@ -8,12 +8,15 @@
 //! texts, `env_file` contents and the environment.
 
 pub mod interpolate;
+mod link;
 pub mod network_file;
 mod offset;
+mod service;
 
 use crate::yaml;
 use network_file::{Entry, NetConf};
 use serde_json::{Map, Value, json};
+use service::{Service, argv_or_string};
 use std::collections::BTreeMap;
 
 /// A file's name and text.
@@ -51,41 +54,6 @@ pub struct Converted {
     /// Problems that stop the lab.
     pub errors: Vec<String>,
 }
-
-/// Compose service keys warren uses.
-const SERVICE_KEYS: &[&str] = &[
-    "image",
-    "command",
-    "entrypoint",
-    "environment",
-    "env_file",
-    "scale",
-    "deploy",
-    "x-network",
-    "build",
-    "sysctls",
-    "container_name",
-];
-
-/// Link properties conlink defines.
-const LINK_KEYS: &[&str] = &[
-    "type",
-    "service",
-    "container",
-    "bridge",
-    "dev",
-    "outer-dev",
-    "ip",
-    "mac",
-    "mtu",
-    "route",
-    "nat",
-    "netem",
-    "mode",
-    "vlanid",
-    "forward",
-    "ethtool",
-];
 
 /// Converts a YAML node into JSON with every scalar as text.
 fn to_json(node: &yaml::Node) -> Value {
@@ -194,157 +162,11 @@ pub fn env_file_names(compose: &str, env: &BTreeMap<String, String>) -> Vec<Stri
     };
     let mut out = Vec::new();
     if let Some(services) = root.get("services").and_then(Value::as_object) {
-        for svc in services.values() {
-            match svc.get("env_file") {
-                Some(Value::String(s)) => out.push(s.clone()),
-                Some(Value::Array(a)) => out.extend(
-                    a.iter()
-                        .filter_map(|v| v.as_str().or_else(|| v.get("path")?.as_str()))
-                        .map(str::to_string),
-                ),
-                _ => {}
-            }
+        for svc in services.values().filter_map(Value::as_object) {
+            out.extend(service::env_file_names_of(svc));
         }
     }
     out
-}
-
-/// A compose service, reduced to what warren uses.
-struct Service {
-    name: String,
-    /// `container_name:`, which `container:` links may use.
-    container_name: Option<String>,
-    replicas: u32,
-    node: Map<String, Value>,
-}
-
-fn argv_or_string(v: &Value) -> Option<Value> {
-    match v {
-        Value::String(_) | Value::Array(_) => Some(v.clone()),
-        _ => None,
-    }
-}
-
-fn service(
-    name: &str,
-    svc: &Value,
-    input: &Input,
-    notes: &mut Vec<String>,
-    errors: &mut Vec<String>,
-) -> Option<Service> {
-    let Some(map) = svc.as_object() else {
-        errors.push(format!("service {name}: expected a mapping"));
-        return None;
-    };
-    for key in map.keys().filter(|k| !SERVICE_KEYS.contains(&k.as_str())) {
-        notes.push(format!(
-            "service {name}: `{key}` does not apply to warren; ignored"
-        ));
-    }
-    let Some(image) = map.get("image").and_then(Value::as_str) else {
-        if map.contains_key("build") {
-            errors.push(format!(
-                "service {name}: `build:` without `image:`; warren does not build images: build and push it, then name it in `image:`"
-            ));
-        } else {
-            errors.push(format!("service {name}: `image:` is required"));
-        }
-        return None;
-    };
-    if map.contains_key("build") {
-        notes.push(format!(
-            "service {name}: `build:` ignored; using image {image}"
-        ));
-    }
-    let mut node = Map::new();
-    node.insert("kind".into(), json!("container"));
-    node.insert("image".into(), json!(image));
-    if let Some(c) = map.get("command").and_then(argv_or_string) {
-        node.insert("cmd".into(), c);
-    }
-    if let Some(e) = map.get("entrypoint").and_then(argv_or_string) {
-        node.insert("entrypoint".into(), e);
-    }
-    match map.get("sysctls") {
-        Some(Value::Object(m)) => {
-            node.insert("sysctls".into(), Value::Object(m.clone()));
-        }
-        Some(Value::Array(a)) => {
-            let m: Map<String, Value> = a
-                .iter()
-                .filter_map(Value::as_str)
-                .filter_map(|s| s.split_once('='))
-                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-                .collect();
-            node.insert("sysctls".into(), Value::Object(m));
-        }
-        _ => {}
-    }
-    let mut env = Map::new();
-    for file in env_file_names_of(map) {
-        match input.env_files.get(&file) {
-            Some(text) => {
-                for (k, v) in interpolate::parse_env_file(text) {
-                    env.insert(k, Value::String(v));
-                }
-            }
-            None => errors.push(format!("service {name}: env_file {file} was not read")),
-        }
-    }
-    match map.get("environment") {
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                env.insert(k.clone(), Value::String(v.as_str().unwrap_or("").into()));
-            }
-        }
-        Some(Value::Array(a)) => {
-            for item in a.iter().filter_map(Value::as_str) {
-                let (k, v) = item.split_once('=').unwrap_or((item, ""));
-                env.insert(k.into(), Value::String(v.into()));
-            }
-        }
-        _ => {}
-    }
-    if !env.is_empty() {
-        node.insert("env".into(), Value::Object(env));
-    }
-    let count = map
-        .get("deploy")
-        .and_then(|d| d.get("replicas"))
-        .or_else(|| map.get("scale"));
-    let replicas = match count.and_then(Value::as_str) {
-        None => 1,
-        Some(s) => match s.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => {
-                errors.push(format!(
-                    "service {name}: replicas `{s}` is not a whole number"
-                ));
-                1
-            }
-        },
-    };
-    Some(Service {
-        name: name.into(),
-        container_name: map
-            .get("container_name")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        replicas,
-        node,
-    })
-}
-
-fn env_file_names_of(map: &Map<String, Value>) -> Vec<String> {
-    match map.get("env_file") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().or_else(|| v.get("path")?.as_str()))
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// The lab being built.
@@ -410,160 +232,6 @@ fn targets(
     Vec::new()
 }
 
-/// Where a link's outer end goes.
-enum Attach<'e> {
-    /// A port of this bridge (veth).
-    Bridge(&'e str),
-    /// A macvlan/macvtap child of a host interface: the lab file's `macvlan` entry.
-    Macvlan(Map<String, Value>),
-}
-
-/// Link types and properties that need kernel or model support warren does
-/// not have yet, with what is missing.
-fn unsupported(key: &str, value: &str) -> Option<String> {
-    match (key, value) {
-        ("type", "veth" | "macvlan" | "macvtap") => None,
-        ("type", "dummy") => Some("link type dummy: needs the dummy driver (CONFIG_DUMMY), which this kernel lacks; warren does not create dummy interfaces".into()),
-        ("type", "vlan") => Some("link type vlan: needs 802.1Q (CONFIG_VLAN_8021Q) on a host parent interface, which warren does not attach yet".into()),
-        ("type", t @ ("ipvlan" | "ipvtap")) => Some(format!("link type {t}: needs the kernel's ipvlan driver (CONFIG_IPVLAN) on a host parent interface, which warren does not attach yet")),
-        ("type", t) => Some(format!("link type {t} is not a conlink link type")),
-        ("nat", _) => Some("`nat`: not supported yet (needs netfilter NAT rules)".into()),
-        ("netem", _) => Some("`netem`: needs the netem qdisc (CONFIG_NET_SCH_NETEM), which this kernel lacks; not supported yet".into()),
-        ("ethtool", _) => Some("`ethtool`: not supported yet".into()),
-        ("vlanid", _) => Some("`vlanid`: needs link type vlan, which is not supported yet".into()),
-        ("mode", "bridge" | "private" | "vepa" | "passthru" | "source") => None,
-        ("mode", m) => Some(format!("`mode` {m}: a macvlan mode is bridge, private, vepa, passthru or source")),
-        _ => None,
-    }
-}
-
-fn link(
-    e: &Entry,
-    services: &[Service],
-    project: &str,
-    out: &mut Out,
-    notes: &mut Vec<String>,
-    errors: &mut Vec<String>,
-) {
-    for key in e.props.keys() {
-        if !LINK_KEYS.contains(&key.as_str()) {
-            errors.push(format!("{}: unknown link property `{key}`", e.origin));
-        }
-    }
-    let mut bad = false;
-    for key in ["type", "nat", "netem", "ethtool", "vlanid", "mode"] {
-        if let Some(v) = e.props.get(key)
-            && let Some(msg) = unsupported(key, v.as_str().unwrap_or(""))
-        {
-            errors.push(format!("{}: {msg}", e.origin));
-            bad = true;
-        }
-    }
-    let kind = e.str("type").unwrap_or("veth");
-    let attach = if kind == "veth" {
-        if e.props.contains_key("mode") {
-            errors.push(format!(
-                "{}: `mode` applies to macvlan and macvtap links",
-                e.origin
-            ));
-            bad = true;
-        }
-        let Some(bridge) = e.str("bridge") else {
-            errors.push(format!(
-                "{}: a veth link needs `bridge` (warren keeps the outer end on that bridge)",
-                e.origin
-            ));
-            return;
-        };
-        if e.props.contains_key("outer-dev") {
-            notes.push(format!(
-                "{}: `outer-dev` ignored; warren names the bridge side of a link itself",
-                e.origin
-            ));
-        }
-        Attach::Bridge(bridge)
-    } else {
-        let Some(parent) = e.str("outer-dev") else {
-            errors.push(format!(
-                "{}: a {kind} link needs `outer-dev`, the host interface it is a child of",
-                e.origin
-            ));
-            return;
-        };
-        let mut m = Map::new();
-        m.insert("parent".into(), json!(parent));
-        m.insert("tap".into(), json!(kind == "macvtap"));
-        if let Some(mode) = e.str("mode") {
-            m.insert("mode".into(), json!(mode));
-        }
-        Attach::Macvlan(m)
-    };
-    if bad {
-        return;
-    }
-    if e.props.contains_key("forward") && e.str("ip").is_none() {
-        errors.push(format!(
-            "{}: `forward` needs `ip`, the address connections are relayed to",
-            e.origin
-        ));
-        return;
-    }
-    let dev = e.str("dev").unwrap_or("eth0");
-    for (node, index) in targets(e, services, project, errors) {
-        let key = format!("{node}:{dev}");
-        match &attach {
-            Attach::Bridge(bridge) => {
-                let net = out
-                    .networks
-                    .entry((*bridge).to_string())
-                    .or_insert_with(|| json!({"members": []}));
-                if let Some(m) = net.get_mut("members").and_then(Value::as_array_mut) {
-                    m.push(Value::String(key.clone()));
-                }
-            }
-            Attach::Macvlan(m) => {
-                out.iface(&key)
-                    .insert("macvlan".into(), Value::Object(m.clone()));
-            }
-        }
-        let iface = out.iface(&key);
-        if let Some(ip) = e.str("ip") {
-            match offset::ip(ip, index) {
-                Ok((addr, v6)) => {
-                    iface.insert(if v6 { "ipv6" } else { "ipv4" }.into(), json!([addr]));
-                }
-                Err(m) => errors.push(format!("{}: ip {ip}: {m}", e.origin)),
-            }
-        }
-        if let Some(mac) = e.str("mac") {
-            match offset::mac(mac, index) {
-                Ok(m) => {
-                    iface.insert("mac".into(), json!(m));
-                }
-                Err(m) => errors.push(format!("{}: mac {mac}: {m}", e.origin)),
-            }
-        }
-        if let Some(mtu) = e.str("mtu") {
-            iface.insert("mtu".into(), json!(mtu));
-        }
-        let routes = e.strings("route");
-        if !routes.is_empty() {
-            iface.insert("routes".into(), json!(routes));
-        }
-        for fwd in e.strings("forward") {
-            match offset::forward(&fwd, index) {
-                Ok((host, port, proto)) => out.forwards.push(json!({
-                    "host": host.to_string(),
-                    "to": key,
-                    "port": port.to_string(),
-                    "proto": proto,
-                })),
-                Err(m) => errors.push(format!("{}: forward {fwd}: {m}", e.origin)),
-            }
-        }
-    }
-}
-
 /// Converts the compose file and network files in `input` into a lab file.
 pub fn convert(input: &Input) -> Converted {
     let mut notes = Vec::new();
@@ -596,7 +264,7 @@ pub fn convert(input: &Input) -> Converted {
             .and_then(Value::as_object)
             .unwrap_or(&empty);
         for (name, svc) in svcs {
-            if let Some(s) = service(name, svc, input, &mut notes, &mut errors) {
+            if let Some(s) = service::service(name, svc, input, &mut notes, &mut errors) {
                 services.push(s);
             }
             if let Some(x) = svc.get("x-network") {
@@ -633,7 +301,7 @@ pub fn convert(input: &Input) -> Converted {
         }
     }
     for l in &net.links {
-        link(l, &services, &input.name, &mut out, &mut notes, &mut errors);
+        link::link(l, &services, &input.name, &mut out, &mut notes, &mut errors);
     }
     for b in &net.bridges {
         match (b.str("bridge"), b.str("mode").unwrap_or("auto")) {
