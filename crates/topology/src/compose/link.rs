@@ -75,6 +75,9 @@ pub(super) fn link(
             bad = true;
         }
     }
+    if bad {
+        return;
+    }
     let kind = e.str("type").unwrap_or("veth");
     let attach = if kind == "veth" {
         if e.props.contains_key("mode") {
