@@ -179,9 +179,12 @@ pub struct SpawnArgs {
 /// `warren up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// The lab file.
+    /// The lab file, or a compose file (one with `services:`).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).
+    #[arg(long = "network-file", value_name = "FILE")]
+    pub network_files: Vec<String>,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -327,9 +330,12 @@ pub enum GraphFormat {
 /// `warren graph`.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// The lab file.
+    /// The lab file, or a compose file (one with `services:`).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).
+    #[arg(long = "network-file", value_name = "FILE")]
+    pub network_files: Vec<String>,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "dot")]
     pub format: GraphFormat,

@@ -19,11 +19,24 @@ pub struct LabFile {
 impl LabFile {
     /// Reads and validates `path`.
     pub fn read(path: &Path) -> miette::Result<LabFile> {
+        LabFile::read_with(path, &[])
+    }
+
+    /// Reads and validates `path`; a compose file (or any file given with
+    /// conlink network files) is converted into a lab file first, and
+    /// `text` is then the converted lab file.
+    pub fn read_with(path: &Path, network_files: &[PathBuf]) -> miette::Result<LabFile> {
         let text = std::fs::read_to_string(path)
             .into_diagnostic()
             .wrap_err_with(|| format!("reading lab file {}", path.display()))?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
-        let loaded = warren_topology::load(&text, stem);
+        let (stem, text) =
+            if warren_topology::compose::is_compose(&text) || !network_files.is_empty() {
+                crate::compose::convert(path, &text, network_files)?
+            } else {
+                (stem.to_string(), text)
+            };
+        let loaded = warren_topology::load(&text, &stem);
         Ok(LabFile {
             path: path.to_path_buf(),
             text,

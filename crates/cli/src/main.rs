@@ -3,6 +3,7 @@
 
 mod args;
 mod cmd;
+mod compose;
 mod labfile;
 mod netconf;
 mod report;

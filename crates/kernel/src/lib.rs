@@ -107,7 +107,7 @@ mod tap;
 #[cfg(any(test, feature = "fake"))]
 pub use fake::{FakeCall, FakeNetOps};
 pub use inspect::{AddrInfo, LinkInfo, OperState, RouteInfo};
-pub use msg::{Batch, LinkRef, LinkSpec, RouteSpec, VxlanSpec};
+pub use msg::{Batch, LinkRef, LinkSpec, MacvlanSpec, RouteSpec, VxlanSpec};
 pub use net::{IpNet, IpNetError, MacAddr, MacAddrError};
 pub use netns::{Netns, NetnsError, create_netns_many, enter_netns, enter_netns_raw};
 pub use ops::{LinuxNetOps, NetOps};

@@ -15,7 +15,8 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, Prop,
+    InfoData, InfoKind, InfoMacVlan, InfoMacVtap, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags,
+    LinkInfo, LinkMessage, MacVlanMode, Prop,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -186,6 +187,19 @@ pub struct VxlanSpec<'a> {
     pub dstport: Option<u16>,
     /// Underlying device ifindex (in the namespace the socket is in).
     pub underlay: Option<u32>,
+}
+
+/// A macvlan or macvtap child of an interface of the socket's namespace.
+#[derive(Debug, Clone)]
+pub struct MacvlanSpec<'a> {
+    /// Name, namespace, MTU, MAC, ifindex of the device.
+    pub link: LinkSpec<'a>,
+    /// Index of the parent interface in the socket's namespace.
+    pub parent: u32,
+    /// `private`, `vepa`, `bridge`, `passthru` or `source`; `None`: the kernel's default (vepa).
+    pub mode: Option<String>,
+    /// A macvtap (with a tap character device) instead of a macvlan.
+    pub tap: bool,
 }
 
 /// A route to add or delete in the main table.
@@ -434,6 +448,46 @@ impl<'a> Batch<'a> {
             LinkInfo::Kind(InfoKind::Vxlan),
             LinkInfo::Data(InfoData::Vxlan(data)),
         ]));
+        self.push(
+            libc::RTM_NEWLINK,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &m,
+            description,
+        );
+        self
+    }
+
+    /// Creates a macvlan or macvtap device on `spec.parent`. An unknown
+    /// mode name is sent as the kernel's default.
+    pub fn create_macvlan(&mut self, spec: MacvlanSpec<'a>) -> &mut Self {
+        let kind = if spec.tap { "macvtap" } else { "macvlan" };
+        let description = format!("creating {kind} {}", self.spec_name(&spec.link));
+        let mode = match spec.mode.as_deref() {
+            Some("private") => Some(MacVlanMode::Private),
+            Some("vepa") => Some(MacVlanMode::Vepa),
+            Some("bridge") => Some(MacVlanMode::Bridge),
+            Some("passthru") => Some(MacVlanMode::Passthrough),
+            Some("source") => Some(MacVlanMode::Source),
+            _ => None,
+        };
+        let info = if spec.tap {
+            vec![
+                LinkInfo::Kind(InfoKind::MacVtap),
+                LinkInfo::Data(InfoData::MacVtap(
+                    mode.into_iter().map(InfoMacVtap::Mode).collect(),
+                )),
+            ]
+        } else {
+            vec![
+                LinkInfo::Kind(InfoKind::MacVlan),
+                LinkInfo::Data(InfoData::MacVlan(
+                    mode.into_iter().map(InfoMacVlan::Mode).collect(),
+                )),
+            ]
+        };
+        let mut m = spec.link.message();
+        m.attributes.push(LinkAttribute::Link(spec.parent));
+        m.attributes.push(LinkAttribute::LinkInfo(info));
         self.push(
             libc::RTM_NEWLINK,
             NLM_F_CREATE | NLM_F_EXCL,

@@ -50,6 +50,7 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
                         }
                         Attachment::Network { network } => format!("network {network}"),
                         Attachment::Loopback => "loopback".to_string(),
+                        Attachment::Macvlan(m) => format!("macvlan of host {}", m.parent),
                     });
                 let attached = attached.or_else(|| {
                     l.master

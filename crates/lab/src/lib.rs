@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod captures;
 pub mod client;
+pub mod forward;
 pub mod images;
 pub mod inspect;
 pub mod journal;

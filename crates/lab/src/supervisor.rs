@@ -72,6 +72,9 @@ pub enum SupervisorError {
         #[source]
         source: io::Error,
     },
+    /// A forward could not start.
+    #[error(transparent)]
+    Forward(#[from] crate::forward::ForwardError),
     /// A file of the supervisor could not be used.
     #[error("{action} {path}")]
     Io {
@@ -266,6 +269,7 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     let _ = journal.record("vms", &format!("{} ready", vms.len()));
     run_exec_steps(&lab, &plan, program, &st, &mut journal)?;
     nodes::wait_ready(&lab, &st, program).map_err(node_err)?;
+    crate::forward::start(&lab, &built)?;
     st.status = Status::Running;
     st.write(dir)?;
     Ok(Running {

@@ -6,6 +6,7 @@
 //! filesystem, no clock, no syscalls; the binary does the I/O.
 #![forbid(unsafe_code)]
 
+pub mod compose;
 mod decode;
 pub mod diag;
 pub mod graph;

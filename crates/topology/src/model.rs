@@ -24,6 +24,9 @@ pub struct Lab {
     pub networks: Vec<Network>,
     /// Tunnels from the lab's hub to other hosts.
     pub tunnels: Vec<Tunnel>,
+    /// Host TCP ports forwarded to ports inside nodes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<Forward>,
     /// Which links and networks are captured.
     pub capture: CaptureMode,
     /// Where evidence goes (`results:`); `None` means `./results`.
@@ -294,6 +297,20 @@ pub enum Attachment {
     },
     /// The node's loopback interface.
     Loopback,
+    /// A macvlan or macvtap child of a host interface.
+    Macvlan(Macvlan),
+}
+
+/// A macvlan or macvtap child of a host interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Macvlan {
+    /// The host interface (in the host's namespace).
+    pub parent: String,
+    /// `bridge`, `private`, `vepa`, `passthru` or `source`; `None`: the kernel's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// A macvtap instead of a macvlan.
+    pub tap: bool,
 }
 
 /// One interface of a node, resolved.
@@ -446,7 +463,7 @@ pub enum TunnelType {
 }
 
 /// A tunnel joining a network to another host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tunnel {
     /// Encapsulation.
     #[serde(rename = "type")]
@@ -462,6 +479,25 @@ pub struct Tunnel {
     pub local: Option<IpAddr>,
     /// UDP destination port.
     pub dstport: u16,
+    /// The namespace (a name under `/run/netns`) whose addresses and
+    /// routes carry the tunnel; `None`: the host's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
+}
+
+/// A host TCP port forwarded to a port on a node's address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Forward {
+    /// The port on the host's 127.0.0.1.
+    pub host: u16,
+    /// The node.
+    pub node: String,
+    /// The node's interface whose address receives the connections.
+    pub iface: String,
+    /// That interface's first address.
+    pub target: IpAddr,
+    /// The port on the node.
+    pub port: u16,
 }
 
 /// Which links and networks are captured by default.

@@ -117,6 +117,30 @@ pub enum Step {
         #[serde(skip_serializing_if = "Option::is_none")]
         mtu: Option<u32>,
     },
+    /// Create a tunnel device from the underlay namespace into the hub
+    /// (it keeps its socket in the underlay) and bring it up.
+    CreateTunnel {
+        /// Device name in the hub.
+        name: String,
+        /// The tunnel.
+        tunnel: crate::model::Tunnel,
+    },
+    /// Create a macvlan or macvtap child of a host interface, directly in
+    /// a node's namespace.
+    CreateMacvlan {
+        /// The node's namespace.
+        ns: Ns,
+        /// Interface name there.
+        ifname: String,
+        /// Parent, mode, tap.
+        macvlan: crate::model::Macvlan,
+        /// MAC, when set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mac: Option<Mac>,
+        /// MTU, when set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mtu: Option<u32>,
+    },
     /// Attach a hub port to a bridge.
     SetMaster {
         /// Port name in the hub.
@@ -197,6 +221,25 @@ impl fmt::Display for Step {
                     None => Ok(()),
                 }
             }
+            Step::CreateMacvlan {
+                ns,
+                ifname,
+                macvlan,
+                ..
+            } => write!(
+                f,
+                "create {} {ns}:{ifname} on host:{}",
+                if macvlan.tap { "macvtap" } else { "macvlan" },
+                macvlan.parent
+            ),
+            Step::CreateTunnel { name, tunnel } => write!(
+                f,
+                "create {:?} hub:{name} vni {} remote {} from netns {}",
+                tunnel.kind,
+                tunnel.vni,
+                tunnel.remote,
+                tunnel.netns.as_deref().unwrap_or("host")
+            ),
             Step::SetMaster { port, bridge } => write!(f, "attach hub:{port} to bridge {bridge}"),
             Step::SetSysctl { ns, key, value } => write!(f, "sysctl {ns}: {key}={value}"),
             Step::AddAddress { ns, ifname, addr } => write!(f, "address {ns}:{ifname} {addr}"),
@@ -346,6 +389,30 @@ pub fn plan(lab: &Lab) -> Plan {
                 bridge: net.name.value.clone(),
             });
         }
+    }
+    for n in lab.nodes.iter().filter(|n| n.kind != NodeKind::Vm) {
+        for i in &n.interfaces {
+            if let Attachment::Macvlan(m) = &i.attach {
+                steps.push(Step::CreateMacvlan {
+                    ns: Ns::Node(n.name.value.clone()),
+                    ifname: i.name.clone(),
+                    macvlan: m.clone(),
+                    mac: i.mac,
+                    mtu: i.mtu,
+                });
+            }
+        }
+    }
+    for (ti, t) in lab.tunnels.iter().enumerate() {
+        let name = format!("tun{ti}");
+        steps.push(Step::CreateTunnel {
+            name: name.clone(),
+            tunnel: t.clone(),
+        });
+        steps.push(Step::SetMaster {
+            port: name,
+            bridge: t.network.value.clone(),
+        });
     }
     // A vm configures its own interfaces; the lab only wires its NICs.
     let hosts = || lab.nodes.iter().filter(|n| n.kind != NodeKind::Vm);

@@ -24,6 +24,7 @@ pub const LAB_KEYS: &[&str] = &[
     "networks",
     "interfaces",
     "tunnels",
+    "forwards",
     "capture",
     "results",
     "seed",
@@ -87,9 +88,17 @@ pub const LINK_KEYS: &[&str] = &[
 /// Keys of a network.
 pub const NETWORK_KEYS: &[&str] = &["members", "ipv4", "ipv6", "mtu", "impair", "capture"];
 /// Keys of an `interfaces` entry.
-pub const INTERFACE_KEYS: &[&str] = &["ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair"];
+pub const INTERFACE_KEYS: &[&str] = &[
+    "ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair", "macvlan",
+];
+/// Keys of an interface's `macvlan`.
+pub const MACVLAN_KEYS: &[&str] = &["parent", "mode", "tap"];
 /// Keys of a tunnel.
-pub const TUNNEL_KEYS: &[&str] = &["type", "network", "remote", "vni", "local", "dstport"];
+pub const TUNNEL_KEYS: &[&str] = &[
+    "type", "network", "remote", "vni", "local", "dstport", "netns",
+];
+/// Keys of a forward.
+pub const FORWARD_KEYS: &[&str] = &["host", "to", "port", "proto"];
 /// Keys of an impairment.
 pub const IMPAIR_KEYS: &[&str] = &[
     "delay",
@@ -235,6 +244,7 @@ pub(crate) struct RawInterface {
     pub(crate) routes: Vec<Spanned<RawRoute>>,
     pub(crate) up: Option<bool>,
     pub(crate) impair: Option<Impair>,
+    pub(crate) macvlan: Option<crate::model::Macvlan>,
 }
 
 /// A route as written, before its gateway is checked.
@@ -255,6 +265,15 @@ pub(crate) struct RawTunnel {
     pub(crate) vni: u32,
     pub(crate) local: Option<IpAddr>,
     pub(crate) dstport: Option<u16>,
+    pub(crate) netns: Option<String>,
+}
+
+/// A forward as written: host TCP port to a port on a node's interface.
+#[derive(Debug, Clone)]
+pub(crate) struct RawForward {
+    pub(crate) host: u16,
+    pub(crate) to: Spanned<String>,
+    pub(crate) port: u16,
 }
 
 /// The whole file as written.
@@ -267,6 +286,7 @@ pub(crate) struct RawLab {
     pub(crate) networks: Vec<RawNetwork>,
     pub(crate) interfaces: Vec<RawInterface>,
     pub(crate) tunnels: Vec<RawTunnel>,
+    pub(crate) forwards: Vec<RawForward>,
     pub(crate) capture: Option<Spanned<crate::model::CaptureMode>>,
     pub(crate) capture_names: Vec<Spanned<String>>,
     pub(crate) results: Option<String>,
@@ -339,6 +359,9 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
     }
     if let Some(tuns) = f.get("tunnels").and_then(|n| cx.list(n, "tunnels")) {
         lab.tunnels = tuns.iter().filter_map(|t| tunnel(cx, t)).collect();
+    }
+    if let Some(fw) = f.get("forwards").and_then(|n| cx.list(n, "forwards")) {
+        lab.forwards = fw.iter().filter_map(|t| forward(cx, t)).collect();
     }
     if let Some(c) = f.get("capture") {
         capture(cx, c, &mut lab);
@@ -816,6 +839,43 @@ fn interface(cx: &mut Cx<'_>, endpoint: Spanned<String>, v: &Node) -> Option<Raw
         routes,
         up: f.get("up").and_then(|n| cx.boolean(n, "up")),
         impair: f.get("impair").and_then(|n| impair(cx, n)),
+        macvlan: f.get("macvlan").and_then(|n| macvlan(cx, n)),
+    })
+}
+
+/// `macvlan: {parent, mode, tap}`.
+fn macvlan(cx: &mut Cx<'_>, v: &Node) -> Option<crate::model::Macvlan> {
+    let f = cx.fields(v, "a macvlan", MACVLAN_KEYS)?;
+    let Some(parent) = f.get("parent").and_then(|n| cx.string(n, "parent")) else {
+        cx.error(
+            "warren::missing-key",
+            f.span,
+            "a macvlan needs `parent`",
+            "this macvlan",
+        );
+        return None;
+    };
+    let mode = match f.get("mode") {
+        Some(m) => Some(cx.choice(
+            m,
+            "macvlan mode",
+            &[
+                ("bridge", "bridge"),
+                ("private", "private"),
+                ("vepa", "vepa"),
+                ("passthru", "passthru"),
+                ("source", "source"),
+            ],
+        )?),
+        None => None,
+    };
+    Some(crate::model::Macvlan {
+        parent: parent.value,
+        mode: mode.map(str::to_string),
+        tap: f
+            .get("tap")
+            .and_then(|n| cx.boolean(n, "tap"))
+            .unwrap_or(false),
     })
 }
 
@@ -897,6 +957,43 @@ fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
     ))
 }
 
+fn forward(cx: &mut Cx<'_>, v: &Node) -> Option<RawForward> {
+    let f = cx.fields(v, "a forward", FORWARD_KEYS)?;
+    for key in ["host", "to", "port"] {
+        if f.get(key).is_none() {
+            cx.error(
+                "warren::missing-key",
+                f.span,
+                format!("a forward needs `{key}`"),
+                "this forward",
+            );
+        }
+    }
+    if let Some(p) = f.get("proto")
+        && p.as_str() != Some("tcp")
+    {
+        cx.error(
+            "warren::bad-value",
+            p.span,
+            "warren forwards tcp only",
+            "not tcp",
+        );
+    }
+    let port = |cx: &mut Cx<'_>, key: &str| {
+        f.get(key)
+            .and_then(|n| cx.uint(n, key, 1, 65535))
+            .and_then(|p| u16::try_from(p).ok())
+    };
+    let host = port(cx, "host");
+    let to_port = port(cx, "port");
+    let to = f.get("to").and_then(|n| cx.string(n, "to"))?;
+    Some(RawForward {
+        host: host?,
+        to,
+        port: to_port?,
+    })
+}
+
 fn tunnel(cx: &mut Cx<'_>, v: &Node) -> Option<RawTunnel> {
     let f = cx.fields(v, "a tunnel", TUNNEL_KEYS)?;
     let mut missing = |key: &str| {
@@ -932,8 +1029,13 @@ fn tunnel(cx: &mut Cx<'_>, v: &Node) -> Option<RawTunnel> {
         .get("dstport")
         .and_then(|n| cx.uint(n, "dstport", 1, 65535))
         .and_then(|p| u16::try_from(p).ok());
+    let netns = f
+        .get("netns")
+        .and_then(|n| cx.string(n, "netns"))
+        .map(|s| s.value);
     let network = f.get("network").and_then(|n| cx.string(n, "network"))?;
     Some(RawTunnel {
+        netns,
         kind,
         network,
         remote: remote?,

@@ -127,6 +127,7 @@ pub(crate) fn resolve(cx: &mut Cx<'_>, raw: RawLab, stem: &str) -> Lab {
             remote: t.remote,
             vni: t.vni,
             local: t.local,
+            netns: t.netns.clone(),
             dstport: t.dstport.unwrap_or(match t.kind {
                 crate::model::TunnelType::Vxlan => VXLAN_PORT,
                 crate::model::TunnelType::Geneve => GENEVE_PORT,
@@ -143,6 +144,7 @@ pub(crate) fn resolve(cx: &mut Cx<'_>, raw: RawLab, stem: &str) -> Lab {
         links,
         networks,
         tunnels,
+        forwards: Vec::new(),
         capture,
         results: raw.results.clone(),
         seed: raw.seed,
@@ -150,7 +152,49 @@ pub(crate) fn resolve(cx: &mut Cx<'_>, raw: RawLab, stem: &str) -> Lab {
         faults: Vec::new(),
     };
     apply_capture_mode(&mut lab, &raw);
+    lab.forwards = raw
+        .forwards
+        .iter()
+        .filter_map(|f| forward(cx, &lab, f))
+        .collect();
     lab
+}
+
+/// A forward's target: the first address of the interface it names.
+fn forward(
+    cx: &mut Cx<'_>,
+    lab: &Lab,
+    f: &crate::raw::RawForward,
+) -> Option<crate::model::Forward> {
+    let target = f.to.value.split_once(':').and_then(|(node, iface)| {
+        let addr = lab
+            .node(node)?
+            .interface(iface)?
+            .addresses()
+            .next()?
+            .value
+            .addr;
+        Some((node, iface, addr))
+    });
+    let Some((node, iface, addr)) = target else {
+        cx.error(
+            "warren::bad-forward",
+            f.to.span,
+            format!(
+                "forward to {}: no such interface with an address",
+                f.to.value
+            ),
+            "needs a node:if with an address",
+        );
+        return None;
+    };
+    Some(crate::model::Forward {
+        host: f.host,
+        node: node.to_string(),
+        iface: iface.to_string(),
+        target: addr,
+        port: f.port,
+    })
 }
 
 /// A node with defaults applied and no interfaces yet.
@@ -465,12 +509,15 @@ impl Resolver<'_, '_> {
                 .position(|i| i.name == ep.iface);
             let pos = match pos {
                 Some(p) => p,
-                None if ep.iface == "lo" => {
+                None if ep.iface == "lo" || ri.macvlan.is_some() => {
                     self.add_interface(
                         node,
                         Interface {
-                            name: "lo".into(),
-                            attach: Attachment::Loopback,
+                            name: ep.iface.clone(),
+                            attach: ri
+                                .macvlan
+                                .clone()
+                                .map_or(Attachment::Loopback, Attachment::Macvlan),
                             ipv4: Vec::new(),
                             ipv6: Vec::new(),
                             mac: None,

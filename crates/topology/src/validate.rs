@@ -166,7 +166,7 @@ fn segment_subnets(cx: &mut Cx<'_>, lab: &Lab) {
             let segment = match &iface.attach {
                 Attachment::Link { link, .. } => format!("link `{}`", lab.links[*link].name),
                 Attachment::Network { network } => format!("network `{network}`"),
-                Attachment::Loopback => continue,
+                Attachment::Loopback | Attachment::Macvlan(_) => continue,
             };
             let owner = format!("{}:{}", node.name.value, iface.name);
             let entry = segments.entry(segment).or_default();

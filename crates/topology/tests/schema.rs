@@ -42,7 +42,7 @@ fn set(keys: &[&str]) -> BTreeSet<String> {
 #[test]
 fn schema_keys_match_the_decoder() {
     let s = schema();
-    let cases: [(&str, &[&str]); 19] = [
+    let cases: [(&str, &[&str]); 21] = [
         ("", raw::LAB_KEYS),
         ("/$defs/node", raw::NODE_KEYS),
         ("/$defs/link", raw::LINK_KEYS),
@@ -50,6 +50,8 @@ fn schema_keys_match_the_decoder() {
         ("/$defs/interface", raw::INTERFACE_KEYS),
         ("/$defs/route", raw::ROUTE_KEYS),
         ("/$defs/tunnel", raw::TUNNEL_KEYS),
+        ("/$defs/forward", raw::FORWARD_KEYS),
+        ("/$defs/interface/properties/macvlan", raw::MACVLAN_KEYS),
         ("/$defs/impair", raw::IMPAIR_KEYS),
         ("/$defs/ready", raw::READY_KEYS),
         ("/$defs/console", raw::CONSOLE_KEYS),

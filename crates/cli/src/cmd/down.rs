@@ -14,6 +14,9 @@ fn lab_name(target: &str) -> String {
     }
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or(target);
     let text = std::fs::read_to_string(path).unwrap_or_default();
+    if warren_topology::compose::is_compose(&text) {
+        return crate::compose::project_name(path, &text);
+    }
     // The name even of a file that no longer validates: `name:` if readable, else the stem.
     match warren_topology::load(&text, stem).lab {
         Some(lab) => lab.name,

@@ -5,7 +5,11 @@ use crate::args::{GraphArgs, GraphFormat};
 use crate::labfile::LabFile;
 
 pub fn run(args: &GraphArgs) -> Result<(), Failure> {
-    let lab = LabFile::read(&args.file)?.into_lab()?;
+    let lab = LabFile::read_with(
+        &args.file,
+        &crate::compose::split_network_files(&args.network_files),
+    )?
+    .into_lab()?;
     let out = match args.format {
         GraphFormat::Dot => warren_topology::graph::to_dot(&lab),
         GraphFormat::Mermaid => warren_topology::graph::to_mermaid(&lab),

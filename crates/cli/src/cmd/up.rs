@@ -8,7 +8,10 @@ use std::time::Instant;
 use warren_lab::lifecycle::{self, UpOptions};
 
 pub fn run(args: &UpArgs) -> Result<(), Failure> {
-    let file = LabFile::read(&args.file)?;
+    let file = LabFile::read_with(
+        &args.file,
+        &crate::compose::split_network_files(&args.network_files),
+    )?;
     let text = file.text.clone();
     let lab = file.into_lab()?;
     if args.dry_run {

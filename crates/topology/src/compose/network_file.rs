@@ -1,0 +1,166 @@
+//! conlink network configuration (`links`, `bridges`, `tunnels`,
+//! `commands`), read from network files and `x-network` blocks, and merged
+//! as conlink merges them: lists concatenated in order, bridges by name.
+
+use serde_json::{Map, Value};
+
+/// One conlink object (a link, bridge, tunnel or command) with the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The object's keys, scalars as text.
+    pub props: Map<String, Value>,
+    /// Where it was written, for messages (`net.yaml links[2]`).
+    pub origin: String,
+}
+
+impl Entry {
+    /// The text of `key`, if it is a scalar.
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.props.get(key).and_then(Value::as_str)
+    }
+
+    /// `key` as a list of strings: a single string is a list of one.
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        match self.props.get(key) {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A merged network configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetConf {
+    /// Links, in file order.
+    pub links: Vec<Entry>,
+    /// Bridges, one per name; a later definition replaces an earlier one.
+    pub bridges: Vec<Entry>,
+    /// Tunnels, in file order.
+    pub tunnels: Vec<Entry>,
+    /// Commands, in file order.
+    pub commands: Vec<Entry>,
+}
+
+/// The keys a network configuration takes.
+pub const TOP_KEYS: &[&str] = &["links", "bridges", "tunnels", "commands"];
+
+impl NetConf {
+    /// Reads one configuration (a network file's root or an `x-network`
+    /// block) from `value`, filling `service` into entries that name no
+    /// service or container. Problems are pushed onto `errors`.
+    pub fn add(
+        &mut self,
+        value: &Value,
+        origin: &str,
+        service: Option<&str>,
+        errors: &mut Vec<String>,
+    ) {
+        self.add_located(value, origin, service, errors, &|_| None);
+    }
+
+    /// As [`NetConf::add`], with `line` giving the line of a JSON pointer
+    /// below `value` (such as `/links/2`) for messages.
+    pub fn add_located(
+        &mut self,
+        value: &Value,
+        origin: &str,
+        service: Option<&str>,
+        errors: &mut Vec<String>,
+        line: &dyn Fn(&str) -> Option<usize>,
+    ) {
+        let Some(map) = value.as_object() else {
+            if !value.is_null() {
+                errors.push(format!("{origin}: expected a mapping"));
+            }
+            return;
+        };
+        for (key, v) in map {
+            let list = match key.as_str() {
+                "links" => &mut self.links,
+                "bridges" => &mut self.bridges,
+                "tunnels" => &mut self.tunnels,
+                "commands" => &mut self.commands,
+                _ => {
+                    errors.push(format!(
+                        "{origin}: unknown key `{key}` (expected one of {})",
+                        TOP_KEYS.join(", ")
+                    ));
+                    continue;
+                }
+            };
+            let items = match v {
+                Value::Array(a) => a.as_slice(),
+                Value::Null => &[],
+                _ => {
+                    errors.push(format!("{origin}: `{key}` must be a list"));
+                    continue;
+                }
+            };
+            for (i, item) in items.iter().enumerate() {
+                let Some(props) = item.as_object() else {
+                    errors.push(format!("{origin}: {key}[{i}] must be a mapping"));
+                    continue;
+                };
+                let mut props = props.clone();
+                if let Some(s) = service
+                    && key != "bridges"
+                    && key != "tunnels"
+                    && !props.contains_key("service")
+                    && !props.contains_key("container")
+                {
+                    props.insert("service".into(), Value::String(s.into()));
+                }
+                let origin = match line(&format!("/{key}/{i}")) {
+                    Some(l) => format!("{origin} {key}[{i}] (line {l})"),
+                    None => format!("{origin} {key}[{i}]"),
+                };
+                let entry = Entry { props, origin };
+                if key == "bridges"
+                    && let Some(name) = entry.str("bridge")
+                    && let Some(old) = list.iter_mut().find(|b| b.str("bridge") == Some(name))
+                {
+                    *old = entry;
+                } else {
+                    list.push(entry);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merges_lists_and_bridges_by_name() {
+        let mut n = NetConf::default();
+        let mut errs = Vec::new();
+        n.add(
+            &json!({"links": [{"bridge": "s1"}], "bridges": [{"bridge": "s1", "mode": "ovs"}]}),
+            "a.yaml",
+            None,
+            &mut errs,
+        );
+        n.add(
+            &json!({"links": [{"bridge": "s2", "service": "x"}], "bridges": [{"bridge": "s1", "mode": "linux"}],
+                    "commands": [{"command": "true"}]}),
+            "b.yaml",
+            Some("svc"),
+            &mut errs,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(n.links.len(), 2);
+        assert_eq!(n.links[1].str("service"), Some("x"));
+        assert_eq!(n.commands[0].str("service"), Some("svc"));
+        assert_eq!(n.bridges.len(), 1);
+        assert_eq!(n.bridges[0].str("mode"), Some("linux"));
+        n.add(&json!({"nodes": []}), "c.yaml", None, &mut errs);
+        assert_eq!(errs.len(), 1);
+    }
+}
