@@ -197,7 +197,6 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     require_root();
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = pair(tmp.path(), "lc-dry");
-    let before = referenced_netns();
     let out = ok(
         tmp.path(),
         &["up", "--dry-run", file.to_str().expect("path")],
@@ -206,7 +205,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert!(out.contains("address a:eth1 10.7.0.1/24"), "{out}");
     assert!(!std::path::Path::new("/run/warren/lc-dry").exists());
     assert!(!tmp.path().join("results").exists());
-    assert_no_new_netns(&before);
+    assert_nothing_left();
 }
 
 #[test]
@@ -216,7 +215,6 @@ fn a_failing_exec_command_undoes_the_lab_and_names_node_and_command() {
     let text = format!("name: lc-fail\n{PAIR}")
         .replace("  b: {}", "  b:\n    exec: [\"echo starting\", \"exit 4\"]");
     let file = write_lab(tmp.path(), "lc-fail", &text);
-    let before = referenced_netns();
     let out = run(tmp.path(), &["up", file.to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -233,7 +231,7 @@ fn a_failing_exec_command_undoes_the_lab_and_names_node_and_command() {
             && std::fs::read_to_string(p).is_ok_and(|t| t.contains("starting"))),
         "no b.log with the command's output among {logs:?}"
     );
-    assert_no_new_netns(&before);
+    assert_nothing_left();
 }
 
 #[test]
@@ -248,40 +246,26 @@ fn kernel_errors_name_the_object_and_the_operation() {
             "  a:\n    sysctls: {net.ipv4.conf.eth9.forwarding: 1}",
         ),
     );
-    let before = referenced_netns();
     let out = run(tmp.path(), &["up", file.to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("setting sysctls in a"), "{err}");
     assert!(err.contains("net.ipv4.conf.eth9.forwarding"), "{err}");
     assert!(!std::path::Path::new("/run/warren/lc-kerr").exists());
-    assert_no_new_netns(&before);
+    assert_nothing_left();
 }
 
-/// No namespace referenced now that was not referenced before, except
-/// those of other tests' labs running in parallel (under /run/warren).
-fn assert_no_new_netns(before: &std::collections::BTreeSet<String>) {
-    let mut others = std::collections::BTreeSet::new();
+/// Nothing of a failed bring-up is left running: no warren helper without
+/// its supervisor. The namespaces, held only by the supervisor that exited,
+/// were freed with it.
+fn assert_nothing_left() {
+    let mut leaks = Vec::new();
     for _ in 0..200 {
-        others = std::collections::BTreeSet::new();
-        if let Ok(labs) = std::fs::read_dir("/run/warren") {
-            for l in labs.flatten() {
-                if let Some(name) = l.file_name().to_str()
-                    && std::path::Path::new(&format!("/run/warren/{name}/state.json")).exists()
-                {
-                    others.extend(std::panic::catch_unwind(|| lab_netns(name)).unwrap_or_default());
-                }
-            }
-        }
-        let new: Vec<String> = referenced_netns()
-            .difference(before)
-            .filter(|n| !others.contains(*n))
-            .cloned()
-            .collect();
-        if new.is_empty() {
+        leaks = orphaned_warren_helpers();
+        if leaks.is_empty() {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    panic!("a failed bring-up left namespaces behind (others: {others:?})");
+    panic!("a failed bring-up left processes behind: {leaks:?}");
 }

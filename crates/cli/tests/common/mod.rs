@@ -256,3 +256,73 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// warren helper processes (`__init`, `__spawn`, `__container`) with no
+/// live supervisor above them: what a leak after a crash would look like.
+/// Other tests' labs, whose helpers sit under their supervisors, do not count.
+pub fn orphaned_warren_helpers() -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmd = cmdline(pid);
+        if !["__init", "__spawn", "__container"]
+            .iter()
+            .any(|h| cmd.contains(&format!("warren {h}")))
+        {
+            continue;
+        }
+        let mut up = parent(pid);
+        let mut supervised = false;
+        while let Some(pp) = up.filter(|p| *p > 1) {
+            if cmdline(pp).contains("warren __supervise") {
+                supervised = true;
+                break;
+            }
+            up = parent(pp);
+        }
+        if !supervised {
+            out.push(format!("{pid}: {cmd}"));
+        }
+    }
+    out
+}
+
+/// Processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmd = cmdline(pid);
+        if cmd.contains(marker) && pid != std::process::id() {
+            out.push(format!("{pid}: {cmd}"));
+        }
+    }
+    out
+}
