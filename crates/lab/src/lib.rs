@@ -14,3 +14,4 @@ pub mod proto;
 pub mod state;
 pub mod supervisor;
 pub mod vms;
+pub mod wires;

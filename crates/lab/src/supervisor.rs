@@ -116,6 +116,7 @@ struct Running {
     state: LabState,
     built: Built,
     captures: Captures,
+    wires: Vec<crate::wires::RunningWire>,
     vms: Vec<RunningVm>,
     containers: Vec<RunningNode>,
     init: Option<LabInit>,
@@ -229,6 +230,9 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         Ok(())
     })
     .map_err(apply_err)?;
+    let wires = crate::wires::start(&lab, std::mem::take(&mut built.wires))
+        .map_err(|e| apply_err(ApplyError::Wire(e)))?;
+    let _ = journal.record("wires", &format!("{} started", wires.len()));
     // A veth whose peer is down (`up: false`) never gets carrier; don't fail on it.
     let not_up = apply::wait_oper_up(&plan, &mut built, OPER_UP_TIMEOUT).map_err(apply_err)?;
     let _ = journal.record(
@@ -273,6 +277,7 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         state: st,
         built,
         captures,
+        wires,
         vms,
         containers,
         init: Some(init),
@@ -376,6 +381,8 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
     vms::stop_vms(&mut running.vms, STOP_GRACE);
     // Captures end after the nodes, so their last frames are in the files.
     let finals = running.captures.stop();
+    // Stopping the wires closes their taps.
+    running.wires.clear();
     if let Ok(mut j) = Journal::open(dir) {
         for c in &finals {
             let _ = j.record(

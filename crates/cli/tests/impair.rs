@@ -1,0 +1,119 @@
+//! Impairments on the real kernel through the user-space wire: delay,
+//! seeded loss and rate are measured with ping and iperf3. Needs root and
+//! iperf3.
+
+mod common;
+use common::*;
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+
+/// A two-node lab whose link carries `a_impair` on a's egress; static
+/// neighbours and no IPv6, so the only frames a sends are the test's own.
+fn lab(name: &str, a_impair: &str, seed: u64) -> String {
+    format!(
+        "
+name: {name}
+seed: {seed}
+defaults:
+  sysctls: {{net.ipv6.conf.all.disable_ipv6: 1, net.ipv6.conf.default.disable_ipv6: 1}}
+nodes:
+  a:
+    exec: [\"ip neigh replace 10.61.0.2 lladdr 02:00:00:00:61:02 dev eth1 nud permanent\"]
+  b:
+    exec: [\"ip neigh replace 10.61.0.1 lladdr 02:00:00:00:61:01 dev eth1 nud permanent\"]
+links:
+  - endpoints: [a:eth1, b:eth1]
+    ipv4: [10.61.0.1/24, 10.61.0.2/24]
+interfaces:
+  a:eth1: {{mac: \"02:00:00:00:61:01\", impair: {a_impair}}}
+  b:eth1: {{mac: \"02:00:00:00:61:02\"}}
+"
+    )
+}
+
+fn up(dir: &std::path::Path, name: &str, impair: &str, seed: u64) -> LabGuard {
+    let file = write_lab(dir, name, &lab(name, impair, seed));
+    LabGuard::up(dir, &file, name)
+}
+
+/// Round-trip times in milliseconds from ping's output.
+fn rtts(out: &str) -> Vec<f64> {
+    out.lines()
+        .filter_map(|l| l.split("time=").nth(1))
+        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// Sequence numbers answered, from ping's output.
+fn answered(out: &str) -> BTreeSet<u32> {
+    out.lines()
+        .filter_map(|l| l.split("icmp_seq=").nth(1))
+        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn rtt_across_a_50ms_delay_is_50ms_within_5ms() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lab = up(tmp.path(), "imp-delay", "{delay: 50ms}", 1);
+    let (code, out, err) = lab.exec("a", &["ping", "-c", "20", "-i", "0.05", "10.61.0.2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = rtts(&out);
+    assert_eq!(r.len(), 20, "{out}");
+    let mean = r.iter().sum::<f64>() / r.len() as f64;
+    eprintln!("rtt over 50ms delay: mean {mean:.3} ms, min {:.3}, max {:.3}",
+        r.iter().copied().fold(f64::MAX, f64::min), r.iter().copied().fold(0.0, f64::max));
+    assert!(r.iter().all(|t| (45.0..=55.0).contains(t)), "{r:?}");
+}
+
+fn lost_sequence(dir: &std::path::Path, name: &str) -> BTreeSet<u32> {
+    let lab = up(dir, name, "{loss: 10%}", 4242);
+    let (_, out, err) = lab.exec(
+        "a",
+        &["ping", "-c", "1000", "-i", "0.005", "-W", "1", "10.61.0.2"],
+    );
+    let got = answered(&out);
+    assert!(!got.is_empty(), "{out}{err}");
+    (1..=1000).filter(|s| !got.contains(s)).collect()
+}
+
+#[test]
+fn seeded_loss_drops_the_same_pings_on_two_runs() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let first = lost_sequence(tmp.path(), "imp-loss1");
+    let second = lost_sequence(tmp.path(), "imp-loss2");
+    eprintln!("10% loss, seed 4242: {} of 1000 lost, first {:?}", first.len(),
+        first.iter().take(10).collect::<Vec<_>>());
+    assert!((70..=130).contains(&first.len()), "{} lost", first.len());
+    assert_eq!(first, second);
+}
+
+#[test]
+fn iperf3_across_a_rate_limit_lands_within_10_percent() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lab = up(tmp.path(), "imp-rate", "{rate: 20mbit}", 1);
+    let mut server = Command::new(bin())
+        .current_dir(tmp.path())
+        .args(["exec", "imp-rate", "b", "--", "iperf3", "-s", "-1", "-p", "5261"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("iperf3 server");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (code, out, err) = lab.exec(
+        "a",
+        &["iperf3", "-c", "10.61.0.2", "-p", "5261", "-t", "5", "-O", "1", "-J"],
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("iperf3 json");
+    let bps = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .expect("bits_per_second");
+    eprintln!("iperf3 across 20mbit: {:.2} Mbit/s", bps / 1e6);
+    assert!((18e6..=22e6).contains(&bps), "{bps}");
+}

@@ -1,0 +1,90 @@
+//! The user-space wires of a running lab: one per impaired link, started
+//! from the taps [`crate::apply::build`] created, with each direction's
+//! impairments taken from the lab file and its random generator seeded
+//! from the lab's `seed` (0 when unset), the link's name and the direction.
+
+use crate::apply::WireTaps;
+use warren_topology::model::{Distribution, Impair, Lab};
+use warren_wire::{Engine, Params, Wire, WireError, seed_for};
+
+/// A running wire and the link it carries.
+#[derive(Debug)]
+pub struct RunningWire {
+    /// The link's name.
+    pub link: String,
+    /// The wire; dropping it stops forwarding and removes both taps.
+    pub wire: Wire,
+}
+
+/// Merges two impairment blocks key by key, `over` winning.
+pub fn merge(base: Option<&Impair>, over: Option<&Impair>) -> Impair {
+    let (b, o) = (base.cloned().unwrap_or_default(), over.cloned().unwrap_or_default());
+    Impair {
+        delay: o.delay.or(b.delay),
+        jitter: o.jitter.or(b.jitter),
+        distribution: o.distribution.or(b.distribution),
+        loss: o.loss.or(b.loss),
+        loss_correlation: o.loss_correlation.or(b.loss_correlation),
+        duplicate: o.duplicate.or(b.duplicate),
+        reorder: o.reorder.or(b.reorder),
+        corrupt: o.corrupt.or(b.corrupt),
+        rate: o.rate.or(b.rate),
+        limit: o.limit.or(b.limit),
+    }
+}
+
+/// The engine parameters of an impairment block.
+pub fn params(i: &Impair) -> Params {
+    let frac = |p: Option<warren_topology::values::Percent>| p.map_or(0.0, |p| p.0 / 100.0);
+    Params {
+        delay_ns: i.delay.map_or(0, |d| d.0),
+        jitter_ns: i.jitter.map_or(0, |d| d.0),
+        distribution: match i.distribution {
+            None | Some(Distribution::Uniform) => warren_wire::Distribution::Uniform,
+            Some(Distribution::Normal) => warren_wire::Distribution::Normal,
+            Some(Distribution::Pareto) => warren_wire::Distribution::Pareto,
+            Some(Distribution::Paretonormal) => warren_wire::Distribution::Paretonormal,
+        },
+        loss: frac(i.loss),
+        loss_correlation: frac(i.loss_correlation),
+        duplicate: frac(i.duplicate),
+        reorder: frac(i.reorder),
+        corrupt: frac(i.corrupt),
+        rate_bps: i.rate.map_or(0, |r| r.0),
+        limit: i.limit.unwrap_or(0),
+    }
+}
+
+/// Both directions' impairments of link `name` (first endpoint to second,
+/// then back): the link's block, overridden key by key by the sending
+/// interface's own `impair`.
+pub fn link_params(lab: &Lab, name: &str) -> Option<[Params; 2]> {
+    let link = lab.links.iter().find(|l| l.name == name)?;
+    let dir = |e: &warren_topology::model::Endpoint| {
+        let own = lab
+            .node(&e.node)
+            .and_then(|n| n.interface(&e.iface))
+            .and_then(|i| i.impair.as_ref());
+        params(&merge(link.impair.as_ref(), own))
+    };
+    let [a, b] = &link.endpoints;
+    Some([dir(&a.value), dir(&b.value)])
+}
+
+/// Starts a wire for every pair of taps.
+pub fn start(lab: &Lab, taps: Vec<WireTaps>) -> Result<Vec<RunningWire>, WireError> {
+    let seed = lab.seed.unwrap_or(0);
+    taps.into_iter()
+        .map(|t| {
+            let [ab, ba] = link_params(lab, &t.link).unwrap_or_default();
+            let wire = Wire::start(
+                &t.link,
+                t.a,
+                t.b,
+                Engine::new(ab, seed_for(seed, &t.link, 0)),
+                Engine::new(ba, seed_for(seed, &t.link, 1)),
+            )?;
+            Ok(RunningWire { link: t.link, wire })
+        })
+        .collect()
+}
