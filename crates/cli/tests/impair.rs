@@ -62,8 +62,11 @@ fn rtt_across_a_50ms_delay_is_50ms_within_5ms() {
     let r = rtts(&out);
     assert_eq!(r.len(), 20, "{out}");
     let mean = r.iter().sum::<f64>() / r.len() as f64;
-    eprintln!("rtt over 50ms delay: mean {mean:.3} ms, min {:.3}, max {:.3}",
-        r.iter().copied().fold(f64::MAX, f64::min), r.iter().copied().fold(0.0, f64::max));
+    eprintln!(
+        "rtt over 50ms delay: mean {mean:.3} ms, min {:.3}, max {:.3}",
+        r.iter().copied().fold(f64::MAX, f64::min),
+        r.iter().copied().fold(0.0, f64::max)
+    );
     assert!(r.iter().all(|t| (45.0..=55.0).contains(t)), "{r:?}");
 }
 
@@ -84,8 +87,11 @@ fn seeded_loss_drops_the_same_pings_on_two_runs() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let first = lost_sequence(tmp.path(), "imp-loss1");
     let second = lost_sequence(tmp.path(), "imp-loss2");
-    eprintln!("10% loss, seed 4242: {} of 1000 lost, first {:?}", first.len(),
-        first.iter().take(10).collect::<Vec<_>>());
+    eprintln!(
+        "10% loss, seed 4242: {} of 1000 lost, first {:?}",
+        first.len(),
+        first.iter().take(10).collect::<Vec<_>>()
+    );
     assert!((70..=130).contains(&first.len()), "{} lost", first.len());
     assert_eq!(first, second);
 }
@@ -97,7 +103,9 @@ fn iperf3_across_a_rate_limit_lands_within_10_percent() {
     let lab = up(tmp.path(), "imp-rate", "{rate: 20mbit}", 1);
     let mut server = Command::new(bin())
         .current_dir(tmp.path())
-        .args(["exec", "imp-rate", "b", "--", "iperf3", "-s", "-1", "-p", "5261"])
+        .args([
+            "exec", "imp-rate", "b", "--", "iperf3", "-s", "-1", "-p", "5261",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -105,7 +113,18 @@ fn iperf3_across_a_rate_limit_lands_within_10_percent() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let (code, out, err) = lab.exec(
         "a",
-        &["iperf3", "-c", "10.61.0.2", "-p", "5261", "-t", "5", "-O", "1", "-J"],
+        &[
+            "iperf3",
+            "-c",
+            "10.61.0.2",
+            "-p",
+            "5261",
+            "-t",
+            "5",
+            "-O",
+            "1",
+            "-J",
+        ],
     );
     let _ = server.kill();
     let _ = server.wait();

@@ -18,7 +18,10 @@ pub struct RunningWire {
 
 /// Merges two impairment blocks key by key, `over` winning.
 pub fn merge(base: Option<&Impair>, over: Option<&Impair>) -> Impair {
-    let (b, o) = (base.cloned().unwrap_or_default(), over.cloned().unwrap_or_default());
+    let (b, o) = (
+        base.cloned().unwrap_or_default(),
+        over.cloned().unwrap_or_default(),
+    );
     Impair {
         delay: o.delay.or(b.delay),
         jitter: o.jitter.or(b.jitter),

@@ -202,7 +202,9 @@ impl fmt::Display for Step {
                 mac,
                 ..
             } => write!(f, "create tap {ns}:{ifname} for {vm} nic {nic} (mac {mac})"),
-            Step::CreateWire { a, b, .. } => write!(f, "create wire {a} <-> {b} (taps, user-space impairments)"),
+            Step::CreateWire { a, b, .. } => {
+                write!(f, "create wire {a} <-> {b} (taps, user-space impairments)")
+            }
             Step::PairVms { a, b } => write!(f, "pair {} nic {} <-> {} nic {}", a.0, a.1, b.0, b.1),
             Step::CreateBridge { name, mtu } => {
                 write!(f, "create bridge hub:{name}")?;
