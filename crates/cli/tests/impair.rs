@@ -136,3 +136,37 @@ fn iperf3_across_a_rate_limit_lands_within_10_percent() {
     eprintln!("iperf3 across 20mbit: {:.2} Mbit/s", bps / 1e6);
     assert!((18e6..=22e6).contains(&bps), "{bps}");
 }
+
+fn mean_rtt(lab: &LabGuard) -> f64 {
+    let (code, out, err) = lab.exec("a", &["ping", "-c", "10", "-i", "0.05", "10.61.0.2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = rtts(&out);
+    assert_eq!(r.len(), 10, "{out}");
+    r.iter().sum::<f64>() / r.len() as f64
+}
+
+#[test]
+fn warren_impair_changes_and_clears_a_wire_at_run_time() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lab = up(tmp.path(), "imp-rt", "{}", 1);
+    let before = mean_rtt(&lab);
+    ok(
+        tmp.path(),
+        &["impair", "imp-rt", "a:eth1", "--delay", "50ms"],
+    );
+    let delayed = mean_rtt(&lab);
+    ok(tmp.path(), &["impair", "imp-rt", "a:eth1", "--clear"]);
+    let cleared = mean_rtt(&lab);
+    eprintln!(
+        "run-time impair: {before:.3} ms, with --delay 50ms {delayed:.3} ms, cleared {cleared:.3} ms"
+    );
+    assert!(before < 5.0, "{before}");
+    assert!((45.0..=55.0).contains(&delayed), "{delayed}");
+    assert!(cleared < 5.0, "{cleared}");
+    let out = run(
+        tmp.path(),
+        &["impair", "imp-rt", "nosuch:eth9", "--delay", "1ms"],
+    );
+    assert!(!out.status.success());
+}

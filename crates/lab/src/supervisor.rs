@@ -508,6 +508,18 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                 Err(e) => Reply::err("kernel", &e),
             }
         }
+        Request::Impair { link, impair } => {
+            let mut r = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match crate::wires::parse_keys(&impair)
+                .and_then(|i| crate::wires::set(&mut r.wires, &link, &i))
+            {
+                Ok(name) => Reply::ok(serde_json::json!({ "link": name, "impair": impair })),
+                Err(e @ crate::wires::ImpairError::NotWired(_)) => Reply::err("not-found", &e),
+                Err(e) => Reply::err("bad-request", &e),
+            }
+        }
         Request::Down => {
             // The main thread tears down on SIGTERM; answer first.
             let me = nix::unistd::getpid();

@@ -12,8 +12,105 @@ use warren_wire::{Engine, Params, Wire, WireError, seed_for};
 pub struct RunningWire {
     /// The link's name.
     pub link: String,
+    /// Its endpoints (`node:if`), first and second.
+    pub ends: [String; 2],
+    /// The impairments in force, first endpoint to second and back.
+    pub params: [Params; 2],
     /// The wire; dropping it stops forwarding and removes both taps.
     pub wire: Wire,
+}
+
+/// Errors changing a wire at run time.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImpairError {
+    /// No wired link has that name or endpoint.
+    #[error(
+        "no link {0} runs through the user-space wire (give it `impair: {{}}` in the lab file)"
+    )]
+    NotWired(String),
+    /// A key is unknown or its value does not parse.
+    #[error("impair {key}: {message}")]
+    Value {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Parses run-time impairment keys (as in the lab file) into an [`Impair`].
+pub fn parse_keys(
+    keys: &std::collections::BTreeMap<String, String>,
+) -> Result<Impair, ImpairError> {
+    use warren_topology::values::{Duration, Percent, Rate};
+    let bad = |key: &str, message: String| ImpairError::Value {
+        key: key.to_string(),
+        message,
+    };
+    let mut i = Impair::default();
+    for (k, v) in keys {
+        let pct = || v.parse::<Percent>().map(Some).map_err(|m| bad(k, m));
+        let dur = || {
+            v.parse::<Duration>()
+                .map(Some)
+                .map_err(|m| bad(k, m.to_string()))
+        };
+        match k.as_str() {
+            "delay" => i.delay = dur()?,
+            "jitter" => i.jitter = dur()?,
+            "loss" => i.loss = pct()?,
+            "loss_correlation" => i.loss_correlation = pct()?,
+            "duplicate" => i.duplicate = pct()?,
+            "reorder" => i.reorder = pct()?,
+            "corrupt" => i.corrupt = pct()?,
+            "rate" => {
+                i.rate = Some(v.parse::<Rate>().map_err(|m| bad(k, m.to_string()))?);
+            }
+            "limit" => {
+                i.limit = Some(
+                    v.parse()
+                        .map_err(|_| bad(k, format!("`{v}` is not a frame count")))?,
+                )
+            }
+            "distribution" => {
+                i.distribution = Some(match v.as_str() {
+                    "uniform" => Distribution::Uniform,
+                    "normal" => Distribution::Normal,
+                    "pareto" => Distribution::Pareto,
+                    "paretonormal" => Distribution::Paretonormal,
+                    _ => {
+                        return Err(bad(
+                            k,
+                            format!("`{v}` is not uniform, normal, pareto or paretonormal"),
+                        ));
+                    }
+                });
+            }
+            _ => return Err(bad(k, "unknown key".to_string())),
+        }
+    }
+    Ok(i)
+}
+
+/// Replaces the impairments of the wire carrying `link` (a link name: both
+/// directions; an endpoint `node:if`: that interface's egress). Returns the
+/// link's name.
+pub fn set(wires: &mut [RunningWire], link: &str, impair: &Impair) -> Result<String, ImpairError> {
+    let p = params(impair);
+    let w = wires
+        .iter_mut()
+        .find(|w| w.link == link || w.ends.iter().any(|e| e == link))
+        .ok_or_else(|| ImpairError::NotWired(link.to_string()))?;
+    if w.link == link {
+        w.params = [p, p];
+    } else if w.ends[0] == link {
+        w.params[0] = p;
+    } else {
+        w.params[1] = p;
+    }
+    w.wire.set_params(w.params[0], w.params[1]);
+    Ok(w.link.clone())
 }
 
 /// Merges two impairment blocks key by key, `over` winning.
@@ -80,6 +177,12 @@ pub fn start(lab: &Lab, taps: Vec<WireTaps>) -> Result<Vec<RunningWire>, WireErr
     taps.into_iter()
         .map(|t| {
             let [ab, ba] = link_params(lab, &t.link).unwrap_or_default();
+            let ends = lab
+                .links
+                .iter()
+                .find(|l| l.name == t.link)
+                .map(|l| l.endpoints.clone().map(|e| e.value.to_string()))
+                .unwrap_or_default();
             let wire = Wire::start(
                 &t.link,
                 t.a,
@@ -87,7 +190,12 @@ pub fn start(lab: &Lab, taps: Vec<WireTaps>) -> Result<Vec<RunningWire>, WireErr
                 Engine::new(ab, seed_for(seed, &t.link, 0)),
                 Engine::new(ba, seed_for(seed, &t.link, 1)),
             )?;
-            Ok(RunningWire { link: t.link, wire })
+            Ok(RunningWire {
+                link: t.link,
+                ends,
+                params: [ab, ba],
+                wire,
+            })
         })
         .collect()
 }

@@ -6,6 +6,7 @@ mod down;
 mod exec;
 mod graph;
 pub mod image;
+mod impair;
 mod inspect;
 mod ps;
 mod run;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inspect(a) => inspect::run(&a),
         Command::Exec(a) => exec::run(&a),
         Command::Capture(a) => capture::run(&a),
+        Command::Impair(a) => impair::run(&a),
         Command::Console(a) => console::run(&a),
         Command::Vm(a) => console::vm(&a),
         Command::Supervise { dir } => {
