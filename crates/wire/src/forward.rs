@@ -124,12 +124,6 @@ fn run(fds: [OwnedFd; 2], mut engines: [Engine; 2], stop: &AtomicBool, pending: 
     let raw = [fds[0].as_raw_fd(), fds[1].as_raw_fd()];
     let mut buf = vec![0u8; FRAME_MAX];
     while !stop.load(Ordering::Relaxed) {
-        if let Ok(mut p) = pending.try_lock()
-            && let Some([ab, ba]) = p.params.take()
-        {
-            engines[0].set_params(ab);
-            engines[1].set_params(ba);
-        }
         // Sleep until a fd is readable or the next frame is due.
         let now = now_ns(start);
         let due = engines.iter().filter_map(Engine::next_due).min();
@@ -149,6 +143,14 @@ fn run(fds: [OwnedFd; 2], mut engines: [Engine; 2], stop: &AtomicBool, pending: 
         });
         // SAFETY: `pfds` is an array of two valid pollfd structs.
         let _ = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout) };
+        // New parameters apply to every frame read after the request, even
+        // the one that woke us.
+        if let Ok(mut p) = pending.lock()
+            && let Some([ab, ba]) = p.params.take()
+        {
+            engines[0].set_params(ab);
+            engines[1].set_params(ba);
+        }
         for dir in 0..2 {
             if pfds[dir].revents & libc::POLLIN == 0 {
                 continue;
