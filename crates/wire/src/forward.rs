@@ -127,22 +127,22 @@ fn run(fds: [OwnedFd; 2], mut engines: [Engine; 2], stop: &AtomicBool, pending: 
         // Sleep until a fd is readable or the next frame is due.
         let now = now_ns(start);
         let due = engines.iter().filter_map(Engine::next_due).min();
-        let timeout = match due {
-            Some(d) if d <= now => 0,
-            Some(d) => {
-                let ns = (d - now).min(TICK.as_nanos() as u64);
-                // Round up so we do not wake just before the due time.
-                i32::try_from(ns.div_ceil(1_000_000)).unwrap_or(i32::MAX)
-            }
-            None => TICK.as_millis() as i32,
+        let wait_ns = match due {
+            Some(d) => d.saturating_sub(now).min(TICK.as_nanos() as u64),
+            None => TICK.as_nanos() as u64,
+        };
+        let timeout = libc::timespec {
+            tv_sec: (wait_ns / 1_000_000_000) as libc::time_t,
+            tv_nsec: (wait_ns % 1_000_000_000) as libc::c_long,
         };
         let mut pfds = raw.map(|fd| libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
         });
-        // SAFETY: `pfds` is an array of two valid pollfd structs.
-        let _ = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout) };
+        // SAFETY: `pfds` is an array of two valid pollfd structs and
+        // `timeout` a valid timespec; a null signal mask keeps ours.
+        let _ = unsafe { libc::ppoll(pfds.as_mut_ptr(), 2, &timeout, std::ptr::null()) };
         // New parameters apply to every frame read after the request, even
         // the one that woke us.
         if let Ok(mut p) = pending.lock()
