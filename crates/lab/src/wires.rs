@@ -199,3 +199,56 @@ pub fn start(lab: &Lab, taps: Vec<WireTaps>) -> Result<Vec<RunningWire>, WireErr
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const LAB: &str = "
+seed: 9
+nodes: {a: {}, b: {}}
+links:
+  - endpoints: [a:eth1, b:eth1]
+    impair: {delay: 10ms, loss: 5%}
+interfaces:
+  b:eth1: {impair: {delay: 30ms, rate: 1mbit}}
+";
+
+    #[test]
+    fn each_direction_takes_the_link_block_overridden_by_the_sender() {
+        let lab = warren_topology::load(LAB, "t").lab.expect("valid lab");
+        let [ab, ba] = link_params(&lab, &lab.links[0].name).expect("link");
+        assert_eq!(ab.delay_ns, 10_000_000);
+        assert!((ab.loss - 0.05).abs() < 1e-12);
+        assert_eq!(ab.rate_bps, 0);
+        assert_eq!(ba.delay_ns, 30_000_000);
+        assert!((ba.loss - 0.05).abs() < 1e-12);
+        assert_eq!(ba.rate_bps, 1_000_000);
+    }
+
+    #[test]
+    fn run_time_keys_parse_like_the_lab_file() {
+        let keys: BTreeMap<String, String> = [
+            ("delay", "50ms"),
+            ("loss", "2%"),
+            ("rate", "10mbit"),
+            ("distribution", "normal"),
+            ("limit", "100"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let p = params(&parse_keys(&keys).expect("valid keys"));
+        assert_eq!(p.delay_ns, 50_000_000);
+        assert!((p.loss - 0.02).abs() < 1e-12);
+        assert_eq!(p.rate_bps, 10_000_000);
+        assert_eq!(p.distribution, warren_wire::Distribution::Normal);
+        assert_eq!(p.limit, 100);
+        assert!(params(&parse_keys(&BTreeMap::new()).expect("empty")).is_clear());
+        for (k, v) in [("delay", "soon"), ("loss", "200%"), ("colour", "red")] {
+            let bad = BTreeMap::from([(k.to_string(), v.to_string())]);
+            assert!(parse_keys(&bad).is_err(), "{k}: {v}");
+        }
+    }
+}
