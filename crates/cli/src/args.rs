@@ -37,6 +37,8 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Change a wired link's impairments at run time: `--delay 50ms --loss 2%`, or `--clear`.
     Impair(ImpairArgs),
+    /// Turn a wired link's carrier off or on, as both ends see it: `warren link NAME r1:eth1 down`.
+    Link(LinkArgs),
     /// Attach to a vm's serial console (Ctrl-] detaches), or run one command there with -c.
     Console(ConsoleArgs),
     /// Control a vm over QMP: reset, powerdown, pause, resume, quit.
@@ -266,6 +268,26 @@ pub struct ImpairArgs {
     /// Remove every impairment (the link stays on the wire).
     #[arg(long, conflicts_with_all = ["delay", "jitter", "distribution", "loss", "loss_correlation", "duplicate", "reorder", "corrupt", "rate", "limit"])]
     pub clear: bool,
+}
+
+/// `warren link`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// Lab name.
+    pub name: String,
+    /// Link name or endpoint `node:if`.
+    pub link: String,
+    /// Carrier off (`down`) or on (`up`).
+    pub state: LinkState,
+}
+
+/// A link's carrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinkState {
+    /// Carrier on.
+    Up,
+    /// Carrier off.
+    Down,
 }
 
 /// `warren console`.

@@ -174,3 +174,34 @@ fn warren_impair_changes_and_clears_a_wire_at_run_time() {
     );
     assert!(!out.status.success());
 }
+
+/// `ip link show` of `ifname` in a node.
+fn link_flags(lab: &LabGuard, node: &str) -> String {
+    let (code, out, err) = lab.exec(node, &["ip", "-o", "link", "show", "eth1"]);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+#[test]
+fn warren_link_down_drops_carrier_on_both_ends_and_up_restores_the_link() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lab = up(tmp.path(), "imp-carrier", "{}", 1);
+    lab.ping("a", "10.61.0.2", &[]);
+    ok(tmp.path(), &["link", "imp-carrier", "a:eth1", "down"]);
+    for node in ["a", "b"] {
+        let f = link_flags(&lab, node);
+        assert!(f.contains("NO-CARRIER") && f.contains(",UP"), "{node}: {f}");
+    }
+    let (code, _, _) = lab.exec("a", &["ping", "-c", "1", "-W", "1", "10.61.0.2"]);
+    assert_ne!(code, 0, "ping crossed a link without carrier");
+    ok(tmp.path(), &["link", "imp-carrier", "a:eth1", "up"]);
+    for node in ["a", "b"] {
+        let f = link_flags(&lab, node);
+        assert!(!f.contains("NO-CARRIER"), "{node}: {f}");
+    }
+    // Addresses (and the static neighbour) survived: the link just works.
+    let (_, addrs, _) = lab.exec("a", &["ip", "-o", "-4", "addr", "show", "eth1"]);
+    assert!(addrs.contains("10.61.0.1/24"), "{addrs}");
+    lab.ping("a", "10.61.0.2", &["-w", "3"]);
+}

@@ -51,6 +51,13 @@ pub enum Request {
         #[serde(default)]
         impair: std::collections::BTreeMap<String, String>,
     },
+    /// Turn a wired link's carrier off or on, as both ends see it.
+    Link {
+        /// Link name or endpoint (`r1:eth1`).
+        link: String,
+        /// Carrier on (true) or off.
+        up: bool,
+    },
 }
 
 /// A request with its protocol version, as sent on the wire.

@@ -520,6 +520,16 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                 Err(e) => Reply::err("bad-request", &e),
             }
         }
+        Request::Link { link, up } => {
+            let r = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match crate::wires::set_carrier(&r.wires, &link, up) {
+                Ok(name) => Reply::ok(serde_json::json!({ "link": name, "up": up })),
+                Err(e @ crate::wires::ImpairError::NotWired(_)) => Reply::err("not-found", &e),
+                Err(e) => Reply::err("kernel", &e),
+            }
+        }
         Request::Down => {
             // The main thread tears down on SIGTERM; answer first.
             let me = nix::unistd::getpid();

@@ -93,6 +93,20 @@ pub fn parse_keys(
     Ok(i)
 }
 
+/// Sets the carrier of the wire carrying `link` (a link name or either
+/// endpoint) off or on, as both ends see it. Returns the link's name.
+pub fn set_carrier(wires: &[RunningWire], link: &str, up: bool) -> Result<String, ImpairError> {
+    let w = wires
+        .iter()
+        .find(|w| w.link == link || w.ends.iter().any(|e| e == link))
+        .ok_or_else(|| ImpairError::NotWired(link.to_string()))?;
+    w.wire.set_carrier(up).map_err(|e| ImpairError::Value {
+        key: "carrier".to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(w.link.clone())
+}
+
 /// Replaces the impairments of the wire carrying `link` (a link name: both
 /// directions; an endpoint `node:if`: that interface's egress). Returns the
 /// link's name.

@@ -40,6 +40,8 @@ struct Pending {
 /// A running wire. Dropping it stops the thread and closes both ends.
 #[derive(Debug)]
 pub struct Wire {
+    /// Both taps' fds, owned by the thread, which outlives them here.
+    ends: [RawFd; 2],
     stop: Arc<AtomicBool>,
     pending: Arc<Mutex<Pending>>,
     thread: Option<JoinHandle<()>>,
@@ -72,12 +74,14 @@ impl Wire {
         set_nonblocking(b.as_raw_fd()).map_err(WireError::NonBlocking)?;
         let stop = Arc::new(AtomicBool::new(false));
         let pending = Arc::new(Mutex::new(Pending::default()));
+        let ends = [a.as_raw_fd(), b.as_raw_fd()];
         let (s, p) = (stop.clone(), pending.clone());
         let thread = std::thread::Builder::new()
             .name(format!("wire {name}"))
             .spawn(move || run([a, b], [ab, ba], &s, &p))
             .map_err(WireError::Thread)?;
         Ok(Wire {
+            ends,
             stop,
             pending,
             thread: Some(thread),
@@ -90,6 +94,24 @@ impl Wire {
         if let Ok(mut p) = self.pending.lock() {
             p.params = Some([ab, ba]);
         }
+    }
+}
+
+impl Wire {
+    /// Turns both taps' carrier off or on (`TUNSETCARRIER`): each node sees
+    /// its interface lose and regain carrier, with its addresses and routes
+    /// kept, as when a cable is pulled and plugged back.
+    pub fn set_carrier(&self, on: bool) -> io::Result<()> {
+        let value = libc::c_int::from(on);
+        for fd in self.ends {
+            // SAFETY: `fd` is a tap fd the wire thread keeps open as long as
+            // `self` lives; TUNSETCARRIER reads one int from the pointer.
+            let rc = unsafe { libc::ioctl(fd, libc::TUNSETCARRIER, &value) };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
     }
 }
 

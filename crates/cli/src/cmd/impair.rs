@@ -1,23 +1,37 @@
 //! `warren impair NAME LINK [--delay D] [--loss P] … | --clear`: replaces a
-//! wired link's impairments in the running lab.
+//! wired link's impairments in the running lab; `warren link NAME LINK
+//! down|up` turns its carrier off and on.
 
 use crate::Failure;
-use crate::args::ImpairArgs;
+use crate::args::{ImpairArgs, LinkArgs, LinkState};
 use std::collections::BTreeMap;
 use warren_lab::proto::Request;
 use warren_lab::state::{self, LabState};
 
-pub fn run(args: &ImpairArgs) -> Result<(), Failure> {
-    let dir = state::lab_dir(&args.name);
+/// The state folder of running lab `name`.
+fn running(name: &str) -> Result<std::path::PathBuf, Failure> {
+    let dir = state::lab_dir(name);
     match LabState::read(&dir).map_err(Failure::error)? {
-        Some(st) if st.supervisor_alive() => {}
-        _ => {
-            return Err(Failure::Error(miette::miette!(
-                "no lab called {} is running",
-                args.name
-            )));
-        }
+        Some(st) if st.supervisor_alive() => Ok(dir),
+        _ => Err(Failure::Error(miette::miette!(
+            "no lab called {name} is running"
+        ))),
     }
+}
+
+pub fn link(args: &LinkArgs) -> Result<(), Failure> {
+    let dir = running(&args.name)?;
+    let request = Request::Link {
+        link: args.link.clone(),
+        up: args.state == LinkState::Up,
+    };
+    warren_lab::client::call(&dir, request, std::time::Duration::from_secs(5))
+        .map_err(Failure::error)?;
+    Ok(())
+}
+
+pub fn run(args: &ImpairArgs) -> Result<(), Failure> {
+    let dir = running(&args.name)?;
     let keys = [
         ("delay", &args.delay),
         ("jitter", &args.jitter),

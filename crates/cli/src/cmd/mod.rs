@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Exec(a) => exec::run(&a),
         Command::Capture(a) => capture::run(&a),
         Command::Impair(a) => impair::run(&a),
+        Command::Link(a) => impair::link(&a),
         Command::Console(a) => console::run(&a),
         Command::Vm(a) => console::vm(&a),
         Command::Supervise { dir } => {
