@@ -10,6 +10,10 @@ use std::process::{Command, Stdio};
 /// A two-node lab whose link carries `a_impair` on a's egress; static
 /// neighbours and no IPv6, so the only frames a sends are the test's own.
 fn lab(name: &str, a_impair: &str, seed: u64) -> String {
+    lab_with(name, a_impair, seed, "")
+}
+
+fn lab_with(name: &str, a_impair: &str, seed: u64, extra: &str) -> String {
     format!(
         "
 name: {name}
@@ -27,7 +31,7 @@ links:
 interfaces:
   a:eth1: {{mac: \"02:00:00:00:61:01\", impair: {a_impair}}}
   b:eth1: {{mac: \"02:00:00:00:61:02\"}}
-"
+{extra}"
     )
 }
 
@@ -204,4 +208,79 @@ fn warren_link_down_drops_carrier_on_both_ends_and_up_restores_the_link() {
     let (_, addrs, _) = lab.exec("a", &["ip", "-o", "-4", "addr", "show", "eth1"]);
     assert!(addrs.contains("10.61.0.1/24"), "{addrs}");
     lab.ping("a", "10.61.0.2", &["-w", "3"]);
+}
+
+#[test]
+fn a_scheduled_link_down_shows_in_a_ping_log_at_the_right_seconds() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let name = "imp-fault";
+    let text = lab_with(
+        name,
+        "{}",
+        1,
+        "faults:\n  - {name: cut, at: 3s, link: a:eth1, down: 2s}\n",
+    );
+    let file = write_lab(tmp.path(), name, &text);
+    let lab = LabGuard::up(tmp.path(), &file, name);
+    // -D: each reply carries its unix time.
+    let (_, out, _) = lab.exec(
+        "a",
+        &["ping", "-D", "-i", "0.1", "-w", "7", "-W", "1", "10.61.0.2"],
+    );
+    let replies: Vec<f64> = out
+        .lines()
+        .filter(|l| l.contains("time="))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect();
+    let results = std::fs::read_dir(tmp.path().join("results").join(name))
+        .expect("results")
+        .flatten()
+        .map(|e| e.path())
+        .max()
+        .expect("run folder");
+    let events = std::fs::read_to_string(results.join("events.jsonl")).expect("events");
+    let ev: Vec<serde_json::Value> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let time_of = |what: &str| {
+        ev.iter()
+            .find(|e| e["action"] == what || e["event"] == what)
+            .and_then(|e| e["t"].as_f64())
+            .unwrap_or_else(|| panic!("no {what} in {events}"))
+    };
+    let (start, down, up) = (
+        time_of("faults-start"),
+        time_of("link a:eth1 down"),
+        time_of("link a:eth1 up"),
+    );
+    eprintln!(
+        "fault cut: down at +{:.3}s, up at +{:.3}s; replies {} (last before down +{:.3}s, first after +{:.3}s)",
+        down - start,
+        up - start,
+        replies.len(),
+        replies
+            .iter()
+            .filter(|t| **t < down)
+            .fold(0f64, |a, t| a.max(*t))
+            - start,
+        replies
+            .iter()
+            .find(|t| **t > down)
+            .map_or(0.0, |t| t - start),
+    );
+    assert!(
+        (2.9..=3.3).contains(&(down - start)),
+        "down at {}",
+        down - start
+    );
+    assert!((1.9..=2.3).contains(&(up - down)), "down for {}", up - down);
+    // No reply while the carrier is off; replies before and after.
+    assert!(
+        !replies.iter().any(|t| *t > down + 0.01 && *t < up),
+        "a reply during the cut: {out}"
+    );
+    assert!(replies.iter().filter(|t| **t < down).count() > 5, "{out}");
+    assert!(replies.iter().filter(|t| **t > up).count() > 5, "{out}");
 }

@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod captures;
 pub mod client;
+pub mod faults;
 pub mod images;
 pub mod inspect;
 pub mod journal;

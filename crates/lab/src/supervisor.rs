@@ -363,6 +363,22 @@ fn serve(dir: &Path, listener: UnixListener, running: Running) -> Result<(), Sup
         .name("warren-control".into())
         .spawn(move || accept_loop(&listener, &for_server))
         .map_err(io_err("starting the control thread for", dir))?;
+    let (timeline, events) = {
+        let r = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (
+            crate::faults::timeline(&r.lab.faults),
+            r.state.results.join("events.jsonl"),
+        )
+    };
+    if !timeline.is_empty() {
+        let for_faults = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("warren-faults".into())
+            .spawn(move || run_faults(&timeline, &events, &for_faults))
+            .map_err(io_err("starting the fault schedule for", dir))?;
+    }
     // Wait for SIGTERM, SIGINT or SIGHUP; a `down` request sends SIGTERM to us.
     let _ = shutdown_signals().wait();
     let mut running = shared
@@ -371,6 +387,82 @@ fn serve(dir: &Path, listener: UnixListener, running: Running) -> Result<(), Sup
     running.state.status = Status::Stopping;
     let _ = running.state.write(dir);
     teardown(dir, &mut running)
+}
+
+/// Applies the `faults:` schedule, times relative to now (the lab is up),
+/// and appends each action, with its time, to the run's events file.
+fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mutex<Running>>) {
+    use crate::faults::Action;
+    use std::io::Write;
+    let start = std::time::Instant::now();
+    let mut saved: std::collections::HashMap<String, [warren_wire::Params; 2]> =
+        std::collections::HashMap::new();
+    let log = |value: serde_json::Value| {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(events)
+        {
+            let _ = writeln!(f, "{value}");
+        }
+    };
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    log(serde_json::json!({ "t": unix(), "event": "faults-start", "scheduled": timeline.len() }));
+    for t in timeline {
+        if let Some(wait) = t.at.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let mut r = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if r.state.status != Status::Running {
+            return;
+        }
+        let (what, result) = match &t.action {
+            Action::Carrier { link, up } => (
+                format!("link {link} {}", if *up { "up" } else { "down" }),
+                crate::wires::set_carrier(&r.wires, link, *up).map(|_| ()),
+            ),
+            Action::Impair { on, impair } => {
+                let res = crate::wires::get(&r.wires, on).and_then(|before| {
+                    saved.entry(on.clone()).or_insert(before);
+                    crate::wires::set(&mut r.wires, on, impair).map(|_| ())
+                });
+                (format!("impair {on}"), res)
+            }
+            Action::Restore { on } => {
+                let res = match saved.remove(on) {
+                    Some(p) => crate::wires::put(&mut r.wires, on, p),
+                    None => Ok(()),
+                };
+                (format!("impair {on} restored"), res)
+            }
+            Action::NodeRestart { node } => (
+                format!("node {node} restart"),
+                Err(crate::wires::ImpairError::Value {
+                    key: "restart".into(),
+                    message: "node restarts are not supported yet".into(),
+                }),
+            ),
+        };
+        drop(r);
+        let mut line = serde_json::json!({
+            "t": unix(),
+            "event": "fault",
+            "fault": t.fault,
+            "at": t.at.as_secs_f64(),
+            "elapsed": start.elapsed().as_secs_f64(),
+            "action": what,
+        });
+        if let Err(e) = result {
+            line["error"] = serde_json::Value::String(e.to_string());
+        }
+        log(line);
+    }
 }
 
 fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {

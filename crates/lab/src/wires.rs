@@ -93,6 +93,26 @@ pub fn parse_keys(
     Ok(i)
 }
 
+/// Both directions' impairments in force on the wire carrying `link`.
+pub fn get(wires: &[RunningWire], link: &str) -> Result<[Params; 2], ImpairError> {
+    wires
+        .iter()
+        .find(|w| w.link == link || w.ends.iter().any(|e| e == link))
+        .map(|w| w.params)
+        .ok_or_else(|| ImpairError::NotWired(link.to_string()))
+}
+
+/// Puts back both directions' impairments of the wire carrying `link`.
+pub fn put(wires: &mut [RunningWire], link: &str, params: [Params; 2]) -> Result<(), ImpairError> {
+    let w = wires
+        .iter_mut()
+        .find(|w| w.link == link || w.ends.iter().any(|e| e == link))
+        .ok_or_else(|| ImpairError::NotWired(link.to_string()))?;
+    w.params = params;
+    w.wire.set_params(params[0], params[1]);
+    Ok(())
+}
+
 /// Sets the carrier of the wire carrying `link` (a link name or either
 /// endpoint) off or on, as both ends see it. Returns the link's name.
 pub fn set_carrier(wires: &[RunningWire], link: &str, up: bool) -> Result<String, ImpairError> {

@@ -43,6 +43,7 @@ pub struct Wire {
     /// Both taps' fds, owned by the thread, which outlives them here.
     ends: [RawFd; 2],
     stop: Arc<AtomicBool>,
+    carrier: Arc<AtomicBool>,
     pending: Arc<Mutex<Pending>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -75,14 +76,16 @@ impl Wire {
         let stop = Arc::new(AtomicBool::new(false));
         let pending = Arc::new(Mutex::new(Pending::default()));
         let ends = [a.as_raw_fd(), b.as_raw_fd()];
-        let (s, p) = (stop.clone(), pending.clone());
+        let carrier = Arc::new(AtomicBool::new(true));
+        let (s, c, p) = (stop.clone(), carrier.clone(), pending.clone());
         let thread = std::thread::Builder::new()
             .name(format!("wire {name}"))
-            .spawn(move || run([a, b], [ab, ba], &s, &p))
+            .spawn(move || run([a, b], [ab, ba], &s, &c, &p))
             .map_err(WireError::Thread)?;
         Ok(Wire {
             ends,
             stop,
+            carrier,
             pending,
             thread: Some(thread),
         })
@@ -101,7 +104,11 @@ impl Wire {
     /// Turns both taps' carrier off or on (`TUNSETCARRIER`): each node sees
     /// its interface lose and regain carrier, with its addresses and routes
     /// kept, as when a cable is pulled and plugged back.
+    /// While the carrier is off the wire also drops whatever it reads, so
+    /// the cut is exact even before the kernel's link watch stops the
+    /// taps' queues.
     pub fn set_carrier(&self, on: bool) -> io::Result<()> {
+        self.carrier.store(on, Ordering::Relaxed);
         let value = libc::c_int::from(on);
         for fd in self.ends {
             // SAFETY: `fd` is a tap fd the wire thread keeps open as long as
@@ -141,7 +148,13 @@ fn write_frame(fd: RawFd, frame: &[u8]) {
     let _ = unsafe { libc::write(fd, frame.as_ptr().cast(), frame.len()) };
 }
 
-fn run(fds: [OwnedFd; 2], mut engines: [Engine; 2], stop: &AtomicBool, pending: &Mutex<Pending>) {
+fn run(
+    fds: [OwnedFd; 2],
+    mut engines: [Engine; 2],
+    stop: &AtomicBool,
+    carrier: &AtomicBool,
+    pending: &Mutex<Pending>,
+) {
     let start = Instant::now();
     let raw = [fds[0].as_raw_fd(), fds[1].as_raw_fd()];
     let mut buf = vec![0u8; FRAME_MAX];
@@ -183,6 +196,9 @@ fn run(fds: [OwnedFd; 2], mut engines: [Engine; 2], stop: &AtomicBool, pending: 
                     break;
                 };
                 let e = &mut engines[dir];
+                if !carrier.load(Ordering::Relaxed) {
+                    continue;
+                }
                 if e.passthrough() {
                     write_frame(to, &buf[..n]);
                 } else {
