@@ -76,6 +76,20 @@ fn rtt_across_a_50ms_delay_is_50ms_within_5ms() {
     let mut sorted = r.clone();
     sorted.sort_by(f64::total_cmp);
     assert!((48.0..=52.0).contains(&sorted[10]), "median: {r:?}");
+    // The wired link is captured like any other: 20 requests, 20 replies.
+    drop(lab);
+    let run = std::fs::read_dir(tmp.path().join("results/imp-delay"))
+        .expect("results")
+        .flatten()
+        .map(|e| e.path())
+        .max()
+        .expect("run folder");
+    let pcap = run.join("capture/a.eth1-b.eth1.pcapng");
+    let f = std::fs::File::open(&pcap).unwrap_or_else(|e| panic!("{}: {e}", pcap.display()));
+    let frames = warren_capture::reader::PcapngReader::new(f)
+        .filter(|b| matches!(b, Ok(warren_capture::reader::Block::Packet(_))))
+        .count();
+    assert!(frames >= 40, "{frames} frames captured on the wired link");
 }
 
 fn lost_sequence(dir: &std::path::Path, name: &str) -> BTreeSet<u32> {
