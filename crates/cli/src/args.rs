@@ -35,6 +35,10 @@ pub enum Command {
     Exec(ExecArgs),
     /// Stream live pcapng of a link or network (for `wireshark -k -i -` or `tshark -r -`).
     Capture(CaptureArgs),
+    /// Change a wired link's impairments at run time: `--delay 50ms --loss 2%`, or `--clear`.
+    Impair(ImpairArgs),
+    /// Turn a wired link's carrier off or on, as both ends see it: `warren link NAME r1:eth1 down`.
+    Link(LinkArgs),
     /// Attach to a vm's serial console (Ctrl-] detaches), or run one command there with -c.
     Console(ConsoleArgs),
     /// Control a vm over QMP: reset, powerdown, pause, resume, quit.
@@ -253,6 +257,68 @@ pub struct CaptureArgs {
         default_value = "-"
     )]
     pub write: String,
+}
+
+/// `warren impair`.
+#[derive(Debug, Args)]
+pub struct ImpairArgs {
+    /// Lab name.
+    pub name: String,
+    /// Link name (both directions) or endpoint `node:if` (that egress).
+    pub link: String,
+    /// Added delay (`50ms`).
+    #[arg(long)]
+    pub delay: Option<String>,
+    /// Delay variation (`5ms`).
+    #[arg(long)]
+    pub jitter: Option<String>,
+    /// Shape of the variation: uniform, normal, pareto, paretonormal.
+    #[arg(long)]
+    pub distribution: Option<String>,
+    /// Share of frames dropped (`2%`).
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Correlation of successive losses (`25%`).
+    #[arg(long)]
+    pub loss_correlation: Option<String>,
+    /// Share of frames sent twice.
+    #[arg(long)]
+    pub duplicate: Option<String>,
+    /// Share of frames sent out of order.
+    #[arg(long)]
+    pub reorder: Option<String>,
+    /// Share of frames with a flipped bit.
+    #[arg(long)]
+    pub corrupt: Option<String>,
+    /// Rate limit (`10mbit`).
+    #[arg(long)]
+    pub rate: Option<String>,
+    /// Queue limit in frames.
+    #[arg(long)]
+    pub limit: Option<String>,
+    /// Remove every impairment (the link stays on the wire).
+    #[arg(long, conflicts_with_all = ["delay", "jitter", "distribution", "loss", "loss_correlation", "duplicate", "reorder", "corrupt", "rate", "limit"])]
+    pub clear: bool,
+}
+
+/// `warren link`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// Lab name.
+    pub name: String,
+    /// Link name or endpoint `node:if`.
+    pub link: String,
+    /// Carrier off (`down`) or on (`up`).
+    pub state: LinkState,
+}
+
+/// A link's carrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinkState {
+    /// Carrier on.
+    Up,
+    /// Carrier off.
+    Down,
 }
 
 /// `warren console`.

@@ -10,8 +10,8 @@
 use crate::journal::Journal;
 use std::collections::HashMap;
 use warren_kernel::{
-    IpNet, KernelError, LinkRef, LinkSpec, MacAddr, Netns, RouteSpec, Rtnl, create_netns_many,
-    set_sysctls,
+    IpNet, KernelError, LinkRef, LinkSpec, MacAddr, Netns, RouteSpec, Rtnl, TapOptions,
+    create_netns_many, create_tap, set_sysctls,
 };
 use warren_topology::plan::{Ns, Plan, Step, VethEnd};
 use warren_topology::values::{IfAddr, Mac, Prefix};
@@ -41,6 +41,9 @@ pub enum ApplyError {
     /// The lab needs something this kernel or warren does not support.
     #[error("{0}")]
     Unsupported(String),
+    /// A user-space wire could not start.
+    #[error("starting a user-space wire")]
+    Wire(#[source] warren_wire::WireError),
     /// The plan names a namespace, bridge or interface it does not create (a bug).
     #[error("the plan names {0}, which it does not create")]
     NotInPlan(String),
@@ -70,6 +73,20 @@ pub struct Built {
     /// The open backend of every vm NIC (a tap or one end of a socket
     /// pair), by vm and NIC index, with the NIC's MAC.
     pub nics: Vec<VmNic>,
+    /// The two taps of every wired (impaired) link, until the supervisor
+    /// starts its wire.
+    pub wires: Vec<WireTaps>,
+}
+
+/// The taps of a link that runs through the user-space wire.
+#[derive(Debug)]
+pub struct WireTaps {
+    /// The link's name.
+    pub link: String,
+    /// The first endpoint's tap.
+    pub a: std::os::fd::OwnedFd,
+    /// The second endpoint's tap.
+    pub b: std::os::fd::OwnedFd,
 }
 
 /// A vm NIC's backend, held until the vm starts.
@@ -234,8 +251,31 @@ pub fn build(
     // vm NICs: taps opened inside their namespace (the fd goes to QEMU),
     // and socket pairs between two vms.
     let mut nics = Vec::new();
+    let mut wires = Vec::new();
     for step in &plan.steps {
         match step {
+            Step::CreateWire { a, b, link, what } => {
+                let mut taps = Vec::with_capacity(2);
+                for e in [a, b] {
+                    let n = at(&e.ns)?;
+                    let fd = create_tap(&netns[n], &e.ifname, &TapOptions::default()).map_err(
+                        |err| kernel(format!("creating tap {e} for wire {what}"))(err.into()),
+                    )?;
+                    let index = sockets[n]
+                        .link_index(&e.ifname)
+                        .map_err(|err| kernel(format!("finding tap {e}"))(err.into()))?;
+                    idx.by_name.insert((n, e.ifname.as_str()), index);
+                    taps.push(fd);
+                }
+                let (Some(tb), Some(ta)) = (taps.pop(), taps.pop()) else {
+                    return Err(ApplyError::NotInPlan(format!("wire {what}")));
+                };
+                wires.push(WireTaps {
+                    link: link.clone(),
+                    a: ta,
+                    b: tb,
+                });
+            }
             Step::CreateTap {
                 ns,
                 ifname,
@@ -333,6 +373,17 @@ pub fn build(
                 let h = at(&Ns::Hub)?;
                 batches[h].set_up(idx.get(h, name));
             }
+            Step::CreateWire { a, b, .. } => {
+                for e in [a, b] {
+                    let n = at(&e.ns)?;
+                    if let Some(m) = e.mtu {
+                        batches[n].set_mtu(idx.get(n, &e.ifname), m);
+                    }
+                    if let Some(m) = &e.mac {
+                        batches[n].set_mac(idx.get(n, &e.ifname), mac(m));
+                    }
+                }
+            }
             Step::SetUp { ns, ifname } => {
                 let n = at(ns)?;
                 batches[n].set_up(idx.get(n, ifname));
@@ -370,6 +421,7 @@ pub fn build(
         namespaces: plan.namespaces.iter().cloned().zip(netns).collect(),
         sockets,
         nics,
+        wires,
     })
 }
 

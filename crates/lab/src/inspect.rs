@@ -46,7 +46,17 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
                     .and_then(|m| m.interface(&l.name))
                     .map(|i| match &i.attach {
                         Attachment::Link { link, peer } => {
-                            format!("link {} (peer {peer})", lab.links[*link].name)
+                            let l = &lab.links[*link];
+                            // Impaired links run through the user-space
+                            // wire (this kernel path has no netem).
+                            let wired = l.impair.is_some()
+                                || l.endpoints.iter().any(|e| {
+                                    lab.node(&e.value.node)
+                                        .and_then(|n| n.interface(&e.value.iface))
+                                        .is_some_and(|i| i.impair.is_some())
+                                });
+                            let path = if wired { ", user-space wire" } else { "" };
+                            format!("link {} (peer {peer}{path})", l.name)
                         }
                         Attachment::Network { network } => format!("network {network}"),
                         Attachment::Loopback => "loopback".to_string(),

@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod captures;
 pub mod client;
+pub mod faults;
 pub mod forward;
 pub mod images;
 pub mod inspect;
@@ -16,3 +17,4 @@ pub mod state;
 pub mod supervisor;
 pub mod system;
 pub mod vms;
+pub mod wires;

@@ -41,6 +41,23 @@ pub enum Request {
         /// Link name, an endpoint of the link (`r1:eth1`), or network name.
         link: String,
     },
+    /// Replace the impairments of a wired link at run time: both
+    /// directions for a link name, one egress for an endpoint (`r1:eth1`).
+    Impair {
+        /// Link name or endpoint.
+        link: String,
+        /// Impairment keys as in the lab file (`delay: 50ms`, `loss: 2%`);
+        /// empty clears every impairment.
+        #[serde(default)]
+        impair: std::collections::BTreeMap<String, String>,
+    },
+    /// Turn a wired link's carrier off or on, as both ends see it.
+    Link {
+        /// Link name or endpoint (`r1:eth1`).
+        link: String,
+        /// Carrier on (true) or off.
+        up: bool,
+    },
 }
 
 /// A request with its protocol version, as sent on the wire.

@@ -119,6 +119,7 @@ struct Running {
     state: LabState,
     built: Built,
     captures: Captures,
+    wires: Vec<crate::wires::RunningWire>,
     vms: Vec<RunningVm>,
     containers: Vec<RunningNode>,
     init: Option<LabInit>,
@@ -232,6 +233,9 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         Ok(())
     })
     .map_err(apply_err)?;
+    let wires = crate::wires::start(&lab, std::mem::take(&mut built.wires))
+        .map_err(|e| apply_err(ApplyError::Wire(e)))?;
+    let _ = journal.record("wires", &format!("{} started", wires.len()));
     // A veth whose peer is down (`up: false`) never gets carrier; don't fail on it.
     let not_up = apply::wait_oper_up(&plan, &mut built, OPER_UP_TIMEOUT).map_err(apply_err)?;
     let _ = journal.record(
@@ -277,6 +281,7 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         state: st,
         built,
         captures,
+        wires,
         vms,
         containers,
         init: Some(init),
@@ -362,6 +367,22 @@ fn serve(dir: &Path, listener: UnixListener, running: Running) -> Result<(), Sup
         .name("warren-control".into())
         .spawn(move || accept_loop(&listener, &for_server))
         .map_err(io_err("starting the control thread for", dir))?;
+    let (timeline, events) = {
+        let r = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (
+            crate::faults::timeline(&r.lab.faults),
+            r.state.results.join("events.jsonl"),
+        )
+    };
+    if !timeline.is_empty() {
+        let for_faults = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("warren-faults".into())
+            .spawn(move || run_faults(&timeline, &events, &for_faults))
+            .map_err(io_err("starting the fault schedule for", dir))?;
+    }
     // Wait for SIGTERM, SIGINT or SIGHUP; a `down` request sends SIGTERM to us.
     let _ = shutdown_signals().wait();
     let mut running = shared
@@ -372,6 +393,82 @@ fn serve(dir: &Path, listener: UnixListener, running: Running) -> Result<(), Sup
     teardown(dir, &mut running)
 }
 
+/// Applies the `faults:` schedule, times relative to now (the lab is up),
+/// and appends each action, with its time, to the run's events file.
+fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mutex<Running>>) {
+    use crate::faults::Action;
+    use std::io::Write;
+    let start = std::time::Instant::now();
+    let mut saved: std::collections::HashMap<String, [warren_wire::Params; 2]> =
+        std::collections::HashMap::new();
+    let log = |value: serde_json::Value| {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(events)
+        {
+            let _ = writeln!(f, "{value}");
+        }
+    };
+    let unix = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    log(serde_json::json!({ "t": unix(), "event": "faults-start", "scheduled": timeline.len() }));
+    for t in timeline {
+        if let Some(wait) = t.at.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let mut r = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if r.state.status != Status::Running {
+            return;
+        }
+        let (what, result) = match &t.action {
+            Action::Carrier { link, up } => (
+                format!("link {link} {}", if *up { "up" } else { "down" }),
+                crate::wires::set_carrier(&r.wires, link, *up).map(|_| ()),
+            ),
+            Action::Impair { on, impair } => {
+                let res = crate::wires::get(&r.wires, on).and_then(|before| {
+                    saved.entry(on.clone()).or_insert(before);
+                    crate::wires::set(&mut r.wires, on, impair).map(|_| ())
+                });
+                (format!("impair {on}"), res)
+            }
+            Action::Restore { on } => {
+                let res = match saved.remove(on) {
+                    Some(p) => crate::wires::put(&mut r.wires, on, p),
+                    None => Ok(()),
+                };
+                (format!("impair {on} restored"), res)
+            }
+            Action::NodeRestart { node } => (
+                format!("node {node} restart"),
+                Err(crate::wires::ImpairError::Value {
+                    key: "restart".into(),
+                    message: "node restarts are not supported yet".into(),
+                }),
+            ),
+        };
+        drop(r);
+        let mut line = serde_json::json!({
+            "t": unix(),
+            "event": "fault",
+            "fault": t.fault,
+            "at": t.at.as_secs_f64(),
+            "elapsed": start.elapsed().as_secs_f64(),
+            "action": what,
+        });
+        if let Err(e) = result {
+            line["error"] = serde_json::Value::String(e.to_string());
+        }
+        log(line);
+    }
+}
+
 fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
     if let Ok(mut j) = Journal::open(dir) {
         let _ = j.record("teardown", "start");
@@ -380,6 +477,8 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
     vms::stop_vms(&mut running.vms, STOP_GRACE);
     // Captures end after the nodes, so their last frames are in the files.
     let finals = running.captures.stop();
+    // Stopping the wires closes their taps.
+    running.wires.clear();
     if let Ok(mut j) = Journal::open(dir) {
         for c in &finals {
             let _ = j.record(
@@ -502,6 +601,28 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                     info.captures = captures.info();
                     Reply::ok(serde_json::to_value(info).unwrap_or_default())
                 }
+                Err(e) => Reply::err("kernel", &e),
+            }
+        }
+        Request::Impair { link, impair } => {
+            let mut r = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match crate::wires::parse_keys(&impair)
+                .and_then(|i| crate::wires::set(&mut r.wires, &link, &i))
+            {
+                Ok(name) => Reply::ok(serde_json::json!({ "link": name, "impair": impair })),
+                Err(e @ crate::wires::ImpairError::NotWired(_)) => Reply::err("not-found", &e),
+                Err(e) => Reply::err("bad-request", &e),
+            }
+        }
+        Request::Link { link, up } => {
+            let r = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match crate::wires::set_carrier(&r.wires, &link, up) {
+                Ok(name) => Reply::ok(serde_json::json!({ "link": name, "up": up })),
+                Err(e @ crate::wires::ImpairError::NotWired(_)) => Reply::err("not-found", &e),
                 Err(e) => Reply::err("kernel", &e),
             }
         }

@@ -102,6 +102,19 @@ pub enum Step {
         #[serde(skip_serializing_if = "Option::is_none")]
         mtu: Option<u32>,
     },
+    /// Create an impaired link as two taps, one in each node's namespace
+    /// under the node's interface name, joined by the supervisor's
+    /// user-space wire (which applies the link's impairments).
+    CreateWire {
+        /// One end.
+        a: VethEnd,
+        /// The other end.
+        b: VethEnd,
+        /// The link's name, which seeds the wire's random choices.
+        link: String,
+        /// What the link is, for messages (`r1:eth1 <-> r2:eth1`).
+        what: String,
+    },
     /// Join two vms' NICs directly (a socket pair; no kernel interface).
     PairVms {
         /// One vm and its NIC.
@@ -213,6 +226,9 @@ impl fmt::Display for Step {
                 mac,
                 ..
             } => write!(f, "create tap {ns}:{ifname} for {vm} nic {nic} (mac {mac})"),
+            Step::CreateWire { a, b, .. } => {
+                write!(f, "create wire {a} <-> {b} (taps, user-space impairments)")
+            }
             Step::PairVms { a, b } => write!(f, "pair {} nic {} <-> {} nic {}", a.0, a.1, b.0, b.1),
             Step::CreateBridge { name, mtu } => {
                 write!(f, "create bridge hub:{name}")?;
@@ -319,7 +335,17 @@ pub fn plan(lab: &Lab) -> Plan {
             mac: iface(&e.node, &e.iface).and_then(|i| i.mac),
             mtu: iface(&e.node, &e.iface).and_then(|i| i.mtu),
         };
+        let impaired = l.impair.is_some()
+            || [a, b]
+                .iter()
+                .any(|e| iface(&e.value.node, &e.value.iface).is_some_and(|i| i.impair.is_some()));
         let step = match (is_vm(&a.value.node), is_vm(&b.value.node)) {
+            (false, false) if impaired => Step::CreateWire {
+                a: end(&a.value),
+                b: end(&b.value),
+                link: l.name.clone(),
+                what: format!("{} <-> {}", a.value, b.value),
+            },
             (false, false) => Step::CreateVeth {
                 a: end(&a.value),
                 b: end(&b.value),

@@ -6,6 +6,7 @@ mod down;
 mod exec;
 mod graph;
 pub mod image;
+mod impair;
 mod inspect;
 mod probe;
 mod ps;
@@ -26,6 +27,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inspect(a) => inspect::run(&a),
         Command::Exec(a) => exec::run(&a),
         Command::Capture(a) => capture::run(&a),
+        Command::Impair(a) => impair::run(&a),
+        Command::Link(a) => impair::link(&a),
         Command::Console(a) => console::run(&a),
         Command::Vm(a) => console::vm(&a),
         Command::Supervise { dir } => {

@@ -1,0 +1,157 @@
+//! The `faults:` schedule: each fault with an `at` expanded into timed
+//! actions relative to lab start ([`timeline`], pure), and a thread that
+//! applies them to the lab's wires and logs each to the run's events file.
+
+use std::time::Duration;
+use warren_topology::model::{Fault, FaultAction, Impair};
+
+/// One timed action of the schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timed {
+    /// Time after lab start.
+    pub at: Duration,
+    /// The fault's name, or its index in `faults:`.
+    pub fault: String,
+    /// What happens.
+    pub action: Action,
+}
+
+/// What a timed action does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Carrier of a link off (`up: false`) or back on.
+    Carrier {
+        /// Link name or endpoint.
+        link: String,
+        /// On or off.
+        up: bool,
+    },
+    /// Impairments on a link or endpoint, saving what was there.
+    Impair {
+        /// Link name or endpoint.
+        on: String,
+        /// The impairments.
+        impair: Impair,
+    },
+    /// Put back what [`Action::Impair`] replaced.
+    Restore {
+        /// Link name or endpoint.
+        on: String,
+    },
+    /// Restart a node (not supported yet; logged).
+    NodeRestart {
+        /// The node.
+        node: String,
+    },
+}
+
+/// Every scheduled action, in time order (faults without `at` fire only
+/// from test steps, so they are left out).
+pub fn timeline(faults: &[Fault]) -> Vec<Timed> {
+    let mut out = Vec::new();
+    for (i, f) in faults.iter().enumerate() {
+        let Some(at) = f.at else { continue };
+        let at = at.to_std();
+        let fault = f
+            .name
+            .as_ref()
+            .map_or_else(|| format!("faults[{i}]"), |n| n.value.clone());
+        let mut push = |at, action| {
+            out.push(Timed {
+                at,
+                fault: fault.clone(),
+                action,
+            });
+        };
+        match &f.action {
+            FaultAction::LinkDown { link, down } => {
+                let link = link.value.clone();
+                push(
+                    at,
+                    Action::Carrier {
+                        link: link.clone(),
+                        up: false,
+                    },
+                );
+                if let Some(d) = down {
+                    push(at + d.to_std(), Action::Carrier { link, up: true });
+                }
+            }
+            FaultAction::Impair {
+                impair,
+                on,
+                duration,
+            } => {
+                let on = on.value.clone();
+                push(
+                    at,
+                    Action::Impair {
+                        on: on.clone(),
+                        impair: impair.clone(),
+                    },
+                );
+                if let Some(d) = duration {
+                    push(at + d.to_std(), Action::Restore { on });
+                }
+            }
+            FaultAction::NodeRestart { node } => push(
+                at,
+                Action::NodeRestart {
+                    node: node.value.clone(),
+                },
+            ),
+        }
+    }
+    // Stable: actions at the same time keep the file's order.
+    out.sort_by_key(|t| t.at);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_expand_into_timed_actions_in_order() {
+        let lab = warren_topology::load(
+            "
+nodes: {a: {}, b: {}}
+links:
+  - endpoints: [a:eth1, b:eth1]
+faults:
+  - {at: 10s, link: a:eth1, down: 5s}
+  - {name: slow, at: 2s, impair: {delay: 50ms}, on: a:eth1, for: 30s}
+  - {at: 30s, node: b, restart: true}
+  - {name: manual, link: a:eth1, down: 1s}
+",
+            "t",
+        )
+        .lab
+        .expect("valid lab");
+        let t = timeline(&lab.faults);
+        let s = |t: &Timed| (t.at.as_secs(), t.fault.clone());
+        assert_eq!(
+            t.iter().map(s).collect::<Vec<_>>(),
+            [
+                (2, "slow".to_string()),
+                (10, "faults[0]".to_string()),
+                (15, "faults[0]".to_string()),
+                (30, "faults[2]".to_string()),
+                (32, "slow".to_string()),
+            ]
+        );
+        assert_eq!(
+            t[1].action,
+            Action::Carrier {
+                link: "a:eth1".into(),
+                up: false
+            }
+        );
+        assert_eq!(
+            t[4].action,
+            Action::Restore {
+                on: "a:eth1".into()
+            }
+        );
+    }
+}
