@@ -22,6 +22,20 @@ fn systemd_env(store: &Path) -> Vec<(String, String)> {
     registry_env(store)
 }
 
+/// `warren up -q FILE` with the fixture's environment; fails the test if it fails.
+fn up_with(cwd: &Path, file: &Path, env: &[(String, String)]) {
+    let out = warren(cwd)
+        .args(["up", "-q", file.to_str().expect("path")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren up");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn cgroup_dirs(lab: &str) -> Vec<PathBuf> {
     ["unified", "systemd"]
         .iter()
@@ -61,16 +75,7 @@ interfaces:
         plan.contains("address h:eth0") && !plan.contains("address os:eth0"),
         "{plan}"
     );
-    let out = warren(tmp.path())
-        .args(["up", "-q", file.to_str().expect("path")])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("warren up");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    up_with(tmp.path(), &file, &env);
     let lab = LabGuard {
         name: "sys-lab".into(),
         cwd: tmp.path().into(),
@@ -245,16 +250,7 @@ fn down_after_a_killed_supervisor_removes_the_system_nodes_cgroups() {
         "sys-crash",
         "name: sys-crash\nnodes:\n  os: {kind: system, image: 'debian:systemd'}\n",
     );
-    let out = warren(tmp.path())
-        .args(["up", "-q", file.to_str().expect("path")])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("warren up");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    up_with(tmp.path(), &file, &env);
     let held = lab_netns("sys-crash");
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read("/run/warren/sys-crash/state.json").expect("state"))

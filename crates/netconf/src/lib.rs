@@ -63,17 +63,7 @@ pub struct Input<'a> {
 /// [`Error::NoNetworkTasks`] when no network builder applies, and otherwise
 /// an error naming the metadata key at fault.
 pub fn plan(input: &Input<'_>) -> Result<Vec<Task>, Error> {
-    let os = input
-        .operating_system
-        .map(OsOverride::parse)
-        .transpose()?
-        .unwrap_or_default();
-    let md = Metadata::from_value(input.metadata)?;
-    let resolvers = input
-        .resolvers
-        .and_then(resolvers::parse_override)
-        .or_else(|| input.host_resolv_conf.and_then(resolvers::from_resolv_conf));
-    let ctx = Context::build(md, &os, input.nics, resolvers)?;
+    let ctx = context(input)?;
     let family = distro::family_for(&ctx.osinfo.distro)
         .ok_or_else(|| Error::UnknownDistro(ctx.osinfo.distro.clone()))?;
     render::templates::tasks(family, &ctx)
@@ -82,6 +72,12 @@ pub fn plan(input: &Input<'_>) -> Result<Vec<Task>, Error> {
 /// Builds the network model from Equinix metadata (the same NIC matching,
 /// bonds and address selection as [`plan`]), for the model renderers.
 pub fn equinix_model(input: &Input<'_>) -> Result<NetworkModel, Error> {
+    input::equinix::model(&context(input)?)
+}
+
+/// The template context of an input: `-o`, the metadata, the resolvers
+/// (the override, else the host's resolv.conf) and the matched NICs.
+fn context(input: &Input<'_>) -> Result<Context, Error> {
     let os = input
         .operating_system
         .map(OsOverride::parse)
@@ -92,8 +88,7 @@ pub fn equinix_model(input: &Input<'_>) -> Result<NetworkModel, Error> {
         .resolvers
         .and_then(resolvers::parse_override)
         .or_else(|| input.host_resolv_conf.and_then(resolvers::from_resolv_conf));
-    let ctx = Context::build(md, &os, input.nics, resolvers)?;
-    input::equinix::model(&ctx)
+    Context::build(md, &os, input.nics, resolvers)
 }
 
 /// The distro strings that have a builder (lowercase), in table order.
