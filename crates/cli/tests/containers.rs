@@ -3,9 +3,7 @@
 
 mod common;
 use common::*;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 /// A busybox root: the static binary and its applet links, passwd and group.
 fn busybox_root(dir: &Path) -> PathBuf {
@@ -130,24 +128,15 @@ fn warren_run_passes_stdin_stdout_and_the_exit_code() {
     let shared = tmp.path().join("shared");
     std::fs::create_dir(&shared).expect("mkdir");
     std::fs::write(shared.join("in.txt"), "from the host\n").expect("write");
-    let mut child = warren(tmp.path())
-        .args(["run", "--rm", "--name", "t1", "-e", "A=b", "-v"])
-        .arg(format!("{}:/data:ro", shared.display()))
-        .arg("--rootfs")
-        .arg(&root)
-        .args(["sh", "-c", "tr a-z A-Z; cat /data/in.txt; echo $A; hostname; touch /data/x 2>/dev/null || echo read-only; ip -o link | wc -l; exit 7"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"shout\n")
-        .expect("stdin");
-    let out = child.wait_with_output().expect("wait");
+    let out = output_with_stdin(
+        warren(tmp.path())
+            .args(["run", "--rm", "--name", "t1", "-e", "A=b", "-v"])
+            .arg(format!("{}:/data:ro", shared.display()))
+            .arg("--rootfs")
+            .arg(&root)
+            .args(["sh", "-c", "tr a-z A-Z; cat /data/in.txt; echo $A; hostname; touch /data/x 2>/dev/null || echo read-only; ip -o link | wc -l; exit 7"]),
+        b"shout\n",
+    );
     assert_eq!(
         out.status.code(),
         Some(7),

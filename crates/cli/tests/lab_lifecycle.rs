@@ -2,8 +2,6 @@
 
 mod common;
 use common::*;
-use std::io::Write;
-use std::process::Stdio;
 
 const PAIR: &str = "
 nodes:
@@ -100,8 +98,8 @@ fn exec_passes_stdin_stdout_stderr_and_the_exit_code() {
     require_root();
     let tmp = tempfile::tempdir().expect("tempdir");
     let lab = LabGuard::up(tmp.path(), &pair(tmp.path(), "lc-exec"), "lc-exec");
-    let mut child = warren(tmp.path())
-        .args([
+    let out = output_with_stdin(
+        warren(tmp.path()).args([
             "exec",
             "lc-exec",
             "a",
@@ -109,19 +107,9 @@ fn exec_passes_stdin_stdout_stderr_and_the_exit_code() {
             "sh",
             "-c",
             "tr a-z A-Z; echo oops >&2; exit 3",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"hello lab\n")
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
+        ]),
+        b"hello lab\n",
+    );
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO LAB\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));

@@ -206,19 +206,7 @@ fn kind_options(opts: &mut Vec<String>, model: &NetworkModel, i: &Interface) -> 
             }
         }
         Kind::Bond(b) => {
-            let members = b
-                .members
-                .iter()
-                .map(|m| name_of(R, model, m))
-                .collect::<Result<Vec<_>, _>>()?;
-            opts.push(format!(
-                "bond-slaves {}",
-                if members.is_empty() {
-                    "none".to_owned()
-                } else {
-                    members.join(" ")
-                }
-            ));
+            opts.push(format!("bond-slaves {}", member_list(model, &b.members)?));
             for (opt, v) in &b.params {
                 let text = v.kernel_text(" ", |w| name_of(R, model, w).unwrap_or(w).to_owned());
                 opts.push(format!(
@@ -228,19 +216,7 @@ fn kind_options(opts: &mut Vec<String>, model: &NetworkModel, i: &Interface) -> 
             }
         }
         Kind::Bridge(b) => {
-            let members = b
-                .members
-                .iter()
-                .map(|m| name_of(R, model, m))
-                .collect::<Result<Vec<_>, _>>()?;
-            opts.push(format!(
-                "bridge_ports {}",
-                if members.is_empty() {
-                    "none".to_owned()
-                } else {
-                    members.join(" ")
-                }
-            ));
+            opts.push(format!("bridge_ports {}", member_list(model, &b.members)?));
             for (opt, v) in &b.params {
                 let text = match opt.unit() {
                     crate::model::Unit::Flag => {
@@ -280,4 +256,17 @@ fn kind_options(opts: &mut Vec<String>, model: &NetworkModel, i: &Interface) -> 
         }
     }
     Ok(())
+}
+
+/// The `bond-slaves` / `bridge_ports` value: member names, or `none`.
+fn member_list(model: &NetworkModel, members: &[String]) -> Result<String, Error> {
+    let names = members
+        .iter()
+        .map(|m| name_of(R, model, m))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(" ")
+    })
 }
