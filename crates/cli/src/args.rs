@@ -27,6 +27,8 @@ pub enum Command {
     Up(UpArgs),
     /// Tear a lab down, removing everything it created. Needs only the name.
     Down(DownArgs),
+    /// Bring a lab up, run its `tests:` section, write JUnit XML and evidence, tear it down.
+    Test(TestArgs),
     /// List running labs.
     Ps(PsArgs),
     /// Show a running lab's nodes, interfaces, addresses and routes, read from the kernel.
@@ -74,6 +76,10 @@ pub enum Command {
     /// Join a node's namespaces and run a command there (started by the supervisor).
     #[command(name = "__spawn", hide = true)]
     Spawn(SpawnArgs),
+    /// Join only a node's network namespace, then run a command or an HTTP
+    /// GET there (started by `warren test` for ping and http steps).
+    #[command(name = "__netexec", hide = true)]
+    NetExec(NetExecArgs),
     /// Run a container node (started by the supervisor).
     #[command(name = "__container", hide = true)]
     Container {
@@ -189,6 +195,9 @@ pub struct UpArgs {
     /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).
     #[arg(long = "network-file", value_name = "FILE")]
     pub network_files: Vec<String>,
+    /// Run the lab under this name instead of its own (to run one file several times at once).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -207,6 +216,62 @@ pub struct UpArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `warren test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The lab file, or a compose file (one with `services:`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).
+    #[arg(long = "network-file", value_name = "FILE")]
+    pub network_files: Vec<String>,
+    /// Run the lab under this name instead of its own (to run one file several times at once).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Leave the lab up when a step fails, for debugging (`warren down NAME` afterwards).
+    #[arg(long)]
+    pub keep: bool,
+    /// Stop at the first failing step; the rest are reported as skipped.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Run only the steps whose name contains this text (repeatable).
+    #[arg(long = "only", value_name = "TEXT")]
+    pub only: Vec<String>,
+    /// Tear down a running lab of the same name first.
+    #[arg(long)]
+    pub replace: bool,
+    /// Folder for evidence (default: the lab's `results:` or ./results).
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// Also write the JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// No live step lines; only the final table (or JSON).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `warren __netexec`.
+#[derive(Debug, Args)]
+pub struct NetExecArgs {
+    /// Lab name.
+    pub name: String,
+    /// Node name.
+    pub node: String,
+    /// Instead of a command, GET this http:// URL and print `{"status":..,"body":..}`.
+    #[arg(long)]
+    pub http: Option<String>,
+    /// Seconds the HTTP request may take.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+    /// The command.
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 /// `warren down`.

@@ -8,6 +8,7 @@ mod labfile;
 mod netconf;
 mod report;
 mod table;
+mod testrun;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -51,24 +52,34 @@ impl From<miette::Report> for Failure {
     }
 }
 
+impl Failure {
+    /// Prints what went wrong (nothing for [`Failure::Exit`]) and returns
+    /// the exit code: 1 unless the command chose its own.
+    pub fn print(self) -> u8 {
+        match self {
+            Failure::Invalid {
+                report,
+                file,
+                count,
+            } => {
+                eprint!("{report}");
+                let s = if count == 1 { "" } else { "s" };
+                eprintln!("error: {file} is not a valid lab file ({count} problem{s})");
+                1
+            }
+            Failure::Error(e) => {
+                eprintln!("{e:?}");
+                1
+            }
+            Failure::Exit(code) => code,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Invalid {
-            report,
-            file,
-            count,
-        }) => {
-            eprint!("{report}");
-            let s = if count == 1 { "" } else { "s" };
-            eprintln!("error: {file} is not a valid lab file ({count} problem{s})");
-            ExitCode::from(1)
-        }
-        Err(Failure::Error(e)) => {
-            eprintln!("{e:?}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Exit(code)) => ExitCode::from(code),
+        Err(f) => ExitCode::from(f.print()),
     }
 }

@@ -8,26 +8,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn dut_fixture() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/dut.sh");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("running scripts/fixtures/dut.sh");
-    assert!(
-        out.status.success(),
-        "building the DUT fixture failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .expect("dut.sh prints its folder")
-            .trim(),
-    )
-}
-
 fn count_in(path: &Path, needle: &str) -> usize {
     std::fs::read_to_string(path)
         .map(|t| t.matches(needle).count())

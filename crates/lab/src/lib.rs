@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod captures;
 pub mod client;
+pub mod events;
 pub mod faults;
 pub mod forward;
 pub mod images;

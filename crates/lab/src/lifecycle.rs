@@ -87,15 +87,11 @@ fn now_secs() -> u64 {
 
 /// A run id that sorts by time: `20261123T124501Z`, with a suffix if taken.
 fn run_dir(results_root: &Path, lab: &str) -> PathBuf {
-    let secs = now_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
-    let stamp = format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    // 2026-11-23T14:57:57Z becomes 20261123T145757Z: sortable, no colons.
+    let stamp: String = crate::events::iso8601(now_secs())
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
     let base = results_root.join(lab);
     let mut dir = base.join(&stamp);
     let mut n = 1;
@@ -104,19 +100,6 @@ fn run_dir(results_root: &Path, lab: &str) -> PathBuf {
         dir = base.join(format!("{stamp}-{n}"));
     }
     dir
-}
-
-/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Brings a validated lab up: state folder, supervisor, wait for ready.
@@ -198,7 +181,12 @@ fn prepare(
         path: results.clone(),
         source,
     })?;
+    // The evidence keeps what was asked for: the resolved lab and its plan.
     let _ = std::fs::write(results.join("lab.json"), &resolved);
+    let _ = std::fs::write(
+        results.join("plan.json"),
+        serde_json::to_vec_pretty(&plan).unwrap_or_default(),
+    );
     let me =
         ProcessId::of(std::process::id().cast_signed()).unwrap_or(ProcessId { pid: 0, start: 0 });
     let st = LabState {

@@ -203,9 +203,11 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     }
     let src_path = dir.join("lab.yaml");
     let text = std::fs::read_to_string(&src_path).map_err(io_err("reading", &src_path))?;
-    let lab = warren_topology::load(&text, &st.lab)
+    let mut lab = warren_topology::load(&text, &st.lab)
         .lab
         .ok_or_else(|| SupervisorError::Lab(dir.to_path_buf()))?;
+    // `up --name` runs the file under another name; the state has it.
+    lab.name.clone_from(&st.lab);
     let plan = warren_topology::plan::plan(&lab);
     let images = nodes::resolve_images(&lab).map_err(|e| SupervisorError::Node(Box::new(e)))?;
 
@@ -233,6 +235,11 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         Ok(())
     })
     .map_err(apply_err)?;
+    crate::events::append(
+        &st.results,
+        "created",
+        serde_json::json!({ "lab": lab.name, "nodes": lab.nodes.len(), "links": lab.links.len(), "networks": lab.networks.len() }),
+    );
     let wires = crate::wires::start(&lab, std::mem::take(&mut built.wires))
         .map_err(|e| apply_err(ApplyError::Wire(e)))?;
     let _ = journal.record("wires", &format!("{} started", wires.len()));
@@ -276,6 +283,7 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     crate::forward::start(&lab, &built)?;
     st.status = Status::Running;
     st.write(dir)?;
+    crate::events::append(&st.results, "ready", serde_json::json!({ "lab": lab.name }));
     Ok(Running {
         lab,
         state: st,
@@ -473,6 +481,12 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
     if let Ok(mut j) = Journal::open(dir) {
         let _ = j.record("teardown", "start");
     }
+    let results = running.state.results.clone();
+    crate::events::append(
+        &results,
+        "teardown",
+        serde_json::json!({ "lab": running.lab.name }),
+    );
     nodes::stop_containers(&mut running.containers, STOP_GRACE);
     vms::stop_vms(&mut running.vms, STOP_GRACE);
     // Captures end after the nodes, so their last frames are in the files.
@@ -493,6 +507,11 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
     // every interface in them.
     running.built.sockets.clear();
     running.built.namespaces.clear();
+    crate::events::append(
+        &results,
+        "down",
+        serde_json::json!({ "lab": running.lab.name, "captures": finals }),
+    );
     state::remove_dir(dir)?;
     Ok(())
 }

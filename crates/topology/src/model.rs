@@ -48,6 +48,17 @@ impl Lab {
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name.value == name)
     }
+
+    /// Gives the lab another name (`warren up --name`, so one file can run
+    /// as several labs at once); fails with the reason when the name is
+    /// unusable.
+    pub fn rename(&mut self, name: &str) -> Result<(), String> {
+        if let Some(problem) = crate::resolve::lab_name_problem(name) {
+            return Err(problem);
+        }
+        self.name = name.to_string();
+        Ok(())
+    }
 }
 
 /// What runs in a node.

@@ -16,7 +16,10 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
         }
     };
     let text = std::fs::read_to_string(dir.join("lab.yaml")).unwrap_or_default();
-    let lab = warren_topology::load(&text, &st.lab).lab;
+    let lab = warren_topology::load(&text, &st.lab).lab.map(|mut l| {
+        l.name.clone_from(&st.lab);
+        l
+    });
     let Some(node) = lab.as_ref().and_then(|l| l.node(&args.node)) else {
         let names = lab.map(|l| {
             l.nodes

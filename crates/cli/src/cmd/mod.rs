@@ -11,6 +11,7 @@ mod inspect;
 mod probe;
 mod ps;
 mod run;
+mod test;
 mod up;
 mod validate;
 
@@ -23,6 +24,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Up(a) => up::run(&a),
         Command::Down(a) => down::run(&a),
+        Command::Test(a) => test::run(&a),
+        Command::NetExec(a) => crate::testrun::netexec::run(&a),
         Command::Ps(a) => ps::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Exec(a) => exec::run(&a),

@@ -3,9 +3,10 @@
 use crate::Failure;
 use crate::args::UpArgs;
 use crate::labfile::LabFile;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use warren_lab::lifecycle::{self, UpOptions};
+use warren_topology::model::Lab;
 
 pub fn run(args: &UpArgs) -> Result<(), Failure> {
     let file = LabFile::read_with(
@@ -13,7 +14,11 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
         &crate::compose::split_network_files(&args.network_files),
     )?;
     let text = file.text.clone();
-    let lab = file.into_lab()?;
+    let mut lab = file.into_lab()?;
+    if let Some(name) = &args.name {
+        lab.rename(name)
+            .map_err(|e| Failure::Error(miette::miette!("--name: {e}")))?;
+    }
     if args.dry_run {
         let plan = warren_topology::plan::plan(&lab);
         if args.json {
@@ -31,42 +36,19 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let results_root = args
-        .results
-        .clone()
-        .or_else(|| lab.results.as_ref().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("results"));
-    let opts = UpOptions {
-        replace: args.replace,
-        foreground: args.foreground,
-        results_root,
-    };
-    // Pull what is missing here, where a terminal can show progress; the
-    // supervisor then finds every image in the store.
-    for node in &lab.nodes {
-        if let Some(c) = &node.container
-            && node.kind == warren_topology::model::NodeKind::Container
-            && !warren_lab::images::is_path(&c.image)
-        {
-            warren_lab::images::resolve(&c.image, !args.quiet).map_err(|e| {
-                Failure::Error(
-                    Failure::report(e).wrap_err(format!("image of node {}", node.name.value)),
-                )
-            })?;
-        }
-    }
-    let program =
-        std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;
-    let started = Instant::now();
     if args.foreground && !args.quiet {
         eprintln!(
             "lab {} runs in the foreground; Ctrl-C tears it down",
             lab.name
         );
     }
-    let dir = lifecycle::up(&lab, &text, &args.args_file(), &opts, &program).map_err(|e| {
-        Failure::Error(Failure::report(e).wrap_err(format!("bringing lab {} up", lab.name)))
-    })?;
+    let started = Instant::now();
+    let opts = UpOptions {
+        replace: args.replace,
+        foreground: args.foreground,
+        results_root: results_root(args.results.as_ref(), &lab),
+    };
+    let dir = bring_up(&lab, &text, &args.file, &opts, !args.quiet)?;
     if args.foreground || args.quiet {
         return Ok(());
     }
@@ -91,8 +73,41 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-impl UpArgs {
-    fn args_file(&self) -> PathBuf {
-        self.file.clone()
+/// Where a run's evidence goes: `--results`, else the lab's `results:`,
+/// else ./results.
+pub fn results_root(flag: Option<&PathBuf>, lab: &Lab) -> PathBuf {
+    flag.cloned()
+        .or_else(|| lab.results.as_ref().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("results"))
+}
+
+/// Pulls the images the lab's container nodes lack (with progress bars
+/// when `progress`), then starts its supervisor and waits until the lab is
+/// ready. Returns the lab's state folder.
+pub fn bring_up(
+    lab: &Lab,
+    text: &str,
+    file: &Path,
+    opts: &UpOptions,
+    progress: bool,
+) -> Result<PathBuf, Failure> {
+    // Pull what is missing here, where a terminal can show progress; the
+    // supervisor then finds every image in the store.
+    for node in &lab.nodes {
+        if let Some(c) = &node.container
+            && node.kind == warren_topology::model::NodeKind::Container
+            && !warren_lab::images::is_path(&c.image)
+        {
+            warren_lab::images::resolve(&c.image, progress).map_err(|e| {
+                Failure::Error(
+                    Failure::report(e).wrap_err(format!("image of node {}", node.name.value)),
+                )
+            })?;
+        }
     }
+    let program =
+        std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;
+    lifecycle::up(lab, text, file, opts, &program).map_err(|e| {
+        Failure::Error(Failure::report(e).wrap_err(format!("bringing lab {} up", lab.name)))
+    })
 }

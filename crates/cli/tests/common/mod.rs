@@ -196,10 +196,16 @@ impl Drop for LabGuard {
 /// returns the environment that points warren at it, with a store of the
 /// test's own under `store`.
 pub fn registry_env(store: &Path) -> Vec<(String, String)> {
+    registry_env_with(store, "busybox")
+}
+
+/// Like [`registry_env`], also building the fixture's image set `set`
+/// (`busybox`, `debian`, `systemd`) first.
+pub fn registry_env_with(store: &Path, set: &str) -> Vec<(String, String)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/registry.sh");
     let out = Command::new("bash")
         .arg(&script)
-        .arg("busybox")
+        .arg(set)
         .output()
         .expect("running scripts/fixtures/registry.sh");
     assert!(
@@ -343,4 +349,26 @@ pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
         .write_all(input)
         .expect("write stdin");
     child.wait_with_output().expect("wait")
+}
+
+/// Builds (once) the DUT that scripts/fixtures/dut.sh makes from Debian
+/// packages and returns its folder (vmlinuz, initrd.gz, uefi.img).
+pub fn dut_fixture() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/dut.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("running scripts/fixtures/dut.sh");
+    assert!(
+        out.status.success(),
+        "building the DUT fixture failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("dut.sh prints its folder")
+            .trim(),
+    )
 }
