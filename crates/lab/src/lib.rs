@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod nodes;
 pub mod proto;
 pub mod state;
+mod streams;
 pub mod supervisor;
 pub mod system;
 pub mod vms;
