@@ -1,12 +1,17 @@
 //! A lab's life: the supervisor that owns it, the plan applied to the
 //! kernel with a journal, teardown, the state other warren processes read,
 //! and the control protocol with its client.
+//!
+//! [`Lab`] is the client library: a lab brought up from Rust, driven over
+//! the control protocol, and torn down when dropped.
 
 pub mod apply;
+pub mod binary;
 pub mod captures;
 pub mod client;
 pub mod faults;
 pub mod forward;
+pub mod handle;
 pub mod images;
 pub mod inspect;
 pub mod journal;
@@ -19,3 +24,8 @@ pub mod supervisor;
 pub mod system;
 pub mod vms;
 pub mod wires;
+
+pub use handle::{
+    Capture, Console, ConsoleMatch, Event, Events, ExecOptions, Lab, LabError, Node, Options,
+    Output, Qmp,
+};

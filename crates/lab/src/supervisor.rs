@@ -208,9 +208,12 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     }
     let src_path = dir.join("lab.yaml");
     let text = std::fs::read_to_string(&src_path).map_err(io_err("reading", &src_path))?;
-    let lab = warren_topology::load(&text, &st.lab)
+    let mut lab = warren_topology::load(&text, &st.lab)
         .lab
         .ok_or_else(|| SupervisorError::Lab(dir.to_path_buf()))?;
+    // The state names the lab: `up` may have renamed it (`Options::name`
+    // of the client library), and the file's `name:` would otherwise win.
+    lab.name.clone_from(&st.lab);
     let plan = warren_topology::plan::plan(&lab);
     let images = nodes::resolve_images(&lab).map_err(|e| SupervisorError::Node(Box::new(e)))?;
 
