@@ -1,6 +1,7 @@
-//! A synchronous client of the control socket, used by the CLI.
+//! A synchronous client of the control socket, used by the CLI and by
+//! [`crate::handle::Lab`].
 
-use crate::proto::{Envelope, Reply, ReplyError, Request, VERSION};
+use crate::proto::{Envelope, ExecFrame, Reply, ReplyError, Request, VERSION};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -55,13 +56,56 @@ fn send(
     Ok((reader, reply))
 }
 
+/// Sends a streaming request (`exec`, `events`, `capture`) and returns the
+/// connection positioned after the reply line, with the reply's result.
+pub fn open(
+    dir: &Path,
+    request: Request,
+) -> Result<(BufReader<UnixStream>, serde_json::Value), ClientError> {
+    match send(dir, request, None)? {
+        (reader, Reply::Ok { result, .. }) => Ok((reader, result)),
+        (_, Reply::Err { error, .. }) => Err(ClientError::Remote(error)),
+    }
+}
+
+/// Sends an [`Request::Exec`] and hands each output frame to `on_frame` as
+/// it comes; returns the command's exit code.
+pub fn exec(
+    dir: &Path,
+    request: Request,
+    on_frame: &mut dyn FnMut(&ExecFrame),
+) -> Result<i32, ClientError> {
+    let (mut reader, _) = open(dir, request)?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|source| ClientError::Io {
+                path: dir.join("control.sock"),
+                source,
+            })?;
+        if n == 0 {
+            return Err(ClientError::Io {
+                path: dir.join("control.sock"),
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the exec stream ended without an exit code",
+                ),
+            });
+        }
+        let frame: ExecFrame = serde_json::from_str(&line).map_err(ClientError::Protocol)?;
+        if let ExecFrame::Exit(code) = frame {
+            return Ok(code);
+        }
+        on_frame(&frame);
+    }
+}
+
 /// Sends a streaming request and copies what follows the reply line to
 /// `out` until the supervisor or `out` closes the stream.
 pub fn stream(dir: &Path, request: Request, out: &mut dyn Write) -> Result<(), ClientError> {
-    let (mut reader, reply) = send(dir, request, None)?;
-    if let Reply::Err { error, .. } = reply {
-        return Err(ClientError::Remote(error));
-    }
+    let (mut reader, _) = open(dir, request)?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = std::io::Read::read(&mut reader, &mut buf).map_err(|source| ClientError::Io {

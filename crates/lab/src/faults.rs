@@ -1,6 +1,7 @@
-//! The `faults:` schedule: each fault with an `at` expanded into timed
-//! actions relative to lab start ([`timeline`], pure), and a thread that
-//! applies them to the lab's wires and logs each to the run's events file.
+//! The `faults:` list, pure: each fault with an `at` expanded into timed
+//! actions relative to lab start ([`timeline`]), and a named fault's
+//! actions for firing it on request ([`named`]). The supervisor applies
+//! both to the lab's wires and logs each action to the run's events file.
 
 use std::time::Duration;
 use warren_topology::model::{Fault, FaultAction, Impair};
@@ -45,6 +46,67 @@ pub enum Action {
     },
 }
 
+/// A fault's actions with their offsets from the moment it fires: the
+/// action itself at zero, then its undoing after `down:` or `for:`.
+pub fn actions(fault: &Fault) -> Vec<(Duration, Action)> {
+    match &fault.action {
+        FaultAction::LinkDown { link, down } => {
+            let link = link.value.clone();
+            let mut out = vec![(
+                Duration::ZERO,
+                Action::Carrier {
+                    link: link.clone(),
+                    up: false,
+                },
+            )];
+            if let Some(d) = down {
+                out.push((d.to_std(), Action::Carrier { link, up: true }));
+            }
+            out
+        }
+        FaultAction::Impair {
+            impair,
+            on,
+            duration,
+        } => {
+            let on = on.value.clone();
+            let mut out = vec![(
+                Duration::ZERO,
+                Action::Impair {
+                    on: on.clone(),
+                    impair: impair.clone(),
+                },
+            )];
+            if let Some(d) = duration {
+                out.push((d.to_std(), Action::Restore { on }));
+            }
+            out
+        }
+        FaultAction::NodeRestart { node } => vec![(
+            Duration::ZERO,
+            Action::NodeRestart {
+                node: node.value.clone(),
+            },
+        )],
+    }
+}
+
+/// The name a fault is logged under: its `name:`, or its index in `faults:`.
+pub fn label(index: usize, fault: &Fault) -> String {
+    fault
+        .name
+        .as_ref()
+        .map_or_else(|| format!("faults[{index}]"), |n| n.value.clone())
+}
+
+/// The actions of the fault called `name`, as [`actions`] gives them.
+pub fn named(faults: &[Fault], name: &str) -> Option<Vec<(Duration, Action)>> {
+    faults
+        .iter()
+        .find(|f| f.name.as_ref().is_some_and(|n| n.value == name))
+        .map(actions)
+}
+
 /// Every scheduled action, in time order (faults without `at` fire only
 /// from test steps, so they are left out).
 pub fn timeline(faults: &[Fault]) -> Vec<Timed> {
@@ -52,55 +114,12 @@ pub fn timeline(faults: &[Fault]) -> Vec<Timed> {
     for (i, f) in faults.iter().enumerate() {
         let Some(at) = f.at else { continue };
         let at = at.to_std();
-        let fault = f
-            .name
-            .as_ref()
-            .map_or_else(|| format!("faults[{i}]"), |n| n.value.clone());
-        let mut push = |at, action| {
-            out.push(Timed {
-                at,
-                fault: fault.clone(),
-                action,
-            });
-        };
-        match &f.action {
-            FaultAction::LinkDown { link, down } => {
-                let link = link.value.clone();
-                push(
-                    at,
-                    Action::Carrier {
-                        link: link.clone(),
-                        up: false,
-                    },
-                );
-                if let Some(d) = down {
-                    push(at + d.to_std(), Action::Carrier { link, up: true });
-                }
-            }
-            FaultAction::Impair {
-                impair,
-                on,
-                duration,
-            } => {
-                let on = on.value.clone();
-                push(
-                    at,
-                    Action::Impair {
-                        on: on.clone(),
-                        impair: impair.clone(),
-                    },
-                );
-                if let Some(d) = duration {
-                    push(at + d.to_std(), Action::Restore { on });
-                }
-            }
-            FaultAction::NodeRestart { node } => push(
-                at,
-                Action::NodeRestart {
-                    node: node.value.clone(),
-                },
-            ),
-        }
+        let fault = label(i, f);
+        out.extend(actions(f).into_iter().map(|(after, action)| Timed {
+            at: at + after,
+            fault: fault.clone(),
+            action,
+        }));
     }
     // Stable: actions at the same time keep the file's order.
     out.sort_by_key(|t| t.at);
@@ -129,6 +148,12 @@ faults:
         .lab
         .expect("valid lab");
         let t = timeline(&lab.faults);
+        let manual = named(&lab.faults, "manual").expect("named fault");
+        assert_eq!(
+            manual.iter().map(|(d, _)| d.as_secs()).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert!(named(&lab.faults, "nope").is_none());
         let s = |t: &Timed| (t.at.as_secs(), t.fault.clone());
         assert_eq!(
             t.iter().map(s).collect::<Vec<_>>(),

@@ -1,13 +1,18 @@
 //! A lab's life: the supervisor that owns it, the plan applied to the
 //! kernel with a journal, teardown, the state other warren processes read,
 //! and the control protocol with its client.
+//!
+//! [`Lab`] is the client library: a lab brought up from Rust, driven over
+//! the control protocol, and torn down when dropped.
 
 pub mod apply;
+pub mod binary;
 pub mod captures;
 pub mod client;
 pub mod events;
 pub mod faults;
 pub mod forward;
+pub mod handle;
 pub mod images;
 pub mod inspect;
 pub mod journal;
@@ -15,7 +20,13 @@ pub mod lifecycle;
 pub mod nodes;
 pub mod proto;
 pub mod state;
+mod streams;
 pub mod supervisor;
 pub mod system;
 pub mod vms;
 pub mod wires;
+
+pub use handle::{
+    Capture, Console, ConsoleMatch, Event, Events, ExecOptions, Lab, LabError, Node, Options,
+    Output, Qmp,
+};

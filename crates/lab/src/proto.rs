@@ -58,6 +58,81 @@ pub enum Request {
         /// Carrier on (true) or off.
         up: bool,
     },
+    /// Run a command in a netns, container or system node. Streams: after
+    /// the reply line, one [`ExecFrame`] per line, the last an exit frame.
+    Exec {
+        /// The node.
+        node: String,
+        /// Program and arguments (no shell).
+        argv: Vec<String>,
+        /// Extra environment, on top of the node's `env:`.
+        #[serde(default)]
+        env: std::collections::BTreeMap<String, String>,
+        /// Bytes written to the command's stdin, which is then closed;
+        /// without it stdin is empty.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stdin: Option<String>,
+        /// Kill the command after this many seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_secs: Option<u64>,
+    },
+    /// Wait until a vm's console shows `pattern` after the console cursor
+    /// (the end of the last match, or the point of the last send).
+    ConsoleExpect {
+        /// The vm node.
+        node: String,
+        /// A regex over the console output.
+        pattern: String,
+        /// Seconds to wait.
+        timeout_secs: u64,
+    },
+    /// Type text at a vm's console, as is (add `\n` for Enter). The
+    /// console cursor moves to the end of the output first.
+    ConsoleSend {
+        /// The vm node.
+        node: String,
+        /// The text.
+        text: String,
+    },
+    /// Stream the run's events: every line of `events.jsonl` so far, then
+    /// each new one, until the client closes the connection.
+    Events,
+    /// Fire a named entry of the lab's `faults:` now; answers when its last
+    /// action (the end of a `down:` or `for:`) has been applied.
+    Fault {
+        /// The fault's `name:`.
+        name: String,
+    },
+    /// A raw QMP command to a vm; the result is QMP's `return` value.
+    Qmp {
+        /// The vm node.
+        node: String,
+        /// The QMP command (`query-status`).
+        command: String,
+        /// Its arguments, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        arguments: Option<serde_json::Value>,
+    },
+}
+
+/// One line of an `exec` stream. Output is sent as UTF-8 text when it is
+/// valid UTF-8, as base64 otherwise; chunks never split a character.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecFrame {
+    /// Output on stdout, as text.
+    Stdout(String),
+    /// Output on stdout that is not UTF-8, base64-encoded.
+    StdoutB64(String),
+    /// Output on stderr, as text.
+    Stderr(String),
+    /// Output on stderr that is not UTF-8, base64-encoded.
+    StderrB64(String),
+    /// The command ended with this exit code (128 + signal when killed);
+    /// always the last frame.
+    Exit(i32),
+    /// The command was killed at its `timeout_secs`; an exit frame follows.
+    TimedOut(u64),
 }
 
 /// A request with its protocol version, as sent on the wire.
@@ -68,6 +143,22 @@ pub struct Envelope {
     /// The request.
     #[serde(flatten)]
     pub request: Request,
+}
+
+impl ExecFrame {
+    /// The output bytes this frame carries and whether they are stderr's;
+    /// `None` for exit and timeout frames, or base64 that does not decode.
+    pub fn output(&self) -> Option<(bool, Vec<u8>)> {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s).ok();
+        match self {
+            ExecFrame::Stdout(s) => Some((false, s.clone().into_bytes())),
+            ExecFrame::Stderr(s) => Some((true, s.clone().into_bytes())),
+            ExecFrame::StdoutB64(s) => b64(s).map(|b| (false, b)),
+            ExecFrame::StderrB64(s) => b64(s).map(|b| (true, b)),
+            ExecFrame::Exit(_) | ExecFrame::TimedOut(_) => None,
+        }
+    }
 }
 
 /// An answer.

@@ -123,6 +123,11 @@ struct Running {
     vms: Vec<RunningVm>,
     containers: Vec<RunningNode>,
     init: Option<LabInit>,
+    /// This executable, which runs commands in nodes (`__spawn`).
+    program: PathBuf,
+    /// The console cursor of each vm for `console_expect`/`console_send`,
+    /// starting where the lab became ready.
+    consoles: std::collections::HashMap<String, warren_runtime::vm::Console>,
 }
 
 /// How long containers get between SIGTERM and SIGKILL at teardown.
@@ -206,7 +211,9 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     let mut lab = warren_topology::load(&text, &st.lab)
         .lab
         .ok_or_else(|| SupervisorError::Lab(dir.to_path_buf()))?;
-    // `up --name` runs the file under another name; the state has it.
+    // The state names the lab: `up` may have renamed it (`--name`, or
+    // `Options::name` of the client library), and the file's `name:`
+    // would otherwise win.
     lab.name.clone_from(&st.lab);
     let plan = warren_topology::plan::plan(&lab);
     let images = nodes::resolve_images(&lab).map_err(|e| SupervisorError::Node(Box::new(e)))?;
@@ -284,6 +291,10 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     st.status = Status::Running;
     st.write(dir)?;
     crate::events::append(&st.results, "ready", serde_json::json!({ "lab": lab.name }));
+    let consoles = vms
+        .iter()
+        .map(|v| (v.name.clone(), v.vm.console()))
+        .collect();
     Ok(Running {
         lab,
         state: st,
@@ -293,6 +304,8 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         vms,
         containers,
         init: Some(init),
+        program: program.to_path_buf(),
+        consoles,
     })
 }
 
@@ -401,79 +414,143 @@ fn serve(dir: &Path, listener: UnixListener, running: Running) -> Result<(), Sup
     teardown(dir, &mut running)
 }
 
-/// Applies the `faults:` schedule, times relative to now (the lab is up),
-/// and appends each action, with its time, to the run's events file.
-fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mutex<Running>>) {
+/// Seconds since the epoch, as events carry them.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Appends one event line to the run's events file.
+fn log_event(events: &Path, value: &serde_json::Value) {
+    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(events) {
+        let _ = writeln!(f, "{value}");
+    }
+}
+
+/// Impairments a fault replaced, by link or endpoint, until it restores them.
+type Saved = std::collections::HashMap<String, [warren_wire::Params; 2]>;
+
+/// Applies one fault action to the running lab; returns what it did, as
+/// logged, and whether that worked.
+fn apply_fault(
+    r: &mut Running,
+    saved: &mut Saved,
+    action: &crate::faults::Action,
+) -> (String, Result<(), crate::wires::ImpairError>) {
     use crate::faults::Action;
-    use std::io::Write;
-    let start = std::time::Instant::now();
-    let mut saved: std::collections::HashMap<String, [warren_wire::Params; 2]> =
-        std::collections::HashMap::new();
-    let log = |value: serde_json::Value| {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(events)
-        {
-            let _ = writeln!(f, "{value}");
+    match action {
+        Action::Carrier { link, up } => (
+            format!("link {link} {}", if *up { "up" } else { "down" }),
+            crate::wires::set_carrier(&r.wires, link, *up).map(|_| ()),
+        ),
+        Action::Impair { on, impair } => {
+            let res = crate::wires::get(&r.wires, on).and_then(|before| {
+                saved.entry(on.clone()).or_insert(before);
+                crate::wires::set(&mut r.wires, on, impair).map(|_| ())
+            });
+            (format!("impair {on}"), res)
         }
-    };
-    let unix = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64())
-    };
-    log(serde_json::json!({ "t": unix(), "event": "faults-start", "scheduled": timeline.len() }));
-    for t in timeline {
-        if let Some(wait) = t.at.checked_sub(start.elapsed()) {
+        Action::Restore { on } => {
+            let res = match saved.remove(on) {
+                Some(p) => crate::wires::put(&mut r.wires, on, p),
+                None => Ok(()),
+            };
+            (format!("impair {on} restored"), res)
+        }
+        Action::NodeRestart { node } => (
+            format!("node {node} restart"),
+            Err(crate::wires::ImpairError::Value {
+                key: "restart".into(),
+                message: "node restarts are not supported yet".into(),
+            }),
+        ),
+    }
+}
+
+/// Runs `actions` (offsets from now) in order against the lab, logging each
+/// as a `fault` event with `extra` fields, until the lab stops running.
+/// Returns the first action that failed, if any.
+fn run_actions(
+    fault_of: &dyn Fn(usize) -> String,
+    actions: &[(std::time::Duration, crate::faults::Action)],
+    events: &Path,
+    shared: &Arc<Mutex<Running>>,
+    extra: &serde_json::Value,
+) -> Option<(String, crate::wires::ImpairError)> {
+    let start = std::time::Instant::now();
+    let mut saved = Saved::new();
+    let mut first_err = None;
+    for (i, (at, action)) in actions.iter().enumerate() {
+        if let Some(wait) = at.checked_sub(start.elapsed()) {
             std::thread::sleep(wait);
         }
         let mut r = shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if r.state.status != Status::Running {
-            return;
+            break;
         }
-        let (what, result) = match &t.action {
-            Action::Carrier { link, up } => (
-                format!("link {link} {}", if *up { "up" } else { "down" }),
-                crate::wires::set_carrier(&r.wires, link, *up).map(|_| ()),
-            ),
-            Action::Impair { on, impair } => {
-                let res = crate::wires::get(&r.wires, on).and_then(|before| {
-                    saved.entry(on.clone()).or_insert(before);
-                    crate::wires::set(&mut r.wires, on, impair).map(|_| ())
-                });
-                (format!("impair {on}"), res)
-            }
-            Action::Restore { on } => {
-                let res = match saved.remove(on) {
-                    Some(p) => crate::wires::put(&mut r.wires, on, p),
-                    None => Ok(()),
-                };
-                (format!("impair {on} restored"), res)
-            }
-            Action::NodeRestart { node } => (
-                format!("node {node} restart"),
-                Err(crate::wires::ImpairError::Value {
-                    key: "restart".into(),
-                    message: "node restarts are not supported yet".into(),
-                }),
-            ),
-        };
+        let (what, result) = apply_fault(&mut r, &mut saved, action);
         drop(r);
         let mut line = serde_json::json!({
-            "t": unix(),
+            "t": unix_now(),
             "event": "fault",
-            "fault": t.fault,
-            "at": t.at.as_secs_f64(),
+            "fault": fault_of(i),
+            "at": at.as_secs_f64(),
             "elapsed": start.elapsed().as_secs_f64(),
             "action": what,
         });
+        if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
+            line.extend(extra.clone());
+        }
         if let Err(e) = result {
             line["error"] = serde_json::Value::String(e.to_string());
+            first_err.get_or_insert((what, e));
         }
-        log(line);
+        log_event(events, &line);
+    }
+    first_err
+}
+
+/// Applies the `faults:` schedule, times relative to now (the lab is up),
+/// and appends each action, with its time, to the run's events file.
+fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mutex<Running>>) {
+    log_event(
+        events,
+        &serde_json::json!({ "t": unix_now(), "event": "faults-start", "scheduled": timeline.len() }),
+    );
+    let actions: Vec<_> = timeline.iter().map(|t| (t.at, t.action.clone())).collect();
+    let fault_of = |i: usize| timeline[i].fault.clone();
+    run_actions(&fault_of, &actions, events, shared, &serde_json::json!({}));
+}
+
+/// Fires the fault called `name` now and answers once its last action is done.
+fn fire_fault(name: &str, shared: &Arc<Mutex<Running>>) -> Reply {
+    let (actions, events) = {
+        let r = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (
+            crate::faults::named(&r.lab.faults, name),
+            r.state.results.join("events.jsonl"),
+        )
+    };
+    let Some(actions) = actions else {
+        let e = io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("the lab has no fault called {name}"),
+        );
+        return Reply::err("not-found", &e);
+    };
+    let fault_of = |_| name.to_string();
+    let extra = serde_json::json!({ "trigger": "request" });
+    match run_actions(&fault_of, &actions, &events, shared, &extra) {
+        None => Reply::ok(serde_json::json!({ "fault": name, "actions": actions.len() })),
+        Some((what, e)) => {
+            let e = io::Error::other(format!("fault {name}: {what}: {e}"));
+            Reply::err("fault", &e)
+        }
     }
 }
 
@@ -536,6 +613,42 @@ fn handle(stream: UnixStream, shared: &Arc<Mutex<Running>>) {
                 request: Request::Capture { link },
                 ..
             }) => return stream_capture(&stream, &link, shared),
+            Ok(Envelope {
+                request:
+                    Request::Exec {
+                        node,
+                        argv,
+                        env,
+                        stdin,
+                        timeout_secs,
+                    },
+                ..
+            }) => {
+                let exec = ExecRequest {
+                    node,
+                    argv,
+                    env,
+                    stdin,
+                    timeout_secs,
+                };
+                return stream_exec(&stream, exec, shared);
+            }
+            Ok(Envelope {
+                request: Request::Events,
+                ..
+            }) => {
+                let events = shared
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .state
+                    .results
+                    .join("events.jsonl");
+                let reply = Reply::ok(serde_json::json!({ "streaming": "events" }));
+                if write_reply(&stream, &reply).is_ok() {
+                    crate::streams::events(&stream, &events);
+                }
+                return;
+            }
             Ok(env) => answer(env.request, shared),
             Err(e) => Reply::err("bad-request", &e),
         };
@@ -594,6 +707,105 @@ fn stream_capture(stream: &UnixStream, link: &str, shared: &Arc<Mutex<Running>>)
     if let Some(c) = own {
         let _ = c.stop();
     }
+}
+
+/// The fields of [`Request::Exec`].
+struct ExecRequest {
+    node: String,
+    argv: Vec<String>,
+    env: std::collections::BTreeMap<String, String>,
+    stdin: Option<String>,
+    timeout_secs: Option<u64>,
+}
+
+fn not_found(what: String) -> Reply {
+    Reply::err("not-found", &io::Error::new(io::ErrorKind::NotFound, what))
+}
+
+/// Starts a command in a node through `warren __spawn`, in a process group
+/// of its own so that a timeout or a vanished client can kill all of it,
+/// answers, then streams its output and exit.
+fn stream_exec(stream: &UnixStream, req: ExecRequest, shared: &Arc<Mutex<Running>>) {
+    use warren_topology::model::NodeKind;
+    let started = {
+        let r = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match r.lab.node(&req.node) {
+            None => Err(not_found(format!("no node called {}", req.node))),
+            Some(n) if n.kind == NodeKind::Vm => Err(Reply::err(
+                "bad-request",
+                &io::Error::other(format!(
+                    "{} is a vm node; run commands there with console_run",
+                    req.node
+                )),
+            )),
+            Some(_) if req.argv.is_empty() => Err(Reply::err(
+                "bad-request",
+                &io::Error::other("exec needs a command (argv is empty)"),
+            )),
+            Some(n) => {
+                let extra: Vec<(String, String)> = req.env.into_iter().collect();
+                let mut cmd = if n.kind == NodeKind::System {
+                    let argv = crate::system::command_argv(&req.argv, &extra, false);
+                    nodes::probe_command(&r.state, &req.node, &argv, &r.program)
+                } else {
+                    let mut cmd = nodes::probe_command(&r.state, &req.node, &req.argv, &r.program);
+                    cmd.envs(n.env.clone())
+                        .envs(extra)
+                        .env("WARREN_LAB", &r.lab.name)
+                        .env("WARREN_NODE", &req.node);
+                    cmd
+                };
+                cmd.stdin(if req.stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0);
+                // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+                unsafe {
+                    cmd.pre_exec(warren_runtime::pidns::die_with_parent);
+                }
+                cmd.spawn().map_err(|e| Reply::err("exec", &e))
+            }
+        }
+    };
+    let child = match started {
+        Ok(c) => c,
+        Err(reply) => {
+            let _ = write_reply(stream, &reply);
+            return;
+        }
+    };
+    let pid = child.id().cast_signed();
+    let reply = Reply::ok(serde_json::json!({ "streaming": "exec", "node": req.node }));
+    if write_reply(stream, &reply).is_err() {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    crate::streams::exec(
+        stream,
+        child,
+        pid,
+        req.stdin.map(String::into_bytes),
+        req.timeout_secs.map(std::time::Duration::from_secs),
+    );
+}
+
+/// The console cursor of vm `node`, shared by every client.
+fn console_of(
+    shared: &Arc<Mutex<Running>>,
+    node: &str,
+) -> Result<warren_runtime::vm::Console, Reply> {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .consoles
+        .get(node)
+        .cloned()
+        .ok_or_else(|| not_found(format!("no vm node called {node}")))
 }
 
 fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
@@ -706,8 +918,65 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                 Err(e) => Reply::err("console", &e),
             }
         }
-        Request::Capture { .. } => {
-            let e = io::Error::other("capture requests are answered by streaming");
+        Request::ConsoleExpect {
+            node,
+            pattern,
+            timeout_secs,
+        } => {
+            // Cloned out of the lock: the wait may be long. Clones share the cursor.
+            let console = match console_of(shared, &node) {
+                Ok(c) => c,
+                Err(reply) => return reply,
+            };
+            match console.expect(&pattern, std::time::Duration::from_secs(timeout_secs)) {
+                Ok(m) => Reply::ok(serde_json::json!({
+                    "matched": m.matched,
+                    "groups": m.groups,
+                    "before": m.before,
+                })),
+                Err(e @ warren_runtime::vm::ConsoleError::Pattern { .. }) => {
+                    Reply::err("bad-request", &e)
+                }
+                Err(e @ warren_runtime::vm::ConsoleError::Timeout { .. }) => {
+                    Reply::err("timeout", &e)
+                }
+                Err(e) => Reply::err("console", &e),
+            }
+        }
+        Request::ConsoleSend { node, text } => {
+            let console = match console_of(shared, &node) {
+                Ok(c) => c,
+                Err(reply) => return reply,
+            };
+            console.skip_to_end();
+            match console.send(text.as_bytes()) {
+                Ok(()) => Reply::ok(serde_json::json!({ "sent": text.len() })),
+                Err(e) => Reply::err("console", &e),
+            }
+        }
+        Request::Fault { name } => fire_fault(&name, shared),
+        Request::Qmp {
+            node,
+            command,
+            arguments,
+        } => {
+            let r = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(v) = r.vms.iter().find(|v| v.name == node) else {
+                return not_found(format!("no vm node called {node}"));
+            };
+            match v.vm.qmp().execute_with(
+                &command,
+                arguments.as_ref(),
+                warren_runtime::vm::qmp::QMP_TIMEOUT,
+            ) {
+                Ok(value) => Reply::ok(value),
+                Err(e) => Reply::err("qmp", &e),
+            }
+        }
+        Request::Capture { .. } | Request::Exec { .. } | Request::Events => {
+            let e = io::Error::other("this request is answered by streaming");
             Reply::err("bad-request", &e)
         }
     }

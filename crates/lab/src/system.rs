@@ -148,3 +148,30 @@ pub fn render_networkd(node: &Node, upper: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `argv` as it runs in a system node: from a clean environment holding
+/// only a default `PATH` and `env`, as systemd's own services start, and
+/// as a transient unit through `systemd-run` when `unit` is set.
+pub fn command_argv(argv: &[String], env: &[(String, String)], unit: bool) -> Vec<String> {
+    let mut out: Vec<String> = vec![
+        "env".into(),
+        "-i".into(),
+        format!("PATH={}", crate::images::DEFAULT_PATH),
+    ];
+    out.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+    if unit {
+        out.extend(
+            [
+                "systemd-run",
+                "--wait",
+                "--pipe",
+                "--quiet",
+                "--collect",
+                "--",
+            ]
+            .map(String::from),
+        );
+    }
+    out.extend(argv.iter().cloned());
+    out
+}

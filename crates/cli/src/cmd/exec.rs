@@ -49,7 +49,7 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     env.push(("WARREN_LAB".into(), st.lab.clone()));
     env.push(("WARREN_NODE".into(), args.node.clone()));
     let system = node.kind == warren_topology::model::NodeKind::System;
-    let mut argv = if args.command.is_empty() {
+    let mut argv: Vec<String> = if args.command.is_empty() {
         vec![if system {
             "/bin/sh".into()
         } else {
@@ -61,29 +61,10 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     if system {
         // An OS container's commands start from a clean environment, as
         // systemd's own services do, optionally as a transient unit.
-        let mut wrapped: Vec<String> = vec![
-            "env".into(),
-            "-i".into(),
-            format!("PATH={}", warren_lab::images::DEFAULT_PATH),
-        ];
-        if let Ok(term) = std::env::var("TERM") {
-            wrapped.push(format!("TERM={term}"));
-        }
-        if args.unit {
-            wrapped.extend(
-                [
-                    "systemd-run",
-                    "--wait",
-                    "--pipe",
-                    "--quiet",
-                    "--collect",
-                    "--",
-                ]
-                .map(String::from),
-            );
-        }
-        wrapped.append(&mut argv);
-        argv = wrapped;
+        let term: Vec<(String, String)> = std::env::var("TERM")
+            .map(|t| vec![("TERM".into(), t)])
+            .unwrap_or_default();
+        argv = warren_lab::system::command_argv(&argv, &term, args.unit);
         env.clear();
     }
     // Joining namespaces needs a single-threaded process: nothing before
