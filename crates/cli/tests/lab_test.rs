@@ -144,7 +144,7 @@ fn triangle_example_passes_its_tests() {
         &[],
         &[],
     );
-    assert_passed(tmp.path(), "tt-tri", &run, 6);
+    assert_passed(tmp.path(), "tt-tri", &run, 9);
     // The capture step read the run's own capture of that link.
     assert!(run.results.join("capture/r1.eth1-r2.eth1.pcapng").exists());
 }
@@ -195,7 +195,7 @@ fn allkinds_example_passes_its_tests() {
     registry_env_with(&store, "systemd");
     let env = registry_env_with(&store, "busybox");
     let run = warren_test(tmp.path(), &dir.join("allkinds.yaml"), "tt-all", &[], &env);
-    assert_passed(tmp.path(), "tt-all", &run, 8);
+    assert_passed(tmp.path(), "tt-all", &run, 9);
     // Console evidence of the DUT is kept with the rest.
     let files = walk(&run.results);
     assert!(
