@@ -612,3 +612,39 @@ impl Iterator for Events {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_file_is_refused_with_every_problem_at_its_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("bad.yaml");
+        std::fs::write(&file, "nodes:\n  r1: {}\nlinks:\n  - [r1:eth1, r3:eth1]\n").expect("write");
+        let err = Lab::up(&file).expect_err("invalid");
+        let LabError::Invalid { problems, .. } = &err else {
+            panic!("{err}");
+        };
+        let at = format!("{}:4:15: warren::unknown-node: ", file.display());
+        assert!(problems.iter().any(|p| p.starts_with(&at)), "{problems:?}");
+        assert!(err.to_string().contains("no node called `r3`"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_name_override_is_refused_before_anything_starts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("ok.yaml");
+        std::fs::write(&file, "nodes:\n  r1: {}\n").expect("write");
+        let options = Options {
+            name: Some("Far-Too-Long-Name".into()),
+            ..Options::default()
+        };
+        let err = Lab::up_with(&file, &options).expect_err("bad name");
+        assert!(matches!(err, LabError::Name(_)), "{err}");
+        assert!(matches!(
+            Lab::attach("no-such-lab"),
+            Err(LabError::NotRunning(_))
+        ));
+    }
+}

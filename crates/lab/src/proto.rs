@@ -1,7 +1,10 @@
 //! The supervisor's control protocol: JSON lines over the unix socket
-//! `control.sock` in the lab's state folder. Each request is one line, and
-//! each answer one line. New fields are optional, so older clients keep
-//! working; `v` is bumped only for incompatible changes.
+//! `control.sock` in the lab's state folder, a stable interface documented
+//! in `docs/control-protocol.md`. Each request is one line, and each answer
+//! one line; a streaming request (`exec`, `events`, `capture`) is followed
+//! by its stream on the same connection. New fields are optional, so older
+//! clients keep working; `v` is bumped only for incompatible changes, and a
+//! supervisor refuses a newer `v` than its own.
 
 use serde::{Deserialize, Serialize};
 

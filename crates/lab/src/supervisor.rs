@@ -609,6 +609,14 @@ fn handle(stream: UnixStream, shared: &Arc<Mutex<Running>>) {
         let request = serde_json::from_str::<Envelope>(&line);
         line.clear();
         let reply = match request {
+            Ok(env) if env.v > crate::proto::VERSION => {
+                let e = io::Error::other(format!(
+                    "protocol version {} is newer than this supervisor's {}",
+                    env.v,
+                    crate::proto::VERSION
+                ));
+                Reply::err("version", &e)
+            }
             Ok(Envelope {
                 request: Request::Capture { link },
                 ..

@@ -236,17 +236,16 @@ fn a_lab_driven_from_rust_pings_captures_impairs_faults_and_is_gone_after_drop()
             let t = Instant::now();
             lab.fault("cut").map(|()| t.elapsed())
         });
-        std::thread::sleep(Duration::from_millis(300));
-        let during = lab
-            .node("h1")
-            .exec(&["ping", "-c1", "-W1", "10.78.2.2"])
-            .expect("ping");
-        assert_eq!(
-            during.status,
-            1,
-            "ping during the cut: {}",
-            during.stdout_text()
-        );
+        // Ping until one fails: the cut starts as soon as the request lands.
+        let mut failed = None;
+        while failed.is_none() && !fired.is_finished() {
+            let ping = lab
+                .node("h1")
+                .exec(&["ping", "-c1", "-W1", "10.78.2.2"])
+                .expect("ping");
+            failed = (!ping.success()).then_some(ping.status);
+        }
+        assert_eq!(failed, Some(1), "no ping failed during the cut");
         let took = fired.join().expect("fault thread").expect("fault");
         assert!(
             took >= Duration::from_secs(2),

@@ -227,6 +227,36 @@ pub fn registry_env_with(store: &Path, set: &str) -> Vec<(String, String)> {
     env
 }
 
+/// Starts the fixture registry with the systemd image; returns warren's environment.
+pub fn systemd_env(store: &Path) -> Vec<(String, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/registry.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("systemd")
+        .output()
+        .expect("registry.sh");
+    assert!(
+        out.status.success(),
+        "the systemd image fixture failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    registry_env(store)
+}
+
+/// `warren up -q FILE` with the fixture's environment; fails the test if it fails.
+pub fn up_with(cwd: &Path, file: &Path, env: &[(String, String)]) {
+    let out = warren(cwd)
+        .args(["up", "-q", file.to_str().expect("path")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren up");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs warren as uid/gid 65534 with no supplementary groups and no runtime
 /// dir, for the rootless tests.
 pub fn as_nobody(cwd: &Path, args: &[&str]) -> Output {
