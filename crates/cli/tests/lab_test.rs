@@ -179,6 +179,23 @@ fn lan_example_passes_its_tests() {
 }
 
 #[test]
+fn client_example_lab_passes_its_tests() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = examples().join("client/lab.yaml");
+    let run = warren_test(tmp.path(), &file, "tt-client", &[], &[]);
+    assert_passed(tmp.path(), "tt-client", &run, 6);
+    // The fault fired by a step is in the events with both of its actions.
+    let faults: Vec<String> = run
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "fault")
+        .filter_map(|e| e["action"].as_str().map(String::from))
+        .collect();
+    assert_eq!(faults, ["link r1:eth2 down", "link r1:eth2 up"]);
+}
+
+#[test]
 fn allkinds_example_passes_its_tests() {
     require_root();
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -192,8 +209,7 @@ fn allkinds_example_passes_its_tests() {
         std::os::unix::fs::symlink(dut.join(f), dir.join(f)).expect("symlink");
     }
     let store = tmp.path().join("store");
-    registry_env_with(&store, "systemd");
-    let env = registry_env_with(&store, "busybox");
+    let env = systemd_env(&store);
     let run = warren_test(tmp.path(), &dir.join("allkinds.yaml"), "tt-all", &[], &env);
     assert_passed(tmp.path(), "tt-all", &run, 9);
     // Console evidence of the DUT is kept with the rest.

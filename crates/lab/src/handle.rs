@@ -141,24 +141,16 @@ impl Lab {
             return Err(LabError::Invalid { file, problems });
         };
         if let Some(name) = &options.name {
-            if let Some(problem) = warren_topology::resolve::lab_name_problem(name) {
-                return Err(LabError::Name(problem));
-            }
-            lab.name.clone_from(name);
+            lab.rename(name).map_err(LabError::Name)?;
         }
         let program = match &options.warren {
             Some(p) => p.clone(),
             None => crate::binary::warren()?,
         };
-        let results_root = options
-            .results
-            .clone()
-            .or_else(|| lab.results.as_ref().map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("results"));
         let opts = UpOptions {
             replace: options.replace,
             foreground: false,
-            results_root,
+            results_root: lifecycle::results_root(options.results.as_deref(), &lab),
         };
         let dir = lifecycle::up(&lab, &text, path, &opts, &program)?;
         // Owned from here on, so that any later failure still tears it down.

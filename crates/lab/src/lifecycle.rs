@@ -102,6 +102,14 @@ fn run_dir(results_root: &Path, lab: &str) -> PathBuf {
     dir
 }
 
+/// Where a run's evidence goes: `flag` (`--results`), else the lab's
+/// `results:`, else ./results.
+pub fn results_root(flag: Option<&Path>, lab: &Lab) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| lab.results.as_ref().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("results"))
+}
+
 /// Brings a validated lab up: state folder, supervisor, wait for ready.
 /// `text` is the lab file's source, saved so the supervisor reads exactly
 /// what was validated. Returns the state folder.

@@ -64,7 +64,7 @@ fn run_tests(args: &TestArgs) -> Result<(), Failure> {
     let opts = UpOptions {
         replace: args.replace,
         foreground: false,
-        results_root: super::up::results_root(args.results.as_ref(), &lab),
+        results_root: lifecycle::results_root(args.results.as_deref(), &lab),
     };
     let dir = super::up::bring_up(&lab, &text, &args.file, &opts, !args.quiet)?;
     let results = LabState::read(&dir)

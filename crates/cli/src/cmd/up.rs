@@ -46,7 +46,7 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
     let opts = UpOptions {
         replace: args.replace,
         foreground: args.foreground,
-        results_root: results_root(args.results.as_ref(), &lab),
+        results_root: lifecycle::results_root(args.results.as_deref(), &lab),
     };
     let dir = bring_up(&lab, &text, &args.file, &opts, !args.quiet)?;
     if args.foreground || args.quiet {
@@ -71,14 +71,6 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
         info.results
     );
     Ok(())
-}
-
-/// Where a run's evidence goes: `--results`, else the lab's `results:`,
-/// else ./results.
-pub fn results_root(flag: Option<&PathBuf>, lab: &Lab) -> PathBuf {
-    flag.cloned()
-        .or_else(|| lab.results.as_ref().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("results"))
 }
 
 /// Pulls the images the lab's container nodes lack (with progress bars

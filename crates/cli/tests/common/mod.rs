@@ -229,17 +229,7 @@ pub fn registry_env_with(store: &Path, set: &str) -> Vec<(String, String)> {
 
 /// Starts the fixture registry with the systemd image; returns warren's environment.
 pub fn systemd_env(store: &Path) -> Vec<(String, String)> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/registry.sh");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .arg("systemd")
-        .output()
-        .expect("registry.sh");
-    assert!(
-        out.status.success(),
-        "the systemd image fixture failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    registry_env_with(store, "systemd");
     registry_env(store)
 }
 
