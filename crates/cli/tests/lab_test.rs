@@ -372,3 +372,41 @@ fn a_lab_without_tests_is_refused_before_anything_starts() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("must match [a-z0-9][a-z0-9-]*"));
 }
+
+#[test]
+fn an_unprivileged_user_tests_a_lab() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let file = tmp.path().join("dualstack.yaml");
+    std::fs::copy(examples().join("dualstack.yaml"), &file).expect("copy");
+    let out = as_nobody(
+        tmp.path(),
+        &[
+            "test",
+            "dualstack.yaml",
+            "--name",
+            "tt-rootless",
+            "-q",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json");
+    assert_eq!(json["totals"]["passed"], 5, "{json}");
+    // Ping and http steps join the node's network namespace through the
+    // lab's user namespace; nothing of the lab is left for the user.
+    assert!(!Path::new("/tmp/warren-65534/tt-rootless").exists());
+    let results = Path::new(json["results"].as_str().expect("results"));
+    let junit = std::fs::read_to_string(results.join("junit.xml")).expect("junit");
+    assert!(junit.contains("failures=\"0\""));
+}

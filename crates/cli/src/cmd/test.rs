@@ -72,6 +72,8 @@ fn run_tests(args: &TestArgs) -> Result<(), Failure> {
         .flatten()
         .map(|s| s.results)
         .ok_or_else(|| miette::miette!("lab {} vanished after coming up", lab.name))?;
+    // Reported absolute: a CI step reading --json need not know our cwd.
+    let results = std::fs::canonicalize(&results).unwrap_or(results);
     if !args.quiet {
         eprintln!(
             "lab {} is up in {:.2} s; running {} steps",

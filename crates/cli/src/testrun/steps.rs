@@ -359,6 +359,9 @@ fn capture(cx: &Context, c: &CaptureCheck, deadline: Instant) -> Outcome {
     let file = cx.capture_file(&c.link.value).map_err(Failed::new)?;
     settle(&file, deadline);
     let mut cmd = Command::new("tshark");
+    // No personal profile: counts must not depend on whose preferences
+    // (or unreadable $HOME) the run happens to see.
+    cmd.env("WIRESHARK_CONFIG_DIR", "/nonexistent/warren-tshark-profile");
     cmd.arg("-r")
         .arg(&file)
         .args(["-T", "fields", "-e", "frame.number"]);
