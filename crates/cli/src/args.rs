@@ -189,27 +189,15 @@ pub struct SpawnArgs {
 /// `warren up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// The lab file, or a compose file (one with `services:`).
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
-    /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).
-    #[arg(long = "network-file", value_name = "FILE")]
-    pub network_files: Vec<String>,
-    /// Run the lab under this name instead of its own (to run one file several times at once).
-    #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
+    /// The lab and how to run it.
+    #[command(flatten)]
+    pub lab: LabArgs,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Keep the supervisor attached to this terminal; Ctrl-C tears the lab down.
     #[arg(long)]
     pub foreground: bool,
-    /// Tear down a running lab of the same name first.
-    #[arg(long)]
-    pub replace: bool,
-    /// Folder for evidence (`<DIR>/<lab>/<run>/`); default `results:` of the lab file, else ./results.
-    #[arg(long, value_name = "DIR")]
-    pub results: Option<PathBuf>,
     /// Print the lab as JSON when it is up (or the plan, with --dry-run).
     #[arg(long)]
     pub json: bool,
@@ -218,9 +206,9 @@ pub struct UpArgs {
     pub quiet: bool,
 }
 
-/// `warren test`.
+/// The lab a command brings up (`up`, `test`) and where it runs.
 #[derive(Debug, Args)]
-pub struct TestArgs {
+pub struct LabArgs {
     /// The lab file, or a compose file (one with `services:`).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
@@ -230,6 +218,20 @@ pub struct TestArgs {
     /// Run the lab under this name instead of its own (to run one file several times at once).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Tear down a running lab of the same name first.
+    #[arg(long)]
+    pub replace: bool,
+    /// Folder for evidence (`<DIR>/<lab>/<run>/`); default `results:` of the lab file, else ./results.
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+}
+
+/// `warren test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The lab and how to run it.
+    #[command(flatten)]
+    pub lab: LabArgs,
     /// Leave the lab up when a step fails, for debugging (`warren down NAME` afterwards).
     #[arg(long)]
     pub keep: bool,
@@ -239,12 +241,6 @@ pub struct TestArgs {
     /// Run only the steps whose name contains this text (repeatable).
     #[arg(long = "only", value_name = "TEXT")]
     pub only: Vec<String>,
-    /// Tear down a running lab of the same name first.
-    #[arg(long)]
-    pub replace: bool,
-    /// Folder for evidence (default: the lab's `results:` or ./results).
-    #[arg(long, value_name = "DIR")]
-    pub results: Option<PathBuf>,
     /// Also write the JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,

@@ -31,12 +31,7 @@ impl Drop for DownOnDrop {
 #[test]
 fn an_unprivileged_user_runs_and_removes_a_lab() {
     require_root();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
+    let tmp = tempdir_for_anyone();
     let lab = "rootless";
     let file = write_lab(
         tmp.path(),

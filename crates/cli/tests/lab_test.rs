@@ -334,25 +334,16 @@ fn fail_fast_skips_the_rest_and_keep_leaves_the_lab_up() {
         "{junit}"
     );
     assert!(junit.contains("<skipped message=\"an earlier step failed (--fail-fast)\"/>"));
-    // Kept for debugging: still running and usable.
+    // Kept for debugging: still running and usable, until `down`.
     let ps = ok(tmp.path(), &["ps", "--json"]);
     assert!(ps.contains("\"tt-keep\""), "{ps}");
-    ok(
-        tmp.path(),
-        &[
-            "exec",
-            "tt-keep",
-            "a",
-            "--",
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "2",
-            "10.77.0.2",
-        ],
-    );
-    ok(tmp.path(), &["down", "tt-keep"]);
+    let lab = LabGuard {
+        name: "tt-keep".into(),
+        cwd: tmp.path().into(),
+        netns: lab_netns("tt-keep"),
+    };
+    lab.ping("a", "10.77.0.2", &[]);
+    drop(lab);
     assert_torn_down(tmp.path(), "tt-keep");
 }
 
@@ -376,12 +367,7 @@ fn a_lab_without_tests_is_refused_before_anything_starts() {
 #[test]
 fn an_unprivileged_user_tests_a_lab() {
     require_root();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
+    let tmp = tempdir_for_anyone();
     let file = tmp.path().join("dualstack.yaml");
     std::fs::copy(examples().join("dualstack.yaml"), &file).expect("copy");
     let out = as_nobody(

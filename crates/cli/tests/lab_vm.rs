@@ -138,12 +138,7 @@ interfaces:
 fn the_same_kind_of_lab_runs_rootless() {
     require_root();
     let fixture = dut_fixture();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("chmod");
+    let tmp = tempdir_for_anyone();
     let text = format!(
         "name: vmroot
 nodes:

@@ -19,23 +19,7 @@ const APPEND: &str = "console=ttyS0 quiet panic=-1 dut_name=bench dut_nics=0";
 const BANNER: &str = "=== DUT-READY bench";
 
 fn fixture() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/dut.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .output()
-        .expect("running dut.sh");
-    assert!(
-        out.status.success(),
-        "dut.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = String::from_utf8_lossy(&out.stdout);
-    PathBuf::from(
-        s.lines()
-            .last()
-            .expect("dut.sh prints its directory")
-            .trim(),
-    )
+    warren_fixtures::dut().to_path_buf()
 }
 
 /// Bare QEMU, serial on a pipe (`-serial stdio`), or on a unix socket

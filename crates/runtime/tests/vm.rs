@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{OnceLock, mpsc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use warren_kernel::{IpNet, MacAddr, Netns, RouteSpec};
@@ -20,12 +20,7 @@ use warren_runtime::vm::{
 const BOOT: Duration = Duration::from_secs(90);
 
 fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    assert_eq!(
-        uid, 0,
-        "the VM tests need root (they create namespaces and taps); run them as root"
-    );
+    warren_fixtures::require_root();
     let ok = Command::new("qemu-system-x86_64")
         .arg("--version")
         .output()
@@ -37,38 +32,8 @@ fn require_root() {
     );
 }
 
-/// The DUT fixture directory, built once per cache key by dut.sh.
 fn fixture() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Ok(d) = std::env::var("WARREN_VM_FIXTURE") {
-            return PathBuf::from(d);
-        }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/dut.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .expect("running scripts/fixtures/dut.sh");
-        assert!(
-            out.status.success(),
-            "building the DUT fixture failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let dir = PathBuf::from(
-            stdout
-                .lines()
-                .last()
-                .expect("dut.sh prints its directory")
-                .trim(),
-        );
-        assert!(
-            dir.join("initrd.gz").is_file(),
-            "no initrd in {}",
-            dir.display()
-        );
-        dir
-    })
+    warren_fixtures::dut()
 }
 
 fn unique(prefix: &str) -> String {

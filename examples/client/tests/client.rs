@@ -7,29 +7,13 @@
 //! --workspace` builds it) or named in `$WARREN_BIN`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use warren_client_example::{EchoCount, count_echoes};
 use warren_lab::client::ClientError;
 use warren_lab::{ExecOptions, Lab, LabError, Options};
 
-fn require_root() {
-    assert!(
-        nix_is_root(),
-        "this test builds labs on the real kernel and needs root; run it as root (CI does)"
-    );
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use warren_fixtures::require_root;
 
 fn options(name: &str, results: &Path) -> Options {
     Options {
@@ -284,30 +268,10 @@ fn a_lab_driven_from_rust_pings_captures_impairs_faults_and_is_gone_after_drop()
     assert_gone("wclient", pid, &netns);
 }
 
-fn dut_fixture() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/dut.sh");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("running scripts/fixtures/dut.sh");
-    assert!(
-        out.status.success(),
-        "building the DUT fixture failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .expect("dut.sh prints its folder")
-            .trim(),
-    )
-}
-
 #[test]
 fn a_vm_is_driven_over_its_console_and_qmp_from_rust() {
     require_root();
-    let fixture = dut_fixture();
+    let fixture = warren_fixtures::dut();
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("vm.yaml");
     let text = format!(

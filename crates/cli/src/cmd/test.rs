@@ -6,7 +6,6 @@
 
 use crate::Failure;
 use crate::args::TestArgs;
-use crate::labfile::LabFile;
 use crate::testrun::report::{self, Totals};
 use crate::testrun::{self, Context, Progress, StepReport, Verdict};
 use nix::sys::signal::{SigSet, Signal};
@@ -14,7 +13,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
-use warren_lab::lifecycle::{self, UpOptions};
+use warren_lab::lifecycle;
 use warren_lab::state::LabState;
 use warren_topology::model::TestStep;
 
@@ -28,17 +27,8 @@ pub fn run(args: &TestArgs) -> Result<(), Failure> {
 }
 
 fn run_tests(args: &TestArgs) -> Result<(), Failure> {
-    let file = LabFile::read_with(
-        &args.file,
-        &crate::compose::split_network_files(&args.network_files),
-    )?;
-    let text = file.text.clone();
-    let shown = args.file.display().to_string();
-    let mut lab = file.into_lab()?;
-    if let Some(name) = &args.name {
-        lab.rename(name)
-            .map_err(|e| Failure::Error(miette::miette!("--name: {e}")))?;
-    }
+    let (lab, text) = args.lab.load()?;
+    let shown = args.lab.file.display().to_string();
     if lab.tests.is_empty() {
         return Err(Failure::Error(miette::miette!(
             help = "add a `tests:` section (docs/testing.md), or use `warren up` to only build the lab",
@@ -61,12 +51,7 @@ fn run_tests(args: &TestArgs) -> Result<(), Failure> {
         }
     });
     let started = Instant::now();
-    let opts = UpOptions {
-        replace: args.replace,
-        foreground: false,
-        results_root: lifecycle::results_root(args.results.as_deref(), &lab),
-    };
-    let dir = super::up::bring_up(&lab, &text, &args.file, &opts, !args.quiet)?;
+    let dir = args.lab.bring_up(&lab, &text, false, !args.quiet)?;
     let results = LabState::read(&dir)
         .ok()
         .flatten()

@@ -1,24 +1,15 @@
 //! `warren up FILE`: validate, plan, start the supervisor, print the lab.
 
 use crate::Failure;
-use crate::args::UpArgs;
+use crate::args::{LabArgs, UpArgs};
 use crate::labfile::LabFile;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 use warren_lab::lifecycle::{self, UpOptions};
 use warren_topology::model::Lab;
 
 pub fn run(args: &UpArgs) -> Result<(), Failure> {
-    let file = LabFile::read_with(
-        &args.file,
-        &crate::compose::split_network_files(&args.network_files),
-    )?;
-    let text = file.text.clone();
-    let mut lab = file.into_lab()?;
-    if let Some(name) = &args.name {
-        lab.rename(name)
-            .map_err(|e| Failure::Error(miette::miette!("--name: {e}")))?;
-    }
+    let (lab, text) = args.lab.load()?;
     if args.dry_run {
         let plan = warren_topology::plan::plan(&lab);
         if args.json {
@@ -43,12 +34,9 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
         );
     }
     let started = Instant::now();
-    let opts = UpOptions {
-        replace: args.replace,
-        foreground: args.foreground,
-        results_root: lifecycle::results_root(args.results.as_deref(), &lab),
-    };
-    let dir = bring_up(&lab, &text, &args.file, &opts, !args.quiet)?;
+    let dir = args
+        .lab
+        .bring_up(&lab, &text, args.foreground, !args.quiet)?;
     if args.foreground || args.quiet {
         return Ok(());
     }
@@ -73,33 +61,57 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Pulls the images the lab's container nodes lack (with progress bars
-/// when `progress`), then starts its supervisor and waits until the lab is
-/// ready. Returns the lab's state folder.
-pub fn bring_up(
-    lab: &Lab,
-    text: &str,
-    file: &Path,
-    opts: &UpOptions,
-    progress: bool,
-) -> Result<PathBuf, Failure> {
-    // Pull what is missing here, where a terminal can show progress; the
-    // supervisor then finds every image in the store.
-    for node in &lab.nodes {
-        if let Some(c) = &node.container
-            && node.kind == warren_topology::model::NodeKind::Container
-            && !warren_lab::images::is_path(&c.image)
-        {
-            warren_lab::images::resolve(&c.image, progress).map_err(|e| {
-                Failure::Error(
-                    Failure::report(e).wrap_err(format!("image of node {}", node.name.value)),
-                )
-            })?;
+impl LabArgs {
+    /// Reads and validates the lab (a compose file with its network files
+    /// converted first) under `--name` if given; returns it with the text
+    /// the supervisor is to read.
+    pub fn load(&self) -> Result<(Lab, String), Failure> {
+        let file = LabFile::read_with(
+            &self.file,
+            &crate::compose::split_network_files(&self.network_files),
+        )?;
+        let text = file.text.clone();
+        let mut lab = file.into_lab()?;
+        if let Some(name) = &self.name {
+            lab.rename(name)
+                .map_err(|e| Failure::Error(miette::miette!("--name: {e}")))?;
         }
+        Ok((lab, text))
     }
-    let program =
-        std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;
-    lifecycle::up(lab, text, file, opts, &program).map_err(|e| {
-        Failure::Error(Failure::report(e).wrap_err(format!("bringing lab {} up", lab.name)))
-    })
+
+    /// Pulls the images the lab's container nodes lack (with progress bars
+    /// when `progress`), then starts its supervisor and waits until the lab
+    /// is ready. Returns the lab's state folder.
+    pub fn bring_up(
+        &self,
+        lab: &Lab,
+        text: &str,
+        foreground: bool,
+        progress: bool,
+    ) -> Result<PathBuf, Failure> {
+        // Pull what is missing here, where a terminal can show progress; the
+        // supervisor then finds every image in the store.
+        for node in &lab.nodes {
+            if let Some(c) = &node.container
+                && node.kind == warren_topology::model::NodeKind::Container
+                && !warren_lab::images::is_path(&c.image)
+            {
+                warren_lab::images::resolve(&c.image, progress).map_err(|e| {
+                    Failure::Error(
+                        Failure::report(e).wrap_err(format!("image of node {}", node.name.value)),
+                    )
+                })?;
+            }
+        }
+        let program =
+            std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;
+        let opts = UpOptions {
+            replace: self.replace,
+            foreground,
+            results_root: lifecycle::results_root(self.results.as_deref(), lab),
+        };
+        lifecycle::up(lab, text, &self.file, &opts, &program).map_err(|e| {
+            Failure::Error(Failure::report(e).wrap_err(format!("bringing lab {} up", lab.name)))
+        })
+    }
 }

@@ -7,23 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// Fails the test unless it runs as root: these tests need the kernel.
-pub fn require_root() {
-    assert!(
-        nix_is_root(),
-        "this test builds labs on the real kernel and needs root; run ./scripts/test as root (CI does)"
-    );
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+pub use warren_fixtures::require_root;
 
 /// The warren binary under test.
 pub fn bin() -> PathBuf {
@@ -202,29 +186,7 @@ pub fn registry_env(store: &Path) -> Vec<(String, String)> {
 /// Like [`registry_env`], also building the fixture's image set `set`
 /// (`busybox`, `debian`, `systemd`) first.
 pub fn registry_env_with(store: &Path, set: &str) -> Vec<(String, String)> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/registry.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(set)
-        .output()
-        .expect("running scripts/fixtures/registry.sh");
-    assert!(
-        out.status.success(),
-        "the registry fixture failed (scripts/setup installs docker-registry, skopeo, umoci):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut env: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .filter(|(k, _)| k.starts_with("WARREN_"))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    assert!(
-        env.iter().any(|(k, _)| k == "WARREN_REGISTRIES"),
-        "the fixture names its registries file"
-    );
-    env.push(("WARREN_STORE".into(), store.display().to_string()));
-    env
+    warren_fixtures::registry_env(store, set)
 }
 
 /// Starts the fixture registry with the systemd image; returns warren's environment.
@@ -245,6 +207,18 @@ pub fn up_with(cwd: &Path, file: &Path, env: &[(String, String)]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A temporary folder anyone may write to, for tests that run warren as
+/// uid 65534 ([`as_nobody`]) in it.
+pub fn tempdir_for_anyone() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    tmp
 }
 
 /// Runs warren as uid/gid 65534 with no supplementary groups and no runtime
@@ -371,24 +345,7 @@ pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
     child.wait_with_output().expect("wait")
 }
 
-/// Builds (once) the DUT that scripts/fixtures/dut.sh makes from Debian
-/// packages and returns its folder (vmlinuz, initrd.gz, uefi.img).
+/// The DUT fixture's folder (vmlinuz, initrd.gz, uefi.img).
 pub fn dut_fixture() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/dut.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .output()
-        .expect("running scripts/fixtures/dut.sh");
-    assert!(
-        out.status.success(),
-        "building the DUT fixture failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .expect("dut.sh prints its folder")
-            .trim(),
-    )
+    warren_fixtures::dut().to_path_buf()
 }

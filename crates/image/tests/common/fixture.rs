@@ -3,8 +3,7 @@
 //! fails loudly when the registry or its tools are missing.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// The fixture registry and the registries file that mirrors docker.io to it.
@@ -18,32 +17,13 @@ pub struct Fixture {
     pub dir: PathBuf,
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .find(|p| p.join("scripts/fixtures/registry.sh").is_file())
-        .expect("the workspace has scripts/fixtures/registry.sh")
-        .to_owned()
-}
-
 fn run(what: &str) -> Fixture {
-    let script = repo_root().join("scripts/fixtures/registry.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(what)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "fixture registry ({what}) failed; run scripts/setup as root first.\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let env = warren_fixtures::registry(what);
     let get = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .unwrap_or_else(|| panic!("fixture printed no {k}:\n{text}"))
-            .to_owned()
+        env.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("the registry fixture printed no {k}: {env:?}"))
     };
     Fixture {
         registry: get("WARREN_FIXTURE_REGISTRY"),
