@@ -1,25 +1,30 @@
-//! Forwards: host TCP ports relayed to ports inside nodes by user-space
-//! threads of the supervisor. The listener is bound in the supervisor's
-//! namespace (the host's) on 127.0.0.1; each connection is relayed over a
-//! socket opened inside the node's namespace to the node's own address, so
-//! no NAT rule or route to the lab is needed. The threads end with the
-//! supervisor.
+//! Forwards: host TCP and UDP ports relayed to ports inside nodes by
+//! user-space threads of the supervisor. The listener is bound in the
+//! supervisor's namespace (the host's) on 127.0.0.1; each TCP connection,
+//! and each UDP client (by its address and port), is relayed over a socket
+//! opened inside the node's namespace to the node's own address, so no NAT
+//! rule or route to the lab is needed. The threads end with the supervisor.
 
 use crate::apply::Built;
+use std::collections::HashMap;
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use warren_kernel::Netns;
 use warren_topology::Lab;
-use warren_topology::model::Forward;
+use warren_topology::model::{Forward, Proto};
 use warren_topology::plan::Ns;
 
 /// How long a relayed connection may take to open inside the node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a UDP client's session lives without a datagram either way.
+const UDP_IDLE: Duration = Duration::from_secs(60);
+
 /// A forward could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("forwarding 127.0.0.1:{host} to {node} port {port}")]
+#[error("forwarding 127.0.0.1:{host}/{proto} to {node} port {port}")]
 pub struct ForwardError {
     /// The host port.
     pub host: u16,
@@ -27,6 +32,8 @@ pub struct ForwardError {
     pub node: String,
     /// The node's port.
     pub port: u16,
+    /// TCP or UDP.
+    pub proto: Proto,
     /// The cause.
     #[source]
     pub source: io::Error,
@@ -40,6 +47,7 @@ pub fn start(lab: &Lab, built: &Built) -> Result<(), ForwardError> {
             host: f.host,
             node: f.node.clone(),
             port: f.port,
+            proto: f.proto,
             source,
         };
         let netns = built
@@ -47,14 +55,124 @@ pub fn start(lab: &Lab, built: &Built) -> Result<(), ForwardError> {
             .ok_or_else(|| fail(io::Error::other("the node has no namespace")))?
             .try_clone()
             .map_err(|e| fail(io::Error::other(e)))?;
-        let listener = TcpListener::bind(("127.0.0.1", f.host)).map_err(fail)?;
-        let f = f.clone();
-        std::thread::Builder::new()
-            .name(format!("forward-{}", f.host))
-            .spawn(move || accept(&listener, &netns, &f))
-            .map_err(fail)?;
+        let name = format!("forward-{}-{}", f.proto, f.host);
+        let to = SocketAddr::new(f.target, f.port);
+        match f.proto {
+            Proto::Tcp => {
+                let listener = TcpListener::bind(("127.0.0.1", f.host)).map_err(fail)?;
+                let f = f.clone();
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || accept(&listener, &netns, &f))
+                    .map_err(fail)?;
+            }
+            Proto::Udp => {
+                let socket = UdpSocket::bind(("127.0.0.1", f.host)).map_err(fail)?;
+                std::thread::Builder::new()
+                    .name(name)
+                    .spawn(move || udp_relay(&socket, &netns, to))
+                    .map_err(fail)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// A UDP client's session: its socket in the node, connected to the
+/// target, and when a datagram last passed either way.
+struct Session {
+    upstream: Arc<UdpSocket>,
+    last: Arc<Mutex<Instant>>,
+}
+
+/// Relays the datagrams arriving on `socket`: each client gets a socket of
+/// its own inside the node, so replies find their way back to it, and a
+/// thread that carries the replies and ends the session after [`UDP_IDLE`]
+/// without traffic.
+fn udp_relay(socket: &UdpSocket, netns: &Netns, to: SocketAddr) {
+    let sessions: Arc<Mutex<HashMap<SocketAddr, Session>>> = Arc::default();
+    let mut buf = vec![0u8; 65536];
+    while let Ok((n, client)) = socket.recv_from(&mut buf) {
+        let mut map = sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let s = match map.entry(client) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                match udp_session(socket, netns, to, client, &sessions) {
+                    Ok(session) => e.insert(session),
+                    Err(_) => continue,
+                }
+            }
+        };
+        *s.last.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        let _ = s.upstream.send(&buf[..n]);
+    }
+}
+
+/// Opens `client`'s socket inside the node and starts its reply thread.
+fn udp_session(
+    socket: &UdpSocket,
+    netns: &Netns,
+    to: SocketAddr,
+    client: SocketAddr,
+    sessions: &Arc<Mutex<HashMap<SocketAddr, Session>>>,
+) -> io::Result<Session> {
+    let any: SocketAddr = if to.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let upstream = netns
+        .run(|| {
+            let s = UdpSocket::bind(any)?;
+            s.connect(to)?;
+            Ok::<_, io::Error>(s)
+        })
+        .map_err(io::Error::other)??;
+    upstream.set_read_timeout(Some(UDP_IDLE))?;
+    let session = Session {
+        upstream: Arc::new(upstream),
+        last: Arc::new(Mutex::new(Instant::now())),
+    };
+    let (up, last, back) = (
+        Arc::clone(&session.upstream),
+        Arc::clone(&session.last),
+        socket.try_clone()?,
+    );
+    let sessions = Arc::clone(sessions);
+    std::thread::Builder::new()
+        .name(format!("forward-udp-{client}"))
+        .spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match up.recv(&mut buf) {
+                    Ok(n) => {
+                        *last.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+                        let _ = back.send_to(&buf[..n], client);
+                    }
+                    // A refused port (ICMP unreachable) only ends this datagram.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                    Err(e) => {
+                        // Idle: end the session unless a datagram went out
+                        // meanwhile (the map's lock orders this against the
+                        // relay thread); broken: end it.
+                        let mut map = sessions.lock().unwrap_or_else(PoisonError::into_inner);
+                        let idle = last
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .elapsed();
+                        let timed_out = matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        );
+                        if !timed_out || idle >= UDP_IDLE {
+                            map.remove(&client);
+                            return;
+                        }
+                    }
+                }
+            }
+        })?;
+    Ok(session)
 }
 
 fn accept(listener: &TcpListener, netns: &Netns, f: &Forward) {
