@@ -425,6 +425,8 @@ fn a_netem_delay_on_a_link_adds_its_round_trip_time() {
                 "{from} -> {to}: 40 ms of netem delay on slow's egress, got {times:?}"
             );
         }
+        let shown = must(&run(tmp.path(), &["inspect", "cl-netem"]), "inspect");
+        assert!(shown.contains("network lan (user-space wire)"), "{shown}");
         // The member's wire answers to its endpoint at run time.
         must(
             &run(
