@@ -672,3 +672,57 @@ interfaces:
         orphaned_warren_helpers()
     );
 }
+
+#[test]
+fn nat_and_ethtool_apply_in_a_rootless_lab() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let file = write_lab(
+        tmp.path(),
+        "cl-rlnat",
+        "
+name: cl-rlnat
+nodes: {a: {}, b: {}}
+links:
+  - endpoints: [a:eth0, b:eth0]
+    ipv4: [10.71.0.1/24, 10.71.0.2/24]
+interfaces:
+  a:eth0: {ethtool: ['--offload rx off'], nat: 10.71.0.9}
+",
+    );
+    let up = as_nobody(tmp.path(), &["up", "-q", file.to_str().expect("path")]);
+    let result = std::panic::catch_unwind(|| {
+        must(&up, "up as uid 65534");
+        let out = as_nobody(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-rlnat",
+                "a",
+                "--",
+                "sh",
+                "-c",
+                "iptables -t nat -S; ethtool -k eth0",
+            ],
+        );
+        let shown = must(&out, "iptables and ethtool in the node");
+        assert!(
+            shown.contains("-A PREROUTING -i eth0 -j DNAT --to-destination 10.71.0.9"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("-A POSTROUTING -o eth0 -j SNAT --to-source 10.71.0.1"),
+            "{shown}"
+        );
+        assert!(shown.contains("rx-checksumming: off"), "{shown}");
+    });
+    let _ = as_nobody(tmp.path(), &["down", "cl-rlnat"]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
