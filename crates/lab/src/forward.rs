@@ -70,7 +70,7 @@ pub fn start(lab: &Lab, built: &Built) -> Result<(), ForwardError> {
                 let socket = UdpSocket::bind(("127.0.0.1", f.host)).map_err(fail)?;
                 std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || udp_relay(&socket, &netns, to))
+                    .spawn(move || udp_relay(&socket, &netns, to, UDP_IDLE))
                     .map_err(fail)?;
             }
         }
@@ -87,9 +87,9 @@ struct Session {
 
 /// Relays the datagrams arriving on `socket`: each client gets a socket of
 /// its own inside the node, so replies find their way back to it, and a
-/// thread that carries the replies and ends the session after [`UDP_IDLE`]
+/// thread that carries the replies and ends the session after `idle`
 /// without traffic.
-fn udp_relay(socket: &UdpSocket, netns: &Netns, to: SocketAddr) {
+fn udp_relay(socket: &UdpSocket, netns: &Netns, to: SocketAddr, idle: Duration) {
     let sessions: Arc<Mutex<HashMap<SocketAddr, Session>>> = Arc::default();
     let mut buf = vec![0u8; 65536];
     while let Ok((n, client)) = socket.recv_from(&mut buf) {
@@ -97,7 +97,7 @@ fn udp_relay(socket: &UdpSocket, netns: &Netns, to: SocketAddr) {
         let s = match map.entry(client) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                match udp_session(socket, netns, to, client, &sessions) {
+                match udp_session(socket, netns, to, client, idle, &sessions) {
                     Ok(session) => e.insert(session),
                     Err(_) => continue,
                 }
@@ -114,6 +114,7 @@ fn udp_session(
     netns: &Netns,
     to: SocketAddr,
     client: SocketAddr,
+    idle: Duration,
     sessions: &Arc<Mutex<HashMap<SocketAddr, Session>>>,
 ) -> io::Result<Session> {
     let any: SocketAddr = if to.is_ipv4() {
@@ -128,7 +129,7 @@ fn udp_session(
             Ok::<_, io::Error>(s)
         })
         .map_err(io::Error::other)??;
-    upstream.set_read_timeout(Some(UDP_IDLE))?;
+    upstream.set_read_timeout(Some(idle))?;
     let session = Session {
         upstream: Arc::new(upstream),
         last: Arc::new(Mutex::new(Instant::now())),
@@ -156,7 +157,7 @@ fn udp_session(
                         // meanwhile (the map's lock orders this against the
                         // relay thread); broken: end it.
                         let mut map = sessions.lock().unwrap_or_else(PoisonError::into_inner);
-                        let idle = last
+                        let quiet = last
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
                             .elapsed();
@@ -164,7 +165,7 @@ fn udp_session(
                             e.kind(),
                             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                         );
-                        if !timed_out || idle >= UDP_IDLE {
+                        if !timed_out || quiet >= idle {
                             map.remove(&client);
                             return;
                         }
@@ -199,4 +200,65 @@ fn relay(a: TcpStream, b: TcpStream) -> io::Result<()> {
 fn pipe(mut from: TcpStream, mut to: TcpStream) {
     let _ = io::copy(&mut from, &mut to);
     let _ = to.shutdown(Shutdown::Write);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends `msg` from `client` through the relay at `front`; the echo's
+    /// answer names the source address it saw.
+    fn ask(client: &UdpSocket, front: SocketAddr, msg: &str) -> String {
+        client.send_to(msg.as_bytes(), front).expect("send");
+        let mut buf = [0u8; 256];
+        let (n, from) = client.recv_from(&mut buf).expect("an answer");
+        assert_eq!(from, front, "answers come from the relay's port");
+        let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let (source, body) = reply.split_once(' ').expect("source and body");
+        assert_eq!(body, msg);
+        source.to_string()
+    }
+
+    #[test]
+    fn udp_sessions_are_per_client_and_end_when_idle() {
+        // Entering a namespace, even our own, needs CAP_SYS_ADMIN.
+        let netns = Netns::current("test").expect("this thread's namespace opens");
+        let echo = UdpSocket::bind("127.0.0.1:0").expect("echo socket");
+        let to = echo.local_addr().expect("address");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok((n, from)) = echo.recv_from(&mut buf) {
+                let mut reply = format!("{from} ").into_bytes();
+                reply.extend_from_slice(&buf[..n]);
+                let _ = echo.send_to(&reply, from);
+            }
+        });
+        let front = UdpSocket::bind("127.0.0.1:0").expect("relay socket");
+        let front_addr = front.local_addr().expect("address");
+        let idle = Duration::from_millis(300);
+        std::thread::spawn(move || udp_relay(&front, &netns, to, idle));
+        let client = || {
+            let c = UdpSocket::bind("127.0.0.1:0").expect("client socket");
+            c.set_read_timeout(Some(Duration::from_secs(3)))
+                .expect("timeout");
+            c
+        };
+        let (a, b) = (client(), client());
+        let first = ask(&a, front_addr, "a1");
+        assert_eq!(ask(&a, front_addr, "a2"), first, "one session per client");
+        assert_ne!(
+            ask(&b, front_addr, "b1"),
+            first,
+            "a session for each client"
+        );
+        // Traffic within the idle time keeps the session.
+        std::thread::sleep(idle / 2);
+        assert_eq!(ask(&a, front_addr, "a3"), first);
+        std::thread::sleep(idle * 3);
+        assert_ne!(
+            ask(&a, front_addr, "a4"),
+            first,
+            "an idle session ends; the next datagram opens a new one"
+        );
+    }
 }
