@@ -1,6 +1,7 @@
 //! Rules over the resolved lab: address families, duplicate addresses,
-//! subnets of a segment, route gateways, and the references that tests,
-//! faults, tunnels and the capture list make.
+//! subnets of a segment, route gateways, interface `nat` and `ethtool`
+//! settings, and the references that tests, faults, tunnels and the
+//! capture list make.
 
 use crate::decode::Cx;
 use crate::diag::{Diagnostic, did_you_mean};

@@ -52,7 +52,7 @@ fn unsupported(key: &str, value: &str) -> Option<String> {
 
 /// The `netem` property's options as one text (a list is joined with
 /// spaces, as conlink joins repeated `--netem` arguments); `None` when absent.
-pub(super) fn netem_options(e: &Entry) -> Option<Result<String, String>> {
+fn netem_options(e: &Entry) -> Option<Result<String, String>> {
     let v = e.props.get("netem")?;
     Some(match v {
         Value::String(s) => Ok(s.clone()),
