@@ -355,13 +355,374 @@ fn unsupported_conlink_properties_are_named() {
         "CONFIG_DUMMY",
         "CONFIG_VLAN_8021Q",
         "CONFIG_IPVLAN",
-        "`nat`",
+        "`nat` needs an IPv4 `ip`",
+        "delay correlation has no equivalent",
+        "`slot` has no equivalent",
         "CONFIG_NET_SCH_NETEM",
-        "`ethtool`",
-        "tcp only",
+        "tcp and udp",
         "Open vSwitch",
         "links[0] (line 4)",
     ] {
         assert!(err.contains(needle), "{needle} missing in:\n{err}");
+    }
+}
+
+/// The path of `node`'s network namespace in the running lab `lab` (a
+/// namespace fd its supervisor holds).
+fn node_netns(lab: &str, node: &str) -> String {
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("/run/warren/{lab}/state.json")).expect("state of a running lab"),
+    )
+    .expect("state is JSON");
+    let pid = state["supervisor"]["pid"].as_i64().expect("pid");
+    let fd = state["netns"][node].as_i64().expect("the node's netns fd");
+    format!("/proc/{pid}/fd/{fd}")
+}
+
+/// The round-trip times `ping` printed, in milliseconds.
+fn rtts(ping_output: &str) -> Vec<f64> {
+    ping_output
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("time="))
+        .filter_map(|t| t.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_netem_delay_on_a_link_adds_its_round_trip_time() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let compose = examples().join("compose/netem/compose.yaml");
+    let compose = compose.to_str().expect("path");
+    let plan = must(
+        &with_env(tmp.path(), &env, &["up", "--dry-run", compose]),
+        "dry run",
+    );
+    assert!(
+        plan.contains("create wire slow_1:eth0 <-> hub:"),
+        "the delayed member is on the wire:\n{plan}"
+    );
+    must(&with_env(tmp.path(), &env, &["up", "-q", compose]), "up");
+    let held = lab_netns("cl-netem");
+    let result = std::panic::catch_unwind(|| {
+        // The first ping resolves the neighbours, whose answers are delayed too.
+        ping(tmp.path(), "cl-netem", "fast_1", "10.67.0.1");
+        for (from, to) in [("fast_1", "10.67.0.1"), ("slow_1", "10.67.0.2")] {
+            let out = run(
+                tmp.path(),
+                &[
+                    "exec", "cl-netem", from, "--", "ping", "-c", "10", "-i", "0.2", to,
+                ],
+            );
+            let times = rtts(&must(&out, "ping"));
+            assert_eq!(times.len(), 10, "ten replies from {to}");
+            let mean = times.iter().sum::<f64>() / 10.0;
+            let min = times.iter().copied().fold(f64::MAX, f64::min);
+            eprintln!("{from} -> {to}: mean {mean:.2} ms, min {min:.2} ms over 10 pings");
+            assert!(
+                (35.0..60.0).contains(&mean) && min >= 35.0,
+                "{from} -> {to}: 40 ms of netem delay on slow's egress, got {times:?}"
+            );
+        }
+        let shown = must(&run(tmp.path(), &["inspect", "cl-netem"]), "inspect");
+        assert!(shown.contains("network lan (user-space wire)"), "{shown}");
+        // The member's wire answers to its endpoint at run time.
+        must(
+            &run(
+                tmp.path(),
+                &["impair", "cl-netem", "slow_1:eth0", "--clear"],
+            ),
+            "impair --clear",
+        );
+        let out = run(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-netem",
+                "fast_1",
+                "--",
+                "ping",
+                "-c",
+                "5",
+                "-i",
+                "0.2",
+                "10.67.0.1",
+            ],
+        );
+        let times = rtts(&must(&out, "ping"));
+        assert!(
+            times.len() == 5 && times.iter().all(|t| *t < 10.0),
+            "no delay once cleared: {times:?}"
+        );
+    });
+    must(&run(tmp.path(), &["down", compose]), "down");
+    assert_gone("cl-netem", &held);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// GET `/cgi-bin/who` from `addr` port 80 inside `node`, with busybox nc
+/// (its static wget crashes looking up services), retried while the
+/// server starts: the last line of the answer.
+fn who(cwd: &Path, lab: &str, node: &str, addr: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..25 {
+        let out = run(
+            cwd,
+            &[
+                "exec",
+                lab,
+                node,
+                "--",
+                "sh",
+                "-c",
+                &format!("printf 'GET /cgi-bin/who HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {addr} 80"),
+            ],
+        );
+        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && last.contains("200 OK") {
+            return last.lines().last().unwrap_or_default().trim().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("{node}: GET http://{addr}/cgi-bin/who failed: {last:?}");
+}
+
+#[test]
+fn nat_forwards_through_the_gate_and_ethtool_turns_offloads_off() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let compose = examples().join("compose/nat/compose.yaml");
+    let compose = compose.to_str().expect("path");
+    let plan = must(
+        &with_env(tmp.path(), &env, &["up", "--dry-run", compose]),
+        "dry run",
+    );
+    for step in [
+        "in netns client_1: ethtool --offload eth0 rx off",
+        "in netns gate_1: iptables -t nat -A PREROUTING -i eth0 -j DNAT --to-destination 10.68.2.10",
+        "in netns gate_1: iptables -t nat -A POSTROUTING -o eth0 -j SNAT --to-source 10.68.1.1",
+    ] {
+        assert!(plan.contains(step), "{step} missing in:\n{plan}");
+    }
+    must(&with_env(tmp.path(), &env, &["up", "-q", compose]), "up");
+    let held = lab_netns("cl-nat");
+    let result = std::panic::catch_unwind(|| {
+        // The client asks the gate; DNAT hands the request to the server,
+        // which sees the client's own address.
+        let got = who(tmp.path(), "cl-nat", "client_1", "10.68.1.1");
+        assert!(got.starts_with("server_1 "), "the server answers: {got}");
+        assert!(got.ends_with(":10.68.1.10]"), "from the client: {got}");
+        // The server reaches the client, which has no route back to it:
+        // SNAT on the gate's front leg makes the request come from there.
+        let got = who(tmp.path(), "cl-nat", "server_1", "10.68.1.10");
+        assert!(got.starts_with("client_1 "), "the client answers: {got}");
+        assert!(
+            got.ends_with(":10.68.1.1]"),
+            "the client sees the gate: {got}"
+        );
+        // The rules are in the gate's namespace only.
+        let rules = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", node_netns("cl-nat", "gate_1")))
+            .args(["iptables", "-t", "nat", "-S"])
+            .output()
+            .expect("nsenter runs");
+        let rules = String::from_utf8_lossy(&rules.stdout);
+        assert!(rules.contains("--to-destination 10.68.2.10"), "{rules}");
+        let features = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", node_netns("cl-nat", "client_1")))
+            .args(["ethtool", "-k", "eth0"])
+            .output()
+            .expect("nsenter runs ethtool (scripts/setup installs it)");
+        let features = String::from_utf8_lossy(&features.stdout);
+        assert!(
+            features.contains("rx-checksumming: off"),
+            "ethtool --offload rx off applied:\n{features}"
+        );
+        let features = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", node_netns("cl-nat", "server_1")))
+            .args(["ethtool", "-k", "eth0"])
+            .output()
+            .expect("nsenter runs ethtool");
+        assert!(
+            String::from_utf8_lossy(&features.stdout).contains("rx-checksumming: on"),
+            "other interfaces keep their offloads"
+        );
+    });
+    must(&run(tmp.path(), &["down", compose]), "down");
+    assert_gone("cl-nat", &held);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn a_udp_forward_relays_datagrams_and_answers_to_each_sender() {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let compose = examples().join("compose/udp/compose.yaml");
+    let compose = compose.to_str().expect("path");
+    must(&with_env(tmp.path(), &env, &["up", "-q", compose]), "up");
+    let held = lab_netns("cl-udp");
+    let result = std::panic::catch_unwind(|| {
+        // An echo server bound inside the service's namespace, at its address.
+        let netns = warren_kernel::Netns::open(node_netns("cl-udp", "echo_1"), "echo_1")
+            .expect("the node's namespace opens");
+        let server = netns
+            .run(|| UdpSocket::bind("10.69.0.10:5353"))
+            .expect("entering the namespace")
+            .expect("binding in the node");
+        drop(netns);
+        server
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        // The echo thread owns the socket, so it is closed before `down`.
+        let echo = std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((n, from)) = server.recv_from(&mut buf) {
+                    let mut reply = format!("{from} ").into_bytes();
+                    reply.extend_from_slice(&buf[..n]);
+                    let _ = server.send_to(&reply, from);
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        for (i, msg) in ["one", "two"].iter().enumerate() {
+            let client = UdpSocket::bind("127.0.0.1:0").expect("client socket");
+            client
+                .set_read_timeout(Some(Duration::from_secs(3)))
+                .expect("timeout");
+            for round in 0..3 {
+                client
+                    .send_to(format!("{msg}{round}").as_bytes(), "127.0.0.1:15353")
+                    .expect("send");
+                let mut buf = [0u8; 1500];
+                let (n, from) = client.recv_from(&mut buf).expect("an answer");
+                assert_eq!(from.port(), 15353, "answers come from the forward");
+                let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let (source, body) = reply.split_once(' ').expect("source and body");
+                assert_eq!(body, format!("{msg}{round}"));
+                assert!(
+                    source.starts_with("10.69.0.10:"),
+                    "sent from inside: {source}"
+                );
+                if round == 0 {
+                    seen.push(source.to_string());
+                } else {
+                    assert_eq!(seen[i], source, "one session per client");
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        echo.join().expect("the echo thread ends");
+        assert_ne!(seen[0], seen[1], "each client has a session of its own");
+    });
+    must(&run(tmp.path(), &["down", compose]), "down");
+    assert_gone("cl-udp", &held);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn a_failing_interface_setting_stops_up_naming_the_interface_and_the_tool() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = write_lab(
+        tmp.path(),
+        "toolfail",
+        "
+name: cl-toolfail
+nodes: {a: {}, b: {}}
+links:
+  - endpoints: [a:eth0, b:eth0]
+    ipv4: [10.70.0.1/24, 10.70.0.2/24]
+interfaces:
+  a:eth0: {ethtool: ['--offload rx off', '--no-such-option']}
+",
+    );
+    let out = run(tmp.path(), &["up", "-q", file.to_str().expect("path")]);
+    let err = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!out.status.success(), "up fails: {err}");
+    for needle in [
+        "setting a:eth0 with `ethtool --no-such-option eth0` failed",
+        "no-such-option",
+    ] {
+        assert!(err.contains(needle), "{needle} missing in: {err}");
+    }
+    assert!(
+        !Path::new("/run/warren/cl-toolfail").exists(),
+        "a failed up leaves no state"
+    );
+    assert!(
+        orphaned_warren_helpers().is_empty(),
+        "{:?}",
+        orphaned_warren_helpers()
+    );
+}
+
+#[test]
+fn nat_and_ethtool_apply_in_a_rootless_lab() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let file = write_lab(
+        tmp.path(),
+        "cl-rlnat",
+        "
+name: cl-rlnat
+nodes: {a: {}, b: {}}
+links:
+  - endpoints: [a:eth0, b:eth0]
+    ipv4: [10.71.0.1/24, 10.71.0.2/24]
+interfaces:
+  a:eth0: {ethtool: ['--offload rx off'], nat: 10.71.0.9}
+",
+    );
+    let up = as_nobody(tmp.path(), &["up", "-q", file.to_str().expect("path")]);
+    let result = std::panic::catch_unwind(|| {
+        must(&up, "up as uid 65534");
+        let out = as_nobody(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-rlnat",
+                "a",
+                "--",
+                "sh",
+                "-c",
+                "iptables -t nat -S; ethtool -k eth0",
+            ],
+        );
+        let shown = must(&out, "iptables and ethtool in the node");
+        assert!(
+            shown.contains("-A PREROUTING -i eth0 -j DNAT --to-destination 10.71.0.9"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("-A POSTROUTING -o eth0 -j SNAT --to-source 10.71.0.1"),
+            "{shown}"
+        );
+        assert!(shown.contains("rx-checksumming: off"), "{shown}");
+    });
+    let _ = as_nobody(tmp.path(), &["down", "cl-rlnat"]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
     }
 }

@@ -58,6 +58,10 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
                             let path = if wired { ", user-space wire" } else { "" };
                             format!("link {} (peer {peer}{path})", l.name)
                         }
+                        // An impaired member joins its bridge through the wire.
+                        Attachment::Network { network } if i.impair.is_some() => {
+                            format!("network {network} (user-space wire)")
+                        }
                         Attachment::Network { network } => format!("network {network}"),
                         Attachment::Loopback => "loopback".to_string(),
                         Attachment::Macvlan(m) => format!("macvlan of host {}", m.parent),

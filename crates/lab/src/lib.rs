@@ -17,12 +17,14 @@ pub mod images;
 pub mod inspect;
 pub mod journal;
 pub mod lifecycle;
+pub mod members;
 pub mod nodes;
 pub mod proto;
 pub mod state;
 mod streams;
 pub mod supervisor;
 pub mod system;
+pub mod tools;
 pub mod vms;
 pub mod wires;
 

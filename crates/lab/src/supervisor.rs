@@ -75,6 +75,9 @@ pub enum SupervisorError {
     /// A forward could not start.
     #[error(transparent)]
     Forward(#[from] crate::forward::ForwardError),
+    /// An interface's `ethtool` or `nat` setting failed.
+    #[error(transparent)]
+    Tool(#[from] crate::tools::ToolError),
     /// A file of the supervisor could not be used.
     #[error("{action} {path}")]
     Io {
@@ -247,8 +250,9 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         "created",
         serde_json::json!({ "lab": lab.name, "nodes": lab.nodes.len(), "links": lab.links.len(), "networks": lab.networks.len() }),
     );
-    let wires = crate::wires::start(&lab, std::mem::take(&mut built.wires))
+    let mut wires = crate::wires::start(&lab, std::mem::take(&mut built.wires))
         .map_err(|e| apply_err(ApplyError::Wire(e)))?;
+    crate::members::configure(&lab, &mut wires);
     let _ = journal.record("wires", &format!("{} started", wires.len()));
     // A veth whose peer is down (`up: false`) never gets carrier; don't fail on it.
     let not_up = apply::wait_oper_up(&plan, &mut built, OPER_UP_TIMEOUT).map_err(apply_err)?;
@@ -268,6 +272,8 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         })
         .collect();
     st.write(dir)?;
+    let tools = crate::tools::run(&plan, &st, program)?;
+    let _ = journal.record("tools", &format!("{tools} interface settings applied"));
     let node_err = |e| SupervisorError::Node(Box::new(e));
     let containers = nodes::start_containers(&lab, &images, &st, dir, program).map_err(node_err)?;
     st.containers = containers

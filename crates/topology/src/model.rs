@@ -351,6 +351,13 @@ pub struct Interface {
     /// Impairments on this interface's egress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub impair: Option<Impair>,
+    /// Address that traffic arriving on the interface is DNATed to, while
+    /// traffic leaving it is SNATed to the interface's first IPv4 address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat: Option<Spanned<std::net::Ipv4Addr>>,
+    /// ethtool settings, applied in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ethtool: Vec<Ethtool>,
     /// Where the interface was first named.
     #[serde(skip)]
     pub span: Span,
@@ -361,6 +368,16 @@ impl Interface {
     pub fn addresses(&self) -> impl Iterator<Item = &Spanned<IfAddr>> {
         self.ipv4.iter().chain(&self.ipv6)
     }
+}
+
+/// One ethtool setting of an interface: `ethtool OPTION IF ARGS...`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ethtool {
+    /// The ethtool option, such as `--offload` or `-K`.
+    pub option: String,
+    /// What follows the interface name, such as `rx off`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
 }
 
 /// A route: `DEST via GATEWAY [dev IF] [metric N]`.
@@ -509,6 +526,27 @@ pub struct Forward {
     pub target: IpAddr,
     /// The port on the node.
     pub port: u16,
+    /// TCP or UDP.
+    pub proto: Proto,
+}
+
+/// The protocol of a forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP: each connection is relayed.
+    Tcp,
+    /// UDP: each client's datagrams are relayed over a socket of its own.
+    Udp,
+}
+
+impl std::fmt::Display for Proto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        })
+    }
 }
 
 /// Which links and networks are captured by default.

@@ -3,8 +3,9 @@
 //! snapshot tests pin it; the supervisor applies it.
 //!
 //! Order: namespaces (with `lo` up), links and bridges, bridge ports,
-//! sysctls, addresses, interfaces up, routes, then each node's `exec`
-//! commands, so that a node's commands never race its own interfaces.
+//! sysctls, addresses, interfaces up, routes, `ethtool` and `nat` settings,
+//! then each node's `exec` commands, so that a node's commands never race
+//! its own interfaces.
 
 use crate::model::{Attachment, Command, Lab, NodeKind};
 use crate::values::{IfAddr, Mac, Prefix};
@@ -193,6 +194,17 @@ pub enum Step {
         /// The route.
         route: PlannedRoute,
     },
+    /// Run a host program in a node's network namespace only (with that
+    /// namespace's sysfs), for the interface settings that have no netlink
+    /// form here: `ethtool` and `nat` (iptables).
+    NetnsTool {
+        /// Node.
+        node: String,
+        /// The interface the setting is for.
+        ifname: String,
+        /// The program and its arguments.
+        argv: Vec<String>,
+    },
     /// Run a node's command and wait for it.
     Exec {
         /// Node.
@@ -271,6 +283,7 @@ impl fmt::Display for Step {
                     None => Ok(()),
                 }
             }
+            Step::NetnsTool { node, argv, .. } => write!(f, "in netns {node}: {}", argv.join(" ")),
             Step::Exec { node, command } => match command {
                 Command::Shell(s) => write!(f, "exec {node}: sh -c {s:?}"),
                 Command::Argv(a) => write!(f, "exec {node}: {a:?}"),
@@ -393,20 +406,30 @@ pub fn plan(lab: &Lab) -> Plan {
                 });
                 continue;
             }
-            steps.push(Step::CreateVeth {
-                a: VethEnd {
-                    ns: Ns::Node(m.value.node.clone()),
-                    ifname: m.value.iface.clone(),
-                    mac: i.and_then(|i| i.mac),
-                    mtu: i.and_then(|i| i.mtu),
-                },
-                b: VethEnd {
-                    ns: Ns::Hub,
-                    ifname: hub_port_name(ni, mi),
-                    mac: None,
-                    mtu: net.mtu,
-                },
-                what: format!("{} <-> network {}", m.value, net.name.value),
+            let a = VethEnd {
+                ns: Ns::Node(m.value.node.clone()),
+                ifname: m.value.iface.clone(),
+                mac: i.and_then(|i| i.mac),
+                mtu: i.and_then(|i| i.mtu),
+            };
+            let b = VethEnd {
+                ns: Ns::Hub,
+                ifname: hub_port_name(ni, mi),
+                mac: None,
+                mtu: net.mtu,
+            };
+            let what = format!("{} <-> network {}", m.value, net.name.value);
+            // An impaired member's egress runs through the user-space wire,
+            // the member's tap first, the bridge's port second.
+            steps.push(if i.is_some_and(|i| i.impair.is_some()) {
+                Step::CreateWire {
+                    a,
+                    b,
+                    link: member_wire_name(&m.value, &net.name.value),
+                    what,
+                }
+            } else {
+                Step::CreateVeth { a, b, what }
             });
         }
         for mi in 0..net.members.len() {
@@ -509,6 +532,15 @@ pub fn plan(lab: &Lab) -> Plan {
             }
         }
     }
+    for n in hosts() {
+        for i in &n.interfaces {
+            steps.extend(netns_tools(i).into_iter().map(|argv| Step::NetnsTool {
+                node: n.name.value.clone(),
+                ifname: i.name.clone(),
+                argv,
+            }));
+        }
+    }
     for n in lab
         .nodes
         .iter()
@@ -526,6 +558,53 @@ pub fn plan(lab: &Lab) -> Plan {
         namespaces,
         steps,
     }
+}
+
+/// The wire name of an impaired network member, which seeds its wire's
+/// random choices: `NODE.IF-NETWORK`, as a link's default name is
+/// `NODE.IF-NODE.IF`.
+pub fn member_wire_name(member: &crate::model::Endpoint, network: &str) -> String {
+    format!("{}.{}-{network}", member.node, member.iface)
+}
+
+/// The host programs that apply an interface's `ethtool` settings and
+/// `nat`, in that order (as conlink applies them): `ethtool OPTION IF
+/// ARGS`, then a DNAT rule for what arrives on the interface and a SNAT
+/// rule to its first IPv4 address for what leaves it.
+fn netns_tools(i: &crate::model::Interface) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = i
+        .ethtool
+        .iter()
+        .map(|e| {
+            let mut argv = vec!["ethtool".to_string(), e.option.clone(), i.name.clone()];
+            argv.extend(e.args.iter().cloned());
+            argv
+        })
+        .collect();
+    if let (Some(target), Some(source)) = (i.nat, i.ipv4.first()) {
+        let rule = |chain: &str, dir: &str, jump: &str, to_opt: &str, to: String| {
+            [
+                "iptables", "-t", "nat", "-A", chain, dir, &i.name, "-j", jump, to_opt, &to,
+            ]
+            .map(str::to_string)
+            .to_vec()
+        };
+        out.push(rule(
+            "PREROUTING",
+            "-i",
+            "DNAT",
+            "--to-destination",
+            target.value.to_string(),
+        ));
+        out.push(rule(
+            "POSTROUTING",
+            "-o",
+            "SNAT",
+            "--to-source",
+            source.value.addr.to_string(),
+        ));
+    }
+    out
 }
 
 /// A vm endpoint's NIC: the vm, the NIC's index in the guest (its

@@ -89,7 +89,7 @@ pub const LINK_KEYS: &[&str] = &[
 pub const NETWORK_KEYS: &[&str] = &["members", "ipv4", "ipv6", "mtu", "impair", "capture"];
 /// Keys of an `interfaces` entry.
 pub const INTERFACE_KEYS: &[&str] = &[
-    "ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair", "macvlan",
+    "ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair", "macvlan", "nat", "ethtool",
 ];
 /// Keys of an interface's `macvlan`.
 pub const MACVLAN_KEYS: &[&str] = &["parent", "mode", "tap"];
@@ -245,6 +245,8 @@ pub(crate) struct RawInterface {
     pub(crate) up: Option<bool>,
     pub(crate) impair: Option<Impair>,
     pub(crate) macvlan: Option<crate::model::Macvlan>,
+    pub(crate) nat: Option<Spanned<std::net::Ipv4Addr>>,
+    pub(crate) ethtool: Vec<crate::model::Ethtool>,
 }
 
 /// A route as written, before its gateway is checked.
@@ -268,12 +270,13 @@ pub(crate) struct RawTunnel {
     pub(crate) netns: Option<String>,
 }
 
-/// A forward as written: host TCP port to a port on a node's interface.
+/// A forward as written: host port to a port on a node's interface.
 #[derive(Debug, Clone)]
 pub(crate) struct RawForward {
     pub(crate) host: u16,
     pub(crate) to: Spanned<String>,
     pub(crate) port: u16,
+    pub(crate) proto: crate::model::Proto,
 }
 
 /// The whole file as written.
@@ -840,7 +843,56 @@ fn interface(cx: &mut Cx<'_>, endpoint: Spanned<String>, v: &Node) -> Option<Raw
         up: f.get("up").and_then(|n| cx.boolean(n, "up")),
         impair: f.get("impair").and_then(|n| impair(cx, n)),
         macvlan: f.get("macvlan").and_then(|n| macvlan(cx, n)),
+        nat: f.get("nat").and_then(|n| nat(cx, n)),
+        ethtool: f
+            .get("ethtool")
+            .and_then(|n| cx.list(n, "ethtool"))
+            .map(|items| items.iter().filter_map(|i| ethtool(cx, i)).collect())
+            .unwrap_or_default(),
     })
+}
+
+/// `nat: IPV4`, the address traffic arriving on the interface is DNATed to.
+fn nat(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<std::net::Ipv4Addr>> {
+    let s = cx.string(v, "nat")?;
+    match s.value.parse() {
+        Ok(a) => Some(Spanned::new(a, s.span)),
+        Err(_) => {
+            cx.error(
+                "warren::bad-value",
+                s.span,
+                format!("invalid nat: `{}` is not an IPv4 address", s.value),
+                "expected an IPv4 address such as 10.0.0.9",
+            );
+            None
+        }
+    }
+}
+
+/// One `ethtool` entry: `"OPTION [ARGS...]"`, run as `ethtool OPTION IF ARGS...`.
+fn ethtool(cx: &mut Cx<'_>, v: &Node) -> Option<crate::model::Ethtool> {
+    let s = cx.string(v, "an ethtool entry")?;
+    let mut words = s.value.split_whitespace().map(str::to_string);
+    match words.next() {
+        Some(option) if option.starts_with('-') && option.len() > 1 => {
+            Some(crate::model::Ethtool {
+                option,
+                args: words.collect(),
+            })
+        }
+        _ => {
+            cx.error(
+                "warren::bad-value",
+                s.span,
+                format!(
+                    "invalid ethtool entry `{}`: it starts with an ethtool option",
+                    s.value
+                ),
+                "expected such as `--offload rx off` (ethtool OPTION IF ARGS)",
+            );
+            None
+        }
+    }
 }
 
 /// `macvlan: {parent, mode, tap}`.
@@ -969,16 +1021,17 @@ fn forward(cx: &mut Cx<'_>, v: &Node) -> Option<RawForward> {
             );
         }
     }
-    if let Some(p) = f.get("proto")
-        && p.as_str() != Some("tcp")
-    {
-        cx.error(
-            "warren::bad-value",
-            p.span,
-            "warren forwards tcp only",
-            "not tcp",
-        );
-    }
+    let proto = match f.get("proto") {
+        Some(p) => cx.choice(
+            p,
+            "forward proto",
+            &[
+                ("tcp", crate::model::Proto::Tcp),
+                ("udp", crate::model::Proto::Udp),
+            ],
+        )?,
+        None => crate::model::Proto::Tcp,
+    };
     let port = |cx: &mut Cx<'_>, key: &str| {
         f.get(key)
             .and_then(|n| cx.uint(n, key, 1, 65535))
@@ -991,6 +1044,7 @@ fn forward(cx: &mut Cx<'_>, v: &Node) -> Option<RawForward> {
         host: host?,
         to,
         port: to_port?,
+        proto,
     })
 }
 

@@ -194,6 +194,7 @@ fn forward(
         iface: iface.to_string(),
         target: addr,
         port: f.port,
+        proto: f.proto,
     })
 }
 
@@ -410,6 +411,8 @@ impl Resolver<'_, '_> {
                         routes: Vec::new(),
                         up: true,
                         impair: None,
+                        nat: None,
+                        ethtool: Vec::new(),
                         span: l.endpoints[side].span,
                     },
                 );
@@ -463,6 +466,8 @@ impl Resolver<'_, '_> {
                         routes: Vec::new(),
                         up: true,
                         impair: n.impair.clone(),
+                        nat: None,
+                        ethtool: Vec::new(),
                         span: m.span,
                     },
                 );
@@ -525,6 +530,8 @@ impl Resolver<'_, '_> {
                             routes: Vec::new(),
                             up: true,
                             impair: None,
+                            nat: None,
+                            ethtool: Vec::new(),
                             span: ri.endpoint.span,
                         },
                     );
@@ -565,6 +572,10 @@ impl Resolver<'_, '_> {
             if ri.impair.is_some() {
                 iface.impair.clone_from(&ri.impair);
             }
+            if ri.nat.is_some() {
+                iface.nat = ri.nat;
+            }
+            iface.ethtool.extend(ri.ethtool.iter().cloned());
             iface.routes = ri
                 .routes
                 .iter()

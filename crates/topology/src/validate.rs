@@ -1,6 +1,7 @@
 //! Rules over the resolved lab: address families, duplicate addresses,
-//! subnets of a segment, route gateways, and the references that tests,
-//! faults, tunnels and the capture list make.
+//! subnets of a segment, route gateways, interface `nat` and `ethtool`
+//! settings, and the references that tests, faults, tunnels and the
+//! capture list make.
 
 use crate::decode::Cx;
 use crate::diag::{Diagnostic, did_you_mean};
@@ -19,6 +20,41 @@ pub(crate) fn validate(cx: &mut Cx<'_>, lab: &Lab) {
     references(cx, lab);
     names(cx, lab);
     sysctls(cx, lab);
+    host_tools(cx, lab);
+}
+
+/// `nat` SNATs to the interface's IPv4 address, so it needs one; `nat` and
+/// `ethtool` run in the node's network namespace, which a vm has not.
+fn host_tools(cx: &mut Cx<'_>, lab: &Lab) {
+    for node in &lab.nodes {
+        for iface in &node.interfaces {
+            let owner = format!("{}:{}", node.name.value, iface.name);
+            if node.kind == NodeKind::Vm && (iface.nat.is_some() || !iface.ethtool.is_empty()) {
+                cx.error(
+                    "warren::key-not-for-kind",
+                    iface.nat.map_or(iface.span, |n| n.span),
+                    format!(
+                        "{owner}: `nat` and `ethtool` apply to netns, container and system nodes"
+                    ),
+                    "on a vm's interface",
+                );
+                continue;
+            }
+            if let Some(nat) = iface.nat
+                && iface.ipv4.is_empty()
+            {
+                cx.push(
+                    Diagnostic::error(
+                        "warren::missing-key",
+                        nat.span,
+                        format!("`nat` on {owner} needs an IPv4 address on that interface"),
+                        "no IPv4 address to SNAT to",
+                    )
+                    .with_help("give the interface `ipv4:`; traffic leaving it is SNATed to its first IPv4 address"),
+                );
+            }
+        }
+    }
 }
 
 /// Names that files and references use must be unique and usable as file names.

@@ -3,7 +3,7 @@
 
 use super::network_file::Entry;
 use super::service::Service;
-use super::{Out, offset, targets};
+use super::{Out, netem, offset, targets};
 use serde_json::{Map, Value, json};
 
 /// Link properties conlink defines.
@@ -43,14 +43,24 @@ fn unsupported(key: &str, value: &str) -> Option<String> {
         ("type", "vlan") => Some("link type vlan: needs 802.1Q (CONFIG_VLAN_8021Q) on a host parent interface, which warren does not attach yet".into()),
         ("type", t @ ("ipvlan" | "ipvtap")) => Some(format!("link type {t}: needs the kernel's ipvlan driver (CONFIG_IPVLAN) on a host parent interface, which warren does not attach yet")),
         ("type", t) => Some(format!("link type {t} is not a conlink link type")),
-        ("nat", _) => Some("`nat`: not supported yet (needs netfilter NAT rules)".into()),
-        ("netem", _) => Some("`netem`: needs the netem qdisc (CONFIG_NET_SCH_NETEM), which this kernel lacks; not supported yet".into()),
-        ("ethtool", _) => Some("`ethtool`: not supported yet".into()),
         ("vlanid", _) => Some("`vlanid`: needs link type vlan, which is not supported yet".into()),
         ("mode", "bridge" | "private" | "vepa" | "passthru" | "source") => None,
         ("mode", m) => Some(format!("`mode` {m}: a macvlan mode is bridge, private, vepa, passthru or source")),
         _ => None,
     }
+}
+
+/// The `netem` property's options as one text (a list is joined with
+/// spaces, as conlink joins repeated `--netem` arguments); `None` when absent.
+fn netem_options(e: &Entry) -> Option<Result<String, String>> {
+    let v = e.props.get("netem")?;
+    Some(match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            Ok(e.strings("netem").join(" "))
+        }
+        _ => Err("`netem` is a string or a list of strings of tc netem options".into()),
+    })
 }
 
 pub(super) fn link(
@@ -67,7 +77,7 @@ pub(super) fn link(
         }
     }
     let mut bad = false;
-    for key in ["type", "nat", "netem", "ethtool", "vlanid", "mode"] {
+    for key in ["type", "vlanid", "mode"] {
         if let Some(v) = e.props.get(key)
             && let Some(msg) = unsupported(key, v.as_str().unwrap_or(""))
         {
@@ -120,6 +130,34 @@ pub(super) fn link(
     if bad {
         return;
     }
+    let impair = match netem_options(e) {
+        Some(Ok(text)) => match netem::impair(&text) {
+            Ok(m) => Some(m),
+            Err(m) => {
+                errors.push(format!("{}: netem `{text}`: {m}", e.origin));
+                return;
+            }
+        },
+        Some(Err(m)) => {
+            errors.push(format!("{}: {m}", e.origin));
+            return;
+        }
+        None => None,
+    };
+    if impair.is_some() && kind != "veth" {
+        errors.push(format!(
+            "{}: `netem` on a {kind} link: the kernel's netem qdisc (CONFIG_NET_SCH_NETEM) is absent here, and warren's user-space wire that stands in for it carries veth links only",
+            e.origin
+        ));
+        return;
+    }
+    if e.props.contains_key("nat") && e.str("ip").is_none_or(|ip| ip.contains(':')) {
+        errors.push(format!(
+            "{}: `nat` needs an IPv4 `ip`, the address NATed traffic leaves from",
+            e.origin
+        ));
+        return;
+    }
     if e.props.contains_key("forward") && e.str("ip").is_none() {
         errors.push(format!(
             "{}: `forward` needs `ip`, the address connections are relayed to",
@@ -168,6 +206,16 @@ pub(super) fn link(
         let routes = e.strings("route");
         if !routes.is_empty() {
             iface.insert("routes".into(), json!(routes));
+        }
+        if let Some(m) = &impair {
+            iface.insert("impair".into(), Value::Object(m.clone()));
+        }
+        if let Some(target) = e.str("nat") {
+            iface.insert("nat".into(), json!(target));
+        }
+        let ethtool = e.strings("ethtool");
+        if !ethtool.is_empty() {
+            iface.insert("ethtool".into(), json!(ethtool));
         }
         for fwd in e.strings("forward") {
             match offset::forward(&fwd, index) {

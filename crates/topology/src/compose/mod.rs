@@ -9,6 +9,7 @@
 
 pub mod interpolate;
 mod link;
+mod netem;
 pub mod network_file;
 mod offset;
 mod service;
@@ -385,7 +386,7 @@ fn tunnel(t: &Entry, out: &mut Out, errors: &mut Vec<String>) {
     }
     if t.props.contains_key("netem") {
         errors.push(format!(
-            "{}: `netem` on a tunnel: needs the netem qdisc (CONFIG_NET_SCH_NETEM); not supported yet",
+            "{}: `netem` on a tunnel: needs the kernel's netem qdisc (CONFIG_NET_SCH_NETEM), which this kernel lacks, and warren's user-space wire carries links, not tunnels; put `netem` on the links that use the tunnel's bridge",
             t.origin
         ));
     }

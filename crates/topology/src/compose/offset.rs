@@ -54,8 +54,8 @@ pub fn forward(text: &str, n: u32) -> Result<(u16, u16, String), String> {
     let host = port_of(host)?;
     let port = port_of(port)?;
     let host = u16::try_from(u32::from(host) + n).map_err(|_| "host port offset past 65535")?;
-    if proto != "tcp" {
-        return Err(format!("protocol {proto}: warren forwards tcp only"));
+    if proto != "tcp" && proto != "udp" {
+        return Err(format!("protocol {proto}: warren forwards tcp and udp"));
     }
     Ok((host, port, proto.to_string()))
 }
@@ -79,6 +79,7 @@ mod tests {
         assert!(mac("ff:ff:ff:ff:ff:ff", 1).is_err());
         assert_eq!(forward("8080:80/tcp", 2).unwrap(), (8082, 80, "tcp".into()));
         assert_eq!(forward("8080:80", 0).unwrap().0, 8080);
-        assert!(forward("8080:80/udp", 0).is_err());
+        assert_eq!(forward("53:53/udp", 1).unwrap(), (54, 53, "udp".into()));
+        assert!(forward("8080:80/sctp", 0).is_err());
     }
 }

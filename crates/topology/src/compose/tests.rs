@@ -95,8 +95,9 @@ fn unsupported_things_are_named() {
     let net = "
 links:
   - {service: r, type: dummy, dev: d0}
-  - {service: r, bridge: s1, netem: 'delay 10ms'}
+  - {service: r, bridge: s1, netem: 'delay 10ms 1ms 25%'}
   - {service: r, bridge: s1, dev: e7, forward: ['80:80']}
+  - {service: r, bridge: s1, dev: e8, nat: 10.0.0.9}
 bridges:
   - {bridge: s1, mode: ovs}
 ";
@@ -104,8 +105,12 @@ bridges:
     let all = c.errors.join("\n");
     assert!(all.contains("dummy"), "{all}");
     assert!(all.contains("net0.yaml links[0] (line 3)"), "{all}");
-    assert!(all.contains("netem"), "{all}");
+    assert!(
+        all.contains("netem `delay 10ms 1ms 25%`: delay correlation"),
+        "{all}"
+    );
     assert!(all.contains("Open vSwitch"), "{all}");
+    assert!(all.contains("`nat` needs an IPv4 `ip`"), "{all}");
     assert!(all.contains("`forward` needs `ip`"), "{all}");
     let c = convert(&input("services:\n  x: {build: .}\n", &[]));
     assert!(c.errors[0].contains("build"), "{:?}", c.errors);
@@ -147,4 +152,57 @@ links:
         })
     );
     assert_eq!(mv.ipv4[0].value.to_string(), "10.3.0.2/24");
+}
+
+#[test]
+fn netem_nat_and_ethtool_become_interface_keys() {
+    let net = "
+links:
+  - {service: h, bridge: s2, dev: e2, ip: 10.4.0.10/24, netem: [delay 40ms 5ms, loss 1%],
+     nat: 10.4.1.9, ethtool: ['--offload rx off', '-K tx off']}
+";
+    let c = convert(&input(COMPOSE, &[net]));
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    let text = c.lab_text.expect("lab");
+    let lab = crate::load(&text, "t").lab.expect("valid");
+    for (node, addr) in [("h_1", "10.4.0.10"), ("h_2", "10.4.0.11")] {
+        let i = lab.node(node).and_then(|n| n.interface("e2")).expect("e2");
+        let imp = i.impair.as_ref().expect("impair");
+        assert_eq!(imp.delay.map(|d| d.0), Some(40_000_000));
+        assert_eq!(imp.jitter.map(|d| d.0), Some(5_000_000));
+        assert_eq!(imp.loss.map(|p| p.0), Some(1.0));
+        assert_eq!(
+            i.nat.map(|n| n.value.to_string()).as_deref(),
+            Some("10.4.1.9")
+        );
+        assert_eq!(i.ipv4[0].value.addr.to_string(), addr);
+        let eth: Vec<(&str, &[String])> = i
+            .ethtool
+            .iter()
+            .map(|e| (e.option.as_str(), e.args.as_slice()))
+            .collect();
+        assert_eq!(
+            eth,
+            [
+                ("--offload", &["rx".to_string(), "off".to_string()][..]),
+                ("-K", &["tx".to_string(), "off".to_string()][..])
+            ]
+        );
+    }
+    let mv =
+        "links:\n  - {service: r, type: macvlan, outer-dev: eth9, dev: m0, netem: delay 1ms}\n";
+    let c = convert(&input(COMPOSE, &[mv]));
+    assert!(
+        c.errors.join("\n").contains("veth links only"),
+        "{:?}",
+        c.errors
+    );
+    let tunnel =
+        "tunnels:\n  - {type: vxlan, bridge: s1, remote: 192.0.2.1, vni: 5, netem: delay 1ms}\n";
+    let c = convert(&input(COMPOSE, &[tunnel]));
+    assert!(
+        c.errors.join("\n").contains("CONFIG_NET_SCH_NETEM"),
+        "{:?}",
+        c.errors
+    );
 }
