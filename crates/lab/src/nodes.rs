@@ -265,9 +265,9 @@ pub fn start_containers(
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(err)?)
             .stderr(log);
-        // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+        // SAFETY: the hook only calls async-signal-safe functions.
         unsafe {
-            cmd.pre_exec(warren_runtime::pidns::die_with_parent);
+            cmd.pre_exec(warren_runtime::pidns::dies_with_me());
         }
         let mut helper = cmd.spawn().map_err(err)?;
         let init = wait_for_pid(&pid_file, &mut helper).map_err(err)?;

@@ -366,9 +366,9 @@ fn run_exec_steps(
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(&fail)?)
             .stderr(log);
-        // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+        // SAFETY: the hook only calls async-signal-safe functions.
         unsafe {
-            cmd.pre_exec(warren_runtime::pidns::die_with_parent);
+            cmd.pre_exec(warren_runtime::pidns::dies_with_me());
         }
         let status = cmd.status().map_err(&fail)?;
         if !status.success() {
@@ -779,9 +779,9 @@ fn stream_exec(stream: &UnixStream, req: ExecRequest, shared: &Arc<Mutex<Running
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .process_group(0);
-                // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+                // SAFETY: the hook only calls async-signal-safe functions.
                 unsafe {
-                    cmd.pre_exec(warren_runtime::pidns::die_with_parent);
+                    cmd.pre_exec(warren_runtime::pidns::dies_with_me());
                 }
                 cmd.spawn().map_err(|e| Reply::err("exec", &e))
             }

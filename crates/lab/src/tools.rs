@@ -70,9 +70,9 @@ pub fn run(plan: &Plan, st: &LabState, program: &Path) -> Result<usize, ToolErro
             .arg("--")
             .args(argv)
             .stdin(Stdio::null());
-        // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+        // SAFETY: the hook only calls async-signal-safe functions.
         unsafe {
-            cmd.pre_exec(warren_runtime::pidns::die_with_parent);
+            cmd.pre_exec(warren_runtime::pidns::dies_with_me());
         }
         let out = cmd.output().map_err(start)?;
         if !out.status.success() {

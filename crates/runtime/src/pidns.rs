@@ -37,6 +37,25 @@ pub fn die_with_parent() -> io::Result<()> {
     Ok(())
 }
 
+/// A `pre_exec` hook for children that must not outlive this process:
+/// the parent-death signal, and an immediate exit when this process died
+/// between the fork and the hook (the signal is only sent for deaths after
+/// it is set, so without the check such a child would live on, orphaned).
+/// Async-signal-safe; call it in the parent, pass the result to `pre_exec`.
+pub fn dies_with_me() -> impl FnMut() -> io::Result<()> + Send + Sync + 'static {
+    let parent = std::process::id();
+    move || {
+        die_with_parent()?;
+        // SAFETY: getppid has no preconditions and is async-signal-safe.
+        let now = unsafe { libc::getppid() };
+        if u32::try_from(now).ok() != Some(parent) {
+            // SAFETY: _exit is async-signal-safe; nothing of the child runs after it.
+            unsafe { libc::_exit(137) };
+        }
+        Ok(())
+    }
+}
+
 /// The init of a lab's pid namespace, seen from the supervisor.
 #[derive(Debug)]
 pub struct LabInit {
@@ -55,9 +74,9 @@ impl LabInit {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+        // SAFETY: the hook only calls async-signal-safe functions.
         unsafe {
-            cmd.pre_exec(die_with_parent);
+            cmd.pre_exec(dies_with_me());
         }
         let child = cmd.spawn().map_err(PidnsError::Spawn)?;
         let pid = i32::try_from(child.id()).map_err(|e| PidnsError::Spawn(io::Error::other(e)))?;
@@ -97,6 +116,17 @@ impl Drop for LabInit {
     }
 }
 
+/// Whether every write end of the pipe whose read end is `r` is closed.
+fn hung_up(r: &std::os::fd::OwnedFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok()
+        && fds[0]
+            .revents()
+            .is_some_and(|e| e.contains(PollFlags::POLLHUP))
+}
+
 /// The namespace file node processes join, for an outer init recorded as `pid`.
 pub fn pidns_path(pid: i32) -> PathBuf {
     LabInit::path_of(pid)
@@ -110,11 +140,23 @@ pub fn init_main() -> ! {
     if unshare(CloneFlags::CLONE_NEWPID).is_err() {
         std::process::exit(1);
     }
+    // The child learns whether this process died before its parent-death
+    // signal was set from this pipe: its write end lives only here, so a
+    // hang-up on the read end means we are gone (getppid cannot tell: it
+    // is 0 for a namespace's pid 1).
+    let Ok((alive_r, alive_w)) = nix::unistd::pipe() else {
+        std::process::exit(1);
+    };
     // SAFETY: the process is single-threaded here; the child only calls
-    // async-signal-safe functions (prctl, waitpid, nanosleep).
+    // async-signal-safe functions (close, prctl, poll, waitpid, nanosleep).
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
+            drop(alive_w);
             let _ = die_with_parent();
+            if hung_up(&alive_r) {
+                // SAFETY: _exit is async-signal-safe.
+                unsafe { libc::_exit(137) };
+            }
             loop {
                 // SAFETY: waitpid with a null status pointer only reaps children.
                 let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) };
@@ -124,7 +166,9 @@ pub fn init_main() -> ! {
             }
         }
         Ok(ForkResult::Parent { child }) => {
+            drop(alive_r);
             let _ = nix::sys::wait::waitpid(child, None);
+            drop(alive_w);
             std::process::exit(0);
         }
         Err(_) => std::process::exit(1),

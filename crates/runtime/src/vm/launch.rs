@@ -150,7 +150,11 @@ pub(crate) fn launch(
     // open in the child (inherited from the parent, which keeps them open
     // until spawn returns); it allocates nothing.
     unsafe {
-        cmd.pre_exec(move || child_setup(&fds_for_child));
+        let mut dies = crate::pidns::dies_with_me();
+        cmd.pre_exec(move || {
+            dies()?;
+            child_setup(&fds_for_child)
+        });
     }
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|source| VmError::Spawn {
@@ -206,11 +210,10 @@ pub(crate) fn launch(
     Ok(Launched { child, qmp, hub })
 }
 
-/// In the child before exec: die with the spawning thread, leave the
-/// supervisor's session (a Ctrl-C on its terminal is the supervisor's to
-/// handle), and let the NIC fds survive exec.
+/// In the child before exec (after dying with the spawning thread is
+/// set up): leave the supervisor's session (a Ctrl-C on its terminal is
+/// the supervisor's to handle), and let the NIC fds survive exec.
 fn child_setup(fds: &[RawFd]) -> io::Result<()> {
-    crate::pidns::die_with_parent()?;
     // SAFETY: setsid has no memory effects; it fails only if we already
     // lead a process group, which a fresh child does not.
     unsafe {
