@@ -39,6 +39,8 @@ pub enum Command {
     Impair(ImpairArgs),
     /// Turn a wired link's carrier off or on, as both ends see it: `warren link NAME r1:eth1 down`.
     Link(LinkArgs),
+    /// Stop, start or restart a node; its links stay and come back with the same addresses and routes.
+    Node(NodeArgs),
     /// Attach to a vm's serial console (Ctrl-] detaches), or run one command there with -c.
     Console(ConsoleArgs),
     /// Control a vm over QMP: reset, powerdown, pause, resume, quit.
@@ -319,6 +321,42 @@ pub enum LinkState {
     Up,
     /// Carrier off.
     Down,
+}
+
+/// `warren node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Lab name.
+    pub name: String,
+    /// Node name.
+    pub node: String,
+    /// What to do.
+    pub action: NodeActionArg,
+    /// Print what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `warren node` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NodeActionArg {
+    /// Interfaces down (the peers lose carrier), processes stopped.
+    Stop,
+    /// Interfaces back with their addresses and routes, processes started.
+    Start,
+    /// Stop, then start.
+    Restart,
+}
+
+impl NodeActionArg {
+    /// The action's name on the control socket.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeActionArg::Stop => "stop",
+            NodeActionArg::Start => "start",
+            NodeActionArg::Restart => "restart",
+        }
+    }
 }
 
 /// `warren console`.

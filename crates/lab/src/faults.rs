@@ -5,6 +5,27 @@
 use std::time::Duration;
 use warren_topology::model::{Fault, FaultAction, Impair};
 
+/// Appends one event as a JSON line to the run's events file `events`.
+/// Losing an event line must not stop what it records, so a file that
+/// cannot be written is skipped.
+pub fn append_event(events: &std::path::Path, value: serde_json::Value) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(events)
+    {
+        let _ = writeln!(f, "{value}");
+    }
+}
+
+/// Seconds since the epoch, the `t` of every event.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// One timed action of the schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timed {
@@ -38,7 +59,8 @@ pub enum Action {
         /// Link name or endpoint.
         on: String,
     },
-    /// Restart a node (not supported yet; logged).
+    /// Restart a node: its interfaces down and its processes stopped, then
+    /// both back (see [`crate::restart`]).
     NodeRestart {
         /// The node.
         node: String,

@@ -58,6 +58,15 @@ pub enum Request {
         /// Carrier on (true) or off.
         up: bool,
     },
+    /// Stop, start or restart a node while its links stay: `stop` takes
+    /// its interfaces down and stops its processes, `start` brings both
+    /// back with the same addresses and routes.
+    Node {
+        /// The node.
+        node: String,
+        /// `stop`, `start` or `restart`.
+        action: String,
+    },
 }
 
 /// A request with its protocol version, as sent on the wire.

@@ -123,6 +123,44 @@ struct Running {
     vms: Vec<RunningVm>,
     containers: Vec<RunningNode>,
     init: Option<LabInit>,
+    /// What `warren node` needs to stop and start a node.
+    nodes: NodeParts,
+}
+
+/// The parts of a running lab only node stop and start use.
+struct NodeParts {
+    plan: Plan,
+    dir: PathBuf,
+    program: PathBuf,
+    images: Vec<(String, crate::images::Resolved)>,
+    stopped: std::collections::BTreeSet<String>,
+    spawner: nodes::Spawner,
+}
+
+impl Running {
+    /// Stops, starts or restarts `node` (see [`crate::restart`]).
+    fn node(
+        &mut self,
+        node: &str,
+        action: crate::restart::NodeAction,
+        by: &str,
+    ) -> Result<serde_json::Value, crate::restart::RestartError> {
+        let mut cx = crate::restart::NodeCx {
+            lab: &self.lab,
+            plan: &self.nodes.plan,
+            state: &mut self.state,
+            dir: &self.nodes.dir,
+            program: &self.nodes.program,
+            built: &mut self.built,
+            wires: &self.wires,
+            containers: &mut self.containers,
+            vms: &self.vms,
+            images: &self.nodes.images,
+            stopped: &mut self.nodes.stopped,
+            spawner: &self.nodes.spawner,
+        };
+        crate::restart::act(&mut cx, node, action, by)
+    }
 }
 
 /// How long containers get between SIGTERM and SIGKILL at teardown.
@@ -271,9 +309,10 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         .collect();
     st.write(dir)?;
     let _ = journal.record("vms", &format!("{} ready", vms.len()));
-    run_exec_steps(&lab, &plan, program, &st, &mut journal)?;
+    run_exec_steps(&lab, &plan, program, &st, Some(&mut journal), None)?;
     nodes::wait_ready(&lab, &st, program).map_err(node_err)?;
     crate::forward::start(&lab, &built)?;
+    let spawner = nodes::Spawner::start().map_err(io_err("starting the node spawner for", dir))?;
     st.status = Status::Running;
     st.write(dir)?;
     Ok(Running {
@@ -285,6 +324,14 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         vms,
         containers,
         init: Some(init),
+        nodes: NodeParts {
+            plan,
+            dir: dir.to_path_buf(),
+            program: program.to_path_buf(),
+            images,
+            stopped: std::collections::BTreeSet::new(),
+            spawner,
+        },
     })
 }
 
@@ -296,25 +343,30 @@ fn shutdown_signals() -> SigSet {
     set
 }
 
-/// Runs every `exec` step in order, each in its node's namespaces with its
-/// output appended to the node's log, and fails on a non-zero exit.
+/// Runs every `exec` step in order (only `only`'s, when given), each in its
+/// node's namespaces with its output appended to the node's log, and fails
+/// on a non-zero exit.
 ///
 /// Each command starts through `warren __spawn`, a single-threaded helper
 /// that joins the node's namespaces (a netns node's network namespace and
 /// the lab's pid namespace, or all of a container's) and forks the command
 /// there: this multi-threaded process cannot join a pid namespace itself.
-fn run_exec_steps(
+pub(crate) fn run_exec_steps(
     lab: &Lab,
     plan: &Plan,
     program: &Path,
     st: &LabState,
-    journal: &mut Journal,
+    mut journal: Option<&mut Journal>,
+    only: Option<&str>,
 ) -> Result<(), SupervisorError> {
     let logs = st.results.join("logs");
     for step in &plan.steps {
         let Step::Exec { node, command } = step else {
             continue;
         };
+        if only.is_some_and(|o| o != node) {
+            continue;
+        }
         let shown = match command {
             NodeCommand::Shell(s) => s.clone(),
             NodeCommand::Argv(a) => a.join(" "),
@@ -351,9 +403,10 @@ fn run_exec_steps(
                 log_path.display()
             ))));
         }
-        journal
-            .record("exec", &format!("{node}: {shown}"))
-            .map_err(&fail)?;
+        if let Some(j) = journal.as_deref_mut() {
+            j.record("exec", &format!("{node}: {shown}"))
+                .map_err(&fail)?;
+        }
     }
     Ok(())
 }
@@ -397,24 +450,11 @@ fn serve(dir: &Path, listener: UnixListener, running: Running) -> Result<(), Sup
 /// and appends each action, with its time, to the run's events file.
 fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mutex<Running>>) {
     use crate::faults::Action;
-    use std::io::Write;
     let start = std::time::Instant::now();
     let mut saved: std::collections::HashMap<String, [warren_wire::Params; 2]> =
         std::collections::HashMap::new();
-    let log = |value: serde_json::Value| {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(events)
-        {
-            let _ = writeln!(f, "{value}");
-        }
-    };
-    let unix = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64())
-    };
+    let log = |value| crate::faults::append_event(events, value);
+    let unix = crate::faults::unix_now;
     log(serde_json::json!({ "t": unix(), "event": "faults-start", "scheduled": timeline.len() }));
     for t in timeline {
         if let Some(wait) = t.at.checked_sub(start.elapsed()) {
@@ -426,31 +466,32 @@ fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mut
         if r.state.status != Status::Running {
             return;
         }
-        let (what, result) = match &t.action {
+        let (what, result): (String, Result<(), Box<dyn std::error::Error>>) = match &t.action {
             Action::Carrier { link, up } => (
                 format!("link {link} {}", if *up { "up" } else { "down" }),
-                crate::wires::set_carrier(&r.wires, link, *up).map(|_| ()),
+                crate::wires::set_carrier(&r.wires, link, *up)
+                    .map(|_| ())
+                    .map_err(Into::into),
             ),
             Action::Impair { on, impair } => {
                 let res = crate::wires::get(&r.wires, on).and_then(|before| {
                     saved.entry(on.clone()).or_insert(before);
                     crate::wires::set(&mut r.wires, on, impair).map(|_| ())
                 });
-                (format!("impair {on}"), res)
+                (format!("impair {on}"), res.map_err(Into::into))
             }
             Action::Restore { on } => {
                 let res = match saved.remove(on) {
                     Some(p) => crate::wires::put(&mut r.wires, on, p),
                     None => Ok(()),
                 };
-                (format!("impair {on} restored"), res)
+                (format!("impair {on} restored"), res.map_err(Into::into))
             }
             Action::NodeRestart { node } => (
                 format!("node {node} restart"),
-                Err(crate::wires::ImpairError::Value {
-                    key: "restart".into(),
-                    message: "node restarts are not supported yet".into(),
-                }),
+                r.node(node, crate::restart::NodeAction::Restart, &t.fault)
+                    .map(|_| ())
+                    .map_err(Into::into),
             ),
         };
         drop(r);
@@ -463,7 +504,7 @@ fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mut
             "action": what,
         });
         if let Err(e) = result {
-            line["error"] = serde_json::Value::String(e.to_string());
+            line["error"] = serde_json::Value::String(warren_kernel::error_chain(&*e));
         }
         log(line);
     }
@@ -624,6 +665,21 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                 Ok(name) => Reply::ok(serde_json::json!({ "link": name, "up": up })),
                 Err(e @ crate::wires::ImpairError::NotWired(_)) => Reply::err("not-found", &e),
                 Err(e) => Reply::err("kernel", &e),
+            }
+        }
+        Request::Node { node, action } => {
+            let action = match action.parse::<crate::restart::NodeAction>() {
+                Ok(a) => a,
+                Err(e) => return Reply::err("bad-request", &e),
+            };
+            let mut r = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match r.node(&node, action, "warren node") {
+                Ok(done) => Reply::ok(done),
+                Err(e @ crate::restart::RestartError::NoNode(_)) => Reply::err("not-found", &e),
+                Err(e @ crate::restart::RestartError::Running(_)) => Reply::err("bad-request", &e),
+                Err(e) => Reply::err("node", &e),
             }
         }
         Request::Down => {

@@ -9,7 +9,7 @@ use warren_lab::proto::Request;
 use warren_lab::state::{self, LabState};
 
 /// The state folder of running lab `name`.
-fn running(name: &str) -> Result<std::path::PathBuf, Failure> {
+pub(super) fn running(name: &str) -> Result<std::path::PathBuf, Failure> {
     let dir = state::lab_dir(name);
     match LabState::read(&dir).map_err(Failure::error)? {
         Some(st) if st.supervisor_alive() => Ok(dir),

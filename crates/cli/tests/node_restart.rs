@@ -1,0 +1,293 @@
+//! `warren node NAME NODE stop|start|restart` and `node: … restart` faults
+//! on the real kernel: the node's processes are replaced, its interfaces
+//! come back with the same addresses and routes, and its peers reach it
+//! again. Needs root and the registry fixture.
+
+mod common;
+use common::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// `warren inspect --json` of `lab`.
+fn inspect(dir: &Path, lab: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(dir, &["inspect", lab, "--json"])).expect("inspect --json")
+}
+
+/// What a node's network looks like: each interface's admin state and
+/// sorted addresses, and the sorted routes. Operational states are apart:
+/// a wire's tap says `unknown` until its carrier is first switched.
+#[derive(Debug, PartialEq)]
+struct NodeNet {
+    interfaces: BTreeMap<String, (bool, Vec<String>)>,
+    routes: Vec<String>,
+    states: BTreeMap<String, String>,
+}
+
+impl NodeNet {
+    /// Interfaces, addresses and routes equal, whatever the carrier says.
+    fn assert_same_config(&self, other: &NodeNet) {
+        assert_eq!(
+            (&self.interfaces, &self.routes),
+            (&other.interfaces, &other.routes)
+        );
+    }
+}
+
+fn node_net(info: &serde_json::Value, node: &str) -> NodeNet {
+    let n = info["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["name"] == node)
+        .unwrap_or_else(|| panic!("no node {node} in {info}"));
+    let strings = |v: &serde_json::Value| {
+        let mut s: Vec<String> = v
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|x| x.as_str().expect("string").to_string())
+            .collect();
+        s.sort();
+        s
+    };
+    let interfaces = n["interfaces"].as_array().expect("interfaces");
+    let name = |i: &serde_json::Value| i["name"].as_str().expect("name").to_string();
+    NodeNet {
+        interfaces: interfaces
+            .iter()
+            .map(|i| {
+                (
+                    name(i),
+                    (i["up"].as_bool().expect("up"), strings(&i["addresses"])),
+                )
+            })
+            .collect(),
+        routes: strings(&n["routes"]),
+        states: interfaces
+            .iter()
+            .map(|i| (name(i), i["state"].as_str().expect("state").to_string()))
+            .collect(),
+    }
+}
+
+/// The host pid of the one process whose command line has `marker`.
+fn only_pid(marker: &str) -> u32 {
+    let found = processes_with(marker);
+    assert_eq!(found.len(), 1, "processes with `{marker}`: {found:?}");
+    found[0]
+        .split(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("pid")
+}
+
+/// Runs `warren node LAB NODE ACTION --json` and returns its answer.
+fn node(dir: &Path, lab: &str, name: &str, action: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(dir, &["node", lab, name, action, "--json"])).expect("node --json")
+}
+
+/// Brings `text` up with the registry fixture's environment.
+fn up_with_registry(dir: &Path, name: &str, text: &str) -> LabGuard {
+    let env = registry_env(&dir.join("store"));
+    let file = write_lab(dir, name, text);
+    let out = warren(dir)
+        .args(["up", "-q", file.to_str().expect("utf-8 path")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren runs");
+    assert!(
+        out.status.success(),
+        "up failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    LabGuard {
+        name: name.into(),
+        cwd: dir.into(),
+        netns: lab_netns(name),
+    }
+}
+
+const MAIN: &str = "
+name: nrs-main
+nodes:
+  r:
+    exec: [\"sleep 3617 </dev/null >/dev/null 2>&1 &\"]
+  c: {kind: container, image: busybox, cmd: [sleep, '3629']}
+links:
+  - endpoints: [r:eth1, c:eth0]
+    ipv4: [10.73.0.1/24, 10.73.0.2/24]
+    ipv6: [2001:db8:73::1/64, 2001:db8:73::2/64]
+interfaces:
+  r:lo:
+    ipv4: [10.255.73.1/32]
+    ipv6: [2001:db8:ff73::1/128]
+    routes: [10.255.73.2/32 via 10.73.0.2, 2001:db8:ff73::2/128 via 2001:db8:73::2]
+  c:lo:
+    ipv4: [10.255.73.2/32]
+    ipv6: [2001:db8:ff73::2/128]
+    routes: [10.255.73.1/32 via 10.73.0.1, 2001:db8:ff73::1/128 via 2001:db8:73::1]
+";
+
+#[test]
+fn restarted_nodes_keep_their_links_addresses_and_routes() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let lab = up_with_registry(dir, "nrs-main", MAIN);
+    let before = inspect(dir, "nrs-main");
+    let (r0, c0) = (node_net(&before, "r"), node_net(&before, "c"));
+    assert!(
+        r0.routes
+            .iter()
+            .any(|r| r.starts_with("2001:db8:ff73::2/128 via")),
+        "{r0:?}"
+    );
+    let sleeper = only_pid("sleep 3617");
+    let container = only_pid("sleep 3629");
+
+    // Stopped: r's processes are gone, its end is down, c has no carrier.
+    let stopped = node(dir, "nrs-main", "r", "stop");
+    assert!(
+        stopped["stopped"]
+            .as_array()
+            .expect("stopped pids")
+            .contains(&sleeper.into()),
+        "{stopped}"
+    );
+    assert!(processes_with("sleep 3617").is_empty());
+    let during = inspect(dir, "nrs-main");
+    let (r1, c1) = (node_net(&during, "r"), node_net(&during, "c"));
+    assert!(!r1.interfaces["eth1"].0, "r:eth1 is admin down: {r1:?}");
+    assert!(c1.interfaces["eth0"].0, "c:eth0 stays admin up: {c1:?}");
+    assert_ne!(c1.states["eth0"], "up", "c:eth0 lost carrier: {c1:?}");
+    assert_eq!(c1.routes, c0.routes, "the peer keeps its routes");
+    let (code, out, _) = lab.exec("c", &["ping", "-c", "1", "-W", "1", "10.73.0.1"]);
+    assert_ne!(code, 0, "a stopped node answers no ping: {out}");
+    // A second stop changes nothing.
+    assert_eq!(
+        node(dir, "nrs-main", "r", "stop")["stopped"],
+        serde_json::json!([])
+    );
+
+    // Started: the same addresses and routes, a new process, pings answer.
+    ok(dir, &["node", "nrs-main", "r", "start"]);
+    let after = inspect(dir, "nrs-main");
+    assert_eq!(node_net(&after, "r"), r0);
+    assert_eq!(node_net(&after, "c"), c0, "c has carrier again");
+    let sleeper2 = only_pid("sleep 3617");
+    assert_ne!(sleeper2, sleeper, "the exec command ran again");
+    lab.ping("c", "10.73.0.1", &[]);
+    lab.ping("c", "10.255.73.1", &[]);
+    lab.ping("r", "2001:db8:ff73::2", &["-6"]);
+    lab.ping("r", "10.255.73.2", &["-I", "10.255.73.1"]);
+    let again = run(dir, &["node", "nrs-main", "r", "start"]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("node r is running"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // A container node: its container is replaced, its network kept.
+    let restarted = node(dir, "nrs-main", "c", "restart");
+    let container2 = only_pid("sleep 3629");
+    assert_ne!(container2, container);
+    assert!(
+        restarted["started"]
+            .as_array()
+            .expect("started pids")
+            .contains(&container2.into()),
+        "{restarted}"
+    );
+    let after = inspect(dir, "nrs-main");
+    assert_eq!(node_net(&after, "c"), c0);
+    assert_eq!(node_net(&after, "r"), r0);
+    lab.ping("r", "2001:db8:73::2", &["-6"]);
+    lab.ping("r", "10.255.73.2", &["-I", "10.255.73.1"]);
+    lab.ping("c", "10.255.73.1", &[]);
+
+    let bad = run(dir, &["node", "nrs-main", "nope", "restart"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no node called nope"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
+fn a_scheduled_node_restart_fault_replaces_the_node_and_is_logged() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let text = "
+name: nrs-fault
+nodes:
+  r:
+    exec: [\"sleep 3618 </dev/null >/dev/null 2>&1 &\"]
+  s: {}
+links:
+  - endpoints: [r:eth1, s:eth1]
+    ipv4: [10.74.0.1/24, 10.74.0.2/24]
+    ipv6: [2001:db8:74::1/64, 2001:db8:74::2/64]
+    impair: {}
+faults:
+  - {name: bounce, at: 4s, node: r, restart: true}
+";
+    let file = write_lab(dir, "nrs-fault", text);
+    let lab = LabGuard::up(dir, &file, "nrs-fault");
+    let sleeper = only_pid("sleep 3618");
+    let r0 = node_net(&inspect(dir, "nrs-fault"), "r");
+    let results = std::fs::read_dir(dir.join("results/nrs-fault"))
+        .expect("results")
+        .flatten()
+        .map(|e| e.path())
+        .max()
+        .expect("run folder");
+    let events = results.join("events.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let ev = loop {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        let ev: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if ev.iter().any(|e| e["event"] == "fault") {
+            break ev;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fault in 30 s: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let find = |event: &str| {
+        ev.iter()
+            .find(|e| e["event"] == event)
+            .unwrap_or_else(|| panic!("no {event} in {ev:?}"))
+    };
+    let fault = find("fault");
+    assert_eq!(fault["action"], "node r restart", "{fault}");
+    assert_eq!(fault["fault"], "bounce");
+    assert!(fault.get("error").is_none(), "{fault}");
+    let (stop, start) = (find("node-stop"), find("node-start"));
+    assert_eq!(
+        (&stop["node"], &stop["by"]),
+        (&"r".into(), &"bounce".into())
+    );
+    assert_eq!(start["by"], "bounce");
+    assert!(
+        stop["pids"]
+            .as_array()
+            .expect("pids")
+            .contains(&sleeper.into()),
+        "{stop}"
+    );
+    assert!(stop["t"].as_f64() <= start["t"].as_f64());
+    let sleeper2 = only_pid("sleep 3618");
+    assert_ne!(sleeper2, sleeper);
+    // The wired link's carrier is back on: the peer reaches r on both families.
+    node_net(&inspect(dir, "nrs-fault"), "r").assert_same_config(&r0);
+    lab.ping("s", "10.74.0.1", &[]);
+    lab.ping("s", "2001:db8:74::1", &["-6"]);
+}
