@@ -298,3 +298,63 @@ fn a_scheduled_link_down_shows_in_a_ping_log_at_the_right_seconds() {
     assert!(replies.iter().filter(|t| **t < down).count() > 5, "{out}");
     assert!(replies.iter().filter(|t| **t > up).count() > 5, "{out}");
 }
+
+#[test]
+fn warren_link_on_a_plain_veth_takes_the_peers_carrier_and_up_restores_addresses_and_routes() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let file = write_lab(
+        dir,
+        "imp-veth",
+        "
+name: imp-veth
+nodes: {a: {}, b: {}}
+links:
+  - endpoints: [a:eth1, b:eth1]
+    ipv4: [10.62.0.1/24, 10.62.0.2/24]
+    ipv6: [2001:db8:62::1/64, 2001:db8:62::2/64]
+interfaces:
+  a:lo:
+    ipv4: [10.255.62.1/32]
+    ipv6: [2001:db8:ff62::1/128]
+    routes: [10.255.62.2/32 via 10.62.0.2, 2001:db8:ff62::2/128 via 2001:db8:62::2]
+  b:lo:
+    ipv4: [10.255.62.2/32]
+    ipv6: [2001:db8:ff62::2/128]
+    routes: [10.255.62.1/32 via 10.62.0.1, 2001:db8:ff62::1/128 via 2001:db8:62::1]
+",
+    );
+    let lab = LabGuard::up(dir, &file, "imp-veth");
+    let before = inspect(dir, "imp-veth");
+    let (a0, b0) = (node_net(&before, "a"), node_net(&before, "b"));
+    ok(dir, &["link", "imp-veth", "a:eth1", "down"]);
+    let a_flags = link_flags(&lab, "a");
+    let b_flags = link_flags(&lab, "b");
+    assert!(!a_flags.contains(",UP"), "a's end is down: {a_flags}");
+    assert!(
+        b_flags.contains("NO-CARRIER") && b_flags.contains(",UP"),
+        "b lost carrier only: {b_flags}"
+    );
+    let (code, _, _) = lab.exec("b", &["ping", "-c", "1", "-W", "1", "10.62.0.1"]);
+    assert_ne!(code, 0, "ping crossed a link without carrier");
+    assert_eq!(node_net(&inspect(dir, "imp-veth"), "b").routes, b0.routes);
+    ok(dir, &["link", "imp-veth", "a.eth1-b.eth1", "up"]);
+    // The first end is a's: the link name brings it back.
+    let after = inspect(dir, "imp-veth");
+    node_net(&after, "a").assert_same_config(&a0);
+    node_net(&after, "b").assert_same_config(&b0);
+    lab.ping("b", "10.62.0.1", &["-w", "3"]);
+    lab.ping(
+        "a",
+        "2001:db8:ff62::2",
+        &["-6", "-I", "2001:db8:ff62::1", "-w", "3"],
+    );
+    lab.ping("a", "10.255.62.2", &["-I", "10.255.62.1"]);
+    let bad = run(dir, &["link", "imp-veth", "a:eth7", "down"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no link called a:eth7"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

@@ -457,14 +457,22 @@ pub fn node_interfaces<'p>(plan: &'p Plan, node: &str) -> Vec<&'p str> {
         .collect()
 }
 
-/// Sets every interface the plan brought up in `node` administratively
-/// down (loopback aside): the peer of a veth loses its carrier, and the
-/// kernel drops the node's routes through them (and its IPv6 addresses).
-pub fn node_down(plan: &Plan, built: &mut Built, node: &str) -> Result<(), ApplyError> {
+/// Sets every interface the plan brought up in `node` (or only `only`)
+/// administratively down, loopback aside: the peer of a veth loses its
+/// carrier, and the kernel drops the node's routes through them (and
+/// their IPv6 addresses).
+pub fn node_down(
+    plan: &Plan,
+    built: &mut Built,
+    node: &str,
+    only: Option<&str>,
+) -> Result<(), ApplyError> {
     let n = node_ns(built, node)?;
     let mut batch = built.sockets[n].batch();
     for ifname in node_interfaces(plan, node) {
-        batch.set_down(ifname);
+        if only.is_none_or(|o| o == ifname) {
+            batch.set_down(ifname);
+        }
     }
     if batch.is_empty() {
         return Ok(());
@@ -474,10 +482,15 @@ pub fn node_down(plan: &Plan, built: &mut Built, node: &str) -> Result<(), Apply
         .map_err(|e| kernel(format!("setting the interfaces of {node} down"))(e.into()))
 }
 
-/// Puts `node`'s interfaces back as the plan configured them: every
-/// address (replaced, so the ones IPv4 kept are no error), up states and
-/// routes, in plan order.
-pub fn node_up(plan: &Plan, built: &mut Built, node: &str) -> Result<(), ApplyError> {
+/// Puts `node`'s interfaces (or only `only`) back as the plan configured
+/// them: every address (replaced, so the ones IPv4 kept are no error) and
+/// up state, then every route of the node, in plan order.
+pub fn node_up(
+    plan: &Plan,
+    built: &mut Built,
+    node: &str,
+    only: Option<&str>,
+) -> Result<(), ApplyError> {
     let n = node_ns(built, node)?;
     let what = || format!("configuring {node} again");
     let indexes = built.sockets[n]
@@ -490,12 +503,14 @@ pub fn node_up(plan: &Plan, built: &mut Built, node: &str) -> Result<(), ApplyEr
             .ok_or_else(|| ApplyError::NotInPlan(format!("interface {node}:{ifname}")))
     };
     let mut batch = built.sockets[n].batch();
+    let mine =
+        |ns: &Ns, ifname: &str| *ns == built.namespaces[n].0 && only.is_none_or(|o| o == ifname);
     for step in &plan.steps {
         match step {
-            Step::AddAddress { ns, ifname, addr } if *ns == built.namespaces[n].0 => {
+            Step::AddAddress { ns, ifname, addr } if mine(ns, ifname) => {
                 batch.replace_address(index(ifname)?, ipnet(addr));
             }
-            Step::SetUp { ns, ifname } if *ns == built.namespaces[n].0 => {
+            Step::SetUp { ns, ifname } if mine(ns, ifname) => {
                 batch.set_up(index(ifname)?);
             }
             Step::AddRoute { ns, route } if *ns == built.namespaces[n].0 => {
@@ -507,6 +522,32 @@ pub fn node_up(plan: &Plan, built: &mut Built, node: &str) -> Result<(), ApplyEr
     built.sockets[n]
         .execute(batch)
         .map_err(|e| kernel(what())(e.into()))
+}
+
+/// Waits, as [`wait_oper_up`] does, for the interfaces the plan sets up
+/// in `node` (or only `only`). Returns those still without carrier (a
+/// peer that is down too) when `timeout` runs out.
+pub fn wait_node_up(
+    plan: &Plan,
+    built: &mut Built,
+    node: &str,
+    only: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<Vec<String>, ApplyError> {
+    let mine = Plan {
+        lab: plan.lab.clone(),
+        namespaces: plan.namespaces.clone(),
+        steps: plan
+            .steps
+            .iter()
+            .filter(|s| {
+                matches!(s, Step::SetUp { ns: Ns::Node(n), ifname }
+                    if n == node && ifname != "lo" && only.is_none_or(|o| o == ifname))
+            })
+            .cloned()
+            .collect(),
+    };
+    wait_oper_up(&mine, built, timeout)
 }
 
 /// Creates every macvlan and macvtap of the plan, asked for from the host

@@ -11,6 +11,7 @@ pub mod images;
 pub mod inspect;
 pub mod journal;
 pub mod lifecycle;
+pub mod links;
 pub mod nodes;
 pub mod proto;
 pub mod restart;

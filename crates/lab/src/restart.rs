@@ -29,7 +29,7 @@ use std::time::Duration;
 use warren_runtime::procs::ProcessId;
 use warren_topology::Lab;
 use warren_topology::model::NodeKind;
-use warren_topology::plan::{Ns, Plan, Step};
+use warren_topology::plan::Plan;
 
 /// What `warren node` does to a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,7 +266,7 @@ fn stop(cx: &mut NodeCx<'_>, node: &str, kind: NodeKind) -> Result<Vec<i32>, Res
     }
     // Interfaces first: the peers see the carrier go before any process
     // of the node could say goodbye on the wire.
-    apply::node_down(cx.plan, cx.built, node).map_err(|e| RestartError::Interfaces {
+    apply::node_down(cx.plan, cx.built, node, None).map_err(|e| RestartError::Interfaces {
         node: node.to_string(),
         state: "down",
         source: Box::new(e),
@@ -337,22 +337,11 @@ fn start(cx: &mut NodeCx<'_>, node: &str, kind: NodeKind) -> Result<(), RestartE
         state: "up",
         source: Box::new(e),
     };
-    apply::node_up(cx.plan, cx.built, node).map_err(up_err)?;
+    apply::node_up(cx.plan, cx.built, node, None).map_err(up_err)?;
     carrier(cx, node, true)?;
     // Commands that use the interfaces must find them up, as at bring-up;
     // an interface whose peer is stopped too stays without carrier.
-    let only_node = Plan {
-        lab: cx.plan.lab.clone(),
-        namespaces: cx.plan.namespaces.clone(),
-        steps: cx
-            .plan
-            .steps
-            .iter()
-            .filter(|s| matches!(s, Step::SetUp { ns: Ns::Node(n), .. } if n == node))
-            .cloned()
-            .collect(),
-    };
-    apply::wait_oper_up(&only_node, cx.built, CARRIER_TIMEOUT).map_err(up_err)?;
+    apply::wait_node_up(cx.plan, cx.built, node, None, CARRIER_TIMEOUT).map_err(up_err)?;
     let node_err = |e| RestartError::Node(Box::new(e));
     if let Some((name, image)) = cx.images.iter().find(|(n, _)| n == node) {
         let spawner = cx.spawner;

@@ -658,12 +658,25 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
             }
         }
         Request::Link { link, up } => {
-            let r = shared
+            let mut r = shared
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             match crate::wires::set_carrier(&r.wires, &link, up) {
                 Ok(name) => Reply::ok(serde_json::json!({ "link": name, "up": up })),
-                Err(e @ crate::wires::ImpairError::NotWired(_)) => Reply::err("not-found", &e),
+                // A plain veth: one end administratively down.
+                Err(crate::wires::ImpairError::NotWired(_)) => {
+                    let Running {
+                        lab, built, nodes, ..
+                    } = &mut *r;
+                    match crate::links::set_state(lab, &nodes.plan, built, &link, up) {
+                        Ok(name) => Reply::ok(serde_json::json!({ "link": name, "up": up })),
+                        Err(e @ crate::links::LinkError::NotFound(_)) => {
+                            Reply::err("not-found", &e)
+                        }
+                        Err(e @ crate::links::LinkError::VmEnd(_)) => Reply::err("bad-request", &e),
+                        Err(e) => Reply::err("kernel", &e),
+                    }
+                }
                 Err(e) => Reply::err("kernel", &e),
             }
         }
