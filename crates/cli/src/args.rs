@@ -35,9 +35,9 @@ pub enum Command {
     Exec(ExecArgs),
     /// Stream live pcapng of a link or network (for `wireshark -k -i -` or `tshark -r -`).
     Capture(CaptureArgs),
-    /// Change a wired link's impairments at run time: `--delay 50ms --loss 2%`, or `--clear`.
+    /// Change a link's impairments at run time: `--delay 50ms --loss 2%`, or `--clear`.
     Impair(ImpairArgs),
-    /// Turn a wired link's carrier off or on, as both ends see it: `warren link NAME r1:eth1 down`.
+    /// Turn a link's carrier off or on: `warren link NAME r1:eth1 down`.
     Link(LinkArgs),
     /// Stop, start or restart a node; its links stay and come back with the same addresses and routes.
     Node(NodeArgs),
@@ -298,7 +298,8 @@ pub struct ImpairArgs {
     /// Queue limit in frames.
     #[arg(long)]
     pub limit: Option<String>,
-    /// Remove every impairment (the link stays on the wire).
+    /// Remove every impairment (a wired link stays on the wire; a plain
+    /// link loses its qdisc).
     #[arg(long, conflicts_with_all = ["delay", "jitter", "distribution", "loss", "loss_correlation", "duplicate", "reorder", "corrupt", "rate", "limit"])]
     pub clear: bool,
 }

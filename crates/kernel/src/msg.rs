@@ -352,7 +352,18 @@ impl<'a> Batch<'a> {
         self.entries.iter().map(|e| e.description.as_str())
     }
 
-    fn push(&mut self, msg_type: u16, flags: u16, payload: &dyn Emitable, description: String) {
+    /// The label of the namespace the batch is for.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        msg_type: u16,
+        flags: u16,
+        payload: &dyn Emitable,
+        description: String,
+    ) {
         let offset = self.buf.len();
         let payload_len = payload.buffer_len();
         let len = NLMSG_HDRLEN + payload_len;

@@ -435,7 +435,7 @@ fn route_spec(route: &PlannedRoute, oif: Option<u32>) -> RouteSpec {
 }
 
 /// The position of `node`'s namespace in `built`.
-fn node_ns(built: &Built, node: &str) -> Result<usize, ApplyError> {
+pub(crate) fn node_ns(built: &Built, node: &str) -> Result<usize, ApplyError> {
     built
         .namespaces
         .iter()

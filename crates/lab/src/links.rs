@@ -1,11 +1,14 @@
 //! Run-time changes to plain links (veth pairs, not on the user-space
 //! wire): `warren link … down|up` sets one end administratively down,
 //! which takes the other end's carrier, and brings it back with its
-//! addresses and routes.
+//! addresses and routes; `warren impair` puts a kernel qdisc on an end's
+//! egress: `tbf` for a rate limit alone, `netem` for the rest where the
+//! kernel has it.
 
 use crate::apply::{self, ApplyError, Built};
+use warren_kernel::{NetemSpec, TbfSpec};
 use warren_topology::Lab;
-use warren_topology::model::{Link, NodeKind};
+use warren_topology::model::{Distribution, Impair, Link, NodeKind};
 use warren_topology::plan::Plan;
 
 /// How long `up` waits for the link's carrier.
@@ -21,6 +24,28 @@ pub enum LinkError {
     /// The chosen end is a vm's NIC, which has no interface warren holds.
     #[error("{0} is a vm's NIC; name the link's other end")]
     VmEnd(String),
+    /// Delay, loss and the like on a plain link, and no netem here.
+    #[error(
+        "link {0} is a plain veth and this kernel has no netem (CONFIG_NET_SCH_NETEM): \
+         only a rate limit (tbf) can be set on it at run time; for delay, loss and the rest \
+         give the link `impair: {{}}` in the lab file, which runs it through the user-space wire"
+    )]
+    NoNetem(String),
+    /// A jitter distribution netem cannot take without its tables.
+    #[error(
+        "link {0} is a plain veth: the kernel path takes uniform jitter only; \
+         give the link `impair: {{}}` in the lab file for other distributions"
+    )]
+    Distribution(String),
+    /// A qdisc request failed.
+    #[error("setting the impairments of {endpoint}")]
+    Qdisc {
+        /// The end whose egress it was.
+        endpoint: String,
+        /// The cause.
+        #[source]
+        source: warren_kernel::RtnlError,
+    },
     /// A kernel request failed.
     #[error("setting link {link} {state}")]
     Kernel {
@@ -86,6 +111,122 @@ pub fn set_state(
     Ok(link.name.clone())
 }
 
+/// The kernel path that carries a plain link's impairments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelPath {
+    /// No qdisc: the interface's default.
+    Plain,
+    /// A `tbf` rate limit.
+    Tbf,
+    /// `netem`.
+    Netem,
+}
+
+impl KernelPath {
+    /// Its name in replies and `inspect`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KernelPath::Plain => "plain",
+            KernelPath::Tbf => "kernel-tbf",
+            KernelPath::Netem => "kernel-netem",
+        }
+    }
+
+    /// The path an impairment block needs: none, a rate (and queue
+    /// limit) alone, or anything else.
+    pub fn of(i: &Impair) -> KernelPath {
+        let others = i.delay.is_some()
+            || i.jitter.is_some()
+            || i.loss.is_some()
+            || i.duplicate.is_some()
+            || i.reorder.is_some()
+            || i.corrupt.is_some();
+        match (others, i.rate.is_some()) {
+            (false, false) if i.limit.is_none() => KernelPath::Plain,
+            (false, true) => KernelPath::Tbf,
+            _ => KernelPath::Netem,
+        }
+    }
+}
+
+/// Bytes of queue per frame when a frame limit becomes tbf's byte limit.
+const FRAME_BYTES: u32 = 1514;
+
+/// Replaces the impairments of a plain link's egress with a kernel qdisc:
+/// both ends for a link name, one for an endpoint `node:if`. An empty
+/// block removes the qdisc. Returns the link's name and the path used.
+pub fn impair(
+    lab: &Lab,
+    built: &mut Built,
+    name: &str,
+    i: &Impair,
+) -> Result<(String, KernelPath), LinkError> {
+    let (link, end) = find(lab, name)?;
+    let ends: Vec<usize> = if link.name == name {
+        vec![0, 1]
+    } else {
+        vec![end]
+    };
+    let path = KernelPath::of(i);
+    if path == KernelPath::Netem
+        && i.distribution
+            .is_some_and(|d| !matches!(d, Distribution::Uniform))
+    {
+        return Err(LinkError::Distribution(link.name.clone()));
+    }
+    let p = crate::wires::params(i);
+    for end in ends {
+        let e = &link.endpoints[end].value;
+        if lab.node(&e.node).is_some_and(|n| n.kind == NodeKind::Vm) {
+            return Err(LinkError::VmEnd(e.to_string()));
+        }
+        let qdisc_err = |source| LinkError::Qdisc {
+            endpoint: e.to_string(),
+            source,
+        };
+        let n = apply::node_ns(built, &e.node).map_err(|source| LinkError::Kernel {
+            link: link.name.clone(),
+            state: "impaired",
+            source: Box::new(source),
+        })?;
+        let sock = &mut built.sockets[n];
+        let ifindex = sock.link_index(&e.iface).map_err(qdisc_err)?;
+        let mut batch = sock.batch();
+        match path {
+            KernelPath::Plain => batch.delete_root_qdisc(ifindex),
+            KernelPath::Tbf => batch.replace_tbf(
+                ifindex,
+                &TbfSpec::new(p.rate_bps, i.limit.map(|f| f.saturating_mul(FRAME_BYTES))),
+            ),
+            KernelPath::Netem => batch.replace_netem(
+                ifindex,
+                &NetemSpec {
+                    delay_ns: p.delay_ns,
+                    jitter_ns: p.jitter_ns,
+                    loss: p.loss,
+                    loss_correlation: p.loss_correlation,
+                    duplicate: p.duplicate,
+                    reorder: p.reorder,
+                    corrupt: p.corrupt,
+                    rate_bps: p.rate_bps,
+                    limit: p.limit,
+                },
+            ),
+        };
+        match sock.execute(batch) {
+            Ok(()) => {}
+            // No root qdisc to remove: already plain.
+            Err(e) if path == KernelPath::Plain && matches!(e.errno(), Some(2 | 22)) => {}
+            // The kernel knows no qdisc of that kind.
+            Err(e) if path == KernelPath::Netem && matches!(e.errno(), Some(2 | 95)) => {
+                return Err(LinkError::NoNetem(link.name.clone()));
+            }
+            Err(e) => return Err(qdisc_err(e)),
+        }
+    }
+    Ok((link.name.clone(), path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +254,28 @@ links:
         let (l, end) = find(&lab, "v.eth0-b.eth2").expect("name");
         assert_eq!((l.name.as_str(), end), ("v.eth0-b.eth2", 1));
         assert!(matches!(find(&lab, "a:eth9"), Err(LinkError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_rate_alone_takes_tbf_and_anything_else_netem() {
+        let keys = |kv: &[(&str, &str)]| {
+            let m = kv
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            KernelPath::of(&crate::wires::parse_keys(&m).expect("valid keys"))
+        };
+        assert_eq!(keys(&[]), KernelPath::Plain);
+        assert_eq!(keys(&[("rate", "10mbit")]), KernelPath::Tbf);
+        assert_eq!(
+            keys(&[("rate", "10mbit"), ("limit", "50")]),
+            KernelPath::Tbf
+        );
+        assert_eq!(keys(&[("limit", "50")]), KernelPath::Netem);
+        assert_eq!(
+            keys(&[("rate", "1mbit"), ("delay", "5ms")]),
+            KernelPath::Netem
+        );
+        assert_eq!(keys(&[("loss", "1%")]), KernelPath::Netem);
     }
 }

@@ -649,11 +649,28 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
             let mut r = shared
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match crate::wires::parse_keys(&impair)
-                .and_then(|i| crate::wires::set(&mut r.wires, &link, &i))
-            {
-                Ok(name) => Reply::ok(serde_json::json!({ "link": name, "impair": impair })),
-                Err(e @ crate::wires::ImpairError::NotWired(_)) => Reply::err("not-found", &e),
+            let keys = match crate::wires::parse_keys(&impair) {
+                Ok(i) => i,
+                Err(e) => return Reply::err("bad-request", &e),
+            };
+            match crate::wires::set(&mut r.wires, &link, &keys) {
+                Ok(name) => {
+                    Reply::ok(serde_json::json!({ "link": name, "impair": impair, "path": "wire" }))
+                }
+                // A plain veth: a kernel qdisc on its egress.
+                Err(crate::wires::ImpairError::NotWired(_)) => {
+                    let Running { lab, built, .. } = &mut *r;
+                    match crate::links::impair(lab, built, &link, &keys) {
+                        Ok((name, path)) => Reply::ok(serde_json::json!({
+                            "link": name, "impair": impair, "path": path.as_str(),
+                        })),
+                        Err(e @ crate::links::LinkError::NotFound(_)) => {
+                            Reply::err("not-found", &e)
+                        }
+                        Err(e @ crate::links::LinkError::Qdisc { .. }) => Reply::err("kernel", &e),
+                        Err(e) => Reply::err("unsupported", &e),
+                    }
+                }
                 Err(e) => Reply::err("bad-request", &e),
             }
         }
