@@ -378,6 +378,28 @@ links:
     assert_eq!(said.trim(), "a.eth1-b.eth1: kernel-tbf");
     let (_, qdisc, _) = lab.exec("a", &["tc", "qdisc", "show", "dev", "eth1"]);
     assert!(qdisc.contains("tbf") && qdisc.contains("20Mbit"), "{qdisc}");
+    // inspect says which path each end's egress takes.
+    let path = |node: &str| {
+        let info = inspect(dir, "imp-tbf");
+        let n = info["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .find(|n| n["name"] == node)
+            .cloned()
+            .expect("node");
+        n["interfaces"]
+            .as_array()
+            .expect("interfaces")
+            .iter()
+            .find(|i| i["name"] == "eth1")
+            .map(|i| i["path"].clone())
+            .expect("eth1")
+    };
+    assert_eq!(
+        (path("a"), path("b")),
+        ("kernel-tbf".into(), "plain".into())
+    );
     let limited = iperf3(&lab, "10.63.0.2", 5263);
     eprintln!("iperf3 across tbf 20mbit: {:.2} Mbit/s", limited / 1e6);
     assert!((18e6..=22e6).contains(&limited), "{limited}");
@@ -401,6 +423,7 @@ links:
     assert_eq!(said.trim(), "a.eth1-b.eth1: plain");
     let (_, qdisc, _) = lab.exec("a", &["tc", "qdisc", "show", "dev", "eth1"]);
     assert!(!qdisc.contains("tbf"), "{qdisc}");
+    assert_eq!(path("a"), "plain");
     let free = iperf3(&lab, "10.63.0.2", 5264);
     eprintln!("iperf3 after --clear: {:.2} Mbit/s", free / 1e6);
     assert!(free > 200e6, "{free}");

@@ -174,7 +174,12 @@ faults:
     let file = write_lab(dir, "nrs-fault", text);
     let lab = LabGuard::up(dir, &file, "nrs-fault");
     let sleeper = only_pid("sleep 3618");
-    let r0 = node_net(&inspect(dir, "nrs-fault"), "r");
+    let info = inspect(dir, "nrs-fault");
+    let r0 = node_net(&info, "r");
+    assert!(
+        info.to_string().contains(r#""path":"wire""#),
+        "inspect names the wire: {info}"
+    );
     let results = std::fs::read_dir(dir.join("results/nrs-fault"))
         .expect("results")
         .flatten()

@@ -145,6 +145,7 @@ impl State {
             master: None,
             alias: None,
             altnames: Vec::new(),
+            qdisc: None,
         };
         apply_link_attrs(&mut info, m);
         ns.links.push(FakeLink { info, peer: None });
@@ -419,6 +420,7 @@ impl NetOps for FakeNetOps {
                 master: None,
                 alias: None,
                 altnames: Vec::new(),
+                qdisc: None,
             };
             st.ns.insert(
                 ns.as_raw_fd(),
