@@ -326,9 +326,9 @@ pub fn start_container(
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(err)?)
         .stderr(log);
-    // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+    // SAFETY: lab_child only calls prctl and sigprocmask, which are async-signal-safe.
     unsafe {
-        cmd.pre_exec(warren_runtime::pidns::die_with_parent);
+        cmd.pre_exec(warren_runtime::pidns::lab_child);
     }
     let mut helper = spawn(cmd).map_err(err)?;
     let init = wait_for_pid(&pid_file, &mut helper).map_err(err)?;

@@ -391,9 +391,9 @@ pub(crate) fn run_exec_steps(
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(&fail)?)
             .stderr(log);
-        // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+        // SAFETY: lab_child only calls prctl and sigprocmask, which are async-signal-safe.
         unsafe {
-            cmd.pre_exec(warren_runtime::pidns::die_with_parent);
+            cmd.pre_exec(warren_runtime::pidns::lab_child);
         }
         let status = cmd.status().map_err(&fail)?;
         if !status.success() {

@@ -37,6 +37,25 @@ pub fn die_with_parent() -> io::Result<()> {
     Ok(())
 }
 
+/// Prepares a lab's child process between fork and exec: it dies with
+/// the thread that started it ([`die_with_parent`]) and takes signals again
+/// (the supervisor blocks SIGTERM, SIGINT and SIGHUP to wait for them, and
+/// a child inherits the mask, so a node's processes could not be asked to
+/// stop). Async-signal-safe.
+pub fn lab_child() -> io::Result<()> {
+    die_with_parent()?;
+    // SAFETY: sigemptyset and sigprocmask only touch the local set and the
+    // calling thread's mask; both are async-signal-safe.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// The init of a lab's pid namespace, seen from the supervisor.
 #[derive(Debug)]
 pub struct LabInit {
