@@ -179,6 +179,7 @@ links:
     impair: {}
 faults:
   - {name: bounce, at: 4s, node: r, restart: true}
+  - {name: nap, at: 7s, node: r, down: 2s}
 ";
     let file = write_lab(dir, "nrs-fault", text);
     let lab = LabGuard::up(dir, &file, "nrs-fault");
@@ -196,22 +197,26 @@ faults:
         .max()
         .expect("run folder");
     let events = results.join("events.jsonl");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let ev = loop {
-        let text = std::fs::read_to_string(&events).unwrap_or_default();
-        let ev: Vec<serde_json::Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if ev.iter().any(|e| e["event"] == "fault") {
-            break ev;
+    // The events file once it has `faults` fault lines.
+    let wait_faults = |faults: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&events).unwrap_or_default();
+            let ev: Vec<serde_json::Value> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if ev.iter().filter(|e| e["event"] == "fault").count() >= faults {
+                break ev;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not {faults} faults in 30 s: {text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no fault in 30 s: {text}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
     };
+    let ev = wait_faults(1);
     let find = |event: &str| {
         ev.iter()
             .find(|e| e["event"] == event)
@@ -241,4 +246,24 @@ faults:
     node_net(&inspect(dir, "nrs-fault"), "r").assert_same_config(&r0);
     lab.ping("s", "10.74.0.1", &[]);
     lab.ping("s", "2001:db8:74::1", &["-6"]);
+
+    // `down: 2s`: stopped at 7 s, started again 2 s later.
+    let ev = wait_faults(3);
+    let nap: Vec<&serde_json::Value> = ev.iter().filter(|e| e["by"] == "nap").collect();
+    assert_eq!(
+        nap.iter().map(|e| e["event"].clone()).collect::<Vec<_>>(),
+        ["node-stop", "node-start"],
+        "{ev:?}"
+    );
+    let stopped_for = nap[1]["t"].as_f64().expect("t") - nap[0]["t"].as_f64().expect("t");
+    assert!((1.9..3.0).contains(&stopped_for), "{stopped_for}");
+    let faults: Vec<&serde_json::Value> = ev.iter().filter(|e| e["fault"] == "nap").collect();
+    assert_eq!(faults[0]["action"], "node r stop");
+    assert_eq!(faults[1]["action"], "node r start");
+    assert!(
+        faults.iter().all(|f| f.get("error").is_none()),
+        "{faults:?}"
+    );
+    assert_ne!(only_pid("sleep 3618"), sleeper2);
+    lab.ping("s", "10.74.0.1", &[]);
 }

@@ -2,6 +2,7 @@
 //! actions relative to lab start ([`timeline`], pure), and a thread that
 //! applies them to the lab's wires and logs each to the run's events file.
 
+use crate::restart::NodeAction;
 use std::time::Duration;
 use warren_topology::model::{Fault, FaultAction, Impair};
 
@@ -59,11 +60,12 @@ pub enum Action {
         /// Link name or endpoint.
         on: String,
     },
-    /// Restart a node: its interfaces down and its processes stopped, then
-    /// both back (see [`crate::restart`]).
-    NodeRestart {
+    /// Stop, start or restart a node (see [`crate::restart`]).
+    Node {
         /// The node.
         node: String,
+        /// What happens to it.
+        action: NodeAction,
     },
 }
 
@@ -116,12 +118,33 @@ pub fn timeline(faults: &[Fault]) -> Vec<Timed> {
                     push(at + d.to_std(), Action::Restore { on });
                 }
             }
-            FaultAction::NodeRestart { node } => push(
+            FaultAction::NodeRestart { node, down: None } => push(
                 at,
-                Action::NodeRestart {
+                Action::Node {
                     node: node.value.clone(),
+                    action: NodeAction::Restart,
                 },
             ),
+            FaultAction::NodeRestart {
+                node,
+                down: Some(d),
+            } => {
+                let node = node.value.clone();
+                push(
+                    at,
+                    Action::Node {
+                        node: node.clone(),
+                        action: NodeAction::Stop,
+                    },
+                );
+                push(
+                    at + d.to_std(),
+                    Action::Node {
+                        node,
+                        action: NodeAction::Start,
+                    },
+                );
+            }
         }
     }
     // Stable: actions at the same time keep the file's order.
@@ -145,6 +168,7 @@ faults:
   - {name: slow, at: 2s, impair: {delay: 50ms}, on: a:eth1, for: 30s}
   - {at: 30s, node: b, restart: true}
   - {name: manual, link: a:eth1, down: 1s}
+  - {name: nap, at: 40s, node: a, down: 5s}
 ",
             "t",
         )
@@ -160,8 +184,17 @@ faults:
                 (15, "faults[0]".to_string()),
                 (30, "faults[2]".to_string()),
                 (32, "slow".to_string()),
+                (40, "nap".to_string()),
+                (45, "nap".to_string()),
             ]
         );
+        let node = |t: &Timed| match &t.action {
+            Action::Node { node, action } => (node.clone(), *action),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(node(&t[3]), ("b".to_string(), NodeAction::Restart));
+        assert_eq!(node(&t[5]), ("a".to_string(), NodeAction::Stop));
+        assert_eq!(node(&t[6]), ("a".to_string(), NodeAction::Start));
         assert_eq!(
             t[1].action,
             Action::Carrier {

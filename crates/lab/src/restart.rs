@@ -42,6 +42,17 @@ pub enum NodeAction {
     Restart,
 }
 
+impl NodeAction {
+    /// Its name in requests and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeAction::Stop => "stop",
+            NodeAction::Start => "start",
+            NodeAction::Restart => "restart",
+        }
+    }
+}
+
 impl std::str::FromStr for NodeAction {
     type Err = RestartError;
 

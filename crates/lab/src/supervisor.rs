@@ -487,9 +487,9 @@ fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mut
                 };
                 (format!("impair {on} restored"), res.map_err(Into::into))
             }
-            Action::NodeRestart { node } => (
-                format!("node {node} restart"),
-                r.node(node, crate::restart::NodeAction::Restart, &t.fault)
+            Action::Node { node, action } => (
+                format!("node {node} {}", action.as_str()),
+                r.node(node, *action, &t.fault)
                     .map(|_| ())
                     .map_err(Into::into),
             ),
