@@ -161,6 +161,30 @@ impl Running {
         };
         crate::restart::act(&mut cx, node, action, by)
     }
+
+    /// Takes a link's carrier away or gives it back: on the wire both
+    /// taps' carrier, on a plain veth one end's admin state. Returns the
+    /// link's name.
+    fn set_link(&mut self, link: &str, up: bool) -> Result<String, LinkStateError> {
+        match crate::wires::set_carrier(&self.wires, link, up) {
+            Err(crate::wires::ImpairError::NotWired(_)) => {
+                crate::links::set_state(&self.lab, &self.nodes.plan, &mut self.built, link, up)
+                    .map_err(LinkStateError::Plain)
+            }
+            other => other.map_err(LinkStateError::Wire),
+        }
+    }
+}
+
+/// Why a link's carrier could not be switched.
+#[derive(Debug, thiserror::Error)]
+enum LinkStateError {
+    /// On the wire.
+    #[error(transparent)]
+    Wire(crate::wires::ImpairError),
+    /// On a plain link.
+    #[error(transparent)]
+    Plain(crate::links::LinkError),
 }
 
 /// How long containers get between SIGTERM and SIGKILL at teardown.
@@ -469,9 +493,7 @@ fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mut
         let (what, result): (String, Result<(), Box<dyn std::error::Error>>) = match &t.action {
             Action::Carrier { link, up } => (
                 format!("link {link} {}", if *up { "up" } else { "down" }),
-                crate::wires::set_carrier(&r.wires, link, *up)
-                    .map(|_| ())
-                    .map_err(Into::into),
+                r.set_link(link, *up).map(|_| ()).map_err(Into::into),
             ),
             Action::Impair { on, impair } => {
                 let res = crate::wires::get(&r.wires, on).and_then(|before| {
@@ -678,21 +700,13 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
             let mut r = shared
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match crate::wires::set_carrier(&r.wires, &link, up) {
+            match r.set_link(&link, up) {
                 Ok(name) => Reply::ok(serde_json::json!({ "link": name, "up": up })),
-                // A plain veth: one end administratively down.
-                Err(crate::wires::ImpairError::NotWired(_)) => {
-                    let Running {
-                        lab, built, nodes, ..
-                    } = &mut *r;
-                    match crate::links::set_state(lab, &nodes.plan, built, &link, up) {
-                        Ok(name) => Reply::ok(serde_json::json!({ "link": name, "up": up })),
-                        Err(e @ crate::links::LinkError::NotFound(_)) => {
-                            Reply::err("not-found", &e)
-                        }
-                        Err(e @ crate::links::LinkError::VmEnd(_)) => Reply::err("bad-request", &e),
-                        Err(e) => Reply::err("kernel", &e),
-                    }
+                Err(e @ LinkStateError::Plain(crate::links::LinkError::NotFound(_))) => {
+                    Reply::err("not-found", &e)
+                }
+                Err(e @ LinkStateError::Plain(crate::links::LinkError::VmEnd(_))) => {
+                    Reply::err("bad-request", &e)
                 }
                 Err(e) => Reply::err("kernel", &e),
             }
