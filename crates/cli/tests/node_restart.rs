@@ -107,6 +107,8 @@ fn restarted_nodes_keep_their_links_addresses_and_routes() {
     assert!(c1.interfaces["eth0"].0, "c:eth0 stays admin up: {c1:?}");
     assert_ne!(c1.states["eth0"], "up", "c:eth0 lost carrier: {c1:?}");
     assert_eq!(c1.routes, c0.routes, "the peer keeps its routes");
+    let table = ok(dir, &["inspect", "nrs-main"]);
+    assert!(table.contains("r (stopped)"), "{table}");
     let (code, out, _) = lab.exec("c", &["ping", "-c", "1", "-W", "1", "10.73.0.1"]);
     assert_ne!(code, 0, "a stopped node answers no ping: {out}");
     // A second stop changes nothing.
@@ -120,6 +122,7 @@ fn restarted_nodes_keep_their_links_addresses_and_routes() {
     let after = inspect(dir, "nrs-main");
     assert_eq!(node_net(&after, "r"), r0);
     assert_eq!(node_net(&after, "c"), c0, "c has carrier again");
+    assert!(!after.to_string().contains("\"stopped\""), "{after}");
     let sleeper2 = only_pid("sleep 3617");
     assert_ne!(sleeper2, sleeper, "the exec command ran again");
     lab.ping("c", "10.73.0.1", &[]);

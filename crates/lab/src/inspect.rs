@@ -128,6 +128,7 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
             kind,
             interfaces,
             routes,
+            stopped: false,
         });
     }
     // Nodes first in file order, the hub last.

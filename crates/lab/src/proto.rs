@@ -174,6 +174,9 @@ pub struct NodeInfo {
     pub interfaces: Vec<InterfaceInfo>,
     /// Routes (`10.0.0.0/24 via 10.0.12.2 dev eth1`).
     pub routes: Vec<String>,
+    /// Stopped by `warren node … stop` (or a node fault) and not started since.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 /// The answer to `inspect`.

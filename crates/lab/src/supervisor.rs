@@ -657,11 +657,15 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                 state,
                 built,
                 captures,
+                nodes,
                 ..
             } = &mut *r;
             match crate::inspect::inspect(lab, state, built) {
                 Ok(mut info) => {
                     info.captures = captures.info();
+                    for n in &mut info.nodes {
+                        n.stopped = nodes.stopped.contains(&n.name);
+                    }
                     Reply::ok(serde_json::to_value(info).unwrap_or_default())
                 }
                 Err(e) => Reply::err("kernel", &e),
