@@ -137,8 +137,12 @@ fn restarted_nodes_keep_their_links_addresses_and_routes() {
         String::from_utf8_lossy(&again.stderr)
     );
 
-    // A container node: its container is replaced, its network kept.
+    // A container node: its container is replaced, its network and files kept.
+    let (code, _, err) = lab.exec("c", &["touch", "/kept"]);
+    assert_eq!(code, 0, "{err}");
     let restarted = node(dir, "nrs-main", "c", "restart");
+    let (code, _, _) = lab.exec("c", &["test", "-e", "/kept"]);
+    assert_eq!(code, 0, "the container's files survive a restart");
     let container2 = only_pid("sleep 3629");
     assert_ne!(container2, container);
     assert!(
