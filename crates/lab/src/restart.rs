@@ -354,7 +354,14 @@ fn start(cx: &mut NodeCx<'_>, node: &str, kind: NodeKind) -> Result<(), RestartE
     // an interface whose peer is stopped too stays without carrier.
     apply::wait_node_up(cx.plan, cx.built, node, None, CARRIER_TIMEOUT).map_err(up_err)?;
     let node_err = |e| RestartError::Node(Box::new(e));
-    if let Some((name, image)) = cx.images.iter().find(|(n, _)| n == node) {
+    // A container already there came from a start that failed later on;
+    // starting again must not make it two.
+    if let Some((name, image)) = cx
+        .images
+        .iter()
+        .find(|(n, _)| n == node)
+        .filter(|_| !cx.containers.iter().any(|c| c.name == node))
+    {
         let spawner = cx.spawner;
         let c = nodes::start_container(cx.lab, name, image, cx.state, cx.dir, cx.program, &|c| {
             spawner.spawn(c)
