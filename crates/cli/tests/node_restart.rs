@@ -187,6 +187,7 @@ links:
   - endpoints: [r:eth2, s:eth2]
     ipv4: [10.74.1.1/24, 10.74.1.2/24]
 faults:
+  - {name: squeeze, at: 1s, impair: {rate: 1mbit}, on: r:eth2, for: 1s}
   - {name: cut, at: 2s, link: s:eth2, down: 1s}
   - {name: bounce, at: 4s, node: r, restart: true}
   - {name: nap, at: 7s, node: r, down: 2s}
@@ -226,7 +227,7 @@ faults:
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     };
-    let ev = wait_faults(3);
+    let ev = wait_faults(5);
     let find = |event: &str| {
         ev.iter()
             .find(|e| e["event"] == event)
@@ -239,6 +240,8 @@ faults:
             .map(|f| (f["fault"].clone(), f["action"].clone()))
             .collect::<Vec<_>>(),
         [
+            ("squeeze".into(), "impair r:eth2".into()),
+            ("squeeze".into(), "impair r:eth2 restored".into()),
             ("cut".into(), "link s:eth2 down".into()),
             ("cut".into(), "link s:eth2 up".into()),
             ("bounce".into(), "node r restart".into())
@@ -271,7 +274,7 @@ faults:
     lab.ping("s", "2001:db8:74::1", &["-6"]);
 
     // `down: 2s`: stopped at 7 s, started again 2 s later.
-    let ev = wait_faults(5);
+    let ev = wait_faults(7);
     let nap: Vec<&serde_json::Value> = ev.iter().filter(|e| e["by"] == "nap").collect();
     assert_eq!(
         nap.iter().map(|e| e["event"].clone()).collect::<Vec<_>>(),

@@ -174,9 +174,57 @@ impl Running {
             other => other.map_err(LinkStateError::Wire),
         }
     }
+
+    /// Replaces the impairments of `link` (a link name or `node:if`): on
+    /// the wire, or as a kernel qdisc on a plain link. Returns the link's
+    /// name, the path taken, and what to put back.
+    fn impair(
+        &mut self,
+        link: &str,
+        i: &warren_topology::model::Impair,
+    ) -> Result<(String, &'static str, Replaced), LinkStateError> {
+        match crate::wires::get(&self.wires, link) {
+            Ok(before) => {
+                let name =
+                    crate::wires::set(&mut self.wires, link, i).map_err(LinkStateError::Wire)?;
+                Ok((name, "wire", Replaced::Wire(before)))
+            }
+            Err(crate::wires::ImpairError::NotWired(_)) => {
+                let (name, path) = crate::links::impair(&self.lab, &mut self.built, link, i)
+                    .map_err(LinkStateError::Plain)?;
+                Ok((name, path.as_str(), Replaced::Kernel))
+            }
+            Err(e) => Err(LinkStateError::Wire(e)),
+        }
+    }
+
+    /// Puts back what [`Running::impair`] replaced on `link`.
+    fn put_back(&mut self, link: &str, replaced: Replaced) -> Result<(), LinkStateError> {
+        match replaced {
+            Replaced::Wire(p) => {
+                crate::wires::put(&mut self.wires, link, p).map_err(LinkStateError::Wire)
+            }
+            Replaced::Kernel => {
+                let clear = warren_topology::model::Impair::default();
+                crate::links::impair(&self.lab, &mut self.built, link, &clear)
+                    .map(|_| ())
+                    .map_err(LinkStateError::Plain)
+            }
+        }
+    }
 }
 
-/// Why a link's carrier could not be switched.
+/// What an impairment replaced: a wire's parameters, or a plain link's
+/// egress, which goes back to no qdisc.
+#[derive(Debug, Clone, Copy)]
+enum Replaced {
+    /// Both directions of the wire before.
+    Wire([warren_wire::Params; 2]),
+    /// A kernel qdisc was put on a plain link.
+    Kernel,
+}
+
+/// Why a link's carrier or impairments could not be changed.
 #[derive(Debug, thiserror::Error)]
 enum LinkStateError {
     /// On the wire.
@@ -475,8 +523,7 @@ fn serve(dir: &Path, listener: UnixListener, running: Running) -> Result<(), Sup
 fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mutex<Running>>) {
     use crate::faults::Action;
     let start = std::time::Instant::now();
-    let mut saved: std::collections::HashMap<String, [warren_wire::Params; 2]> =
-        std::collections::HashMap::new();
+    let mut saved: std::collections::HashMap<String, Replaced> = std::collections::HashMap::new();
     let log = |value| crate::faults::append_event(events, value);
     let unix = crate::faults::unix_now;
     log(serde_json::json!({ "t": unix(), "event": "faults-start", "scheduled": timeline.len() }));
@@ -496,15 +543,14 @@ fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mut
                 r.set_link(link, *up).map(|_| ()).map_err(Into::into),
             ),
             Action::Impair { on, impair } => {
-                let res = crate::wires::get(&r.wires, on).and_then(|before| {
+                let res = r.impair(on, impair).map(|(_, _, before)| {
                     saved.entry(on.clone()).or_insert(before);
-                    crate::wires::set(&mut r.wires, on, impair).map(|_| ())
                 });
                 (format!("impair {on}"), res.map_err(Into::into))
             }
             Action::Restore { on } => {
                 let res = match saved.remove(on) {
-                    Some(p) => crate::wires::put(&mut r.wires, on, p),
+                    Some(before) => r.put_back(on, before),
                     None => Ok(()),
                 };
                 (format!("impair {on} restored"), res.map_err(Into::into))
@@ -679,25 +725,18 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                 Ok(i) => i,
                 Err(e) => return Reply::err("bad-request", &e),
             };
-            match crate::wires::set(&mut r.wires, &link, &keys) {
-                Ok(name) => {
-                    Reply::ok(serde_json::json!({ "link": name, "impair": impair, "path": "wire" }))
+            match r.impair(&link, &keys) {
+                Ok((name, path, _)) => Reply::ok(serde_json::json!({
+                    "link": name, "impair": impair, "path": path,
+                })),
+                Err(e @ LinkStateError::Plain(crate::links::LinkError::NotFound(_))) => {
+                    Reply::err("not-found", &e)
                 }
-                // A plain veth: a kernel qdisc on its egress.
-                Err(crate::wires::ImpairError::NotWired(_)) => {
-                    let Running { lab, built, .. } = &mut *r;
-                    match crate::links::impair(lab, built, &link, &keys) {
-                        Ok((name, path)) => Reply::ok(serde_json::json!({
-                            "link": name, "impair": impair, "path": path.as_str(),
-                        })),
-                        Err(e @ crate::links::LinkError::NotFound(_)) => {
-                            Reply::err("not-found", &e)
-                        }
-                        Err(e @ crate::links::LinkError::Qdisc { .. }) => Reply::err("kernel", &e),
-                        Err(e) => Reply::err("unsupported", &e),
-                    }
-                }
-                Err(e) => Reply::err("bad-request", &e),
+                Err(
+                    e @ LinkStateError::Plain(crate::links::LinkError::Qdisc { .. })
+                    | e @ LinkStateError::Wire(_),
+                ) => Reply::err("kernel", &e),
+                Err(e) => Reply::err("unsupported", &e),
             }
         }
         Request::Link { link, up } => {
