@@ -428,3 +428,63 @@ links:
     eprintln!("iperf3 after --clear: {:.2} Mbit/s", free / 1e6);
     assert!(free > 200e6, "{free}");
 }
+
+#[test]
+fn a_network_rate_limits_its_members_with_tbf_and_other_keys_fail_up_naming_netem() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let text = |name: &str, impair: &str| {
+        format!(
+            "
+name: {name}
+nodes: {{a: {{}}, b: {{}}}}
+networks:
+  lan:
+    members: [a:eth1, b:eth1]
+    ipv4: 10.64.0.0/24
+    impair: {impair}
+"
+        )
+    };
+    let file = write_lab(dir, "imp-net", &text("imp-net", "{rate: 20mbit}"));
+    let lab = LabGuard::up(dir, &file, "imp-net");
+    let (_, qdisc, _) = lab.exec("a", &["tc", "qdisc", "show", "dev", "eth1"]);
+    assert!(qdisc.contains("tbf") && qdisc.contains("20Mbit"), "{qdisc}");
+    assert!(
+        inspect(dir, "imp-net")
+            .to_string()
+            .contains(r#""path":"kernel-tbf""#),
+        "inspect names the kernel path"
+    );
+    let bps = iperf3(&lab, "10.64.0.2", 5265);
+    eprintln!(
+        "iperf3 across a network with rate 20mbit: {:.2} Mbit/s",
+        bps / 1e6
+    );
+    assert!((18e6..=22e6).contains(&bps), "{bps}");
+    drop(lab);
+
+    // Delay on a network needs netem, which this kernel lacks: up fails,
+    // names the network and the missing feature, and leaves nothing.
+    let file = write_lab(dir, "imp-netd", &text("imp-netd", "{delay: 10ms}"));
+    let out = run(dir, &["up", "-q", file.to_str().expect("utf-8 path")]);
+    let err = String::from_utf8_lossy(&out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!out.status.success());
+    assert!(
+        err.contains("network lan") && err.contains("no netem"),
+        "{err}"
+    );
+    assert!(
+        !std::path::Path::new("/run/warren/imp-netd").exists(),
+        "the failed lab's state is gone"
+    );
+    assert!(
+        processes_with("/run/warren/imp-netd").is_empty(),
+        "no process of the failed lab is left"
+    );
+}

@@ -30,8 +30,12 @@ fn link_path(lab: &Lab, link: &Link, qdisc: Option<&str>) -> &'static str {
                 .and_then(|n| n.interface(&e.value.iface))
                 .is_some_and(|i| i.impair.is_some())
         });
+    if wired { "wire" } else { qdisc_path(qdisc) }
+}
+
+/// The kernel path an egress with root qdisc `qdisc` takes.
+fn qdisc_path(qdisc: Option<&str>) -> &'static str {
     match qdisc {
-        _ if wired => "wire",
         Some("tbf") => "kernel-tbf",
         Some("netem") => "kernel-netem",
         _ => "plain",
@@ -76,7 +80,10 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
                             };
                             format!("link {} (peer {peer}{shown})", link.name)
                         }
-                        Attachment::Network { network } => format!("network {network}"),
+                        Attachment::Network { network } => {
+                            path = Some(qdisc_path(l.qdisc.as_deref()).to_string());
+                            format!("network {network}")
+                        }
                         Attachment::Loopback => "loopback".to_string(),
                         Attachment::Macvlan(m) => format!("macvlan of host {}", m.parent),
                     });

@@ -3,12 +3,13 @@
 //! which takes the other end's carrier, and brings it back with its
 //! addresses and routes; `warren impair` puts a kernel qdisc on an end's
 //! egress: `tbf` for a rate limit alone, `netem` for the rest where the
-//! kernel has it.
+//! kernel has it. Network members get their `impair` the same way at
+//! bring-up.
 
 use crate::apply::{self, ApplyError, Built};
 use warren_kernel::{NetemSpec, TbfSpec};
 use warren_topology::Lab;
-use warren_topology::model::{Distribution, Impair, Link, NodeKind};
+use warren_topology::model::{Attachment, Distribution, Impair, Link, NodeKind};
 use warren_topology::plan::Plan;
 
 /// How long `up` waits for the link's carrier.
@@ -24,19 +25,25 @@ pub enum LinkError {
     /// The chosen end is a vm's NIC, which has no interface warren holds.
     #[error("{0} is a vm's NIC; name the link's other end")]
     VmEnd(String),
-    /// Delay, loss and the like on a plain link, and no netem here.
+    /// Delay, loss and the like on the kernel path, and no netem here.
     #[error(
-        "link {0} is a plain veth and this kernel has no netem (CONFIG_NET_SCH_NETEM): \
-         only a rate limit (tbf) can be set on it at run time; for delay, loss and the rest \
-         give the link `impair: {{}}` in the lab file, which runs it through the user-space wire"
+        "{what}: this kernel has no netem (CONFIG_NET_SCH_NETEM), \
+         so only a rate limit (tbf) can be set; {hint}"
     )]
-    NoNetem(String),
+    NoNetem {
+        /// `link NAME` or `network NAME`.
+        what: String,
+        /// What to do instead.
+        hint: &'static str,
+    },
     /// A jitter distribution netem cannot take without its tables.
-    #[error(
-        "link {0} is a plain veth: the kernel path takes uniform jitter only; \
-         give the link `impair: {{}}` in the lab file for other distributions"
-    )]
-    Distribution(String),
+    #[error("{what}: the kernel path takes uniform jitter only; {hint}")]
+    Distribution {
+        /// `link NAME` or `network NAME`.
+        what: String,
+        /// What to do instead.
+        hint: &'static str,
+    },
     /// A qdisc request failed.
     #[error("setting the impairments of {endpoint}")]
     Qdisc {
@@ -152,6 +159,99 @@ impl KernelPath {
 /// Bytes of queue per frame when a frame limit becomes tbf's byte limit.
 const FRAME_BYTES: u32 = 1514;
 
+/// What to do instead of netem on a link.
+const LINK_HINT: &str = "for delay, loss and the rest give the link `impair: {}` in the lab file, \
+     which runs it through the user-space wire";
+/// What to do instead of netem on a network.
+const NETWORK_HINT: &str = "networks have no user-space wire yet, so give the network \
+     `rate` and `limit` only";
+
+/// Why one egress could not take its impairments.
+enum EgressError {
+    /// No netem in this kernel.
+    NoNetem,
+    /// Not a uniform jitter.
+    Distribution,
+    /// Anything else.
+    Link(LinkError),
+}
+
+/// Puts the qdisc `i` needs at the root of `node:iface`'s egress (none for
+/// an empty block). Returns the path taken.
+fn set_egress(
+    built: &mut Built,
+    node: &str,
+    iface: &str,
+    i: &Impair,
+) -> Result<KernelPath, EgressError> {
+    let path = KernelPath::of(i);
+    if path == KernelPath::Netem
+        && i.distribution
+            .is_some_and(|d| !matches!(d, Distribution::Uniform))
+    {
+        return Err(EgressError::Distribution);
+    }
+    let p = crate::wires::params(i);
+    let endpoint = format!("{node}:{iface}");
+    let n = apply::node_ns(built, node).map_err(|source| {
+        EgressError::Link(LinkError::Kernel {
+            link: endpoint.clone(),
+            state: "impaired",
+            source: Box::new(source),
+        })
+    })?;
+    let qdisc_err = |source| {
+        EgressError::Link(LinkError::Qdisc {
+            endpoint: endpoint.clone(),
+            source,
+        })
+    };
+    let sock = &mut built.sockets[n];
+    let ifindex = sock.link_index(iface).map_err(qdisc_err)?;
+    let mut batch = sock.batch();
+    match path {
+        KernelPath::Plain => batch.delete_root_qdisc(ifindex),
+        KernelPath::Tbf => batch.replace_tbf(
+            ifindex,
+            &TbfSpec::new(p.rate_bps, i.limit.map(|f| f.saturating_mul(FRAME_BYTES))),
+        ),
+        KernelPath::Netem => batch.replace_netem(
+            ifindex,
+            &NetemSpec {
+                delay_ns: p.delay_ns,
+                jitter_ns: p.jitter_ns,
+                loss: p.loss,
+                loss_correlation: p.loss_correlation,
+                duplicate: p.duplicate,
+                reorder: p.reorder,
+                corrupt: p.corrupt,
+                rate_bps: p.rate_bps,
+                limit: p.limit,
+            },
+        ),
+    };
+    match sock.execute(batch) {
+        Ok(()) => Ok(path),
+        // No root qdisc to remove: already plain.
+        Err(e) if path == KernelPath::Plain && matches!(e.errno(), Some(2 | 22)) => Ok(path),
+        // The kernel knows no qdisc of that kind.
+        Err(e) if path == KernelPath::Netem && matches!(e.errno(), Some(2 | 95)) => {
+            Err(EgressError::NoNetem)
+        }
+        Err(e) => Err(qdisc_err(e)),
+    }
+}
+
+impl EgressError {
+    fn for_what(self, what: String, hint: &'static str) -> LinkError {
+        match self {
+            EgressError::NoNetem => LinkError::NoNetem { what, hint },
+            EgressError::Distribution => LinkError::Distribution { what, hint },
+            EgressError::Link(e) => e,
+        }
+    }
+}
+
 /// Replaces the impairments of a plain link's egress with a kernel qdisc:
 /// both ends for a link name, one for an endpoint `node:if`. An empty
 /// block removes the qdisc. Returns the link's name and the path used.
@@ -167,64 +267,35 @@ pub fn impair(
     } else {
         vec![end]
     };
-    let path = KernelPath::of(i);
-    if path == KernelPath::Netem
-        && i.distribution
-            .is_some_and(|d| !matches!(d, Distribution::Uniform))
-    {
-        return Err(LinkError::Distribution(link.name.clone()));
-    }
-    let p = crate::wires::params(i);
+    let mut path = KernelPath::of(i);
     for end in ends {
         let e = &link.endpoints[end].value;
         if lab.node(&e.node).is_some_and(|n| n.kind == NodeKind::Vm) {
             return Err(LinkError::VmEnd(e.to_string()));
         }
-        let qdisc_err = |source| LinkError::Qdisc {
-            endpoint: e.to_string(),
-            source,
-        };
-        let n = apply::node_ns(built, &e.node).map_err(|source| LinkError::Kernel {
-            link: link.name.clone(),
-            state: "impaired",
-            source: Box::new(source),
-        })?;
-        let sock = &mut built.sockets[n];
-        let ifindex = sock.link_index(&e.iface).map_err(qdisc_err)?;
-        let mut batch = sock.batch();
-        match path {
-            KernelPath::Plain => batch.delete_root_qdisc(ifindex),
-            KernelPath::Tbf => batch.replace_tbf(
-                ifindex,
-                &TbfSpec::new(p.rate_bps, i.limit.map(|f| f.saturating_mul(FRAME_BYTES))),
-            ),
-            KernelPath::Netem => batch.replace_netem(
-                ifindex,
-                &NetemSpec {
-                    delay_ns: p.delay_ns,
-                    jitter_ns: p.jitter_ns,
-                    loss: p.loss,
-                    loss_correlation: p.loss_correlation,
-                    duplicate: p.duplicate,
-                    reorder: p.reorder,
-                    corrupt: p.corrupt,
-                    rate_bps: p.rate_bps,
-                    limit: p.limit,
-                },
-            ),
-        };
-        match sock.execute(batch) {
-            Ok(()) => {}
-            // No root qdisc to remove: already plain.
-            Err(e) if path == KernelPath::Plain && matches!(e.errno(), Some(2 | 22)) => {}
-            // The kernel knows no qdisc of that kind.
-            Err(e) if path == KernelPath::Netem && matches!(e.errno(), Some(2 | 95)) => {
-                return Err(LinkError::NoNetem(link.name.clone()));
-            }
-            Err(e) => return Err(qdisc_err(e)),
-        }
+        path = set_egress(built, &e.node, &e.iface, i)
+            .map_err(|err| err.for_what(format!("link {} (a plain veth)", link.name), LINK_HINT))?;
     }
     Ok((link.name.clone(), path))
+}
+
+/// Applies the `impair` of every network member (the network's, or the
+/// member's own `interfaces` entry) to that member's egress at bring-up:
+/// `tbf` for a rate alone, `netem` for the rest where the kernel has it.
+/// Returns how many egresses were impaired.
+pub fn impair_networks(lab: &Lab, built: &mut Built) -> Result<usize, LinkError> {
+    let mut done = 0;
+    for node in lab.nodes.iter().filter(|n| n.kind != NodeKind::Vm) {
+        for i in &node.interfaces {
+            let (Attachment::Network { network }, Some(imp)) = (&i.attach, &i.impair) else {
+                continue;
+            };
+            set_egress(built, &node.name.value, &i.name, imp)
+                .map_err(|err| err.for_what(format!("network {network}"), NETWORK_HINT))?;
+            done += 1;
+        }
+    }
+    Ok(done)
 }
 
 #[cfg(test)]

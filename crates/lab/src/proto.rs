@@ -157,8 +157,9 @@ pub struct InterfaceInfo {
     pub addresses: Vec<String>,
     /// What the lab file attaches it to (`link r1.eth1-r2.eth1`, `network lan`).
     pub attached: Option<String>,
-    /// For a link's interface, the path its impairments take: `wire` (the
-    /// user-space wire), `kernel-tbf`, `kernel-netem`, or `plain`.
+    /// For a link's or network member's interface, the path its egress
+    /// impairments take: `wire` (the user-space wire), `kernel-tbf`,
+    /// `kernel-netem`, or `plain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 }

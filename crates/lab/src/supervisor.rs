@@ -75,6 +75,9 @@ pub enum SupervisorError {
     /// A forward could not start.
     #[error(transparent)]
     Forward(#[from] crate::forward::ForwardError),
+    /// A network's impairments could not be applied to its members.
+    #[error("impairing the members of a network")]
+    Impair(#[source] Box<crate::links::LinkError>),
     /// A file of the supervisor could not be used.
     #[error("{action} {path}")]
     Io {
@@ -346,6 +349,9 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     let wires = crate::wires::start(&lab, std::mem::take(&mut built.wires))
         .map_err(|e| apply_err(ApplyError::Wire(e)))?;
     let _ = journal.record("wires", &format!("{} started", wires.len()));
+    let impaired = crate::links::impair_networks(&lab, &mut built)
+        .map_err(|e| SupervisorError::Impair(Box::new(e)))?;
+    let _ = journal.record("impair", &format!("{impaired} network members"));
     // A veth whose peer is down (`up: false`) never gets carrier; don't fail on it.
     let not_up = apply::wait_oper_up(&plan, &mut built, OPER_UP_TIMEOUT).map_err(apply_err)?;
     let _ = journal.record(
