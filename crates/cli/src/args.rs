@@ -37,10 +37,12 @@ pub enum Command {
     Exec(ExecArgs),
     /// Stream live pcapng of a link or network (for `wireshark -k -i -` or `tshark -r -`).
     Capture(CaptureArgs),
-    /// Change a wired link's impairments at run time: `--delay 50ms --loss 2%`, or `--clear`.
+    /// Change a link's impairments at run time: `--delay 50ms --loss 2%`, or `--clear`.
     Impair(ImpairArgs),
-    /// Turn a wired link's carrier off or on, as both ends see it: `warren link NAME r1:eth1 down`.
+    /// Turn a link's carrier off or on: `warren link NAME r1:eth1 down`.
     Link(LinkArgs),
+    /// Stop, start or restart a node; its links stay and come back with the same addresses and routes.
+    Node(NodeArgs),
     /// Attach to a vm's serial console (Ctrl-] detaches), or run one command there with -c.
     Console(ConsoleArgs),
     /// Control a vm over QMP: reset, powerdown, pause, resume, quit.
@@ -357,7 +359,8 @@ pub struct ImpairArgs {
     /// Queue limit in frames.
     #[arg(long)]
     pub limit: Option<String>,
-    /// Remove every impairment (the link stays on the wire).
+    /// Remove every impairment (a wired link stays on the wire; a plain
+    /// link loses its qdisc).
     #[arg(long, conflicts_with_all = ["delay", "jitter", "distribution", "loss", "loss_correlation", "duplicate", "reorder", "corrupt", "rate", "limit"])]
     pub clear: bool,
 }
@@ -380,6 +383,42 @@ pub enum LinkState {
     Up,
     /// Carrier off.
     Down,
+}
+
+/// `warren node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Lab name.
+    pub name: String,
+    /// Node name.
+    pub node: String,
+    /// What to do.
+    pub action: NodeActionArg,
+    /// Print what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `warren node` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NodeActionArg {
+    /// Interfaces down (the peers lose carrier), processes stopped.
+    Stop,
+    /// Interfaces back with their addresses and routes, processes started.
+    Start,
+    /// Stop, then start.
+    Restart,
+}
+
+impl NodeActionArg {
+    /// The action's name on the control socket.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeActionArg::Stop => "stop",
+            NodeActionArg::Start => "start",
+            NodeActionArg::Restart => "restart",
+        }
+    }
 }
 
 /// `warren console`.

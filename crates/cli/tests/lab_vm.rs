@@ -103,6 +103,32 @@ interfaces:
     let events = std::fs::read_to_string(results.join("events.jsonl")).unwrap_or_default();
     assert!(events.contains("\"RESET\""), "{events}");
 
+    // `warren node` stop pauses the DUT, so nothing crosses it; start
+    // boots it again on the same taps.
+    ok(tmp.path(), &["node", "vmlab", "dut", "stop"]);
+    let (code, _, _) = lab.exec("left", &["ping", "-c", "1", "-W", "1", "10.90.2.2"]);
+    assert_ne!(code, 0, "a stopped DUT routes nothing");
+    ok(tmp.path(), &["node", "vmlab", "dut", "start"]);
+    wait_for(
+        "the DUT to boot after start",
+        Duration::from_secs(90),
+        || count_in(&console_log, "DUT-READY") >= 3,
+    );
+    wait_for(
+        "the DUT to route after start",
+        Duration::from_secs(30),
+        || {
+            lab.exec("left", &["ping", "-c", "1", "-W", "1", "10.90.2.2"])
+                .0
+                == 0
+        },
+    );
+    let events = std::fs::read_to_string(results.join("events.jsonl")).unwrap_or_default();
+    assert!(
+        events.contains("\"node-stop\"") && events.contains("\"node-start\""),
+        "{events}"
+    );
+
     // Powerdown stops the guest.
     ok(tmp.path(), &["vm", "vmlab", "dut", "powerdown"]);
     wait_for("QEMU to exit on powerdown", Duration::from_secs(60), || {

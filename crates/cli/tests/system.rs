@@ -90,6 +90,23 @@ interfaces:
         !cgroup_dirs("sys-lab").is_empty(),
         "the node has cgroups of its own"
     );
+    // A restart halts systemd and boots it again on the same links; its
+    // networkd configures the interface again.
+    let done: serde_json::Value = serde_json::from_str(&ok(
+        tmp.path(),
+        &["node", "sys-lab", "os", "restart", "--json"],
+    ))
+    .expect("node --json");
+    let (old, new) = (&done["stopped"][0], &done["started"][0]);
+    assert!(old.is_i64() && new.is_i64() && old != new, "{done}");
+    let comm = |pid: &serde_json::Value| std::fs::read_to_string(format!("/proc/{pid}/comm"));
+    assert!(comm(old).is_err(), "the old systemd is gone: {done}");
+    assert_eq!(comm(new).expect("new init").trim(), "systemd");
+    let (_, state, _) = lab.exec("os", &["systemctl", "is-system-running"]);
+    assert!(matches!(state.trim(), "running" | "degraded"), "{state}");
+    let (_, routes, _) = lab.exec("os", &["ip", "-4", "route"]);
+    assert!(routes.contains("10.98.0.0/16 via 10.97.0.1"), "{routes}");
+    lab.ping("h", "10.97.0.2", &["-w", "5"]);
     drop(lab);
     assert!(cgroup_dirs("sys-lab").is_empty(), "cgroups left behind");
     let ps = std::process::Command::new("ps")

@@ -145,6 +145,7 @@ impl State {
             master: None,
             alias: None,
             altnames: Vec::new(),
+            qdisc: None,
         };
         apply_link_attrs(&mut info, m);
         ns.links.push(FakeLink { info, peer: None });
@@ -197,9 +198,12 @@ impl State {
                 self.find(key, &LinkRef::Index(a.ifindex))?;
                 let ns = self.ns_mut(key)?;
                 if ns.addrs.contains(&a) {
-                    return Err(libc::EEXIST);
+                    if flags & netlink_packet_core::NLM_F_REPLACE == 0 {
+                        return Err(libc::EEXIST);
+                    }
+                } else {
+                    ns.addrs.push(a);
                 }
-                ns.addrs.push(a);
                 Ok(())
             }
             RouteNetlinkMessage::DelAddress(m) => {
@@ -416,6 +420,7 @@ impl NetOps for FakeNetOps {
                 master: None,
                 alias: None,
                 altnames: Vec::new(),
+                qdisc: None,
             };
             st.ns.insert(
                 ns.as_raw_fd(),
@@ -610,6 +615,11 @@ mod tests {
         assert_eq!(lb.iter().find(|l| l.name == "eth1").unwrap().index, 2);
         assert_eq!(ops.addresses(a).unwrap().len(), 1);
         assert_eq!(ops.routes(a).unwrap().len(), 1);
+        // Replacing what is there changes nothing and does not fail.
+        let mut bt = a.batch();
+        bt.replace_address(5, "10.0.0.1/30".parse().unwrap());
+        ops.execute(a, bt).unwrap();
+        assert_eq!(ops.addresses(a).unwrap().len(), 1);
 
         let mut bt = a.batch();
         bt.create_veth(

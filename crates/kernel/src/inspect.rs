@@ -55,6 +55,8 @@ pub struct LinkInfo {
     pub alias: Option<String>,
     /// Alternative names (`altname`).
     pub altnames: Vec<String>,
+    /// Kind of the root qdisc on its egress (`noqueue`, `tbf`, `netem` …).
+    pub qdisc: Option<String>,
 }
 
 impl LinkInfo {
@@ -70,6 +72,7 @@ impl LinkInfo {
             master: None,
             alias: None,
             altnames: Vec::new(),
+            qdisc: None,
         };
         for a in &m.attributes {
             match a {
@@ -82,6 +85,7 @@ impl LinkInfo {
                 }
                 LinkAttribute::Controller(i) => info.master = Some(*i),
                 LinkAttribute::IfAlias(s) => info.alias = Some(s.clone()),
+                LinkAttribute::Qdisc(q) => info.qdisc = Some(q.clone()),
                 LinkAttribute::PropList(props) => {
                     for p in props {
                         if let Prop::AltIfName(n) = p {

@@ -352,7 +352,18 @@ impl<'a> Batch<'a> {
         self.entries.iter().map(|e| e.description.as_str())
     }
 
-    fn push(&mut self, msg_type: u16, flags: u16, payload: &dyn Emitable, description: String) {
+    /// The label of the namespace the batch is for.
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        msg_type: u16,
+        flags: u16,
+        payload: &dyn Emitable,
+        description: String,
+    ) {
         let offset = self.buf.len();
         let payload_len = payload.buffer_len();
         let len = NLMSG_HDRLEN + payload_len;
@@ -646,6 +657,18 @@ impl<'a> Batch<'a> {
         self
     }
 
+    /// Adds an address to the link `ifindex`, or refreshes it when it is
+    /// already there (as [`Batch::add_address`], without `EEXIST`).
+    pub fn replace_address(&mut self, ifindex: u32, addr: IpNet) -> &mut Self {
+        let m = Self::address_message(ifindex, addr);
+        let d = format!(
+            "replacing address {addr} on {}:ifindex {ifindex}",
+            self.label
+        );
+        self.push(libc::RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, &m, d);
+        self
+    }
+
     /// Removes an address from the link `ifindex`.
     pub fn delete_address(&mut self, ifindex: u32, addr: IpNet) -> &mut Self {
         let m = Self::address_message(ifindex, addr);
@@ -825,6 +848,17 @@ mod tests {
             m.attributes
                 .contains(&AddressAttribute::Flags(AddressFlags::Nodad))
         );
+    }
+
+    #[test]
+    fn replacing_an_address_may_create_it_and_never_fails_on_eexist() {
+        let mut b = Batch::new("r1");
+        b.replace_address(3, "2001:db8::1/64".parse().unwrap());
+        let (_, t, flags) = hdr(&b.buf);
+        assert_eq!(t, libc::RTM_NEWADDR);
+        assert_ne!(flags & NLM_F_REPLACE, 0);
+        assert_ne!(flags & NLM_F_CREATE, 0);
+        assert_eq!(flags & NLM_F_EXCL, 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use warren_kernel::{
     IpNet, KernelError, LinkRef, LinkSpec, MacAddr, Netns, RouteSpec, Rtnl, TapOptions,
     create_netns_many, create_tap, set_sysctls,
 };
-use warren_topology::plan::{Ns, Plan, Step, VethEnd};
+use warren_topology::plan::{Ns, Plan, PlannedRoute, Step, VethEnd};
 use warren_topology::values::{IfAddr, Mac, Prefix};
 
 /// Errors bringing a lab's network up.
@@ -390,21 +390,11 @@ pub fn build(
             }
             Step::AddRoute { ns, route } => {
                 let n = at(ns)?;
-                let dst = match &route.to {
-                    Some(p) => prefix_net(p),
-                    None if route.via.is_ipv4() => {
-                        IpNet::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0).expect("/0")
-                    }
-                    None => IpNet::new(std::net::Ipv6Addr::UNSPECIFIED.into(), 0).expect("/0"),
+                let oif = match idx.get(n, &route.dev) {
+                    LinkRef::Index(i) => Some(i),
+                    LinkRef::Name(_) => None,
                 };
-                let mut spec = RouteSpec::via(dst, route.via);
-                if let LinkRef::Index(i) = idx.get(n, &route.dev) {
-                    spec = spec.oif(i);
-                }
-                if let Some(m) = route.metric {
-                    spec = spec.metric(m);
-                }
-                batches[n].add_route(&spec);
+                batches[n].add_route(&route_spec(route, oif));
             }
             _ => {}
         }
@@ -423,6 +413,141 @@ pub fn build(
         nics,
         wires,
     })
+}
+
+/// The kernel route of a planned route, out of `oif` when it is known.
+fn route_spec(route: &PlannedRoute, oif: Option<u32>) -> RouteSpec {
+    let dst = match &route.to {
+        Some(p) => prefix_net(p),
+        None if route.via.is_ipv4() => {
+            IpNet::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0).expect("/0")
+        }
+        None => IpNet::new(std::net::Ipv6Addr::UNSPECIFIED.into(), 0).expect("/0"),
+    };
+    let mut spec = RouteSpec::via(dst, route.via);
+    if let Some(i) = oif {
+        spec = spec.oif(i);
+    }
+    if let Some(m) = route.metric {
+        spec = spec.metric(m);
+    }
+    spec
+}
+
+/// The position of `node`'s namespace in `built`.
+pub(crate) fn node_ns(built: &Built, node: &str) -> Result<usize, ApplyError> {
+    built
+        .namespaces
+        .iter()
+        .position(|(n, _)| matches!(n, Ns::Node(x) if x == node))
+        .ok_or_else(|| ApplyError::NotInPlan(format!("namespace {node}")))
+}
+
+/// The interfaces the plan sets up in `node`'s namespace, loopback aside.
+pub fn node_interfaces<'p>(plan: &'p Plan, node: &str) -> Vec<&'p str> {
+    plan.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::SetUp {
+                ns: Ns::Node(n),
+                ifname,
+            } if n == node && ifname != "lo" => Some(ifname.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sets every interface the plan brought up in `node` (or only `only`)
+/// administratively down, loopback aside: the peer of a veth loses its
+/// carrier, and the kernel drops the node's routes through them (and
+/// their IPv6 addresses).
+pub fn node_down(
+    plan: &Plan,
+    built: &mut Built,
+    node: &str,
+    only: Option<&str>,
+) -> Result<(), ApplyError> {
+    let n = node_ns(built, node)?;
+    let mut batch = built.sockets[n].batch();
+    for ifname in node_interfaces(plan, node) {
+        if only.is_none_or(|o| o == ifname) {
+            batch.set_down(ifname);
+        }
+    }
+    if batch.is_empty() {
+        return Ok(());
+    }
+    built.sockets[n]
+        .execute(batch)
+        .map_err(|e| kernel(format!("setting the interfaces of {node} down"))(e.into()))
+}
+
+/// Puts `node`'s interfaces (or only `only`) back as the plan configured
+/// them: every address (replaced, so the ones IPv4 kept are no error) and
+/// up state, then every route of the node, in plan order.
+pub fn node_up(
+    plan: &Plan,
+    built: &mut Built,
+    node: &str,
+    only: Option<&str>,
+) -> Result<(), ApplyError> {
+    let n = node_ns(built, node)?;
+    let what = || format!("configuring {node} again");
+    let indexes = built.sockets[n]
+        .link_indexes()
+        .map_err(|e| kernel(what())(e.into()))?;
+    let index = |ifname: &str| {
+        indexes
+            .get(ifname)
+            .copied()
+            .ok_or_else(|| ApplyError::NotInPlan(format!("interface {node}:{ifname}")))
+    };
+    let mut batch = built.sockets[n].batch();
+    let mine =
+        |ns: &Ns, ifname: &str| *ns == built.namespaces[n].0 && only.is_none_or(|o| o == ifname);
+    for step in &plan.steps {
+        match step {
+            Step::AddAddress { ns, ifname, addr } if mine(ns, ifname) => {
+                batch.replace_address(index(ifname)?, ipnet(addr));
+            }
+            Step::SetUp { ns, ifname } if mine(ns, ifname) => {
+                batch.set_up(index(ifname)?);
+            }
+            Step::AddRoute { ns, route } if *ns == built.namespaces[n].0 => {
+                batch.replace_route(&route_spec(route, indexes.get(&route.dev).copied()));
+            }
+            _ => {}
+        }
+    }
+    built.sockets[n]
+        .execute(batch)
+        .map_err(|e| kernel(what())(e.into()))
+}
+
+/// Waits, as [`wait_oper_up`] does, for the interfaces the plan sets up
+/// in `node` (or only `only`). Returns those still without carrier (a
+/// peer that is down too) when `timeout` runs out.
+pub fn wait_node_up(
+    plan: &Plan,
+    built: &mut Built,
+    node: &str,
+    only: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<Vec<String>, ApplyError> {
+    let mine = Plan {
+        lab: plan.lab.clone(),
+        namespaces: plan.namespaces.clone(),
+        steps: plan
+            .steps
+            .iter()
+            .filter(|s| {
+                matches!(s, Step::SetUp { ns: Ns::Node(n), ifname }
+                    if n == node && ifname != "lo" && only.is_none_or(|o| o == ifname))
+            })
+            .cloned()
+            .collect(),
+    };
+    wait_oper_up(&mine, built, timeout)
 }
 
 /// Creates every macvlan and macvtap of the plan, asked for from the host

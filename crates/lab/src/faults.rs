@@ -3,6 +3,7 @@
 //! actions for firing it on request ([`named`]). The supervisor applies
 //! both to the lab's wires and logs each action to the run's events file.
 
+use crate::restart::NodeAction;
 use std::time::Duration;
 use warren_topology::model::{Fault, FaultAction, Impair};
 
@@ -39,10 +40,12 @@ pub enum Action {
         /// Link name or endpoint.
         on: String,
     },
-    /// Restart a node (not supported yet; logged).
-    NodeRestart {
+    /// Stop, start or restart a node (see [`crate::restart`]).
+    Node {
         /// The node.
         node: String,
+        /// What happens to it.
+        action: NodeAction,
     },
 }
 
@@ -82,12 +85,35 @@ pub fn actions(fault: &Fault) -> Vec<(Duration, Action)> {
             }
             out
         }
-        FaultAction::NodeRestart { node } => vec![(
+        FaultAction::NodeRestart { node, down: None } => vec![(
             Duration::ZERO,
-            Action::NodeRestart {
+            Action::Node {
                 node: node.value.clone(),
+                action: NodeAction::Restart,
             },
         )],
+        FaultAction::NodeRestart {
+            node,
+            down: Some(d),
+        } => {
+            let node = node.value.clone();
+            vec![
+                (
+                    Duration::ZERO,
+                    Action::Node {
+                        node: node.clone(),
+                        action: NodeAction::Stop,
+                    },
+                ),
+                (
+                    d.to_std(),
+                    Action::Node {
+                        node,
+                        action: NodeAction::Start,
+                    },
+                ),
+            ]
+        }
     }
 }
 
@@ -142,6 +168,7 @@ faults:
   - {name: slow, at: 2s, impair: {delay: 50ms}, on: a:eth1, for: 30s}
   - {at: 30s, node: b, restart: true}
   - {name: manual, link: a:eth1, down: 1s}
+  - {name: nap, at: 40s, node: a, down: 5s}
 ",
             "t",
         )
@@ -163,8 +190,17 @@ faults:
                 (15, "faults[0]".to_string()),
                 (30, "faults[2]".to_string()),
                 (32, "slow".to_string()),
+                (40, "nap".to_string()),
+                (45, "nap".to_string()),
             ]
         );
+        let node = |t: &Timed| match &t.action {
+            Action::Node { node, action } => (node.clone(), *action),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(node(&t[3]), ("b".to_string(), NodeAction::Restart));
+        assert_eq!(node(&t[5]), ("a".to_string(), NodeAction::Stop));
+        assert_eq!(node(&t[6]), ("a".to_string(), NodeAction::Start));
         assert_eq!(
             t[1].action,
             Action::Carrier {

@@ -7,7 +7,7 @@ use crate::state::{HUB_KEY, LabState};
 use std::collections::HashMap;
 use warren_kernel::{KernelError, OperState};
 use warren_topology::Lab;
-use warren_topology::model::Attachment;
+use warren_topology::model::{Attachment, Link};
 use warren_topology::plan::Ns;
 
 fn oper(s: OperState) -> &'static str {
@@ -17,6 +17,28 @@ fn oper(s: OperState) -> &'static str {
         OperState::LowerLayerDown => "lowerlayerdown",
         OperState::Unknown => "unknown",
         _ => "other",
+    }
+}
+
+/// The path a link's impairments take, seen from one end whose egress
+/// has the root qdisc `qdisc`: impaired links in the file run through the
+/// user-space wire; a plain link may carry a run-time kernel qdisc.
+fn link_path(lab: &Lab, link: &Link, qdisc: Option<&str>) -> &'static str {
+    let wired = link.impair.is_some()
+        || link.endpoints.iter().any(|e| {
+            lab.node(&e.value.node)
+                .and_then(|n| n.interface(&e.value.iface))
+                .is_some_and(|i| i.impair.is_some())
+        });
+    if wired { "wire" } else { qdisc_path(qdisc) }
+}
+
+/// The kernel path an egress with root qdisc `qdisc` takes.
+fn qdisc_path(qdisc: Option<&str>) -> &'static str {
+    match qdisc {
+        Some("tbf") => "kernel-tbf",
+        Some("netem") => "kernel-netem",
+        _ => "plain",
     }
 }
 
@@ -42,27 +64,31 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
         let interfaces = links
             .iter()
             .map(|l| {
+                let mut path = None;
                 let attached = model
                     .and_then(|m| m.interface(&l.name))
                     .map(|i| match &i.attach {
                         Attachment::Link { link, peer } => {
-                            let l = &lab.links[*link];
-                            // Impaired links run through the user-space
-                            // wire (this kernel path has no netem).
-                            let wired = l.impair.is_some()
-                                || l.endpoints.iter().any(|e| {
-                                    lab.node(&e.value.node)
-                                        .and_then(|n| n.interface(&e.value.iface))
-                                        .is_some_and(|i| i.impair.is_some())
-                                });
-                            let path = if wired { ", user-space wire" } else { "" };
-                            format!("link {} (peer {peer}{path})", l.name)
+                            let link = &lab.links[*link];
+                            let p = link_path(lab, link, l.qdisc.as_deref());
+                            path = Some(p.to_string());
+                            let shown = match p {
+                                "wire" => ", user-space wire",
+                                "kernel-tbf" => ", kernel tbf",
+                                "kernel-netem" => ", kernel netem",
+                                _ => "",
+                            };
+                            format!("link {} (peer {peer}{shown})", link.name)
                         }
                         // An impaired member joins its bridge through the wire.
                         Attachment::Network { network } if i.impair.is_some() => {
+                            path = Some("wire".to_string());
                             format!("network {network} (user-space wire)")
                         }
-                        Attachment::Network { network } => format!("network {network}"),
+                        Attachment::Network { network } => {
+                            path = Some(qdisc_path(l.qdisc.as_deref()).to_string());
+                            format!("network {network}")
+                        }
                         Attachment::Loopback => "loopback".to_string(),
                         Attachment::Macvlan(m) => format!("macvlan of host {}", m.parent),
                     });
@@ -85,6 +111,7 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
                         .map(|a| a.addr.to_string())
                         .collect(),
                     attached,
+                    path,
                 }
             })
             .collect();
@@ -113,6 +140,7 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
             kind,
             interfaces,
             routes,
+            stopped: false,
         });
     }
     // Nodes first in file order, the hub last.

@@ -13,6 +13,7 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use warren_runtime::container::{
     BindMount, ContainerSpec, DEFAULT_CAPABILITIES, Rootfs, SYSTEM_CAPABILITIES, SystemBoot,
@@ -228,63 +229,121 @@ pub fn start_containers(
     state_dir: &Path,
     program: &Path,
 ) -> Result<Vec<RunningNode>, NodeError> {
-    let mut out = Vec::new();
-    let logs = st.results.join("logs");
-    for (name, image) in images {
-        let Some(node) = lab.node(name) else { continue };
-        let err = |source: io::Error| NodeError::Start {
-            node: name.clone(),
-            source,
-        };
-        let dir = state_dir.join("nodes").join(name);
-        let spec = spec_for(lab, node, image, st, &dir).map_err(err)?;
-        let spec_path = dir.join("spec.json");
-        std::fs::write(
-            &spec_path,
-            serde_json::to_vec_pretty(&spec)
-                .map_err(io::Error::other)
-                .map_err(err)?,
-        )
-        .map_err(err)?;
-        std::fs::create_dir_all(&logs).map_err(err)?;
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(logs.join(format!("{name}.log")))
-            .map_err(err)?;
-        let pid_file = dir.join("init.pid");
-        let exit_file = logs.join(format!("{name}.exit"));
-        let mut cmd = Command::new(program);
-        cmd.arg("__container")
-            .arg("--spec")
-            .arg(&spec_path)
-            .arg("--pid-file")
-            .arg(&pid_file)
-            .arg("--exit-file")
-            .arg(&exit_file)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(err)?)
-            .stderr(log);
-        // SAFETY: the hook only calls async-signal-safe functions.
-        unsafe {
-            cmd.pre_exec(warren_runtime::pidns::dies_with_me());
-        }
-        let mut helper = cmd.spawn().map_err(err)?;
-        let init = wait_for_pid(&pid_file, &mut helper).map_err(err)?;
-        let system = node.kind == NodeKind::System;
-        out.push(RunningNode {
-            name: name.clone(),
-            helper,
-            init,
-            stop_signal: if system {
-                libc::SIGRTMIN() + 3
-            } else {
-                libc::SIGTERM
-            },
-            cgroups: system.then(|| (lab.name.clone(), name.clone())),
-        });
+    images
+        .iter()
+        .filter(|(name, _)| lab.node(name).is_some())
+        .map(|(name, image)| {
+            start_container(lab, name, image, st, state_dir, program, &|mut c| c.spawn())
+        })
+        .collect()
+}
+
+/// What starts a node's helper process (see [`Spawner`]).
+pub type Spawn<'s> = dyn Fn(Command) -> io::Result<Child> + 's;
+
+/// A request to a [`Spawner`]: the command, and where its child goes.
+type SpawnJob = (Command, mpsc::Sender<io::Result<Child>>);
+
+/// A thread that lives as long as the supervisor and starts the helpers
+/// of nodes started again on request. A helper's parent-death signal fires
+/// when the *thread* that forked it ends, and control requests are served
+/// on threads that end with their connection.
+#[derive(Debug)]
+pub struct Spawner {
+    jobs: mpsc::Sender<SpawnJob>,
+}
+
+impl Spawner {
+    /// Starts the spawning thread; it ends when the spawner is dropped.
+    pub fn start() -> io::Result<Spawner> {
+        let (jobs, rx) = mpsc::channel::<SpawnJob>();
+        std::thread::Builder::new()
+            .name("warren-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })?;
+        Ok(Spawner { jobs })
     }
-    Ok(out)
+
+    /// Spawns `cmd` from the spawning thread.
+    pub fn spawn(&self, cmd: Command) -> io::Result<Child> {
+        let gone = || io::Error::other("the spawning thread is gone");
+        let (tx, rx) = mpsc::channel();
+        self.jobs.send((cmd, tx)).map_err(|_| gone())?;
+        rx.recv().map_err(|_| gone())?
+    }
+}
+
+/// Starts container node `name` from `image` (its overlay's upper layer is
+/// kept, so a restarted container finds the files it wrote).
+pub fn start_container(
+    lab: &Lab,
+    name: &str,
+    image: &images::Resolved,
+    st: &LabState,
+    state_dir: &Path,
+    program: &Path,
+    spawn: &Spawn<'_>,
+) -> Result<RunningNode, NodeError> {
+    let err = |source: io::Error| NodeError::Start {
+        node: name.to_string(),
+        source,
+    };
+    let node = lab
+        .node(name)
+        .ok_or_else(|| err(io::Error::other("the lab has no such node")))?;
+    let logs = st.results.join("logs");
+    let dir = state_dir.join("nodes").join(name);
+    let spec = spec_for(lab, node, image, st, &dir).map_err(err)?;
+    let spec_path = dir.join("spec.json");
+    std::fs::write(
+        &spec_path,
+        serde_json::to_vec_pretty(&spec)
+            .map_err(io::Error::other)
+            .map_err(err)?,
+    )
+    .map_err(err)?;
+    std::fs::create_dir_all(&logs).map_err(err)?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.join(format!("{name}.log")))
+        .map_err(err)?;
+    let pid_file = dir.join("init.pid");
+    // A pid left by an earlier run of the node is not this one's.
+    let _ = std::fs::remove_file(&pid_file);
+    let exit_file = logs.join(format!("{name}.exit"));
+    let mut cmd = Command::new(program);
+    cmd.arg("__container")
+        .arg("--spec")
+        .arg(&spec_path)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("--exit-file")
+        .arg(&exit_file)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(err)?)
+        .stderr(log);
+    // SAFETY: the hook only calls async-signal-safe functions.
+    unsafe {
+        cmd.pre_exec(warren_runtime::pidns::lab_child());
+    }
+    let mut helper = spawn(cmd).map_err(err)?;
+    let init = wait_for_pid(&pid_file, &mut helper).map_err(err)?;
+    let system = node.kind == NodeKind::System;
+    Ok(RunningNode {
+        name: name.to_string(),
+        helper,
+        init,
+        stop_signal: if system {
+            libc::SIGRTMIN() + 3
+        } else {
+            libc::SIGTERM
+        },
+        cgroups: system.then(|| (lab.name.clone(), name.to_string())),
+    })
 }
 
 fn wait_for_pid(pid_file: &Path, helper: &mut Child) -> io::Result<ProcessId> {
@@ -315,42 +374,60 @@ pub fn wait_ready(lab: &Lab, st: &LabState, program: &Path) -> Result<(), NodeEr
         wait_booted(node, st, program)?;
     }
     for node in &lab.nodes {
-        let Some(ready) = &node.ready else { continue };
-        let Some(probe) = &ready.exec else { continue };
-        let name = node.name.value.clone();
-        let timeout = ready
-            .timeout
-            .map_or(Duration::from_secs(60), |d| d.to_std());
-        let interval = ready
-            .interval
-            .map_or(Duration::from_millis(200), |d| d.to_std());
-        let started = Instant::now();
-        loop {
-            let out = probe_command(st, &name, &probe.argv(), program)
-                .output()
-                .map_err(|source| NodeError::Start {
-                    node: name.clone(),
-                    source,
-                })?;
-            if out.status.success() {
-                break;
-            }
-            if started.elapsed() >= timeout {
-                let why = format!(
-                    "probe exited with {}: {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                return Err(NodeError::NotReady {
-                    node: name,
-                    secs: timeout.as_secs(),
-                    why,
-                });
-            }
-            std::thread::sleep(interval);
-        }
+        wait_probe(node, st, program)?;
     }
     Ok(())
+}
+
+/// Waits for one node as [`wait_ready`] does: a system node's boot, then
+/// its `ready.exec` probe.
+pub fn wait_node_ready(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeError> {
+    if node.kind == NodeKind::System {
+        wait_booted(node, st, program)?;
+    }
+    wait_probe(node, st, program)
+}
+
+/// Runs a node's `ready.exec` probe until it exits 0 or time runs out.
+fn wait_probe(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeError> {
+    let Some(ready) = &node.ready else {
+        return Ok(());
+    };
+    let Some(probe) = &ready.exec else {
+        return Ok(());
+    };
+    let name = node.name.value.clone();
+    let timeout = ready
+        .timeout
+        .map_or(Duration::from_secs(60), |d| d.to_std());
+    let interval = ready
+        .interval
+        .map_or(Duration::from_millis(200), |d| d.to_std());
+    let started = Instant::now();
+    loop {
+        let out = probe_command(st, &name, &probe.argv(), program)
+            .output()
+            .map_err(|source| NodeError::Start {
+                node: name.clone(),
+                source,
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            let why = format!(
+                "probe exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return Err(NodeError::NotReady {
+                node: name,
+                secs: timeout.as_secs(),
+                why,
+            });
+        }
+        std::thread::sleep(interval);
+    }
 }
 
 /// Waits until `systemctl is-system-running` inside a system node answers

@@ -116,6 +116,15 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         arguments: Option<serde_json::Value>,
     },
+    /// Stop, start or restart a node while its links stay: `stop` takes
+    /// its interfaces down and stops its processes, `start` brings both
+    /// back with the same addresses and routes.
+    Node {
+        /// The node.
+        node: String,
+        /// `stop`, `start` or `restart`.
+        action: String,
+    },
 }
 
 /// One line of an `exec` stream. Output is sent as UTF-8 text when it is
@@ -242,6 +251,11 @@ pub struct InterfaceInfo {
     pub addresses: Vec<String>,
     /// What the lab file attaches it to (`link r1.eth1-r2.eth1`, `network lan`).
     pub attached: Option<String>,
+    /// For a link's or network member's interface, the path its egress
+    /// impairments take: `wire` (the user-space wire), `kernel-tbf`,
+    /// `kernel-netem`, or `plain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// One node (or the hub) as `inspect` reports it.
@@ -255,6 +269,9 @@ pub struct NodeInfo {
     pub interfaces: Vec<InterfaceInfo>,
     /// Routes (`10.0.0.0/24 via 10.0.12.2 dev eth1`).
     pub routes: Vec<String>,
+    /// Stopped by `warren node … stop` (or a node fault) and not started since.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 /// The answer to `inspect`.

@@ -126,11 +126,119 @@ struct Running {
     vms: Vec<RunningVm>,
     containers: Vec<RunningNode>,
     init: Option<LabInit>,
-    /// This executable, which runs commands in nodes (`__spawn`).
-    program: PathBuf,
     /// The console cursor of each vm for `console_expect`/`console_send`,
     /// starting where the lab became ready.
     consoles: std::collections::HashMap<String, warren_runtime::vm::Console>,
+    /// What `warren node` needs to stop and start a node.
+    nodes: NodeParts,
+}
+
+/// The parts of a running lab only node stop and start use.
+struct NodeParts {
+    plan: Plan,
+    dir: PathBuf,
+    program: PathBuf,
+    images: Vec<(String, crate::images::Resolved)>,
+    stopped: std::collections::BTreeSet<String>,
+    spawner: nodes::Spawner,
+}
+
+impl Running {
+    /// Stops, starts or restarts `node` (see [`crate::restart`]).
+    fn node(
+        &mut self,
+        node: &str,
+        action: crate::restart::NodeAction,
+        by: &str,
+    ) -> Result<serde_json::Value, crate::restart::RestartError> {
+        let mut cx = crate::restart::NodeCx {
+            lab: &self.lab,
+            plan: &self.nodes.plan,
+            state: &mut self.state,
+            dir: &self.nodes.dir,
+            program: &self.nodes.program,
+            built: &mut self.built,
+            wires: &self.wires,
+            containers: &mut self.containers,
+            vms: &self.vms,
+            images: &self.nodes.images,
+            stopped: &mut self.nodes.stopped,
+            spawner: &self.nodes.spawner,
+        };
+        crate::restart::act(&mut cx, node, action, by)
+    }
+
+    /// Takes a link's carrier away or gives it back: on the wire both
+    /// taps' carrier, on a plain veth one end's admin state. Returns the
+    /// link's name.
+    fn set_link(&mut self, link: &str, up: bool) -> Result<String, LinkStateError> {
+        match crate::wires::set_carrier(&self.wires, link, up) {
+            Err(crate::wires::ImpairError::NotWired(_)) => {
+                crate::links::set_state(&self.lab, &self.nodes.plan, &mut self.built, link, up)
+                    .map_err(LinkStateError::Plain)
+            }
+            other => other.map_err(LinkStateError::Wire),
+        }
+    }
+
+    /// Replaces the impairments of `link` (a link name or `node:if`): on
+    /// the wire, or as a kernel qdisc on a plain link. Returns the link's
+    /// name, the path taken, and what to put back.
+    fn impair(
+        &mut self,
+        link: &str,
+        i: &warren_topology::model::Impair,
+    ) -> Result<(String, &'static str, Replaced), LinkStateError> {
+        match crate::wires::get(&self.wires, link) {
+            Ok(before) => {
+                let name =
+                    crate::wires::set(&mut self.wires, link, i).map_err(LinkStateError::Wire)?;
+                Ok((name, "wire", Replaced::Wire(before)))
+            }
+            Err(crate::wires::ImpairError::NotWired(_)) => {
+                let (name, path) = crate::links::impair(&self.lab, &mut self.built, link, i)
+                    .map_err(LinkStateError::Plain)?;
+                Ok((name, path.as_str(), Replaced::Kernel))
+            }
+            Err(e) => Err(LinkStateError::Wire(e)),
+        }
+    }
+
+    /// Puts back what [`Running::impair`] replaced on `link`.
+    fn put_back(&mut self, link: &str, replaced: Replaced) -> Result<(), LinkStateError> {
+        match replaced {
+            Replaced::Wire(p) => {
+                crate::wires::put(&mut self.wires, link, p).map_err(LinkStateError::Wire)
+            }
+            Replaced::Kernel => {
+                let clear = warren_topology::model::Impair::default();
+                crate::links::impair(&self.lab, &mut self.built, link, &clear)
+                    .map(|_| ())
+                    .map_err(LinkStateError::Plain)
+            }
+        }
+    }
+}
+
+/// What an impairment replaced: a wire's parameters, or a plain link's
+/// egress, which goes back to no qdisc.
+#[derive(Debug, Clone, Copy)]
+enum Replaced {
+    /// Both directions of the wire before.
+    Wire([warren_wire::Params; 2]),
+    /// A kernel qdisc was put on a plain link.
+    Kernel,
+}
+
+/// Why a link's carrier or impairments could not be changed.
+#[derive(Debug, thiserror::Error)]
+enum LinkStateError {
+    /// On the wire.
+    #[error(transparent)]
+    Wire(crate::wires::ImpairError),
+    /// On a plain link.
+    #[error(transparent)]
+    Plain(crate::links::LinkError),
 }
 
 /// How long containers get between SIGTERM and SIGKILL at teardown.
@@ -291,9 +399,10 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         .collect();
     st.write(dir)?;
     let _ = journal.record("vms", &format!("{} ready", vms.len()));
-    run_exec_steps(&lab, &plan, program, &st, &mut journal)?;
+    run_exec_steps(&lab, &plan, program, &st, Some(&mut journal), None)?;
     nodes::wait_ready(&lab, &st, program).map_err(node_err)?;
     crate::forward::start(&lab, &built)?;
+    let spawner = nodes::Spawner::start().map_err(io_err("starting the node spawner for", dir))?;
     st.status = Status::Running;
     st.write(dir)?;
     crate::events::append(&st.results, "ready", serde_json::json!({ "lab": lab.name }));
@@ -310,8 +419,15 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         vms,
         containers,
         init: Some(init),
-        program: program.to_path_buf(),
         consoles,
+        nodes: NodeParts {
+            plan,
+            dir: dir.to_path_buf(),
+            program: program.to_path_buf(),
+            images,
+            stopped: std::collections::BTreeSet::new(),
+            spawner,
+        },
     })
 }
 
@@ -323,25 +439,30 @@ fn shutdown_signals() -> SigSet {
     set
 }
 
-/// Runs every `exec` step in order, each in its node's namespaces with its
-/// output appended to the node's log, and fails on a non-zero exit.
+/// Runs every `exec` step in order (only `only`'s, when given), each in its
+/// node's namespaces with its output appended to the node's log, and fails
+/// on a non-zero exit.
 ///
 /// Each command starts through `warren __spawn`, a single-threaded helper
 /// that joins the node's namespaces (a netns node's network namespace and
 /// the lab's pid namespace, or all of a container's) and forks the command
 /// there: this multi-threaded process cannot join a pid namespace itself.
-fn run_exec_steps(
+pub(crate) fn run_exec_steps(
     lab: &Lab,
     plan: &Plan,
     program: &Path,
     st: &LabState,
-    journal: &mut Journal,
+    mut journal: Option<&mut Journal>,
+    only: Option<&str>,
 ) -> Result<(), SupervisorError> {
     let logs = st.results.join("logs");
     for step in &plan.steps {
         let Step::Exec { node, command } = step else {
             continue;
         };
+        if only.is_some_and(|o| o != node) {
+            continue;
+        }
         let shown = match command {
             NodeCommand::Shell(s) => s.clone(),
             NodeCommand::Argv(a) => a.join(" "),
@@ -368,7 +489,7 @@ fn run_exec_steps(
             .stderr(log);
         // SAFETY: the hook only calls async-signal-safe functions.
         unsafe {
-            cmd.pre_exec(warren_runtime::pidns::dies_with_me());
+            cmd.pre_exec(warren_runtime::pidns::lab_child());
         }
         let status = cmd.status().map_err(&fail)?;
         if !status.success() {
@@ -378,9 +499,10 @@ fn run_exec_steps(
                 log_path.display()
             ))));
         }
-        journal
-            .record("exec", &format!("{node}: {shown}"))
-            .map_err(&fail)?;
+        if let Some(j) = journal.as_deref_mut() {
+            j.record("exec", &format!("{node}: {shown}"))
+                .map_err(&fail)?;
+        }
     }
     Ok(())
 }
@@ -394,20 +516,20 @@ fn serve(dir: &Path, listener: UnixListener, running: Running) -> Result<(), Sup
         .name("warren-control".into())
         .spawn(move || accept_loop(&listener, &for_server))
         .map_err(io_err("starting the control thread for", dir))?;
-    let (timeline, events) = {
+    let (timeline, results) = {
         let r = shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         (
             crate::faults::timeline(&r.lab.faults),
-            r.state.results.join("events.jsonl"),
+            r.state.results.clone(),
         )
     };
     if !timeline.is_empty() {
         let for_faults = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("warren-faults".into())
-            .spawn(move || run_faults(&timeline, &events, &for_faults))
+            .spawn(move || run_faults(&timeline, &results, &for_faults))
             .map_err(io_err("starting the fault schedule for", dir))?;
     }
     // Wait for SIGTERM, SIGINT or SIGHUP; a `down` request sends SIGTERM to us.
@@ -420,70 +542,57 @@ fn serve(dir: &Path, listener: UnixListener, running: Running) -> Result<(), Sup
     teardown(dir, &mut running)
 }
 
-/// Seconds since the epoch, as events carry them.
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+/// What faults replaced, by link or endpoint, until they restore it.
+type Saved = std::collections::HashMap<String, Replaced>;
 
-/// Appends one event line to the run's events file.
-fn log_event(events: &Path, value: &serde_json::Value) {
-    if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(events) {
-        let _ = writeln!(f, "{value}");
-    }
-}
+/// Why a fault action failed.
+type FaultError = Box<dyn std::error::Error>;
 
-/// Impairments a fault replaced, by link or endpoint, until it restores them.
-type Saved = std::collections::HashMap<String, [warren_wire::Params; 2]>;
-
-/// Applies one fault action to the running lab; returns what it did, as
-/// logged, and whether that worked.
+/// Applies one action of the fault called `fault` to the running lab;
+/// returns what it did, as logged, and whether that worked.
 fn apply_fault(
     r: &mut Running,
     saved: &mut Saved,
+    fault: &str,
     action: &crate::faults::Action,
-) -> (String, Result<(), crate::wires::ImpairError>) {
+) -> (String, Result<(), FaultError>) {
     use crate::faults::Action;
     match action {
         Action::Carrier { link, up } => (
             format!("link {link} {}", if *up { "up" } else { "down" }),
-            crate::wires::set_carrier(&r.wires, link, *up).map(|_| ()),
+            r.set_link(link, *up).map(|_| ()).map_err(Into::into),
         ),
         Action::Impair { on, impair } => {
-            let res = crate::wires::get(&r.wires, on).and_then(|before| {
+            let res = r.impair(on, impair).map(|(_, _, before)| {
                 saved.entry(on.clone()).or_insert(before);
-                crate::wires::set(&mut r.wires, on, impair).map(|_| ())
             });
-            (format!("impair {on}"), res)
+            (format!("impair {on}"), res.map_err(Into::into))
         }
         Action::Restore { on } => {
             let res = match saved.remove(on) {
-                Some(p) => crate::wires::put(&mut r.wires, on, p),
+                Some(before) => r.put_back(on, before),
                 None => Ok(()),
             };
-            (format!("impair {on} restored"), res)
+            (format!("impair {on} restored"), res.map_err(Into::into))
         }
-        Action::NodeRestart { node } => (
-            format!("node {node} restart"),
-            Err(crate::wires::ImpairError::Value {
-                key: "restart".into(),
-                message: "node restarts are not supported yet".into(),
-            }),
+        Action::Node { node, action } => (
+            format!("node {node} {}", action.as_str()),
+            r.node(node, *action, fault).map(|_| ()).map_err(Into::into),
         ),
     }
 }
 
 /// Runs `actions` (offsets from now) in order against the lab, logging each
-/// as a `fault` event with `extra` fields, until the lab stops running.
+/// as a `fault` event with `extra` fields in the run's evidence folder
+/// `results`, until the lab stops running.
 /// Returns the first action that failed, if any.
 fn run_actions(
     fault_of: &dyn Fn(usize) -> String,
     actions: &[(std::time::Duration, crate::faults::Action)],
-    events: &Path,
+    results: &Path,
     shared: &Arc<Mutex<Running>>,
     extra: &serde_json::Value,
-) -> Option<(String, crate::wires::ImpairError)> {
+) -> Option<(String, FaultError)> {
     let start = std::time::Instant::now();
     let mut saved = Saved::new();
     let mut first_err = None;
@@ -497,12 +606,11 @@ fn run_actions(
         if r.state.status != Status::Running {
             break;
         }
-        let (what, result) = apply_fault(&mut r, &mut saved, action);
+        let fault = fault_of(i);
+        let (what, result) = apply_fault(&mut r, &mut saved, &fault, action);
         drop(r);
         let mut line = serde_json::json!({
-            "t": unix_now(),
-            "event": "fault",
-            "fault": fault_of(i),
+            "fault": fault,
             "at": at.as_secs_f64(),
             "elapsed": start.elapsed().as_secs_f64(),
             "action": what,
@@ -511,35 +619,36 @@ fn run_actions(
             line.extend(extra.clone());
         }
         if let Err(e) = result {
-            line["error"] = serde_json::Value::String(e.to_string());
+            line["error"] = serde_json::Value::String(warren_kernel::error_chain(&*e));
             first_err.get_or_insert((what, e));
         }
-        log_event(events, &line);
+        crate::events::append(results, "fault", line);
     }
     first_err
 }
 
 /// Applies the `faults:` schedule, times relative to now (the lab is up),
 /// and appends each action, with its time, to the run's events file.
-fn run_faults(timeline: &[crate::faults::Timed], events: &Path, shared: &Arc<Mutex<Running>>) {
-    log_event(
-        events,
-        &serde_json::json!({ "t": unix_now(), "event": "faults-start", "scheduled": timeline.len() }),
+fn run_faults(timeline: &[crate::faults::Timed], results: &Path, shared: &Arc<Mutex<Running>>) {
+    crate::events::append(
+        results,
+        "faults-start",
+        serde_json::json!({ "scheduled": timeline.len() }),
     );
     let actions: Vec<_> = timeline.iter().map(|t| (t.at, t.action.clone())).collect();
     let fault_of = |i: usize| timeline[i].fault.clone();
-    run_actions(&fault_of, &actions, events, shared, &serde_json::json!({}));
+    run_actions(&fault_of, &actions, results, shared, &serde_json::json!({}));
 }
 
 /// Fires the fault called `name` now and answers once its last action is done.
 fn fire_fault(name: &str, shared: &Arc<Mutex<Running>>) -> Reply {
-    let (actions, events) = {
+    let (actions, results) = {
         let r = shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         (
             crate::faults::named(&r.lab.faults, name),
-            r.state.results.join("events.jsonl"),
+            r.state.results.clone(),
         )
     };
     let Some(actions) = actions else {
@@ -551,10 +660,13 @@ fn fire_fault(name: &str, shared: &Arc<Mutex<Running>>) -> Reply {
     };
     let fault_of = |_| name.to_string();
     let extra = serde_json::json!({ "trigger": "request" });
-    match run_actions(&fault_of, &actions, &events, shared, &extra) {
+    match run_actions(&fault_of, &actions, &results, shared, &extra) {
         None => Reply::ok(serde_json::json!({ "fault": name, "actions": actions.len() })),
         Some((what, e)) => {
-            let e = io::Error::other(format!("fault {name}: {what}: {e}"));
+            let e = io::Error::other(format!(
+                "fault {name}: {what}: {}",
+                warren_kernel::error_chain(&*e)
+            ));
             Reply::err("fault", &e)
         }
     }
@@ -656,7 +768,8 @@ fn handle(stream: UnixStream, shared: &Arc<Mutex<Running>>) {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .state
                     .results
-                    .join("events.jsonl");
+                    .clone();
+                let events = crate::events::path(&events);
                 let reply = Reply::ok(serde_json::json!({ "streaming": "events" }));
                 if write_reply(&stream, &reply).is_ok() {
                     crate::streams::events(&stream, &events);
@@ -762,9 +875,10 @@ fn stream_exec(stream: &UnixStream, req: ExecRequest, shared: &Arc<Mutex<Running
                 let extra: Vec<(String, String)> = req.env.into_iter().collect();
                 let mut cmd = if n.kind == NodeKind::System {
                     let argv = crate::system::command_argv(&req.argv, &extra, false);
-                    nodes::probe_command(&r.state, &req.node, &argv, &r.program)
+                    nodes::probe_command(&r.state, &req.node, &argv, &r.nodes.program)
                 } else {
-                    let mut cmd = nodes::probe_command(&r.state, &req.node, &req.argv, &r.program);
+                    let mut cmd =
+                        nodes::probe_command(&r.state, &req.node, &req.argv, &r.nodes.program);
                     cmd.envs(n.env.clone())
                         .envs(extra)
                         .env("WARREN_LAB", &r.lab.name)
@@ -781,7 +895,7 @@ fn stream_exec(stream: &UnixStream, req: ExecRequest, shared: &Arc<Mutex<Running
                 .process_group(0);
                 // SAFETY: the hook only calls async-signal-safe functions.
                 unsafe {
-                    cmd.pre_exec(warren_runtime::pidns::dies_with_me());
+                    cmd.pre_exec(warren_runtime::pidns::lab_child());
                 }
                 cmd.spawn().map_err(|e| Reply::err("exec", &e))
             }
@@ -839,11 +953,15 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                 state,
                 built,
                 captures,
+                nodes,
                 ..
             } = &mut *r;
             match crate::inspect::inspect(lab, state, built) {
                 Ok(mut info) => {
                     info.captures = captures.info();
+                    for n in &mut info.nodes {
+                        n.stopped = nodes.stopped.contains(&n.name);
+                    }
                     Reply::ok(serde_json::to_value(info).unwrap_or_default())
                 }
                 Err(e) => Reply::err("kernel", &e),
@@ -853,22 +971,52 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
             let mut r = shared
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match crate::wires::parse_keys(&impair)
-                .and_then(|i| crate::wires::set(&mut r.wires, &link, &i))
-            {
-                Ok(name) => Reply::ok(serde_json::json!({ "link": name, "impair": impair })),
-                Err(e @ crate::wires::ImpairError::NotWired(_)) => Reply::err("not-found", &e),
-                Err(e) => Reply::err("bad-request", &e),
+            let keys = match crate::wires::parse_keys(&impair) {
+                Ok(i) => i,
+                Err(e) => return Reply::err("bad-request", &e),
+            };
+            match r.impair(&link, &keys) {
+                Ok((name, path, _)) => Reply::ok(serde_json::json!({
+                    "link": name, "impair": impair, "path": path,
+                })),
+                Err(e @ LinkStateError::Plain(crate::links::LinkError::NotFound(_))) => {
+                    Reply::err("not-found", &e)
+                }
+                Err(
+                    e @ LinkStateError::Plain(crate::links::LinkError::Qdisc { .. })
+                    | e @ LinkStateError::Wire(_),
+                ) => Reply::err("kernel", &e),
+                Err(e) => Reply::err("unsupported", &e),
             }
         }
         Request::Link { link, up } => {
-            let r = shared
+            let mut r = shared
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match crate::wires::set_carrier(&r.wires, &link, up) {
+            match r.set_link(&link, up) {
                 Ok(name) => Reply::ok(serde_json::json!({ "link": name, "up": up })),
-                Err(e @ crate::wires::ImpairError::NotWired(_)) => Reply::err("not-found", &e),
+                Err(e @ LinkStateError::Plain(crate::links::LinkError::NotFound(_))) => {
+                    Reply::err("not-found", &e)
+                }
+                Err(e @ LinkStateError::Plain(crate::links::LinkError::VmEnd(_))) => {
+                    Reply::err("bad-request", &e)
+                }
                 Err(e) => Reply::err("kernel", &e),
+            }
+        }
+        Request::Node { node, action } => {
+            let action = match action.parse::<crate::restart::NodeAction>() {
+                Ok(a) => a,
+                Err(e) => return Reply::err("bad-request", &e),
+            };
+            let mut r = shared
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match r.node(&node, action, "warren node") {
+                Ok(done) => Reply::ok(done),
+                Err(e @ crate::restart::RestartError::NoNode(_)) => Reply::err("not-found", &e),
+                Err(e @ crate::restart::RestartError::Running(_)) => Reply::err("bad-request", &e),
+                Err(e) => Reply::err("node", &e),
             }
         }
         Request::Down => {

@@ -72,7 +72,7 @@ pub fn run(plan: &Plan, st: &LabState, program: &Path) -> Result<usize, ToolErro
             .stdin(Stdio::null());
         // SAFETY: the hook only calls async-signal-safe functions.
         unsafe {
-            cmd.pre_exec(warren_runtime::pidns::dies_with_me());
+            cmd.pre_exec(warren_runtime::pidns::lab_child());
         }
         let out = cmd.output().map_err(start)?;
         if !out.status.success() {

@@ -5,7 +5,6 @@
 
 use crate::apply::{Built, VmNic};
 use crate::state::LabState;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -65,31 +64,23 @@ fn nic_names(node: &model::Node) -> Vec<String> {
 /// Writes every vm event as a JSON line to `<results>/events.jsonl`.
 pub fn event_writer(results: &Path) -> mpsc::Sender<VmEvent> {
     let (tx, rx) = mpsc::channel::<VmEvent>();
-    let path = results.join("events.jsonl");
+    let results = results.to_path_buf();
     let _ = std::thread::Builder::new()
         .name("warren-events".into())
         .spawn(move || {
-            let Ok(mut f) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-            else {
-                return;
-            };
             for ev in rx {
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
-                let line = match ev {
-                    VmEvent::Qmp { vm, event } => serde_json::json!({
-                        "t": t, "event": "qmp", "node": vm, "name": event.event, "data": event.data,
-                    }),
-                    VmEvent::AccelFallback { vm, reason } => serde_json::json!({
-                        "t": t, "event": "accel-fallback", "node": vm, "reason": reason,
-                    }),
-                    _ => serde_json::json!({ "t": t, "event": "vm" }),
+                let (event, fields) = match ev {
+                    VmEvent::Qmp { vm, event } => (
+                        "qmp",
+                        serde_json::json!({ "node": vm, "name": event.event, "data": event.data }),
+                    ),
+                    VmEvent::AccelFallback { vm, reason } => (
+                        "accel-fallback",
+                        serde_json::json!({ "node": vm, "reason": reason }),
+                    ),
+                    _ => ("vm", serde_json::Value::Null),
                 };
-                let _ = writeln!(f, "{line}");
+                crate::events::append(&results, event, fields);
             }
         });
     tx

@@ -37,12 +37,18 @@ pub fn die_with_parent() -> io::Result<()> {
     Ok(())
 }
 
-/// A `pre_exec` hook for children that must not outlive this process:
-/// the parent-death signal, and an immediate exit when this process died
-/// between the fork and the hook (the signal is only sent for deaths after
-/// it is set, so without the check such a child would live on, orphaned).
-/// Async-signal-safe; call it in the parent, pass the result to `pre_exec`.
-pub fn dies_with_me() -> impl FnMut() -> io::Result<()> + Send + Sync + 'static {
+/// A `pre_exec` hook for a lab's child processes; call it in the parent
+/// and pass the result to `pre_exec`. In the child it:
+/// - sets the parent-death signal ([`die_with_parent`]: it dies with the
+///   thread that started it), and exits at once if this process died
+///   between the fork and the hook (the signal only covers deaths after it
+///   is set, so such a child would live on, orphaned);
+/// - takes signals again: the supervisor blocks SIGTERM, SIGINT and SIGHUP
+///   to wait for them, and a child inherits the mask, so a node's
+///   processes could not otherwise be asked to stop.
+///
+/// Async-signal-safe.
+pub fn lab_child() -> impl FnMut() -> io::Result<()> + Send + Sync + 'static {
     let parent = std::process::id();
     move || {
         die_with_parent()?;
@@ -51,6 +57,15 @@ pub fn dies_with_me() -> impl FnMut() -> io::Result<()> + Send + Sync + 'static 
         if u32::try_from(now).ok() != Some(parent) {
             // SAFETY: _exit is async-signal-safe; nothing of the child runs after it.
             unsafe { libc::_exit(137) };
+        }
+        // SAFETY: sigemptyset and sigprocmask only touch the local set and the
+        // calling thread's mask; both are async-signal-safe.
+        unsafe {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
         }
         Ok(())
     }
@@ -76,7 +91,7 @@ impl LabInit {
             .stderr(Stdio::null());
         // SAFETY: the hook only calls async-signal-safe functions.
         unsafe {
-            cmd.pre_exec(dies_with_me());
+            cmd.pre_exec(lab_child());
         }
         let child = cmd.spawn().map_err(PidnsError::Spawn)?;
         let pid = i32::try_from(child.id()).map_err(|e| PidnsError::Spawn(io::Error::other(e)))?;

@@ -41,6 +41,38 @@ impl ProcessId {
     }
 }
 
+/// Every process (but this one) whose network namespace is the one at
+/// `netns` (such as `/proc/self/fd/N` of a namespace fd warren holds), as
+/// the host's `/proc` shows them.
+pub fn in_netns(netns: &std::path::Path) -> std::io::Result<Vec<ProcessId>> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = std::fs::metadata(netns)?;
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        // A process that exits meanwhile is simply not listed.
+        let Ok(m) = std::fs::metadata(entry.path().join("ns/net")) else {
+            continue;
+        };
+        if (m.dev(), m.ino()) == (ns.dev(), ns.ino())
+            && let Some(id) = i32::try_from(pid).ok().and_then(ProcessId::of)
+        {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 /// Takes ownership of file descriptor `fd` inherited from the parent
 /// process, if it is open. Call it once per fd, early in `main`.
 pub fn inherited_file(fd: std::os::fd::RawFd) -> Option<std::fs::File> {
@@ -89,5 +121,19 @@ mod tests {
             !other.alive(),
             "a different start time is a different process"
         );
+    }
+
+    #[test]
+    fn a_child_in_this_network_namespace_is_found_and_this_process_is_not() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let found = in_netns(std::path::Path::new("/proc/self/ns/net")).expect("/proc");
+        let _ = child.kill();
+        let _ = child.wait();
+        let pid = i32::try_from(child.id()).expect("pid fits");
+        assert!(found.iter().any(|p| p.pid == pid), "{found:?}");
+        assert!(!found.iter().any(|p| p.pid == std::process::id() as i32));
     }
 }

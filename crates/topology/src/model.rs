@@ -798,5 +798,8 @@ pub enum FaultAction {
     NodeRestart {
         /// The node.
         node: Spanned<String>,
+        /// How long it stays stopped; `None` restarts it at once.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        down: Option<Duration>,
     },
 }

@@ -287,7 +287,7 @@ fn fault(cx: &mut Cx<'_>, v: &Node) -> Option<Fault> {
     let actions: [(&str, &[&str]); 3] = [
         ("link", &["down"]),
         ("impair", &["on", "for"]),
-        ("node", &["restart"]),
+        ("node", &["restart", "down"]),
     ];
     let present: Vec<&str> = actions
         .iter()
@@ -306,16 +306,25 @@ fn fault(cx: &mut Cx<'_>, v: &Node) -> Option<Fault> {
         );
         return None;
     }
-    for (action, keys) in actions {
-        for key in keys
+    // A key is out of place when no action that takes it is present.
+    let mut checked: Vec<&str> = Vec::new();
+    for key in actions.iter().flat_map(|(_, keys)| keys.iter().copied()) {
+        if checked.contains(&key) || f.get(key).is_none() {
+            continue;
+        }
+        checked.push(key);
+        let owners: Vec<&str> = actions
             .iter()
-            .filter(|k| f.get(k).is_some() && f.get(action).is_none())
-        {
+            .filter(|(_, keys)| keys.contains(&key))
+            .map(|(a, _)| *a)
+            .collect();
+        if owners.iter().all(|a| f.get(a).is_none()) {
             let span = f.get(key).map_or(v.span, |n| n.span);
+            let owners: Vec<String> = owners.iter().map(|a| format!("`{a}`")).collect();
             cx.error(
                 "warren::bad-value",
                 span,
-                format!("`{key}` belongs to `{action}` faults"),
+                format!("`{key}` belongs to {} faults", owners.join(" or ")),
                 "key of another action",
             );
         }
@@ -344,7 +353,10 @@ fn fault(cx: &mut Cx<'_>, v: &Node) -> Option<Fault> {
             );
             return None;
         }
-        FaultAction::NodeRestart { node }
+        FaultAction::NodeRestart {
+            node,
+            down: duration(cx, &f, "down"),
+        }
     } else {
         cx.error(
             "warren::missing-key",

@@ -470,7 +470,7 @@ fn references(cx: &mut Cx<'_>, lab: &Lab) {
         match &fault.action {
             FaultAction::LinkDown { link, .. } => refs.interface(link),
             FaultAction::Impair { on, .. } => refs.interface(on),
-            FaultAction::NodeRestart { node } => {
+            FaultAction::NodeRestart { node, .. } => {
                 refs.node(node);
             }
         }

@@ -1,6 +1,7 @@
 //! `warren impair NAME LINK [--delay D] [--loss P] … | --clear`: replaces a
-//! wired link's impairments in the running lab; `warren link NAME LINK
-//! down|up` turns its carrier off and on.
+//! link's impairments in the running lab (on the user-space wire, or with a
+//! kernel qdisc on a plain link); `warren link NAME LINK down|up` turns its
+//! carrier off and on.
 
 use crate::Failure;
 use crate::args::{ImpairArgs, LinkArgs, LinkState};
@@ -9,7 +10,7 @@ use warren_lab::proto::Request;
 use warren_lab::state::{self, LabState};
 
 /// The state folder of running lab `name`.
-fn running(name: &str) -> Result<std::path::PathBuf, Failure> {
+pub(super) fn running(name: &str) -> Result<std::path::PathBuf, Failure> {
     let dir = state::lab_dir(name);
     match LabState::read(&dir).map_err(Failure::error)? {
         Some(st) if st.supervisor_alive() => Ok(dir),
@@ -57,7 +58,12 @@ pub fn run(args: &ImpairArgs) -> Result<(), Failure> {
         link: args.link.clone(),
         impair,
     };
-    warren_lab::client::call(&dir, request, std::time::Duration::from_secs(5))
+    let done = warren_lab::client::call(&dir, request, std::time::Duration::from_secs(5))
         .map_err(Failure::error)?;
+    println!(
+        "{}: {}",
+        done["link"].as_str().unwrap_or(&args.link),
+        done["path"].as_str().unwrap_or("wire")
+    );
     Ok(())
 }

@@ -29,9 +29,14 @@ pub fn print_table(info: &LabInfo) {
         .map(String::from),
     ];
     for n in &info.nodes {
+        let node = if n.stopped {
+            format!("{} (stopped)", n.name)
+        } else {
+            n.name.clone()
+        };
         for i in &n.interfaces {
             rows.push([
-                n.name.clone(),
+                node.clone(),
                 i.name.clone(),
                 if i.up {
                     i.state.clone()

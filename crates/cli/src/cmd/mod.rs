@@ -8,6 +8,7 @@ mod graph;
 pub mod image;
 mod impair;
 mod inspect;
+mod node;
 mod probe;
 mod ps;
 mod run;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Capture(a) => capture::run(&a),
         Command::Impair(a) => impair::run(&a),
         Command::Link(a) => impair::link(&a),
+        Command::Node(a) => node::run(&a),
         Command::Console(a) => console::run(&a),
         Command::Vm(a) => console::vm(&a),
         Command::Supervise { dir } => {

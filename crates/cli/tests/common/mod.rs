@@ -349,3 +349,65 @@ pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
 pub fn dut_fixture() -> PathBuf {
     warren_fixtures::dut().to_path_buf()
 }
+
+/// `warren inspect --json` of `lab`.
+pub fn inspect(dir: &Path, lab: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(dir, &["inspect", lab, "--json"])).expect("inspect --json")
+}
+
+/// What a node's network looks like: each interface's admin state and
+/// sorted addresses, and the sorted routes. Operational states are apart:
+/// a wire's tap says `unknown` until its carrier is first switched.
+#[derive(Debug, PartialEq)]
+pub struct NodeNet {
+    pub interfaces: std::collections::BTreeMap<String, (bool, Vec<String>)>,
+    pub routes: Vec<String>,
+    pub states: std::collections::BTreeMap<String, String>,
+}
+
+impl NodeNet {
+    /// Interfaces, addresses and routes equal, whatever the carrier says.
+    pub fn assert_same_config(&self, other: &NodeNet) {
+        assert_eq!(
+            (&self.interfaces, &self.routes),
+            (&other.interfaces, &other.routes)
+        );
+    }
+}
+
+pub fn node_net(info: &serde_json::Value, node: &str) -> NodeNet {
+    let n = info["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["name"] == node)
+        .unwrap_or_else(|| panic!("no node {node} in {info}"));
+    let strings = |v: &serde_json::Value| {
+        let mut s: Vec<String> = v
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|x| x.as_str().expect("string").to_string())
+            .collect();
+        s.sort();
+        s
+    };
+    let interfaces = n["interfaces"].as_array().expect("interfaces");
+    let name = |i: &serde_json::Value| i["name"].as_str().expect("name").to_string();
+    NodeNet {
+        interfaces: interfaces
+            .iter()
+            .map(|i| {
+                (
+                    name(i),
+                    (i["up"].as_bool().expect("up"), strings(&i["addresses"])),
+                )
+            })
+            .collect(),
+        routes: strings(&n["routes"]),
+        states: interfaces
+            .iter()
+            .map(|i| (name(i), i["state"].as_str().expect("state").to_string()))
+            .collect(),
+    }
+}

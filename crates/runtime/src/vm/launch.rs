@@ -150,7 +150,7 @@ pub(crate) fn launch(
     // open in the child (inherited from the parent, which keeps them open
     // until spawn returns); it allocates nothing.
     unsafe {
-        let mut dies = crate::pidns::dies_with_me();
+        let mut dies = crate::pidns::lab_child();
         cmd.pre_exec(move || {
             dies()?;
             child_setup(&fds_for_child)
