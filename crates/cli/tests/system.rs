@@ -190,7 +190,7 @@ fn probe_installs_a_package_checks_its_unit_and_url_and_reports_failures() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let env = systemd_env(&tmp.path().join("store"));
     let probe = |deb: &Path| {
-        warren(tmp.path())
+        let child = warren(tmp.path())
             .args(["probe", "--image", "debian:systemd", "--package"])
             .arg(deb)
             .args([
@@ -203,8 +203,21 @@ fn probe_installs_a_package_checks_its_unit_and_url_and_reports_failures() {
             ])
             .args(["--settle", "10", "--json"])
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("warren probe")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("warren probe");
+        // The probe's lab and work folder are named after its pid; other
+        // probes may run on the host at the same time.
+        let pid = child.id();
+        let out = child.wait_with_output().expect("warren probe");
+        for left in [format!("probe{pid}"), format!("probe-work-{pid}")] {
+            assert!(
+                !Path::new("/run/warren").join(&left).exists(),
+                "{left} left behind"
+            );
+        }
+        out
     };
     let out = probe(&web_deb(tmp.path(), false));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -234,10 +247,51 @@ fn probe_installs_a_package_checks_its_unit_and_url_and_reports_failures() {
         ["unit probe-web", "network http://127.0.0.1:8080/"],
         "{report}"
     );
-    assert!(std::fs::read_dir("/run/warren").map_or(true, |d| {
-        d.flatten()
-            .all(|e| !e.file_name().to_string_lossy().starts_with("probe"))
-    }));
+}
+
+/// Without packages a probe does not wait for the whole boot: its unit
+/// checks retry while systemd brings units up, and still fail for a unit
+/// that never comes.
+#[test]
+fn a_probe_without_packages_checks_units_while_systemd_comes_up() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let out = warren(tmp.path())
+        .args(["probe", "--image", "debian:systemd"])
+        .args(["--check-unit", "systemd-journald"])
+        .args(["--check-unit", "no-such-unit"])
+        .args(["--check-cmd", "test \"$(cat /proc/1/comm)\" = systemd"])
+        .args(["--settle", "2", "--json"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren probe");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let result = |name: &str| {
+        report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no check {name}: {report}"))
+            .clone()
+    };
+    assert_eq!(result("unit systemd-journald")["ok"], true, "{report}");
+    assert_eq!(result("unit systemd-journald")["detail"], "active");
+    assert_eq!(result("unit no-such-unit")["ok"], false, "{report}");
+    assert_eq!(result("unit no-such-unit")["detail"], "inactive");
+    assert_eq!(
+        result("cmd test \"$(cat /proc/1/comm)\" = systemd")["ok"],
+        true
+    );
+    // The unknown unit was retried for the whole settle time.
+    let checks = report["seconds"]["checks"].as_f64().expect("seconds");
+    assert!(checks >= 2.0, "{report}");
+    assert!(report["seconds"]["up"].as_f64().expect("up") > 0.0);
+    assert!(report["seconds"]["down"].as_f64().expect("down") > 0.0);
 }
 
 #[test]

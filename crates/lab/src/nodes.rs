@@ -367,7 +367,22 @@ fn wait_booted(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErr
     let timeout = ready
         .timeout
         .map_or(Duration::from_secs(120), |d| d.to_std());
+    let interval = ready
+        .interval
+        .map_or(Duration::from_millis(100), |d| d.to_std());
     let started = Instant::now();
+    // Until systemd listens on its private socket, systemctl cannot answer:
+    // watch for the socket through the init's root, which costs a stat
+    // rather than a process per look.
+    if let Some(init) = st.containers.get(&name) {
+        let private = PathBuf::from(format!("/proc/{}/root/run/systemd/private", init.pid));
+        while !private.exists() && started.elapsed() < timeout {
+            if !ProcessId::from(*init).alive() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
     let argv = vec!["systemctl".to_string(), "is-system-running".to_string()];
     loop {
         let out = probe_command(st, &name, &argv, program)
@@ -387,7 +402,7 @@ fn wait_booted(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErr
                 why: format!("systemctl is-system-running says `{state}`"),
             });
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(interval);
     }
 }
 
@@ -420,7 +435,7 @@ pub fn stop_containers(nodes: &mut Vec<RunningNode>, grace: Duration) {
             .iter_mut()
             .any(|n| matches!(n.helper.try_wait(), Ok(None)))
     {
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(2));
     }
     // Killing the init lets each helper record the exit code before it
     // goes; the kernel may take a while to empty a pid namespace on a busy

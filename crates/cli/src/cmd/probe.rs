@@ -11,9 +11,15 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 use warren_lab::lifecycle::{self, UpOptions};
 use warren_lab::state::{self, LabState};
+use warren_runtime::procs::ProcessId;
 
 /// Where packages appear inside the probed system.
 const PACKAGE_DIR: &str = "/var/tmp/warren-probe";
+
+/// How often a unit or URL that is not up yet is checked again, and how
+/// often the boot is polled: a check is one short process, and a probe
+/// waits for little else.
+const POLL: Duration = Duration::from_millis(20);
 
 /// One check and its outcome.
 #[derive(Debug, Serialize)]
@@ -30,8 +36,14 @@ struct Probed {
     program: PathBuf,
 }
 
+/// A probe's system has nothing to keep (its writable layer goes with it),
+/// so its systemd is killed outright rather than asked to halt, and the lab
+/// is torn down after it.
 impl Drop for Probed {
     fn drop(&mut self) {
+        if let Some(init) = self.state.containers.get("probe") {
+            ProcessId::from(*init).kill();
+        }
         let _ = lifecycle::down(&self.name);
     }
 }
@@ -54,7 +66,7 @@ impl Probed {
             if ok || start.elapsed() >= settle {
                 return (ok, detail);
             }
-            std::thread::sleep(Duration::from_millis(250));
+            std::thread::sleep(POLL);
         }
     }
 }
@@ -100,9 +112,21 @@ fn fetch_package(spec: &str, dir: &Path) -> Result<PathBuf, Failure> {
 }
 
 /// The lab file of a probe: one system node, its packages bound read-only.
+///
+/// Packages are installed into a booted system (their scripts may start
+/// units), so with packages the lab is up once the boot has finished.
+/// Without, it is up as soon as systemd answers: the unit, URL and command
+/// checks then retry for `--settle` seconds, and need not wait for units
+/// they do not name.
 fn lab_text(name: &str, image: &str, packages: &[PathBuf]) -> String {
+    let states = if packages.is_empty() {
+        "[initializing, starting, running, degraded]"
+    } else {
+        "[running, degraded]"
+    };
     let mut s = format!(
-        "name: {name}\ncapture: none\nnodes:\n  probe:\n    kind: system\n    image: {image:?}\n"
+        "name: {name}\ncapture: none\nnodes:\n  probe:\n    kind: system\n    image: {image:?}\n    ready: {{system_state: {states}, interval: {}ms}}\n",
+        POLL.as_millis()
     );
     if !packages.is_empty() {
         s.push_str("    binds:\n");
@@ -172,7 +196,7 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
     let mut checks = vec![Check {
         check: format!("boot {}", args.image),
         ok: true,
-        detail: format!("running after {:.2} s", booted.as_secs_f64()),
+        detail: format!("up after {:.2} s", booted.as_secs_f64()),
     }];
     let settle = Duration::from_secs(args.settle);
     for p in &packages {
@@ -243,11 +267,19 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
                 .to_string(),
         });
     }
+    let checked = started.elapsed();
     drop(probed);
+    let stopped = started.elapsed();
     let _ = std::fs::remove_dir_all(&work);
     let failed = checks.iter().filter(|c| !c.ok).count();
     if args.json {
-        let v = serde_json::json!({ "image": args.image, "ok": failed == 0, "checks": checks });
+        // Where the time went: bring-up to ready, the checks, teardown.
+        let seconds = serde_json::json!({
+            "up": booted.as_secs_f64(),
+            "checks": (checked - booted).as_secs_f64(),
+            "down": (stopped - checked).as_secs_f64(),
+        });
+        let v = serde_json::json!({ "image": args.image, "ok": failed == 0, "checks": checks, "seconds": seconds });
         println!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(|e| miette::miette!("{e}"))?
