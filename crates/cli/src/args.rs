@@ -39,7 +39,7 @@ pub enum Command {
     Impair(ImpairArgs),
     /// Turn a wired link's carrier off or on, as both ends see it: `warren link NAME r1:eth1 down`.
     Link(LinkArgs),
-    /// Attach to a vm's serial console (Ctrl-] detaches), or run one command there with -c.
+    /// Attach to a vm's serial console or a system node's /dev/console (Ctrl-] detaches), or run one command there with -c.
     Console(ConsoleArgs),
     /// Control a vm over QMP: reset, powerdown, pause, resume, quit.
     Vm(VmArgs),
@@ -326,7 +326,7 @@ pub enum LinkState {
 pub struct ConsoleArgs {
     /// Lab name.
     pub name: String,
-    /// vm node.
+    /// vm or system node.
     pub node: String,
     /// Run this command at the console's shell prompt, print its output and
     /// exit with its exit code, instead of attaching.

@@ -129,6 +129,91 @@ interfaces:
     assert!(!String::from_utf8_lossy(&ps.stdout).contains("/run/warren/sys-lab"));
 }
 
+/// A system node's `/dev/console` is a pty: systemd's boot is logged to
+/// the run's results like a vm's serial console, `warren console -c` runs a
+/// command in the autologin shell there, and `warren console` attaches.
+#[test]
+fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let file = write_lab(
+        tmp.path(),
+        "sys-con",
+        "name: sys-con\nnodes:\n  os: {kind: system, image: 'debian:systemd'}\n",
+    );
+    up_with(tmp.path(), &file, &env);
+    let lab = LabGuard {
+        name: "sys-con".into(),
+        cwd: tmp.path().into(),
+        netns: lab_netns("sys-con"),
+    };
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read("/run/warren/sys-con/state.json").expect("state"))
+            .expect("json");
+    // Results are relative to the directory `up` ran in.
+    let results = tmp.path().join(state["results"].as_str().expect("results"));
+    let socket = PathBuf::from(state["consoles"]["os"].as_str().expect("console socket"));
+    assert!(socket.exists(), "{}", socket.display());
+    let txt = std::fs::read_to_string(results.join("console/os.txt")).expect("console text log");
+    assert!(
+        txt.contains("Welcome to Debian") && txt.contains("[  OK  ] Reached target"),
+        "systemd's boot on the console:\n{txt}"
+    );
+    let raw = std::fs::read(results.join("console/os.log")).expect("raw console log");
+    assert!(
+        raw.windows(2).any(|w| w == b"\r\n") && !txt.contains("\\r\n"),
+        "the raw log keeps the tty's line ends, the text log drops them"
+    );
+    // One command at the console's shell: its output and its exit code.
+    let out = warren(tmp.path())
+        .args(["console", "sys-con", "os", "-c", "tty; cat /proc/1/comm"])
+        .output()
+        .expect("warren console -c");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "/dev/console\nsystemd"
+    );
+    let out = warren(tmp.path())
+        .args(["console", "sys-con", "os", "-c", "test -e /no/such"])
+        .output()
+        .expect("warren console -c");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // Attached, typed input reaches the shell and its output comes back;
+    // Ctrl-] detaches.
+    let mut child = warren(tmp.path())
+        .args(["console", "sys-con", "os"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("warren console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::io::Write::write_all(&mut stdin, b"echo attached-$((6*7))\n").expect("type");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::io::Write::write_all(&mut stdin, b"\x1d").expect("detach");
+    let out = child.wait_with_output().expect("warren console");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("attached-42"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (_, typed, _) = lab.exec(
+        "os",
+        &["sh", "-c", "cat /root/.bash_history 2>/dev/null; who"],
+    );
+    assert!(
+        typed.contains("console"),
+        "root is logged in on the console: {typed}"
+    );
+    drop(lab);
+    assert!(!socket.exists(), "the console socket goes with the lab");
+    let txt = std::fs::read_to_string(results.join("console/os.txt")).expect("console text log");
+    assert!(txt.contains("attached-42"), "what was typed is logged too");
+}
+
 /// A .deb with a unit serving HTTP with a static busybox it ships; with
 /// `broken`, the unit's program does not exist.
 fn web_deb(dir: &Path, broken: bool) -> PathBuf {

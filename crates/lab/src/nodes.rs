@@ -18,6 +18,7 @@ use warren_runtime::container::{
     BindMount, ContainerSpec, DEFAULT_CAPABILITIES, Rootfs, SYSTEM_CAPABILITIES, SystemBoot,
 };
 use warren_runtime::procs::ProcessId;
+use warren_runtime::vm::{Console, PtyConsole};
 use warren_topology::Lab;
 use warren_topology::model::{Node, NodeKind};
 
@@ -69,6 +70,21 @@ pub struct RunningNode {
     stop_signal: i32,
     /// `(lab, node)` of a system node, whose cgroups go at stop.
     cgroups: Option<(String, String)>,
+    /// A system node's `/dev/console`; dropped (drained, logs complete)
+    /// after the helper is gone.
+    console: Option<PtyConsole>,
+}
+
+impl RunningNode {
+    /// A handle on the node's console reading from now on, if it has one.
+    pub fn console(&self) -> Option<Console> {
+        self.console.as_ref().map(PtyConsole::console)
+    }
+
+    /// The socket `warren console` attaches to, if the node has a console.
+    pub fn console_socket(&self) -> Option<&Path> {
+        self.console.as_ref().map(PtyConsole::share_socket)
+    }
 }
 
 /// A container left running when bring-up fails is killed with its helper.
@@ -127,6 +143,7 @@ fn spec_for(
     image: &images::Resolved,
     st: &LabState,
     dir: &Path,
+    console: Option<&Path>,
 ) -> io::Result<ContainerSpec> {
     let c = node.container.clone().unwrap_or_default();
     let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
@@ -175,6 +192,7 @@ fn spec_for(
         if node.netconf.is_some() {
             crate::system::render_networkd(node, &upper)?;
         }
+        crate::system::console_autologin(&upper)?;
     }
     let base = if system {
         SYSTEM_CAPABILITIES
@@ -216,6 +234,7 @@ fn spec_for(
         } else {
             None
         },
+        console: console.map(Path::to_path_buf),
     })
 }
 
@@ -237,7 +256,33 @@ pub fn start_containers(
             source,
         };
         let dir = state_dir.join("nodes").join(name);
-        let spec = spec_for(lab, node, image, st, &dir).map_err(err)?;
+        let system = node.kind == NodeKind::System;
+        // A system node's console is a pty logged like a vm's serial
+        // console; systemd writes its boot there and runs a getty on it.
+        let console = if system {
+            let logs = st.results.join("console");
+            std::fs::create_dir_all(&logs).map_err(err)?;
+            std::fs::create_dir_all(&dir).map_err(err)?;
+            Some(
+                PtyConsole::start(
+                    &logs.join(format!("{name}.log")),
+                    &logs.join(format!("{name}.txt")),
+                    &dir.join("console.sock"),
+                )
+                .map_err(|e| err(io::Error::other(e)))?,
+            )
+        } else {
+            None
+        };
+        let spec = spec_for(
+            lab,
+            node,
+            image,
+            st,
+            &dir,
+            console.as_ref().map(PtyConsole::slave_path),
+        )
+        .map_err(err)?;
         let spec_path = dir.join("spec.json");
         std::fs::write(
             &spec_path,
@@ -271,7 +316,6 @@ pub fn start_containers(
         }
         let mut helper = cmd.spawn().map_err(err)?;
         let init = wait_for_pid(&pid_file, &mut helper).map_err(err)?;
-        let system = node.kind == NodeKind::System;
         out.push(RunningNode {
             name: name.clone(),
             helper,
@@ -282,6 +326,7 @@ pub fn start_containers(
                 libc::SIGTERM
             },
             cgroups: system.then(|| (lab.name.clone(), name.clone())),
+            console,
         });
     }
     Ok(out)

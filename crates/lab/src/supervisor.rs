@@ -268,6 +268,10 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     st.consoles = vms
         .iter()
         .map(|v| (v.name.clone(), v.vm.console_socket().to_path_buf()))
+        .chain(containers.iter().filter_map(|c| {
+            c.console_socket()
+                .map(|p| (c.name.clone(), p.to_path_buf()))
+        }))
         .collect();
     st.write(dir)?;
     let _ = journal.record("vms", &format!("{} ready", vms.len()));
@@ -675,11 +679,20 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                     .iter()
                     .find(|v| v.name == node)
                     .map(|v| v.vm.console())
+                    .or_else(|| {
+                        r.containers
+                            .iter()
+                            .find(|c| c.name == node)
+                            .and_then(RunningNode::console)
+                    })
             };
             let Some(console) = console else {
                 return Reply::err(
                     "not-found",
-                    &io::Error::new(io::ErrorKind::NotFound, format!("no vm node called {node}")),
+                    &io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("no vm or system node called {node}"),
+                    ),
                 );
             };
             match console.run(&command, std::time::Duration::from_secs(timeout_secs)) {

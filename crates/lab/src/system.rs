@@ -89,6 +89,19 @@ pub fn remove_lab_cgroups(lab: &str) {
     }
 }
 
+/// Makes the getty systemd starts on a container's `/dev/console`
+/// (console-getty.service) log root in, as `upper`'s drop-in: `warren
+/// console -c` needs a shell at the console, and the console is only
+/// reachable through the lab's root-owned state folder.
+pub fn console_autologin(upper: &Path) -> io::Result<()> {
+    let dir = upper.join("etc/systemd/system/console-getty.service.d");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("warren-autologin.conf"),
+        "# Written by warren: a root shell on the node's console.\n[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --noclear --keep-baud - 115200,38400,9600 $TERM\n",
+    )
+}
+
 /// Renders the node's lab interfaces as systemd-networkd units into
 /// `upper` (the writable layer of its root) and enables networkd.
 pub fn render_networkd(node: &Node, upper: &Path) -> io::Result<()> {

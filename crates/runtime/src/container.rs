@@ -112,6 +112,11 @@ pub struct ContainerSpec {
     /// Boot an operating system with systemd as PID 1.
     #[serde(default)]
     pub system: Option<SystemBoot>,
+    /// A pty slave (a path in this host's devpts) that becomes the
+    /// container's `/dev/console` and its init's stdin, stdout, stderr and
+    /// controlling terminal (see [`crate::vm::PtyConsole`]).
+    #[serde(default)]
+    pub console: Option<PathBuf>,
 }
 
 /// What booting systemd as a container's PID 1 needs beyond a container.
@@ -205,6 +210,10 @@ pub fn launch(
         setns(&f, CloneFlags::CLONE_NEWNET)
             .map_err(setup("joining the node's network namespace"))?;
     }
+    let stdio = match (stdio, &spec.console) {
+        (None, Some(path)) => Some(open_console(path)?),
+        (stdio, _) => stdio,
+    };
     // Only the pid namespace is unshared here (it applies to the child);
     // the child unshares the rest itself, so that its pivot_root cannot
     // move this process's root along with its own.
@@ -244,6 +253,19 @@ pub fn launch(
             wait_code(child)
         }
     }
+}
+
+/// Opens the console's pty slave without making it this process's
+/// controlling terminal: the container's init takes it after `setsid`.
+fn open_console(path: &Path) -> Result<OwnedFd, ContainerError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(setup_io(format!("opening the console {}", path.display())))
 }
 
 fn wait_code(child: Pid) -> Result<i32, ContainerError> {
@@ -482,6 +504,21 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
         Some("mode=1777,size=65536k"),
     )
     .map_err(setup("mounting /dev/shm"))?;
+    if let Some(console) = &spec.console {
+        let target = at("dev/console");
+        File::create(&target).map_err(setup_io("creating /dev/console"))?;
+        mount(
+            Some(console),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(setup(format!(
+            "binding {} to /dev/console",
+            console.display()
+        )))?;
+    }
     for (link, target) in [
         ("dev/ptmx", "pts/ptmx"),
         ("dev/fd", "/proc/self/fd"),
