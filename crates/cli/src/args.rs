@@ -140,9 +140,14 @@ pub struct RunArgs {
 /// `warren probe`.
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// The OS image (with systemd), or a root filesystem directory.
-    #[arg(long)]
-    pub image: String,
+    /// The OS image (with systemd): a curated name (see --list-images), a
+    /// registry reference, or a root filesystem directory.
+    #[arg(long, required_unless_present = "list_images")]
+    pub image: Option<String>,
+    /// List the curated image names (built in, and from $WARREN_IMAGES or
+    /// /etc/warren/images.json) and exit.
+    #[arg(long, conflicts_with = "image")]
+    pub list_images: bool,
     /// A package to install with the distro's tool: a .deb or .rpm file, or an http:// URL of one (repeatable).
     #[arg(long = "package", value_name = "FILE|URL")]
     pub packages: Vec<String>,

@@ -379,6 +379,73 @@ fn a_probe_without_packages_checks_units_while_systemd_comes_up() {
     assert!(report["seconds"]["down"].as_f64().expect("down") > 0.0);
 }
 
+/// Curated names: `--list-images` shows the built-in list with the file's
+/// entries over it, and `--image NAME` boots what the name stands for.
+#[test]
+fn probe_resolves_a_curated_image_name_through_the_images_file() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut env = systemd_env(&tmp.path().join("store"));
+    let images = tmp.path().join("images.json");
+    std::fs::write(
+        &images,
+        r#"{"images": {"debian-bookworm": {"image": "debian:systemd", "description": "the fixture's"}}}"#,
+    )
+    .expect("images file");
+    env.push(("WARREN_IMAGES".into(), images.display().to_string()));
+    let out = warren(tmp.path())
+        .args(["probe", "--list-images", "--json"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren probe --list-images");
+    assert!(out.status.success(), "{out:?}");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let entry = |name: &str| {
+        list.as_array()
+            .expect("array")
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {list}"))
+            .clone()
+    };
+    assert_eq!(entry("debian-bookworm")["image"], "debian:systemd");
+    assert_eq!(
+        entry("debian-bookworm")["source"],
+        images.display().to_string()
+    );
+    assert_eq!(entry("ubuntu-noble")["source"], "built-in");
+    let out = warren(tmp.path())
+        .args(["probe", "--image", "debian-bookworm"])
+        .args(["--check-unit", "systemd-journald", "--json"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren probe");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["image"], "debian-bookworm");
+    assert_eq!(report["reference"], "debian:systemd");
+    assert_eq!(
+        report["checks"][0]["check"],
+        "boot debian-bookworm (debian:systemd)"
+    );
+    // A broken file is an error that names it, and nothing is booted.
+    std::fs::write(&images, r#"{"images": {"Bad Name": {"image": "debian"}}}"#).expect("write");
+    let out = warren(tmp.path())
+        .args(["probe", "--image", "debian-bookworm"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren probe");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "no probe ran: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`Bad Name`") && err.contains("images.json"),
+        "{err}"
+    );
+}
+
 #[test]
 fn down_after_a_killed_supervisor_removes_the_system_nodes_cgroups() {
     require_root();

@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
+use warren_image::{CuratedImage, CuratedImages};
 use warren_lab::lifecycle::{self, UpOptions};
 use warren_lab::state::{self, LabState};
 use warren_runtime::procs::ProcessId;
@@ -154,7 +155,38 @@ fn http_script(url: &str) -> Option<String> {
     ))
 }
 
+/// Prints the curated images, as a table or JSON.
+fn list_images(curated: &CuratedImages, json: bool) -> Result<(), Failure> {
+    if json {
+        let all: Vec<&CuratedImage> = curated.iter().collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&all).map_err(|e| miette::miette!("{e}"))?
+        );
+        return Ok(());
+    }
+    let mut rows = vec![["NAME", "IMAGE", "SOURCE", "DESCRIPTION"].map(String::from)];
+    for i in curated.iter() {
+        rows.push([
+            i.name.clone(),
+            i.image.clone(),
+            i.source.clone(),
+            i.description.clone(),
+        ]);
+    }
+    print!("{}", crate::table::render(&rows));
+    Ok(())
+}
+
 pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
+    let curated = CuratedImages::load_default().map_err(Failure::error)?;
+    let Some(asked) = &args.image else {
+        return list_images(&curated, args.json);
+    };
+    // A curated name stands for its image; anything else is used as given.
+    let image = curated
+        .get(asked)
+        .map_or(asked.as_str(), |c| c.image.as_str());
     let program =
         std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;
     let work = tempfile_dir()?;
@@ -164,7 +196,7 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
         .map(|p| fetch_package(p, &work))
         .collect::<Result<_, _>>()?;
     let name = format!("probe{}", std::process::id() % 10_000_000);
-    let text = lab_text(&name, &args.image, &packages);
+    let text = lab_text(&name, image, &packages);
     let file = work.join("probe.yaml");
     std::fs::write(&file, &text).map_err(|e| miette::miette!("{}: {e}", file.display()))?;
     let loaded = warren_topology::load(&text, &name);
@@ -174,8 +206,8 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
             loaded.diagnostics.0.first()
         )
     })?;
-    if !warren_lab::images::is_path(&args.image) {
-        warren_lab::images::resolve(&args.image, !args.json).map_err(Failure::error)?;
+    if !warren_lab::images::is_path(image) {
+        warren_lab::images::resolve(image, !args.json).map_err(Failure::error)?;
     }
     let started = Instant::now();
     let opts = UpOptions {
@@ -194,7 +226,11 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
     };
     let booted = started.elapsed();
     let mut checks = vec![Check {
-        check: format!("boot {}", args.image),
+        check: if image == asked {
+            format!("boot {image}")
+        } else {
+            format!("boot {asked} ({image})")
+        },
         ok: true,
         detail: format!("up after {:.2} s", booted.as_secs_f64()),
     }];
@@ -279,7 +315,7 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
             "checks": (checked - booted).as_secs_f64(),
             "down": (stopped - checked).as_secs_f64(),
         });
-        let v = serde_json::json!({ "image": args.image, "ok": failed == 0, "checks": checks, "seconds": seconds });
+        let v = serde_json::json!({ "image": asked, "reference": image, "ok": failed == 0, "checks": checks, "seconds": seconds });
         println!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(|e| miette::miette!("{e}"))?
