@@ -160,6 +160,9 @@ fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
         txt.contains("Welcome to Debian") && txt.contains("[  OK  ] Reached target"),
         "systemd's boot on the console:\n{txt}"
     );
+    // The console is not the init's controlling terminal: a hangup of it
+    // would reach systemd as SIGHUP and reload it in the middle of the boot.
+    assert!(!txt.contains("Received SIGHUP"), "{txt}");
     let raw = std::fs::read(results.join("console/os.log")).expect("raw console log");
     assert!(
         raw.windows(2).any(|w| w == b"\r\n") && !txt.contains("\\r\n"),

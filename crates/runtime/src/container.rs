@@ -302,7 +302,13 @@ fn child(spec: &ContainerSpec, stdio: Option<OwnedFd>, own_net: bool) -> Contain
                 for target in 0..3 {
                     libc::dup2(fd.as_raw_fd(), target);
                 }
-                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                // A console is not made the init's controlling terminal:
+                // systemd as PID 1 would get SIGHUP, its reload signal,
+                // when the getty hangs the console up (as under nspawn, it
+                // is the getty's).
+                if spec.console.is_none() {
+                    libc::ioctl(0, libc::TIOCSCTTY, 0);
+                }
             }
         }
         let mut flags =

@@ -204,7 +204,7 @@ impl Hub {
         // Reads until shutdown: EIO (no slave open for a moment, or a
         // vhangup) is waited out, and at shutdown what is left is drained.
         let next = move |hub: &Hub, chunk: &mut [u8]| loop {
-            let stopping = hub.stop.load(Ordering::Acquire);
+            let stopping = || hub.stop.load(Ordering::Acquire);
             let readable = {
                 let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
                 matches!(poll(&mut fds, PollTimeout::from(100u8)), Ok(n) if n > 0)
@@ -213,8 +213,10 @@ impl Hub {
                 match reader.read(chunk) {
                     Ok(0) => return None,
                     Ok(n) => return Some(n),
+                    // Shutdown drops the held slave, which wakes the poll
+                    // with a hangup once the container's copies are gone.
                     Err(e) if e.raw_os_error() == Some(libc::EIO) => {
-                        if stopping {
+                        if stopping() {
                             return None;
                         }
                         std::thread::sleep(Duration::from_millis(20));
@@ -222,7 +224,7 @@ impl Hub {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => return None,
                 }
-            } else if stopping {
+            } else if stopping() {
                 return None;
             }
         };
