@@ -140,7 +140,8 @@ fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
     let file = write_lab(
         tmp.path(),
         "sys-con",
-        "name: sys-con\nnodes:\n  os: {kind: system, image: 'debian:systemd'}\n",
+        // Ready once the getty has logged root in on the console.
+        "name: sys-con\nnodes:\n  os: {kind: system, image: 'debian:systemd', ready: {console: 'root \\(automatic login\\)'}}\n",
     );
     up_with(tmp.path(), &file, &env);
     let lab = LabGuard {
@@ -156,6 +157,7 @@ fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
     let socket = PathBuf::from(state["consoles"]["os"].as_str().expect("console socket"));
     assert!(socket.exists(), "{}", socket.display());
     let txt = std::fs::read_to_string(results.join("console/os.txt")).expect("console text log");
+    assert!(txt.contains("os login: root (automatic login)"), "{txt}");
     assert!(
         txt.contains("Welcome to Debian") && txt.contains("[  OK  ] Reached target"),
         "systemd's boot on the console:\n{txt}"
@@ -215,6 +217,24 @@ fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
     assert!(!socket.exists(), "the console socket goes with the lab");
     let txt = std::fs::read_to_string(results.join("console/os.txt")).expect("console text log");
     assert!(txt.contains("attached-42"), "what was typed is logged too");
+    // A console pattern that never shows fails the bring-up, and names it.
+    let file = write_lab(
+        tmp.path(),
+        "sys-con",
+        "name: sys-con\nnodes:\n  os: {kind: system, image: 'debian:systemd', ready: {console: 'never printed', timeout: 2s}}\n",
+    );
+    let out = warren(tmp.path())
+        .args(["up", "-q", file.to_str().expect("path")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren up");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("node os was not ready") && err.contains("/never printed/"),
+        "{err}"
+    );
+    assert!(!Path::new("/run/warren/sys-con").exists());
 }
 
 /// A .deb with a unit serving HTTP with a static busybox it ships; with

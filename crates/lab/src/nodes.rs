@@ -10,12 +10,14 @@ use crate::images;
 use crate::state::LabState;
 use std::fs::OpenOptions;
 use std::io;
+use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use warren_runtime::container::{
-    BindMount, ContainerSpec, DEFAULT_CAPABILITIES, Rootfs, SYSTEM_CAPABILITIES, SystemBoot,
+    BindMount, ContainerSpec, DEFAULT_CAPABILITIES, NOTIFY_SOCKET, Rootfs, SYSTEM_CAPABILITIES,
+    SystemBoot,
 };
 use warren_runtime::procs::ProcessId;
 use warren_runtime::vm::{Console, PtyConsole};
@@ -73,6 +75,8 @@ pub struct RunningNode {
     /// A system node's `/dev/console`; dropped (drained, logs complete)
     /// after the helper is gone.
     console: Option<PtyConsole>,
+    /// A system node's sd_notify socket (see [`ContainerSpec::notify`]).
+    notify: Option<UnixDatagram>,
 }
 
 impl RunningNode {
@@ -137,13 +141,21 @@ pub fn hosts_file(lab: &Lab) -> String {
     s
 }
 
+/// Host-side channels of a system node: its console's pty slave and its
+/// notify socket.
+#[derive(Default)]
+struct Channels<'a> {
+    console: Option<&'a Path>,
+    notify: Option<PathBuf>,
+}
+
 fn spec_for(
     lab: &Lab,
     node: &Node,
     image: &images::Resolved,
     st: &LabState,
     dir: &Path,
-    console: Option<&Path>,
+    channels: Channels<'_>,
 ) -> io::Result<ContainerSpec> {
     let c = node.container.clone().unwrap_or_default();
     let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
@@ -189,6 +201,9 @@ fn spec_for(
     env.push(("WARREN_NODE".into(), node.name.value.clone()));
     if system {
         env.push(("container".into(), "warren".into()));
+        if channels.notify.is_some() {
+            env.push(("NOTIFY_SOCKET".into(), NOTIFY_SOCKET.into()));
+        }
         if node.netconf.is_some() {
             crate::system::render_networkd(node, &upper)?;
         }
@@ -234,7 +249,8 @@ fn spec_for(
         } else {
             None
         },
-        console: console.map(Path::to_path_buf),
+        console: channels.console.map(Path::to_path_buf),
+        notify: channels.notify,
     })
 }
 
@@ -274,15 +290,20 @@ pub fn start_containers(
         } else {
             None
         };
-        let spec = spec_for(
-            lab,
-            node,
-            image,
-            st,
-            &dir,
-            console.as_ref().map(PtyConsole::slave_path),
-        )
-        .map_err(err)?;
+        // systemd says when its boot has finished on this socket. A path
+        // too long for a socket address only costs the wait its speed.
+        let notify_path = dir.join("notify");
+        let notify = if system {
+            let _ = std::fs::remove_file(&notify_path);
+            UnixDatagram::bind(&notify_path).ok()
+        } else {
+            None
+        };
+        let channels = Channels {
+            console: console.as_ref().map(PtyConsole::slave_path),
+            notify: notify.as_ref().map(|_| notify_path),
+        };
+        let spec = spec_for(lab, node, image, st, &dir, channels).map_err(err)?;
         let spec_path = dir.join("spec.json");
         std::fs::write(
             &spec_path,
@@ -327,6 +348,7 @@ pub fn start_containers(
             },
             cgroups: system.then(|| (lab.name.clone(), name.clone())),
             console,
+            notify,
         });
     }
     Ok(out)
@@ -355,9 +377,32 @@ fn wait_for_pid(pid_file: &Path, helper: &mut Child) -> io::Result<ProcessId> {
 
 /// Waits for nodes with a `ready.exec` probe: the command, run inside the
 /// node through `program __spawn`-style joining, must exit 0.
-pub fn wait_ready(lab: &Lab, st: &LabState, program: &Path) -> Result<(), NodeError> {
+pub fn wait_ready(
+    lab: &Lab,
+    st: &LabState,
+    program: &Path,
+    running: &[RunningNode],
+) -> Result<(), NodeError> {
     for node in lab.nodes.iter().filter(|n| n.kind == NodeKind::System) {
-        wait_booted(node, st, program)?;
+        let mine = running.iter().find(|r| r.name == node.name.value);
+        wait_booted(node, st, program, mine.and_then(|r| r.notify.as_ref()))?;
+        if let Some(pattern) = node.ready.as_ref().and_then(|r| r.console.as_deref())
+            && let Some(console) = mine.and_then(|r| r.console.as_ref())
+        {
+            let timeout = node
+                .ready
+                .as_ref()
+                .and_then(|r| r.timeout)
+                .map_or(Duration::from_secs(120), |d| d.to_std());
+            console
+                .console_from_start()
+                .expect(pattern, timeout)
+                .map_err(|e| NodeError::NotReady {
+                    node: node.name.value.clone(),
+                    secs: timeout.as_secs(),
+                    why: e.to_string(),
+                })?;
+        }
     }
     for node in &lab.nodes {
         let Some(ready) = &node.ready else { continue };
@@ -401,7 +446,16 @@ pub fn wait_ready(lab: &Lab, st: &LabState, program: &Path) -> Result<(), NodeEr
 /// Waits until `systemctl is-system-running` inside a system node answers
 /// one of `ready.system_state` (default `running` or `degraded`): the boot
 /// has finished.
-fn wait_booted(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeError> {
+///
+/// With the node's notify socket, and only finished-boot states accepted,
+/// it asks once systemd has sent `READY=1` there (asking every second
+/// meanwhile, in case the init never says).
+fn wait_booted(
+    node: &Node,
+    st: &LabState,
+    program: &Path,
+    notify: Option<&UnixDatagram>,
+) -> Result<(), NodeError> {
     let name = node.name.value.clone();
     let ready = node.ready.clone().unwrap_or_default();
     let states = if ready.system_state.is_empty() {
@@ -428,8 +482,17 @@ fn wait_booted(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErr
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+    let early = states
+        .iter()
+        .any(|s| matches!(s.as_str(), "initializing" | "starting"));
+    let mut ready_sent = false;
     let argv = vec!["systemctl".to_string(), "is-system-running".to_string()];
     loop {
+        let listen = notify.filter(|_| !early && !ready_sent);
+        if let Some(sock) = listen {
+            let left = timeout.saturating_sub(started.elapsed());
+            ready_sent = wait_notified(sock, left.min(Duration::from_secs(1)));
+        }
         let out = probe_command(st, &name, &argv, program)
             .output()
             .map_err(|source| NodeError::Start {
@@ -447,7 +510,29 @@ fn wait_booted(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErr
                 why: format!("systemctl is-system-running says `{state}`"),
             });
         }
-        std::thread::sleep(interval);
+        // Listening for READY=1 is the pause, until it has come.
+        if listen.is_none() {
+            std::thread::sleep(interval);
+        }
+    }
+}
+
+/// Reads sd_notify messages until one says `READY=1` (true) or `wait`
+/// passes (false).
+fn wait_notified(sock: &UnixDatagram, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
+            return false;
+        }
+        match sock.recv(&mut buf) {
+            Ok(n) if buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1") => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
     }
 }
 

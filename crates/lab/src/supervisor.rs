@@ -276,7 +276,7 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     st.write(dir)?;
     let _ = journal.record("vms", &format!("{} ready", vms.len()));
     run_exec_steps(&lab, &plan, program, &st, &mut journal)?;
-    nodes::wait_ready(&lab, &st, program).map_err(node_err)?;
+    nodes::wait_ready(&lab, &st, program, &containers).map_err(node_err)?;
     crate::forward::start(&lab, &built)?;
     st.status = Status::Running;
     st.write(dir)?;

@@ -117,7 +117,16 @@ pub struct ContainerSpec {
     /// controlling terminal (see [`crate::vm::PtyConsole`]).
     #[serde(default)]
     pub console: Option<PathBuf>,
+    /// A unix datagram socket of the supervisor, bound at
+    /// `/run/host/notify` on a tmpfs `/run` (as systemd-nspawn does) for
+    /// the init's sd_notify messages: systemd sends `READY=1` once its boot
+    /// has finished. The init finds it in `$NOTIFY_SOCKET`.
+    #[serde(default)]
+    pub notify: Option<PathBuf>,
 }
+
+/// Where a container's init finds [`ContainerSpec::notify`].
+pub const NOTIFY_SOCKET: &str = "/run/host/notify";
 
 /// What booting systemd as a container's PID 1 needs beyond a container.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -510,6 +519,32 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
         Some("mode=1777,size=65536k"),
     )
     .map_err(setup("mounting /dev/shm"))?;
+    if let Some(notify) = &spec.notify {
+        mkdir(&at("run"))?;
+        mount(
+            Some("tmpfs"),
+            &at("run"),
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=755"),
+        )
+        .map_err(setup("mounting /run"))?;
+        let target = at(NOTIFY_SOCKET);
+        if let Some(p) = target.parent() {
+            mkdir(p)?;
+        }
+        File::create(&target).map_err(setup_io(format!("creating {NOTIFY_SOCKET}")))?;
+        mount(
+            Some(notify),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(setup(format!(
+            "binding the notify socket to {NOTIFY_SOCKET}"
+        )))?;
+    }
     if let Some(console) = &spec.console {
         let target = at("dev/console");
         File::create(&target).map_err(setup_io("creating /dev/console"))?;

@@ -119,6 +119,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             .collect(),
         system: None,
         console: None,
+        notify: None,
     };
     let result = if args.tty {
         let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;
