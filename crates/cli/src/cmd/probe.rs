@@ -115,15 +115,15 @@ fn fetch_package(spec: &str, dir: &Path) -> Result<PathBuf, Failure> {
 /// The lab file of a probe: one system node, its packages bound read-only.
 ///
 /// Packages are installed into a booted system (their scripts may start
-/// units), so with packages the lab is up once the boot has finished.
-/// Without, it is up as soon as systemd answers: the unit, URL and command
-/// checks then retry for `--settle` seconds, and need not wait for units
-/// they do not name.
-fn lab_text(name: &str, image: &str, packages: &[PathBuf]) -> String {
-    let states = if packages.is_empty() {
-        "[initializing, starting, running, degraded]"
-    } else {
+/// units), and commands run once each, so with either the lab is up once
+/// the boot has finished (`booted`). Otherwise it is up as soon as systemd
+/// answers: unit and URL checks retry for `--settle` seconds, and need not
+/// wait for units they do not name.
+fn lab_text(name: &str, image: &str, packages: &[PathBuf], booted: bool) -> String {
+    let states = if booted {
         "[running, degraded]"
+    } else {
+        "[initializing, starting, running, degraded]"
     };
     let mut s = format!(
         "name: {name}\ncapture: none\nnodes:\n  probe:\n    kind: system\n    image: {image:?}\n    ready: {{system_state: {states}, interval: {}ms}}\n",
@@ -196,7 +196,8 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
         .map(|p| fetch_package(p, &work))
         .collect::<Result<_, _>>()?;
     let name = format!("probe{}", std::process::id() % 10_000_000);
-    let text = lab_text(&name, image, &packages);
+    let booted = !packages.is_empty() || !args.commands.is_empty();
+    let text = lab_text(&name, image, &packages, booted);
     let file = work.join("probe.yaml");
     std::fs::write(&file, &text).map_err(|e| miette::miette!("{}: {e}", file.display()))?;
     let loaded = warren_topology::load(&text, &name);
