@@ -8,15 +8,21 @@ use std::path::{Path, PathBuf};
 
 /// Starts the fixture registry with the systemd image; returns warren's environment.
 fn systemd_env(store: &Path) -> Vec<(String, String)> {
+    fixture_env("systemd", store)
+}
+
+/// Starts the fixture registry with `images` (`systemd`, `debian`,
+/// `busybox`); returns warren's environment.
+fn fixture_env(images: &str, store: &Path) -> Vec<(String, String)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures/registry.sh");
     let out = std::process::Command::new("bash")
         .arg(&script)
-        .arg("systemd")
+        .arg(images)
         .output()
         .expect("registry.sh");
     assert!(
         out.status.success(),
-        "the systemd image fixture failed:\n{}",
+        "the {images} image fixture failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     registry_env(store)
@@ -462,6 +468,111 @@ fn probe_resolves_a_curated_image_name_through_the_images_file() {
         err.contains("`Bad Name`") && err.contains("images.json"),
         "{err}"
     );
+}
+
+/// `provision: true` installs systemd into a minbase Debian root with the
+/// image's own apt, once: the derived layer is kept in the store and used
+/// again. The packages come from a file: repository inside the root (the
+/// fixture downloads them once), so the test needs no network.
+#[test]
+fn provision_installs_systemd_once_and_keeps_the_derived_layer() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let env = fixture_env("debian", &store);
+    let root = tmp.path().join("rootfs");
+    std::fs::create_dir(&root).expect("mkdir");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures");
+    let sh = |script: &str| {
+        let out = std::process::Command::new("bash")
+            .args(["-c", script])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("WARREN", bin())
+            .env("ROOT", &root)
+            .env("FIXTURES", &fixtures)
+            .output()
+            .expect("bash");
+        assert!(out.status.success(), "{script}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // debian:bookworm (minbase, no systemd) as a root directory whose apt
+    // reads a local repository.
+    sh(
+        "set -o pipefail; \"$WARREN\" run --rm debian:bookworm tar -C / --exclude=./proc --exclude=./sys --exclude=./dev -cf - . | tar -C \"$ROOT\" -xf -",
+    );
+    assert!(!root.join("usr/sbin/init").exists(), "minbase has no init");
+    let repo = sh("bash \"$FIXTURES/systemd-debs.sh\" \"$ROOT/var/lib/dpkg/status\"");
+    sh(&format!(
+        "cp -r {repo:?} \"$ROOT/srv/warren-debs\" && rm -f \"$ROOT\"/etc/apt/sources.list.d/* && echo 'deb [trusted=yes] file:/srv/warren-debs ./' > \"$ROOT/etc/apt/sources.list\""
+    ));
+    let file = write_lab(
+        tmp.path(),
+        "sys-prov",
+        &format!(
+            "name: sys-prov\nnodes:\n  os: {{kind: system, image: {:?}, provision: true}}\n",
+            root.display().to_string()
+        ),
+    );
+    let derived = store.join("derived");
+    for round in 0..2 {
+        up_with(tmp.path(), &file, &env);
+        let lab = LabGuard {
+            name: "sys-prov".into(),
+            cwd: tmp.path().into(),
+            netns: lab_netns("sys-prov"),
+        };
+        let (_, out, _) = lab.exec(
+            "os",
+            &["sh", "-c", "cat /proc/1/comm; systemctl is-system-running"],
+        );
+        assert!(
+            out.starts_with("systemd\n") && (out.contains("running") || out.contains("degraded")),
+            "round {round}: {out}"
+        );
+        drop(lab);
+        let dirs: Vec<_> = std::fs::read_dir(&derived)
+            .expect("derived images")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(dirs.len(), 1, "one derived image, made once: {dirs:?}");
+        assert!(dirs[0].join("done").exists() && dirs[0].join("layer/usr/sbin/init").exists());
+        let log = std::fs::read_to_string(dirs[0].join("provision.log")).expect("log");
+        assert!(log.contains("Setting up systemd "), "{log}");
+        if round == 0 {
+            // Marked, so the second round can tell the layer was not made again.
+            std::fs::write(dirs[0].join("layer/round0"), "").expect("mark");
+        } else {
+            assert!(dirs[0].join("layer/round0").exists(), "made again");
+        }
+    }
+    assert!(
+        !root.join("usr/sbin/init").exists(),
+        "the image is not changed"
+    );
+    // An image without a package manager: a clear error, nothing running.
+    let env = fixture_env("busybox", &store);
+    let file = write_lab(
+        tmp.path(),
+        "sys-prov",
+        "name: sys-prov\nnodes:\n  os: {kind: system, image: busybox, provision: true}\n",
+    );
+    let out = warren(tmp.path())
+        .args(["up", "-q", file.to_str().expect("path")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren up");
+    assert!(!out.status.success());
+    // The report wraps long lines.
+    let err = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        err.contains("exit code 3") && err.contains("no apt-get, dnf, yum or zypper"),
+        "{err}"
+    );
+    assert!(!Path::new("/run/warren/sys-prov").exists());
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod journal;
 pub mod lifecycle;
 pub mod nodes;
 pub mod proto;
+pub mod provision;
 pub mod state;
 pub mod supervisor;
 pub mod system;

@@ -48,6 +48,17 @@ pub enum NodeError {
         #[source]
         source: io::Error,
     },
+    /// systemd could not be installed into the node's image.
+    #[error("node {node}: provisioning image {image}")]
+    Provision {
+        /// Node.
+        node: String,
+        /// Image reference.
+        image: String,
+        /// The cause.
+        #[source]
+        source: Box<crate::provision::ProvisionError>,
+    },
     /// The node did not become ready in time.
     #[error("node {node} was not ready after {secs} s ({why})")]
     NotReady {
@@ -106,24 +117,36 @@ impl Drop for RunningNode {
 }
 
 /// Resolves every container node's image before anything is built, so a
-/// missing image fails `up` early.
-pub fn resolve_images(lab: &Lab) -> Result<Vec<(String, images::Resolved)>, NodeError> {
+/// missing image fails `up` early; a system node with `provision: true`
+/// gets systemd installed (once per image, see [`crate::provision`]).
+/// `program` is this executable.
+pub fn resolve_images(
+    lab: &Lab,
+    program: &Path,
+) -> Result<Vec<(String, images::Resolved)>, NodeError> {
     lab.nodes
         .iter()
         .filter(|n| matches!(n.kind, NodeKind::Container | NodeKind::System))
         .map(|n| {
-            let image = n
-                .container
-                .as_ref()
-                .map(|c| c.image.clone())
-                .unwrap_or_default();
-            images::resolve(&image, false)
-                .map(|r| (n.name.value.clone(), r))
-                .map_err(|source| NodeError::Image {
-                    node: n.name.value.clone(),
-                    image,
-                    source: Box::new(source),
-                })
+            let c = n.container.clone().unwrap_or_default();
+            let node = n.name.value.clone();
+            let resolved = images::resolve(&c.image, false).map_err(|source| NodeError::Image {
+                node: node.clone(),
+                image: c.image.clone(),
+                source: Box::new(source),
+            })?;
+            let resolved = if c.provision {
+                crate::provision::provisioned(&c.image, resolved, program).map_err(|source| {
+                    NodeError::Provision {
+                        node: node.clone(),
+                        image: c.image.clone(),
+                        source: Box::new(source),
+                    }
+                })?
+            } else {
+                resolved
+            };
+            Ok((node, resolved))
         })
         .collect()
 }
@@ -163,20 +186,9 @@ fn spec_for(
         std::fs::create_dir_all(p)?;
     }
     let system = node.kind == NodeKind::System;
-    if c.provision {
-        return Err(io::Error::other(
-            "provision: true (installing systemd into the image) is not supported yet; use an image with systemd",
-        ));
-    }
-    if system
-        && c.cmd.is_none()
-        && !image
-            .layers
-            .iter()
-            .any(|l| l.join("sbin/init").exists() || l.join("lib/systemd/systemd").exists())
-    {
+    if system && c.cmd.is_none() && !crate::provision::has_systemd(&image.layers) {
         return Err(io::Error::other(format!(
-            "image {} has no systemd (/sbin/init); a system node needs an OS image with systemd installed",
+            "image {} has no systemd (/lib/systemd/systemd); a system node needs an OS image with systemd installed, or `provision: true`",
             c.image
         )));
     }

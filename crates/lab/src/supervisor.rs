@@ -207,7 +207,8 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         .lab
         .ok_or_else(|| SupervisorError::Lab(dir.to_path_buf()))?;
     let plan = warren_topology::plan::plan(&lab);
-    let images = nodes::resolve_images(&lab).map_err(|e| SupervisorError::Node(Box::new(e)))?;
+    let images =
+        nodes::resolve_images(&lab, program).map_err(|e| SupervisorError::Node(Box::new(e)))?;
 
     // Signals that end the lab are taken by sigwait in the main thread, so
     // block them before any thread exists: every thread inherits the mask.
