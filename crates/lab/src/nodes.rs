@@ -166,7 +166,6 @@ pub fn hosts_file(lab: &Lab) -> String {
 
 /// Host-side channels of a system node: its console's pty slave and its
 /// notify socket.
-#[derive(Default)]
 struct Channels<'a> {
     console: Option<&'a Path>,
     notify: Option<PathBuf>,

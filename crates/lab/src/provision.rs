@@ -14,6 +14,7 @@
 use crate::images::Resolved;
 use std::fs::File;
 use std::io;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use warren_runtime::container::{ContainerSpec, DEFAULT_CAPABILITIES, Rootfs};
@@ -181,7 +182,12 @@ fn install(
     let log = dir.join("provision.log");
     let out = File::create(&log).map_err(io_err("creating", &log))?;
     let err = out.try_clone().map_err(io_err("opening", &log))?;
-    let status = Command::new(program)
+    let mut cmd = Command::new(program);
+    // SAFETY: die_with_parent only calls prctl, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(warren_runtime::pidns::die_with_parent);
+    }
+    let status = cmd
         .arg("__container")
         .arg("--spec")
         .arg(&spec_path)

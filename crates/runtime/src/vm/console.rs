@@ -905,6 +905,50 @@ mod tests {
     }
 
     #[test]
+    fn a_pty_console_logs_what_the_slave_writes_and_sends_to_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (log, txt) = (dir.path().join("c.log"), dir.path().join("c.txt"));
+        let share = dir.path().join("c.sock");
+        let pty = PtyConsole::start(&log, &txt, &share).expect("pty");
+        assert!(share.exists());
+        // What the container does with its /dev/console: open, write, close.
+        let mut slave = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(pty.slave_path())
+            .expect("slave");
+        slave.write_all(b"Welcome\n").expect("write");
+        let c = pty.console_from_start();
+        c.expect("Welcome\r\n", Duration::from_secs(5))
+            .expect("the tty's \\r\\n");
+        drop(slave);
+        // No process holds the console for a while: the reader keeps going.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut slave = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(pty.slave_path())
+            .expect("slave again");
+        slave.write_all(b"again\n").expect("write");
+        c.expect("again", Duration::from_secs(5))
+            .expect("after a close");
+        pty.console().send_line("typed").expect("send");
+        let mut buf = [0u8; 64];
+        let n = slave.read(&mut buf).expect("read");
+        assert_eq!(&buf[..n], b"typed\n");
+        drop(slave);
+        drop(pty);
+        assert!(!share.exists(), "share socket removed");
+        let text = std::fs::read_to_string(&txt).expect("txt");
+        assert!(
+            text.contains("] Welcome\n") && text.contains("] again"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn escapes_control_bytes() {
         assert_eq!(escape(b"a\\b\tc\x1b[6n\xff"), "a\\\\b\\tc\\x1b[6n\\xff");
     }
