@@ -241,6 +241,10 @@ fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
         "{err}"
     );
     assert!(!Path::new("/run/warren/sys-con").exists());
+    assert!(
+        cgroup_dirs("sys-con").is_empty(),
+        "a failed bring-up leaves no cgroup"
+    );
 }
 
 /// A .deb with a unit serving HTTP with a static busybox it ships; with
@@ -573,6 +577,7 @@ fn provision_installs_systemd_once_and_keeps_the_derived_layer() {
         "{err}"
     );
     assert!(!Path::new("/run/warren/sys-prov").exists());
+    assert!(cgroup_dirs("sys-prov").is_empty());
 }
 
 #[test]

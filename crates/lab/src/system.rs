@@ -60,11 +60,25 @@ fn rmdir_tree(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
+/// Removes a cgroup tree whose processes may still be exiting (killed a
+/// moment ago): retries until it is gone or `deadline` passes.
+fn remove_until(dir: &Path, deadline: std::time::Instant) {
+    while dir.exists() {
+        rmdir_tree(dir);
+        if !dir.exists() || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Removes the node's cgroups (systemd leaves unit cgroups behind), and the
-/// lab's and warren's folders when empty.
+/// lab's and warren's folders when empty. After a failed bring-up the
+/// node's processes were killed just before, and may take a moment to go.
 pub fn remove_cgroups(lab: &str, node: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for dir in node_cgroups(lab, node) {
-        rmdir_tree(&dir);
+        remove_until(&dir, deadline);
         for parent in dir.ancestors().skip(1).take(2) {
             let _ = std::fs::remove_dir(parent);
         }
@@ -77,14 +91,7 @@ pub fn remove_cgroups(lab: &str, node: &str) {
 pub fn remove_lab_cgroups(lab: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for h in hierarchies() {
-        let dir = h.join("warren").join(lab);
-        while dir.exists() {
-            rmdir_tree(&dir);
-            if std::time::Instant::now() > deadline {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        remove_until(&h.join("warren").join(lab), deadline);
         let _ = std::fs::remove_dir(h.join("warren"));
     }
 }
