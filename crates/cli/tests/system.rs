@@ -554,6 +554,22 @@ fn provision_installs_systemd_once_and_keeps_the_derived_layer() {
         !root.join("usr/sbin/init").exists(),
         "the image is not changed"
     );
+    // `image prune` keeps a derived layer while what it was made over is
+    // there, and removes it after.
+    let prune = || {
+        let out = warren(tmp.path())
+            .args(["image", "prune", "--json"])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("warren image prune");
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["derived"].as_u64().expect("derived")
+    };
+    assert_eq!(prune(), 0);
+    std::fs::remove_dir_all(&root).expect("remove the root");
+    assert_eq!(prune(), 1);
+    assert_eq!(std::fs::read_dir(&derived).expect("derived").count(), 0);
     // An image without a package manager: a clear error, nothing running.
     let env = fixture_env("busybox", &store);
     let file = write_lab(

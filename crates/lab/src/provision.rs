@@ -5,9 +5,10 @@
 //! The install runs as a container on an overlay of the image, in the
 //! host's network namespace (the package manager reaches the image's own
 //! package sources), through `warren __container` like any node. Its
-//! writable layer, with overlayfs whiteouts as they are, becomes
-//! `<store>/derived/<key>/layer`, which overlayfs reads as a lower layer
-//! the same way. `<key>` hashes the image's layer paths (content-addressed
+//! writable layer, with overlayfs whiteouts as they are, becomes the
+//! store's derived layer `<store>/derived/<key>/layer` (see
+//! [`warren_image::Store::commit_derived`]), which overlayfs reads as a
+//! lower layer the same way. `<key>` hashes the image's layer paths (content-addressed
 //! in the store; a directory image's path) and the install script, so a
 //! changed image or script provisions anew.
 
@@ -126,25 +127,32 @@ pub fn provisioned(
         keyed.push_str(&l.display().to_string());
     }
     let key = warren_image::Digest::of(keyed.as_bytes());
-    let dir = store.root().join("derived").join(key.hex());
-    let layer = dir.join("layer");
-    if !dir.join("done").exists() {
-        install(reference, &image, &dir, program)?;
-    }
+    let layer = match store.derived_layer(&key) {
+        Some(l) => l,
+        None => install(reference, &image, &store, &key, program)?,
+    };
     let mut out = image;
     out.layers.push(layer);
     Ok(out)
 }
 
-/// Runs the install into `<dir>.tmp-<pid>/upper`, then moves it to
-/// `<dir>/layer` and marks it done.
+/// Runs the install into a working folder in the store's `tmp`, then
+/// commits its writable layer as the derived layer under `key`.
 fn install(
     reference: &str,
     image: &Resolved,
-    dir: &Path,
+    store: &warren_image::Store,
+    key: &warren_image::Digest,
     program: &Path,
-) -> Result<(), ProvisionError> {
-    let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
+) -> Result<PathBuf, ProvisionError> {
+    // A prune waits for the install (it empties the store's tmp).
+    let _lock = store.lock_shared()?;
+    let dir = store.derived_dir(key);
+    let tmp =
+        store
+            .root()
+            .join("tmp")
+            .join(format!("provision-{}-{}", key.hex(), std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let (upper, work, merged) = (tmp.join("upper"), tmp.join("work"), tmp.join("merged"));
     for p in [&upper, &work, &merged] {
@@ -178,7 +186,7 @@ fn install(
     let text = serde_json::to_vec_pretty(&spec).map_err(io::Error::other);
     std::fs::write(&spec_path, text.map_err(io_err("writing", &spec_path))?)
         .map_err(io_err("writing", &spec_path))?;
-    std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+    std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
     let log = dir.join("provision.log");
     let out = File::create(&log).map_err(io_err("creating", &log))?;
     let err = out.try_clone().map_err(io_err("opening", &log))?;
@@ -199,7 +207,7 @@ fn install(
         .stdout(out)
         .stderr(err)
         .status()
-        .map_err(io_err("running the install for", dir))?;
+        .map_err(io_err("running the install for", &dir))?;
     if !status.success() {
         let _ = std::fs::remove_dir_all(&tmp);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -220,16 +228,7 @@ fn install(
             log,
         });
     }
-    let layer = dir.join("layer");
-    if dir.join("done").exists() {
-        // Another bring-up provisioned the same image meanwhile.
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Ok(());
-    }
-    // What a crashed install left.
-    let _ = std::fs::remove_dir_all(&layer);
-    std::fs::rename(&upper, &layer).map_err(io_err("keeping", &layer))?;
+    let layer = store.commit_derived(key, &upper, &image.layers)?;
     let _ = std::fs::remove_dir_all(&tmp);
-    let done = dir.join("done");
-    std::fs::write(&done, format!("{reference}\n")).map_err(io_err("writing", &done))
+    Ok(layer)
 }
