@@ -137,7 +137,8 @@ interfaces:
 
 /// A system node's `/dev/console` is a pty: systemd's boot is logged to
 /// the run's results like a vm's serial console, `warren console -c` runs a
-/// command in the autologin shell there, and `warren console` attaches.
+/// command in the autologin shell there (waiting for it, right after
+/// `up`), and `warren console` attaches.
 #[test]
 fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
     require_root();
@@ -146,8 +147,7 @@ fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
     let file = write_lab(
         tmp.path(),
         "sys-con",
-        // Ready once the getty has logged root in on the console.
-        "name: sys-con\nnodes:\n  os: {kind: system, image: 'debian:systemd', ready: {console: 'root \\(automatic login\\)'}}\n",
+        "name: sys-con\nnodes:\n  os: {kind: system, image: 'debian:systemd'}\n",
     );
     up_with(tmp.path(), &file, &env);
     let lab = LabGuard {
@@ -162,6 +162,17 @@ fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
     let results = tmp.path().join(state["results"].as_str().expect("results"));
     let socket = PathBuf::from(state["consoles"]["os"].as_str().expect("console socket"));
     assert!(socket.exists(), "{}", socket.display());
+    // One command at the console's shell, typed once the getty has logged
+    // root in: its output and its exit code.
+    let out = warren(tmp.path())
+        .args(["console", "sys-con", "os", "-c", "tty; cat /proc/1/comm"])
+        .output()
+        .expect("warren console -c");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "/dev/console\nsystemd"
+    );
     let txt = std::fs::read_to_string(results.join("console/os.txt")).expect("console text log");
     assert!(txt.contains("os login: root (automatic login)"), "{txt}");
     assert!(
@@ -175,16 +186,6 @@ fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
     assert!(
         raw.windows(2).any(|w| w == b"\r\n") && !txt.contains("\\r\n"),
         "the raw log keeps the tty's line ends, the text log drops them"
-    );
-    // One command at the console's shell: its output and its exit code.
-    let out = warren(tmp.path())
-        .args(["console", "sys-con", "os", "-c", "tty; cat /proc/1/comm"])
-        .output()
-        .expect("warren console -c");
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "/dev/console\nsystemd"
     );
     let out = warren(tmp.path())
         .args(["console", "sys-con", "os", "-c", "test -e /no/such"])

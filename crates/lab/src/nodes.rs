@@ -295,6 +295,7 @@ pub fn start_containers(
                     &logs.join(format!("{name}.log")),
                     &logs.join(format!("{name}.txt")),
                     &dir.join("console.sock"),
+                    Some(crate::system::CONSOLE_SHELL_UP),
                 )
                 .map_err(|e| err(io::Error::other(e)))?,
             )

@@ -96,6 +96,10 @@ pub fn remove_lab_cgroups(lab: &str) {
     }
 }
 
+/// What a system node's console shows once the autologin shell has
+/// printed its first prompt: `warren console -c` waits for it.
+pub const CONSOLE_SHELL_UP: &str = r"(?s)\(automatic login\).*?[#$] ";
+
 /// Makes the getty systemd starts on a container's `/dev/console`
 /// (console-getty.service) log root in, as `upper`'s drop-in: `warren
 /// console -c` needs a shell at the console, and the console is only

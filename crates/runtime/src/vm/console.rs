@@ -126,6 +126,11 @@ pub(crate) struct Hub {
     clients: Mutex<Vec<UnixStream>>,
     stop: AtomicBool,
     share_path: Option<PathBuf>,
+    /// What the console shows once its shell is up (a getty logs in after
+    /// the boot): [`Console::run`] waits for it, from the start, first.
+    shell_gate: Option<Regex>,
+    /// The gate was seen.
+    shell_up: AtomicBool,
     seq: AtomicU64,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
@@ -173,7 +178,7 @@ impl Hub {
                 Err(_) => return None,
             }
         };
-        Hub::with_port(Port::Socket(stream), next, files, share, started)
+        Hub::with_port(Port::Socket(stream), next, files, share, started, None)
     }
 
     /// Allocates a pty (both ends close-on-exec, neither a controlling
@@ -183,6 +188,7 @@ impl Hub {
         files: &ConsoleFiles,
         share: Option<&Path>,
         started: Instant,
+        shell_gate: Option<Regex>,
     ) -> Result<(Arc<Hub>, PathBuf), ConsoleError> {
         use nix::fcntl::OFlag;
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -232,7 +238,7 @@ impl Hub {
             master,
             slave: Some(OwnedFd::from(slave)),
         };
-        let hub = Hub::with_port(port, next, files, share, started)?;
+        let hub = Hub::with_port(port, next, files, share, started, shell_gate)?;
         Ok((hub, path))
     }
 
@@ -246,6 +252,7 @@ impl Hub {
         files: &ConsoleFiles,
         share: Option<&Path>,
         started: Instant,
+        shell_gate: Option<Regex>,
     ) -> Result<Arc<Hub>, ConsoleError> {
         let open = |p: &Path| -> Result<File, ConsoleError> {
             let mut o = OpenOptions::new();
@@ -285,6 +292,8 @@ impl Hub {
             clients: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             share_path: share.map(Path::to_owned),
+            shell_gate,
+            shell_up: AtomicBool::new(false),
             seq: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
         });
@@ -659,6 +668,13 @@ impl Console {
     /// Needs a POSIX shell at a prompt; the command is typed on one line
     /// (no newline, no trailing `&` or comment) and must not read stdin.
     pub fn run(&self, command: &str, timeout: Duration) -> Result<CommandOutput, ConsoleError> {
+        if let Some(gate) = &self.hub.shell_gate
+            && !self.hub.shell_up.load(Ordering::Acquire)
+        {
+            // Typed before the shell is up, the line would be flushed.
+            Console::new(Arc::clone(&self.hub), 0).expect_re(gate, timeout)?;
+            self.hub.shell_up.store(true, Ordering::Release);
+        }
         let n = self.hub.seq.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}x{n}", std::process::id());
         let line = wrap_command(command, &tag);
@@ -718,13 +734,28 @@ impl std::fmt::Debug for PtyConsole {
 impl PtyConsole {
     /// Allocates the pty and starts logging to `log` (raw) and `txt`
     /// (escaped, timestamped), serving [`attach`] on the socket `share`.
-    pub fn start(log: &Path, txt: &Path, share: &Path) -> Result<PtyConsole, ConsoleError> {
+    /// With `shell`, a regex the console shows once its shell is up,
+    /// [`Console::run`] first waits for it (from the console's start).
+    pub fn start(
+        log: &Path,
+        txt: &Path,
+        share: &Path,
+        shell: Option<&str>,
+    ) -> Result<PtyConsole, ConsoleError> {
         let files = ConsoleFiles {
             log: log.to_owned(),
             txt: txt.to_owned(),
             append: false,
         };
-        let (hub, slave) = Hub::start_pty(&files, Some(share), Instant::now())?;
+        let gate = shell
+            .map(|p| {
+                Regex::new(p).map_err(|source| ConsoleError::Pattern {
+                    pattern: p.to_owned(),
+                    source,
+                })
+            })
+            .transpose()?;
+        let (hub, slave) = Hub::start_pty(&files, Some(share), Instant::now(), gate)?;
         Ok(PtyConsole {
             hub,
             slave,
@@ -909,7 +940,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (log, txt) = (dir.path().join("c.log"), dir.path().join("c.txt"));
         let share = dir.path().join("c.sock");
-        let pty = PtyConsole::start(&log, &txt, &share).expect("pty");
+        let pty = PtyConsole::start(&log, &txt, &share, Some("login: root")).expect("pty");
         assert!(share.exists());
         // What the container does with its /dev/console: open, write, close.
         let mut slave = OpenOptions::new()
@@ -938,6 +969,12 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = slave.read(&mut buf).expect("read");
         assert_eq!(&buf[..n], b"typed\n");
+        // A command waits for the shell gate before it is typed.
+        let c2 = pty.console();
+        let err = c2
+            .run("true", Duration::from_millis(200))
+            .expect_err("no shell yet");
+        assert!(err.to_string().contains("/login: root/"), "{err}");
         drop(slave);
         drop(pty);
         assert!(!share.exists(), "share socket removed");
