@@ -9,7 +9,11 @@
 # own; commands enter it with nsenter. Its root is the same image, unpacked
 # from the fixture's OCI layout with umoci.
 #
-# Usage: benches/probe_cycle.sh [ROUNDS]   (default 5; needs root,
+# A probe is torn down with SIGKILL to its systemd (nothing of it is kept);
+# nspawn halts its container as it does on SIGTERM. warren's mean time per
+# phase (up to ready, checks, down) comes from `probe --json`.
+#
+# Usage: benches/probe_cycle.sh [ROUNDS]   (default 5; needs root, jq,
 # systemd-container and the fixture: scripts/fixtures/registry.sh systemd)
 set -euo pipefail
 rounds=${1:-5}
@@ -29,7 +33,7 @@ rootfs=$work/bundle/rootfs
 now() { date +%s%N; }
 t0=$(now)
 for ((i = 0; i < rounds; i++)); do
-  "$warren" probe --image debian:systemd --check-unit systemd-journald --settle 10 >/dev/null
+  "$warren" probe --image debian:systemd --check-unit systemd-journald --settle 10 --json >"$work/probe-$i.json"
 done
 t1=$(now)
 for ((i = 0; i < rounds; i++)); do
@@ -53,10 +57,20 @@ for ((i = 0; i < rounds; i++)); do
   done
   kill -TERM "$nspawn"
   wait "$nspawn" || true
-  for h in systemd unified; do find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true; done
+  # The container's last processes may still be exiting: retry until its cgroups go.
+  for h in systemd unified; do
+    for _ in $(seq 100); do
+      find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
+      [ -d "/sys/fs/cgroup/$h/$cg" ] || break
+      sleep 0.01
+    done
+  done
 done
 t2=$(now)
 w=$(echo "($t1 - $t0) / $rounds / 1000000000" | bc -l)
 n=$(echo "($t2 - $t1) / $rounds / 1000000000" | bc -l)
 printf 'warm probe cycle (boot, systemd-journald active, stop), mean of %d rounds\n' "$rounds"
+phases=$(cat "$work"/probe-*.json | jq -rs --argjson n "$rounds" \
+  '[(map(.seconds.up) | add / $n), (map(.seconds.checks) | add / $n), (map(.seconds.down) | add / $n)] | map(. * 1000 | floor | tostring + " ms") | "up to ready " + .[0] + ", checks " + .[1] + ", down " + .[2]')
 printf '  warren probe:  %.3f s\n  systemd-nspawn: %.3f s\n  ratio warren/nspawn: %.2f (target: <= 0.3 s and no slower than nspawn)\n' "$w" "$n" "$(echo "$w / $n" | bc -l)"
+printf '  warren phases: %s (as warren probe --json reports them)\n' "$phases"

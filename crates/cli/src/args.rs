@@ -43,7 +43,7 @@ pub enum Command {
     Link(LinkArgs),
     /// Stop, start or restart a node; its links stay and come back with the same addresses and routes.
     Node(NodeArgs),
-    /// Attach to a vm's serial console (Ctrl-] detaches), or run one command there with -c.
+    /// Attach to a vm's serial console or a system node's /dev/console (Ctrl-] detaches), or run one command there with -c.
     Console(ConsoleArgs),
     /// Control a vm over QMP: reset, powerdown, pause, resume, quit.
     Vm(VmArgs),
@@ -148,9 +148,14 @@ pub struct RunArgs {
 /// `warren probe`.
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// The OS image (with systemd), or a root filesystem directory.
-    #[arg(long)]
-    pub image: String,
+    /// The OS image (with systemd): a curated name (see --list-images), a
+    /// registry reference, or a root filesystem directory.
+    #[arg(long, required_unless_present = "list_images")]
+    pub image: Option<String>,
+    /// List the curated image names (built in, and from $WARREN_IMAGES or
+    /// /etc/warren/images.json) and exit.
+    #[arg(long, conflicts_with = "image")]
+    pub list_images: bool,
     /// A package to install with the distro's tool: a .deb or .rpm file, or an http:// URL of one (repeatable).
     #[arg(long = "package", value_name = "FILE|URL")]
     pub packages: Vec<String>,
@@ -426,7 +431,7 @@ impl NodeActionArg {
 pub struct ConsoleArgs {
     /// Lab name.
     pub name: String,
-    /// vm node.
+    /// vm or system node.
     pub node: String,
     /// Run this command at the console's shell prompt, print its output and
     /// exit with its exit code, instead of attaching.

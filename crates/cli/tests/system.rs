@@ -116,6 +116,119 @@ interfaces:
     assert!(!String::from_utf8_lossy(&ps.stdout).contains("/run/warren/sys-lab"));
 }
 
+/// A system node's `/dev/console` is a pty: systemd's boot is logged to
+/// the run's results like a vm's serial console, `warren console -c` runs a
+/// command in the autologin shell there (waiting for it, right after
+/// `up`), and `warren console` attaches.
+#[test]
+fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let file = write_lab(
+        tmp.path(),
+        "sys-con",
+        "name: sys-con\nnodes:\n  os: {kind: system, image: 'debian:systemd'}\n",
+    );
+    up_with(tmp.path(), &file, &env);
+    let lab = LabGuard {
+        name: "sys-con".into(),
+        cwd: tmp.path().into(),
+        netns: lab_netns("sys-con"),
+    };
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read("/run/warren/sys-con/state.json").expect("state"))
+            .expect("json");
+    // Results are relative to the directory `up` ran in.
+    let results = tmp.path().join(state["results"].as_str().expect("results"));
+    let socket = PathBuf::from(state["consoles"]["os"].as_str().expect("console socket"));
+    assert!(socket.exists(), "{}", socket.display());
+    // One command at the console's shell, typed once the getty has logged
+    // root in: its output and its exit code.
+    let out = warren(tmp.path())
+        .args(["console", "sys-con", "os", "-c", "tty; cat /proc/1/comm"])
+        .output()
+        .expect("warren console -c");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "/dev/console\nsystemd"
+    );
+    let txt = std::fs::read_to_string(results.join("console/os.txt")).expect("console text log");
+    assert!(txt.contains("os login: root (automatic login)"), "{txt}");
+    assert!(
+        txt.contains("Welcome to Debian") && txt.contains("[  OK  ] Reached target"),
+        "systemd's boot on the console:\n{txt}"
+    );
+    // The console is not the init's controlling terminal: a hangup of it
+    // would reach systemd as SIGHUP and reload it in the middle of the boot.
+    assert!(!txt.contains("Received SIGHUP"), "{txt}");
+    let raw = std::fs::read(results.join("console/os.log")).expect("raw console log");
+    assert!(
+        raw.windows(2).any(|w| w == b"\r\n") && !txt.contains("\\r\n"),
+        "the raw log keeps the tty's line ends, the text log drops them"
+    );
+    let out = warren(tmp.path())
+        .args(["console", "sys-con", "os", "-c", "test -e /no/such"])
+        .output()
+        .expect("warren console -c");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // Attached, typed input reaches the shell and its output comes back;
+    // Ctrl-] detaches.
+    let mut child = warren(tmp.path())
+        .args(["console", "sys-con", "os"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("warren console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::io::Write::write_all(&mut stdin, b"echo attached-$((6*7))\n").expect("type");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::io::Write::write_all(&mut stdin, b"\x1d").expect("detach");
+    let out = child.wait_with_output().expect("warren console");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("attached-42"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (_, typed, _) = lab.exec(
+        "os",
+        &["sh", "-c", "cat /root/.bash_history 2>/dev/null; who"],
+    );
+    assert!(
+        typed.contains("console"),
+        "root is logged in on the console: {typed}"
+    );
+    drop(lab);
+    assert!(!socket.exists(), "the console socket goes with the lab");
+    let txt = std::fs::read_to_string(results.join("console/os.txt")).expect("console text log");
+    assert!(txt.contains("attached-42"), "what was typed is logged too");
+    // A console pattern that never shows fails the bring-up, and names it.
+    let file = write_lab(
+        tmp.path(),
+        "sys-con",
+        "name: sys-con\nnodes:\n  os: {kind: system, image: 'debian:systemd', ready: {console: 'never printed', timeout: 2s}}\n",
+    );
+    let out = warren(tmp.path())
+        .args(["up", "-q", file.to_str().expect("path")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren up");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("node os was not ready") && err.contains("/never printed/"),
+        "{err}"
+    );
+    assert!(!Path::new("/run/warren/sys-con").exists());
+    assert!(
+        cgroup_dirs("sys-con").is_empty(),
+        "a failed bring-up leaves no cgroup"
+    );
+}
+
 /// A .deb with a unit serving HTTP with a static busybox it ships; with
 /// `broken`, the unit's program does not exist.
 fn web_deb(dir: &Path, broken: bool) -> PathBuf {
@@ -177,7 +290,7 @@ fn probe_installs_a_package_checks_its_unit_and_url_and_reports_failures() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let env = systemd_env(&tmp.path().join("store"));
     let probe = |deb: &Path| {
-        warren(tmp.path())
+        let child = warren(tmp.path())
             .args(["probe", "--image", "debian:systemd", "--package"])
             .arg(deb)
             .args([
@@ -190,8 +303,21 @@ fn probe_installs_a_package_checks_its_unit_and_url_and_reports_failures() {
             ])
             .args(["--settle", "10", "--json"])
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("warren probe")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("warren probe");
+        // The probe's lab and work folder are named after its pid; other
+        // probes may run on the host at the same time.
+        let pid = child.id();
+        let out = child.wait_with_output().expect("warren probe");
+        for left in [format!("probe{pid}"), format!("probe-work-{pid}")] {
+            assert!(
+                !Path::new("/run/warren").join(&left).exists(),
+                "{left} left behind"
+            );
+        }
+        out
     };
     let out = probe(&web_deb(tmp.path(), false));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -221,10 +347,235 @@ fn probe_installs_a_package_checks_its_unit_and_url_and_reports_failures() {
         ["unit probe-web", "network http://127.0.0.1:8080/"],
         "{report}"
     );
-    assert!(std::fs::read_dir("/run/warren").map_or(true, |d| {
-        d.flatten()
-            .all(|e| !e.file_name().to_string_lossy().starts_with("probe"))
-    }));
+}
+
+/// Without packages a probe does not wait for the whole boot: its unit
+/// checks retry while systemd brings units up, and still fail for a unit
+/// that never comes.
+#[test]
+fn a_probe_without_packages_checks_units_while_systemd_comes_up() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let out = warren(tmp.path())
+        .args(["probe", "--image", "debian:systemd"])
+        .args(["--check-unit", "systemd-journald"])
+        .args(["--check-unit", "no-such-unit"])
+        .args(["--settle", "2", "--json"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren probe");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let result = |name: &str| {
+        report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no check {name}: {report}"))
+            .clone()
+    };
+    assert_eq!(result("unit systemd-journald")["ok"], true, "{report}");
+    assert_eq!(result("unit systemd-journald")["detail"], "active");
+    assert_eq!(result("unit no-such-unit")["ok"], false, "{report}");
+    assert_eq!(result("unit no-such-unit")["detail"], "inactive");
+    // The unknown unit was retried for the whole settle time.
+    let checks = report["seconds"]["checks"].as_f64().expect("seconds");
+    assert!(checks >= 2.0, "{report}");
+    assert!(report["seconds"]["up"].as_f64().expect("up") > 0.0);
+    assert!(report["seconds"]["down"].as_f64().expect("down") > 0.0);
+}
+
+/// Curated names: `--list-images` shows the built-in list with the file's
+/// entries over it, and `--image NAME` boots what the name stands for.
+#[test]
+fn probe_resolves_a_curated_image_name_through_the_images_file() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut env = systemd_env(&tmp.path().join("store"));
+    let images = tmp.path().join("images.json");
+    std::fs::write(
+        &images,
+        r#"{"images": {"debian-bookworm": {"image": "debian:systemd", "description": "the fixture's"}}}"#,
+    )
+    .expect("images file");
+    env.push(("WARREN_IMAGES".into(), images.display().to_string()));
+    let out = warren(tmp.path())
+        .args(["probe", "--list-images", "--json"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren probe --list-images");
+    assert!(out.status.success(), "{out:?}");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let entry = |name: &str| {
+        list.as_array()
+            .expect("array")
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {list}"))
+            .clone()
+    };
+    assert_eq!(entry("debian-bookworm")["image"], "debian:systemd");
+    assert_eq!(
+        entry("debian-bookworm")["source"],
+        images.display().to_string()
+    );
+    assert_eq!(entry("ubuntu-noble")["source"], "built-in");
+    let out = warren(tmp.path())
+        .args(["probe", "--image", "debian-bookworm"])
+        .args(["--check-unit", "systemd-journald", "--json"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren probe");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["image"], "debian-bookworm");
+    assert_eq!(report["reference"], "debian:systemd");
+    assert_eq!(
+        report["checks"][0]["check"],
+        "boot debian-bookworm (debian:systemd)"
+    );
+    // A broken file is an error that names it, and nothing is booted.
+    std::fs::write(&images, r#"{"images": {"Bad Name": {"image": "debian"}}}"#).expect("write");
+    let out = warren(tmp.path())
+        .args(["probe", "--image", "debian-bookworm"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren probe");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "no probe ran: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`Bad Name`") && err.contains("images.json"),
+        "{err}"
+    );
+}
+
+/// `provision: true` installs systemd into a minbase Debian root with the
+/// image's own apt, once: the derived layer is kept in the store and used
+/// again. The packages come from a file: repository inside the root (the
+/// fixture downloads them once), so the test needs no network.
+#[test]
+fn provision_installs_systemd_once_and_keeps_the_derived_layer() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let env = registry_env_with(&store, "debian");
+    let root = tmp.path().join("rootfs");
+    std::fs::create_dir(&root).expect("mkdir");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures");
+    let sh = |script: &str| {
+        let out = std::process::Command::new("bash")
+            .args(["-c", script])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("WARREN", bin())
+            .env("ROOT", &root)
+            .env("FIXTURES", &fixtures)
+            .output()
+            .expect("bash");
+        assert!(out.status.success(), "{script}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // debian:bookworm (minbase, no systemd) as a root directory whose apt
+    // reads a local repository.
+    sh(
+        "set -o pipefail; \"$WARREN\" run --rm debian:bookworm tar -C / --exclude=./proc --exclude=./sys --exclude=./dev -cf - . | tar -C \"$ROOT\" -xf -",
+    );
+    assert!(!root.join("usr/sbin/init").exists(), "minbase has no init");
+    let repo = sh("bash \"$FIXTURES/systemd-debs.sh\" \"$ROOT/var/lib/dpkg/status\"");
+    sh(&format!(
+        "cp -r {repo:?} \"$ROOT/srv/warren-debs\" && rm -f \"$ROOT\"/etc/apt/sources.list.d/* && echo 'deb [trusted=yes] file:/srv/warren-debs ./' > \"$ROOT/etc/apt/sources.list\""
+    ));
+    let file = write_lab(
+        tmp.path(),
+        "sys-prov",
+        &format!(
+            "name: sys-prov\nnodes:\n  os: {{kind: system, image: {:?}, provision: true}}\n",
+            root.display().to_string()
+        ),
+    );
+    let derived = store.join("derived");
+    for round in 0..2 {
+        up_with(tmp.path(), &file, &env);
+        let lab = LabGuard {
+            name: "sys-prov".into(),
+            cwd: tmp.path().into(),
+            netns: lab_netns("sys-prov"),
+        };
+        let (_, out, _) = lab.exec(
+            "os",
+            &["sh", "-c", "cat /proc/1/comm; systemctl is-system-running"],
+        );
+        assert!(
+            out.starts_with("systemd\n") && (out.contains("running") || out.contains("degraded")),
+            "round {round}: {out}"
+        );
+        drop(lab);
+        let dirs: Vec<_> = std::fs::read_dir(&derived)
+            .expect("derived images")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(dirs.len(), 1, "one derived image, made once: {dirs:?}");
+        assert!(dirs[0].join("done").exists() && dirs[0].join("layer/usr/sbin/init").exists());
+        let log = std::fs::read_to_string(dirs[0].join("provision.log")).expect("log");
+        assert!(log.contains("Setting up systemd "), "{log}");
+        if round == 0 {
+            // Marked, so the second round can tell the layer was not made again.
+            std::fs::write(dirs[0].join("layer/round0"), "").expect("mark");
+        } else {
+            assert!(dirs[0].join("layer/round0").exists(), "made again");
+        }
+    }
+    assert!(
+        !root.join("usr/sbin/init").exists(),
+        "the image is not changed"
+    );
+    // `image prune` keeps a derived layer while what it was made over is
+    // there, and removes it after.
+    let prune = || {
+        let out = warren(tmp.path())
+            .args(["image", "prune", "--json"])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("warren image prune");
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["derived"].as_u64().expect("derived")
+    };
+    assert_eq!(prune(), 0);
+    std::fs::remove_dir_all(&root).expect("remove the root");
+    assert_eq!(prune(), 1);
+    assert_eq!(std::fs::read_dir(&derived).expect("derived").count(), 0);
+    // An image without a package manager: a clear error, nothing running.
+    let env = registry_env(&store);
+    let file = write_lab(
+        tmp.path(),
+        "sys-prov",
+        "name: sys-prov\nnodes:\n  os: {kind: system, image: busybox, provision: true}\n",
+    );
+    let out = warren(tmp.path())
+        .args(["up", "-q", file.to_str().expect("path")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren up");
+    assert!(!out.status.success());
+    // The report wraps long lines.
+    let err = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        err.contains("exit code 3") && err.contains("no apt-get, dnf, yum or zypper"),
+        "{err}"
+    );
+    assert!(!Path::new("/run/warren/sys-prov").exists());
+    assert!(cgroup_dirs("sys-prov").is_empty());
 }
 
 #[test]

@@ -18,6 +18,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod curated;
 pub mod digest;
 pub mod manifest;
 pub mod mirror;
@@ -29,6 +30,7 @@ pub mod unpack;
 
 pub use auth::{CredentialStore, Credentials};
 pub use config::{ImageConfig, RunConfig};
+pub use curated::{CuratedError, CuratedImage, CuratedImages};
 pub use digest::Digest;
 pub use manifest::Platform;
 pub use mirror::RegistriesConfig;

@@ -65,6 +65,23 @@ pub struct Endpoint {
     pub mirror: bool,
 }
 
+/// A configuration file of warren: the path in `$env` when set, else
+/// `name` in `/etc/warren` as root and in `$XDG_CONFIG_HOME/warren`
+/// (`~/.config/warren`) otherwise.
+pub(crate) fn config_file(env: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    if rustix::process::geteuid().is_root() {
+        return Path::new("/etc/warren").join(name);
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("warren").join(name)
+}
+
 /// Whether `host[:port]` is a loopback address or `localhost`.
 pub fn is_loopback(host_port: &str) -> bool {
     let host = if let Some(rest) = host_port.strip_prefix('[') {
@@ -76,19 +93,10 @@ pub fn is_loopback(host_port: &str) -> bool {
 }
 
 impl RegistriesConfig {
-    /// The file used when `$WARREN_REGISTRIES` is unset.
+    /// The registries file: `$WARREN_REGISTRIES`, or `registries.json` in
+    /// warren's configuration folder.
     pub fn default_path() -> PathBuf {
-        if let Some(p) = std::env::var_os("WARREN_REGISTRIES") {
-            return PathBuf::from(p);
-        }
-        if rustix::process::geteuid().is_root() {
-            return PathBuf::from("/etc/warren/registries.json");
-        }
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-            .unwrap_or_else(|| PathBuf::from("."));
-        base.join("warren/registries.json")
+        config_file("WARREN_REGISTRIES", "registries.json")
     }
 
     /// Loads [`Self::default_path`]; a missing file means no settings.

@@ -158,6 +158,9 @@ pub struct PruneReport {
     pub layers: usize,
     /// Temporary files and directories removed.
     pub temporary: usize,
+    /// Derived layers removed: made over layers no longer in the store, or
+    /// left unfinished.
+    pub derived: usize,
     /// Bytes freed by removing blobs.
     pub bytes: u64,
 }
@@ -497,7 +500,67 @@ impl Store {
             unpack::remove_tree(&ent.path()).map_err(io_err("removing", &ent.path()))?;
             report.temporary += 1;
         }
+        let derived = self.root.join("derived");
+        for ent in fs::read_dir(&derived).into_iter().flatten() {
+            let ent = ent.map_err(io_err("listing", &derived))?;
+            let lowers = fs::read_to_string(ent.path().join("lowers")).ok();
+            let whole = lowers.is_some_and(|l| l.lines().all(|p| Path::new(p).is_dir()))
+                && ent.path().join("done").exists();
+            if !whole {
+                unpack::remove_tree(&ent.path()).map_err(io_err("removing", &ent.path()))?;
+                report.derived += 1;
+            }
+        }
         Ok(report)
+    }
+
+    /// Where a layer made over other layers (systemd installed by a lab's
+    /// `provision: true`) is kept under `key`: `<root>/derived/<key>`, with
+    /// `layer/` (an overlayfs upper directory, whiteouts as they are),
+    /// `lowers` (the layers it was made over, one path a line) and `done`.
+    /// Whoever makes one may keep notes (a log) beside them.
+    pub fn derived_dir(&self, key: &Digest) -> PathBuf {
+        self.root.join("derived").join(key.hex())
+    }
+
+    /// The complete derived layer under `key`, if there is one.
+    pub fn derived_layer(&self, key: &Digest) -> Option<PathBuf> {
+        let dir = self.derived_dir(key);
+        dir.join("done").exists().then(|| dir.join("layer"))
+    }
+
+    /// Keeps `upper` (moved, so on the store's filesystem) as the derived
+    /// layer under `key`, made over `lowers`; returns it. A complete one
+    /// made meanwhile by someone else wins, and `upper` is removed.
+    /// [`Store::prune`] removes it once one of `lowers` is gone.
+    pub fn commit_derived(
+        &self,
+        key: &Digest,
+        upper: &Path,
+        lowers: &[PathBuf],
+    ) -> Result<PathBuf, StoreError> {
+        let _lock = self.lock_shared()?;
+        let dir = self.derived_dir(key);
+        let layer = dir.join("layer");
+        if dir.join("done").exists() {
+            unpack::remove_tree(upper).map_err(io_err("removing", upper))?;
+            return Ok(layer);
+        }
+        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        // What an interrupted commit left.
+        if layer.exists() {
+            unpack::remove_tree(&layer).map_err(io_err("removing", &layer))?;
+        }
+        fs::rename(upper, &layer).map_err(io_err("keeping", &layer))?;
+        let list: String = lowers
+            .iter()
+            .map(|l| format!("{}\n", l.display()))
+            .collect();
+        let path = dir.join("lowers");
+        fs::write(&path, list).map_err(io_err("writing", &path))?;
+        let done = dir.join("done");
+        fs::write(&done, "").map_err(io_err("writing", &done))?;
+        Ok(layer)
     }
 
     /// Where the layer with `diff_id` is unpacked for overlayfs.

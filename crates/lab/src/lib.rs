@@ -21,6 +21,7 @@ pub mod links;
 pub mod members;
 pub mod nodes;
 pub mod proto;
+pub mod provision;
 pub mod restart;
 pub mod state;
 mod streams;

@@ -10,15 +10,18 @@ use crate::images;
 use crate::state::LabState;
 use std::fs::OpenOptions;
 use std::io;
+use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use warren_runtime::container::{
-    BindMount, ContainerSpec, DEFAULT_CAPABILITIES, Rootfs, SYSTEM_CAPABILITIES, SystemBoot,
+    BindMount, ContainerSpec, DEFAULT_CAPABILITIES, NOTIFY_SOCKET, Rootfs, SYSTEM_CAPABILITIES,
+    SystemBoot,
 };
 use warren_runtime::procs::ProcessId;
+use warren_runtime::vm::{Console, PtyConsole};
 use warren_topology::Lab;
 use warren_topology::model::{Node, NodeKind};
 
@@ -46,6 +49,17 @@ pub enum NodeError {
         #[source]
         source: io::Error,
     },
+    /// systemd could not be installed into the node's image.
+    #[error("node {node}: provisioning image {image}")]
+    Provision {
+        /// Node.
+        node: String,
+        /// Image reference.
+        image: String,
+        /// The cause.
+        #[source]
+        source: Box<crate::provision::ProvisionError>,
+    },
     /// The node did not become ready in time.
     #[error("node {node} was not ready after {secs} s ({why})")]
     NotReady {
@@ -70,6 +84,23 @@ pub struct RunningNode {
     stop_signal: i32,
     /// `(lab, node)` of a system node, whose cgroups go at stop.
     cgroups: Option<(String, String)>,
+    /// A system node's `/dev/console`; dropped (drained, logs complete)
+    /// after the helper is gone.
+    console: Option<PtyConsole>,
+    /// A system node's sd_notify socket (see [`ContainerSpec::notify`]).
+    notify: Option<UnixDatagram>,
+}
+
+impl RunningNode {
+    /// A handle on the node's console reading from now on, if it has one.
+    pub fn console(&self) -> Option<Console> {
+        self.console.as_ref().map(PtyConsole::console)
+    }
+
+    /// The socket `warren console` attaches to, if the node has a console.
+    pub fn console_socket(&self) -> Option<&Path> {
+        self.console.as_ref().map(PtyConsole::share_socket)
+    }
 }
 
 /// A container left running when bring-up fails is killed with its helper.
@@ -87,24 +118,36 @@ impl Drop for RunningNode {
 }
 
 /// Resolves every container node's image before anything is built, so a
-/// missing image fails `up` early.
-pub fn resolve_images(lab: &Lab) -> Result<Vec<(String, images::Resolved)>, NodeError> {
+/// missing image fails `up` early; a system node with `provision: true`
+/// gets systemd installed (once per image, see [`crate::provision`]).
+/// `program` is this executable.
+pub fn resolve_images(
+    lab: &Lab,
+    program: &Path,
+) -> Result<Vec<(String, images::Resolved)>, NodeError> {
     lab.nodes
         .iter()
         .filter(|n| matches!(n.kind, NodeKind::Container | NodeKind::System))
         .map(|n| {
-            let image = n
-                .container
-                .as_ref()
-                .map(|c| c.image.clone())
-                .unwrap_or_default();
-            images::resolve(&image, false)
-                .map(|r| (n.name.value.clone(), r))
-                .map_err(|source| NodeError::Image {
-                    node: n.name.value.clone(),
-                    image,
-                    source: Box::new(source),
-                })
+            let c = n.container.clone().unwrap_or_default();
+            let node = n.name.value.clone();
+            let resolved = images::resolve(&c.image, false).map_err(|source| NodeError::Image {
+                node: node.clone(),
+                image: c.image.clone(),
+                source: Box::new(source),
+            })?;
+            let resolved = if c.provision {
+                crate::provision::provisioned(&c.image, resolved, program).map_err(|source| {
+                    NodeError::Provision {
+                        node: node.clone(),
+                        image: c.image.clone(),
+                        source: Box::new(source),
+                    }
+                })?
+            } else {
+                resolved
+            };
+            Ok((node, resolved))
         })
         .collect()
 }
@@ -122,12 +165,20 @@ pub fn hosts_file(lab: &Lab) -> String {
     s
 }
 
+/// Host-side channels of a system node: its console's pty slave and its
+/// notify socket.
+struct Channels<'a> {
+    console: Option<&'a Path>,
+    notify: Option<PathBuf>,
+}
+
 fn spec_for(
     lab: &Lab,
     node: &Node,
     image: &images::Resolved,
     st: &LabState,
     dir: &Path,
+    channels: Channels<'_>,
 ) -> io::Result<ContainerSpec> {
     let c = node.container.clone().unwrap_or_default();
     let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
@@ -135,20 +186,9 @@ fn spec_for(
         std::fs::create_dir_all(p)?;
     }
     let system = node.kind == NodeKind::System;
-    if c.provision {
-        return Err(io::Error::other(
-            "provision: true (installing systemd into the image) is not supported yet; use an image with systemd",
-        ));
-    }
-    if system
-        && c.cmd.is_none()
-        && !image
-            .layers
-            .iter()
-            .any(|l| l.join("sbin/init").exists() || l.join("lib/systemd/systemd").exists())
-    {
+    if system && c.cmd.is_none() && !crate::provision::has_systemd(&image.layers) {
         return Err(io::Error::other(format!(
-            "image {} has no systemd (/sbin/init); a system node needs an OS image with systemd installed",
+            "image {} has no systemd (/lib/systemd/systemd); a system node needs an OS image with systemd installed, or `provision: true`",
             c.image
         )));
     }
@@ -173,9 +213,13 @@ fn spec_for(
     env.push(("WARREN_NODE".into(), node.name.value.clone()));
     if system {
         env.push(("container".into(), "warren".into()));
+        if channels.notify.is_some() {
+            env.push(("NOTIFY_SOCKET".into(), NOTIFY_SOCKET.into()));
+        }
         if node.netconf.is_some() {
             crate::system::render_networkd(node, &upper)?;
         }
+        crate::system::console_autologin(&upper)?;
     }
     let base = if system {
         SYSTEM_CAPABILITIES
@@ -217,6 +261,8 @@ fn spec_for(
         } else {
             None
         },
+        console: channels.console.map(Path::to_path_buf),
+        notify: channels.notify,
     })
 }
 
@@ -296,7 +342,39 @@ pub fn start_container(
         .ok_or_else(|| err(io::Error::other("the lab has no such node")))?;
     let logs = st.results.join("logs");
     let dir = state_dir.join("nodes").join(name);
-    let spec = spec_for(lab, node, image, st, &dir).map_err(err)?;
+    let system = node.kind == NodeKind::System;
+    // A system node's console is a pty logged like a vm's serial
+    // console; systemd writes its boot there and runs a getty on it.
+    let console = if system {
+        let logs = st.results.join("console");
+        std::fs::create_dir_all(&logs).map_err(err)?;
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        Some(
+            PtyConsole::start(
+                &logs.join(format!("{name}.log")),
+                &logs.join(format!("{name}.txt")),
+                &dir.join("console.sock"),
+                Some(crate::system::CONSOLE_SHELL_UP),
+            )
+            .map_err(|e| err(io::Error::other(e)))?,
+        )
+    } else {
+        None
+    };
+    // systemd says when its boot has finished on this socket. A path
+    // too long for a socket address only costs the wait its speed.
+    let notify_path = dir.join("notify");
+    let notify = if system {
+        let _ = std::fs::remove_file(&notify_path);
+        UnixDatagram::bind(&notify_path).ok()
+    } else {
+        None
+    };
+    let channels = Channels {
+        console: console.as_ref().map(PtyConsole::slave_path),
+        notify: notify.as_ref().map(|_| notify_path),
+    };
+    let spec = spec_for(lab, node, image, st, &dir, channels).map_err(err)?;
     let spec_path = dir.join("spec.json");
     std::fs::write(
         &spec_path,
@@ -332,7 +410,6 @@ pub fn start_container(
     }
     let mut helper = spawn(cmd).map_err(err)?;
     let init = wait_for_pid(&pid_file, &mut helper).map_err(err)?;
-    let system = node.kind == NodeKind::System;
     Ok(RunningNode {
         name: name.to_string(),
         helper,
@@ -343,6 +420,8 @@ pub fn start_container(
             libc::SIGTERM
         },
         cgroups: system.then(|| (lab.name.clone(), name.to_string())),
+        console,
+        notify,
     })
 }
 
@@ -369,9 +448,32 @@ fn wait_for_pid(pid_file: &Path, helper: &mut Child) -> io::Result<ProcessId> {
 
 /// Waits for nodes with a `ready.exec` probe: the command, run inside the
 /// node through `program __spawn`-style joining, must exit 0.
-pub fn wait_ready(lab: &Lab, st: &LabState, program: &Path) -> Result<(), NodeError> {
+pub fn wait_ready(
+    lab: &Lab,
+    st: &LabState,
+    program: &Path,
+    running: &[RunningNode],
+) -> Result<(), NodeError> {
     for node in lab.nodes.iter().filter(|n| n.kind == NodeKind::System) {
-        wait_booted(node, st, program)?;
+        let mine = running.iter().find(|r| r.name == node.name.value);
+        wait_booted(node, st, program, mine.and_then(|r| r.notify.as_ref()))?;
+        if let Some(pattern) = node.ready.as_ref().and_then(|r| r.console.as_deref())
+            && let Some(console) = mine.and_then(|r| r.console.as_ref())
+        {
+            let timeout = node
+                .ready
+                .as_ref()
+                .and_then(|r| r.timeout)
+                .map_or(Duration::from_secs(120), |d| d.to_std());
+            console
+                .console_from_start()
+                .expect(pattern, timeout)
+                .map_err(|e| NodeError::NotReady {
+                    node: node.name.value.clone(),
+                    secs: timeout.as_secs(),
+                    why: e.to_string(),
+                })?;
+        }
     }
     for node in &lab.nodes {
         wait_probe(node, st, program)?;
@@ -381,9 +483,14 @@ pub fn wait_ready(lab: &Lab, st: &LabState, program: &Path) -> Result<(), NodeEr
 
 /// Waits for one node as [`wait_ready`] does: a system node's boot, then
 /// its `ready.exec` probe.
-pub fn wait_node_ready(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeError> {
+pub fn wait_node_ready(
+    node: &Node,
+    st: &LabState,
+    program: &Path,
+    running: Option<&RunningNode>,
+) -> Result<(), NodeError> {
     if node.kind == NodeKind::System {
-        wait_booted(node, st, program)?;
+        wait_booted(node, st, program, running.and_then(|r| r.notify.as_ref()))?;
     }
     wait_probe(node, st, program)
 }
@@ -433,7 +540,16 @@ fn wait_probe(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErro
 /// Waits until `systemctl is-system-running` inside a system node answers
 /// one of `ready.system_state` (default `running` or `degraded`): the boot
 /// has finished.
-fn wait_booted(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeError> {
+///
+/// With the node's notify socket, and only finished-boot states accepted,
+/// it asks once systemd has sent `READY=1` there (asking every second
+/// meanwhile, in case the init never says).
+fn wait_booted(
+    node: &Node,
+    st: &LabState,
+    program: &Path,
+    notify: Option<&UnixDatagram>,
+) -> Result<(), NodeError> {
     let name = node.name.value.clone();
     let ready = node.ready.clone().unwrap_or_default();
     let states = if ready.system_state.is_empty() {
@@ -444,9 +560,33 @@ fn wait_booted(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErr
     let timeout = ready
         .timeout
         .map_or(Duration::from_secs(120), |d| d.to_std());
+    let interval = ready
+        .interval
+        .map_or(Duration::from_millis(100), |d| d.to_std());
     let started = Instant::now();
+    // Until systemd listens on its private socket, systemctl cannot answer:
+    // watch for the socket through the init's root, which costs a stat
+    // rather than a process per look.
+    if let Some(init) = st.containers.get(&name) {
+        let private = PathBuf::from(format!("/proc/{}/root/run/systemd/private", init.pid));
+        while !private.exists() && started.elapsed() < timeout {
+            if !ProcessId::from(*init).alive() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let early = states
+        .iter()
+        .any(|s| matches!(s.as_str(), "initializing" | "starting"));
+    let mut ready_sent = false;
     let argv = vec!["systemctl".to_string(), "is-system-running".to_string()];
     loop {
+        let listen = notify.filter(|_| !early && !ready_sent);
+        if let Some(sock) = listen {
+            let left = timeout.saturating_sub(started.elapsed());
+            ready_sent = wait_notified(sock, left.min(Duration::from_secs(1)));
+        }
         let out = probe_command(st, &name, &argv, program)
             .output()
             .map_err(|source| NodeError::Start {
@@ -464,7 +604,29 @@ fn wait_booted(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErr
                 why: format!("systemctl is-system-running says `{state}`"),
             });
         }
-        std::thread::sleep(Duration::from_millis(100));
+        // Listening for READY=1 is the pause, until it has come.
+        if listen.is_none() {
+            std::thread::sleep(interval);
+        }
+    }
+}
+
+/// Reads sd_notify messages until one says `READY=1` (true) or `wait`
+/// passes (false).
+fn wait_notified(sock: &UnixDatagram, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
+            return false;
+        }
+        match sock.recv(&mut buf) {
+            Ok(n) if buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1") => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
     }
 }
 
@@ -497,7 +659,7 @@ pub fn stop_containers(nodes: &mut Vec<RunningNode>, grace: Duration) {
             .iter_mut()
             .any(|n| matches!(n.helper.try_wait(), Ok(None)))
     {
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(2));
     }
     // Killing the init lets each helper record the exit code before it
     // goes; the kernel may take a while to empty a pid namespace on a busy

@@ -372,7 +372,8 @@ fn start(cx: &mut NodeCx<'_>, node: &str, kind: NodeKind) -> Result<(), RestartE
             source: Box::new(e),
         })?;
     if let Some(n) = cx.lab.node(node) {
-        nodes::wait_node_ready(n, cx.state, cx.program).map_err(node_err)?;
+        let running = cx.containers.iter().find(|c| c.name == node);
+        nodes::wait_node_ready(n, cx.state, cx.program, running).map_err(node_err)?;
     }
     Ok(())
 }

@@ -327,7 +327,8 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     // would otherwise win.
     lab.name.clone_from(&st.lab);
     let plan = warren_topology::plan::plan(&lab);
-    let images = nodes::resolve_images(&lab).map_err(|e| SupervisorError::Node(Box::new(e)))?;
+    let images =
+        nodes::resolve_images(&lab, program).map_err(|e| SupervisorError::Node(Box::new(e)))?;
 
     // Signals that end the lab are taken by sigwait in the main thread, so
     // block them before any thread exists: every thread inherits the mask.
@@ -396,11 +397,15 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     st.consoles = vms
         .iter()
         .map(|v| (v.name.clone(), v.vm.console_socket().to_path_buf()))
+        .chain(containers.iter().filter_map(|c| {
+            c.console_socket()
+                .map(|p| (c.name.clone(), p.to_path_buf()))
+        }))
         .collect();
     st.write(dir)?;
     let _ = journal.record("vms", &format!("{} ready", vms.len()));
     run_exec_steps(&lab, &plan, program, &st, Some(&mut journal), None)?;
-    nodes::wait_ready(&lab, &st, program).map_err(node_err)?;
+    nodes::wait_ready(&lab, &st, program, &containers).map_err(node_err)?;
     crate::forward::start(&lab, &built)?;
     let spawner = nodes::Spawner::start().map_err(io_err("starting the node spawner for", dir))?;
     st.status = Status::Running;
@@ -1068,11 +1073,20 @@ fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
                     .iter()
                     .find(|v| v.name == node)
                     .map(|v| v.vm.console())
+                    .or_else(|| {
+                        r.containers
+                            .iter()
+                            .find(|c| c.name == node)
+                            .and_then(RunningNode::console)
+                    })
             };
             let Some(console) = console else {
                 return Reply::err(
                     "not-found",
-                    &io::Error::new(io::ErrorKind::NotFound, format!("no vm node called {node}")),
+                    &io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("no vm or system node called {node}"),
+                    ),
                 );
             };
             match console.run(&command, std::time::Duration::from_secs(timeout_secs)) {

@@ -60,11 +60,25 @@ fn rmdir_tree(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
+/// Removes a cgroup tree whose processes may still be exiting (killed a
+/// moment ago): retries until it is gone or `deadline` passes.
+fn remove_until(dir: &Path, deadline: std::time::Instant) {
+    while dir.exists() {
+        rmdir_tree(dir);
+        if !dir.exists() || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Removes the node's cgroups (systemd leaves unit cgroups behind), and the
-/// lab's and warren's folders when empty.
+/// lab's and warren's folders when empty. After a failed bring-up the
+/// node's processes were killed just before, and may take a moment to go.
 pub fn remove_cgroups(lab: &str, node: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for dir in node_cgroups(lab, node) {
-        rmdir_tree(&dir);
+        remove_until(&dir, deadline);
         for parent in dir.ancestors().skip(1).take(2) {
             let _ = std::fs::remove_dir(parent);
         }
@@ -77,16 +91,26 @@ pub fn remove_cgroups(lab: &str, node: &str) {
 pub fn remove_lab_cgroups(lab: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for h in hierarchies() {
-        let dir = h.join("warren").join(lab);
-        while dir.exists() {
-            rmdir_tree(&dir);
-            if std::time::Instant::now() > deadline {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        remove_until(&h.join("warren").join(lab), deadline);
         let _ = std::fs::remove_dir(h.join("warren"));
     }
+}
+
+/// What a system node's console shows once the autologin shell has
+/// printed its first prompt: `warren console -c` waits for it.
+pub const CONSOLE_SHELL_UP: &str = r"(?s)\(automatic login\).*?[#$] ";
+
+/// Makes the getty systemd starts on a container's `/dev/console`
+/// (console-getty.service) log root in, as `upper`'s drop-in: `warren
+/// console -c` needs a shell at the console, and the console is only
+/// reachable through the lab's root-owned state folder.
+pub fn console_autologin(upper: &Path) -> io::Result<()> {
+    let dir = upper.join("etc/systemd/system/console-getty.service.d");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("warren-autologin.conf"),
+        "# Written by warren: a root shell on the node's console.\n[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --noclear --keep-baud - 115200,38400,9600 $TERM\n",
+    )
 }
 
 /// Renders the node's lab interfaces as systemd-networkd units into

@@ -112,7 +112,21 @@ pub struct ContainerSpec {
     /// Boot an operating system with systemd as PID 1.
     #[serde(default)]
     pub system: Option<SystemBoot>,
+    /// A pty slave (a path in this host's devpts) that becomes the
+    /// container's `/dev/console` and its init's stdin, stdout, stderr and
+    /// controlling terminal (see [`crate::vm::PtyConsole`]).
+    #[serde(default)]
+    pub console: Option<PathBuf>,
+    /// A unix datagram socket of the supervisor, bound at
+    /// `/run/host/notify` on a tmpfs `/run` (as systemd-nspawn does) for
+    /// the init's sd_notify messages: systemd sends `READY=1` once its boot
+    /// has finished. The init finds it in `$NOTIFY_SOCKET`.
+    #[serde(default)]
+    pub notify: Option<PathBuf>,
 }
+
+/// Where a container's init finds [`ContainerSpec::notify`].
+pub const NOTIFY_SOCKET: &str = "/run/host/notify";
 
 /// What booting systemd as a container's PID 1 needs beyond a container.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -205,6 +219,10 @@ pub fn launch(
         setns(&f, CloneFlags::CLONE_NEWNET)
             .map_err(setup("joining the node's network namespace"))?;
     }
+    let stdio = match (stdio, &spec.console) {
+        (None, Some(path)) => Some(open_console(path)?),
+        (stdio, _) => stdio,
+    };
     // Only the pid namespace is unshared here (it applies to the child);
     // the child unshares the rest itself, so that its pivot_root cannot
     // move this process's root along with its own.
@@ -246,6 +264,19 @@ pub fn launch(
     }
 }
 
+/// Opens the console's pty slave without making it this process's
+/// controlling terminal: the container's init takes it after `setsid`.
+fn open_console(path: &Path) -> Result<OwnedFd, ContainerError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(setup_io(format!("opening the console {}", path.display())))
+}
+
 fn wait_code(child: Pid) -> Result<i32, ContainerError> {
     loop {
         match waitpid(child, None) {
@@ -280,7 +311,13 @@ fn child(spec: &ContainerSpec, stdio: Option<OwnedFd>, own_net: bool) -> Contain
                 for target in 0..3 {
                     libc::dup2(fd.as_raw_fd(), target);
                 }
-                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                // A console is not made the init's controlling terminal:
+                // systemd as PID 1 would get SIGHUP, its reload signal,
+                // when the getty hangs the console up (as under nspawn, it
+                // is the getty's).
+                if spec.console.is_none() {
+                    libc::ioctl(0, libc::TIOCSCTTY, 0);
+                }
             }
         }
         let mut flags =
@@ -482,6 +519,47 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
         Some("mode=1777,size=65536k"),
     )
     .map_err(setup("mounting /dev/shm"))?;
+    if let Some(notify) = &spec.notify {
+        mkdir(&at("run"))?;
+        mount(
+            Some("tmpfs"),
+            &at("run"),
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=755"),
+        )
+        .map_err(setup("mounting /run"))?;
+        let target = at(NOTIFY_SOCKET);
+        if let Some(p) = target.parent() {
+            mkdir(p)?;
+        }
+        File::create(&target).map_err(setup_io(format!("creating {NOTIFY_SOCKET}")))?;
+        mount(
+            Some(notify),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(setup(format!(
+            "binding the notify socket to {NOTIFY_SOCKET}"
+        )))?;
+    }
+    if let Some(console) = &spec.console {
+        let target = at("dev/console");
+        File::create(&target).map_err(setup_io("creating /dev/console"))?;
+        mount(
+            Some(console),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(setup(format!(
+            "binding {} to /dev/console",
+            console.display()
+        )))?;
+    }
     for (link, target) in [
         ("dev/ptmx", "pts/ptmx"),
         ("dev/fd", "/proc/self/fd"),

@@ -33,6 +33,11 @@ impl ProcessId {
         self.alive() && kill(Pid::from_raw(self.pid), sig).is_ok()
     }
 
+    /// Sends SIGKILL if the process is still the one recorded.
+    pub fn kill(&self) -> bool {
+        self.signal(Signal::SIGKILL)
+    }
+
     /// Like [`ProcessId::signal`] for a signal number, such as the real-time
     /// SIGRTMIN+3 that asks systemd to halt.
     pub fn signal_number(&self, sig: i32) -> bool {

@@ -35,7 +35,7 @@ pub fn run(args: &ConsoleArgs) -> Result<(), Failure> {
     }
     let Some(socket) = st.consoles.get(&args.node) else {
         return Err(Failure::Error(miette::miette!(
-            "lab {} has no vm node called {} with a console",
+            "lab {} has no vm or system node called {} (only those have a console)",
             args.name,
             args.node
         )));

@@ -222,11 +222,12 @@ pub fn run(args: &ImageArgs) -> Result<(), Failure> {
                 json(&serde_json::to_value(&rep).map_err(Failure::error)?)
             } else {
                 println!(
-                    "removed {} blobs ({}), {} unpacked layers, {} temporary files",
+                    "removed {} blobs ({}), {} unpacked layers, {} temporary files, {} derived layers",
                     rep.blobs,
                     human(rep.bytes),
                     rep.layers,
-                    rep.temporary
+                    rep.temporary,
+                    rep.derived
                 );
                 Ok(())
             }

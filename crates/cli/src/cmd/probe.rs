@@ -9,11 +9,18 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
+use warren_image::{CuratedImage, CuratedImages};
 use warren_lab::lifecycle::{self, UpOptions};
 use warren_lab::state::{self, LabState};
+use warren_runtime::procs::ProcessId;
 
 /// Where packages appear inside the probed system.
 const PACKAGE_DIR: &str = "/var/tmp/warren-probe";
+
+/// How often a unit or URL that is not up yet is checked again, and how
+/// often the boot is polled: a check is one short process, and a probe
+/// waits for little else.
+const POLL: Duration = Duration::from_millis(20);
 
 /// One check and its outcome.
 #[derive(Debug, Serialize)]
@@ -30,8 +37,14 @@ struct Probed {
     program: PathBuf,
 }
 
+/// A probe's system has nothing to keep (its writable layer goes with it),
+/// so its systemd is killed outright rather than asked to halt, and the lab
+/// is torn down after it.
 impl Drop for Probed {
     fn drop(&mut self) {
+        if let Some(init) = self.state.containers.get("probe") {
+            ProcessId::from(*init).kill();
+        }
         let _ = lifecycle::down(&self.name);
     }
 }
@@ -54,7 +67,7 @@ impl Probed {
             if ok || start.elapsed() >= settle {
                 return (ok, detail);
             }
-            std::thread::sleep(Duration::from_millis(250));
+            std::thread::sleep(POLL);
         }
     }
 }
@@ -100,9 +113,21 @@ fn fetch_package(spec: &str, dir: &Path) -> Result<PathBuf, Failure> {
 }
 
 /// The lab file of a probe: one system node, its packages bound read-only.
-fn lab_text(name: &str, image: &str, packages: &[PathBuf]) -> String {
+///
+/// Packages are installed into a booted system (their scripts may start
+/// units), and commands run once each, so with either the lab is up once
+/// the boot has finished (`booted`). Otherwise it is up as soon as systemd
+/// answers: unit and URL checks retry for `--settle` seconds, and need not
+/// wait for units they do not name.
+fn lab_text(name: &str, image: &str, packages: &[PathBuf], booted: bool) -> String {
+    let states = if booted {
+        "[running, degraded]"
+    } else {
+        "[initializing, starting, running, degraded]"
+    };
     let mut s = format!(
-        "name: {name}\ncapture: none\nnodes:\n  probe:\n    kind: system\n    image: {image:?}\n"
+        "name: {name}\ncapture: none\nnodes:\n  probe:\n    kind: system\n    image: {image:?}\n    ready: {{system_state: {states}, interval: {}ms}}\n",
+        POLL.as_millis()
     );
     if !packages.is_empty() {
         s.push_str("    binds:\n");
@@ -130,7 +155,38 @@ fn http_script(url: &str) -> Option<String> {
     ))
 }
 
+/// Prints the curated images, as a table or JSON.
+fn list_images(curated: &CuratedImages, json: bool) -> Result<(), Failure> {
+    if json {
+        let all: Vec<&CuratedImage> = curated.iter().collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&all).map_err(|e| miette::miette!("{e}"))?
+        );
+        return Ok(());
+    }
+    let mut rows = vec![["NAME", "IMAGE", "SOURCE", "DESCRIPTION"].map(String::from)];
+    for i in curated.iter() {
+        rows.push([
+            i.name.clone(),
+            i.image.clone(),
+            i.source.clone(),
+            i.description.clone(),
+        ]);
+    }
+    print!("{}", crate::table::render(&rows));
+    Ok(())
+}
+
 pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
+    let curated = CuratedImages::load_default().map_err(Failure::error)?;
+    let Some(asked) = &args.image else {
+        return list_images(&curated, args.json);
+    };
+    // A curated name stands for its image; anything else is used as given.
+    let image = curated
+        .get(asked)
+        .map_or(asked.as_str(), |c| c.image.as_str());
     let program =
         std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;
     let work = tempfile_dir()?;
@@ -140,7 +196,8 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
         .map(|p| fetch_package(p, &work))
         .collect::<Result<_, _>>()?;
     let name = format!("probe{}", std::process::id() % 10_000_000);
-    let text = lab_text(&name, &args.image, &packages);
+    let booted = !packages.is_empty() || !args.commands.is_empty();
+    let text = lab_text(&name, image, &packages, booted);
     let file = work.join("probe.yaml");
     std::fs::write(&file, &text).map_err(|e| miette::miette!("{}: {e}", file.display()))?;
     let loaded = warren_topology::load(&text, &name);
@@ -150,8 +207,8 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
             loaded.diagnostics.0.first()
         )
     })?;
-    if !warren_lab::images::is_path(&args.image) {
-        warren_lab::images::resolve(&args.image, !args.json).map_err(Failure::error)?;
+    if !warren_lab::images::is_path(image) {
+        warren_lab::images::resolve(image, !args.json).map_err(Failure::error)?;
     }
     let started = Instant::now();
     let opts = UpOptions {
@@ -170,9 +227,13 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
     };
     let booted = started.elapsed();
     let mut checks = vec![Check {
-        check: format!("boot {}", args.image),
+        check: if image == asked {
+            format!("boot {image}")
+        } else {
+            format!("boot {asked} ({image})")
+        },
         ok: true,
-        detail: format!("running after {:.2} s", booted.as_secs_f64()),
+        detail: format!("up after {:.2} s", booted.as_secs_f64()),
     }];
     let settle = Duration::from_secs(args.settle);
     for p in &packages {
@@ -243,11 +304,19 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
                 .to_string(),
         });
     }
+    let checked = started.elapsed();
     drop(probed);
+    let stopped = started.elapsed();
     let _ = std::fs::remove_dir_all(&work);
     let failed = checks.iter().filter(|c| !c.ok).count();
     if args.json {
-        let v = serde_json::json!({ "image": args.image, "ok": failed == 0, "checks": checks });
+        // Where the time went: bring-up to ready, the checks, teardown.
+        let seconds = serde_json::json!({
+            "up": booted.as_secs_f64(),
+            "checks": (checked - booted).as_secs_f64(),
+            "down": (stopped - checked).as_secs_f64(),
+        });
+        let v = serde_json::json!({ "image": asked, "reference": image, "ok": failed == 0, "checks": checks, "seconds": seconds });
         println!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(|e| miette::miette!("{e}"))?

@@ -118,6 +118,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             .map(|c| c.to_string())
             .collect(),
         system: None,
+        console: None,
+        notify: None,
     };
     let result = if args.tty {
         let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;

@@ -1,5 +1,6 @@
-//! A VM's serial console: one reader thread from boot to teardown, the logs
-//! it writes, expect/send/run on top of it, and a share socket through which
+//! A VM's serial console, or a container's `/dev/console` (a pty, see
+//! [`PtyConsole`]): one reader thread from boot to teardown, the logs it
+//! writes, expect/send/run on top of it, and a share socket through which
 //! `warren console` attaches interactively.
 //!
 //! QEMU's chardev socket serves one client at a time, so the reader is the
@@ -11,10 +12,13 @@
 //!   since the VM started, non-printable bytes escaped (`\x1b`, `\r`, `\\`).
 //!
 //! This module does not start QEMU; it is handed the socket path.
+//! A container's pty it allocates itself.
 
 use regex::bytes::Regex;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -76,6 +80,9 @@ pub enum ConsoleError {
     /// The interactive relay failed.
     #[error("relaying the console to the terminal")]
     Attach(#[source] io::Error),
+    /// A pty for a container's console could not be allocated.
+    #[error("allocating a pty for the console")]
+    Pty(#[source] io::Error),
 }
 
 /// Bytes kept in memory for expect; older output stays in the log files.
@@ -96,14 +103,34 @@ impl Buf {
     }
 }
 
-/// The shared state of one console: the buffer, QEMU's socket, clients.
+/// The guest's side of a console: what the reader reads, and what
+/// [`Hub::send`] writes to.
+enum Port {
+    /// QEMU's serial chardev socket.
+    Socket(UnixStream),
+    /// The master of a pty whose slave is a container's `/dev/console`.
+    /// The slave is held open until shutdown: with no process of the
+    /// container holding the console (systemd opens it only to write), the
+    /// master would read EIO instead of waiting.
+    Pty {
+        master: File,
+        slave: Option<OwnedFd>,
+    },
+}
+
+/// The shared state of one console: the buffer, the guest's port, clients.
 pub(crate) struct Hub {
     buf: Mutex<Buf>,
     cond: Condvar,
-    to_qemu: Mutex<UnixStream>,
+    port: Mutex<Port>,
     clients: Mutex<Vec<UnixStream>>,
     stop: AtomicBool,
     share_path: Option<PathBuf>,
+    /// What the console shows once its shell is up (a getty logs in after
+    /// the boot): [`Console::run`] waits for it, from the start, first.
+    shell_gate: Option<Regex>,
+    /// The gate was seen.
+    shell_up: AtomicBool,
     seq: AtomicU64,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
@@ -142,7 +169,91 @@ impl Hub {
             path: serial.to_owned(),
             source,
         };
-        let reader = stream.try_clone().map_err(connect_err)?;
+        let mut reader = stream.try_clone().map_err(connect_err)?;
+        let next = move |_: &Hub, chunk: &mut [u8]| loop {
+            match reader.read(chunk) {
+                Ok(0) => return None,
+                Ok(n) => return Some(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        };
+        Hub::with_port(Port::Socket(stream), next, files, share, started, None)
+    }
+
+    /// Allocates a pty (both ends close-on-exec, neither a controlling
+    /// terminal of this process) and starts a hub on its master; returns
+    /// the hub and the slave's path, for the container to open and bind.
+    fn start_pty(
+        files: &ConsoleFiles,
+        share: Option<&Path>,
+        started: Instant,
+        shell_gate: Option<Regex>,
+    ) -> Result<(Arc<Hub>, PathBuf), ConsoleError> {
+        use nix::fcntl::OFlag;
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        let pty_err = |e: nix::Error| ConsoleError::Pty(e.into());
+        let master = nix::pty::posix_openpt(flags).map_err(pty_err)?;
+        nix::pty::grantpt(&master).map_err(pty_err)?;
+        nix::pty::unlockpt(&master).map_err(pty_err)?;
+        let path = PathBuf::from(nix::pty::ptsname_r(&master).map_err(pty_err)?);
+        let slave = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&path)
+            .map_err(ConsoleError::Pty)?;
+        let master = File::from(OwnedFd::from(master));
+        let mut reader = master.try_clone().map_err(ConsoleError::Pty)?;
+        // Reads until shutdown: EIO (no slave open for a moment, or a
+        // vhangup) is waited out, and at shutdown what is left is drained.
+        let next = move |hub: &Hub, chunk: &mut [u8]| loop {
+            let stopping = || hub.stop.load(Ordering::Acquire);
+            let readable = {
+                let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+                matches!(poll(&mut fds, PollTimeout::from(100u8)), Ok(n) if n > 0)
+            };
+            if readable {
+                match reader.read(chunk) {
+                    Ok(0) => return None,
+                    Ok(n) => return Some(n),
+                    // Shutdown drops the held slave, which wakes the poll
+                    // with a hangup once the container's copies are gone.
+                    Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                        if stopping() {
+                            return None;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return None,
+                }
+            } else if stopping() {
+                return None;
+            }
+        };
+        let port = Port::Pty {
+            master,
+            slave: Some(OwnedFd::from(slave)),
+        };
+        let hub = Hub::with_port(port, next, files, share, started, shell_gate)?;
+        Ok((hub, path))
+    }
+
+    /// Opens the log files and the share socket and starts the reader
+    /// (`next` fills a chunk and returns its length, or `None` at the end;
+    /// it is handed the hub to see a shutdown)
+    /// and the share listener.
+    fn with_port(
+        port: Port,
+        next: impl FnMut(&Hub, &mut [u8]) -> Option<usize> + Send + 'static,
+        files: &ConsoleFiles,
+        share: Option<&Path>,
+        started: Instant,
+        shell_gate: Option<Regex>,
+    ) -> Result<Arc<Hub>, ConsoleError> {
         let open = |p: &Path| -> Result<File, ConsoleError> {
             let mut o = OpenOptions::new();
             o.create(true);
@@ -177,10 +288,12 @@ impl Hub {
                 closed: false,
             }),
             cond: Condvar::new(),
-            to_qemu: Mutex::new(stream),
+            port: Mutex::new(port),
             clients: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             share_path: share.map(Path::to_owned),
+            shell_gate,
+            shell_up: AtomicBool::new(false),
             seq: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
         });
@@ -191,7 +304,7 @@ impl Hub {
         };
         let t = std::thread::Builder::new()
             .name("warren-console".into())
-            .spawn(move || h.read_loop(reader, log, txt, started))
+            .spawn(move || h.read_loop(next, log, txt, started))
             .map_err(spawn_err)?;
         lock(&hub.threads).push(t);
         if let Some(listener) = listener {
@@ -205,17 +318,17 @@ impl Hub {
         Ok(hub)
     }
 
-    fn read_loop(&self, mut from_qemu: UnixStream, log: File, txt: File, started: Instant) {
+    fn read_loop(
+        &self,
+        mut next: impl FnMut(&Hub, &mut [u8]) -> Option<usize>,
+        log: File,
+        txt: File,
+        started: Instant,
+    ) {
         let mut log = BufWriter::new(log);
         let mut txt = TextLog::new(BufWriter::new(txt), started);
         let mut chunk = [0u8; 8192];
-        loop {
-            let n = match from_qemu.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
+        while let Some(n) = next(self, &mut chunk) {
             let bytes = &chunk[..n];
             let _ = log.write_all(bytes);
             let _ = log.flush();
@@ -266,7 +379,10 @@ impl Hub {
     }
 
     pub(crate) fn send(&self, bytes: &[u8]) -> io::Result<()> {
-        lock(&self.to_qemu).write_all(bytes)
+        match &mut *lock(&self.port) {
+            Port::Socket(s) => s.write_all(bytes),
+            Port::Pty { master, .. } => master.write_all(bytes),
+        }
     }
 
     pub(crate) fn end(&self) -> u64 {
@@ -341,8 +457,9 @@ impl Hub {
         }
     }
 
-    /// Stops the share listener, disconnects clients and QEMU's socket,
-    /// and joins the threads (the reader ends when QEMU closes the socket).
+    /// Stops the share listener, disconnects clients and the guest's port,
+    /// and joins the threads (the reader ends when QEMU closes the socket,
+    /// or once a pty has nothing more to read).
     pub(crate) fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
         if let Some(p) = &self.share_path {
@@ -350,7 +467,12 @@ impl Hub {
             let _ = UnixStream::connect(p);
             let _ = std::fs::remove_file(p);
         }
-        let _ = lock(&self.to_qemu).shutdown(std::net::Shutdown::Both);
+        match &mut *lock(&self.port) {
+            Port::Socket(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            Port::Pty { slave, .. } => drop(slave.take()),
+        }
         let threads: Vec<_> = lock(&self.threads).drain(..).collect();
         for t in threads {
             let _ = t.join();
@@ -395,7 +517,9 @@ impl<W: Write> TextLog<W> {
 
     fn flush_line(&mut self) {
         let at = self.line_start.take().unwrap_or_default();
-        if self.line.last() == Some(&b'\r') {
+        // A tty's output processing turns a "\r\n" written by the guest
+        // into "\r\r\n": every CR at the end belongs to the line break.
+        while self.line.last() == Some(&b'\r') {
             self.line.pop();
         }
         let _ = writeln!(
@@ -544,6 +668,13 @@ impl Console {
     /// Needs a POSIX shell at a prompt; the command is typed on one line
     /// (no newline, no trailing `&` or comment) and must not read stdin.
     pub fn run(&self, command: &str, timeout: Duration) -> Result<CommandOutput, ConsoleError> {
+        if let Some(gate) = &self.hub.shell_gate
+            && !self.hub.shell_up.load(Ordering::Acquire)
+        {
+            // Typed before the shell is up, the line would be flushed.
+            Console::new(Arc::clone(&self.hub), 0).expect_re(gate, timeout)?;
+            self.hub.shell_up.store(true, Ordering::Release);
+        }
         let n = self.hub.seq.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}x{n}", std::process::id());
         let line = wrap_command(command, &tag);
@@ -578,6 +709,86 @@ fn remaining(deadline: Instant) -> Duration {
 /// The line typed for [`Console::run`].
 pub(crate) fn wrap_command(command: &str, tag: &str) -> String {
     format!("printf '\\n%s%s\\n' __WB '{tag}'; {command}; printf '\\n%s%s %d\\n' __WE '{tag}' $?\n")
+}
+
+/// A container's console: a pty whose slave the container binds at
+/// `/dev/console` (and its init uses as stdin, stdout and stderr), read,
+/// logged, shared and scripted like a VM's serial console. Dropping it
+/// drains what is left and stops its threads; drop it after the container
+/// has exited.
+pub struct PtyConsole {
+    hub: Arc<Hub>,
+    slave: PathBuf,
+    share: PathBuf,
+}
+
+impl std::fmt::Debug for PtyConsole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PtyConsole")
+            .field("slave", &self.slave)
+            .field("share", &self.share)
+            .finish()
+    }
+}
+
+impl PtyConsole {
+    /// Allocates the pty and starts logging to `log` (raw) and `txt`
+    /// (escaped, timestamped), serving [`attach`] on the socket `share`.
+    /// With `shell`, a regex the console shows once its shell is up,
+    /// [`Console::run`] first waits for it (from the console's start).
+    pub fn start(
+        log: &Path,
+        txt: &Path,
+        share: &Path,
+        shell: Option<&str>,
+    ) -> Result<PtyConsole, ConsoleError> {
+        let files = ConsoleFiles {
+            log: log.to_owned(),
+            txt: txt.to_owned(),
+            append: false,
+        };
+        let gate = shell
+            .map(|p| {
+                Regex::new(p).map_err(|source| ConsoleError::Pattern {
+                    pattern: p.to_owned(),
+                    source,
+                })
+            })
+            .transpose()?;
+        let (hub, slave) = Hub::start_pty(&files, Some(share), Instant::now(), gate)?;
+        Ok(PtyConsole {
+            hub,
+            slave,
+            share: share.to_owned(),
+        })
+    }
+
+    /// The pty slave (`/dev/pts/N` of this process's devpts), for the
+    /// container to open and bind at `/dev/console`.
+    pub fn slave_path(&self) -> &Path {
+        &self.slave
+    }
+
+    /// The share socket [`attach`] connects to.
+    pub fn share_socket(&self) -> &Path {
+        &self.share
+    }
+
+    /// A console handle reading from now on.
+    pub fn console(&self) -> Console {
+        Console::new(Arc::clone(&self.hub), self.hub.end())
+    }
+
+    /// A console handle reading from the first byte.
+    pub fn console_from_start(&self) -> Console {
+        Console::new(Arc::clone(&self.hub), 0)
+    }
+}
+
+impl Drop for PtyConsole {
+    fn drop(&mut self) {
+        self.hub.shutdown();
+    }
 }
 
 /// The byte that ends [`attach`]: Ctrl-] (as in telnet and virsh).
@@ -725,6 +936,56 @@ mod tests {
     }
 
     #[test]
+    fn a_pty_console_logs_what_the_slave_writes_and_sends_to_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (log, txt) = (dir.path().join("c.log"), dir.path().join("c.txt"));
+        let share = dir.path().join("c.sock");
+        let pty = PtyConsole::start(&log, &txt, &share, Some("login: root")).expect("pty");
+        assert!(share.exists());
+        // What the container does with its /dev/console: open, write, close.
+        let mut slave = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(pty.slave_path())
+            .expect("slave");
+        slave.write_all(b"Welcome\n").expect("write");
+        let c = pty.console_from_start();
+        c.expect("Welcome\r\n", Duration::from_secs(5))
+            .expect("the tty's \\r\\n");
+        drop(slave);
+        // No process holds the console for a while: the reader keeps going.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut slave = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(pty.slave_path())
+            .expect("slave again");
+        slave.write_all(b"again\n").expect("write");
+        c.expect("again", Duration::from_secs(5))
+            .expect("after a close");
+        pty.console().send_line("typed").expect("send");
+        let mut buf = [0u8; 64];
+        let n = slave.read(&mut buf).expect("read");
+        assert_eq!(&buf[..n], b"typed\n");
+        // A command waits for the shell gate before it is typed.
+        let c2 = pty.console();
+        let err = c2
+            .run("true", Duration::from_millis(200))
+            .expect_err("no shell yet");
+        assert!(err.to_string().contains("/login: root/"), "{err}");
+        drop(slave);
+        drop(pty);
+        assert!(!share.exists(), "share socket removed");
+        let text = std::fs::read_to_string(&txt).expect("txt");
+        assert!(
+            text.contains("] Welcome\n") && text.contains("] again"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn escapes_control_bytes() {
         assert_eq!(escape(b"a\\b\tc\x1b[6n\xff"), "a\\\\b\\tc\\x1b[6n\\xff");
     }
@@ -734,7 +995,7 @@ mod tests {
         let mut out = Vec::new();
         {
             let mut t = TextLog::new(&mut out, Instant::now());
-            t.push(b"one\r\ntw");
+            t.push(b"one\r\r\ntw");
             t.push(b"o\nthree");
             t.finish();
         }

@@ -46,7 +46,8 @@ pub mod qmp;
 
 pub use config::{Accel, Boot, DiskFormat, Firmware, Ovmf, VmConfig, VmEvent, VmPaths};
 pub use console::{
-    CommandOutput, Console, ConsoleError, ConsoleMatch, DETACH_KEY, attach as attach_console,
+    CommandOutput, Console, ConsoleError, ConsoleMatch, DETACH_KEY, PtyConsole,
+    attach as attach_console,
 };
 pub use nic::{NicBackend, NicSpec, open_tap, socket_pair};
 pub use qmp::{Qmp, QmpError, QmpEvent, QmpStatus};
