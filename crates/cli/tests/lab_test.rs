@@ -211,7 +211,7 @@ fn allkinds_example_passes_its_tests() {
     let store = tmp.path().join("store");
     let env = systemd_env(&store);
     let run = warren_test(tmp.path(), &dir.join("allkinds.yaml"), "tt-all", &[], &env);
-    assert_passed(tmp.path(), "tt-all", &run, 9);
+    assert_passed(tmp.path(), "tt-all", &run, 11);
     // Console evidence of the DUT is kept with the rest.
     let files = walk(&run.results);
     assert!(

@@ -126,8 +126,8 @@ struct Running {
     vms: Vec<RunningVm>,
     containers: Vec<RunningNode>,
     init: Option<LabInit>,
-    /// The console cursor of each vm for `console_expect`/`console_send`,
-    /// starting where the lab became ready.
+    /// The console cursor of each vm and system node for
+    /// `console_expect`/`console_send`, starting where the lab became ready.
     consoles: std::collections::HashMap<String, warren_runtime::vm::Console>,
     /// What `warren node` needs to stop and start a node.
     nodes: NodeParts,
@@ -165,7 +165,18 @@ impl Running {
             stopped: &mut self.nodes.stopped,
             spawner: &self.nodes.spawner,
         };
-        crate::restart::act(&mut cx, node, action, by)
+        let done = crate::restart::act(&mut cx, node, action, by);
+        // A restarted system node has a new console; expect and send
+        // follow it from its start.
+        if let Some(c) = self
+            .containers
+            .iter()
+            .find(|c| c.name == node)
+            .and_then(RunningNode::console)
+        {
+            self.consoles.insert(node.to_string(), c);
+        }
+        done
     }
 
     /// Takes a link's carrier away or gives it back: on the wire both
@@ -414,6 +425,11 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     let consoles = vms
         .iter()
         .map(|v| (v.name.clone(), v.vm.console()))
+        .chain(
+            containers
+                .iter()
+                .filter_map(|c| Some((c.name.clone(), c.console()?))),
+        )
         .collect();
     Ok(Running {
         lab,
@@ -927,7 +943,7 @@ fn stream_exec(stream: &UnixStream, req: ExecRequest, shared: &Arc<Mutex<Running
     );
 }
 
-/// The console cursor of vm `node`, shared by every client.
+/// The console cursor of vm or system node `node`, shared by every client.
 fn console_of(
     shared: &Arc<Mutex<Running>>,
     node: &str,
@@ -938,7 +954,7 @@ fn console_of(
         .consoles
         .get(node)
         .cloned()
-        .ok_or_else(|| not_found(format!("no vm node called {node}")))
+        .ok_or_else(|| not_found(format!("no vm or system node called {node}")))
 }
 
 fn answer(request: Request, shared: &Arc<Mutex<Running>>) -> Reply {
