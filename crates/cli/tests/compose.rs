@@ -361,7 +361,7 @@ fn unsupported_conlink_properties_are_named() {
         "CONFIG_NET_SCH_NETEM",
         "tcp and udp",
         "Open vSwitch",
-        "links[0] (line 4)",
+        "network.yaml:4:5: links[0]: link type dummy",
     ] {
         assert!(err.contains(needle), "{needle} missing in:\n{err}");
     }

@@ -71,11 +71,11 @@ fn to_json(node: &yaml::Node) -> Value {
     }
 }
 
-/// Records the line of every node below `node` by its JSON pointer.
-fn lines(node: &yaml::Node, text: &str, pointer: &str, out: &mut BTreeMap<String, usize>) {
+/// Records the line and column of every node below `node` by its JSON pointer.
+fn lines(node: &yaml::Node, text: &str, pointer: &str, out: &mut BTreeMap<String, (usize, usize)>) {
     out.insert(
         pointer.to_string(),
-        crate::span::line_col(text, node.span.start).0,
+        crate::span::line_col(text, node.span.start),
     );
     match &node.value {
         yaml::Value::Seq(items) => {
@@ -97,15 +97,17 @@ fn lines(node: &yaml::Node, text: &str, pointer: &str, out: &mut BTreeMap<String
     }
 }
 
-/// A file read into JSON, with the line of each value by JSON pointer.
+/// A file read into JSON, with the line and column of each value by JSON
+/// pointer (of the interpolated text: a `${VAR}` before it on its line
+/// shifts the column by what it expands to).
 struct Read {
     value: Value,
-    lines: BTreeMap<String, usize>,
+    lines: BTreeMap<String, (usize, usize)>,
 }
 
 impl Read {
-    /// A line finder for the value at `base`.
-    fn at<'a>(&'a self, base: &'a str) -> impl Fn(&str) -> Option<usize> + 'a {
+    /// A place finder for the value at `base`.
+    fn at<'a>(&'a self, base: &'a str) -> impl Fn(&str) -> Option<(usize, usize)> + 'a {
         move |p| self.lines.get(&format!("{base}{p}")).copied()
     }
 }
@@ -272,7 +274,8 @@ pub fn convert(input: &Input) -> Converted {
                 let base = format!("/services/{name}/x-network");
                 net.add_located(
                     x,
-                    &format!("{} service {name} x-network", src.name),
+                    &src.name,
+                    &format!("service {name} x-network"),
                     Some(name),
                     &mut errors,
                     &read.at(&base),
@@ -282,7 +285,8 @@ pub fn convert(input: &Input) -> Converted {
         if let Some(x) = root.get("x-network") {
             net.add_located(
                 x,
-                &format!("{} x-network", src.name),
+                &src.name,
+                "x-network",
                 None,
                 &mut errors,
                 &read.at("/x-network"),
@@ -291,7 +295,7 @@ pub fn convert(input: &Input) -> Converted {
     }
     for src in &input.network_files {
         if let Some(read) = read_lines(src, &input.env, &mut errors) {
-            net.add_located(&read.value, &src.name, None, &mut errors, &read.at(""));
+            net.add_located(&read.value, &src.name, "", None, &mut errors, &read.at(""));
         }
     }
     let mut out = Out::default();

@@ -59,19 +59,40 @@ impl NetConf {
         service: Option<&str>,
         errors: &mut Vec<String>,
     ) {
-        self.add_located(value, origin, service, errors, &|_| None);
+        self.add_located(value, origin, "", service, errors, &|_| None);
     }
 
-    /// As [`NetConf::add`], with `line` giving the line of a JSON pointer
-    /// below `value` (such as `/links/2`) for messages.
+    /// As [`NetConf::add`] for `value` read from `file` (where it is
+    /// `what`, such as `service a x-network`, or empty for a file's root),
+    /// with `locate` giving the line and column of a JSON pointer below
+    /// `value` (such as `/links/2`): messages start `FILE:LINE:COLUMN:`.
     pub fn add_located(
         &mut self,
         value: &Value,
-        origin: &str,
+        file: &str,
+        what: &str,
         service: Option<&str>,
         errors: &mut Vec<String>,
-        line: &dyn Fn(&str) -> Option<usize>,
+        locate: &dyn Fn(&str) -> Option<(usize, usize)>,
     ) {
+        // `FILE:LINE:COL: what tail`, or `FILE: what tail` without a place.
+        let place = |pointer: &str, tail: &str| {
+            let name = [what, tail]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let at = match locate(pointer) {
+                Some((l, c)) => format!("{file}:{l}:{c}"),
+                None => file.to_string(),
+            };
+            if name.is_empty() {
+                at
+            } else {
+                format!("{at}: {name}")
+            }
+        };
+        let origin = place("", "");
         let Some(map) = value.as_object() else {
             if !value.is_null() {
                 errors.push(format!("{origin}: expected a mapping"));
@@ -114,10 +135,7 @@ impl NetConf {
                 {
                     props.insert("service".into(), Value::String(s.into()));
                 }
-                let origin = match line(&format!("/{key}/{i}")) {
-                    Some(l) => format!("{origin} {key}[{i}] (line {l})"),
-                    None => format!("{origin} {key}[{i}]"),
-                };
+                let origin = place(&format!("/{key}/{i}"), &format!("{key}[{i}]"));
                 let entry = Entry { props, origin };
                 if key == "bridges"
                     && let Some(name) = entry.str("bridge")

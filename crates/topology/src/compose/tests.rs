@@ -104,7 +104,7 @@ bridges:
     let c = convert(&input(COMPOSE, &[net]));
     let all = c.errors.join("\n");
     assert!(all.contains("dummy"), "{all}");
-    assert!(all.contains("net0.yaml links[0] (line 3)"), "{all}");
+    assert!(all.contains("net0.yaml:3:5: links[0]"), "{all}");
     assert!(
         all.contains("netem `delay 10ms 1ms 25%`: delay correlation"),
         "{all}"
