@@ -9,7 +9,14 @@ use std::path::Path;
 
 /// The host pid of the one process whose command line has `marker`.
 fn only_pid(marker: &str) -> u32 {
-    let found = processes_with(marker);
+    // A process being killed, or one just forked and not yet exec'd, may
+    // be seen for a moment; what counts is that exactly one settles.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut found = processes_with(marker);
+    while found.len() != 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        found = processes_with(marker);
+    }
     assert_eq!(found.len(), 1, "processes with `{marker}`: {found:?}");
     found[0]
         .split(':')
