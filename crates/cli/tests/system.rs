@@ -6,6 +6,21 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
+/// Brings up lab `name`: one system node `os` on the fixture's
+/// debian:systemd image. Returns warren's environment for the fixture.
+fn up_os_lab(dir: &Path, name: &str) -> Vec<(String, String)> {
+    let env = systemd_env(&dir.join("store"));
+    let text = format!("name: {name}\nnodes:\n  os: {{kind: system, image: 'debian:systemd'}}\n");
+    up_with(dir, &write_lab(dir, name, &text), &env);
+    env
+}
+
+/// The state file of the running lab `name`.
+fn lab_state(name: &str) -> serde_json::Value {
+    let path = format!("/run/warren/{name}/state.json");
+    serde_json::from_slice(&std::fs::read(&path).expect("state")).expect("json")
+}
+
 fn cgroup_dirs(lab: &str) -> Vec<PathBuf> {
     ["unified", "systemd"]
         .iter()
@@ -124,21 +139,13 @@ interfaces:
 fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
     require_root();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let env = systemd_env(&tmp.path().join("store"));
-    let file = write_lab(
-        tmp.path(),
-        "sys-con",
-        "name: sys-con\nnodes:\n  os: {kind: system, image: 'debian:systemd'}\n",
-    );
-    up_with(tmp.path(), &file, &env);
+    let env = up_os_lab(tmp.path(), "sys-con");
     let lab = LabGuard {
         name: "sys-con".into(),
         cwd: tmp.path().into(),
         netns: lab_netns("sys-con"),
     };
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read("/run/warren/sys-con/state.json").expect("state"))
-            .expect("json");
+    let state = lab_state("sys-con");
     // Results are relative to the directory `up` ran in.
     let results = tmp.path().join(state["results"].as_str().expect("results"));
     let socket = PathBuf::from(state["consoles"]["os"].as_str().expect("console socket"));
@@ -582,17 +589,9 @@ fn provision_installs_systemd_once_and_keeps_the_derived_layer() {
 fn down_after_a_killed_supervisor_removes_the_system_nodes_cgroups() {
     require_root();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let env = systemd_env(&tmp.path().join("store"));
-    let file = write_lab(
-        tmp.path(),
-        "sys-crash",
-        "name: sys-crash\nnodes:\n  os: {kind: system, image: 'debian:systemd'}\n",
-    );
-    up_with(tmp.path(), &file, &env);
+    let _ = up_os_lab(tmp.path(), "sys-crash");
     let held = lab_netns("sys-crash");
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read("/run/warren/sys-crash/state.json").expect("state"))
-            .expect("json");
+    let state = lab_state("sys-crash");
     let pid = state["supervisor"]["pid"].as_i64().expect("pid");
     assert!(!cgroup_dirs("sys-crash").is_empty());
     let _ = std::process::Command::new("kill")

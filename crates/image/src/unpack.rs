@@ -475,6 +475,31 @@ impl Unpacker<'_> {
 
     /// Opens the directory `comps` (relative to the root), never following a
     /// symlink; missing directories are created when `create`.
+    /// Gives `leaf` in `dir` (a symlink or a node, not followed) its owner,
+    /// when privileged, and its mtime; `steps` name the two in errors.
+    fn own_and_date(
+        &self,
+        dir: impl AsFd,
+        leaf: &OsStr,
+        entry: &str,
+        (uid, gid, mtime): (u64, u64, (u64, u32)),
+        steps: [&'static str; 2],
+    ) -> Result<(), UnpackError> {
+        if self.opts.privileged {
+            chown_errs(rustix::fs::chownat(
+                &dir,
+                leaf,
+                Some(rustix::fs::Uid::from_raw(uid_u32(uid))),
+                Some(rustix::fs::Gid::from_raw(uid_u32(gid))),
+                AtFlags::SYMLINK_NOFOLLOW,
+            ))
+            .map_err(|err| self.fail(entry, steps[0], io_err(err)))?;
+        }
+        rustix::fs::utimensat(&dir, leaf, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|err| self.fail(entry, steps[1], io_err(err)))?;
+        Ok(())
+    }
+
     fn open_dir(
         &self,
         entry: &str,
@@ -743,18 +768,13 @@ impl Unpacker<'_> {
                     .into_owned();
                 rustix::fs::symlinkat(os(&target), &dir, leaf)
                     .map_err(|err| self.fail(&name, "creating the symlink", io_err(err)))?;
-                if self.opts.privileged {
-                    chown_errs(rustix::fs::chownat(
-                        &dir,
-                        leaf,
-                        Some(rustix::fs::Uid::from_raw(uid_u32(uid))),
-                        Some(rustix::fs::Gid::from_raw(uid_u32(gid))),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    ))
-                    .map_err(|err| self.fail(&name, "setting the symlink's owner", io_err(err)))?;
-                }
-                rustix::fs::utimensat(&dir, leaf, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|err| self.fail(&name, "setting the symlink's mtime", io_err(err)))?;
+                self.own_and_date(
+                    &dir,
+                    leaf,
+                    &name,
+                    (uid, gid, mtime),
+                    ["setting the symlink's owner", "setting the symlink's mtime"],
+                )?;
             }
             tar::EntryType::Link => {
                 self.flush()?;
@@ -820,18 +840,13 @@ impl Unpacker<'_> {
                     rustix::fs::makedev(major, minor),
                 )
                 .map_err(|err| self.fail(&name, "creating the node", io_err(err)))?;
-                if self.opts.privileged {
-                    chown_errs(rustix::fs::chownat(
-                        &dir,
-                        leaf,
-                        Some(rustix::fs::Uid::from_raw(uid_u32(uid))),
-                        Some(rustix::fs::Gid::from_raw(uid_u32(gid))),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    ))
-                    .map_err(|err| self.fail(&name, "setting the node's owner", io_err(err)))?;
-                }
-                rustix::fs::utimensat(&dir, leaf, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|err| self.fail(&name, "setting the node's mtime", io_err(err)))?;
+                self.own_and_date(
+                    &dir,
+                    leaf,
+                    &name,
+                    (uid, gid, mtime),
+                    ["setting the node's owner", "setting the node's mtime"],
+                )?;
             }
             other => {
                 return Err(self.refuse(

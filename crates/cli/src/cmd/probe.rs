@@ -30,6 +30,21 @@ struct Check {
     detail: String,
 }
 
+impl Check {
+    /// A check that a command passed, with its last line of output.
+    fn of_command(check: String, out: &std::io::Result<Output>) -> Check {
+        Check {
+            check,
+            ok: passed(out),
+            detail: output_text(out)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+}
+
 /// A lab that goes down when dropped, whatever happens in between.
 struct Probed {
     name: String,
@@ -247,15 +262,7 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
             format!("dpkg -i {inside}")
         };
         let out = probed.sh(&install);
-        checks.push(Check {
-            check: format!("install {file}"),
-            ok: passed(&out),
-            detail: output_text(&out)
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .to_string(),
-        });
+        checks.push(Check::of_command(format!("install {file}"), &out));
     }
     for unit in &args.units {
         let (ok, detail) = probed.settle(settle, || {
@@ -294,15 +301,7 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
     }
     for cmd in &args.commands {
         let out = probed.sh(cmd);
-        checks.push(Check {
-            check: format!("cmd {cmd}"),
-            ok: passed(&out),
-            detail: output_text(&out)
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .to_string(),
-        });
+        checks.push(Check::of_command(format!("cmd {cmd}"), &out));
     }
     let checked = started.elapsed();
     drop(probed);
