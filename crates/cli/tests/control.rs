@@ -134,7 +134,13 @@ fn exec_frames_carry_text_base64_exit_and_timeout_and_a_gone_client_kills_the_co
         &json!({"v": 1, "op": "exec", "node": "a", "argv": ["sh", "-c", "echo started; exec sleep 3117"]}),
     );
     assert_eq!(line(&mut r), Some(json!({"stdout": "started\n"})));
-    // The helper that joined the node (`warren __spawn … sleep 3117`) and the command.
+    // The helper that joined the node (`warren __spawn … sleep 3117`) and the
+    // command. The shell may be exec'ing `sleep` right now, when its command
+    // line reads empty for a moment: look again until both show.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while processes_with("sleep 3117").len() != 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(processes_with("sleep 3117").len(), 2);
     drop(r);
     let deadline = Instant::now() + Duration::from_secs(3);
