@@ -32,7 +32,7 @@ from .errors import (
 from .info import CaptureInfo, InterfaceInfo, LabInfo, NodeInfo
 from .lab import Lab, Link
 from .node import Chunk, ExecResult, ExecStream, Node, NodeChange
-from .pcapng import Packet, PcapngError, packets
+from .pcapng import Packet, PcapngError, icmp_type, packets
 from .qmp import Qmp
 from .streams import Capture, Event, Events
 
@@ -68,6 +68,7 @@ __all__ = [
     "UpError",
     "WarrenError",
     "WarrenNotFound",
+    "icmp_type",
     "lab_dir",
     "packets",
     "warren_binary",

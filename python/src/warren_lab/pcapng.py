@@ -112,3 +112,12 @@ def packets(stream: _Readable | BinaryIO) -> Iterator[Packet]:
                 data=payload[4 : 4 + origlen],
                 original_length=origlen,
             )
+
+
+def icmp_type(frame: bytes) -> int | None:
+    """The ICMP type of an Ethernet frame carrying IPv4 ICMP (8: echo
+    request, 0: echo reply), ``None`` for any other frame."""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[14 + 9] != 1:
+        return None
+    header = (frame[14] & 0x0F) * 4
+    return frame[14 + header] if len(frame) > 14 + header else None
