@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from warren_lab import BadRequestError, ConsoleTimeout, ControlError, Lab
 from warren_lab.console import LOGGER
 

@@ -193,6 +193,8 @@ def warren_lab(request: pytest.FixtureRequest, _warren_module_pool: _Pool) -> La
     """The running lab this test's marker (or ``--warren-lab``) names."""
     running = _warren_module_pool.get(_spec(request))
     request.node.stash[_USED] = running
+    # The item's properties go into every report of it, and JUnit XML.
+    request.node.user_properties.append(("warren_results", str(running.lab.results)))
     return running.lab
 
 
@@ -208,7 +210,6 @@ def pytest_runtest_makereport(
     if running is None:
         return
     if report.when == "call":
-        report.user_properties.append(("warren_results", str(running.lab.results)))
         report.sections.append(
             ("warren", f"lab {running.lab.name}: results in {running.lab.results}")
         )
