@@ -7,6 +7,9 @@
 #
 #   python/test.sh [PYTEST ARGS...]
 #
+# The tests start the registry fixture (scripts/fixtures/registry.sh) and
+# leave it running for whoever else uses it; scripts/test stops it at the end.
+#
 # Settings: WARREN_BIN (default target/debug/warren, built here when
 # missing), WARREN_PY_VENV (default target/python-venv), PYTHON (default python3).
 set -euo pipefail
@@ -49,4 +52,6 @@ trap 'rm -rf "$example"' EXIT
 dut=${WARREN_VM_FIXTURE:-$(bash scripts/fixtures/dut.sh | tail -n1)}
 cp examples/python/dut.yaml examples/python/test_dut.py "$example"/
 cp "$dut/vmlinuz" "$dut/initrd.gz" "$example"/
-(cd "$example" && "$py" -m pytest -p no:cacheprovider --warren-results="$example/results" test_dut.py "$@")
+(cd "$example" && "$py" -m pytest -p no:cacheprovider --warren-results="$example/results" test_dut.py)
+# Its lab file's own tests: section, as every file in examples/ passes it.
+"$WARREN_BIN" test -q --results "$example/results" "$example/dut.yaml"

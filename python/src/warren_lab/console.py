@@ -5,7 +5,7 @@ The supervisor keeps one cursor per console, shared by every client: an
 expect moves it past the match, a send to the end of the output. So that
 the log holds every byte the console printed, a send first reads what is
 left before the cursor jumps; the log then reads like a transcript. The
-whole raw console is also in the run's results (``<node>.log``)."""
+whole raw console is also in the run's results (``console/<node>.log``)."""
 
 from __future__ import annotations
 
