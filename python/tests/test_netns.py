@@ -48,7 +48,6 @@ def test_inspect_gives_typed_nodes_interfaces_and_the_results_folder(
     assert "10.78.1.2/24" in eth1.addresses
     assert (eth1.up, eth1.mtu) == (True, 1500)
     assert "10.78.2.0/24 via 10.78.1.1 dev eth1" in info.node("h1").routes
-    assert client_lab.results is not None
     assert client_lab.results.is_relative_to(results / "py-client")
     assert Path(info.results).resolve() == client_lab.results.resolve()
     with pytest.raises(KeyError):
@@ -93,6 +92,19 @@ def test_exec_streams_output_as_it_comes(client_lab: Lab) -> None:
         rest = list(chunks)
     assert [(c.stream, c.data) for c in rest] == [("stderr", b"second\n")]
     assert stream.returncode == 0
+
+
+def test_closing_an_exec_stream_early_kills_the_command(client_lab: Lab) -> None:
+    with client_lab.node("h1").exec_stream("echo started; exec sleep 37") as stream:
+        assert next(iter(stream)).data == b"started\n"
+    # The supervisor kills the command's process group once the client hangs up.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = client_lab.node("h1").exec(["pgrep", "-f", "^sleep 37$"])
+        if left.returncode == 1:
+            break
+        time.sleep(0.1)
+    assert left.returncode == 1, f"sleep 37 still runs: {left.stdout}"
 
 
 def test_a_capture_stream_counts_the_pings_that_cross_the_link(client_lab: Lab) -> None:

@@ -61,6 +61,9 @@ def test_the_console_expects_sends_and_runs_and_logs_what_it_sees(
     assert "<<< 'uname -s\\n'" in lines, lines
     assert "Linux" in lines, lines
     assert "dut" in lines, lines
+    # Each byte once: a run's output is logged as the console showed it, not again.
+    assert lines.count("hi") == 1, lines
+    assert not any("\x1b" in line for line in lines), "escape sequences are escaped"
     assert all(r.levelno == logging.DEBUG for r in records)
 
 

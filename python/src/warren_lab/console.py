@@ -47,6 +47,14 @@ class ConsoleRun(NamedTuple):
     output: str
 
 
+def _printable(line: str) -> str:
+    """A console line for a log: control characters (a terminal's escape
+    sequences) escaped, as the results' ``console/<node>.txt`` has them."""
+    return "".join(
+        c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in line.rstrip("\r")
+    )
+
+
 class _Transcript:
     """Turns console output into one log record per line, holding a partial
     line until its end comes."""
@@ -59,11 +67,11 @@ class _Transcript:
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
         for line in lines:
-            self.log.debug("%s", line.rstrip("\r"))
+            self.log.debug("%s", _printable(line))
 
     def flush(self) -> None:
         if self._partial:
-            self.log.debug("%s", self._partial.rstrip("\r"))
+            self.log.debug("%s", _printable(self._partial))
             self._partial = ""
 
     def sent(self, text: str) -> None:
@@ -99,11 +107,15 @@ class Console:
         self._transcript.output(m.before + m.matched)
         return m
 
-    def send(self, text: str) -> None:
-        """Types ``text`` as is (``\\n`` is Enter, ``\\x03`` Ctrl-C)."""
-        # Log the output the cursor is about to skip, then what is typed.
+    def _drain(self) -> None:
+        """Logs what the console printed since the cursor, and moves the
+        cursor to the end: the output a send or run would skip."""
         self.expect(_AT_END, timeout=1.0)
         self._transcript.flush()
+
+    def send(self, text: str) -> None:
+        """Types ``text`` as is (``\\n`` is Enter, ``\\x03`` Ctrl-C)."""
+        self._drain()
         self._transcript.sent(text)
         self.lab.call("console_send", {"node": self.node, "text": text})
 
@@ -114,14 +126,13 @@ class Console:
     def run(self, command: str, timeout: float = 30.0) -> ConsoleRun:
         """Runs a one-line command at the console's shell (a POSIX shell at a
         prompt) and returns its exit code and output."""
-        self.expect(_AT_END, timeout=1.0)
-        self._transcript.flush()
+        self._drain()
         self._transcript.sent(command + "\n")
         got = self.lab.call(
             "console_run",
             {"node": self.node, "command": command, "timeout_secs": max(1, whole_seconds(timeout))},
             timeout=timeout + _MARGIN,
         )
-        ran = ConsoleRun(int(got["code"]), str(got["output"]))
-        self._transcript.output(ran.output + "\n")
-        return ran
+        # The log gets the console as it was, the shell's echo included.
+        self._drain()
+        return ConsoleRun(int(got["code"]), str(got["output"]))

@@ -56,7 +56,7 @@ class Lab:
     """A running lab. One from :meth:`up` is torn down when its ``with``
     block ends (or by :meth:`down`); one from :meth:`attach` is left running."""
 
-    def __init__(self, name: str, results: Path | None, owned: bool) -> None:
+    def __init__(self, name: str, results: Path, owned: bool) -> None:
         #: The lab's name.
         self.name = name
         #: This run's results folder (captures, logs, ``events.jsonl``); it
@@ -112,9 +112,12 @@ class Lab:
         the handle is done. Raises :class:`~warren_lab.errors.LabNotRunning`."""
         try:
             state = json.loads((lab_dir(name) / "state.json").read_text())
+            results = Path(str(state["results"]))
         except FileNotFoundError as e:
             raise LabNotRunning(name) from e
-        lab = cls(name, Path(str(state["results"])), owned=False)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ProtocolViolation(f"the state of lab {name} is not warren's") from e
+        lab = cls(name, results, owned=False)
         lab.call("ping", {})
         return lab
 

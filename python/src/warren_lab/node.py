@@ -102,7 +102,15 @@ class ExecStream:
                 raise ProtocolViolation(
                     f"the exec stream of {self.args} ended without an exit code"
                 )
-            chunk = self._frame(json.loads(line))
+            try:
+                frame = json.loads(line)
+            except ValueError as e:
+                self.close()
+                raise ProtocolViolation(f"an exec frame that is not JSON: {line!r}") from e
+            if not isinstance(frame, dict):
+                self.close()
+                raise ProtocolViolation(f"an exec frame that is not an object: {line!r}")
+            chunk = self._frame(frame)
             if chunk is not None:
                 yield chunk
         self.close()

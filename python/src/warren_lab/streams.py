@@ -90,6 +90,14 @@ class Event:
         return self.fields.get(key, default)
 
 
+def _event(line: bytes) -> Event:
+    try:
+        v = json.loads(line)
+        return Event(t=float(v.pop("t")), event=str(v.pop("event")), fields=v)
+    except (ValueError, KeyError, AttributeError, TypeError) as e:
+        raise ProtocolViolation(f"an events line that is not an event: {line!r}") from e
+
+
 class Events:
     """The run's events, oldest first, then each new one as it happens.
     Iterating blocks for new events until the lab goes down, or, with
@@ -107,15 +115,7 @@ class Events:
                 return
             if not line:
                 return
-            try:
-                v = json.loads(line)
-                yield Event(
-                    t=float(v.pop("t")),
-                    event=str(v.pop("event")),
-                    fields=v,
-                )
-            except (ValueError, KeyError, AttributeError, TypeError) as e:
-                raise ProtocolViolation(f"an events line that is not an event: {line!r}") from e
+            yield _event(line)
 
     def close(self) -> None:
         """Ends the stream."""
