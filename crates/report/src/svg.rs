@@ -1,0 +1,307 @@
+//! The topology as an inline SVG: nodes shaped by kind (a box for netns,
+//! a rounded box for a container, a rounded box with a heavy border for a
+//! system node, a 3D box for a vm), networks as dashed ellipses, and
+//! edges labelled with the interface and addresses at each end. Impaired
+//! edges are dashed orange with their impairments written on them; edges
+//! and nodes a fault hits are red with a marker.
+//!
+//! Every shape carries its name in a data attribute (`data-node`,
+//! `data-network`, `data-link`, `data-capture`), so a page's script (the
+//! live view) and tests find them without guessing at coordinates.
+
+use crate::html::esc;
+use crate::layout::{self, Point};
+use crate::topology::{EdgeKind, Topology};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Width the layout aims for.
+const WIDTH: f64 = 1000.0;
+const NODE_H: f64 = 44.0;
+
+/// The drawing. `counters` maps a capture (a link's or network's name) to
+/// the text shown beside it, such as `1234 frames`; the live view rewrites
+/// those texts.
+pub fn topology(t: &Topology, counters: &BTreeMap<String, String>) -> String {
+    let n = t.nodes.len();
+    let vertex = |name: &str, net: bool| -> Option<usize> {
+        if net {
+            t.networks
+                .iter()
+                .position(|x| x.name == name)
+                .map(|i| n + i)
+        } else {
+            t.nodes.iter().position(|x| x.name == name)
+        }
+    };
+    let pairs: Vec<(usize, usize, usize)> = t
+        .edges
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let a = vertex(&e.from.node, false)?;
+            let b = match &e.to {
+                EdgeKind::Link(end) => vertex(&end.node, false)?,
+                EdgeKind::Member(net) => vertex(net, true)?,
+            };
+            Some((i, a, b))
+        })
+        .collect();
+    let edges: Vec<(usize, usize)> = pairs.iter().map(|&(_, a, b)| (a, b)).collect();
+    let (pos, height) = layout::layout(n + t.networks.len(), &edges, WIDTH);
+    let width = pos
+        .iter()
+        .map(|p| p.x + layout::MIN_GAP)
+        .fold(WIDTH, f64::max);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "<svg class=\"topology\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width:.0} {height:.0}\" \
+         width=\"{width:.0}\" height=\"{height:.0}\" role=\"img\" aria-label=\"topology of {}\">",
+        esc(&t.name)
+    );
+    // Edges first, so shapes cover their ends.
+    for &(i, a, b) in &pairs {
+        edge(&mut s, t, i, pos[a], pos[b], counters);
+    }
+    for (node, p) in t.nodes.iter().zip(&pos) {
+        let w = box_width(&node.name);
+        let (x, y) = (p.x - w / 2.0, p.y - NODE_H / 2.0);
+        let mut class = format!("node {}", esc(&node.kind));
+        if node.faulted {
+            class.push_str(" faulted");
+        }
+        let _ = write!(
+            s,
+            "<g class=\"{class}\" data-node=\"{}\" data-kind=\"{}\">",
+            esc(&node.name),
+            esc(&node.kind)
+        );
+        match node.kind.as_str() {
+            "vm" => {
+                // A box with depth: top and right faces behind the front.
+                let d = 8.0;
+                let _ = write!(
+                    s,
+                    "<polygon points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\"/>\
+                     <rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{NODE_H}\"/>",
+                    x,
+                    y,
+                    x + d,
+                    y - d,
+                    x + w + d,
+                    y - d,
+                    x + w + d,
+                    y + NODE_H - d,
+                    x + w,
+                    y + NODE_H,
+                    x + w,
+                    y
+                );
+            }
+            kind => {
+                let r = if kind == "netns" { 0 } else { 10 };
+                let _ = write!(
+                    s,
+                    "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{NODE_H}\" rx=\"{r}\"/>"
+                );
+            }
+        }
+        let _ = write!(
+            s,
+            "<text class=\"name\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
+             <text class=\"kind\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            p.x,
+            p.y - 3.0,
+            esc(&node.name),
+            p.x,
+            p.y + 13.0,
+            esc(&node.kind)
+        );
+        if node.faulted {
+            let _ = write!(
+                s,
+                "<text class=\"fault\" x=\"{:.1}\" y=\"{:.1}\" fill=\"#cf222e\">⚡ fault</text>",
+                x + w + 4.0,
+                y
+            );
+        }
+        s.push_str("<title>");
+        s.push_str(&esc(&format!("{} ({})", node.name, node.kind)));
+        s.push_str("</title></g>\n");
+    }
+    for (net, p) in t.networks.iter().zip(&pos[n..]) {
+        let rx = box_width(&net.name).max(
+            net.prefixes
+                .iter()
+                .map(|p| box_width(p))
+                .fold(0.0, f64::max),
+        ) / 2.0
+            + 6.0;
+        let ry = 18.0 + 7.0 * f64::from(u32::try_from(net.prefixes.len()).unwrap_or(0));
+        let _ = write!(
+            s,
+            "<g class=\"network\" data-network=\"{}\"><ellipse cx=\"{:.1}\" cy=\"{:.1}\" rx=\"{rx:.1}\" ry=\"{ry:.1}\"/>\
+             <text class=\"name\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            esc(&net.name),
+            p.x,
+            p.y,
+            p.x,
+            p.y - ry + 20.0,
+            esc(&net.name)
+        );
+        for (k, prefix) in net.prefixes.iter().enumerate() {
+            #[allow(clippy::cast_precision_loss)]
+            let y = p.y - ry + 35.0 + 14.0 * k as f64;
+            let _ = write!(
+                s,
+                "<text class=\"kind\" x=\"{:.1}\" y=\"{y:.1}\" text-anchor=\"middle\">{}</text>",
+                p.x,
+                esc(prefix)
+            );
+        }
+        let _ = write!(
+            s,
+            "<text class=\"counter\" data-capture=\"{}\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            esc(&net.name),
+            p.x,
+            p.y + ry + 14.0,
+            esc(counters.get(&net.name).map_or("", String::as_str))
+        );
+        s.push_str("</g>\n");
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// A standalone page of the drawing alone (`warren graph --format html`).
+pub fn page(t: &Topology) -> String {
+    let body = format!(
+        "<h1>{}</h1>\n{}<p>Boxes: netns; rounded: container; heavy rounded: system; 3D: vm; \
+         dashed ellipses: networks. Dashed orange: impaired. Red with ⚡: a fault hits it.</p>\n",
+        esc(&t.name),
+        topology(t, &BTreeMap::new())
+    );
+    crate::html::page(&format!("warren graph: {}", t.name), &body, "")
+}
+
+/// How far along an edge (direction `ux`, `uy`) from the centre of node
+/// `node` a label's centre must be to clear the node's box.
+fn clear(node: &str, ux: f64, uy: f64, label: &str) -> f64 {
+    let (hw, hh) = (box_width(node) / 2.0, NODE_H / 2.0);
+    let to_border = (hw / ux.abs().max(1e-9)).min(hh / uy.abs().max(1e-9));
+    let half_text = f64::from(u32::try_from(label.chars().count()).unwrap_or(0)) * 3.4;
+    to_border + half_text * ux.abs() + 8.0 * uy.abs() + 8.0
+}
+
+/// Width of a node's box for its name.
+fn box_width(text: &str) -> f64 {
+    let chars = f64::from(u32::try_from(text.chars().count()).unwrap_or(u32::MAX));
+    (chars * 7.5 + 24.0).max(80.0)
+}
+
+fn edge(
+    s: &mut String,
+    t: &Topology,
+    i: usize,
+    a: Point,
+    b: Point,
+    counters: &BTreeMap<String, String>,
+) {
+    let e = &t.edges[i];
+    let mut class = String::from("edge");
+    let link = matches!(e.to, EdgeKind::Link(_));
+    class.push_str(if link { " link" } else { " member" });
+    if !e.impair.is_empty() {
+        class.push_str(" impaired");
+    }
+    if e.faulted {
+        class.push_str(" faulted");
+    }
+    let _ = write!(
+        s,
+        "<g class=\"{class}\" data-link=\"{}\" data-capture=\"{}\">\
+         <line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/>",
+        esc(&e.id),
+        esc(&e.capture),
+        a.x,
+        a.y,
+        b.x,
+        b.y
+    );
+    // Labels sit beside the line: offset along its normal.
+    let (dx, dy) = (b.x - a.x, b.y - a.y);
+    let len = (dx * dx + dy * dy).sqrt().max(1.0);
+    let (nx, ny) = (-dy / len, dx / len);
+    let at = |f: f64, off: f64| (a.x + dx * f + nx * off, a.y + dy * f + ny * off);
+    let text = |s: &mut String, class: &str, (x, y): (f64, f64), body: &str| {
+        let _ = write!(
+            s,
+            "<text class=\"{class}\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\">{}</text>",
+            esc(body)
+        );
+    };
+    let (ux, uy) = (dx / len, dy / len);
+    let from_label = e.from.label();
+    let near = (clear(&e.from.node, ux, uy, &from_label) / len).min(0.45);
+    text(s, "end", at(near, 10.0), &from_label);
+    if let EdgeKind::Link(end) = &e.to {
+        let label = end.label();
+        let near = (clear(&end.node, ux, uy, &label) / len).min(0.45);
+        text(s, "end", at(1.0 - near, 10.0), &label);
+        text(
+            s,
+            "counter",
+            at(0.5, 14.0),
+            counters.get(&e.capture).map_or("", String::as_str),
+        );
+    }
+    if !e.impair.is_empty() {
+        text(s, "impair", at(0.5, -8.0), &e.impair);
+    }
+    if e.faulted {
+        text(
+            s,
+            "fault",
+            at(0.5, if link { 28.0 } else { 14.0 }),
+            "⚡ fault",
+        );
+    }
+    let _ = write!(s, "<title>{}</title></g>\n", esc(&e.id));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::Faults;
+
+    #[test]
+    fn every_node_link_and_network_is_drawn_with_its_labels() {
+        let lab = serde_json::json!({
+            "name": "t",
+            "nodes": [
+                {"name": "r1", "kind": "netns", "interfaces": [{"name": "eth1", "ipv4": ["10.0.12.1/24"]}]},
+                {"name": "dut", "kind": "vm", "interfaces": [{"name": "eth1"}, {"name": "lan"}]},
+                {"name": "os", "kind": "system", "interfaces": [{"name": "lan"}]},
+            ],
+            "links": [{"name": "r1.eth1-dut.eth1", "endpoints": ["r1:eth1", "dut:eth1"], "impair": {"delay": "20ms"}}],
+            "networks": [{"name": "lan", "members": ["dut:lan", "os:lan"], "ipv4": "192.168.9.0/24"}],
+        });
+        let t = Topology::from_lab_json(&lab, Faults::All);
+        let counters = BTreeMap::from([("lan".to_string(), "7 frames".to_string())]);
+        let svg = topology(&t, &counters);
+        for node in ["r1", "dut", "os"] {
+            assert_eq!(svg.matches(&format!("data-node=\"{node}\"")).count(), 1);
+        }
+        assert!(svg.contains("class=\"node vm\""));
+        assert!(svg.contains("<polygon"));
+        assert!(svg.contains("class=\"node system\""));
+        assert!(svg.contains("data-network=\"lan\""));
+        assert!(svg.contains("class=\"edge link impaired\" data-link=\"r1.eth1-dut.eth1\""));
+        assert!(svg.contains(">delay 20ms</text>"));
+        assert!(svg.contains(">eth1 10.0.12.1/24</text>"));
+        assert!(svg.contains("data-link=\"lan/os:lan\""));
+        assert!(svg.contains(">192.168.9.0/24</text>"));
+        assert!(svg.contains(">7 frames</text>"));
+    }
+}
