@@ -119,7 +119,7 @@ pub struct Evidence {
     pub captures: Vec<Traffic>,
     /// Each console log, by node.
     pub consoles: Vec<Console>,
-    /// Every file, relative to the folder, sorted.
+    /// Every file but report.html, relative to the folder, sorted.
     pub files: Vec<String>,
 }
 
@@ -260,7 +260,11 @@ fn walk(dir: &Path) -> Vec<String> {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(rel) = p.strip_prefix(dir) {
-                out.push(rel.to_string_lossy().into_owned());
+                // The page itself is not evidence, and leaving it out makes
+                // `warren report` write the same page again.
+                if rel != Path::new("report.html") {
+                    out.push(rel.to_string_lossy().into_owned());
+                }
             }
         }
     }
@@ -285,6 +289,7 @@ mod tests {
         std::fs::create_dir(d.join("console")).expect("mkdir");
         std::fs::write(d.join("console/dut.txt"), "login:\n").expect("write");
         std::fs::write(d.join("console/dut.log"), "raw").expect("write");
+        std::fs::write(d.join("report.html"), "old").expect("write");
         let e = Evidence::read(d).expect("read");
         assert_eq!(e.events.len(), 2);
         assert_eq!(e.steps.len(), 1);

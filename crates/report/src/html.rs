@@ -45,7 +45,7 @@ svg text{font:12px system-ui,sans-serif}
 .topology .edge .end{fill:#333;font-size:11px}
 .topology .edge .impair{fill:#b35f00;font-size:11px}
 .topology .edge .fault{fill:#cf222e;font-weight:bold}
-.topology .edge .counter{fill:#3461c1;font-size:11px}
+.topology .counter{fill:#3461c1;font-size:11px}
 .topology .name{font-weight:bold}.topology .kind{fill:#666;font-size:11px}
 .timeline .phase{fill:#e8e8e8}.timeline .step.passed{fill:#2da44e}.timeline .step.failed{fill:#cf222e}
 .timeline .step.skipped{fill:#d4a72c}.timeline .marker line{stroke:#8250df;stroke-width:2}

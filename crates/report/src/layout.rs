@@ -12,6 +12,9 @@
 /// Closest two vertex centres may be after layout, in drawing units.
 pub const MIN_GAP: f64 = 110.0;
 
+/// Length an edge is drawn at, typically.
+pub const EDGE_LENGTH: f64 = 260.0;
+
 /// A point in the drawing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
@@ -62,7 +65,7 @@ pub fn layout(n: usize, edges: &[(usize, usize)], width: f64) -> (Vec<Point>, f6
             p.y += m.y / len * step;
         }
     }
-    fit(&mut pos, width, margin)
+    fit(&mut pos, edges, width, margin)
 }
 
 /// Vertices evenly on a circle, the first at the left.
@@ -93,13 +96,18 @@ fn apart(a: Point, b: Point) -> (f64, f64, f64) {
 /// Scales the layout into `width` (keeping its aspect ratio), spreads it
 /// until no two vertices are closer than [`MIN_GAP`], and returns the
 /// height it needs.
-fn fit(pos: &mut [Point], width: f64, margin: f64) -> (Vec<Point>, f64) {
+fn fit(pos: &mut [Point], edges: &[(usize, usize)], width: f64, margin: f64) -> (Vec<Point>, f64) {
     let (min_x, max_x, min_y, max_y) = bounds(pos);
     let span = (max_x - min_x).max(max_y - min_y).max(1e-9);
     let inner = (width - 2.0 * margin).max(MIN_GAP);
+    // As wide as the box allows, but no wider than a comfortable
+    // EDGE_LENGTH per edge would make it (a few nodes are not stretched
+    // across the page).
+    let typical = typical_edge(pos, edges).unwrap_or(span).max(1e-9);
+    let scale = (inner / span).min(EDGE_LENGTH / typical);
     for p in pos.iter_mut() {
-        p.x = (p.x - min_x) / span * inner;
-        p.y = (p.y - min_y) / span * inner;
+        p.x = (p.x - min_x) * scale;
+        p.y = (p.y - min_y) * scale;
     }
     // Spread out (never in) so that close vertices get their gap.
     let mut closest = f64::INFINITY;
@@ -123,6 +131,17 @@ fn fit(pos: &mut [Point], width: f64, margin: f64) -> (Vec<Point>, f64) {
         p.y += margin - min_y;
     }
     (pos.to_vec(), max_y - min_y + 2.0 * margin)
+}
+
+/// The median length of the edges, before scaling.
+fn typical_edge(pos: &[Point], edges: &[(usize, usize)]) -> Option<f64> {
+    let mut lengths: Vec<f64> = edges
+        .iter()
+        .filter(|(a, b)| a != b && *a < pos.len() && *b < pos.len())
+        .map(|&(a, b)| apart(pos[a], pos[b]).2)
+        .collect();
+    lengths.sort_by(f64::total_cmp);
+    lengths.get(lengths.len() / 2).copied()
 }
 
 fn bounds(pos: &[Point]) -> (f64, f64, f64, f64) {

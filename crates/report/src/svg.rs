@@ -185,13 +185,22 @@ pub fn page(t: &Topology) -> String {
     crate::html::page(&format!("warren graph: {}", t.name), &body, "")
 }
 
+fn as_refs<'a>(lines: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    lines.iter().map(|(c, t)| (*c, t.as_str())).collect()
+}
+
 /// How far along an edge (direction `ux`, `uy`) from the centre of node
-/// `node` a label's centre must be to clear the node's box.
-fn clear(node: &str, ux: f64, uy: f64, label: &str) -> f64 {
+/// `node` a label of `lines` must be to clear the node's box.
+fn clear(node: &str, ux: f64, uy: f64, lines: &[(&str, String)]) -> f64 {
     let (hw, hh) = (box_width(node) / 2.0, NODE_H / 2.0);
     let to_border = (hw / ux.abs().max(1e-9)).min(hh / uy.abs().max(1e-9));
-    let half_text = f64::from(u32::try_from(label.chars().count()).unwrap_or(0)) * 3.4;
-    to_border + half_text * ux.abs() + 8.0 * uy.abs() + 8.0
+    let widest = lines
+        .iter()
+        .map(|(_, t)| t.chars().count())
+        .max()
+        .unwrap_or(0);
+    let half_text = f64::from(u32::try_from(widest).unwrap_or(0)) * 3.4;
+    to_border + half_text * ux.abs() * ux.abs() + 8.0 * uy.abs() + 8.0
 }
 
 /// Width of a node's box for its name.
@@ -229,44 +238,79 @@ fn edge(
         b.x,
         b.y
     );
-    // Labels sit beside the line: offset along its normal.
+    // Labels sit beside the line, on the side its normal points to, and
+    // grow away from it: anchored at their start on the right of a steep
+    // line, at their end on its left, centred on a flat one.
     let (dx, dy) = (b.x - a.x, b.y - a.y);
     let len = (dx * dx + dy * dy).sqrt().max(1.0);
-    let (nx, ny) = (-dy / len, dx / len);
-    let at = |f: f64, off: f64| (a.x + dx * f + nx * off, a.y + dy * f + ny * off);
-    let text = |s: &mut String, class: &str, (x, y): (f64, f64), body: &str| {
-        let _ = write!(
-            s,
-            "<text class=\"{class}\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\">{}</text>",
-            esc(body)
-        );
-    };
     let (ux, uy) = (dx / len, dy / len);
-    let from_label = e.from.label();
-    let near = (clear(&e.from.node, ux, uy, &from_label) / len).min(0.45);
-    text(s, "end", at(near, 10.0), &from_label);
+    let (nx, ny) = if uy > 0.0 || (uy == 0.0 && ux < 0.0) {
+        (uy, -ux)
+    } else {
+        (-uy, ux)
+    };
+    // `side` 1 is the normal's side, -1 the other: the two ends' labels
+    // go on opposite sides, so they cannot collide on a short edge. Lines
+    // keep their order and the block grows away from the line (or from
+    // the node, `down` false growing upwards).
+    let block = |s: &mut String, f: f64, side: f64, down: bool, lines: &[(&str, &str)]| {
+        let (nx, ny) = (nx * side, ny * side);
+        let anchor = if nx > 0.35 {
+            "start"
+        } else if nx < -0.35 {
+            "end"
+        } else {
+            "middle"
+        };
+        let lines: Vec<_> = lines.iter().filter(|(_, b)| !b.is_empty()).collect();
+        let (x, mut y) = (a.x + dx * f + nx * 10.0, a.y + dy * f + ny * 10.0 + 4.0);
+        if !down {
+            #[allow(clippy::cast_precision_loss)]
+            let rows = lines.len().saturating_sub(1) as f64;
+            y -= 14.0 * rows;
+        }
+        for (class, body) in lines {
+            let _ = write!(
+                s,
+                "<text class=\"{class}\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\">{}</text>",
+                esc(body)
+            );
+            y += 14.0;
+        }
+    };
+    // An end's block grows away from its node; on a nearly flat edge,
+    // away from the line.
+    let away = |towards: f64, side: f64| {
+        if uy.abs() > 0.3 {
+            towards > 0.0
+        } else {
+            ny * side >= 0.0
+        }
+    };
+    // An end's label: the interface, then each address on its own line.
+    let end_lines = |end: &crate::topology::End| -> Vec<(&'static str, String)> {
+        std::iter::once(&end.iface)
+            .chain(&end.addresses)
+            .map(|t| ("end", t.clone()))
+            .collect()
+    };
+    let from_lines = end_lines(&e.from);
+    let near = (clear(&e.from.node, ux, uy, &from_lines) / len).min(0.4);
+    block(s, near, 1.0, away(uy, 1.0), &as_refs(&from_lines));
+    let mut middle = vec![("impair", e.impair.as_str())];
     if let EdgeKind::Link(end) = &e.to {
-        let label = end.label();
-        let near = (clear(&end.node, ux, uy, &label) / len).min(0.45);
-        text(s, "end", at(1.0 - near, 10.0), &label);
-        text(
-            s,
+        let lines = end_lines(end);
+        let near = (clear(&end.node, ux, uy, &lines) / len).min(0.4);
+        block(s, 1.0 - near, -1.0, away(-uy, -1.0), &as_refs(&lines));
+        middle.push((
             "counter",
-            at(0.5, 14.0),
             counters.get(&e.capture).map_or("", String::as_str),
-        );
-    }
-    if !e.impair.is_empty() {
-        text(s, "impair", at(0.5, -8.0), &e.impair);
+        ));
     }
     if e.faulted {
-        text(
-            s,
-            "fault",
-            at(0.5, if link { 28.0 } else { 14.0 }),
-            "⚡ fault",
-        );
+        middle.push(("fault", "⚡ fault"));
     }
+    block(s, 0.5, 1.0, ny >= 0.0, &middle);
     let _ = write!(s, "<title>{}</title></g>\n", esc(&e.id));
 }
 
@@ -299,7 +343,8 @@ mod tests {
         assert!(svg.contains("data-network=\"lan\""));
         assert!(svg.contains("class=\"edge link impaired\" data-link=\"r1.eth1-dut.eth1\""));
         assert!(svg.contains(">delay 20ms</text>"));
-        assert!(svg.contains(">eth1 10.0.12.1/24</text>"));
+        assert!(svg.contains(">eth1</text>"));
+        assert!(svg.contains(">10.0.12.1/24</text>"));
         assert!(svg.contains("data-link=\"lan/os:lan\""));
         assert!(svg.contains(">192.168.9.0/24</text>"));
         assert!(svg.contains(">7 frames</text>"));

@@ -294,16 +294,19 @@ pub fn svg(t: &Timeline, axis: &Axis) -> String {
         let x = axis.x(m.at);
         // Labels alternate between two heights so close markers stay readable.
         let ly = if i % 2 == 0 { 12.0 } else { 26.0 };
+        // Labels near the right edge extend to the left of their line.
+        let right = x > axis.width * 0.7;
         let _ = write!(
             s,
             "<g class=\"marker {}\" data-kind=\"{}\" data-at=\"{:.3}\">\
              <line x1=\"{x:.2}\" y1=\"{:.1}\" x2=\"{x:.2}\" y2=\"{bottom:.1}\"/>\
-             <text x=\"{:.1}\" y=\"{ly:.1}\">{}</text><title>{}</title></g>",
+             <text x=\"{:.1}\" y=\"{ly:.1}\" text-anchor=\"{}\">{}</text><title>{}</title></g>",
             esc(&m.kind),
             esc(&m.kind),
             m.at,
             ly + 3.0,
-            x + 3.0,
+            if right { x - 3.0 } else { x + 3.0 },
+            if right { "end" } else { "start" },
             esc(&m.label),
             esc(&m.label)
         );

@@ -55,16 +55,6 @@ pub struct End {
     pub addresses: Vec<String>,
 }
 
-impl End {
-    /// `eth1 10.0.12.1/24`: the interface and its addresses.
-    pub fn label(&self) -> String {
-        std::iter::once(self.iface.as_str())
-            .chain(self.addresses.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
 /// What an edge joins.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EdgeKind {
@@ -295,13 +285,15 @@ mod tests {
         assert_eq!(t.edges.len(), 2);
         let link = &t.edges[0];
         assert_eq!(link.id, "r1.eth1-r2.eth1");
-        assert_eq!(link.from.label(), "eth1 10.0.12.1/24 2001:db8::1/64");
+        assert_eq!(link.from.iface, "eth1");
+        assert_eq!(link.from.addresses, ["10.0.12.1/24", "2001:db8::1/64"]);
         assert_eq!(link.impair, "delay 20ms jitter 5ms");
         assert!(link.faulted);
         let EdgeKind::Link(b) = &link.to else {
             panic!("a link")
         };
-        assert_eq!(b.label(), "eth1");
+        assert_eq!((b.node.as_str(), b.iface.as_str()), ("r2", "eth1"));
+        assert!(b.addresses.is_empty());
         let member = &t.edges[1];
         assert_eq!(member.id, "lan/r1:lan");
         assert_eq!(member.capture, "lan");

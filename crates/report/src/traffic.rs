@@ -133,6 +133,8 @@ pub fn chart(t: &Traffic, t0: f64, axis: &Axis) -> String {
         }
         #[allow(clippy::cast_precision_loss)]
         let (x, bar) = (axis.x(sec as f64), h * n as f64 / peak as f64);
+        // The last second is cut at the end of the run.
+        let width = width.min(axis.x(axis.span) - x);
         let _ = write!(
             s,
             "<rect data-second=\"{sec}\" data-frames=\"{n}\" x=\"{x:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{bar:.2}\">\
