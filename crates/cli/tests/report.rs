@@ -571,7 +571,8 @@ fn the_live_view_shows_a_cut_link_within_two_seconds() {
         &page,
         "({ nodes: Array.from(document.querySelectorAll('svg.topology [data-node]')).map(g => g.dataset.state),
             lan: Array.from(document.querySelectorAll('g.edge.member')).map(g => g.dataset.state),
-            counter: document.querySelector('.counter[data-capture=\"a.eth0-b.eth0\"]').textContent,
+            counter: document.querySelector('g.edge[data-link=\"a.eth0-b.eth0\"] .counter').textContent,
+            lanCounter: document.querySelector('.counter[data-capture=\"lan\"]').textContent,
             events: Array.from(document.querySelectorAll('#events li')).map(l => l.textContent) })",
     );
     assert_eq!(seen["nodes"], serde_json::json!(["running", "running"]));

@@ -101,8 +101,8 @@ function apply(s) {
     g.classList.toggle('stopped', n === 'stopped');
     g.dataset.state = n;
   }
-  for (const t of q('svg.topology .counter[data-capture]')) {
-    const c = s.captures[t.dataset.capture];
+  for (const t of q('svg.topology .counter')) {
+    const c = s.captures[t.dataset.capture || t.closest('[data-capture]').dataset.capture];
     if (c) t.textContent = c.captured + ' frames' + (c.dropped ? ', ' + c.dropped + ' dropped' : '');
   }
   for (const tr of q('#nodes tr[data-node]')) {
@@ -140,7 +140,13 @@ pub fn page_for(topo: &Topology) -> String {
          Read only: change the lab with <code>warren link</code>, <code>warren impair</code>, <code>warren node</code>.</p>\n",
         esc(&topo.name)
     );
-    b.push_str(&svg::topology(topo, &BTreeMap::new()));
+    // A placeholder per capture, so each counter has its text to rewrite.
+    let counters: BTreeMap<String, String> = topo
+        .edges
+        .iter()
+        .map(|e| (e.capture.clone(), "…".to_string()))
+        .collect();
+    b.push_str(&svg::topology(topo, &counters));
     b.push_str(
         "<p>Red dotted: down. Dashed orange: impaired. Grey node: stopped.</p>\n<h2>Nodes</h2>\n\
          <table id=\"nodes\"><tr><th>node</th><th>kind</th><th>state</th></tr>\n",
@@ -224,6 +230,8 @@ mod tests {
         let p = page_for(&topo());
         assert!(p.contains("fetch('/state?since=' + seen"));
         assert!(p.contains("<tr data-node=\"dut\">"));
+        // Every link and network has a counter to rewrite.
+        assert_eq!(p.matches("class=\"counter\"").count(), 3);
         assert!(!p.contains("src=") && !p.contains("<link"));
     }
 }

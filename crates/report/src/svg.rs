@@ -311,7 +311,7 @@ fn edge(
         middle.push(("fault", "⚡ fault"));
     }
     block(s, 0.5, 1.0, ny >= 0.0, &middle);
-    let _ = write!(s, "<title>{}</title></g>\n", esc(&e.id));
+    let _ = writeln!(s, "<title>{}</title></g>", esc(&e.id));
 }
 
 #[cfg(test)]

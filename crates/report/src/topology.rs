@@ -96,43 +96,13 @@ impl Topology {
     /// Reads a resolved lab (`lab.json`).
     pub fn from_lab_json(lab: &Value, faults: Faults<'_>) -> Topology {
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-        let list = |v: &Value| -> Vec<String> {
-            match v {
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect(),
-                Value::String(s) => vec![s.clone()],
-                _ => Vec::new(),
-            }
-        };
         let array = |v: &Value| v.as_array().cloned().unwrap_or_default();
-        // Interfaces by `node:if`, with addresses and their own impairments.
-        let iface = |node: &str, name: &str| -> (Vec<String>, String) {
-            let i = array(&lab["nodes"])
-                .into_iter()
-                .find(|n| n["name"] == node)
-                .and_then(|n| {
-                    array(&n["interfaces"])
-                        .into_iter()
-                        .find(|i| i["name"] == name)
-                });
-            match i {
-                Some(i) => {
-                    let mut addrs = list(&i["ipv4"]);
-                    addrs.extend(list(&i["ipv6"]));
-                    (addrs, impair_text(&i["impair"]))
-                }
-                None => (Vec::new(), String::new()),
-            }
-        };
         let end = |spec: &str| -> End {
             let (node, if_) = spec.split_once(':').unwrap_or((spec, ""));
             End {
                 node: node.into(),
                 iface: if_.into(),
-                addresses: iface(node, if_).0,
+                addresses: interface(lab, spec).0,
             }
         };
         let targets = fault_targets(lab, faults);
@@ -147,13 +117,13 @@ impl Topology {
             .collect();
         let mut edges = Vec::new();
         for l in array(&lab["links"]) {
-            let ends = list(&l["endpoints"]);
+            let ends = strings(&l["endpoints"]);
             let [a, b] = [0, 1].map(|i| ends.get(i).cloned().unwrap_or_default());
             let name = text(&l["name"]);
             let impair = [
                 impair_text(&l["impair"]),
-                iface_impair(&a, &iface),
-                iface_impair(&b, &iface),
+                iface_impair(lab, &a),
+                iface_impair(lab, &b),
             ]
             .into_iter()
             .filter(|s| !s.is_empty())
@@ -171,8 +141,8 @@ impl Topology {
         let mut networks = Vec::new();
         for net in array(&lab["networks"]) {
             let name = text(&net["name"]);
-            for m in list(&net["members"]) {
-                let impair = [impair_text(&net["impair"]), iface_impair(&m, &iface)]
+            for m in strings(&net["members"]) {
+                let impair = [impair_text(&net["impair"]), iface_impair(lab, &m)]
                     .into_iter()
                     .filter(|s| !s.is_empty())
                     .collect::<Vec<_>>()
@@ -186,8 +156,8 @@ impl Topology {
                     impair,
                 });
             }
-            let mut prefixes = list(&net["ipv4"]);
-            prefixes.extend(list(&net["ipv6"]));
+            let mut prefixes = strings(&net["ipv4"]);
+            prefixes.extend(strings(&net["ipv6"]));
             networks.push(NetShape { name, prefixes });
         }
         Topology {
@@ -199,9 +169,45 @@ impl Topology {
     }
 }
 
-fn iface_impair(spec: &str, iface: &dyn Fn(&str, &str) -> (Vec<String>, String)) -> String {
+/// The addresses and impairments (as text) of interface `node:if`.
+fn interface(lab: &Value, spec: &str) -> (Vec<String>, String) {
     let (node, name) = spec.split_once(':').unwrap_or((spec, ""));
-    let text = iface(node, name).1;
+    let found = lab["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["name"] == node)
+        .and_then(|n| {
+            n["interfaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|i| i["name"] == name)
+        });
+    let Some(i) = found else {
+        return (Vec::new(), String::new());
+    };
+    let mut addrs = strings(&i["ipv4"]);
+    addrs.extend(strings(&i["ipv6"]));
+    (addrs, impair_text(&i["impair"]))
+}
+
+/// A string or an array of strings as a list.
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
+        Value::String(s) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// `node:if: loss 1%` when the interface `spec` has impairments of its own.
+fn iface_impair(lab: &Value, spec: &str) -> String {
+    let text = interface(lab, spec).1;
     if text.is_empty() {
         text
     } else {
