@@ -45,7 +45,17 @@ impl Traffic {
         let mut resolutions: Vec<Option<u8>> = Vec::new();
         let mut drops: Vec<u64> = Vec::new();
         for block in PcapngReader::new(std::io::BufReader::new(input)) {
-            match block? {
+            let block = match block {
+                // A file still being written (a lab kept up) ends in the
+                // middle of a block: count what is whole.
+                Err(ReadError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    break;
+                }
+                other => other?,
+            };
+            match block {
                 Block::Section { .. } => {
                     t.dropped += drops.iter().sum::<u64>();
                     resolutions.clear();
@@ -194,6 +204,12 @@ mod tests {
             (t.name.as_str(), t.frames, t.bytes, t.dropped),
             ("l1", 3, 1672, 4)
         );
+        // Cut in the middle of the statistics block, as while it is written.
+        let bytes = std::fs::read(&path).expect("read");
+        let cut = dir.path().join("cut.pcapng");
+        std::fs::write(&cut, &bytes[..bytes.len() - 10]).expect("write");
+        let c = Traffic::read(&cut, "cut.pcapng").expect("a cut file reads");
+        assert_eq!((c.frames, c.bytes, c.dropped), (3, 1672, 0));
         assert_eq!(t.per_second(100.0, 3.0), [2, 0, 1, 0]);
         let axis = Axis::new(3.0, 600.0);
         let svg = chart(&t, 100.0, &axis);

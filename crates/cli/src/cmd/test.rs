@@ -114,8 +114,12 @@ fn run_tests(args: &TestArgs) -> Result<(), Failure> {
         })?;
     }
     // After teardown, so the captures are complete (a kept lab's are
-    // read as far as they go; `warren report` makes the page again).
-    super::report::write_into(&results)?;
+    // read as far as they go; `warren report` makes the page again). A
+    // page that cannot be made does not change the run's verdict.
+    if let Err(e) = super::report::write_into(&results) {
+        eprintln!("warren test: no report.html:");
+        e.print();
+    }
     if !args.json {
         println!(
             "{}: {} passed, {} failed, {} skipped in {:.2} s; evidence in {}",
