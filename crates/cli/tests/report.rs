@@ -540,6 +540,12 @@ fn the_live_view_shows_a_cut_link_within_two_seconds() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = write_lab(tmp.path(), "view", VIEWED);
     let lab = LabGuard::up(tmp.path(), &file, "rep-view");
+    // `graph` takes a running lab's name too.
+    let page = ok(tmp.path(), &["graph", "rep-view", "--format", "html"]);
+    assert!(
+        page.contains("data-node=\"a\"") && page.contains("data-link=\"lan/b:lan\""),
+        "{page}"
+    );
     let mut view = View::start(tmp.path(), "rep-view");
     let mut b = Browser::launch();
     let page = b.open(&view.url);
@@ -615,4 +621,21 @@ fn the_live_view_shows_a_cut_link_within_two_seconds() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn view_and_report_refuse_what_is_not_there() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = run(tmp.path(), &["view", "rep-none"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no lab called rep-none is running"), "{err}");
+    let out = run(tmp.path(), &["report", tmp.path().to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is not a readable evidence folder") && err.contains("lab.json"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("report.html").exists());
 }
