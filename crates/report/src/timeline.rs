@@ -342,7 +342,9 @@ mod tests {
                 "fault",
                 json!({"fault": "cut", "action": "link r1:eth1 down"}),
             ),
+            ev(101.8, "node-stop", json!({"node": "r2", "by": "fault"})),
             ev(102.0, "step-end", json!({"name": "p2", "result": "failed"})),
+            ev(102.2, "node-start", json!({"node": "r2", "by": "fault"})),
             ev(102.5, "step-end", json!({"name": "p1", "result": "passed"})),
             ev(103.0, "teardown", json!({})),
             ev(103.5, "down", json!({})),
@@ -377,8 +379,20 @@ mod tests {
         // The parallel pair overlaps in time.
         assert!(t.bars[2].from < t.bars[1].to);
         assert!((t.bars[2].to - 2.0).abs() < 1e-9);
-        assert_eq!(t.markers.len(), 1);
-        assert_eq!(t.markers[0].label, "cut: link r1:eth1 down");
+        let markers: Vec<_> = t
+            .markers
+            .iter()
+            .map(|m| (m.kind.as_str(), m.label.as_str()))
+            .collect();
+        assert_eq!(
+            markers,
+            [
+                ("fault", "cut: link r1:eth1 down"),
+                ("node-stop", "node-stop r2"),
+                ("node-start", "node-start r2")
+            ]
+        );
+        assert!((t.markers[2].at - 2.2).abs() < 1e-9);
     }
 
     #[test]
