@@ -136,11 +136,11 @@ impl Evidence {
         let mut events = Vec::new();
         if events_path.exists() {
             let text = read(events_path.clone())?;
+            let last = text.lines().count();
             for (i, line) in text.lines().enumerate() {
                 // A line cut short by a crash is the last one; skip it
                 // rather than lose the report.
-                if line.trim().is_empty() || (i + 1 == text.lines().count() && !line.ends_with('}'))
-                {
+                if line.trim().is_empty() || (i + 1 == last && !line.ends_with('}')) {
                     continue;
                 }
                 events.push(json(events_path.clone(), line, i + 1)?);
