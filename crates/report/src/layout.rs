@@ -10,10 +10,10 @@
 //! two are closer than [`MIN_GAP`].
 
 /// Closest two vertex centres may be after layout, in drawing units.
-pub const MIN_GAP: f64 = 110.0;
+pub const MIN_GAP: f64 = 180.0;
 
 /// Length an edge is drawn at, typically.
-pub const EDGE_LENGTH: f64 = 260.0;
+pub const EDGE_LENGTH: f64 = 320.0;
 
 /// A point in the drawing.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,9 +24,11 @@ pub struct Point {
     pub y: f64,
 }
 
-/// Positions of `n` vertices joined by `edges` (index pairs), inside a
+/// Positions of `n` vertices joined by `edges` (index pairs with a
+/// stretch: an edge of stretch 2 settles about twice as long as one of
+/// stretch 1, room for labels at both its ends), inside a
 /// box `width` wide; returns the positions and the box's height.
-pub fn layout(n: usize, edges: &[(usize, usize)], width: f64) -> (Vec<Point>, f64) {
+pub fn layout(n: usize, edges: &[(usize, usize, f64)], width: f64) -> (Vec<Point>, f64) {
     let margin = MIN_GAP * 0.8;
     if n == 0 {
         return (Vec::new(), 2.0 * margin);
@@ -50,9 +52,10 @@ pub fn layout(n: usize, edges: &[(usize, usize)], width: f64) -> (Vec<Point>, f6
                 moves[j].y -= dy / d * f;
             }
         }
-        for &(a, b) in edges.iter().filter(|(a, b)| a != b && *a < n && *b < n) {
+        for &(a, b, stretch) in edges.iter().filter(|(a, b, _)| a != b && *a < n && *b < n) {
             let (dx, dy, d) = apart(pos[a], pos[b]);
-            let f = d * d / k;
+            // Repulsion k²/d balances attraction d²/(k·s³) at d = k·s.
+            let f = d * d / (k * stretch.max(0.1).powi(3));
             moves[a].x -= dx / d * f;
             moves[a].y -= dy / d * f;
             moves[b].x += dx / d * f;
@@ -96,7 +99,12 @@ fn apart(a: Point, b: Point) -> (f64, f64, f64) {
 /// Scales the layout into `width` (keeping its aspect ratio), spreads it
 /// until no two vertices are closer than [`MIN_GAP`], and returns the
 /// height it needs.
-fn fit(pos: &mut [Point], edges: &[(usize, usize)], width: f64, margin: f64) -> (Vec<Point>, f64) {
+fn fit(
+    pos: &mut [Point],
+    edges: &[(usize, usize, f64)],
+    width: f64,
+    margin: f64,
+) -> (Vec<Point>, f64) {
     let (min_x, max_x, min_y, max_y) = bounds(pos);
     let span = (max_x - min_x).max(max_y - min_y).max(1e-9);
     let inner = (width - 2.0 * margin).max(MIN_GAP);
@@ -134,11 +142,11 @@ fn fit(pos: &mut [Point], edges: &[(usize, usize)], width: f64, margin: f64) -> 
 }
 
 /// The median length of the edges, before scaling.
-fn typical_edge(pos: &[Point], edges: &[(usize, usize)]) -> Option<f64> {
+fn typical_edge(pos: &[Point], edges: &[(usize, usize, f64)]) -> Option<f64> {
     let mut lengths: Vec<f64> = edges
         .iter()
-        .filter(|(a, b)| a != b && *a < pos.len() && *b < pos.len())
-        .map(|&(a, b)| apart(pos[a], pos[b]).2)
+        .filter(|(a, b, _)| a != b && *a < pos.len() && *b < pos.len())
+        .map(|&(a, b, _)| apart(pos[a], pos[b]).2)
         .collect();
     lengths.sort_by(f64::total_cmp);
     lengths.get(lengths.len() / 2).copied()
@@ -167,12 +175,18 @@ mod tests {
 
     #[test]
     fn a_chain_is_laid_out_in_order_and_the_same_every_time() {
-        let edges = [(0, 1), (1, 2), (2, 3)];
+        let edges = [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0)];
         let (a, h) = layout(4, &edges, 900.0);
         assert_eq!(layout(4, &edges, 900.0), (a.clone(), h));
         // Neighbours are closer than the chain's two ends.
         assert!(dist(a[0], a[1]) < dist(a[0], a[3]));
         assert!(dist(a[2], a[3]) < dist(a[0], a[3]));
+    }
+
+    #[test]
+    fn a_stretched_edge_settles_longer() {
+        let (p, _) = layout(3, &[(0, 1, 1.0), (1, 2, 2.0)], 900.0);
+        assert!(dist(p[1], p[2]) > 1.5 * dist(p[0], p[1]), "{p:?}");
     }
 
     #[test]
@@ -188,7 +202,11 @@ mod tests {
             n in 1usize..30,
             raw in proptest::collection::vec((0usize..30, 0usize..30), 0..60),
         ) {
-            let edges: Vec<_> = raw.into_iter().filter(|(a, b)| *a < n && *b < n).collect();
+            let edges: Vec<_> = raw
+                .into_iter()
+                .filter(|(a, b)| *a < n && *b < n)
+                .map(|(a, b)| (a, b, 1.0 + (a % 2) as f64))
+                .collect();
             let (pos, height) = layout(n, &edges, 900.0);
             prop_assert_eq!(pos.len(), n);
             for (i, p) in pos.iter().enumerate() {

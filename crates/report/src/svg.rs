@@ -47,7 +47,19 @@ pub fn topology(t: &Topology, counters: &BTreeMap<String, String>) -> String {
             Some((i, a, b))
         })
         .collect();
-    let edges: Vec<(usize, usize)> = pairs.iter().map(|&(_, a, b)| (a, b)).collect();
+    // Links carry labels at both ends and a counter: give them more room
+    // than network memberships, which are labelled at one end.
+    let edges: Vec<(usize, usize, f64)> = pairs
+        .iter()
+        .map(|&(i, a, b)| {
+            let stretch = if matches!(t.edges[i].to, EdgeKind::Link(_)) {
+                1.6
+            } else {
+                1.0
+            };
+            (a, b, stretch)
+        })
+        .collect();
     let (pos, height) = layout::layout(n + t.networks.len(), &edges, WIDTH);
     let width = pos
         .iter()
@@ -60,9 +72,22 @@ pub fn topology(t: &Topology, counters: &BTreeMap<String, String>) -> String {
          width=\"{width:.0}\" height=\"{height:.0}\" role=\"img\" aria-label=\"topology of {}\">",
         esc(&t.name)
     );
+    // Which way each vertex's edges leave it, so end labels can go on
+    // the side with fewer of them.
+    let mut dirs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); pos.len()];
+    for &(_, a, b) in &pairs {
+        let (dx, dy) = (pos[b].x - pos[a].x, pos[b].y - pos[a].y);
+        let len = (dx * dx + dy * dy).sqrt().max(1e-9);
+        dirs[a].push((dx / len, dy / len));
+        dirs[b].push((-dx / len, -dy / len));
+    }
     // Edges first, so shapes cover their ends.
     for &(i, a, b) in &pairs {
-        edge(&mut s, t, i, pos[a], pos[b], counters);
+        let at = |v: usize| EndAt {
+            at: pos[v],
+            dirs: &dirs[v],
+        };
+        edge(&mut s, t, i, &at(a), &at(b), counters);
     }
     for (node, p) in t.nodes.iter().zip(&pos) {
         let w = box_width(&node.name);
@@ -209,14 +234,43 @@ fn box_width(text: &str) -> f64 {
     (chars * 7.5 + 24.0).max(80.0)
 }
 
+/// A vertex an edge ends at, and the directions all its edges leave it in.
+struct EndAt<'a> {
+    at: Point,
+    dirs: &'a [(f64, f64)],
+}
+
+/// Which side of an edge (1: along the normal `n`, -1: against it) a
+/// label at a vertex goes, for an edge leaving in direction `d`: the side
+/// with less of the vertex's other edges near it; `default` on a tie.
+fn side(d: (f64, f64), n: (f64, f64), dirs: &[(f64, f64)], default: f64) -> f64 {
+    let crowd = |sd: f64| -> f64 {
+        dirs.iter()
+            .filter(|o| (o.0 - d.0).abs() + (o.1 - d.1).abs() > 1e-6)
+            .filter(|o| o.0 * d.0 + o.1 * d.1 > 0.0)
+            .map(|o| (o.0 * n.0 + o.1 * n.1) * sd)
+            .filter(|v| *v > 0.0)
+            .sum()
+    };
+    let (plus, minus) = (crowd(1.0), crowd(-1.0));
+    if (plus - minus).abs() < 1e-9 {
+        default
+    } else if plus < minus {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
 fn edge(
     s: &mut String,
     t: &Topology,
     i: usize,
-    a: Point,
-    b: Point,
+    from: &EndAt<'_>,
+    to: &EndAt<'_>,
     counters: &BTreeMap<String, String>,
 ) {
+    let (a, b) = (from.at, to.at);
     let e = &t.edges[i];
     let mut class = String::from("edge");
     let link = matches!(e.to, EdgeKind::Link(_));
@@ -249,8 +303,9 @@ fn edge(
     } else {
         (-uy, ux)
     };
-    // `side` 1 is the normal's side, -1 the other: the two ends' labels
-    // go on opposite sides, so they cannot collide on a short edge. Lines
+    // `side` 1 is the normal's side, -1 the other: by default the two
+    // ends' labels go on opposite sides, so they cannot collide on a short
+    // edge, unless other edges crowd that side (see [`side`]). Lines
     // keep their order and the block grows away from the line (or from
     // the node, `down` false growing upwards).
     let block = |s: &mut String, f: f64, side: f64, down: bool, lines: &[(&str, &str)]| {
@@ -296,12 +351,14 @@ fn edge(
     };
     let from_lines = end_lines(&e.from);
     let near = (clear(&e.from.node, ux, uy, &from_lines) / len).min(0.4);
-    block(s, near, 1.0, away(uy, 1.0), &as_refs(&from_lines));
+    let sd = side((ux, uy), (nx, ny), from.dirs, 1.0);
+    block(s, near, sd, away(uy, sd), &as_refs(&from_lines));
     let mut middle = vec![("impair", e.impair.as_str())];
     if let EdgeKind::Link(end) = &e.to {
         let lines = end_lines(end);
         let near = (clear(&end.node, ux, uy, &lines) / len).min(0.4);
-        block(s, 1.0 - near, -1.0, away(-uy, -1.0), &as_refs(&lines));
+        let sd = side((-ux, -uy), (nx, ny), to.dirs, -1.0);
+        block(s, 1.0 - near, sd, away(-uy, sd), &as_refs(&lines));
         middle.push((
             "counter",
             counters.get(&e.capture).map_or("", String::as_str),

@@ -290,24 +290,44 @@ pub fn svg(t: &Timeline, axis: &Axis) -> String {
         );
     }
     let bottom = height - 30.0;
-    for (i, m) in t.markers.iter().enumerate() {
+    // Label rows: a label goes in the first of two rows where it does not
+    // run into the previous one; with no room it is left out (the line's
+    // tooltip still has it).
+    let mut taken: [(f64, f64); 2] = [(f64::NEG_INFINITY, f64::NEG_INFINITY); 2];
+    for m in &t.markers {
         let x = axis.x(m.at);
-        // Labels alternate between two heights so close markers stay readable.
-        let ly = if i % 2 == 0 { 12.0 } else { 26.0 };
         // Labels near the right edge extend to the left of their line.
         let right = x > axis.width * 0.7;
+        #[allow(clippy::cast_precision_loss)]
+        let w = m.label.chars().count() as f64 * 6.0 + 6.0;
+        let (from, to) = if right { (x - w, x) } else { (x, x + w) };
+        let row = taken.iter().position(|&(_, end)| from > end);
         let _ = write!(
             s,
-            "<g class=\"marker {}\" data-kind=\"{}\" data-at=\"{:.3}\">\
-             <line x1=\"{x:.2}\" y1=\"{:.1}\" x2=\"{x:.2}\" y2=\"{bottom:.1}\"/>\
-             <text x=\"{:.1}\" y=\"{ly:.1}\" text-anchor=\"{}\">{}</text><title>{}</title></g>",
+            "<g class=\"marker {}\" data-kind=\"{}\" data-at=\"{:.3}\">",
             esc(&m.kind),
             esc(&m.kind),
-            m.at,
-            ly + 3.0,
-            if right { x - 3.0 } else { x + 3.0 },
-            if right { "end" } else { "start" },
-            esc(&m.label),
+            m.at
+        );
+        let top = match row {
+            Some(r) => {
+                taken[r] = (from, to);
+                #[allow(clippy::cast_precision_loss)]
+                let ly = 12.0 + 14.0 * r as f64;
+                let _ = write!(
+                    s,
+                    "<text x=\"{:.1}\" y=\"{ly:.1}\" text-anchor=\"{}\">{}</text>",
+                    if right { x - 3.0 } else { x + 3.0 },
+                    if right { "end" } else { "start" },
+                    esc(&m.label)
+                );
+                ly + 3.0
+            }
+            None => 30.0,
+        };
+        let _ = write!(
+            s,
+            "<line x1=\"{x:.2}\" y1=\"{top:.1}\" x2=\"{x:.2}\" y2=\"{bottom:.1}\"/><title>{}</title></g>",
             esc(&m.label)
         );
     }
