@@ -56,7 +56,7 @@ pub enum Command {
     /// Write a host's native network configuration into a root filesystem
     /// from Equinix Metal metadata (a drop-in for packet-networking).
     Netconf(crate::netconf::NetconfArgs),
-    /// Draw a lab as Graphviz dot, Mermaid, a standalone HTML page, or the resolved lab as JSON.
+    /// Draw a lab as Graphviz dot, Mermaid, SVG, a standalone HTML page, or the resolved lab as JSON.
     Graph(GraphArgs),
     /// Make a test run's report.html again from its evidence folder.
     Report(ReportArgs),
@@ -502,13 +502,15 @@ pub enum GraphFormat {
     Json,
     /// A standalone HTML page with the topology drawn as SVG.
     Html,
+    /// The topology drawing alone, as an SVG file.
+    Svg,
 }
 
 /// `warren graph`.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// The lab file, or a compose file (one with `services:`); for `html`
-    /// and `json`, also the name of a running lab.
+    /// The lab file, or a compose file (one with `services:`); for `html`,
+    /// `svg` and `json`, also the name of a running lab.
     #[arg(value_name = "LAB_OR_FILE")]
     pub file: PathBuf,
     /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).

@@ -385,6 +385,17 @@ fn graph_html_draws_every_node_and_link_of_a_file() {
         tmp.path(),
         &["graph", file.to_str().expect("path"), "--format", "html"],
     );
+    // The SVG file is the same drawing, styled by itself.
+    let svg = ok(
+        tmp.path(),
+        &["graph", file.to_str().expect("path"), "--format", "svg"],
+    );
+    assert!(svg.starts_with("<?xml") && svg.contains("<style>"));
+    for node in ["client", "web", "os", "dut"] {
+        let attr = format!("data-node=\"{node}\"");
+        assert_eq!(svg.matches(&attr).count(), 1, "{node}");
+        assert_eq!(html.matches(&attr).count(), 1, "{node}");
+    }
     let page_file = tmp.path().join("graph.html");
     std::fs::write(&page_file, &html).expect("write");
     let lab: Value = serde_json::from_str(&ok(

@@ -228,6 +228,17 @@ fn clear(node: &str, ux: f64, uy: f64, lines: &[(&str, String)]) -> f64 {
     to_border + half_text * ux.abs() * ux.abs() + 8.0 * uy.abs() + 8.0
 }
 
+/// The drawing as a standalone SVG file (`warren graph --format svg`):
+/// the same picture with the style sheet inside it.
+pub fn file(t: &Topology) -> String {
+    let svg = topology(t, &BTreeMap::new());
+    let (open, rest) = svg.split_once('\n').unwrap_or((&svg, ""));
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{open}\n<style>{}</style>\n{rest}",
+        crate::html::STYLE
+    )
+}
+
 /// Width of a node's box for its name.
 fn box_width(text: &str) -> f64 {
     let chars = f64::from(u32::try_from(text.chars().count()).unwrap_or(u32::MAX));
@@ -405,5 +416,10 @@ mod tests {
         assert!(svg.contains("data-link=\"lan/os:lan\""));
         assert!(svg.contains(">192.168.9.0/24</text>"));
         assert!(svg.contains(">7 frames</text>"));
+        let f = file(&t);
+        assert!(
+            f.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg class=\"topology\"")
+        );
+        assert!(f.contains("<style>") && f.trim_end().ends_with("</svg>"));
     }
 }

@@ -1,4 +1,4 @@
-//! `warren graph LAB_OR_FILE --format dot|mermaid|html|json`.
+//! `warren graph LAB_OR_FILE --format dot|mermaid|svg|html|json`.
 
 use crate::Failure;
 use crate::args::{GraphArgs, GraphFormat};
@@ -17,6 +17,9 @@ pub fn run(args: &GraphArgs) -> Result<(), Failure> {
         }
         GraphFormat::Html => {
             warren_report::svg::page(&Topology::from_lab_json(&resolved(args)?, Faults::All))
+        }
+        GraphFormat::Svg => {
+            warren_report::svg::file(&Topology::from_lab_json(&resolved(args)?, Faults::All))
         }
     };
     print!("{out}");
