@@ -56,8 +56,12 @@ pub enum Command {
     /// Write a host's native network configuration into a root filesystem
     /// from Equinix Metal metadata (a drop-in for packet-networking).
     Netconf(crate::netconf::NetconfArgs),
-    /// Draw a lab as Graphviz dot, Mermaid, or the resolved lab as JSON.
+    /// Draw a lab as Graphviz dot, Mermaid, SVG, a standalone HTML page, or the resolved lab as JSON.
     Graph(GraphArgs),
+    /// Make a test run's report.html again from its evidence folder.
+    Report(ReportArgs),
+    /// Serve a live page of a running lab on 127.0.0.1: links, nodes, frame counters, events.
+    View(ViewArgs),
     /// Pull, list, remove and prune OCI images in the local store.
     Image(crate::cmd::image::ImageArgs),
     /// Print the JSON Schema of the lab file, for editors.
@@ -496,13 +500,18 @@ pub enum GraphFormat {
     Mermaid,
     /// The resolved lab: defaults applied, addresses assigned.
     Json,
+    /// A standalone HTML page with the topology drawn as SVG.
+    Html,
+    /// The topology drawing alone, as an SVG file.
+    Svg,
 }
 
 /// `warren graph`.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// The lab file, or a compose file (one with `services:`).
-    #[arg(value_name = "FILE")]
+    /// The lab file, or a compose file (one with `services:`); for `html`,
+    /// `svg` and `json`, also the name of a running lab.
+    #[arg(value_name = "LAB_OR_FILE")]
     pub file: PathBuf,
     /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).
     #[arg(long = "network-file", value_name = "FILE")]
@@ -510,6 +519,27 @@ pub struct GraphArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value = "dot")]
     pub format: GraphFormat,
+}
+
+/// `warren report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run's evidence folder (`results/<lab>/<run>`).
+    #[arg(value_name = "RESULTS_DIR")]
+    pub dir: PathBuf,
+    /// Where to write the page; default `RESULTS_DIR/report.html`, `-` for stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `warren view`.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// Lab name.
+    pub name: String,
+    /// Port on 127.0.0.1; by default the system picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 }
 
 /// `warren completions`.

@@ -11,10 +11,12 @@ mod inspect;
 mod node;
 mod probe;
 mod ps;
+mod report;
 mod run;
 mod test;
 mod up;
 mod validate;
+mod view;
 
 use crate::Failure;
 use crate::args::{Cli, Command};
@@ -81,6 +83,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             code => Err(Failure::Exit(u8::try_from(code).unwrap_or(1))),
         },
         Command::Graph(a) => graph::run(&a),
+        Command::Report(a) => report::run(&a),
+        Command::View(a) => view::run(&a),
         Command::Image(a) => image::run(&a),
         Command::Schema => {
             println!("{}", warren_topology::schema::SCHEMA.trim_end());
