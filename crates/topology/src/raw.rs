@@ -46,6 +46,8 @@ pub const NODE_KEYS: &[&str] = &[
     "binds",
     "capabilities",
     "provision",
+    "privileged",
+    "cap_drop",
     "kernel",
     "initrd",
     "append",
@@ -64,9 +66,8 @@ pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
     const IMAGE: &[NodeKind] = &[NodeKind::Container, NodeKind::System];
     const VM: &[NodeKind] = &[NodeKind::Vm];
     match key {
-        "image" | "cmd" | "entrypoint" | "workdir" | "user" | "binds" | "capabilities" => {
-            Some(IMAGE)
-        }
+        "image" | "cmd" | "entrypoint" | "workdir" | "user" | "binds" | "capabilities"
+        | "privileged" | "cap_drop" => Some(IMAGE),
         "provision" => Some(&[NodeKind::System]),
         "netconf" => Some(&[NodeKind::System, NodeKind::Vm]),
         "kernel" | "initrd" | "append" | "disk" | "firmware" | "memory" | "cpus" | "accel"
@@ -146,6 +147,8 @@ pub(crate) struct RawNode {
     pub(crate) binds: Option<Vec<Bind>>,
     pub(crate) capabilities: Option<Vec<String>>,
     pub(crate) provision: Option<bool>,
+    pub(crate) privileged: Option<bool>,
+    pub(crate) cap_drop: Option<Vec<String>>,
     pub(crate) kernel: Option<String>,
     pub(crate) initrd: Option<String>,
     pub(crate) append: Option<String>,
@@ -182,6 +185,8 @@ impl RawNode {
         or(&mut self.binds, &d.binds);
         or(&mut self.capabilities, &d.capabilities);
         or(&mut self.provision, &d.provision);
+        or(&mut self.privileged, &d.privileged);
+        or(&mut self.cap_drop, &d.cap_drop);
         or(&mut self.kernel, &d.kernel);
         or(&mut self.initrd, &d.initrd);
         or(&mut self.append, &d.append);
@@ -442,6 +447,10 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
         .get("capabilities")
         .and_then(|v| cx.strings(v, "capabilities"));
     n.provision = f.get("provision").and_then(|v| cx.boolean(v, "provision"));
+    n.privileged = f
+        .get("privileged")
+        .and_then(|v| cx.boolean(v, "privileged"));
+    n.cap_drop = f.get("cap_drop").and_then(|v| cx.strings(v, "cap_drop"));
     n.kernel = f
         .get("kernel")
         .and_then(|v| cx.string(v, "kernel"))

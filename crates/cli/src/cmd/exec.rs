@@ -2,7 +2,28 @@
 
 use crate::Failure;
 use crate::args::ExecArgs;
+use std::path::Path;
 use warren_lab::state::{self, LabState};
+use warren_runtime::container::ContainerSpec;
+
+/// The confinement of a container or system node, from the spec its
+/// supervisor started it with; `None` for other kinds (their commands are
+/// host processes in the node's network namespace).
+fn node_confinement(
+    dir: &Path,
+    node: &str,
+) -> Result<Option<warren_runtime::security::Prepared>, Failure> {
+    let path = dir.join("nodes").join(node).join("spec.json");
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(miette::miette!("reading {}: {e}", path.display()).into()),
+    };
+    let spec: ContainerSpec = serde_json::from_slice(&text)
+        .map_err(|e| miette::miette!("reading {}: {e}", path.display()))?;
+    let prepared = spec.confinement().prepare().map_err(Failure::error)?;
+    Ok(Some(prepared))
+}
 
 pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     let dir = state::lab_dir(&args.name);
@@ -67,9 +88,19 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
         argv = warren_lab::system::command_argv(&argv, &term, args.unit);
         env.clear();
     }
+    // A container or system node's commands get its confinement, as its
+    // init did (compiled before joining: the spec is a host file).
+    let confinement = if args.privileged {
+        None
+    } else {
+        node_confinement(&dir, &args.node)?
+    };
     // Joining namespaces needs a single-threaded process: nothing before
     // this point started a thread.
     ns.join().map_err(Failure::error)?;
+    if let Some(c) = confinement {
+        c.apply().map_err(Failure::error)?;
+    }
     let tty = args.tty
         || (args.command.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stdin()));
     let code = if tty {
