@@ -248,6 +248,7 @@ nodes:
     image: {root}
     cmd: [sh, -c, \"/bin/attack escape {pid} > /report; exec sleep 1000\"]
     ready: {{exec: [test, -s, /report], timeout: 10s}}
+    exec: [\"grep -E '^(NoNewPrivs|Seccomp|CapEff|CapBnd):' /proc/self/status > /exec-status\"]
   tuned:
     kind: container
     image: {root}
@@ -288,6 +289,15 @@ nodes:
     }
     assert_eq!(status_field(&own, "CapEff"), "00000000a80435fb");
     assert_eq!(status_field(&own, "Seccomp"), "2");
+    // So do the node's own `exec:` commands, which run the image's programs.
+    let (_, lab_exec, _) = lab.exec("web", &["cat", "/exec-status"]);
+    for f in ["CapEff", "CapBnd", "NoNewPrivs", "Seccomp"] {
+        assert_eq!(
+            status_field(&lab_exec, f),
+            status_field(&init, f),
+            "{f}: exec: {lab_exec} init {init}"
+        );
+    }
     // --privileged escalates on purpose.
     let (code, esc, err) = lab.exec(
         "web",

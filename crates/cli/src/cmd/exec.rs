@@ -2,27 +2,14 @@
 
 use crate::Failure;
 use crate::args::ExecArgs;
-use std::path::Path;
 use warren_lab::state::{self, LabState};
-use warren_runtime::container::ContainerSpec;
+use warren_runtime::security::{Confinement, Prepared};
 
-/// The confinement of a container or system node, from the spec its
-/// supervisor started it with; `None` for other kinds (their commands are
-/// host processes in the node's network namespace).
-fn node_confinement(
-    dir: &Path,
-    node: &str,
-) -> Result<Option<warren_runtime::security::Prepared>, Failure> {
-    let path = dir.join("nodes").join(node).join("spec.json");
-    let text = match std::fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(miette::miette!("reading {}: {e}", path.display()).into()),
-    };
-    let spec: ContainerSpec = serde_json::from_slice(&text)
-        .map_err(|e| miette::miette!("reading {}: {e}", path.display()))?;
-    let prepared = spec.confinement().prepare().map_err(Failure::error)?;
-    Ok(Some(prepared))
+/// The confinement of the container whose init is `pid`, ready to apply.
+pub fn confinement_of(pid: i32) -> Result<Prepared, Failure> {
+    let c = Confinement::of_process(pid)
+        .map_err(|e| miette::miette!("reading the confinement of process {pid}: {e}"))?;
+    c.prepare().map_err(Failure::error)
 }
 
 pub fn run(args: &ExecArgs) -> Result<(), Failure> {
@@ -90,10 +77,9 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     }
     // A container or system node's commands get its confinement, as its
     // init did (compiled before joining: the spec is a host file).
-    let confinement = if args.privileged {
-        None
-    } else {
-        node_confinement(&dir, &args.node)?
+    let confinement = match st.containers.get(&args.node) {
+        Some(init) if !args.privileged => Some(confinement_of(init.pid)?),
+        _ => None,
     };
     // Joining namespaces needs a single-threaded process: nothing before
     // this point started a thread.

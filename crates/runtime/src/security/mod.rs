@@ -67,6 +67,42 @@ pub struct Prepared {
 }
 
 impl Confinement {
+    /// The confinement of the running container whose init has host pid
+    /// `pid`, read from its /proc status, for commands run beside it
+    /// (`warren exec`, a node's `exec:` and `ready:` commands): no seccomp
+    /// filter means a privileged node; no_new_privs tells a container
+    /// (Docker's profile) from a system node (nspawn's); the bounding set
+    /// is the node's capabilities. A process can only tighten any of these
+    /// for itself, never loosen them.
+    pub fn of_process(pid: i32) -> io::Result<Confinement> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+                .ok_or_else(|| io::Error::other(format!("no {name} in /proc/{pid}/status")))
+        };
+        let bounding = u64::from_str_radix(field("CapBnd")?, 16).map_err(io::Error::other)?;
+        let mut capabilities: Vec<String> = ::caps::all()
+            .into_iter()
+            .filter(|c| bounding & c.bitmask() != 0)
+            .map(|c| c.to_string())
+            .collect();
+        capabilities.sort();
+        let no_new_privs = field("NoNewPrivs")? == "1";
+        Ok(Confinement {
+            privileged: field("Seccomp")? == "0",
+            profile: if no_new_privs {
+                seccomp::Profile::Docker
+            } else {
+                seccomp::Profile::Nspawn
+            },
+            no_new_privs,
+            capabilities,
+        })
+    }
+
     /// Parses the capabilities and compiles the seccomp filters.
     pub fn prepare(&self) -> Result<Prepared, SecurityError> {
         if self.privileged {
