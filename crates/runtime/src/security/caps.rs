@@ -16,33 +16,39 @@ pub fn parse(name: &str) -> Result<Capability, SecurityError> {
         .map_err(|_| SecurityError::UnknownCapability(name.to_string()))
 }
 
-/// The capabilities of a node: `base`, plus `add`, minus `drop`. `ALL` in
-/// `add` means every capability and in `drop` means none is kept (drops
-/// apply after additions, as with Docker's `--cap-add`/`--cap-drop`).
-/// Names come back without the `CAP_` prefix, sorted.
+/// The capabilities of a node: `base`, plus `add`, minus `drop`, as
+/// Docker's `--cap-add`/`--cap-drop` combine: `ALL` in `add` means every
+/// capability but those dropped, and `ALL` in `drop` means only those
+/// added. Names come back without the `CAP_` prefix, sorted.
 pub fn resolve(
     base: &[&str],
     add: &[String],
     drop: &[String],
 ) -> Result<Vec<String>, SecurityError> {
-    let mut set = CapsHashSet::new();
-    for name in base {
-        set.insert(parse(name)?);
-    }
-    for name in add {
-        if name.eq_ignore_ascii_case("ALL") {
-            set.extend(caps::all());
+    let all = |names: &[String]| names.iter().any(|n| n.eq_ignore_ascii_case("ALL"));
+    let named = |names: &[String]| -> Result<CapsHashSet, SecurityError> {
+        names
+            .iter()
+            .filter(|n| !n.eq_ignore_ascii_case("ALL"))
+            .map(|n| parse(n))
+            .collect()
+    };
+    let (added, dropped) = (named(add)?, named(drop)?);
+    let set: CapsHashSet = if all(add) {
+        caps::all().difference(&dropped).copied().collect()
+    } else {
+        let start: CapsHashSet = if all(drop) {
+            CapsHashSet::new()
         } else {
-            set.insert(parse(name)?);
-        }
-    }
-    for name in drop {
-        if name.eq_ignore_ascii_case("ALL") {
-            set.clear();
-        } else {
-            set.remove(&parse(name)?);
-        }
-    }
+            base.iter()
+                .map(|n| parse(n))
+                .collect::<Result<CapsHashSet, _>>()?
+                .difference(&dropped)
+                .copied()
+                .collect()
+        };
+        start.union(&added).copied().collect()
+    };
     let mut names: Vec<String> = set
         .iter()
         .map(|c| c.to_string().trim_start_matches("CAP_").to_string())
@@ -89,11 +95,14 @@ mod tests {
     }
 
     #[test]
-    fn all_adds_every_capability_and_drop_all_keeps_none() {
-        let every = resolve(&[], &["ALL".into()], &[]).unwrap();
-        assert_eq!(every.len(), caps::all().len());
+    fn all_combines_as_with_docker() {
+        let every = resolve(&[], &["ALL".into()], &["NET_RAW".into()]).unwrap();
+        assert_eq!(every.len(), caps::all().len() - 1);
         assert!(every.contains(&"SYS_ADMIN".to_string()));
-        let none = resolve(&["CHOWN"], &["NET_ADMIN".into()], &["all".into()]).unwrap();
+        assert!(!every.contains(&"NET_RAW".to_string()));
+        let only = resolve(&["CHOWN"], &["NET_ADMIN".into()], &["all".into()]).unwrap();
+        assert_eq!(only, ["NET_ADMIN"]);
+        let none = resolve(&["CHOWN"], &[], &["ALL".into()]).unwrap();
         assert!(none.is_empty());
     }
 
