@@ -10,7 +10,7 @@ use crate::model::{
     Ready, TunnelType,
 };
 use crate::span::{Span, Spanned};
-use crate::values::{Duration, IfAddr, Mac, Percent, Prefix, Rate};
+use crate::values::{CapabilityName, Duration, IfAddr, Mac, Percent, Prefix, Rate};
 use crate::yaml::{Node, Value};
 use std::net::IpAddr;
 
@@ -445,12 +445,14 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
     n.binds = f.get("binds").and_then(|v| binds(cx, v));
     n.capabilities = f
         .get("capabilities")
-        .and_then(|v| cx.strings(v, "capabilities"));
+        .and_then(|v| capabilities(cx, v, "capabilities"));
     n.provision = f.get("provision").and_then(|v| cx.boolean(v, "provision"));
     n.privileged = f
         .get("privileged")
         .and_then(|v| cx.boolean(v, "privileged"));
-    n.cap_drop = f.get("cap_drop").and_then(|v| cx.strings(v, "cap_drop"));
+    n.cap_drop = f
+        .get("cap_drop")
+        .and_then(|v| capabilities(cx, v, "cap_drop"));
     n.kernel = f
         .get("kernel")
         .and_then(|v| cx.string(v, "kernel"))
@@ -546,6 +548,22 @@ fn argv(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<String>> {
         Value::Scalar { text, .. } => Some(text.split_whitespace().map(str::to_string).collect()),
         _ => cx.strings(v, what),
     }
+}
+
+/// A capability name or a list of them; unknown names are errors.
+fn capabilities(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<String>> {
+    let items = match &v.value {
+        Value::Scalar { .. } => std::slice::from_ref(v),
+        _ => cx.list(v, what)?,
+    };
+    let names: Vec<Option<String>> = items
+        .iter()
+        .map(|i| {
+            cx.parse::<CapabilityName>(i, "capability")
+                .map(|c| c.value.0)
+        })
+        .collect();
+    names.into_iter().collect()
 }
 
 fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {
