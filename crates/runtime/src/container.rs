@@ -7,8 +7,9 @@
 //! builds the root (overlay, /proc, /sys, a minimal /dev, binds, /etc
 //! files), masks and write-protects what runc does, pivots into it,
 //! confines itself (no_new_privs, seccomp, capabilities; see
-//! [`crate::security`]), switches user and execs the entrypoint. The parent waits and returns the exit code. Both carry a
-//! parent-death signal, so a killed supervisor takes the container with it.
+//! [`crate::security`]), switches user and execs the entrypoint. The
+//! parent waits and returns the exit code. Both carry a parent-death
+//! signal, so a killed supervisor takes the container with it.
 
 use crate::pidns::die_with_parent;
 use crate::security::{self, Confinement, Prepared, seccomp::Profile};
