@@ -347,3 +347,91 @@ nodes:
     drop(lab);
     assert_eq!(host_state(), before, "the host changed");
 }
+
+/// Attempts a system node must refuse as systemd-nspawn's filter does
+/// (mounting and namespaces are open to it: systemd needs them).
+const SYSTEM_REFUSED: &[&str] = &[
+    "write-core_pattern",
+    "write-drop_caches",
+    "read-keys",
+    "read-timer_list",
+    "init_module",
+    "finit_module",
+    "kexec_load",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "ptrace-host",
+    "open_by_handle_at",
+    "mknod-block",
+    "open-own-device",
+];
+
+#[test]
+fn system_nodes_get_nspawns_confinement_and_exec_shares_it() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let tools = root_with_attack(tmp.path()).join("bin");
+    let pid = std::process::id().to_string();
+    let before = host_state();
+    let file = write_lab(
+        tmp.path(),
+        "sec-sys",
+        &format!(
+            "name: sec-sys
+nodes:
+  os:
+    kind: system
+    image: debian:systemd
+    binds: ['{}:/opt/warren-test:ro']
+",
+            tools.display()
+        ),
+    );
+    up_with(tmp.path(), &file, &env);
+    let lab = LabGuard {
+        name: "sec-sys".into(),
+        cwd: tmp.path().into(),
+        netns: lab_netns("sec-sys"),
+    };
+    let fields = "^(NoNewPrivs|Seccomp|CapEff|CapBnd):";
+    let (_, init, _) = lab.exec("os", &["grep", "-E", fields, "/proc/1/status"]);
+    let (_, own, _) = lab.exec("os", &["grep", "-E", fields, "/proc/self/status"]);
+    for f in ["CapBnd", "NoNewPrivs", "Seccomp"] {
+        assert_eq!(
+            status_field(&own, f),
+            status_field(&init, f),
+            "{f}: {own} {init}"
+        );
+    }
+    // systemd's setuid tools work: no no_new_privs, as under nspawn.
+    assert_eq!(status_field(&init, "NoNewPrivs"), "0", "{init}");
+    assert_eq!(status_field(&init, "Seccomp"), "2", "{init}");
+    let bnd = status_field(&init, "CapBnd");
+    assert!(cap_bit(&bnd, 21), "SYS_ADMIN kept: {bnd}");
+    for (bit, name) in [(16, "SYS_MODULE"), (17, "SYS_RAWIO"), (25, "SYS_TIME")] {
+        assert!(!cap_bit(&bnd, bit), "{name} dropped: {bnd}");
+    }
+
+    let (code, report, err) = lab.exec("os", &["/opt/warren-test/attack", "escape", &pid]);
+    assert_eq!(code, 0, "{err}");
+    let got = outcomes(&report);
+    let want: BTreeMap<&str, &str> = REFUSED.iter().copied().collect();
+    for name in SYSTEM_REFUSED {
+        assert_eq!(
+            got.get(*name).map(String::as_str),
+            Some(want[name]),
+            "{name} in a system node:\n{report}"
+        );
+    }
+    // nspawn's list lets mount through to the kernel (ENOENT, the path).
+    assert_eq!(got.get("mount").map(String::as_str), Some("refused ENOENT"));
+    // The node's own network sysctls stay writable; the kernel's do not.
+    let (code, _, _) = lab.exec("os", &["test", "-w", "/proc/sys/net/ipv4/ip_forward"]);
+    assert_eq!(code, 0, "/proc/sys/net is writable in a system node");
+    let (code, _, _) = lab.exec("os", &["test", "-w", "/proc/sys/kernel/core_pattern"]);
+    assert_ne!(code, 0, "/proc/sys/kernel is read-only in a system node");
+    drop(lab);
+    assert_eq!(host_state(), before, "the host changed");
+}
