@@ -137,6 +137,16 @@ pub struct RunArgs {
     /// Use this root filesystem directory (never changed) instead of an image.
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
+    /// Run unconfined: every capability, no seccomp filter, nothing masked
+    /// or read-only in /proc, no no_new_privs (as docker's --privileged).
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add a capability to the default set (repeatable; ALL for every one).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Remove a capability from the default set (repeatable; ALL for every one).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
     /// IMAGE [CMD...]: an image reference such as `alpine` or
     /// `registry.example/router:1.2`, then the command that replaces the
     /// image's (with --rootfs, only the command). Options end at the image,
@@ -475,6 +485,10 @@ pub struct ExecArgs {
     /// (`systemd-run --wait --pipe`), for commands that need a unit context.
     #[arg(long)]
     pub unit: bool,
+    /// Run the command unconfined (every capability, no seccomp filter, no
+    /// no_new_privs) instead of with the node's confinement.
+    #[arg(long)]
+    pub privileged: bool,
     /// The command and its arguments; a shell when absent.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,

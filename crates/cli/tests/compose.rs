@@ -47,7 +47,7 @@ fn router_with_three_switched_spokes_pings_across_every_pair() {
     );
     must(&out, "up");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cap_add"),
+        String::from_utf8_lossy(&out.stderr).contains("`restart` does not apply"),
         "a note names the ignored key"
     );
     let held = lab_netns("cl-router");

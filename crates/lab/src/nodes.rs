@@ -226,8 +226,8 @@ fn spec_for(
     } else {
         DEFAULT_CAPABILITIES
     };
-    let mut caps: Vec<String> = base.iter().map(|c| c.to_string()).collect();
-    caps.extend(c.capabilities.iter().cloned());
+    let caps = warren_runtime::security::caps::resolve(base, &c.capabilities, &c.cap_drop)
+        .map_err(io::Error::other)?;
     Ok(ContainerSpec {
         rootfs: Rootfs::Overlay {
             lowers: image.layers.clone(),
@@ -254,6 +254,7 @@ fn spec_for(
         hosts: hosts_file(lab),
         resolv: "nameserver 127.0.0.1\n".into(),
         capabilities: caps,
+        privileged: c.privileged,
         system: if system {
             Some(SystemBoot {
                 cgroups: crate::system::create_cgroups(&lab.name, &node.name.value)?,

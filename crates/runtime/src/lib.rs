@@ -11,5 +11,6 @@ pub mod container;
 pub mod exec;
 pub mod pidns;
 pub mod procs;
+pub mod security;
 pub mod userns;
 pub mod vm;

@@ -199,6 +199,13 @@ pub struct ContainerSpec {
     /// Install systemd into images that lack it (system nodes).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub provision: bool,
+    /// Run unconfined: every capability, no seccomp filter, no masked or
+    /// read-only paths, no no_new_privs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    /// Capabilities removed from the default set (after `capabilities`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
 }
 
 /// A bind mount `SRC:DST[:ro]`.

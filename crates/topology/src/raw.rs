@@ -10,7 +10,7 @@ use crate::model::{
     Ready, TunnelType,
 };
 use crate::span::{Span, Spanned};
-use crate::values::{Duration, IfAddr, Mac, Percent, Prefix, Rate};
+use crate::values::{CapabilityName, Duration, IfAddr, Mac, Percent, Prefix, Rate};
 use crate::yaml::{Node, Value};
 use std::net::IpAddr;
 
@@ -46,6 +46,8 @@ pub const NODE_KEYS: &[&str] = &[
     "binds",
     "capabilities",
     "provision",
+    "privileged",
+    "cap_drop",
     "kernel",
     "initrd",
     "append",
@@ -64,9 +66,8 @@ pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
     const IMAGE: &[NodeKind] = &[NodeKind::Container, NodeKind::System];
     const VM: &[NodeKind] = &[NodeKind::Vm];
     match key {
-        "image" | "cmd" | "entrypoint" | "workdir" | "user" | "binds" | "capabilities" => {
-            Some(IMAGE)
-        }
+        "image" | "cmd" | "entrypoint" | "workdir" | "user" | "binds" | "capabilities"
+        | "privileged" | "cap_drop" => Some(IMAGE),
         "provision" => Some(&[NodeKind::System]),
         "netconf" => Some(&[NodeKind::System, NodeKind::Vm]),
         "kernel" | "initrd" | "append" | "disk" | "firmware" | "memory" | "cpus" | "accel"
@@ -146,6 +147,8 @@ pub(crate) struct RawNode {
     pub(crate) binds: Option<Vec<Bind>>,
     pub(crate) capabilities: Option<Vec<String>>,
     pub(crate) provision: Option<bool>,
+    pub(crate) privileged: Option<bool>,
+    pub(crate) cap_drop: Option<Vec<String>>,
     pub(crate) kernel: Option<String>,
     pub(crate) initrd: Option<String>,
     pub(crate) append: Option<String>,
@@ -182,6 +185,8 @@ impl RawNode {
         or(&mut self.binds, &d.binds);
         or(&mut self.capabilities, &d.capabilities);
         or(&mut self.provision, &d.provision);
+        or(&mut self.privileged, &d.privileged);
+        or(&mut self.cap_drop, &d.cap_drop);
         or(&mut self.kernel, &d.kernel);
         or(&mut self.initrd, &d.initrd);
         or(&mut self.append, &d.append);
@@ -440,8 +445,14 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
     n.binds = f.get("binds").and_then(|v| binds(cx, v));
     n.capabilities = f
         .get("capabilities")
-        .and_then(|v| cx.strings(v, "capabilities"));
+        .and_then(|v| capabilities(cx, v, "capabilities"));
     n.provision = f.get("provision").and_then(|v| cx.boolean(v, "provision"));
+    n.privileged = f
+        .get("privileged")
+        .and_then(|v| cx.boolean(v, "privileged"));
+    n.cap_drop = f
+        .get("cap_drop")
+        .and_then(|v| capabilities(cx, v, "cap_drop"));
     n.kernel = f
         .get("kernel")
         .and_then(|v| cx.string(v, "kernel"))
@@ -537,6 +548,22 @@ fn argv(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<String>> {
         Value::Scalar { text, .. } => Some(text.split_whitespace().map(str::to_string).collect()),
         _ => cx.strings(v, what),
     }
+}
+
+/// A capability name or a list of them; unknown names are errors.
+fn capabilities(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<String>> {
+    let items = match &v.value {
+        Value::Scalar { .. } => std::slice::from_ref(v),
+        _ => cx.list(v, what)?,
+    };
+    let names: Vec<Option<String>> = items
+        .iter()
+        .map(|i| {
+            cx.parse::<CapabilityName>(i, "capability")
+                .map(|c| c.value.0)
+        })
+        .collect();
+    names.into_iter().collect()
 }
 
 fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {

@@ -210,6 +210,8 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
         binds: n.binds.unwrap_or_default(),
         capabilities: n.capabilities.unwrap_or_default(),
         provision: kind == NodeKind::System && n.provision.unwrap_or(false),
+        privileged: n.privileged.unwrap_or(false),
+        cap_drop: n.cap_drop.unwrap_or_default(),
     });
     let vm = (kind == NodeKind::Vm).then(|| VmSpec {
         kernel: n.kernel,

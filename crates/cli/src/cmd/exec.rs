@@ -3,6 +3,14 @@
 use crate::Failure;
 use crate::args::ExecArgs;
 use warren_lab::state::{self, LabState};
+use warren_runtime::security::{Confinement, Prepared};
+
+/// The confinement of the container whose init is `pid`, ready to apply.
+pub fn confinement_of(pid: i32) -> Result<Prepared, Failure> {
+    let c = Confinement::of_process(pid)
+        .map_err(|e| miette::miette!("reading the confinement of process {pid}: {e}"))?;
+    c.prepare().map_err(Failure::error)
+}
 
 pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     let dir = state::lab_dir(&args.name);
@@ -67,9 +75,18 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
         argv = warren_lab::system::command_argv(&argv, &term, args.unit);
         env.clear();
     }
+    // A container or system node's commands get its confinement, as its
+    // init did (compiled before joining: the spec is a host file).
+    let confinement = match st.containers.get(&args.node) {
+        Some(init) if !args.privileged => Some(confinement_of(init.pid)?),
+        _ => None,
+    };
     // Joining namespaces needs a single-threaded process: nothing before
     // this point started a thread.
     ns.join().map_err(Failure::error)?;
+    if let Some(c) = confinement {
+        c.apply().map_err(Failure::error)?;
+    }
     let tty = args.tty
         || (args.command.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stdin()));
     let code = if tty {

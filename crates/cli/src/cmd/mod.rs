@@ -63,6 +63,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
         }
         Command::Spawn(a) => {
+            // A container's commands get its confinement: they run its
+            // image's programs.
+            let confinement = a.container.map(exec::confinement_of).transpose()?;
             let ns = match a.container {
                 Some(pid) => warren_runtime::exec::NodeNamespaces::of_container(pid, None),
                 None => warren_runtime::exec::NodeNamespaces {
@@ -72,6 +75,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 },
             };
             ns.join().map_err(Failure::error)?;
+            if let Some(c) = confinement {
+                c.apply().map_err(Failure::error)?;
+            }
             let code = warren_runtime::exec::run(&a.command, &[]).map_err(Failure::error)?;
             Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
         }

@@ -80,6 +80,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         .iter()
         .map(|v| parse_bind(v))
         .collect::<Result<Vec<_>, _>>()?;
+    let capabilities = warren_runtime::security::caps::resolve(
+        container::DEFAULT_CAPABILITIES,
+        &args.cap_add,
+        &args.cap_drop,
+    )
+    .map_err(Failure::error)?;
     // The writable layer lives in the state root and goes when the container exits.
     let dir = warren_lab::state::state_root().join("run").join(&name);
     if dir.exists() {
@@ -113,10 +119,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{name}\n"
         ),
         resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        capabilities: container::DEFAULT_CAPABILITIES
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
+        capabilities,
+        privileged: args.privileged,
         system: None,
         console: None,
         notify: None,

@@ -16,6 +16,9 @@ const SERVICE_KEYS: &[&str] = &[
     "build",
     "sysctls",
     "container_name",
+    "privileged",
+    "cap_add",
+    "cap_drop",
 ];
 
 /// A compose service, reduced to what warren uses.
@@ -73,6 +76,23 @@ pub(super) fn service(
     }
     if let Some(e) = map.get("entrypoint").and_then(argv_or_string) {
         node.insert("entrypoint".into(), e);
+    }
+    // Values arrive as strings once interpolated.
+    match map.get("privileged") {
+        None => {}
+        Some(v) => match v.as_str().map_or_else(|| v.as_bool(), |s| s.parse().ok()) {
+            Some(p) => {
+                node.insert("privileged".into(), json!(p));
+            }
+            None => errors.push(format!(
+                "service {name}: privileged `{v}` is not true or false"
+            )),
+        },
+    }
+    for (key, to) in [("cap_add", "capabilities"), ("cap_drop", "cap_drop")] {
+        if let Some(caps) = map.get(key).filter(|v| v.is_array()) {
+            node.insert(to.into(), caps.clone());
+        }
     }
     match map.get("sysctls") {
         Some(Value::Object(m)) => {

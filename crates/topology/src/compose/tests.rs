@@ -47,8 +47,8 @@ fn compose_becomes_a_lab() {
     let c = convert(&input(COMPOSE, &[]));
     assert!(c.errors.is_empty(), "{:?}", c.errors);
     assert!(
-        c.notes.iter().any(|n| n.contains("cap_add")),
-        "{:?}",
+        !c.notes.iter().any(|n| n.contains("cap_add")),
+        "cap_add is used: {:?}",
         c.notes
     );
     let text = c.lab_text.expect("lab");
@@ -58,6 +58,16 @@ fn compose_becomes_a_lab() {
         .unwrap_or_else(|| panic!("{:?}\n{text}", loaded.diagnostics));
     let names: Vec<&str> = lab.nodes.iter().map(|n| n.name.value.as_str()).collect();
     assert_eq!(names.len(), 3, "{names:?}");
+    let r = lab
+        .node("r_1")
+        .and_then(|n| n.container.clone())
+        .expect("r_1");
+    assert_eq!(
+        r.capabilities,
+        ["NET_ADMIN"],
+        "cap_add becomes capabilities"
+    );
+    assert!(!r.privileged);
     let h2 = lab.node("h_2").expect("h_2");
     let eth0 = h2.interface("eth0").expect("eth0");
     let addrs: Vec<String> = eth0.addresses().map(|a| a.value.to_string()).collect();
@@ -205,4 +215,23 @@ links:
         "{:?}",
         c.errors
     );
+}
+
+#[test]
+fn privileged_and_cap_drop_carry_over() {
+    let compose = "
+services:
+  fw:
+    image: busybox
+    privileged: true
+    cap_drop: [NET_RAW, MKNOD]
+";
+    let c = convert(&input(compose, &[]));
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert!(c.notes.is_empty(), "{:?}", c.notes);
+    let text = c.lab_text.expect("lab");
+    let lab = crate::load(&text, "t").lab.expect("valid");
+    let fw = lab.nodes[0].container.clone().expect("a container node");
+    assert!(fw.privileged);
+    assert_eq!(fw.cap_drop, ["NET_RAW", "MKNOD"]);
 }
