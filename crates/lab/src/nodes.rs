@@ -158,7 +158,11 @@ pub fn hosts_file(lab: &Lab) -> String {
     for n in &lab.nodes {
         for i in &n.interfaces {
             for a in i.addresses() {
-                s.push_str(&format!("{}\t{}\n", a.value.addr, n.name.value));
+                s.push_str(&format!("{}\t{}", a.value.addr, n.name.value));
+                n.aliases
+                    .iter()
+                    .for_each(|al| s.push_str(&format!(" {al}")));
+                s.push('\n');
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod compose;
 mod decode;
 pub mod diag;
 pub mod graph;
+pub mod ifname;
 pub mod model;
 pub mod plan;
 pub mod raw;

@@ -160,6 +160,8 @@ pub(crate) struct RawNode {
     pub(crate) netconf: Option<Option<NetconfSpec>>,
     /// Keys written on this node itself, for kind checks.
     pub(crate) keys: Vec<(&'static str, Span)>,
+    /// Further host names (not a lab file key: containerlab's `clab-LAB-NODE`).
+    pub(crate) aliases: Vec<String>,
 }
 
 impl RawNode {
