@@ -6,6 +6,7 @@
 //! filesystem, no clock, no syscalls; the binary does the I/O.
 #![forbid(unsafe_code)]
 
+pub mod clab;
 pub mod compose;
 mod decode;
 pub mod diag;
@@ -47,7 +48,12 @@ pub fn load(text: &str, stem: &str) -> Loaded {
             return finish(cx, None);
         }
     };
-    let Some((raw, fields)) = raw::lab(&mut cx, &root) else {
+    let decoded = if clab::is_clab_root(&root) {
+        clab::lab(&mut cx, &root)
+    } else {
+        raw::lab(&mut cx, &root)
+    };
+    let Some((raw, fields)) = decoded else {
         return finish(cx, None);
     };
     let tests = fields

@@ -494,7 +494,7 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
 }
 
 /// `exec`: a string, or a list whose items are strings (through `sh -c`) or lists (argv).
-fn commands(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<Command>> {
+pub(crate) fn commands(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<Command>> {
     match &v.value {
         Value::Scalar { text, .. } => Some(vec![Command::Shell(text.clone())]),
         _ => {
@@ -541,7 +541,7 @@ fn argv(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<String>> {
     }
 }
 
-fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {
+pub(crate) fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {
     let items = cx.list(v, "binds")?;
     let mut out = Vec::new();
     for i in items {
