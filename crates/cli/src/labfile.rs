@@ -30,6 +30,15 @@ impl LabFile {
             .into_diagnostic()
             .wrap_err_with(|| format!("reading lab file {}", path.display()))?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
+        // A containerlab topology is read by `load` itself (by its
+        // `topology:` key); one named so without that key is a mistake.
+        if is_clab_name(path) && !warren_topology::clab::is_clab(&text) {
+            return Err(miette::miette!(
+                help = "a containerlab topology has `name:` and `topology:` with `nodes:` (docs/containerlab.md)",
+                "{} is named as a containerlab topology but has no `topology:`",
+                path.display()
+            ));
+        }
         let (stem, text) =
             if warren_topology::compose::is_compose(&text) || !network_files.is_empty() {
                 crate::compose::convert(path, &text, network_files)?
@@ -72,6 +81,13 @@ impl LabFile {
             }),
         }
     }
+}
+
+/// Whether `path` is named as a containerlab topology (`*.clab.yml`, `*.clab.yaml`).
+pub fn is_clab_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".clab.yml") || n.ends_with(".clab.yaml"))
 }
 
 /// When the lab is valid, the rendered problems are warnings to show; when

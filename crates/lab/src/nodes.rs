@@ -250,7 +250,11 @@ fn spec_for(
             .binds
             .iter()
             .map(|b| BindMount {
-                source: PathBuf::from(&b.source),
+                // Relative to the lab file's folder, as a vm's disk is.
+                source: st
+                    .file
+                    .parent()
+                    .map_or_else(|| PathBuf::from(&b.source), |d| d.join(&b.source)),
                 target: b.target.clone(),
                 readonly: b.readonly,
             })

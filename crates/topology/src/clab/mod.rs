@@ -380,7 +380,14 @@ fn container(cx: &mut Cx<'_>, name: &Spanned<String>, r: &node::Resolved) -> Opt
         entrypoint: split(cx, &d.entrypoint, "entrypoint"),
         user: d.user.as_ref().map(|u| u.value.clone()),
         binds: (!d.binds.is_empty()).then(|| d.binds.clone()),
-        capabilities: (!d.cap_add.is_empty()).then(|| d.cap_add.clone()),
+        capabilities: {
+            let mut caps = d.cap_add.clone();
+            if d.privileged.unwrap_or(true) {
+                let extra = node::PRIVILEGED_CAPS.iter().map(|c| (*c).to_string());
+                caps.extend(extra.filter(|c| !d.cap_add.contains(c)));
+            }
+            (!caps.is_empty()).then_some(caps)
+        },
         ..RawNode::default()
     })
 }

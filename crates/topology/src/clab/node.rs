@@ -25,7 +25,14 @@ const APPLIED: &[&str] = &[
     "mgmt-ipv4",
     "mgmt-ipv6",
     "cap-add",
+    "privileged",
 ];
+
+/// What a privileged node (containerlab's default for `linux`) keeps on top
+/// of warren's default capabilities: routing daemons such as FRR's zebra
+/// ask for SYS_ADMIN, and warren's runtime has no privileged mode.
+pub(super) const PRIVILEGED_CAPS: &[&str] =
+    &["SYS_ADMIN", "NET_BROADCAST", "SYS_RESOURCE", "IPC_LOCK"];
 
 /// Keys of a node definition that warren reads but does not apply, with why
 /// (docs/containerlab.md lists the same).
@@ -64,10 +71,6 @@ pub(super) const NOT_APPLIED: &[(&str, &str)] = &[
     ("hostname", "a node's host name is its name"),
     ("volumes", "named Docker volumes; use `binds`"),
     ("devices", "warren passes no host devices into containers"),
-    (
-        "privileged",
-        "warren keeps its default capabilities; add more with `cap-add`",
-    ),
     ("cgroupns-mode", "warren sets up cgroups itself"),
     ("cgroup-parent", "warren sets up cgroups itself"),
     ("pid-mode", "every node has its own PID namespace"),
@@ -116,6 +119,7 @@ pub(super) struct Def {
     pub mgmt_ipv4: Option<Spanned<String>>,
     pub mgmt_ipv6: Option<Spanned<String>>,
     pub ports: Option<Vec<Spanned<String>>>,
+    pub privileged: Option<bool>,
     pub exec: Vec<Command>,
     pub binds: Vec<Bind>,
     pub cap_add: Vec<String>,
@@ -184,6 +188,7 @@ pub(super) fn def(cx: &mut Cx<'_>, v: &Node, what: &str) -> Def {
                 };
             }
             "binds" => d.binds = crate::raw::binds(cx, val).unwrap_or_default(),
+            "privileged" => d.privileged = cx.boolean(val, "privileged"),
             "cap-add" => d.cap_add = cx.strings(val, "cap-add").unwrap_or_default(),
             "env" => d.env = cx.string_map(val, "env").unwrap_or_default(),
             "sysctls" => d.sysctls = cx.string_map(val, "sysctls").unwrap_or_default(),
@@ -273,6 +278,7 @@ impl Levels<'_> {
             mgmt_ipv4: own.mgmt_ipv4.clone(),
             mgmt_ipv6: own.mgmt_ipv6.clone(),
             ports: levels.iter().find_map(|d| d.ports.clone()),
+            privileged: levels.iter().find_map(|d| d.privileged),
             ..Def::default()
         };
         for d in levels.iter().rev() {

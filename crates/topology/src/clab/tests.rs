@@ -53,6 +53,7 @@ topology:
     h1: {}
     h2:
       image: img/own
+      privileged: false
       cmd: sh -c 'sleep 1000'
 "#;
 
@@ -85,11 +86,19 @@ fn nodes_inherit_from_group_kind_and_defaults_as_containerlab_does() {
         [("/d2", "/etc/y"), ("/g", "/etc/x")],
         "binds keyed by target"
     );
-    assert_eq!(c.capabilities, ["SYS_ADMIN"]);
+    assert_eq!(
+        c.capabilities,
+        ["SYS_ADMIN", "NET_BROADCAST", "SYS_RESOURCE", "IPC_LOCK"],
+        "cap-add, then what a privileged node keeps"
+    );
     let h1 = lab.node("h1").unwrap().container.as_ref().unwrap();
     assert_eq!(h1.image, "img/kind", "the kind wins over defaults");
     let h2 = lab.node("h2").unwrap().container.as_ref().unwrap();
     assert_eq!(h2.image, "img/own");
+    assert!(
+        h2.capabilities.is_empty(),
+        "not privileged: the default set"
+    );
     assert_eq!(
         h2.cmd.as_deref().unwrap(),
         ["sh", "-c", "sleep 1000"],
