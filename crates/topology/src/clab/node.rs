@@ -31,8 +31,7 @@ const APPLIED: &[&str] = &[
 /// What a privileged node (containerlab's default for `linux`) keeps on top
 /// of warren's default capabilities: routing daemons such as FRR's zebra
 /// ask for SYS_ADMIN, and warren's runtime has no privileged mode.
-pub(super) const PRIVILEGED_CAPS: &[&str] =
-    &["SYS_ADMIN", "NET_BROADCAST", "SYS_RESOURCE", "IPC_LOCK"];
+pub(super) const PRIVILEGED_CAPS: &[&str] = &["SYS_ADMIN", "NET_BROADCAST", "IPC_LOCK"];
 
 /// Keys of a node definition that warren reads but does not apply, with why
 /// (docs/containerlab.md lists the same).

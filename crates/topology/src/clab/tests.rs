@@ -88,7 +88,7 @@ fn nodes_inherit_from_group_kind_and_defaults_as_containerlab_does() {
     );
     assert_eq!(
         c.capabilities,
-        ["SYS_ADMIN", "NET_BROADCAST", "SYS_RESOURCE", "IPC_LOCK"],
+        ["SYS_ADMIN", "NET_BROADCAST", "IPC_LOCK"],
         "cap-add, then what a privileged node keeps"
     );
     let h1 = lab.node("h1").unwrap().container.as_ref().unwrap();
