@@ -226,8 +226,14 @@ fn lab_name(cx: &mut Cx<'_>, name: &Spanned<String>) -> String {
     mapped
 }
 
+/// A refused node stays a (bare) node, so that its links report nothing
+/// more than the refusal; the refusal is an error, so the lab never runs.
+fn refused() -> Option<RawNode> {
+    Some(RawNode::default())
+}
+
 /// The warren node for a containerlab node, by its kind; `None` for a
-/// bridge (which becomes a network) and for refused kinds.
+/// bridge (which becomes a network) and for a node without a kind.
 fn kind(
     cx: &mut Cx<'_>,
     name: &Spanned<String>,
@@ -281,7 +287,7 @@ fn kind(
                 "kind `host` (the host's own namespace) is not supported: warren keeps a lab's links inside the lab's namespaces".into(),
                 "use `ports` to reach a node from the host",
             );
-            None
+            refused()
         }
         "ext-container" => {
             refuse(
@@ -289,7 +295,7 @@ fn kind(
                 "kind `ext-container` is not supported: it wires a container another engine started, and warren runs without one".into(),
                 "make it a `kind: linux` node with its image",
             );
-            None
+            refused()
         }
         other => {
             refuse(
@@ -297,7 +303,7 @@ fn kind(
                 format!("kind `{other}` is a vendor kind, which warren does not run"),
                 "use `kind: linux` with the vendor's container image, or a warren lab file with `kind: vm` for a VM image (docs/containerlab.md)",
             );
-            None
+            refused()
         }
     }
 }
