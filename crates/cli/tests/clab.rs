@@ -173,7 +173,7 @@ fn a_file_named_as_a_topology_without_one_is_refused() {
     let out = run(tmp.path(), &["validate", file.to_str().expect("path")]);
     assert_ne!(out.status.code(), Some(0));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("has no `topology:`"),
+        String::from_utf8_lossy(&out.stderr).contains("named as a containerlab topology"),
         "{}",
         text(&out)
     );
