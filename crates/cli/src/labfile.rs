@@ -29,6 +29,7 @@ impl LabFile {
         let text = std::fs::read_to_string(path)
             .into_diagnostic()
             .wrap_err_with(|| format!("reading lab file {}", path.display()))?;
+        let text = with_env_files(path, text)?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
         // A containerlab topology is read by `load` itself (by its
         // `topology:` key); one named so without that key is a mistake.
@@ -81,6 +82,30 @@ impl LabFile {
             }),
         }
     }
+}
+
+/// A containerlab topology with the contents of the `env-files` it names
+/// (beside it) appended, so that the lab file carries them; any other file
+/// as it is.
+fn with_env_files(path: &Path, text: String) -> miette::Result<String> {
+    use warren_topology::clab;
+    if !clab::is_clab(&text) {
+        return Ok(text);
+    }
+    let names = clab::env_file_names(&text);
+    if names.is_empty() {
+        return Ok(text);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for name in names {
+        let p = dir.join(&name);
+        let content = std::fs::read_to_string(&p)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("reading env file {}", p.display()))?;
+        files.push((name, content));
+    }
+    Ok(clab::with_env_files(&text, &files))
 }
 
 /// Whether `path` is named as a containerlab topology (`*.clab.yml`, `*.clab.yaml`).

@@ -48,7 +48,8 @@ pub fn load(text: &str, stem: &str) -> Loaded {
             return finish(cx, None);
         }
     };
-    let decoded = if clab::is_clab_root(&root) {
+    let is_clab = clab::is_clab_root(&root);
+    let decoded = if is_clab {
         clab::lab(&mut cx, &root)
     } else {
         raw::lab(&mut cx, &root)
@@ -66,6 +67,9 @@ pub fn load(text: &str, stem: &str) -> Loaded {
         .unwrap_or_default();
     let capture_names = raw.capture_names.clone();
     let mut lab = resolve::resolve(&mut cx, raw, stem);
+    if is_clab {
+        clab::management_first(&mut lab);
+    }
     lab.tests = tests;
     lab.faults = faults;
     validate::validate(&mut cx, &lab);

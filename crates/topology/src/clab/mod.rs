@@ -22,8 +22,18 @@ use node::{Def, Levels};
 /// Top-level keys of a containerlab topology, with warren's `tests` and
 /// `faults` (which containerlab itself does not accept).
 const TOP_KEYS: &[&str] = &[
-    "name", "prefix", "topology", "mgmt", "settings", "tests", "faults",
+    "name",
+    "prefix",
+    "topology",
+    "mgmt",
+    "settings",
+    "tests",
+    "faults",
+    ENV_FILES_KEY,
 ];
+/// The key under which the warren CLI appends the contents of the
+/// topology's `env-files` (see [`with_env_files`]).
+pub const ENV_FILES_KEY: &str = "x-warren-env-files";
 /// Keys of `topology`.
 const TOPOLOGY_KEYS: &[&str] = &["nodes", "links", "kinds", "defaults", "groups"];
 /// containerlab's default container name prefix.
@@ -37,6 +47,62 @@ pub fn is_clab(text: &str) -> bool {
 /// Whether a parsed file is a containerlab topology.
 pub(crate) fn is_clab_root(root: &Node) -> bool {
     matches!(&root.value, Value::Map(pairs) if pairs.iter().any(|(k, _)| k.as_str() == Some("topology")))
+}
+
+/// The `env-files` the topology's nodes, groups, kinds and defaults name,
+/// for the caller to read (relative to the topology's folder) and hand to
+/// [`with_env_files`].
+pub fn env_file_names(text: &str) -> Vec<String> {
+    let Ok(root) = crate::yaml::parse(text) else {
+        return Vec::new();
+    };
+    let get = |n: &Node, key: &str| match &n.value {
+        Value::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v.clone()),
+        _ => None,
+    };
+    let values = |n: Option<Node>| match n.map(|n| n.value) {
+        Some(Value::Map(pairs)) => pairs.into_iter().map(|(_, v)| v).collect(),
+        _ => Vec::new(),
+    };
+    let Some(topo) = get(&root, "topology") else {
+        return Vec::new();
+    };
+    let mut defs: Vec<Node> = get(&topo, "defaults").into_iter().collect();
+    for key in ["kinds", "groups", "nodes"] {
+        defs.extend(values(get(&topo, key)));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for d in defs {
+        if let Some(Value::Seq(items)) = get(&d, "env-files").map(|n| n.value) {
+            for name in items.iter().filter_map(|i| i.as_str()) {
+                if !out.iter().any(|o| o == name) {
+                    out.push(name.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `text` with the contents of its env files appended under
+/// [`ENV_FILES_KEY`], so that the lab file carries them: the supervisor
+/// reloads the file and reads nothing else. What was written keeps its
+/// lines and columns.
+pub fn with_env_files(text: &str, files: &[(String, String)]) -> String {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut out = text.to_string();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(ENV_FILES_KEY);
+    out.push_str(":\n");
+    for (name, content) in files {
+        out.push_str(&format!("  {}: {}\n", quote(name), quote(content)));
+    }
+    out
 }
 
 /// Notes a key warren reads but does not apply, at its place.
@@ -122,6 +188,10 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
         groups: &groups,
     };
     let mgmt = mgmt::Mgmt::read(cx, f.get("mgmt"));
+    let env_files = f
+        .get(ENV_FILES_KEY)
+        .and_then(|v| cx.string_map(v, ENV_FILES_KEY))
+        .unwrap_or_default();
     let mut out = Built::default();
     let mut containers = Vec::new();
     if let Some(nodes) = t.get("nodes").and_then(|n| cx.mapping(n, "topology.nodes")) {
@@ -131,7 +201,7 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
             };
             let own = node::def(cx, v, &format!("node `{}`", node_name.value));
             let r = levels.resolve(cx, &node_name, &own);
-            if let Some(raw) = kind(cx, &node_name, &r, &mut out) {
+            if let Some(raw) = kind(cx, &node_name, &r, &env_files, &mut out) {
                 let host = host_name(&prefix, &name.value, &node_name.value);
                 let raw = RawNode {
                     aliases: host.into_iter().collect(),
@@ -173,6 +243,20 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
         ..RawLab::default()
     };
     Some((lab, f))
+}
+
+/// Puts each node's management interface first, so that the lab's
+/// `/etc/hosts` lists the management addresses first under the node's
+/// names, and containerlab's names resolve to them as in containerlab.
+pub(crate) fn management_first(lab: &mut crate::Lab) {
+    for n in &mut lab.nodes {
+        let mgmt = n.interfaces.iter().position(|i| {
+            i.name == mgmt::IFACE && matches!(i.attach, crate::model::Attachment::Network { .. })
+        });
+        if let Some(i) = mgmt {
+            n.interfaces[..=i].rotate_right(1);
+        }
+    }
 }
 
 /// containerlab's container name for a node, which resolves inside the lab.
@@ -238,6 +322,7 @@ fn kind(
     cx: &mut Cx<'_>,
     name: &Spanned<String>,
     r: &node::Resolved,
+    env_files: &[(String, String)],
     out: &mut Built,
 ) -> Option<RawNode> {
     let refuse = |cx: &mut Cx<'_>, message: String, help: &str| {
@@ -259,7 +344,7 @@ fn kind(
         return None;
     };
     match kind.value.as_str() {
-        "linux" => container(cx, name, r),
+        "linux" => container(cx, name, r, env_files),
         "bridge" | "ovs-bridge" => {
             if kind.value == "ovs-bridge" {
                 ignored(
@@ -309,8 +394,37 @@ fn kind(
 }
 
 /// A `linux` node: a warren container node.
-fn container(cx: &mut Cx<'_>, name: &Spanned<String>, r: &node::Resolved) -> Option<RawNode> {
+fn container(
+    cx: &mut Cx<'_>,
+    name: &Spanned<String>,
+    r: &node::Resolved,
+    env_files: &[(String, String)],
+) -> Option<RawNode> {
     let d = &r.def;
+    // The env files' variables first, `env` over them, as containerlab does.
+    let mut env: Vec<(String, String)> = Vec::new();
+    for f in &d.env_files {
+        let Some((_, content)) = env_files.iter().find(|(n, _)| *n == f.value) else {
+            cx.push(
+                Diagnostic::error(
+                    "warren::clab-env-file",
+                    f.span,
+                    format!("env file `{}` was not read", f.value),
+                    "not read",
+                )
+                .with_help("the warren command reads env files beside the topology; the client library does not"),
+            );
+            continue;
+        };
+        for (k, v) in crate::compose::interpolate::parse_env_file(content) {
+            env.retain(|(o, _)| *o != k);
+            env.push((k, v));
+        }
+    }
+    for (k, v) in &d.env {
+        env.retain(|(o, _)| o != k);
+        env.push((k.clone(), v.clone()));
+    }
     if let Some(mode) = &d.network_mode {
         match mode.value.as_str() {
             "none" | "bridge" | "" => {}
@@ -379,7 +493,7 @@ fn container(cx: &mut Cx<'_>, name: &Spanned<String>, r: &node::Resolved) -> Opt
     Some(RawNode {
         kind: Some(Spanned::new(NodeKind::Container, r.kind_span)),
         exec: (!d.exec.is_empty()).then(|| d.exec.clone()),
-        env: d.env.clone(),
+        env,
         sysctls: d.sysctls.clone(),
         image: Some(image),
         cmd: split(cx, &d.cmd, "cmd"),

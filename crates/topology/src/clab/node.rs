@@ -26,6 +26,7 @@ const APPLIED: &[&str] = &[
     "mgmt-ipv6",
     "cap-add",
     "privileged",
+    "env-files",
 ];
 
 /// What a privileged node (containerlab's default for `linux`) keeps on top
@@ -101,7 +102,6 @@ pub(super) const NOT_APPLIED: &[(&str, &str)] = &[
     ),
     ("aliases", "a vendor kind's interface aliases"),
     ("link-apply-mode", "warren wires links before nodes start"),
-    ("env-files", "not read yet; write the variables under `env`"),
 ];
 
 /// One definition as written, read once (so that a problem in `defaults`
@@ -122,6 +122,7 @@ pub(super) struct Def {
     pub exec: Vec<Command>,
     pub binds: Vec<Bind>,
     pub cap_add: Vec<String>,
+    pub env_files: Vec<Spanned<String>>,
     pub env: Vec<(String, String)>,
     pub sysctls: Vec<(String, String)>,
 }
@@ -188,6 +189,17 @@ pub(super) fn def(cx: &mut Cx<'_>, v: &Node, what: &str) -> Def {
             }
             "binds" => d.binds = crate::raw::binds(cx, val).unwrap_or_default(),
             "privileged" => d.privileged = cx.boolean(val, "privileged"),
+            "env-files" => {
+                d.env_files = cx
+                    .list(val, "env-files")
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|i| cx.string(i, "an env file"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
             "cap-add" => d.cap_add = cx.strings(val, "cap-add").unwrap_or_default(),
             "env" => d.env = cx.string_map(val, "env").unwrap_or_default(),
             "sysctls" => d.sysctls = cx.string_map(val, "sysctls").unwrap_or_default(),
@@ -289,6 +301,11 @@ impl Levels<'_> {
             for c in &d.cap_add {
                 if !def.cap_add.contains(c) {
                     def.cap_add.push(c.clone());
+                }
+            }
+            for f in &d.env_files {
+                if !def.env_files.iter().any(|o| o.value == f.value) {
+                    def.env_files.push(f.clone());
                 }
             }
             for b in &d.binds {

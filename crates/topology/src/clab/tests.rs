@@ -336,3 +336,49 @@ fn odd_lab_names_run_under_a_warren_name_with_a_warning() {
             .any(|d| d.severity == Severity::Warning)
     );
 }
+
+#[test]
+fn env_files_fill_env_under_the_nodes_own_env() {
+    let text = "name: ef\ntopology:\n  defaults:\n    env-files: [common.env]\n  nodes:\n    a: {kind: linux, image: i, env: {ROLE: node}}\n";
+    assert_eq!(super::env_file_names(text), ["common.env"]);
+    let l = load(text, "t");
+    let e = l
+        .diagnostics
+        .0
+        .iter()
+        .find(|d| d.code == "warren::clab-env-file");
+    let (line, col) = crate::span::line_col(text, e.expect("unread file").span.unwrap().start);
+    assert_eq!((line, col), (4, 17));
+    let full = super::with_env_files(
+        text,
+        &[(
+            "common.env".into(),
+            "# shared\nROLE=file\nGREETING=\"hello there\"\n".into(),
+        )],
+    );
+    let lab = ok(&full);
+    let env = &lab.node("a").unwrap().env;
+    assert_eq!(env["ROLE"], "node");
+    assert_eq!(env["GREETING"], "hello there");
+}
+
+#[test]
+fn the_management_interface_comes_first_so_hosts_name_it() {
+    let lab = ok(r#"name: mf
+topology:
+  nodes:
+    a: {kind: linux, image: i}
+    b: {kind: linux, image: i}
+  links:
+    - endpoints: ["a:eth1", "b:eth1"]
+      ipv4: [192.168.5.1/24, 192.168.5.2/24]
+"#);
+    let names: Vec<&str> = lab
+        .node("a")
+        .unwrap()
+        .interfaces
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, ["eth0", "eth1"]);
+}
