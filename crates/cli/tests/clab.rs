@@ -84,7 +84,7 @@ fn linux_nodes_with_inheritance_a_bridge_management_and_long_names_pass_their_te
 }
 
 #[test]
-fn link_and_capture_take_the_interface_name_the_file_wrote() {
+fn link_down_and_up_and_ip_inside_take_the_interface_name_the_file_wrote() {
     require_root();
     let tmp = tempfile::tempdir().expect("tempdir");
     let env = env(&tmp.path().join("store"));
