@@ -494,7 +494,7 @@ fn container(
         kind: Some(Spanned::new(NodeKind::Container, r.kind_span)),
         exec: (!d.exec.is_empty()).then(|| d.exec.clone()),
         env,
-        sysctls: d.sysctls.clone(),
+        sysctls: with_forwarding(&d.sysctls),
         image: Some(image),
         cmd: split(cx, &d.cmd, "cmd"),
         entrypoint: split(cx, &d.entrypoint, "entrypoint"),
@@ -510,6 +510,19 @@ fn container(
         },
         ..RawNode::default()
     })
+}
+
+/// A node's sysctls with IPv4 forwarding on unless it says otherwise: on a
+/// containerlab host Docker has turned `net.ipv4.ip_forward` on, and every
+/// container's namespace inherits it, which routing examples rely on.
+fn with_forwarding(sysctls: &[(String, String)]) -> Vec<(String, String)> {
+    const KEY: &str = "net.ipv4.ip_forward";
+    let mut out = Vec::with_capacity(sysctls.len() + 1);
+    if !sysctls.iter().any(|(k, _)| k == KEY) {
+        out.push((KEY.to_string(), "1".to_string()));
+    }
+    out.extend(sysctls.iter().cloned());
+    out
 }
 
 /// A `ports` entry, `[IP:]HOST:PORT[/PROTO]`, as a forward from the host's

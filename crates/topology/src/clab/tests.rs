@@ -95,6 +95,12 @@ fn nodes_inherit_from_group_kind_and_defaults_as_containerlab_does() {
     assert_eq!(h1.image, "img/kind", "the kind wins over defaults");
     let h2 = lab.node("h2").unwrap().container.as_ref().unwrap();
     assert_eq!(h2.image, "img/own");
+    let h2n = lab.node("h2").unwrap();
+    assert_eq!(
+        h2n.sysctls.get("net.ipv4.ip_forward").map(String::as_str),
+        Some("1"),
+        "forwarding on, as on a Docker host"
+    );
     assert!(
         h2.capabilities.is_empty(),
         "not privileged: the default set"
