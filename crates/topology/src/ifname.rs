@@ -108,6 +108,38 @@ mod tests {
     }
 
     #[test]
+    fn lab_files_take_them_too() {
+        let l = crate::load(
+            "name: lf\nnodes: {a: {}, b: {}}\nlinks:\n  - [a:ethernet-1/1, b:eth1]\ninterfaces:\n  a:ethernet-1/1: {ipv4: [10.0.0.1/24]}\n",
+            "t",
+        );
+        let lab = l.lab.expect("valid");
+        let a = lab.node("a").unwrap().interface("ethernet-1/1").unwrap();
+        assert_eq!(
+            (a.name.as_str(), a.altname.as_deref()),
+            ("e1-1", Some("ethernet-1/1"))
+        );
+        assert_eq!(a.ipv4[0].value.to_string(), "10.0.0.1/24");
+        assert_eq!(lab.links[0].name, "a.e1-1-b.eth1");
+    }
+
+    #[test]
+    fn two_names_for_one_kernel_name_are_one_endpoint() {
+        let l = crate::load(
+            "name: lf\nnodes: {a: {}, b: {}}\nlinks:\n  - [a:ethernet-1/1, b:eth1]\n  - [a:e1-1, b:eth2]\n",
+            "t",
+        );
+        assert!(
+            l.diagnostics
+                .0
+                .iter()
+                .any(|d| d.code == "warren::endpoint-reused"),
+            "{:?}",
+            l.diagnostics
+        );
+    }
+
+    #[test]
     fn unusable_names_are_refused() {
         assert!(kernel_name("").is_err());
         assert!(kernel_name("..").is_err());
