@@ -63,7 +63,7 @@ fn points<'a>(
     if let Some(l) = lab
         .links
         .iter()
-        .find(|l| l.name == name || l.endpoints.iter().any(|e| e.value.to_string() == name))
+        .find(|l| l.name == name || l.endpoints.iter().any(|e| e.value.is(name)))
     {
         // The first end with a namespace: a vm's NIC is the tap at its peer.
         let (a, netns) = l

@@ -163,6 +163,8 @@ pub(crate) struct RawNode {
     pub(crate) netconf: Option<Option<NetconfSpec>>,
     /// Keys written on this node itself, for kind checks.
     pub(crate) keys: Vec<(&'static str, Span)>,
+    /// Further host names (not a lab file key: containerlab's `clab-LAB-NODE`).
+    pub(crate) aliases: Vec<String>,
 }
 
 impl RawNode {
@@ -503,7 +505,7 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
 }
 
 /// `exec`: a string, or a list whose items are strings (through `sh -c`) or lists (argv).
-fn commands(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<Command>> {
+pub(crate) fn commands(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<Command>> {
     match &v.value {
         Value::Scalar { text, .. } => Some(vec![Command::Shell(text.clone())]),
         _ => {
@@ -566,7 +568,7 @@ fn capabilities(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<String>> {
     names.into_iter().collect()
 }
 
-fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {
+pub(crate) fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {
     let items = cx.list(v, "binds")?;
     let mut out = Vec::new();
     for i in items {

@@ -241,6 +241,7 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
             .flatten()
             .filter(|_| matches!(kind, NodeKind::System | NodeKind::Vm)),
         interfaces: Vec::new(),
+        aliases: n.aliases,
     }
 }
 
@@ -332,22 +333,31 @@ impl Resolver<'_, '_> {
             self.cx.push(d);
             return None;
         };
-        if let Some(p) = ifname_problem(iface) {
-            self.cx
-                .error("warren::bad-ifname", text.span, p, "invalid interface name");
-            return None;
-        }
+        let (kernel, mapped) = match crate::ifname::kernel_name(iface) {
+            Ok(k) => k,
+            Err(p) => {
+                self.cx
+                    .error("warren::bad-ifname", text.span, p, "invalid interface name");
+                return None;
+            }
+        };
         Some((
             idx,
             Endpoint {
                 node: node.into(),
-                iface: iface.into(),
+                iface: kernel,
+                altname: mapped.then(|| iface.to_string()),
             },
         ))
     }
 
     /// Records a use of an endpoint; a second use is an error.
     fn claim(&mut self, ep: &Endpoint, span: Span) -> bool {
+        // Two written names with one kernel name are one interface.
+        let ep = &Endpoint {
+            altname: None,
+            ..ep.clone()
+        };
         if let Some(first) = self.uses.get(ep) {
             let line = self.cx.line_of(*first);
             self.cx.push(
@@ -402,6 +412,7 @@ impl Resolver<'_, '_> {
                     *node,
                     Interface {
                         name: ep.iface.clone(),
+                        altname: ep.altname.clone(),
                         attach: Attachment::Link {
                             link: index,
                             peer: peer.clone(),
@@ -458,6 +469,7 @@ impl Resolver<'_, '_> {
                     node,
                     Interface {
                         name: ep.iface.clone(),
+                        altname: ep.altname.clone(),
                         attach: Attachment::Network {
                             network: n.name.value.clone(),
                         },
@@ -521,6 +533,7 @@ impl Resolver<'_, '_> {
                         node,
                         Interface {
                             name: ep.iface.clone(),
+                            altname: ep.altname.clone(),
                             attach: ri
                                 .macvlan
                                 .clone()
