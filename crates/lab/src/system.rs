@@ -143,7 +143,7 @@ pub fn render_networkd(node: &Node, upper: &Path) -> io::Result<()> {
                     },
                     via: Some(r.value.via),
                     metric: r.value.metric,
-                    table: None,
+                    ..Route::default()
                 })
                 .collect(),
             mtu: i.mtu,

@@ -23,6 +23,7 @@ mod distro;
 mod error;
 mod hooks;
 mod input;
+pub mod keys;
 mod metadata;
 pub mod model;
 mod nic;

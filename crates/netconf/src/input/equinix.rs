@@ -108,8 +108,7 @@ pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
                 primary.routes.push(Route {
                     to: RouteTo::Default,
                     via: Some(gw),
-                    metric: None,
-                    table: None,
+                    ..Route::default()
                 });
             } else {
                 for net in &ctx.private_subnets {
@@ -119,8 +118,7 @@ pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
                     primary.routes.push(Route {
                         to: RouteTo::Net(to),
                         via: Some(gw),
-                        metric: None,
-                        table: None,
+                        ..Route::default()
                     });
                 }
             }

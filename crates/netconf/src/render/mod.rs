@@ -117,6 +117,7 @@ impl FromStr for Renderer {
 /// cannot express, and with [`Error::Model`] for an inconsistent model.
 pub fn render(model: &NetworkModel, renderer: Renderer) -> Result<Vec<Task>, Error> {
     model.validate()?;
+    crate::keys::check(model, renderer)?;
     match renderer {
         Renderer::Eni => eni::render(model),
         Renderer::Sysconfig => sysconfig::render(model),
@@ -160,6 +161,10 @@ pub(crate) fn plain_default(i: &Interface, v4: bool) -> Option<&Route> {
             && r.via.is_some()
             && r.metric.is_none()
             && r.table.is_none()
+            && !r.on_link
+            && r.scope.is_none()
+            && r.kind.is_none()
+            && r.from.is_none()
     })
 }
 
