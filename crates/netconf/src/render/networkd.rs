@@ -5,7 +5,7 @@
 //!
 //! The global DNS goes to every interface with layer-3 configuration.
 
-use super::{IniFile, write};
+use super::{IniFile, Renderer, unsupported, write};
 use crate::model::{
     BondOption, Control, DhcpOverrides, Interface, Kind, NetworkModel, OverrideValue, ParamValue,
     Unit,
@@ -19,6 +19,15 @@ const PREFIX: &str = "etc/systemd/network/10-cloud-init-";
 pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
     let mut tasks = Vec::new();
     for i in &model.interfaces {
+        if i.routes.iter().any(|r| r.scope.is_some() && !r.is_v4()) {
+            return Err(unsupported(
+                Renderer::Networkd,
+                format!(
+                    "interface {}: a scope on an IPv6 route (networkd ignores it)",
+                    i.id
+                ),
+            ));
+        }
         if let Some(link) = link_file(i) {
             tasks.push(write(format!("{PREFIX}{}.link", i.id), None, link));
         }
@@ -257,10 +266,12 @@ fn network_file(model: &NetworkModel, i: &Interface) -> String {
         if r.on_link {
             u.set("GatewayOnLink", "yes");
         }
+        // networkd has scopes for IPv4 routes only (it ignores one on an
+        // IPv6 route, saying so).
         match (&r.scope, r.via, &r.kind) {
             (Some(scope), _, _) => u.set("Scope", scope),
             // A directly connected unicast network, as netplan writes it.
-            (None, None, None) => u.set("Scope", "link"),
+            (None, None, None) if r.is_v4() => u.set("Scope", "link"),
             _ => {}
         }
         if let Some(kind) = &r.kind {
