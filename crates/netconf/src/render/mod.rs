@@ -78,6 +78,8 @@ impl Renderer {
             | "redhatenterprise"
             | "redhatenterpriseserver"
             | "rocky"
+            | "scientific"
+            | "scientificcernslc"
             | "ol"
             | "oraclelinux" => match major {
                 Some(m) if m < 9 => Renderer::Sysconfig,
