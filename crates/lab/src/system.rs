@@ -5,7 +5,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use warren_netconf::model::{Cidr, Dns, Route, RouteTo};
+use warren_netconf::model::Dns;
 use warren_netconf::{Action, LabInterface, NetworkModel, Renderer};
 use warren_topology::model::{Attachment, Node};
 
@@ -124,7 +124,10 @@ pub fn auto_renderer(layers: &[PathBuf]) -> io::Result<Renderer> {
             .any(|l| paths.iter().any(|p| l.join(p).symlink_metadata().is_ok()))
     };
     let choice = [
-        (Renderer::Netplan, &["usr/sbin/netplan", "usr/share/netplan"][..]),
+        (
+            Renderer::Netplan,
+            &["usr/sbin/netplan", "usr/share/netplan"][..],
+        ),
         (
             Renderer::NetworkManager,
             &["usr/sbin/NetworkManager", "sbin/NetworkManager"][..],
@@ -132,11 +135,17 @@ pub fn auto_renderer(layers: &[PathBuf]) -> io::Result<Renderer> {
         (Renderer::Eni, &["sbin/ifup", "usr/sbin/ifup"][..]),
         (
             Renderer::Sysconfig,
-            &["etc/sysconfig/network-scripts/ifup-eth", "usr/libexec/initscripts"][..],
+            &[
+                "etc/sysconfig/network-scripts/ifup-eth",
+                "usr/libexec/initscripts",
+            ][..],
         ),
         (
             Renderer::Networkd,
-            &["lib/systemd/systemd-networkd", "usr/lib/systemd/systemd-networkd"][..],
+            &[
+                "lib/systemd/systemd-networkd",
+                "usr/lib/systemd/systemd-networkd",
+            ][..],
         ),
     ]
     .into_iter()
@@ -162,34 +171,7 @@ pub fn render_netconf(node: &Node, upper: &Path, layers: &[PathBuf]) -> io::Resu
         .interfaces
         .iter()
         .filter(|i| i.attach != Attachment::Loopback)
-        .map(|i| LabInterface {
-            name: i.name.clone(),
-            mac: None,
-            addresses: i
-                .addresses()
-                .map(|a| Cidr {
-                    addr: a.value.addr,
-                    prefix: a.value.prefix,
-                })
-                .collect(),
-            routes: i
-                .routes
-                .iter()
-                .map(|r| Route {
-                    to: match r.value.to {
-                        Some(p) => RouteTo::Net(Cidr {
-                            addr: p.addr,
-                            prefix: p.len,
-                        }),
-                        None => RouteTo::Default,
-                    },
-                    via: Some(r.value.via),
-                    metric: r.value.metric,
-                    ..Route::default()
-                })
-                .collect(),
-            mtu: i.mtu,
-        })
+        .map(|i| crate::netconf::lab_interface(i, None))
         .collect();
     let model = NetworkModel::from_lab(&interfaces, Dns::default()).map_err(io::Error::other)?;
     let tasks = warren_netconf::render(&model, renderer).map_err(io::Error::other)?;
@@ -269,7 +251,10 @@ mod tests {
         let networkd = "usr/lib/systemd/systemd-networkd";
         for (files, want) in [
             (vec![networkd, "usr/sbin/netplan"], Renderer::Netplan),
-            (vec![networkd, "usr/sbin/NetworkManager"], Renderer::NetworkManager),
+            (
+                vec![networkd, "usr/sbin/NetworkManager"],
+                Renderer::NetworkManager,
+            ),
             (vec![networkd, "sbin/ifup"], Renderer::Eni),
             (
                 vec!["etc/sysconfig/network-scripts/ifup-eth"],

@@ -27,6 +27,7 @@ pub mod keys;
 mod metadata;
 pub mod model;
 mod nic;
+pub mod nocloud;
 mod os;
 mod render;
 mod resolvers;

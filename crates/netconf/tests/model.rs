@@ -387,3 +387,47 @@ fn a_bad_mac_is_refused() {
     );
     assert!(got.contains("is not a MAC address"), "{got}");
 }
+
+#[test]
+fn a_nocloud_seed_carries_meta_user_and_network_config() {
+    use warren_netconf::nocloud::{Seed, files};
+    let model = NetworkModel::from_lab(
+        &[LabInterface {
+            name: "eth0".into(),
+            mac: Some("02:00:00:00:00:01".into()),
+            addresses: vec!["10.0.0.2/24".parse().unwrap()],
+            ..LabInterface::default()
+        }],
+        Default::default(),
+    )
+    .unwrap();
+    let got = files(&Seed {
+        instance_id: "lab.vm",
+        hostname: "vm",
+        network: Some(&model),
+        user_data: None,
+    })
+    .unwrap();
+    let names: Vec<&str> = got.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["meta-data", "user-data", "network-config"]);
+    assert_eq!(got[0].1, "instance-id: lab.vm\nlocal-hostname: vm\n");
+    assert_eq!(got[1].1, "#cloud-config\n{}\n");
+    // Version 2 at the top, as NoCloud's network-config has it.
+    let net = &got[2].1;
+    assert!(
+        net.contains("\nversion: 2\nethernets:\n  \"eth0\":\n"),
+        "{net}"
+    );
+    assert!(
+        net.contains("match: {macaddress: \"02:00:00:00:00:01\"}"),
+        "{net}"
+    );
+    assert!(net.contains("addresses: [\"10.0.0.2/24\"]"), "{net}");
+    let bad = files(&Seed {
+        instance_id: "a b",
+        hostname: "vm",
+        network: None,
+        user_data: Some("x"),
+    });
+    assert!(bad.is_err());
+}

@@ -2,7 +2,7 @@
 //! model renderers, one module each.
 
 mod eni;
-mod netplan;
+pub(crate) mod netplan;
 mod networkd;
 mod nm;
 mod sysconfig;

@@ -14,6 +14,17 @@ const PATH: &str = "etc/netplan/50-cloud-init.yaml";
 
 /// Renders the model as one netplan file.
 pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
+    Ok(vec![write(
+        PATH.into(),
+        Some(0o600),
+        document(model, true)?,
+    )])
+}
+
+/// The model as a version 2 document: under a top-level `network:` key
+/// (`wrapped`, as netplan's files have it) or with `version:` at the top
+/// (as cloud-init's NoCloud `network-config` has it).
+pub(crate) fn document(model: &NetworkModel, wrapped: bool) -> Result<String, Error> {
     for i in &model.interfaces {
         if i.dhcp4 && i.dhcp6 && i.dhcp4_overrides != i.dhcp6_overrides {
             // `netplan generate` refuses it for its networkd backend, which
@@ -172,7 +183,20 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
             out.insert_str(start, &format!("    {}:{empty}\n", q(&i.id)));
         }
     }
-    Ok(vec![write(PATH.into(), Some(0o600), out)])
+    if wrapped {
+        return Ok(out);
+    }
+    // Everything under `network:` is indented by two spaces.
+    let body = out
+        .strip_prefix(HEADER)
+        .and_then(|b| b.strip_prefix("network:\n"))
+        .unwrap_or_default();
+    let mut unwrapped = HEADER.to_owned();
+    for line in body.lines() {
+        unwrapped.push_str(line.strip_prefix("  ").unwrap_or(line));
+        unwrapped.push('\n');
+    }
+    Ok(unwrapped)
 }
 
 /// 0 ethernets, 1 bonds, 2 bridges, 3 vlans.

@@ -43,6 +43,7 @@ pub mod console;
 mod launch;
 pub mod nic;
 pub mod qmp;
+pub mod seed;
 
 pub use config::{Accel, Boot, DiskFormat, Firmware, Ovmf, VmConfig, VmEvent, VmPaths};
 pub use console::{
@@ -395,7 +396,7 @@ impl Vm {
 }
 
 fn remove_state_files(p: &VmPaths) {
-    for f in [&p.qmp, &p.serial, &p.console, &p.overlay, &p.vars] {
+    for f in [&p.qmp, &p.serial, &p.console, &p.overlay, &p.vars, &p.seed] {
         let _ = std::fs::remove_file(f);
     }
 }
