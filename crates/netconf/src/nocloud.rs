@@ -3,8 +3,18 @@
 //! `cidata` at its first boot. Writing the volume is the caller's (a vfat
 //! or ISO 9660 image, see warren-runtime).
 
+use crate::model::{BondOption, Kind};
 use crate::render::netplan;
 use crate::{Error, NetworkModel};
+
+/// Bond parameters cloud-init's v2 reader does not map (a `KeyError`):
+/// `arp-ip-targets` in every version (it expects `arp-ip-target`), the
+/// other two in Debian 12's 22.4.
+const UNREAD_BY_CLOUD_INIT: &[BondOption] = &[
+    BondOption::ArpIpTarget,
+    BondOption::AllSlavesActive,
+    BondOption::LpInterval,
+];
 
 /// The volume label cloud-init's NoCloud data source looks for.
 pub const LABEL: &str = "cidata";
@@ -57,6 +67,19 @@ pub fn files(seed: &Seed<'_>) -> Result<Vec<(&'static str, String)>, Error> {
     if let Some(model) = seed.network {
         model.validate()?;
         crate::keys::check(model, crate::Renderer::Netplan)?;
+        for i in &model.interfaces {
+            if let Kind::Bond(b) = &i.kind
+                && let Some(o) = b.params.keys().find(|o| UNREAD_BY_CLOUD_INIT.contains(o))
+            {
+                return Err(Error::model(
+                    &i.id,
+                    format!(
+                        "bond parameter {} cannot go on a NoCloud seed: cloud-init's v2 reader fails on it",
+                        o.netplan_name()
+                    ),
+                ));
+            }
+        }
         out.push(("network-config", netplan::document(model, false)?));
     }
     Ok(out)

@@ -23,7 +23,8 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
 
 /// The model as a version 2 document: under a top-level `network:` key
 /// (`wrapped`, as netplan's files have it) or with `version:` at the top
-/// (as cloud-init's NoCloud `network-config` has it).
+/// (as cloud-init's NoCloud `network-config` has it; default routes are
+/// then written `0.0.0.0/0` and `::/0`, which cloud-init reads).
 pub(crate) fn document(model: &NetworkModel, wrapped: bool) -> Result<String, Error> {
     for i in &model.interfaces {
         if i.dhcp4 && i.dhcp6 && i.dhcp4_overrides != i.dhcp6_overrides {
@@ -118,9 +119,11 @@ pub(crate) fn document(model: &NetworkModel, wrapped: bool) -> Result<String, Er
             if !i.routes.is_empty() {
                 let _ = writeln!(out, "      routes:");
                 for r in &i.routes {
+                    // cloud-init (22.4) reads no `default`: its network
+                    // config gets the network of the family.
                     let to = match r.to {
-                        RouteTo::Default => "default".to_owned(),
-                        RouteTo::Net(c) => q(&c.to_string()),
+                        RouteTo::Default if wrapped => "default".to_owned(),
+                        RouteTo::Default | RouteTo::Net(_) => q(&r.to_cidr()),
                     };
                     let _ = writeln!(out, "        - to: {to}");
                     if let Some(via) = r.via {
