@@ -65,7 +65,7 @@ links:
     ipv4: [10.91.1.2/24, 10.91.1.1/24]
     ipv6: ['2001:db8:91::2/64', '2001:db8:91::1/64']
 interfaces:
-  dut:eth0: {{routes: ['10.92.0.0/16 via 10.91.1.2']}}
+  dut:eth0: {{routes: ['10.92.0.0/16 via 10.91.1.2', 'default via 10.91.1.2']}}
 ",
         k = fixture.join("vmlinuz").display(),
         i = fixture.join("initrd.gz").display()
@@ -145,6 +145,7 @@ interfaces:
         "Address=2001:db8:91::1/64".to_owned(),
         "Destination=10.92.0.0/16".to_owned(),
         "Gateway=10.91.1.2".to_owned(),
+        "Destination=0.0.0.0/0".to_owned(),
     ] {
         assert!(
             unit.lines().any(|l| l.trim() == want),
