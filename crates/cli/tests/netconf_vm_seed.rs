@@ -155,3 +155,36 @@ interfaces:
     drop(lab);
     assert!(!image.exists(), "the seed outlives the lab");
 }
+
+/// A renderer on a vm's netconf does nothing (cloud-init picks it in the
+/// guest), so it is refused at its place in the file.
+#[test]
+fn a_renderer_on_a_vm_is_an_error_at_its_place() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = write_lab(
+        tmp.path(),
+        "vmrend",
+        "name: vmrend\nnodes:\n  dut:\n    kind: vm\n    kernel: k\n    netconf: {renderer: networkd}\n    cloud_init: {user_data: u.yaml}\n",
+    );
+    let out = run(tmp.path(), &["validate", file.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("warren::netconf-renderer"), "{stderr}");
+    assert!(stderr.contains(":6:5"), "{stderr}");
+    assert!(
+        stderr.contains("netconf renderer `networkd` does not apply to a vm"),
+        "{stderr}"
+    );
+    // cloud_init is for vm nodes only.
+    let file = write_lab(
+        tmp.path(),
+        "nsci",
+        "name: nsci\nnodes:\n  r1:\n    cloud_init: {user_data: u.yaml}\n",
+    );
+    let out = run(tmp.path(), &["validate", file.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("`cloud_init` does not apply to netns nodes"),
+        "{stderr}"
+    );
+}

@@ -431,3 +431,92 @@ fn a_nocloud_seed_carries_meta_user_and_network_config() {
     });
     assert!(bad.is_err());
 }
+
+/// Every bond and bridge parameter of cloud-init's v1 schema
+/// (cloudinit/config/schemas/schema-network-config-v1.json) is known:
+/// taken, or refused with its reason, never "not a parameter warren knows".
+#[test]
+fn every_v1_schema_parameter_is_known() {
+    const BOND: &[&str] = &[
+        "active_slave",
+        "ad_actor_key",
+        "ad_actor_sys_prio",
+        "ad_actor_system",
+        "ad_aggregator",
+        "ad_num_ports",
+        "ad_partner_key",
+        "ad_partner_mac",
+        "ad_select",
+        "ad_user_port_key",
+        "all_slaves_active",
+        "arp_all_targets",
+        "arp_interval",
+        "arp_ip_target",
+        "arp_validate",
+        "downdelay",
+        "fail_over_mac",
+        "lacp_rate",
+        "lp_interval",
+        "mii_status",
+        "miimon",
+        "min_links",
+        "mode",
+        "num_grat_arp",
+        "num_unsol_na",
+        "packets_per_slave",
+        "peer_notif_delay",
+        "primary",
+        "primary_reselect",
+        "queue_id",
+        "resend_igmp",
+        "slaves",
+        "tlb_dynamic_lb",
+        "updelay",
+        "use_carrier",
+        "xmit_hash_policy",
+    ];
+    const BRIDGE: &[&str] = &[
+        "ageing",
+        "bridgeprio",
+        "fd",
+        "hello",
+        "hw",
+        "maxage",
+        "maxwait",
+        "pathcost",
+        "portprio",
+        "ports",
+        "stp",
+        "waitport",
+    ];
+    for key in BOND {
+        let text = format!(
+            "version: 1\nconfig:\n- {{type: physical, name: eth0}}\n- {{type: bond, name: bond0, bond_interfaces: [eth0], params: {{bond-{key}: \"1\"}}}}\n"
+        );
+        if let Err(e) = parse_network_config(&text) {
+            let e = e.to_string();
+            assert!(!e.contains("warren knows"), "bond-{key}: {e}");
+            // A config error names the key (a model error, such as a
+            // primary that is no member, names the interface).
+            assert!(
+                !e.starts_with("network config:") || e.contains(&format!("bond-{key}")),
+                "bond-{key}: {e}"
+            );
+        }
+    }
+    for key in BRIDGE {
+        let text = format!(
+            "version: 1\nconfig:\n- {{type: physical, name: eth0}}\n- {{type: bridge, name: br0, bridge_interfaces: [eth0], params: {{bridge_{key}: \"1\"}}}}\n"
+        );
+        if let Err(e) = parse_network_config(&text) {
+            let e = e.to_string();
+            assert!(!e.contains("warren knows"), "bridge_{key}: {e}");
+            // A config error names the key (a model error, such as a
+            // primary that is no member, names the interface).
+            assert!(
+                !e.starts_with("network config:") || e.contains(&format!("bridge_{key}")),
+                "bridge_{key}: {e}"
+            );
+        }
+    }
+}

@@ -362,8 +362,8 @@ fn bond(f: &Fields<'_>) -> Result<Bond, Error> {
             }
             // The kernel's older name for the same counter.
             "num_unsol_na" => BondOption::NumGratArp,
-            "ad_aggregator" | "ad_num_ports" | "ad_partner_key" | "ad_partner_mac"
-            | "mii_status" => {
+            "ad_actor_key" | "ad_aggregator" | "ad_num_ports" | "ad_partner_key"
+            | "ad_partner_mac" | "mii_status" => {
                 return Err(Error::config(
                     &key,
                     "a read-only status of the bonding driver, not a setting",
