@@ -80,6 +80,11 @@ pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
             }
             let mut iface = Interface::new(bond, Kind::Bond(Bond { members, params }));
             iface.dhcp4 = ctx.dhcp;
+            // packet-networking gives bond0 the first NIC's MAC
+            // (`hwaddress`, ifup-pre-local).
+            if bond == "bond0" {
+                iface.macaddress = nics.first().map(|n| n.mac.to_ascii_lowercase());
+            }
             model.interfaces.push(iface);
         }
     }
