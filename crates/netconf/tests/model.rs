@@ -319,6 +319,14 @@ mod never_panics {
             "nameservers",
             "match",
             "parameters",
+            "macaddress",
+            "optional",
+            "critical",
+            "link-local",
+            "ipv6-privacy",
+            "dhcp4-overrides",
+            "dhcp6-overrides",
+            "routing-policy",
         ]);
         let value = prop::sample::select(vec![
             "true",
@@ -338,6 +346,11 @@ mod never_panics {
             "{}",
             "[]",
             "\"a/b\"",
+            "[ipv4]",
+            "{use-dns: false, route-metric: 5, hostname: h}",
+            "[{from: 10.0.0.0/8, table: 5, priority: 1}]",
+            "[{to: 10.2.0.0/16, via: 10.0.0.1, on-link: true, scope: link, type: blackhole, from: 10.0.0.1}]",
+            "\"02:00:00:00:00:09\"",
         ]);
         let section = prop::sample::select(vec!["ethernets", "bonds", "bridges", "vlans"]);
         let name = prop::sample::select(vec!["eth0", "eth1", "bond0", "br0", "v1"]);
