@@ -1,7 +1,7 @@
 //! Every cloud-init network config key (v1 and v2) and what each renderer
 //! does with it: rendered (and how) or refused (and why).
 //!
-//! This table is the one place a renderer's refusals are decided: [`check`]
+//! This table is the one place a renderer's refusals are decided: `check`
 //! runs before every model renderer and fails on the first key an
 //! interface uses that the renderer refuses, naming the key, the renderer
 //! and the reason. docs/netconf.md carries the table [`markdown`] prints
