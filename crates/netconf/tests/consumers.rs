@@ -562,7 +562,8 @@ fn ifcfg_files_source_cleanly_in_bash() {
 
 #[test]
 fn networkd_parses_every_unit_without_a_complaint() {
-    // systemd-networkd's own parser: the daemon is started on the units in
+    // systemd-networkd's own parser (and udev's, for the .link files): the
+    // daemon is started on the units in
     // a throwaway mount and network namespace (`unshare`; a tmpfs over /run
     // hides the host's D-Bus and journal, so it touches nothing outside),
     // logs every key it does not know or cannot parse as
@@ -581,7 +582,7 @@ fn networkd_parses_every_unit_without_a_complaint() {
         .map(|(n, m)| (n, common::supported_part(&m, Renderer::Networkd)))
         .collect();
     // One networkd per model, all at once (each waits out its timeout).
-    let results: Vec<(String, Option<String>)> = std::thread::scope(|s| {
+    let results: Vec<(String, Option<(String, Vec<String>)>)> = std::thread::scope(|s| {
         let handles: Vec<_> = models
             .iter()
             .map(|(name, model)| {
@@ -591,8 +592,10 @@ fn networkd_parses_every_unit_without_a_complaint() {
                     let dir = tempfile::tempdir().expect("tempdir");
                     write_tree(dir.path(), &tasks);
                     let units = dir.path().join("etc/systemd/network");
+                    // udev parses the .link files (net_setup_link, on the
+                    // namespace's own lo), networkd the rest.
                     let script = format!(
-                        "mount -t tmpfs tmpfs /run && mount --bind '{}' /etc/systemd/network && exec '{}' 3 {}",
+                        "mount -t tmpfs tmpfs /run && mount --bind '{}' /etc/systemd/network && mount -t sysfs sysfs /sys && udevadm test-builtin net_setup_link /sys/class/net/lo; exec '{}' 3 {}",
                         units.display(),
                         timeout.display(),
                         networkd.display()
@@ -603,7 +606,12 @@ fn networkd_parses_every_unit_without_a_complaint() {
                         .env("SYSTEMD_LOG_LEVEL", "debug")
                         .output()
                         .expect("run networkd");
-                    Some(String::from_utf8_lossy(&out.stderr).into_owned())
+                    let links = tasks
+                        .iter()
+                        .filter(|t| t.path.ends_with(".link"))
+                        .map(|t| t.path.rsplit('/').next().unwrap_or_default().to_owned())
+                        .collect();
+                    Some((String::from_utf8_lossy(&out.stderr).into_owned(), links))
                 });
                 (name.clone(), log)
             })
@@ -616,7 +624,13 @@ fn networkd_parses_every_unit_without_a_complaint() {
     let mut failures = Vec::new();
     let mut validated = 0;
     for (name, log) in results {
-        let Some(log) = log else { continue };
+        let Some((log, links)) = log else { continue };
+        for link in links {
+            let parsed = format!("Parsed configuration file \"/etc/systemd/network/{link}\"");
+            if !log.contains(&parsed) {
+                failures.push(format!("{name}: udev did not load {link}"));
+            }
+        }
         // It got as far as reading the units.
         if !log.contains("Enumeration completed") {
             failures.push(format!("{name}: networkd did not start:\n{log}"));
