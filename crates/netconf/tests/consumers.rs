@@ -560,6 +560,9 @@ fn ifcfg_files_source_cleanly_in_bash() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// What one networkd run logged, and the .link files it was given.
+type NetworkdRun = (String, Vec<String>);
+
 #[test]
 fn networkd_parses_every_unit_without_a_complaint() {
     // systemd-networkd's own parser (and udev's, for the .link files): the
@@ -582,7 +585,7 @@ fn networkd_parses_every_unit_without_a_complaint() {
         .map(|(n, m)| (n, common::supported_part(&m, Renderer::Networkd)))
         .collect();
     // One networkd per model, all at once (each waits out its timeout).
-    let results: Vec<(String, Option<(String, Vec<String>)>)> = std::thread::scope(|s| {
+    let results: Vec<(String, Option<NetworkdRun>)> = std::thread::scope(|s| {
         let handles: Vec<_> = models
             .iter()
             .map(|(name, model)| {
