@@ -163,7 +163,7 @@ pub struct VmConfig {
     /// labelled `CIDATA` (`STATE/NAME.seed.img`) attached as a read-only
     /// drive, so a cloud image configures itself at boot.
     pub seed: Option<Vec<(String, String)>>,
-    /// Sockets, the overlay and the variable store; all removed at stop.
+    /// Sockets, the overlay, the variable store and the seed; all removed at stop.
     /// Unix socket paths must fit in 107 bytes.
     pub state_dir: PathBuf,
     /// Console logs (`NAME.log`, `NAME.txt`) and QEMU's own output
