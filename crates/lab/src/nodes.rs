@@ -221,7 +221,7 @@ fn spec_for(
             env.push(("NOTIFY_SOCKET".into(), NOTIFY_SOCKET.into()));
         }
         if node.netconf.is_some() {
-            crate::system::render_networkd(node, &upper)?;
+            crate::system::render_netconf(node, &upper, &image.layers)?;
         }
         crate::system::console_autologin(&upper)?;
     }

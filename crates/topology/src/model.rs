@@ -280,6 +280,17 @@ pub struct VmSpec {
     /// Extra QEMU arguments.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub qemu_args: Vec<String>,
+    /// What goes on the cloud-init NoCloud seed besides the network config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_init: Option<CloudInitSpec>,
+}
+
+/// A vm's `cloud_init`: a NoCloud seed drive for a cloud image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct CloudInitSpec {
+    /// A file (relative to the lab file) passed through as `user-data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
 }
 
 /// How to drive a vm's serial console.

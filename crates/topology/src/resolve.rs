@@ -225,6 +225,7 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
         console: n.console,
         nic_model: n.nic_model.unwrap_or_else(|| "virtio-net-pci".into()),
         qemu_args: n.qemu_args.unwrap_or_default(),
+        cloud_init: n.cloud_init,
     });
     Node {
         name: name.clone(),
@@ -288,6 +289,25 @@ fn check_node(cx: &mut Cx<'_>, name: &Spanned<String>, own: &RawNode, node: &Nod
                     "nothing to boot",
                 )
                 .with_help("set `kernel` (with `initrd` and `append`) for direct boot, or `disk` for a disk image"),
+            );
+        }
+        // A vm's network config goes to its cloud-init, which picks the
+        // guest's renderer itself.
+        if let Some(nc) = &node.netconf
+            && nc.renderer != "auto"
+            && let Some((_, span)) = own.keys.iter().find(|(k, _)| *k == "netconf")
+        {
+            cx.push(
+                Diagnostic::error(
+                    "warren::netconf-renderer",
+                    *span,
+                    format!(
+                        "vm node `{}`: netconf renderer `{}` does not apply to a vm",
+                        name.value, nc.renderer
+                    ),
+                    "renderer on a vm",
+                )
+                .with_help("a vm gets cloud-init's network-config (v2), whose renderer cloud-init picks in the guest: write `netconf: true`"),
             );
         }
         if vm.initrd.is_some() && vm.kernel.is_none() {
