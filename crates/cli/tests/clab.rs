@@ -60,7 +60,7 @@ fn frr_ring_converges_pings_and_reroutes_around_a_cut_link() {
     let passed = passes(
         &examples().join("clab/frr-ring/frr-ring.clab.yml"),
         "frr-ring",
-        10,
+        12,
     );
     for step in [
         "OSPF gives r1 a route to r2's loopback over the r1-r2 link",
