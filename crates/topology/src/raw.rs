@@ -307,7 +307,7 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
         );
         return None;
     }
-    let f = cx.fields(root, "the lab file", LAB_KEYS)?;
+    let f = cx.fields_with_extensions(root, "the lab file", LAB_KEYS)?;
     let mut lab = RawLab::default();
     if let Some(v) = f.get("version")
         && let Some(n) = cx.uint(v, "version", 0, u64::MAX)

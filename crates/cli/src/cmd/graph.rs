@@ -5,11 +5,12 @@ use crate::args::{GraphArgs, GraphFormat};
 use crate::labfile::LabFile;
 
 pub fn run(args: &GraphArgs) -> Result<(), Failure> {
-    let lab = LabFile::read_with(
-        &args.file,
-        &crate::compose::split_network_files(&args.network_files),
-    )?
-    .into_lab()?;
+    let compose = crate::compose::Options {
+        network_files: crate::compose::split_paths(&args.network_files),
+        compose_files: crate::compose::split_paths(&args.compose_files),
+        env_files: args.env_files.clone(),
+    };
+    let lab = LabFile::read_with(&args.file, &compose)?.into_lab()?;
     let out = match args.format {
         GraphFormat::Dot => warren_topology::graph::to_dot(&lab),
         GraphFormat::Mermaid => warren_topology::graph::to_mermaid(&lab),

@@ -5,6 +5,17 @@ use super::network_file::Entry;
 use super::service::Service;
 use super::{Out, netem, offset, targets};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+
+/// What every link's conversion shares.
+pub(super) struct Options<'a> {
+    /// The compose project, for `container:` names.
+    pub(super) project: &'a str,
+    /// conlink's `--default-mtu`, for veth links without `mtu`.
+    pub(super) default_mtu: Option<&'a str>,
+    /// Services not run (the conlink service).
+    pub(super) skipped: &'a BTreeSet<String>,
+}
 
 /// Link properties conlink defines.
 const LINK_KEYS: &[&str] = &[
@@ -66,14 +77,14 @@ fn netem_options(e: &Entry) -> Option<Result<String, String>> {
 pub(super) fn link(
     e: &Entry,
     services: &[Service],
-    project: &str,
+    opts: &Options<'_>,
     out: &mut Out,
     notes: &mut Vec<String>,
     errors: &mut Vec<String>,
 ) {
     for key in e.props.keys() {
         if !LINK_KEYS.contains(&key.as_str()) {
-            errors.push(format!("{}: unknown link property `{key}`", e.origin));
+            errors.push(format!("{}: unknown link property `{key}`", e.at(key)));
         }
     }
     let mut bad = false;
@@ -81,7 +92,7 @@ pub(super) fn link(
         if let Some(v) = e.props.get(key)
             && let Some(msg) = unsupported(key, v.as_str().unwrap_or(""))
         {
-            errors.push(format!("{}: {msg}", e.origin));
+            errors.push(format!("{}: {msg}", e.at(key)));
             bad = true;
         }
     }
@@ -93,7 +104,7 @@ pub(super) fn link(
         if e.props.contains_key("mode") {
             errors.push(format!(
                 "{}: `mode` applies to macvlan and macvtap links",
-                e.origin
+                e.at("mode")
             ));
             bad = true;
         }
@@ -134,12 +145,12 @@ pub(super) fn link(
         Some(Ok(text)) => match netem::impair(&text) {
             Ok(m) => Some(m),
             Err(m) => {
-                errors.push(format!("{}: netem `{text}`: {m}", e.origin));
+                errors.push(format!("{}: netem `{text}`: {m}", e.at("netem")));
                 return;
             }
         },
         Some(Err(m)) => {
-            errors.push(format!("{}: {m}", e.origin));
+            errors.push(format!("{}: {m}", e.at("netem")));
             return;
         }
         None => None,
@@ -147,26 +158,31 @@ pub(super) fn link(
     if impair.is_some() && kind != "veth" {
         errors.push(format!(
             "{}: `netem` on a {kind} link: the kernel's netem qdisc (CONFIG_NET_SCH_NETEM) is absent here, and warren's user-space wire that stands in for it carries veth links only",
-            e.origin
+            e.at("netem")
         ));
         return;
     }
     if e.props.contains_key("nat") && e.str("ip").is_none_or(|ip| ip.contains(':')) {
         errors.push(format!(
             "{}: `nat` needs an IPv4 `ip`, the address NATed traffic leaves from",
-            e.origin
+            e.at("nat")
         ));
         return;
     }
     if e.props.contains_key("forward") && e.str("ip").is_none() {
         errors.push(format!(
             "{}: `forward` needs `ip`, the address connections are relayed to",
-            e.origin
+            e.at("forward")
         ));
         return;
     }
     let dev = e.str("dev").unwrap_or("eth0");
-    for (node, index) in targets(e, services, project, errors) {
+    let mtu = e.str("mtu").or(if kind == "veth" {
+        opts.default_mtu
+    } else {
+        None
+    });
+    for (node, index) in targets(e, services, opts.skipped, opts.project, errors) {
         let key = format!("{node}:{dev}");
         match &attach {
             Attach::Bridge(bridge) => {
@@ -189,7 +205,7 @@ pub(super) fn link(
                 Ok((addr, v6)) => {
                     iface.insert(if v6 { "ipv6" } else { "ipv4" }.into(), json!([addr]));
                 }
-                Err(m) => errors.push(format!("{}: ip {ip}: {m}", e.origin)),
+                Err(m) => errors.push(format!("{}: ip {ip}: {m}", e.at("ip"))),
             }
         }
         if let Some(mac) = e.str("mac") {
@@ -197,10 +213,10 @@ pub(super) fn link(
                 Ok(m) => {
                     iface.insert("mac".into(), json!(m));
                 }
-                Err(m) => errors.push(format!("{}: mac {mac}: {m}", e.origin)),
+                Err(m) => errors.push(format!("{}: mac {mac}: {m}", e.at("mac"))),
             }
         }
-        if let Some(mtu) = e.str("mtu") {
+        if let Some(mtu) = mtu {
             iface.insert("mtu".into(), json!(mtu));
         }
         let routes = e.strings("route");
@@ -225,7 +241,7 @@ pub(super) fn link(
                     "port": port.to_string(),
                     "proto": proto,
                 })),
-                Err(m) => errors.push(format!("{}: forward {fwd}: {m}", e.origin)),
+                Err(m) => errors.push(format!("{}: forward {fwd}: {m}", e.at("forward"))),
             }
         }
     }
