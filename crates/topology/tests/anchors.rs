@@ -56,7 +56,10 @@ fn errors_inside_a_merged_map_point_at_the_anchor() {
 
 #[test]
 fn only_top_level_extension_keys_are_free() {
-    let text = LAB.replace("    cmd: [sleep, '90']\n", "    cmd: [sleep, '90']\n    x-note: 1\n");
+    let text = LAB.replace(
+        "    cmd: [sleep, '90']\n",
+        "    cmd: [sleep, '90']\n    x-note: 1\n",
+    );
     let loaded = warren_topology::load(&text, "anchors");
     assert!(
         loaded

@@ -176,6 +176,17 @@ pub(super) fn link(
         ));
         return;
     }
+    // Checked here so that a bad route is reported where it was written,
+    // not in the converted lab.
+    for r in e.strings("route") {
+        if let Err(m) = crate::raw::route_text(&r) {
+            errors.push(format!(
+                "{}: route `{r}`: {m}; warren takes `DEST via GATEWAY [dev IF] [metric N]`",
+                e.at("route")
+            ));
+            return;
+        }
+    }
     let dev = e.str("dev").unwrap_or("eth0");
     let mtu = e.str("mtu").or(if kind == "veth" {
         opts.default_mtu

@@ -452,3 +452,15 @@ fn services_route_like_containers_on_a_docker_host() {
     assert_eq!(get("net.ipv4.ip_forward"), Some("1"));
     assert_eq!(get("net.ipv6.conf.all.forwarding"), Some("0"));
 }
+
+#[test]
+fn a_route_warren_cannot_take_is_reported_where_it_was_written() {
+    let compose = "services:\n  n:\n    image: alpine\n    x-network:\n      links:\n        - {bridge: s1, ip: 10.0.0.2/24, route: '10.1.0.0/16 dev eth0'}\n";
+    let c = convert(&input(compose, &[]));
+    assert_eq!(
+        c.errors,
+        [
+            "compose.yaml:6:48: service n x-network links[0]: route `10.1.0.0/16 dev eth0`: no gateway (`via`); warren takes `DEST via GATEWAY [dev IF] [metric N]`"
+        ]
+    );
+}
