@@ -296,6 +296,9 @@ pub struct DownArgs {
     /// Tear down every lab.
     #[arg(long)]
     pub all: bool,
+    /// Keep the folders of a compose lab's named volumes (removed otherwise).
+    #[arg(long)]
+    pub keep_volumes: bool,
 }
 
 /// `warren ps`.

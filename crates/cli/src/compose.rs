@@ -15,6 +15,18 @@ pub struct Options {
     pub compose_files: Vec<PathBuf>,
     /// Files of variables that replace `.env` (`--env-file`).
     pub env_files: Vec<PathBuf>,
+    /// Create the folders of named volumes (for `up`, not for `graph`).
+    pub create_volumes: bool,
+}
+
+/// Where the lab `lab` keeps its named volumes: beside the labs' state
+/// folders (`/run/warren-volumes/LAB/NAME` as root), so that they outlive
+/// a failed `up` and `warren down` removes them (or `--keep-volumes` keeps them).
+pub fn volumes_dir(lab: &str) -> PathBuf {
+    let root = warren_lab::state::state_root();
+    let mut name = root.file_name().unwrap_or_default().to_os_string();
+    name.push("-volumes");
+    root.with_file_name(name).join(lab)
 }
 
 impl Options {
@@ -150,6 +162,7 @@ fn prepare(path: &Path, opts: &Options) -> miette::Result<(Input, compose::Neede
         env: environment(&dir, &opts.env_files)?,
         env_files: BTreeMap::new(),
         dir: dir.display().to_string(),
+        volumes_dir: String::new(),
     };
     let needed = compose::needed(&input);
     // Compose's order: COMPOSE_PROJECT_NAME, then `name:`, then the folder's name.
@@ -201,9 +214,17 @@ pub fn convert(path: &Path, opts: &Options) -> miette::Result<(String, String)> 
         });
     }
     input.name = name.clone();
+    input.volumes_dir = volumes_dir(&name).display().to_string();
     let out = compose::convert(&input);
     for n in &out.notes {
         eprintln!("note: {n}");
+    }
+    if opts.create_volumes && out.errors.is_empty() {
+        for v in &out.volumes {
+            std::fs::create_dir_all(v)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("creating the volume folder {v}"))?;
+        }
     }
     match out.lab_text {
         Some(t) if out.errors.is_empty() => Ok((name, t)),

@@ -928,8 +928,17 @@ fn every_mapped_service_key_and_interpolation_form_reaches_the_node() {
             65534,
             "user"
         );
+        // The named volume is one folder, shared by app and every peer.
+        assert_eq!(
+            cat(tmp.path(), "cl-keys", "peer_2", "/shared/note"),
+            "shared\n"
+        );
     });
-    must(&run(tmp.path(), &["down", compose]), "down");
+    let volumes = Path::new("/run/warren-volumes/cl-keys");
+    assert!(volumes.join("data/note").is_file(), "the volume's folder");
+    let down = must(&run(tmp.path(), &["down", compose]), "down");
+    assert!(down.contains("removed the volumes of cl-keys"), "{down}");
+    assert!(!volumes.exists(), "down removes the lab's volumes");
     assert_gone("cl-keys", &held);
     if let Err(e) = result {
         std::panic::resume_unwind(e);

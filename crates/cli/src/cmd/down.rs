@@ -50,6 +50,11 @@ pub fn run(args: &DownArgs) -> Result<(), Failure> {
         } else {
             println!("no lab called {name} is running; nothing to do");
         }
+        let volumes = crate::compose::volumes_dir(&name);
+        if !args.keep_volumes && volumes.exists() {
+            std::fs::remove_dir_all(&volumes).map_err(Failure::error)?;
+            println!("removed the volumes of {name} ({})", volumes.display());
+        }
     }
     Ok(())
 }

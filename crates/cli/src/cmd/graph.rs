@@ -9,6 +9,7 @@ pub fn run(args: &GraphArgs) -> Result<(), Failure> {
         network_files: crate::compose::split_paths(&args.network_files),
         compose_files: crate::compose::split_paths(&args.compose_files),
         env_files: args.env_files.clone(),
+        create_volumes: false,
     };
     let lab = LabFile::read_with(&args.file, &compose)?.into_lab()?;
     let out = match args.format {

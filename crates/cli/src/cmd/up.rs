@@ -68,6 +68,7 @@ impl LabArgs {
             network_files: crate::compose::split_paths(&self.network_files),
             compose_files: crate::compose::split_paths(&self.compose_files),
             env_files: self.env_files.clone(),
+            create_volumes: true,
         }
     }
 

@@ -49,6 +49,9 @@ pub struct Input {
     /// The project folder, which relative bind sources are relative to;
     /// empty keeps them as written.
     pub dir: String,
+    /// The folder that holds the lab's named volumes, one folder each;
+    /// empty refuses named volumes.
+    pub volumes_dir: String,
 }
 
 /// The outcome: the lab file text when there were no errors, notes about
@@ -61,6 +64,8 @@ pub struct Converted {
     pub notes: Vec<String>,
     /// Problems that stop the lab, each once at its place in the user's file.
     pub errors: Vec<String>,
+    /// The named volumes' folders, for the caller to create before `up`.
+    pub volumes: Vec<String>,
 }
 
 /// A JSON pointer token for `key`.
@@ -75,6 +80,8 @@ struct Cx<'a> {
     places: &'a BTreeMap<String, Place>,
     notes: Vec<String>,
     errors: Vec<String>,
+    /// Named volume folders the services bind.
+    volumes: BTreeSet<String>,
 }
 
 impl Cx<'_> {
@@ -251,6 +258,7 @@ pub fn convert(input: &Input) -> Converted {
         places,
         notes: Vec::new(),
         errors,
+        volumes: BTreeSet::new(),
     };
     let mut net = NetConf::default();
     let mut services = Vec::new();
@@ -438,6 +446,7 @@ pub fn convert(input: &Input) -> Converted {
             lab_text: None,
             notes,
             errors,
+            volumes: Vec::new(),
         };
     }
     let mut lab = Map::new();
@@ -462,6 +471,7 @@ pub fn convert(input: &Input) -> Converted {
         lab_text,
         notes,
         errors,
+        volumes: cx.volumes.into_iter().collect(),
     }
 }
 

@@ -278,7 +278,8 @@ const HANDLED: &[&str] = &[
     "network_mode",
 ];
 
-/// `volumes`: host paths become binds; named volumes are refused for now.
+/// `volumes`: host paths become binds, named volumes binds of folders in
+/// the lab's volumes folder (which the caller creates, and `down` removes).
 fn volumes(
     cx: &mut Cx<'_>,
     input: &Input,
@@ -334,9 +335,19 @@ fn volumes(
                 continue;
             }
         };
-        let is_path = source.starts_with(['.', '/', '~']);
-        if !is_path {
-            cx.error(&here, &format!("service {name}: named or anonymous volume `{}`: the lab model has no volumes yet; bind a host folder (./DIR:{target})", if source.is_empty() { "(anonymous)" } else { source.as_str() }));
+        if source.is_empty() {
+            cx.error(&here, &format!("service {name}: anonymous volume `{target}`: name it (NAME:{target}), and it becomes a folder of the lab's"));
+            ok = false;
+            continue;
+        }
+        let named = !source.starts_with(['.', '/', '~']);
+        if named && !volume_name(&source) {
+            cx.error(&here, &format!("service {name}: volume name `{source}`: a name is letters, digits, `_`, `.` and `-`, starting with a letter or digit"));
+            ok = false;
+            continue;
+        }
+        if named && input.volumes_dir.is_empty() {
+            cx.error(&here, &format!("service {name}: named volume `{source}`: no folder for the lab's volumes was given"));
             ok = false;
             continue;
         }
@@ -348,7 +359,11 @@ fn volumes(
             ok = false;
             continue;
         }
-        let source = if let Some(home) = source.strip_prefix("~/") {
+        let source = if named {
+            let dir = format!("{}/{source}", input.volumes_dir.trim_end_matches('/'));
+            cx.volumes.insert(dir.clone());
+            dir
+        } else if let Some(home) = source.strip_prefix("~/") {
             format!(
                 "{}/{home}",
                 input.env.get("HOME").map_or("", String::as_str)
@@ -373,6 +388,13 @@ fn volumes(
         node.insert("binds".into(), Value::Array(binds));
     }
     ok
+}
+
+/// A Docker volume name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn volume_name(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// `healthcheck` becomes the node's `ready`: its test is the probe, retried

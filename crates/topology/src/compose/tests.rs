@@ -18,6 +18,7 @@ fn input(compose: &str, nets: &[&str]) -> Input {
         env: [("NET".to_string(), "10.9".to_string())].into(),
         env_files: [("app.env".to_string(), "MODE=test\n".to_string())].into(),
         dir: "/project".into(),
+        volumes_dir: "/run/warren-volumes/t".into(),
     }
 }
 
@@ -462,5 +463,52 @@ fn a_route_warren_cannot_take_is_reported_where_it_was_written() {
         [
             "compose.yaml:6:48: service n x-network links[0]: route `10.1.0.0/16 dev eth0`: no gateway (`via`); warren takes `DEST via GATEWAY [dev IF] [metric N]`"
         ]
+    );
+}
+
+#[test]
+fn named_volumes_are_folders_of_the_lab() {
+    let compose = "services:\n  a:\n    image: alpine\n    volumes: [data:/var/lib/data, 'cache:/c:ro']\n  b:\n    image: alpine\n    volumes: [{type: volume, source: data, target: /d}]\n";
+    let c = convert(&input(compose, &[]));
+    assert_eq!(
+        c.volumes,
+        ["/run/warren-volumes/t/cache", "/run/warren-volumes/t/data"]
+    );
+    let (lab, _) = lab_of(c);
+    let binds = |n: &str| {
+        let c = lab
+            .node(n)
+            .and_then(|n| n.container.clone())
+            .expect("container");
+        c.binds
+            .iter()
+            .map(|b| (b.source.clone(), b.target.clone(), b.readonly))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        binds("a_1"),
+        [
+            (
+                "/run/warren-volumes/t/data".to_string(),
+                "/var/lib/data".to_string(),
+                false
+            ),
+            (
+                "/run/warren-volumes/t/cache".to_string(),
+                "/c".to_string(),
+                true
+            )
+        ]
+    );
+    assert_eq!(binds("b_1")[0].0, "/run/warren-volumes/t/data");
+    let c = convert(&input(
+        "services:\n  a:\n    image: alpine\n    volumes: [/anon, 'bad name:/x']\n",
+        &[],
+    ));
+    assert_eq!(c.errors.len(), 2, "{:?}", c.errors);
+    assert!(
+        c.errors[0].starts_with("compose.yaml:4:15: service a: anonymous volume `/anon`"),
+        "{:?}",
+        c.errors
     );
 }
