@@ -187,8 +187,8 @@ pub(super) fn merge(base: &mut Doc, over: Doc, key: &str) {
         }
         (_, kind) if KEYED.contains(&key) => {
             let old = std::mem::replace(&mut base.kind, Kind::Null);
-            let mut entries = keyed(old, &base.at);
-            for (k, kat, v) in keyed(kind, &over.at) {
+            let mut entries = keyed(old);
+            for (k, kat, v) in keyed(kind) {
                 entries.retain(|(e, _, _)| *e != k);
                 entries.push((k, kat, v));
             }
@@ -215,7 +215,7 @@ pub(super) fn merge(base: &mut Doc, over: Doc, key: &str) {
 }
 
 /// A `KEY=VALUE` list or a mapping as mapping entries.
-fn keyed(kind: Kind, at: &Place) -> Vec<(String, Place, Doc)> {
+fn keyed(kind: Kind) -> Vec<(String, Place, Doc)> {
     match kind {
         Kind::Map(entries) => entries,
         Kind::List(items) => items
@@ -229,10 +229,7 @@ fn keyed(kind: Kind, at: &Place) -> Vec<(String, Place, Doc)> {
                 Some((k, d.at.clone(), Doc { at: d.at, kind: v }))
             })
             .collect(),
-        _ => {
-            let _ = at;
-            Vec::new()
-        }
+        _ => Vec::new(),
     }
 }
 

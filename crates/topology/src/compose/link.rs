@@ -195,14 +195,32 @@ pub(super) fn link(
     });
     for (node, index) in targets(e, services, opts.skipped, opts.project, errors) {
         let key = format!("{node}:{dev}");
+        let here = format!("/interfaces/{key}");
+        out.origin(&here, &e.origin);
+        for (lab_key, link_key) in [
+            ("ipv4", "ip"),
+            ("ipv6", "ip"),
+            ("mac", "mac"),
+            ("mtu", "mtu"),
+            ("routes", "route"),
+            ("impair", "netem"),
+            ("nat", "nat"),
+            ("ethtool", "ethtool"),
+            ("macvlan", "outer-dev"),
+        ] {
+            out.origin(&format!("{here}/{lab_key}"), e.at(link_key));
+        }
         match &attach {
             Attach::Bridge(bridge) => {
+                out.origin(&format!("/networks/{bridge}"), e.at("bridge"));
                 let net = out
                     .networks
                     .entry((*bridge).to_string())
                     .or_insert_with(|| json!({"members": []}));
                 if let Some(m) = net.get_mut("members").and_then(Value::as_array_mut) {
                     m.push(Value::String(key.clone()));
+                    let at = format!("/networks/{bridge}/members/{}", m.len() - 1);
+                    out.origin(&at, &e.origin);
                 }
             }
             Attach::Macvlan(m) => {
@@ -246,12 +264,18 @@ pub(super) fn link(
         }
         for fwd in e.strings("forward") {
             match offset::forward(&fwd, index) {
-                Ok((host, port, proto)) => out.forwards.push(json!({
-                    "host": host.to_string(),
-                    "to": key,
-                    "port": port.to_string(),
-                    "proto": proto,
-                })),
+                Ok((host, port, proto)) => {
+                    out.origin(
+                        &format!("/forwards/{}", out.forwards.len()),
+                        e.at("forward"),
+                    );
+                    out.forwards.push(json!({
+                        "host": host.to_string(),
+                        "to": key,
+                        "port": port.to_string(),
+                        "proto": proto,
+                    }));
+                }
                 Err(m) => errors.push(format!("{}: forward {fwd}: {m}", e.at("forward"))),
             }
         }

@@ -169,9 +169,18 @@ struct Out {
     interfaces: BTreeMap<String, Map<String, Value>>,
     tunnels: Vec<Value>,
     forwards: Vec<Value>,
+    /// Where the user wrote what became each part of the lab, by JSON
+    /// pointer into it: the first writer of a part is kept.
+    origins: BTreeMap<String, String>,
 }
 
 impl Out {
+    fn origin(&mut self, pointer: &str, origin: &str) {
+        self.origins
+            .entry(pointer.to_string())
+            .or_insert_with(|| origin.to_string());
+    }
+
     fn iface(&mut self, key: &str) -> &mut Map<String, Value> {
         self.interfaces.entry(key.to_string()).or_default()
     }
@@ -385,9 +394,15 @@ pub fn convert(input: &Input) -> Converted {
     let mut out = Out::default();
     for svc in &services {
         if let Some(node) = &svc.node {
+            let base = format!("/services/{}", pointer_key(&svc.name));
             for i in 1..=svc.replicas {
-                out.nodes
-                    .insert(format!("{}_{i}", svc.name), Value::Object(node.clone()));
+                let name = format!("{}_{i}", svc.name);
+                out.origin(&format!("/nodes/{name}"), &cx.at(&base));
+                for (lab_key, key) in SERVICE_ORIGINS {
+                    let at = cx.at(&format!("{base}/{key}"));
+                    out.origin(&format!("/nodes/{name}/{lab_key}"), &at);
+                }
+                out.nodes.insert(name, Value::Object(node.clone()));
             }
         }
     }
@@ -428,6 +443,7 @@ pub fn convert(input: &Input) -> Converted {
         }
     }
     for t in &net.tunnels {
+        out.origin(&format!("/tunnels/{}", out.tunnels.len()), &t.origin);
         tunnel(t, &mut out, &mut errors);
     }
     for c in &net.commands {
@@ -437,7 +453,9 @@ pub fn convert(input: &Input) -> Converted {
         };
         for (node, _) in targets(c, &services, &skipped, &input.name, &mut errors) {
             if let Some(e) = out.node_exec(&node) {
+                let at = format!("/nodes/{node}/exec/{}", e.len());
                 e.push(cmd.clone());
+                out.origin(&at, &c.origin);
             }
         }
     }
@@ -466,12 +484,100 @@ pub fn convert(input: &Input) -> Converted {
     if !out.forwards.is_empty() {
         lab.insert("forwards".into(), Value::Array(out.forwards));
     }
-    let lab_text = serde_json::to_string_pretty(&Value::Object(lab)).ok();
+    let lab_text = serde_json::to_string_pretty(&Value::Object(lab)).unwrap_or_default();
+    let errors = check(&lab_text, &input.name, &out.origins, &file);
     Converted {
-        lab_text,
+        lab_text: errors.is_empty().then_some(lab_text),
         notes,
         errors,
         volumes: cx.volumes.into_iter().collect(),
+    }
+}
+
+/// Lab node keys and the compose service keys they come from.
+const SERVICE_ORIGINS: &[(&str, &str)] = &[
+    ("image", "image"),
+    ("cmd", "command"),
+    ("entrypoint", "entrypoint"),
+    ("workdir", "working_dir"),
+    ("user", "user"),
+    ("capabilities", "cap_add"),
+    ("sysctls", "sysctls"),
+    ("env", "environment"),
+    ("binds", "volumes"),
+    ("ready", "healthcheck"),
+];
+
+/// Loads the converted lab as `warren up` will, and reports each of its
+/// errors at the place in the user's files that the offending part came
+/// from (the nearest recorded part above it), so no message points into
+/// the generated lab.
+fn check(
+    lab_text: &str,
+    name: &str,
+    origins: &BTreeMap<String, String>,
+    file: &str,
+) -> Vec<String> {
+    let loaded = crate::load(lab_text, name);
+    let root = crate::yaml::parse(lab_text).ok();
+    let mut out = Vec::new();
+    for d in loaded
+        .diagnostics
+        .0
+        .iter()
+        .filter(|d| d.severity == crate::Severity::Error)
+    {
+        let pointer = match (d.span, &root) {
+            (Some(span), Some(root)) => pointer_at(root, span.start),
+            _ => String::new(),
+        };
+        let mut p = pointer.as_str();
+        let origin = loop {
+            if let Some(o) = origins.get(p) {
+                break o.as_str();
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => break file,
+            }
+        };
+        // A help that names a line means a line of the generated lab: left out.
+        let help = d
+            .help
+            .as_deref()
+            .filter(|h| !h.contains("line "))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        let m = format!("{origin}: {}{help}", d.message);
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// The JSON pointer of the deepest value (or mapping key) of `node` at byte `offset`.
+fn pointer_at(node: &crate::yaml::Node, offset: usize) -> String {
+    let inside = |s: crate::Span| s.start <= offset && offset < s.end.max(s.start + 1);
+    match &node.value {
+        crate::yaml::Value::Map(pairs) => {
+            for (k, v) in pairs {
+                let key = pointer_key(k.as_str().unwrap_or_default());
+                if inside(k.span) {
+                    return format!("/{key}");
+                }
+                if inside(v.span) {
+                    return format!("/{key}{}", pointer_at(v, offset));
+                }
+            }
+            String::new()
+        }
+        crate::yaml::Value::Seq(items) => items
+            .iter()
+            .position(|i| inside(i.span))
+            .map(|i| format!("/{i}{}", pointer_at(&items[i], offset)))
+            .unwrap_or_default(),
+        _ => String::new(),
     }
 }
 

@@ -512,3 +512,32 @@ fn named_volumes_are_folders_of_the_lab() {
         c.errors
     );
 }
+
+#[test]
+fn problems_the_lab_finds_are_reported_where_the_user_wrote_them() {
+    let compose = "
+services:
+  a:
+    image: alpine
+    x-network:
+      links:
+        - {bridge: s1, ip: 10.0.0.1/24}
+  b:
+    image: alpine
+    x-network:
+      links:
+        - {bridge: s1, ip: 10.0.0.1/24}
+        - {bridge: averyveryverylongbridgename, dev: eth1}
+        - {bridge: s2, dev: eth2, mtu: 99999999999}
+";
+    let c = convert(&input(compose, &[]));
+    assert!(c.lab_text.is_none());
+    assert_eq!(
+        c.errors,
+        [
+            "compose.yaml:12:28: service b x-network links[0]: address 10.0.0.1 is given to both a_1:eth0 and b_1:eth0",
+            "compose.yaml:14:40: service b x-network links[2]: invalid mtu: `99999999999` is not a whole number from 68 to 65535",
+            "compose.yaml:13:20: service b x-network links[1]: interface name `averyveryverylongbridgename` is 27 bytes long; the kernel takes at most 15 (a network becomes a bridge of the same name in the lab's hub namespace)",
+        ]
+    );
+}
