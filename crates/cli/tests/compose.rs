@@ -968,12 +968,15 @@ fn env_files_required_variables_and_errors_at_their_place() {
         .collect::<Vec<_>>()
         .join(" ");
     // --env-file replaces .env, so WORD is unset; each use is reported once, at its place.
-    assert!(
-        err.contains(
-            "compose.yaml:28:17: required variable WORD is unset or empty: WORD must be set"
-        ),
-        "{err}"
+    let text = std::fs::read_to_string(compose).expect("read");
+    let line = 1 + text
+        .lines()
+        .position(|l| l.contains("REQUIRED: ${WORD:?"))
+        .expect("the REQUIRED line");
+    let want = format!(
+        "compose.yaml:{line}:17: required variable WORD is unset or empty: WORD must be set"
     );
+    assert!(err.contains(&want), "{want} in {err}");
     assert_eq!(err.matches("required variable").count(), 1, "{err}");
     let other = tmp.path().join("other.env");
     std::fs::write(&other, "WORD=other\nEMPTY=\n").expect("write");
