@@ -1074,3 +1074,43 @@ fn a_closed_stdout_ends_commands_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn exec_into_a_service_that_exited_names_its_log() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let dir = tmp.path().join("cl-done");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let compose = dir.join("compose.yaml");
+    std::fs::write(
+        &compose,
+        "services:\n  done:\n    image: busybox\n    command: \"true\"\n    x-network:\n      links: [{bridge: s1, ip: 10.75.0.1/24}]\n  up:\n    image: busybox\n    command: sleep 864000\n    x-network:\n      links: [{bridge: s1, ip: 10.75.0.2/24}]\n",
+    )
+    .expect("write");
+    let compose = compose.to_str().expect("path");
+    let out = with_env(tmp.path(), &env, &["up", "-q", compose]);
+    must(&out, "up: a command that ends on purpose is no failure");
+    let held = lab_netns("cl-done");
+    let result = std::panic::catch_unwind(|| {
+        let mut err = String::new();
+        // The process may take a moment to end after up returns.
+        for _ in 0..50 {
+            let out = run(tmp.path(), &["exec", "cl-done", "done_1", "--", "true"]);
+            err = String::from_utf8_lossy(&out.stderr).into_owned();
+            if !out.status.success() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(err.contains("node done_1 has exited"), "{err}");
+        assert!(err.contains("logs/done_1.log"), "{err}");
+        ping(tmp.path(), "cl-done", "up_1", "10.75.0.2");
+    });
+    must(&run(tmp.path(), &["down", compose]), "down");
+    assert_gone("cl-done", &held);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
