@@ -230,12 +230,18 @@ pub struct UpArgs {
 /// The lab a command brings up (`up`, `test`) and where it runs.
 #[derive(Debug, Args)]
 pub struct LabArgs {
-    /// The lab file, or a compose file (one with `services:`).
+    /// The lab file, or a compose file (one with `services:`), or a folder whose compose files to run.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).
     #[arg(long = "network-file", value_name = "FILE")]
     pub network_files: Vec<String>,
+    /// More compose files merged over FILE in order, as `docker compose -f` merges them (repeatable; colon-separated lists too).
+    #[arg(long = "compose-file", value_name = "FILE")]
+    pub compose_files: Vec<String>,
+    /// Variables for compose interpolation, instead of `.env` beside the compose file (repeatable).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
     /// Run the lab under this name instead of its own (to run one file several times at once).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -304,6 +310,9 @@ pub struct DownArgs {
     /// Tear down every lab.
     #[arg(long)]
     pub all: bool,
+    /// Keep the folders of a compose lab's named volumes (removed otherwise).
+    #[arg(long)]
+    pub keep_volumes: bool,
 }
 
 /// `warren ps`.
@@ -523,13 +532,20 @@ pub enum GraphFormat {
 /// `warren graph`.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// The lab file, or a compose file (one with `services:`); for `html`,
-    /// `svg` and `json`, also the name of a running lab.
+    /// The lab file, or a compose file (one with `services:`), or a folder
+    /// whose compose files to run; for `html`, `svg` and `json`, also the
+    /// name of a running lab.
     #[arg(value_name = "LAB_OR_FILE")]
     pub file: PathBuf,
     /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).
     #[arg(long = "network-file", value_name = "FILE")]
     pub network_files: Vec<String>,
+    /// More compose files merged over FILE in order, as `docker compose -f` merges them (repeatable; colon-separated lists too).
+    #[arg(long = "compose-file", value_name = "FILE")]
+    pub compose_files: Vec<String>,
+    /// Variables for compose interpolation, instead of `.env` beside the compose file (repeatable).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "dot")]
     pub format: GraphFormat,

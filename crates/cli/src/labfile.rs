@@ -19,13 +19,23 @@ pub struct LabFile {
 impl LabFile {
     /// Reads and validates `path`.
     pub fn read(path: &Path) -> miette::Result<LabFile> {
-        LabFile::read_with(path, &[])
+        LabFile::read_with(path, &crate::compose::Options::default())
     }
 
-    /// Reads and validates `path`; a compose file (or any file given with
-    /// conlink network files) is converted into a lab file first, and
-    /// `text` is then the converted lab file.
-    pub fn read_with(path: &Path, network_files: &[PathBuf]) -> miette::Result<LabFile> {
+    /// Reads and validates `path`; a compose file (or a folder of one, or
+    /// any file given with conlink network files or more compose files) is
+    /// converted into a lab file first, and `text` is then the converted
+    /// lab file.
+    pub fn read_with(path: &Path, compose: &crate::compose::Options) -> miette::Result<LabFile> {
+        if path.is_dir() {
+            let (stem, text) = crate::compose::convert(path, compose)?;
+            let loaded = warren_topology::load(&text, &stem);
+            return Ok(LabFile {
+                path: path.to_path_buf(),
+                text,
+                loaded,
+            });
+        }
         let text = std::fs::read_to_string(path)
             .into_diagnostic()
             .wrap_err_with(|| format!("reading lab file {}", path.display()))?;
@@ -40,12 +50,11 @@ impl LabFile {
                 path.display()
             ));
         }
-        let (stem, text) =
-            if warren_topology::compose::is_compose(&text) || !network_files.is_empty() {
-                crate::compose::convert(path, &text, network_files)?
-            } else {
-                (stem.to_string(), text)
-            };
+        let (stem, text) = if warren_topology::compose::is_compose(&text) || compose.any() {
+            crate::compose::convert(path, compose)?
+        } else {
+            (stem.to_string(), text)
+        };
         let loaded = warren_topology::load(&text, &stem);
         Ok(LabFile {
             path: path.to_path_buf(),

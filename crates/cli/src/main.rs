@@ -6,6 +6,7 @@ mod cmd;
 mod compose;
 mod labfile;
 mod netconf;
+mod pipe;
 mod report;
 mod table;
 mod testrun;
@@ -81,8 +82,13 @@ fn main() -> ExitCode {
         return ExitCode::from(code);
     }
     let cli = args::Cli::parse();
+    // The supervisor's stdout is its log; only commands talk to a pipe.
+    if !matches!(cli.command, args::Command::Supervise { .. }) {
+        pipe::exit_quietly_on_closed_stdout();
+    }
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Error(e)) if pipe::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(f) => ExitCode::from(f.print()),
     }
 }

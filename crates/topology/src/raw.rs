@@ -320,7 +320,7 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
         );
         return None;
     }
-    let f = cx.fields(root, "the lab file", LAB_KEYS)?;
+    let f = cx.fields_with_extensions(root, "the lab file", LAB_KEYS)?;
     let mut lab = RawLab::default();
     if let Some(v) = f.get("version")
         && let Some(n) = cx.uint(v, "version", 0, u64::MAX)
@@ -980,80 +980,92 @@ fn macvlan(cx: &mut Cx<'_>, v: &Node) -> Option<crate::model::Macvlan> {
 
 /// A route: `"DEST via GW [dev IF] [metric N]"` or `{to, via, dev, metric}`.
 fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
-    let bad = |cx: &mut Cx<'_>, msg: String| {
-        cx.error(
-            "warren::bad-value",
-            v.span,
-            format!("invalid route: {msg}"),
-            "expected `DEST via GATEWAY [dev IF] [metric N]`",
-        );
-        None
-    };
-    let (to, via, dev, metric) = match &v.value {
-        Value::Scalar { text, .. } => {
-            let words: Vec<&str> = text.split_whitespace().collect();
-            let mut to = None;
-            let (mut via, mut dev, mut metric) = (None, None, None);
-            let mut it = words.iter();
-            match it.next() {
-                Some(&"default") => {}
-                Some(d) => to = Some(d.to_string()),
-                None => return bad(cx, "empty".into()),
-            }
-            while let Some(w) = it.next() {
-                let Some(val) = it.next() else {
-                    return bad(cx, format!("`{w}` needs a value"));
-                };
-                match *w {
-                    "via" => via = Some(val.to_string()),
-                    "dev" => dev = Some(val.to_string()),
-                    "metric" => metric = Some(val.to_string()),
-                    other => return bad(cx, format!("unknown word `{other}`")),
-                }
-            }
-            (to, via, dev, metric)
-        }
+    let parsed = match &v.value {
+        Value::Scalar { text, .. } => route_text(text),
         _ => {
             let f = cx.fields(v, "a route", ROUTE_KEYS)?;
             let text =
                 |cx: &mut Cx<'_>, k: &str| f.get(k).and_then(|n| cx.string(n, k)).map(|s| s.value);
             let to = text(cx, "to").filter(|t| t != "default");
-            (to, text(cx, "via"), text(cx, "dev"), text(cx, "metric"))
+            route_parts(to, text(cx, "via"), text(cx, "dev"), text(cx, "metric"))
         }
     };
+    match parsed {
+        Ok(r) => Some(Spanned::new(r, v.span)),
+        Err(msg) => {
+            cx.error(
+                "warren::bad-value",
+                v.span,
+                format!("invalid route: {msg}"),
+                "expected `DEST via GATEWAY [dev IF] [metric N]`",
+            );
+            None
+        }
+    }
+}
+
+/// A route in its text form, `DEST via GATEWAY [dev IF] [metric N]`
+/// (`default` for DEST), as lab files and conlink's `route` write it.
+pub(crate) fn route_text(text: &str) -> Result<RawRoute, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut to = None;
+    let (mut via, mut dev, mut metric) = (None, None, None);
+    let mut it = words.iter();
+    match it.next() {
+        Some(&"default") => {}
+        Some(d) => to = Some(d.to_string()),
+        None => return Err("empty".into()),
+    }
+    while let Some(w) = it.next() {
+        let Some(val) = it.next() else {
+            return Err(format!("`{w}` needs a value"));
+        };
+        match *w {
+            "via" => via = Some(val.to_string()),
+            "dev" => dev = Some(val.to_string()),
+            "metric" => metric = Some(val.to_string()),
+            other => return Err(format!("unknown word `{other}`")),
+        }
+    }
+    route_parts(to, via, dev, metric)
+}
+
+/// A route from its parts as written.
+fn route_parts(
+    to: Option<String>,
+    via: Option<String>,
+    dev: Option<String>,
+    metric: Option<String>,
+) -> Result<RawRoute, String> {
     let to = match to.map(|t| t.parse::<Prefix>()) {
-        Some(Err(e)) => return bad(cx, e),
+        Some(Err(e)) => return Err(e),
         Some(Ok(p)) => Some(p),
         None => None,
     };
     let Some(via) = via else {
-        return bad(cx, "no gateway (`via`)".into());
+        return Err("no gateway (`via`)".into());
     };
     let Ok(via) = via.parse::<IpAddr>() else {
-        return bad(cx, format!("`{via}` is not an IP address"));
+        return Err(format!("`{via}` is not an IP address"));
     };
     if let Some(p) = to
         && p.addr.is_ipv4() != via.is_ipv4()
     {
-        return bad(
-            cx,
-            format!("destination {p} and gateway {via} are of different families"),
-        );
+        return Err(format!(
+            "destination {p} and gateway {via} are of different families"
+        ));
     }
     let metric = match metric.map(|m| m.parse::<u32>()) {
-        Some(Err(_)) => return bad(cx, "metric is not a whole number".into()),
+        Some(Err(_)) => return Err("metric is not a whole number".into()),
         Some(Ok(m)) => Some(m),
         None => None,
     };
-    Some(Spanned::new(
-        RawRoute {
-            to,
-            via,
-            dev,
-            metric,
-        },
-        v.span,
-    ))
+    Ok(RawRoute {
+        to,
+        via,
+        dev,
+        metric,
+    })
 }
 
 fn forward(cx: &mut Cx<'_>, v: &Node) -> Option<RawForward> {

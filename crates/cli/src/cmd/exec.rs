@@ -43,6 +43,21 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
             names.unwrap_or_default()
         )));
     };
+    // A container whose process has ended has no namespaces to join: say
+    // so, and where its output went, instead of failing to open them.
+    if let Some(rec) = st.containers.get(&args.node)
+        && !warren_runtime::procs::ProcessId::from(*rec).alive()
+    {
+        return Err(Failure::Error(miette::miette!(
+            "node {} has exited: its process {} is gone; its output is in {}",
+            args.node,
+            rec.pid,
+            st.results
+                .join("logs")
+                .join(format!("{}.log", args.node))
+                .display()
+        )));
+    }
     let ns = warren_lab::lifecycle::node_namespaces(&st, &args.node).ok_or_else(|| {
         miette::miette!(
             "node {} has no namespace yet; is the lab still starting?",

@@ -27,11 +27,13 @@ pub fn run(args: &GraphArgs) -> Result<(), Failure> {
 }
 
 fn read_lab(args: &GraphArgs) -> Result<warren_topology::Lab, Failure> {
-    LabFile::read_with(
-        &args.file,
-        &crate::compose::split_network_files(&args.network_files),
-    )?
-    .into_lab()
+    let compose = crate::compose::Options {
+        network_files: crate::compose::split_paths(&args.network_files),
+        compose_files: crate::compose::split_paths(&args.compose_files),
+        env_files: args.env_files.clone(),
+        create_volumes: false,
+    };
+    LabFile::read_with(&args.file, &compose)?.into_lab()
 }
 
 /// The resolved lab as JSON: from the file, or, when no such file exists,

@@ -98,13 +98,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Completions(a) => {
             let mut cmd = Cli::command();
-            clap_complete::generate(a.shell, &mut cmd, "warren", &mut std::io::stdout());
-            Ok(())
+            let mut out = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "warren", &mut out);
+            crate::pipe::write_stdout(&out)
         }
         Command::Man => {
             let man = clap_mangen::Man::new(Cli::command());
-            man.render(&mut std::io::stdout())
-                .map_err(|e| Failure::Error(miette::miette!("writing the man page: {e}")))
+            let mut out = Vec::new();
+            man.render(&mut out)
+                .map_err(|e| Failure::Error(miette::miette!("writing the man page: {e}")))?;
+            crate::pipe::write_stdout(&out)
         }
     }
 }

@@ -62,14 +62,21 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
 }
 
 impl LabArgs {
+    /// The compose options given.
+    pub fn compose_options(&self) -> crate::compose::Options {
+        crate::compose::Options {
+            network_files: crate::compose::split_paths(&self.network_files),
+            compose_files: crate::compose::split_paths(&self.compose_files),
+            env_files: self.env_files.clone(),
+            create_volumes: true,
+        }
+    }
+
     /// Reads and validates the lab (a compose file with its network files
     /// converted first) under `--name` if given; returns it with the text
     /// the supervisor is to read.
     pub fn load(&self) -> Result<(Lab, String), Failure> {
-        let file = LabFile::read_with(
-            &self.file,
-            &crate::compose::split_network_files(&self.network_files),
-        )?;
+        let file = LabFile::read_with(&self.file, &self.compose_options())?;
         let text = file.text.clone();
         let mut lab = file.into_lab()?;
         if let Some(name) = &self.name {
