@@ -39,13 +39,13 @@
 
 mod cmdline;
 mod config;
-pub mod console;
 mod launch;
 pub mod nic;
 pub mod qmp;
 
 pub use config::{Accel, Boot, DiskFormat, Firmware, Ovmf, VmConfig, VmEvent, VmPaths};
-pub use console::{
+// The console lives in `crate::console`; these names stay for callers.
+pub use crate::console::{
     CommandOutput, Console, ConsoleError, ConsoleMatch, DETACH_KEY, PtyConsole,
     attach as attach_console,
 };
