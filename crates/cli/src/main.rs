@@ -5,7 +5,9 @@ mod args;
 mod cmd;
 mod compose;
 mod labfile;
+mod logging;
 mod netconf;
+mod progress;
 mod report;
 mod table;
 mod testrun;
@@ -78,6 +80,21 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    let (verbose, quiet) = cli.verbosity();
+    logging::export(verbose);
+    match &cli.command {
+        args::Command::Supervise { dir } => logging::init_supervisor(dir),
+        // Their stderr is a node command's: nothing of warren's goes there.
+        args::Command::Init
+        | args::Command::Spawn(_)
+        | args::Command::Container { .. }
+        | args::Command::NetExec(_) => {}
+        _ => {
+            if let Err(f) = logging::init_cli(verbose, quiet) {
+                return ExitCode::from(f.print());
+            }
+        }
+    }
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => ExitCode::from(f.print()),

@@ -238,6 +238,7 @@ impl Vm {
                 }
             },
         };
+        tracing::info!(vm = %cfg.name, accel = ?accel, fallback = note.as_deref().unwrap_or("-"), "qemu started");
         if let (Some(reason), Some(tx)) = (&note, &cfg.events) {
             let _ = tx.send(VmEvent::AccelFallback {
                 vm: cfg.name.clone(),
@@ -313,12 +314,16 @@ impl Vm {
     /// `pattern` (the lab's `ready: {console: ...}`). On timeout the error
     /// shows the console's tail.
     pub fn wait_ready(&self, pattern: &str, timeout: Duration) -> Result<ConsoleMatch, VmError> {
-        self.console_from_start()
+        tracing::debug!(vm = %self.name, pattern, ?timeout, "waiting for the console");
+        let m = self
+            .console_from_start()
             .expect(pattern, timeout)
             .map_err(|source| VmError::Console {
                 vm: self.name.clone(),
                 source,
-            })
+            })?;
+        tracing::debug!(vm = %self.name, offset = m.offset, "console showed the ready pattern");
+        Ok(m)
     }
 
     /// Waits up to `timeout` for QEMU to exit by itself (after a guest
