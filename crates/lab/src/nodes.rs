@@ -517,6 +517,7 @@ fn wait_probe(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErro
         .interval
         .map_or(Duration::from_millis(200), |d| d.to_std());
     let started = Instant::now();
+    tracing::info!(progress = "start", step = "ready", node = %name, "probing");
     loop {
         let out = probe_command(st, &name, &probe.argv(), program)
             .output()
@@ -526,6 +527,7 @@ fn wait_probe(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErro
             })?;
         tracing::debug!(node = %name, status = %out.status, "readiness: probe");
         if out.status.success() {
+            tracing::info!(progress = "done", step = "ready", node = %name, "probe passed");
             return Ok(());
         }
         if started.elapsed() >= timeout {

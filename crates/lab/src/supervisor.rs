@@ -730,6 +730,7 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
         let _ = j.record("teardown", "start");
     }
     let results = running.state.results.clone();
+    tracing::info!(lab = %running.lab.name, "teardown");
     crate::events::append(
         &results,
         "teardown",
@@ -760,6 +761,7 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
         "down",
         serde_json::json!({ "lab": running.lab.name, "captures": finals }),
     );
+    tracing::info!(lab = %running.lab.name, "down");
     state::remove_dir(dir)?;
     Ok(())
 }

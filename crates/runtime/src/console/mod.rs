@@ -5,17 +5,17 @@
 //!
 //! QEMU's chardev socket serves one client at a time, so the reader is the
 //! only client; everything else (expect, the interactive attach) goes
-//! through the [hub](hub). Files written, for node `N` in directory `D`:
+//! through the hub. Files written, for node `N` in directory `D`:
 //!
 //! - `D/N.log`: every byte the guest wrote, raw;
 //! - `D/N.txt`: the same, one line per line, each prefixed with the seconds
 //!   since the console started, non-printable bytes escaped (`\x1b`, `\r`,
 //!   `\\`); see [`logs`].
 //!
-//! The modules: [`hub`] (the reader, the buffer, the share socket),
+//! The modules: `hub` (the reader, the buffer, the share socket),
 //! [`logs`] (the text log and escaping), [`cursor`] (a handle with its own
 //! read position: expect, send, run), [`pty`] (a container's console) and
-//! [`attach`] (the interactive client). This module does not start QEMU;
+//! [`attach`](mod@attach) (the interactive client). This module does not start QEMU;
 //! it is handed the socket path. A container's pty it allocates itself.
 
 pub mod attach;

@@ -1,5 +1,5 @@
 //! A container's console: a pty whose slave the container binds at
-//! `/dev/console`, its master read by a [hub](super::hub).
+//! `/dev/console`, its master read by a hub (`super::hub`).
 
 use super::hub::{ConsoleFiles, Hub, Port};
 use super::{Console, ConsoleError};
@@ -35,7 +35,7 @@ impl std::fmt::Debug for PtyConsole {
 
 impl PtyConsole {
     /// Allocates the pty and starts logging to `log` (raw) and `txt`
-    /// (escaped, timestamped), serving [`super::attach`] on the socket `share`.
+    /// (escaped, timestamped), serving [`super::attach()`] on the socket `share`.
     /// With `shell`, a regex the console shows once its shell is up,
     /// [`Console::run`] first waits for it (from the console's start).
     pub fn start(
@@ -71,7 +71,7 @@ impl PtyConsole {
         &self.slave
     }
 
-    /// The share socket [`super::attach`] connects to.
+    /// The share socket [`super::attach()`] connects to.
     pub fn share_socket(&self) -> &Path {
         &self.share
     }

@@ -282,7 +282,7 @@ impl Vm {
     }
 
     /// The console share socket `warren console` attaches to (see
-    /// [`attach_console`]).
+    /// [`attach_console()`]).
     pub fn console_socket(&self) -> &std::path::Path {
         &self.paths.console
     }
