@@ -338,8 +338,10 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     // would otherwise win.
     lab.name.clone_from(&st.lab);
     let plan = warren_topology::plan::plan(&lab);
+    tracing::info!(progress = "start", step = "images", "images of the nodes");
     let images =
         nodes::resolve_images(&lab, program).map_err(|e| SupervisorError::Node(Box::new(e)))?;
+    tracing::info!(progress = "done", step = "images", "{} ready", images.len());
 
     // Signals that end the lab are taken by sigwait in the main thread, so
     // block them before any thread exists: every thread inherits the mask.

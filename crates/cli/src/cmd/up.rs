@@ -80,7 +80,7 @@ impl LabArgs {
         Ok((lab, text))
     }
 
-    /// Pulls the images the lab's container nodes lack (with progress bars
+    /// Pulls the images the lab's container and system nodes lack (with progress bars
     /// when `progress`), then starts its supervisor and waits until the lab
     /// is ready, showing its phases on a terminal when `progress` (see
     /// [`crate::progress`]). Returns the lab's state folder.
@@ -95,7 +95,11 @@ impl LabArgs {
         // supervisor then finds every image in the store.
         for node in &lab.nodes {
             if let Some(c) = &node.container
-                && node.kind == warren_topology::model::NodeKind::Container
+                && matches!(
+                    node.kind,
+                    warren_topology::model::NodeKind::Container
+                        | warren_topology::model::NodeKind::System
+                )
                 && !warren_lab::images::is_path(&c.image)
             {
                 warren_lab::images::resolve(&c.image, progress).map_err(|e| {
