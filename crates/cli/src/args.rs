@@ -18,6 +18,28 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (WARREN_LOG, in env-filter syntax, overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Quiet: no progress display, only errors in the log.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+impl Cli {
+    /// The log verbosity the flags ask for: the global ones, with those of
+    /// commands that have their own `-q` or `-v` (which shadow the global
+    /// flags there) folded in.
+    pub fn verbosity(&self) -> (u8, bool) {
+        let (verbose, quiet) = match &self.command {
+            Command::Up(a) => (0, a.quiet),
+            Command::Test(a) => (0, a.quiet),
+            Command::Run(a) => (a.verbose, false),
+            Command::Netconf(a) => (a.verbose, a.quiet),
+            _ => (0, false),
+        };
+        (self.verbose.max(verbose), self.quiet || quiet)
+    }
 }
 
 /// Every warren command.
@@ -122,6 +144,9 @@ pub struct RunArgs {
     /// Bind mount SRC:DST[:ro] (repeatable).
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
     pub volumes: Vec<String>,
+    /// More log output (only the long form here: -v is --volume, as in docker).
+    #[arg(long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Working directory in the container.
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
@@ -578,4 +603,37 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Catches a global flag clashing with a command's own short option.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_and_command_flags_fold_into_one_verbosity() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).expect("parses").verbosity();
+        assert_eq!(parse(&["warren", "-vv", "ps"]), (2, false));
+        assert_eq!(parse(&["warren", "ps", "-v"]), (1, false));
+        assert_eq!(parse(&["warren", "-q", "up", "lab.yaml"]), (0, true));
+        assert_eq!(parse(&["warren", "up", "-q", "lab.yaml"]), (0, true));
+        assert_eq!(
+            parse(&["warren", "test", "-v", "-q", "lab.yaml"]),
+            (1, true)
+        );
+        // In `run`, -v is a volume; --verbose still counts.
+        let cli = Cli::try_parse_from(["warren", "run", "-v", "/a:/b", "--verbose", "alpine"])
+            .expect("parses");
+        let Command::Run(r) = &cli.command else {
+            panic!("run expected")
+        };
+        assert_eq!(r.volumes, vec!["/a:/b".to_owned()]);
+        assert_eq!(cli.verbosity(), (1, false));
+    }
 }

@@ -465,6 +465,11 @@ pub fn wait_ready(
 ) -> Result<(), NodeError> {
     for node in lab.nodes.iter().filter(|n| n.kind == NodeKind::System) {
         let mine = running.iter().find(|r| r.name == node.name.value);
+        let console = st
+            .results
+            .join("console")
+            .join(format!("{}.txt", node.name.value));
+        tracing::info!(progress = "start", step = "boot", node = %node.name.value, console = %console.display(), "booting");
         wait_booted(node, st, program, mine.and_then(|r| r.notify.as_ref()))?;
         if let Some(pattern) = node.ready.as_ref().and_then(|r| r.console.as_deref())
             && let Some(console) = mine.and_then(|r| r.console.as_ref())
@@ -483,6 +488,7 @@ pub fn wait_ready(
                     why: e.to_string(),
                 })?;
         }
+        tracing::info!(progress = "done", step = "boot", node = %node.name.value, "ready");
     }
     for node in &lab.nodes {
         wait_probe(node, st, program)?;
@@ -520,6 +526,7 @@ fn wait_probe(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErro
         .interval
         .map_or(Duration::from_millis(200), |d| d.to_std());
     let started = Instant::now();
+    tracing::info!(progress = "start", step = "ready", node = %name, "probing");
     loop {
         let out = probe_command(st, &name, &probe.argv(), program)
             .output()
@@ -527,7 +534,9 @@ fn wait_probe(node: &Node, st: &LabState, program: &Path) -> Result<(), NodeErro
                 node: name.clone(),
                 source,
             })?;
+        tracing::debug!(node = %name, status = %out.status, "readiness: probe");
         if out.status.success() {
+            tracing::info!(progress = "done", step = "ready", node = %name, "probe passed");
             return Ok(());
         }
         if started.elapsed() >= timeout {
@@ -603,6 +612,7 @@ fn wait_booted(
                 source,
             })?;
         let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        tracing::debug!(node = %name, state, "readiness: systemctl is-system-running");
         if states.contains(&state) {
             return Ok(());
         }

@@ -338,8 +338,10 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     // would otherwise win.
     lab.name.clone_from(&st.lab);
     let plan = warren_topology::plan::plan(&lab);
+    tracing::info!(progress = "start", step = "images", "images of the nodes");
     let images =
         nodes::resolve_images(&lab, program).map_err(|e| SupervisorError::Node(Box::new(e)))?;
+    tracing::info!(progress = "done", step = "images", "{} ready", images.len());
 
     // Signals that end the lab are taken by sigwait in the main thread, so
     // block them before any thread exists: every thread inherits the mask.
@@ -360,11 +362,22 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     };
     let mut captures = Captures::default();
     let results = st.results.clone();
+    tracing::info!(
+        progress = "start",
+        step = "links",
+        "namespaces, links, addresses, routes"
+    );
     let mut built = apply::build(&plan, &mut journal, &mut |namespaces| {
         captures = Captures::start(&lab, namespaces, &results).map_err(ApplyError::Capture)?;
         Ok(())
     })
     .map_err(apply_err)?;
+    tracing::info!(
+        progress = "done",
+        step = "links",
+        "{} namespaces",
+        built.namespaces.len()
+    );
     crate::events::append(
         &st.results,
         "created",
@@ -375,7 +388,14 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     crate::members::configure(&lab, &mut wires);
     let _ = journal.record("wires", &format!("{} started", wires.len()));
     // A veth whose peer is down (`up: false`) never gets carrier; don't fail on it.
+    tracing::info!(progress = "start", step = "carrier", "waiting for carrier");
     let not_up = apply::wait_oper_up(&plan, &mut built, OPER_UP_TIMEOUT).map_err(apply_err)?;
+    tracing::info!(
+        progress = "done",
+        step = "carrier",
+        "{} without carrier",
+        not_up.len()
+    );
     let _ = journal.record(
         "carrier",
         &format!("{} interfaces without carrier", not_up.len()),
@@ -395,7 +415,18 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
     let tools = crate::tools::run(&plan, &st, program)?;
     let _ = journal.record("tools", &format!("{tools} interface settings applied"));
     let node_err = |e| SupervisorError::Node(Box::new(e));
+    tracing::info!(
+        progress = "start",
+        step = "containers",
+        "starting containers"
+    );
     let containers = nodes::start_containers(&lab, &images, &st, dir, program).map_err(node_err)?;
+    tracing::info!(
+        progress = "done",
+        step = "containers",
+        "{} started",
+        containers.len()
+    );
     st.containers = containers
         .iter()
         .map(|c| (c.name.clone(), c.init.into()))
@@ -415,13 +446,16 @@ fn bring_up(dir: &Path, program: &Path) -> Result<Running, SupervisorError> {
         .collect();
     st.write(dir)?;
     let _ = journal.record("vms", &format!("{} ready", vms.len()));
+    tracing::info!(progress = "start", step = "exec", "node commands");
     run_exec_steps(&lab, &plan, program, &st, Some(&mut journal), None)?;
+    tracing::info!(progress = "done", step = "exec", "node commands ran");
     nodes::wait_ready(&lab, &st, program, &containers).map_err(node_err)?;
     crate::forward::start(&lab, &built)?;
     let spawner = nodes::Spawner::start().map_err(io_err("starting the node spawner for", dir))?;
     st.status = Status::Running;
     st.write(dir)?;
     crate::events::append(&st.results, "ready", serde_json::json!({ "lab": lab.name }));
+    tracing::info!(lab = %lab.name, "ready");
     let consoles = vms
         .iter()
         .map(|v| (v.name.clone(), v.vm.console()))
@@ -698,6 +732,7 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
         let _ = j.record("teardown", "start");
     }
     let results = running.state.results.clone();
+    tracing::info!(lab = %running.lab.name, "teardown");
     crate::events::append(
         &results,
         "teardown",
@@ -728,6 +763,7 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
         "down",
         serde_json::json!({ "lab": running.lab.name, "captures": finals }),
     );
+    tracing::info!(lab = %running.lab.name, "down");
     state::remove_dir(dir)?;
     Ok(())
 }

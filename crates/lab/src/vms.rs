@@ -186,7 +186,12 @@ pub fn start_vms(
                 .push(NicSpec::new(MacAddr(n.mac.0), backend).capture(pcap));
         }
         let _ = std::fs::create_dir_all(st.results.join("capture"));
+        let console = st.results.join("console").join(format!("{name}.txt"));
+        tracing::info!(progress = "start", step = "boot", node = %name, console = %console.display(), "booting");
         let vm = Vm::start(cfg).map_err(err)?;
+        if ready.is_none() {
+            tracing::info!(progress = "done", step = "boot", node = %name, "started");
+        }
         out.push(RunningVm { name, vm });
     }
     for r in &out {
@@ -203,6 +208,7 @@ pub fn start_vms(
                 node: r.name.clone(),
                 source: Box::new(source),
             })?;
+        tracing::info!(progress = "done", step = "boot", node = %r.name, "ready");
     }
     Ok(out)
 }

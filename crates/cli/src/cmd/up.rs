@@ -3,6 +3,7 @@
 use crate::Failure;
 use crate::args::{LabArgs, UpArgs};
 use crate::labfile::LabFile;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 use warren_lab::lifecycle::{self, UpOptions};
@@ -86,9 +87,10 @@ impl LabArgs {
         Ok((lab, text))
     }
 
-    /// Pulls the images the lab's container nodes lack (with progress bars
+    /// Pulls the images the lab's container and system nodes lack (with progress bars
     /// when `progress`), then starts its supervisor and waits until the lab
-    /// is ready. Returns the lab's state folder.
+    /// is ready, showing its phases on a terminal when `progress` (see
+    /// [`crate::progress`]). Returns the lab's state folder.
     pub fn bring_up(
         &self,
         lab: &Lab,
@@ -100,7 +102,11 @@ impl LabArgs {
         // supervisor then finds every image in the store.
         for node in &lab.nodes {
             if let Some(c) = &node.container
-                && node.kind == warren_topology::model::NodeKind::Container
+                && matches!(
+                    node.kind,
+                    warren_topology::model::NodeKind::Container
+                        | warren_topology::model::NodeKind::System
+                )
                 && !warren_lab::images::is_path(&c.image)
             {
                 warren_lab::images::resolve(&c.image, progress).map_err(|e| {
@@ -117,7 +123,18 @@ impl LabArgs {
             foreground,
             results_root: lifecycle::results_root(self.results.as_deref(), lab),
         };
-        lifecycle::up(lab, text, &self.file, &opts, &program).map_err(|e| {
+        // A foreground supervisor logs to this terminal itself.
+        let watch = (!foreground).then(|| {
+            let spinners = progress
+                && std::io::stderr().is_terminal()
+                && std::env::var("CI").map_or(true, |v| v != "true");
+            crate::progress::Watch::start(&lab.name, spinners, crate::logging::requested())
+        });
+        let up = lifecycle::up(lab, text, &self.file, &opts, &program);
+        if let Some(w) = watch.flatten() {
+            w.finish(up.is_ok());
+        }
+        up.map_err(|e| {
             Failure::Error(Failure::report(e).wrap_err(format!("bringing lab {} up", lab.name)))
         })
     }

@@ -185,7 +185,7 @@ pub struct VmConfig {
     /// readiness regex); `None` accepts any console output.
     pub kvm_probe_pattern: Option<String>,
     /// Serve the console share socket `STATE/NAME.console` for
-    /// [`super::console::attach`] (default on).
+    /// [`crate::console::attach()`] (default on).
     pub share_console: bool,
     /// Where QMP events and accelerator notes go.
     pub events: Option<Sender<VmEvent>>,

@@ -39,14 +39,14 @@
 
 mod cmdline;
 mod config;
-pub mod console;
 mod launch;
 pub mod nic;
 pub mod qmp;
 pub mod seed;
 
 pub use config::{Accel, Boot, DiskFormat, Firmware, Ovmf, VmConfig, VmEvent, VmPaths};
-pub use console::{
+// The console lives in `crate::console`; these names stay for callers.
+pub use crate::console::{
     CommandOutput, Console, ConsoleError, ConsoleMatch, DETACH_KEY, PtyConsole,
     attach as attach_console,
 };
@@ -239,6 +239,7 @@ impl Vm {
                 }
             },
         };
+        tracing::info!(vm = %cfg.name, accel = ?accel, fallback = note.as_deref().unwrap_or("-"), "qemu started");
         if let (Some(reason), Some(tx)) = (&note, &cfg.events) {
             let _ = tx.send(VmEvent::AccelFallback {
                 vm: cfg.name.clone(),
@@ -282,7 +283,7 @@ impl Vm {
     }
 
     /// The console share socket `warren console` attaches to (see
-    /// [`attach_console`]).
+    /// [`attach_console()`]).
     pub fn console_socket(&self) -> &std::path::Path {
         &self.paths.console
     }
@@ -314,12 +315,16 @@ impl Vm {
     /// `pattern` (the lab's `ready: {console: ...}`). On timeout the error
     /// shows the console's tail.
     pub fn wait_ready(&self, pattern: &str, timeout: Duration) -> Result<ConsoleMatch, VmError> {
-        self.console_from_start()
+        tracing::debug!(vm = %self.name, pattern, ?timeout, "waiting for the console");
+        let m = self
+            .console_from_start()
             .expect(pattern, timeout)
             .map_err(|source| VmError::Console {
                 vm: self.name.clone(),
                 source,
-            })
+            })?;
+        tracing::debug!(vm = %self.name, offset = m.offset, "console showed the ready pattern");
+        Ok(m)
     }
 
     /// Waits up to `timeout` for QEMU to exit by itself (after a guest
