@@ -425,6 +425,15 @@ impl Capture {
         })
     }
 
+    /// Asks the capture thread to finish without waiting for it: it still
+    /// collects the frames the kernel retires within the ring's timeout,
+    /// then writes the statistics blocks. [`Capture::stop`] waits. Asking
+    /// every capture of a lab first lets their waits overlap, so teardown
+    /// costs one retire timeout, not one per capture.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
     /// The capture's name.
     pub fn name(&self) -> &str {
         &self.name
