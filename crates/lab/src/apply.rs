@@ -696,9 +696,17 @@ pub fn wait_oper_up(
                 kernel(format!("listing links of {}", plan.namespaces[n]))(e.into())
             })?;
             for name in names {
-                let up = links
-                    .iter()
-                    .any(|l| l.name == name && l.oper_state == warren_kernel::OperState::Up);
+                // A tap (kind `tun`) gets carrier when it is created and
+                // keeps it while its reader (the wire, QEMU) is attached,
+                // so the kernel never runs its link watch and the state
+                // stays `Unknown`, which IPv6 takes as up (netif_oper_up).
+                // Waiting for `Up` there only ran into the timeout.
+                let up = links.iter().any(|l| {
+                    l.name == name
+                        && (l.oper_state == warren_kernel::OperState::Up
+                            || (l.oper_state == warren_kernel::OperState::Unknown
+                                && l.kind.as_deref() == Some("tun")))
+                });
                 if !up {
                     still.push((n, name));
                 }

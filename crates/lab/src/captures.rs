@@ -12,16 +12,16 @@ use warren_kernel::Netns;
 use warren_topology::Lab;
 use warren_topology::plan::{Ns, hub_port_name};
 
-/// Ring memory per capture point in a lab: 8 blocks of 2 MiB. Labs capture
-/// many points at once, so this trades a little burst headroom against
-/// kernel memory.
-fn lab_options() -> CaptureOptions {
+/// Capture options of `lab`: the capture crate's small default ring (1 MiB
+/// per point, so a lab that captures every link by default stays cheap), or
+/// the ring size the lab file sets (`capture: {buffer: ...}`).
+fn lab_options(lab: &Lab) -> CaptureOptions {
+    let ring = lab
+        .capture_buffer
+        .and_then(RingConfig::for_buffer)
+        .unwrap_or_default();
     CaptureOptions {
-        ring: RingConfig {
-            block_size: 2 << 20,
-            block_count: 8,
-            ..RingConfig::default()
-        },
+        ring,
         ..CaptureOptions::default()
     }
 }
@@ -115,7 +115,7 @@ impl Captures {
                 continue;
             };
             let file = results.join("capture").join(format!("{name}.pcapng"));
-            let capture = Capture::start_file(&name, &pts, &file, &lab_options())?;
+            let capture = Capture::start_file(&name, &pts, &file, &lab_options(lab))?;
             out.running.push(Running {
                 name,
                 file: Some(file),
@@ -141,7 +141,12 @@ impl Captures {
         if let Some(r) = self.running.iter().find(|r| r.name == canonical) {
             return Ok(Some((r.capture.subscribe()?, None)));
         }
-        let capture = Capture::start(&canonical, &pts, Box::new(std::io::sink()), &lab_options())?;
+        let capture = Capture::start(
+            &canonical,
+            &pts,
+            Box::new(std::io::sink()),
+            &lab_options(lab),
+        )?;
         let sub = capture.subscribe()?;
         Ok(Some((sub, Some(capture))))
     }
@@ -163,7 +168,12 @@ impl Captures {
     }
 
     /// Stops every capture, writing statistics blocks, and returns the final counters.
+    /// Every capture is asked to stop before any is waited for, so their
+    /// final waits for partly filled ring blocks overlap.
     pub fn stop(&mut self) -> Vec<CaptureInfo> {
+        for r in &self.running {
+            r.capture.request_stop();
+        }
         self.running
             .drain(..)
             .map(|r| {
