@@ -8,6 +8,7 @@ use common::*;
 
 #[test]
 fn a_wired_link_passes_traffic_when_up_returns() {
+    require_root();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_lab(
         dir.path(),

@@ -707,7 +707,11 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
     vms::stop_vms(&mut running.vms, STOP_GRACE);
     // Captures end after the nodes, so their last frames are in the files.
     let finals = running.captures.stop();
-    // Stopping the wires closes their taps.
+    // Stopping the wires closes their taps; all are asked before any is
+    // waited for.
+    for w in &running.wires {
+        w.wire.request_stop();
+    }
     running.wires.clear();
     if let Ok(mut j) = Journal::open(dir) {
         for c in &finals {
