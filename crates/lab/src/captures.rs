@@ -6,10 +6,12 @@
 //! recorded once); a network at each hub-side bridge port, ingress only,
 //! so each frame is recorded once, at the member that sent it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use warren_capture::{Capture, CaptureError, CaptureOptions, PointSpec, RingConfig, Subscription};
 use warren_kernel::Netns;
 use warren_topology::Lab;
+use warren_topology::model::{Link, Network};
 use warren_topology::plan::{Ns, hub_port_name};
 
 /// Capture options of `lab`: the capture crate's small default ring (1 MiB
@@ -65,21 +67,38 @@ fn points<'a>(
         .iter()
         .find(|l| l.name == name || l.endpoints.iter().any(|e| e.value.to_string() == name))
     {
-        // The first end with a namespace: a vm's NIC is the tap at its peer.
-        let (a, netns) = l
-            .endpoints
-            .iter()
-            .find_map(|e| ns(&Ns::Node(e.value.node.clone())).map(|n| (&e.value, n)))?;
-        return Some((
-            l.name.clone(),
-            vec![PointSpec::link_end(netns, a.iface.clone(), a.to_string())],
-        ));
+        return link_points(l, ns);
     }
     let (ni, net) = lab
         .networks
         .iter()
         .enumerate()
         .find(|(_, n)| n.name.value == name)?;
+    network_points(ni, net, ns)
+}
+
+/// A link's one capture point: the first end with a namespace (a vm's NIC
+/// is the tap at its peer).
+fn link_points<'a>(
+    l: &Link,
+    ns: &'a dyn Fn(&Ns) -> Option<&'a Netns>,
+) -> Option<(String, Vec<PointSpec<'a>>)> {
+    let (a, netns) = l
+        .endpoints
+        .iter()
+        .find_map(|e| ns(&Ns::Node(e.value.node.clone())).map(|n| (&e.value, n)))?;
+    Some((
+        l.name.clone(),
+        vec![PointSpec::link_end(netns, a.iface.clone(), a.to_string())],
+    ))
+}
+
+/// The capture points of network number `ni`: every hub-side port.
+fn network_points<'a>(
+    ni: usize,
+    net: &Network,
+    ns: &'a dyn Fn(&Ns) -> Option<&'a Netns>,
+) -> Option<(String, Vec<PointSpec<'a>>)> {
     let hub = ns(&Ns::Hub)?;
     let pts = net
         .members
@@ -97,23 +116,23 @@ impl Captures {
         namespaces: &[(Ns, &Netns)],
         results: &Path,
     ) -> Result<Captures, CaptureError> {
-        let ns = |n: &Ns| namespaces.iter().find(|(k, _)| k == n).map(|(_, fd)| *fd);
-        let names = lab
+        // Walked link by link and network by network, with the namespaces
+        // in a map: finding each by name was quadratic in large labs.
+        let by_ns: HashMap<&Ns, &Netns> = namespaces.iter().map(|(k, fd)| (k, *fd)).collect();
+        let ns = |n: &Ns| by_ns.get(n).copied();
+        let links = lab
             .links
             .iter()
             .filter(|l| l.capture)
-            .map(|l| l.name.clone())
-            .chain(
-                lab.networks
-                    .iter()
-                    .filter(|n| n.capture)
-                    .map(|n| n.name.value.clone()),
-            );
+            .filter_map(|l| link_points(l, &ns));
+        let networks = lab
+            .networks
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.capture)
+            .filter_map(|(ni, n)| network_points(ni, n, &ns));
         let mut out = Captures::default();
-        for name in names {
-            let Some((name, pts)) = points(lab, &name, &ns) else {
-                continue;
-            };
+        for (name, pts) in links.chain(networks) {
             let file = results.join("capture").join(format!("{name}.pcapng"));
             let capture = Capture::start_file(&name, &pts, &file, &lab_options(lab))?;
             out.running.push(Running {
