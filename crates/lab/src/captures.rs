@@ -131,17 +131,28 @@ impl Captures {
             .enumerate()
             .filter(|(_, n)| n.capture)
             .filter_map(|(ni, n)| network_points(ni, n, &ns));
-        let mut out = Captures::default();
-        for (name, pts) in links.chain(networks) {
-            let file = results.join("capture").join(format!("{name}.pcapng"));
-            let capture = Capture::start_file(&name, &pts, &file, &lab_options(lab))?;
-            out.running.push(Running {
-                name,
-                file: Some(file),
-                capture,
-            });
-        }
-        Ok(out)
+        let jobs: Vec<(String, Vec<PointSpec<'_>>, PathBuf)> = links
+            .chain(networks)
+            .map(|(name, pts)| {
+                let file = results.join("capture").join(format!("{name}.pcapng"));
+                (name, pts, file)
+            })
+            .collect();
+        let opts = lab_options(lab);
+        let captures = Capture::start_all(&jobs, |(name, pts, file)| {
+            Capture::start_file(name, pts, file, &opts)
+        })?;
+        Ok(Captures {
+            running: jobs
+                .into_iter()
+                .zip(captures)
+                .map(|((name, _, file), capture)| Running {
+                    name,
+                    file: Some(file),
+                    capture,
+                })
+                .collect(),
+        })
     }
 
     /// A live pcapng stream of the link or network `name`. A link whose
