@@ -714,12 +714,11 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
     }
     running.wires.clear();
     if let Ok(mut j) = Journal::open(dir) {
-        for c in &finals {
-            let _ = j.record(
-                "capture",
-                &format!("{}: {} frames, {} dropped", c.name, c.captured, c.dropped),
-            );
-        }
+        let lines: Vec<String> = finals
+            .iter()
+            .map(|c| format!("{}: {} frames, {} dropped", c.name, c.captured, c.dropped))
+            .collect();
+        let _ = j.record_all("capture", lines.iter().map(String::as_str));
     }
     // Dropping the init kills every process of the lab's pid namespace.
     drop(running.init.take());
