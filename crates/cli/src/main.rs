@@ -77,6 +77,9 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = netconf::as_packet_networking() {
+        return ExitCode::from(code);
+    }
     let cli = args::Cli::parse();
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -594,3 +594,28 @@ fn vxlan_tunnel_carries_traffic() {
         "10.200.0.2".parse().unwrap()
     ));
 }
+
+/// A network operating system's interface name, with `/` and longer than
+/// the kernel's 15 bytes, is taken as an altname and names the link in
+/// every request (what lab files and containerlab topologies rely on).
+#[test]
+fn vendor_interface_names_are_altnames_that_name_the_link() {
+    let mut v = nss(&["alt", "alt2"]);
+    let n2 = v.pop().unwrap();
+    let n1 = v.pop().unwrap();
+    let mut bt = n1.batch();
+    bt.create_veth(
+        LinkSpec::new("GE0-0-1").netns(&n1),
+        LinkSpec::new("e1-1").netns(&n2),
+    );
+    bt.add_altname("GE0-0-1", "GigabitEthernet0/0/1");
+    n1.execute(bt).unwrap();
+    let mut bt = n1.batch();
+    bt.set_mtu("GigabitEthernet0/0/1", 1400)
+        .set_up("GigabitEthernet0/0/1");
+    n1.execute(bt).unwrap();
+    let l = n1.link("GigabitEthernet0/0/1").unwrap().unwrap();
+    assert_eq!(l.name, "GE0-0-1");
+    assert_eq!(l.altnames, ["GigabitEthernet0/0/1"]);
+    assert_eq!((l.mtu, l.admin_up), (1400, true));
+}

@@ -353,6 +353,14 @@ pub fn build(
                 };
                 batches[h].set_master(idx.get(h, port), bi);
             }
+            Step::AddAltname {
+                ns,
+                ifname,
+                altname,
+            } => {
+                let n = at(ns)?;
+                batches[n].add_altname(idx.get(n, ifname), altname);
+            }
             Step::AddAddress { ns, ifname, addr } => {
                 let n = at(ns)?;
                 let LinkRef::Index(i) = idx.get(n, ifname) else {

@@ -65,7 +65,7 @@ fn points<'a>(
     if let Some(l) = lab
         .links
         .iter()
-        .find(|l| l.name == name || l.endpoints.iter().any(|e| e.value.to_string() == name))
+        .find(|l| l.name == name || l.endpoints.iter().any(|e| e.value.is(name)))
     {
         return link_points(l, ns);
     }

@@ -19,6 +19,7 @@ pub mod journal;
 pub mod lifecycle;
 pub mod links;
 pub mod members;
+pub mod netconf;
 pub mod nodes;
 pub mod proto;
 pub mod provision;

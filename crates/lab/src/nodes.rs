@@ -158,7 +158,11 @@ pub fn hosts_file(lab: &Lab) -> String {
     for n in &lab.nodes {
         for i in &n.interfaces {
             for a in i.addresses() {
-                s.push_str(&format!("{}\t{}\n", a.value.addr, n.name.value));
+                s.push_str(&format!("{}\t{}", a.value.addr, n.name.value));
+                n.aliases
+                    .iter()
+                    .for_each(|al| s.push_str(&format!(" {al}")));
+                s.push('\n');
             }
         }
     }
@@ -217,7 +221,7 @@ fn spec_for(
             env.push(("NOTIFY_SOCKET".into(), NOTIFY_SOCKET.into()));
         }
         if node.netconf.is_some() {
-            crate::system::render_networkd(node, &upper)?;
+            crate::system::render_netconf(node, &upper, &image.layers)?;
         }
         crate::system::console_autologin(&upper)?;
     }
@@ -246,7 +250,11 @@ fn spec_for(
             .binds
             .iter()
             .map(|b| BindMount {
-                source: PathBuf::from(&b.source),
+                // Relative to the lab file's folder, as a vm's disk is.
+                source: st
+                    .file
+                    .parent()
+                    .map_or_else(|| PathBuf::from(&b.source), |d| d.join(&b.source)),
                 target: b.target.clone(),
                 readonly: b.readonly,
             })

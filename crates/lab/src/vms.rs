@@ -151,6 +151,23 @@ pub fn start_vms(
         }
         built.nics = rest;
         mine.sort_by_key(|n| n.nic);
+        if node.netconf.is_some() || spec.cloud_init.is_some() {
+            let nics: Vec<(&model::Interface, String)> = mine
+                .iter()
+                .filter_map(|n| {
+                    let i = node.interface(names.get(n.nic)?)?;
+                    Some((i, MacAddr(n.mac.0).to_string()))
+                })
+                .collect();
+            let files =
+                crate::netconf::vm_seed(&lab.name, node, &nics, &lab_dir).map_err(|source| {
+                    err(VmError::File {
+                        path: lab_dir.clone(),
+                        source,
+                    })
+                })?;
+            cfg.seed = Some(files);
+        }
         for n in mine {
             let backend = if n.socket {
                 NicBackend::Socket(n.fd)

@@ -148,12 +148,18 @@ pub struct Node {
     pub netconf: Option<NetconfSpec>,
     /// Every interface of the node, with resolved addresses.
     pub interfaces: Vec<Interface>,
+    /// Further names of the node in the lab's `/etc/hosts`, such as
+    /// containerlab's `clab-LAB-NODE`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 impl Node {
-    /// The interface called `name`.
+    /// The interface called `name` (its kernel name or its altname).
     pub fn interface(&self, name: &str) -> Option<&Interface> {
-        self.interfaces.iter().find(|i| i.name == name)
+        self.interfaces
+            .iter()
+            .find(|i| i.name == name || i.altname.as_deref() == Some(name))
     }
 }
 
@@ -278,6 +284,17 @@ pub struct VmSpec {
     /// Extra QEMU arguments.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub qemu_args: Vec<String>,
+    /// What goes on the cloud-init NoCloud seed besides the network config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_init: Option<CloudInitSpec>,
+}
+
+/// A vm's `cloud_init`: a NoCloud seed drive for a cloud image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct CloudInitSpec {
+    /// A file (relative to the lab file) passed through as `user-data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
 }
 
 /// How to drive a vm's serial console.
@@ -340,6 +357,10 @@ pub struct Macvlan {
 pub struct Interface {
     /// Kernel name inside the node.
     pub name: String,
+    /// The name as written, when the kernel could not take it (longer than
+    /// 15 bytes, or with `/`): the interface's altname.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub altname: Option<String>,
     /// What it is attached to.
     pub attach: Attachment,
     /// IPv4 addresses.
@@ -437,6 +458,18 @@ pub struct Endpoint {
     pub node: String,
     /// Interface name inside the node.
     pub iface: String,
+    /// The interface's name as written, when the kernel name differs.
+    pub altname: Option<String>,
+}
+
+impl Endpoint {
+    /// Whether `text` names this endpoint: `node:if` with the kernel name
+    /// or with the name as written.
+    pub fn is(&self, text: &str) -> bool {
+        text.split_once(':').is_some_and(|(node, iface)| {
+            node == self.node && (iface == self.iface || self.altname.as_deref() == Some(iface))
+        })
+    }
 }
 
 impl std::fmt::Display for Endpoint {

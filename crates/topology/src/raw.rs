@@ -6,8 +6,8 @@
 
 use crate::decode::{Cx, Fields};
 use crate::model::{
-    Accel, Bind, Command, ConsoleSpec, Distribution, Firmware, Impair, NetconfSpec, NodeKind,
-    Ready, TunnelType,
+    Accel, Bind, CloudInitSpec, Command, ConsoleSpec, Distribution, Firmware, Impair, NetconfSpec,
+    NodeKind, Ready, TunnelType,
 };
 use crate::span::{Span, Spanned};
 use crate::values::{CapabilityName, Duration, IfAddr, Mac, Percent, Prefix, Rate};
@@ -60,6 +60,7 @@ pub const NODE_KEYS: &[&str] = &[
     "nic_model",
     "qemu_args",
     "netconf",
+    "cloud_init",
 ];
 /// Which node kinds take a node key; keys not listed apply to every kind.
 pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
@@ -70,6 +71,7 @@ pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
         | "privileged" | "cap_drop" => Some(IMAGE),
         "provision" => Some(&[NodeKind::System]),
         "netconf" => Some(&[NodeKind::System, NodeKind::Vm]),
+        "cloud_init" => Some(VM),
         "kernel" | "initrd" | "append" | "disk" | "firmware" | "memory" | "cpus" | "accel"
         | "nic_model" | "qemu_args" | "console" => Some(VM),
         _ => None,
@@ -121,6 +123,8 @@ pub const CONSOLE_KEYS: &[&str] = &["prompt", "login", "password"];
 pub const ROUTE_KEYS: &[&str] = &["to", "via", "dev", "metric"];
 /// Keys of `netconf` in its mapping form.
 pub const NETCONF_KEYS: &[&str] = &["renderer"];
+/// Keys of a vm's `cloud_init`.
+pub const CLOUD_INIT_KEYS: &[&str] = &["user_data"];
 /// Renderers `netconf` accepts.
 pub const RENDERERS: &[&str] = &[
     "auto",
@@ -161,8 +165,11 @@ pub(crate) struct RawNode {
     pub(crate) nic_model: Option<String>,
     pub(crate) qemu_args: Option<Vec<String>>,
     pub(crate) netconf: Option<Option<NetconfSpec>>,
+    pub(crate) cloud_init: Option<CloudInitSpec>,
     /// Keys written on this node itself, for kind checks.
     pub(crate) keys: Vec<(&'static str, Span)>,
+    /// Further host names (not a lab file key: containerlab's `clab-LAB-NODE`).
+    pub(crate) aliases: Vec<String>,
 }
 
 impl RawNode {
@@ -199,6 +206,7 @@ impl RawNode {
         or(&mut self.nic_model, &d.nic_model);
         or(&mut self.qemu_args, &d.qemu_args);
         or(&mut self.netconf, &d.netconf);
+        or(&mut self.cloud_init, &d.cloud_init);
         for map in [(&mut self.env, &d.env), (&mut self.sysctls, &d.sysctls)] {
             let (own, inherited) = map;
             let mut merged: Vec<(String, String)> = inherited
@@ -556,11 +564,12 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
         .map(|s| s.value);
     n.qemu_args = f.get("qemu_args").and_then(|v| argv(cx, v, "qemu_args"));
     n.netconf = f.get("netconf").and_then(|v| netconf(cx, v));
+    n.cloud_init = f.get("cloud_init").and_then(|v| cloud_init(cx, v));
     Some(n)
 }
 
 /// `exec`: a string, or a list whose items are strings (through `sh -c`) or lists (argv).
-fn commands(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<Command>> {
+pub(crate) fn commands(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<Command>> {
     match &v.value {
         Value::Scalar { text, .. } => Some(vec![Command::Shell(text.clone())]),
         _ => {
@@ -623,7 +632,7 @@ fn capabilities(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<String>> {
     names.into_iter().collect()
 }
 
-fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {
+pub(crate) fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {
     let items = cx.list(v, "binds")?;
     let mut out = Vec::new();
     for i in items {
@@ -745,6 +754,17 @@ fn console(cx: &mut Cx<'_>, v: &Node) -> Option<ConsoleSpec> {
         password: f
             .get("password")
             .and_then(|v| cx.string(v, "console.password"))
+            .map(|s| s.value),
+    })
+}
+
+/// `cloud_init: {user_data: FILE}`.
+fn cloud_init(cx: &mut Cx<'_>, v: &Node) -> Option<CloudInitSpec> {
+    let f = cx.fields(v, "cloud_init", CLOUD_INIT_KEYS)?;
+    Some(CloudInitSpec {
+        user_data: f
+            .get("user_data")
+            .and_then(|v| cx.string(v, "user_data"))
             .map(|s| s.value),
     })
 }

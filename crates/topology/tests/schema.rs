@@ -56,6 +56,7 @@ fn schema_keys_match_the_decoder() {
         ("/$defs/ready", raw::READY_KEYS),
         ("/$defs/console", raw::CONSOLE_KEYS),
         ("/$defs/node/properties/netconf", raw::NETCONF_KEYS),
+        ("/$defs/node/properties/cloud_init", raw::CLOUD_INIT_KEYS),
         ("/$defs/step", steps::STEP_KEYS),
         ("/$defs/fault", steps::FAULT_KEYS),
         ("/$defs/exec_check", steps::EXEC_KEYS),

@@ -17,6 +17,14 @@ fn lab_name(target: &str) -> String {
     if warren_topology::compose::is_compose(&text) {
         return crate::compose::project_name(path, &text);
     }
+    // A topology is read as `up` reads it (with its env files), for the
+    // name warren gave it.
+    if warren_topology::clab::is_clab(&text)
+        && let Ok(f) = crate::labfile::LabFile::read(path)
+        && let Some(lab) = f.loaded.lab
+    {
+        return lab.name;
+    }
     // The name even of a file that no longer validates: `name:` if readable, else the stem.
     match warren_topology::load(&text, stem).lab {
         Some(lab) => lab.name,

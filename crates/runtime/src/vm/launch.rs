@@ -86,6 +86,12 @@ pub(crate) fn prepare(cfg: &VmConfig, paths: &VmPaths) -> Result<(), VmError> {
             source,
         })?;
     }
+    if let Some(files) = &cfg.seed {
+        super::seed::write_vfat(&paths.seed, files).map_err(|source| VmError::File {
+            path: paths.seed.clone(),
+            source,
+        })?;
+    }
     Ok(())
 }
 

@@ -5,8 +5,8 @@
 //! [`Vm::start`] turns a [`VmConfig`] into a running, resumed QEMU; the
 //! returned [`Vm`] hands out [`Console`]s and its [`Qmp`] client and is
 //! torn down by [`Vm::stop`] (QMP `quit`, then SIGKILL after a grace
-//! period; sockets, overlay and variable store removed; logs and captures
-//! kept). Dropping a `Vm` kills QEMU.
+//! period; sockets, overlay, variable store and cloud-init seed removed;
+//! logs and captures kept). Dropping a `Vm` kills QEMU.
 //!
 //! QEMU gets a parent-death signal: it is killed when the *thread* that
 //! called [`Vm::start`] exits, so call it from a thread that lives as long
@@ -43,6 +43,7 @@ pub mod console;
 mod launch;
 pub mod nic;
 pub mod qmp;
+pub mod seed;
 
 pub use config::{Accel, Boot, DiskFormat, Firmware, Ovmf, VmConfig, VmEvent, VmPaths};
 pub use console::{
@@ -353,8 +354,8 @@ impl Vm {
 
     /// Tears the VM down: QMP `quit`, SIGKILL if QEMU still runs after
     /// `grace`; then the console reader is joined (logs complete) and the
-    /// sockets, overlay and variable store are removed. Logs, QEMU's output
-    /// and captures stay.
+    /// sockets, overlay, variable store and cloud-init seed are removed.
+    /// Logs, QEMU's output and captures stay.
     pub fn stop(mut self, grace: Duration) -> Result<StopReport, VmError> {
         let mut killed = false;
         if self.wait_exit(Duration::ZERO)?.is_none() {
@@ -395,7 +396,7 @@ impl Vm {
 }
 
 fn remove_state_files(p: &VmPaths) {
-    for f in [&p.qmp, &p.serial, &p.console, &p.overlay, &p.vars] {
+    for f in [&p.qmp, &p.serial, &p.console, &p.overlay, &p.vars, &p.seed] {
         let _ = std::fs::remove_file(f);
     }
 }
