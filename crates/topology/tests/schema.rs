@@ -42,7 +42,7 @@ fn set(keys: &[&str]) -> BTreeSet<String> {
 #[test]
 fn schema_keys_match_the_decoder() {
     let s = schema();
-    let cases: [(&str, &[&str]); 22] = [
+    let cases: [(&str, &[&str]); 23] = [
         ("", raw::LAB_KEYS),
         ("/$defs/node", raw::NODE_KEYS),
         ("/$defs/link", raw::LINK_KEYS),
