@@ -3,7 +3,8 @@
 //! captures each link. Two geometries in the same run: the rings labs used
 //! before (8 blocks of 2 MiB) and the default (1 MiB); and two ways to
 //! start and end: each capture in turn, and all together
-//! (`Capture::start_all`; `request_stop` on all, then waiting).
+//! (`Capture::start_all`; `request_stop` on all, then waiting); and one
+//! capture of all N points, as a network of N members is captured.
 //!
 //! ```text
 //! cargo bench -p warren-capture --bench points -- [N]      (default 200)
@@ -74,6 +75,32 @@ fn round(na: &Netns, n: u32, ring: RingConfig, together: bool) -> Round {
     }
 }
 
+/// One capture of all N points, as a network's capture of its members.
+fn one_capture(na: &Netns, n: u32) -> Round {
+    let before = mem_available_kib();
+    let t = Instant::now();
+    let pts: Vec<PointSpec<'_>> = (0..n)
+        .map(|i| PointSpec::bridge_port(na, format!("p{i}"), format!("h{i}:eth0")))
+        .collect();
+    let cap = Capture::start(
+        "lan",
+        &pts,
+        Box::new(std::io::sink()),
+        &CaptureOptions::default(),
+    )
+    .expect("starting the capture");
+    let start = t.elapsed();
+    std::thread::sleep(Duration::from_millis(200));
+    let mem_mib = (before as i64 - mem_available_kib() as i64) / 1024;
+    let t = Instant::now();
+    cap.stop().expect("stopping the capture");
+    Round {
+        start,
+        mem_mib,
+        stop: t.elapsed(),
+    }
+}
+
 fn main() {
     let n: u32 = std::env::args()
         .skip(1)
@@ -104,6 +131,7 @@ fn main() {
         ("8 x 2 MiB, one by one", round(&na, n, old, false)),
         ("1 MiB, one by one", round(&na, n, new, false)),
         ("1 MiB, together", round(&na, n, new, true)),
+        ("1 MiB, one capture of all", one_capture(&na, n)),
     ];
     println!("{n} capture points, one capture each");
     println!(
