@@ -742,15 +742,18 @@ fn teardown(dir: &Path, running: &mut Running) -> Result<(), SupervisorError> {
     vms::stop_vms(&mut running.vms, STOP_GRACE);
     // Captures end after the nodes, so their last frames are in the files.
     let finals = running.captures.stop();
-    // Stopping the wires closes their taps.
+    // Stopping the wires closes their taps; all are asked before any is
+    // waited for.
+    for w in &running.wires {
+        w.wire.request_stop();
+    }
     running.wires.clear();
     if let Ok(mut j) = Journal::open(dir) {
-        for c in &finals {
-            let _ = j.record(
-                "capture",
-                &format!("{}: {} frames, {} dropped", c.name, c.captured, c.dropped),
-            );
-        }
+        let lines: Vec<String> = finals
+            .iter()
+            .map(|c| format!("{}: {} frames, {} dropped", c.name, c.captured, c.dropped))
+            .collect();
+        let _ = j.record_all("capture", lines.iter().map(String::as_str));
     }
     // Dropping the init kills every process of the lab's pid namespace.
     drop(running.init.take());

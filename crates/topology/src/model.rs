@@ -29,6 +29,10 @@ pub struct Lab {
     pub forwards: Vec<Forward>,
     /// Which links and networks are captured.
     pub capture: CaptureMode,
+    /// Ring bytes per capture point (`capture: {buffer: ...}`); `None`
+    /// means the capture crate's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_buffer: Option<u64>,
     /// Where evidence goes (`results:`); `None` means `./results`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<String>,

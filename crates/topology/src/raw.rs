@@ -305,6 +305,8 @@ pub(crate) struct RawLab {
     pub(crate) forwards: Vec<RawForward>,
     pub(crate) capture: Option<Spanned<crate::model::CaptureMode>>,
     pub(crate) capture_names: Vec<Spanned<String>>,
+    /// `capture: {buffer: ...}`: ring bytes per capture point.
+    pub(crate) capture_buffer: Option<u64>,
     pub(crate) results: Option<String>,
     pub(crate) seed: Option<u64>,
 }
@@ -403,16 +405,71 @@ fn capture(cx: &mut Cx<'_>, c: &Node, lab: &mut RawLab) {
                 lab.capture = Some(Spanned::new(m, c.span));
             }
         }
-        _ => {
-            if let Some(items) = cx.list(c, "capture") {
-                lab.capture_names = items
-                    .iter()
-                    .filter_map(|i| cx.string(i, "a captured link or network"))
-                    .collect();
-                let names = lab.capture_names.iter().map(|s| s.value.clone()).collect();
-                lab.capture = Some(Spanned::new(CaptureMode::Only(names), c.span));
+        Value::Map(_) => {
+            // `{buffer: SIZE}` captures everything, `{buffer: SIZE, only:
+            // [...]}` the named links and networks, with rings of SIZE.
+            let Some(f) = cx.fields(c, "capture", CAPTURE_KEYS) else {
+                return;
+            };
+            if let Some(b) = f.get("buffer") {
+                lab.capture_buffer = capture_buffer(cx, b);
+            }
+            match f.get("only") {
+                Some(only) => capture_list(cx, only, lab),
+                None => lab.capture = Some(Spanned::new(CaptureMode::All, c.span)),
             }
         }
+        _ => capture_list(cx, c, lab),
+    }
+}
+
+/// Keys of the mapping form of `capture`.
+pub const CAPTURE_KEYS: &[&str] = &["buffer", "only"];
+
+/// Smallest and largest `capture: {buffer: ...}`, in bytes: one 256 KiB
+/// ring block, and 1 GiB.
+pub const CAPTURE_BUFFER_RANGE: (u64, u64) = (256 << 10, 1 << 30);
+
+/// `buffer`: bytes as a number or with a binary unit (`512K`, `8M`, `1G`).
+fn capture_buffer(cx: &mut Cx<'_>, v: &Node) -> Option<u64> {
+    let s = cx.string(v, "capture.buffer")?;
+    let t = s.value.trim().trim_end_matches(['B', 'b', 'i']);
+    let (num, shift) = match t.chars().last() {
+        Some('G' | 'g') => (&t[..t.len() - 1], 30),
+        Some('M' | 'm') => (&t[..t.len() - 1], 20),
+        Some('K' | 'k') => (&t[..t.len() - 1], 10),
+        _ => (t, 0),
+    };
+    let (min, max) = CAPTURE_BUFFER_RANGE;
+    match num
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+    {
+        Some(n) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            cx.error(
+                "warren::bad-value",
+                s.span,
+                format!("invalid capture buffer `{}`", s.value),
+                "expected a ring size per capture point from 256K to 1G, such as 4M",
+            );
+            None
+        }
+    }
+}
+
+/// The list form of `capture`: the names of the captured links and networks.
+fn capture_list(cx: &mut Cx<'_>, c: &Node, lab: &mut RawLab) {
+    use crate::model::CaptureMode;
+    if let Some(items) = cx.list(c, "capture") {
+        lab.capture_names = items
+            .iter()
+            .filter_map(|i| cx.string(i, "a captured link or network"))
+            .collect();
+        let names = lab.capture_names.iter().map(|s| s.value.clone()).collect();
+        lab.capture = Some(Spanned::new(CaptureMode::Only(names), c.span));
     }
 }
 

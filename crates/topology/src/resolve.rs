@@ -146,6 +146,7 @@ pub(crate) fn resolve(cx: &mut Cx<'_>, raw: RawLab, stem: &str) -> Lab {
         tunnels,
         forwards: Vec::new(),
         capture,
+        capture_buffer: raw.capture_buffer,
         results: raw.results.clone(),
         seed: raw.seed,
         tests: Vec::new(),

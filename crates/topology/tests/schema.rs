@@ -42,7 +42,7 @@ fn set(keys: &[&str]) -> BTreeSet<String> {
 #[test]
 fn schema_keys_match_the_decoder() {
     let s = schema();
-    let cases: [(&str, &[&str]); 22] = [
+    let cases: [(&str, &[&str]); 23] = [
         ("", raw::LAB_KEYS),
         ("/$defs/node", raw::NODE_KEYS),
         ("/$defs/link", raw::LINK_KEYS),
@@ -65,6 +65,7 @@ fn schema_keys_match_the_decoder() {
         ("/$defs/console_step", steps::CONSOLE_STEP_KEYS),
         ("/$defs/capture_check", steps::CAPTURE_KEYS),
         ("/$defs/wait_step", steps::WAIT_KEYS),
+        ("/properties/capture", raw::CAPTURE_KEYS),
     ];
     for (pointer, decoder) in cases {
         assert_eq!(keys(&s, pointer), set(decoder), "keys of {pointer:?}");
