@@ -61,7 +61,14 @@ fn run_boot_runs_commands_in_the_booted_system_with_stdio_and_exit_code() {
     let env = systemd_env(&tmp.path().join("store"));
     let run = |args: &[&str], input: &[u8]| {
         let mut cmd = warren(tmp.path());
-        cmd.args(["run", "--boot", "--rm"])
+        // `--system` is `--boot`'s other name.
+        let boot = if args.first() == Some(&"--system") {
+            None
+        } else {
+            Some("--boot")
+        };
+        cmd.args(["run", "--rm"])
+            .args(boot)
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)));
         let (pid, out) = output_within(&mut cmd, input);
@@ -217,5 +224,87 @@ fn selftest_boots_each_image_and_prints_a_table() {
     assert!(
         gone.contains("FAIL") && gone.contains("`debian-bullseye`"),
         "{gone}"
+    );
+}
+
+/// A root directory of the fixture's debian:bookworm (minbase, no
+/// systemd) whose apt reads a local repository of systemd's packages
+/// (downloaded once by scripts/fixtures/systemd-debs.sh), so installing
+/// systemd into it needs no network.
+fn slim_root_with_local_debs(dir: &Path, env: &[(String, String)]) -> std::path::PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir(&root).expect("mkdir");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures");
+    let sh = |script: &str| {
+        let out = Command::new("bash")
+            .args(["-c", script])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("WARREN", bin())
+            .env("ROOT", &root)
+            .env("FIXTURES", &fixtures)
+            .output()
+            .expect("bash");
+        assert!(out.status.success(), "{script}: {out:?}");
+        text(&out.stdout).trim().to_string()
+    };
+    sh(
+        "set -o pipefail; \"$WARREN\" run --rm debian:bookworm tar -C / --exclude=./proc --exclude=./sys --exclude=./dev -cf - . | tar -C \"$ROOT\" -xf -",
+    );
+    let repo = sh("bash \"$FIXTURES/systemd-debs.sh\" \"$ROOT/var/lib/dpkg/status\"");
+    sh(&format!(
+        "cp -r {repo:?} \"$ROOT/srv/warren-debs\" && rm -f \"$ROOT\"/etc/apt/sources.list.d/* && echo 'deb [trusted=yes] file:/srv/warren-debs ./' > \"$ROOT/etc/apt/sources.list\""
+    ));
+    assert!(!root.join("usr/sbin/init").exists(), "minbase has no init");
+    root
+}
+
+/// `warren probe` and `warren run --boot` install systemd into an image
+/// that lacks it, once, into the same derived layer.
+#[test]
+fn probe_and_run_boot_provision_a_slim_image_once() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let env = registry_env_with(&store, "debian");
+    let root = slim_root_with_local_debs(tmp.path(), &env);
+    let root_arg = root.display().to_string();
+    let out = warren(tmp.path())
+        .args([
+            "probe",
+            "--image",
+            &root_arg,
+            "--check-unit",
+            "systemd-journald",
+            "--json",
+        ])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren probe");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["checks"][1]["check"], "unit systemd-journald");
+    let derived = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(store.join("derived"))
+            .expect("derived layers")
+            .flatten()
+            .map(|e| e.path())
+            .collect()
+    };
+    let made = derived();
+    assert_eq!(made.len(), 1, "{made:?}");
+    std::fs::write(made[0].join("layer/probe-made-me"), "").expect("mark");
+    let mut cmd = warren(tmp.path());
+    cmd.args(["run", "--boot", "--rm", &root_arg, "sh", "-c"])
+        .arg("cat /proc/1/comm; test -e /probe-made-me && echo same layer")
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let (pid, out) = output_within(&mut cmd, b"");
+    assert_run_left_nothing(pid);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out.stdout), "systemd\nsame layer\n");
+    assert_eq!(derived(), made, "provisioned once");
+    assert!(
+        !root.join("usr/sbin/init").exists(),
+        "the image is not changed"
     );
 }

@@ -297,7 +297,7 @@ impl Loader<'_> {
                 names: index.manifests.iter().filter_map(name_of).collect(),
             });
         };
-        let name = name_of(*entry);
+        let name = name_of(entry);
         let (manifest, manifest_digest) = match self.document(&entry.digest, &entry.media_type)? {
             Document::Manifest(m) => (m, entry.digest.clone()),
             Document::Index(nested) => {
