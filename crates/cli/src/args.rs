@@ -127,8 +127,19 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Give the container a pseudo-terminal (with -i, an interactive shell).
+    /// When stdin is not a terminal (a pipe, a file), -t is ignored and
+    /// stdin passes through as it is, so its end reaches the command.
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Boot the image's systemd, as a `kind: system` node does (installing
+    /// it first, once, into an image that lacks it), and run the command
+    /// inside the booted system (default: a shell).
+    #[arg(long, visible_alias = "system")]
+    pub boot: bool,
+    /// Seconds the command gets to exit after a forwarded SIGTERM, SIGINT
+    /// or SIGHUP before it is killed (a second signal kills at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub stop_timeout: u64,
     /// Keep stdin open (it always is; accepted for docker compatibility).
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -186,9 +197,14 @@ pub struct RunArgs {
 
 /// `warren probe`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ProbeArgs {
-    /// The OS image (with systemd): a curated name (see --list-images), a
-    /// registry reference, or a root filesystem directory.
+    /// Curated images and self tests.
+    #[command(subcommand)]
+    pub command: Option<ProbeCommand>,
+    /// The OS image: a curated name (see list-images), a registry
+    /// reference, a local image (`oci-archive:FILE`…) or a root filesystem
+    /// directory. Without systemd, it is installed first (once, cached).
     #[arg(long, required_unless_present = "list_images")]
     pub image: Option<String>,
     /// List the curated image names (built in, and from $WARREN_IMAGES or
@@ -213,6 +229,44 @@ pub struct ProbeArgs {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `warren probe` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ProbeCommand {
+    /// List the curated image names (as --list-images).
+    ListImages {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pull curated images into the store.
+    Pull {
+        /// Curated names.
+        #[arg(
+            value_name = "NAME",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        names: Vec<String>,
+        /// Every curated image that exists.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Boot images one after the other and run a self test in each; print a
+    /// table, and exit 1 if any failed.
+    Selftest {
+        /// `hostnamectl` (it must answer) or `pkgprobe` (systemd-journald
+        /// active, and the distro's package tool lists systemd).
+        #[arg(value_parser = ["hostnamectl", "pkgprobe"])]
+        test: String,
+        /// An image to test (repeatable; default: every curated image in the store).
+        #[arg(long = "image", value_name = "NAME|REF")]
+        images: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `warren __spawn`.

@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 /// Errors launching a container.
 #[derive(Debug, thiserror::Error)]
@@ -218,14 +218,59 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
 /// Pid of the container's init, for forwarding signals from the helper.
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
+/// Seconds a forwarded SIGTERM, SIGINT or SIGHUP gets before the container
+/// is killed (see [`set_stop_grace`]).
+static STOP_GRACE: AtomicU32 = AtomicU32::new(10);
+/// Whether a stop signal was already forwarded.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Sets how long the container may take to exit after the helper forwards
+/// it SIGTERM, SIGINT or SIGHUP before it gets SIGKILL (10 s by default, as
+/// docker's stop timeout). A container's init ignores signals it has no
+/// handler for (`cat` as PID 1 ignores SIGTERM), so without this neither
+/// `timeout` nor Ctrl-C would end it. A second signal kills at once.
+pub fn set_stop_grace(grace: std::time::Duration) {
+    let secs = u32::try_from(grace.as_secs().max(1)).unwrap_or(u32::MAX);
+    STOP_GRACE.store(secs, Ordering::Relaxed);
+}
+
 extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::Relaxed);
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: kill and alarm are async-signal-safe.
+    unsafe {
+        if STOPPING.swap(true, Ordering::Relaxed) {
+            libc::kill(pid, libc::SIGKILL);
+        } else {
+            libc::kill(pid, sig);
+            libc::alarm(STOP_GRACE.load(Ordering::Relaxed));
+        }
+    }
+}
+
+extern "C" fn escalate(_: libc::c_int) {
     let pid = CHILD.load(Ordering::Relaxed);
     if pid > 0 {
         // SAFETY: kill is async-signal-safe.
         unsafe {
-            libc::kill(pid, sig);
+            libc::kill(pid, libc::SIGKILL);
         }
     }
+}
+
+/// From now on, SIGTERM, SIGINT and SIGHUP sent to this process go to
+/// `pid`, which gets SIGKILL when it has not exited a grace period later
+/// (see [`set_stop_grace`]) or at a second signal.
+pub fn forward_stop_signals(pid: i32) {
+    CHILD.store(pid, Ordering::Relaxed);
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        // SAFETY: the handler only calls kill and alarm, which are async-signal-safe.
+        let _ = unsafe { signal(sig, SigHandler::Handler(forward)) };
+    }
+    // SAFETY: the handler only calls kill, which is async-signal-safe.
+    let _ = unsafe { signal(Signal::SIGALRM, SigHandler::Handler(escalate)) };
 }
 
 /// Starts the container and waits for it; returns its exit code. `stdio`
@@ -277,11 +322,7 @@ pub fn launch(
         ForkResult::Parent { child } => {
             drop(wr);
             drop(stdio);
-            CHILD.store(child.as_raw(), Ordering::Relaxed);
-            for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-                // SAFETY: the handler only calls kill, which is async-signal-safe.
-                let _ = unsafe { signal(sig, SigHandler::Handler(forward)) };
-            }
+            forward_stop_signals(child.as_raw());
             let mut msg = String::new();
             let _ = File::from(rd).read_to_string(&mut msg);
             if !msg.is_empty() {

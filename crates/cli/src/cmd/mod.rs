@@ -2,6 +2,7 @@
 
 mod capture;
 mod console;
+mod curated;
 mod down;
 mod exec;
 mod graph;
@@ -13,6 +14,7 @@ mod probe;
 mod ps;
 mod report;
 mod run;
+mod system_lab;
 mod test;
 mod up;
 mod validate;
