@@ -125,8 +125,19 @@ fn without_warren_log_up_relays_nothing_and_the_log_still_records_phases() {
         })
         .collect();
     assert_eq!(
-        steps[..4],
-        ["start links", "done links", "start carrier", "done carrier"],
+        steps,
+        [
+            "start images",
+            "done images",
+            "start links",
+            "done links",
+            "start carrier",
+            "done carrier",
+            "start containers",
+            "done containers",
+            "start exec",
+            "done exec"
+        ],
         "{events}"
     );
 }

@@ -235,9 +235,11 @@ pub fn svg(t: &Timeline, axis: &Axis) -> String {
     let rows_y = top + 24.0;
     #[allow(clippy::cast_precision_loss)]
     let height = rows_y + ROW * t.lanes().max(1) as f64 + 30.0;
+    // data-t0 carries the start exactly: rounded to microseconds it could
+    // land after the first event, which is written with more digits.
     let mut s = format!(
         "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w:.0} {height:.0}\" \
-         width=\"{w:.0}\" height=\"{height:.0}\" data-t0=\"{:.6}\" data-x0=\"{:.3}\" data-scale=\"{:.6}\">",
+         width=\"{w:.0}\" height=\"{height:.0}\" data-t0=\"{}\" data-x0=\"{:.3}\" data-scale=\"{:.6}\">",
         t.t0,
         axis.x0,
         axis.scale,
