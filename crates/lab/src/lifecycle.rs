@@ -278,7 +278,7 @@ fn sweep(dir: &Path) -> Result<(), LifecycleError> {
         if let Some(init) = st.init {
             ProcessId::from(init).signal(nix::sys::signal::Signal::SIGKILL);
         }
-        crate::system::remove_lab_cgroups(&st.lab);
+        crate::kinds::system::remove_lab_cgroups(&st.lab);
     }
     state::remove_dir(dir)?;
     Ok(())

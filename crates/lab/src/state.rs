@@ -177,6 +177,26 @@ impl LabState {
             self.supervisor.pid
         )))
     }
+
+    /// A state with results in `results` and nothing running, for unit
+    /// tests of code that reads paths from it.
+    #[cfg(test)]
+    pub(crate) fn for_tests(results: &Path) -> LabState {
+        LabState {
+            version: LabState::VERSION,
+            lab: "test".into(),
+            file: results.join("lab.yaml"),
+            status: Status::Starting,
+            supervisor: ProcessRecord { pid: 0, start: 0 },
+            init: None,
+            rootless: false,
+            netns: BTreeMap::new(),
+            containers: BTreeMap::new(),
+            consoles: BTreeMap::new(),
+            results: results.to_path_buf(),
+            created: 0,
+        }
+    }
 }
 
 /// Every lab folder under the state root, by name.

@@ -67,7 +67,7 @@ impl Drop for Probed {
 impl Probed {
     fn exec(&self, argv: &[&str]) -> std::io::Result<Output> {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-        warren_lab::nodes::probe_command(&self.state, "probe", &argv, &self.program).output()
+        warren_lab::kinds::spawn_command(&self.state, "probe", &argv, &self.program).output()
     }
 
     fn sh(&self, script: &str) -> std::io::Result<Output> {

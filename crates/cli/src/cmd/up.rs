@@ -93,7 +93,7 @@ impl LabArgs {
         // supervisor then finds every image in the store.
         for node in &lab.nodes {
             if let Some(c) = &node.container
-                && node.kind == warren_topology::model::NodeKind::Container
+                && warren_lab::kinds::info(node.kind).takes_image
                 && !warren_lab::images::is_path(&c.image)
             {
                 warren_lab::images::resolve(&c.image, progress).map_err(|e| {

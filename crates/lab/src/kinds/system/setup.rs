@@ -1,7 +1,7 @@
-//! What `system` nodes need beyond a container: a cgroup of their own in
-//! every mounted hierarchy (removed at stop), the node's lab interfaces
-//! rendered as systemd-networkd units into the writable layer before boot,
-//! and readiness from `systemctl is-system-running`.
+//! What a `system` node's root and cgroups need before it boots: a cgroup
+//! of its own in every mounted hierarchy (removed at stop), the node's lab
+//! interfaces rendered as systemd-networkd units into the writable layer,
+//! and a root shell on its console.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -171,31 +171,4 @@ pub fn render_networkd(node: &Node, upper: &Path) -> io::Result<()> {
         std::os::unix::fs::symlink("/lib/systemd/system/systemd-networkd.service", link)?;
     }
     Ok(())
-}
-
-/// `argv` as it runs in a system node: from a clean environment holding
-/// only a default `PATH` and `env`, as systemd's own services start, and
-/// as a transient unit through `systemd-run` when `unit` is set.
-pub fn command_argv(argv: &[String], env: &[(String, String)], unit: bool) -> Vec<String> {
-    let mut out: Vec<String> = vec![
-        "env".into(),
-        "-i".into(),
-        format!("PATH={}", crate::images::DEFAULT_PATH),
-    ];
-    out.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
-    if unit {
-        out.extend(
-            [
-                "systemd-run",
-                "--wait",
-                "--pipe",
-                "--quiet",
-                "--collect",
-                "--",
-            ]
-            .map(String::from),
-        );
-    }
-    out.extend(argv.iter().cloned());
-    out
 }
