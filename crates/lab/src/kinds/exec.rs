@@ -203,19 +203,28 @@ mod tests {
     }
 
     #[test]
-    fn a_system_command_starts_from_a_clean_environment_with_the_node_env() {
+    fn a_system_command_starts_from_a_clean_environment_with_only_the_extra_env() {
         let lab = lab();
         let a = argv(&["systemctl", "status"]);
+        let extra = [("X".to_string(), "y".to_string())];
         let cmd = ExecCommand {
             argv: &a,
+            env: &extra,
             unit: true,
             ..Default::default()
         };
         let spec = exec_spec(&lab, "os", &cmd).expect("system runs commands");
         assert!(spec.env.is_empty(), "{:?}", spec.env);
         assert_eq!(&spec.argv[..2], ["env", "-i"]);
-        assert!(spec.argv.contains(&"B=two".to_string()), "{:?}", spec.argv);
-        assert!(spec.argv.contains(&"WARREN_NODE=os".to_string()));
+        assert!(spec.argv.contains(&"X=y".to_string()), "{:?}", spec.argv);
+        assert!(
+            !spec
+                .argv
+                .iter()
+                .any(|a| a == "B=two" || a.starts_with("WARREN_")),
+            "{:?}",
+            spec.argv
+        );
         let run = spec.argv.iter().position(|a| a == "systemd-run");
         let cmd_at = spec.argv.iter().position(|a| a == "systemctl");
         assert!(run.is_some() && run < cmd_at, "{:?}", spec.argv);

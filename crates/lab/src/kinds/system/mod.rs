@@ -133,15 +133,15 @@ impl Kind for System {
         Ok(Box::new(handle))
     }
 
-    /// From a clean environment holding a default `PATH`, the node's
-    /// `env:` and the extra environment, optionally as a transient unit;
-    /// an empty command is the image's `/bin/sh`.
-    fn exec(&self, lab: &str, node: &Node, cmd: &ExecCommand<'_>) -> Result<ExecSpec, ExecError> {
+    /// From a clean environment holding only a default `PATH` and the
+    /// extra environment, as systemd starts its own services (the node's
+    /// `env:` is its init's), optionally as a transient unit; an empty
+    /// command is the image's `/bin/sh`.
+    fn exec(&self, _: &str, _: &Node, cmd: &ExecCommand<'_>) -> Result<ExecSpec, ExecError> {
         let sh = ["/bin/sh".to_string()];
         let argv = if cmd.argv.is_empty() { &sh } else { cmd.argv };
-        let env = super::exec::node_env(lab, node, cmd.env);
         Ok(ExecSpec {
-            argv: command_argv(argv, &env, cmd.unit),
+            argv: command_argv(argv, cmd.env, cmd.unit),
             env: Vec::new(),
         })
     }
