@@ -367,22 +367,3 @@ pub fn ps() -> Result<Vec<LabSummary>, LifecycleError> {
     }
     Ok(out)
 }
-
-/// The namespaces `warren exec` joins to run a command on `node`.
-/// A container node's: its own mount, uts, ipc and pid namespaces too.
-pub fn node_namespaces(st: &LabState, node: &str) -> Option<warren_runtime::exec::NodeNamespaces> {
-    let user = st
-        .rootless
-        .then(|| PathBuf::from(format!("/proc/{}/ns/user", st.supervisor.pid)));
-    if let Some(init) = st.containers.get(node) {
-        return Some(warren_runtime::exec::NodeNamespaces::of_container(
-            init.pid, user,
-        ));
-    }
-    Some(warren_runtime::exec::NodeNamespaces {
-        user,
-        net: st.netns_path(node)?,
-        pid: st.init.map(|i| warren_runtime::pidns::pidns_path(i.pid)),
-        ..Default::default()
-    })
-}

@@ -178,6 +178,27 @@ impl LabState {
         )))
     }
 
+    /// The namespaces `warren exec` joins to run a command on `node`: its
+    /// network namespace and the lab's pid namespace, or all of a
+    /// container's (its mount, uts, ipc and pid namespaces too); the lab's
+    /// user namespace when it is rootless.
+    pub fn node_namespaces(&self, node: &str) -> Option<warren_runtime::exec::NodeNamespaces> {
+        let user = self
+            .rootless
+            .then(|| PathBuf::from(format!("/proc/{}/ns/user", self.supervisor.pid)));
+        if let Some(init) = self.containers.get(node) {
+            return Some(warren_runtime::exec::NodeNamespaces::of_container(
+                init.pid, user,
+            ));
+        }
+        Some(warren_runtime::exec::NodeNamespaces {
+            user,
+            net: self.netns_path(node)?,
+            pid: self.init.map(|i| warren_runtime::pidns::pidns_path(i.pid)),
+            ..Default::default()
+        })
+    }
+
     /// A state with results in `results` and nothing running, for unit
     /// tests of code that reads paths from it.
     #[cfg(test)]

@@ -55,7 +55,7 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
         }
         Err(e) => return Err(Failure::error(e)),
     };
-    let ns = warren_lab::lifecycle::node_namespaces(&st, &args.node).ok_or_else(|| {
+    let ns = st.node_namespaces(&args.node).ok_or_else(|| {
         miette::miette!(
             "node {} has no namespace yet; is the lab still starting?",
             args.node

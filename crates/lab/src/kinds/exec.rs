@@ -88,7 +88,7 @@ pub(super) fn node_env(
 pub fn spawn_command(st: &LabState, node: &str, argv: &[String], program: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.arg("__spawn");
-    if let Some(ns) = crate::lifecycle::node_namespaces(st, node) {
+    if let Some(ns) = st.node_namespaces(node) {
         cmd.arg("--netns").arg(&ns.net);
         if let Some(p) = &ns.pid {
             cmd.arg("--pidns").arg(p);
