@@ -71,7 +71,8 @@ pub fn run(
     Ok(())
 }
 
-fn run_one(
+/// Runs `command` in `node`, its output appended to the node's log.
+pub fn run_one(
     lab: &Lab,
     program: &Path,
     st: &LabState,

@@ -26,6 +26,7 @@ pub mod provision;
 pub mod restart;
 pub mod running;
 pub mod state;
+pub mod steps;
 mod streams;
 pub mod supervisor;
 pub mod tools;

@@ -178,7 +178,7 @@ fn prepare(
     write("lab.yaml", text.as_bytes())?;
     let resolved = serde_json::to_vec_pretty(lab).unwrap_or_default();
     write("lab.json", &resolved)?;
-    let plan = warren_topology::plan::plan(lab);
+    let plan = crate::steps::plan(lab);
     write(
         "plan.json",
         &serde_json::to_vec_pretty(&plan).unwrap_or_default(),
@@ -270,16 +270,17 @@ fn start_detached(lab: &Lab, dir: &Path, program: &Path) -> Result<(), Lifecycle
     }
 }
 
-/// Removes what a dead supervisor left: its init, if somehow alive, the
-/// cgroups of its system nodes, and the state folder. The namespaces and
+/// Removes what a dead supervisor left: its init, if somehow alive, what
+/// its journal says was made outside the lab's namespaces (the cgroups of
+/// system nodes), last first, and the state folder. The namespaces and
 /// every process died with the supervisor.
 fn sweep(dir: &Path) -> Result<(), LifecycleError> {
-    if let Some(st) = LabState::read(dir).ok().flatten() {
-        if let Some(init) = st.init {
-            ProcessId::from(init).signal(nix::sys::signal::Signal::SIGKILL);
-        }
-        crate::kinds::system::remove_lab_cgroups(&st.lab);
+    if let Some(st) = LabState::read(dir).ok().flatten()
+        && let Some(init) = st.init
+    {
+        ProcessId::from(init).signal(nix::sys::signal::Signal::SIGKILL);
     }
+    crate::journal::undo_all(dir);
     state::remove_dir(dir)?;
     Ok(())
 }

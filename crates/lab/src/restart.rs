@@ -332,6 +332,13 @@ fn start(cx: &mut NodeCx<'_>, node: &str) -> Result<(), RestartError> {
     let spawner = cx.spawner;
     let spawn = |c| spawner.spawn(c);
     let mut no_nics = Vec::new();
+    let mut journal = crate::journal::Journal::open(cx.dir).map_err(|source| {
+        RestartError::State(crate::state::StateError::Io {
+            action: "opening the journal in",
+            path: cx.dir.to_path_buf(),
+            source,
+        })
+    })?;
     let mut start_cx = StartCx {
         lab: cx.lab,
         state: cx.state,
@@ -339,6 +346,7 @@ fn start(cx: &mut NodeCx<'_>, node: &str) -> Result<(), RestartError> {
         program: cx.program,
         spawn: &spawn,
         nics: &mut no_nics,
+        journal: &mut journal,
     };
     let handle = live
         .kind

@@ -11,7 +11,8 @@ use warren_topology::model::Lab;
 pub fn run(args: &UpArgs) -> Result<(), Failure> {
     let (lab, text) = args.lab.load()?;
     if args.dry_run {
-        let plan = warren_topology::plan::plan(&lab);
+        // Every step `up` takes, as the supervisor's executor runs them.
+        let plan = warren_lab::steps::plan(&lab);
         if args.json {
             println!(
                 "{}",
@@ -19,9 +20,10 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
             );
         } else {
             println!(
-                "plan for lab {} ({} steps, nothing changed):",
+                "plan for lab {} ({} steps, {} of them kernel changes; nothing changed):",
                 lab.name,
-                plan.steps.len()
+                plan.phases.len(),
+                plan.network.steps.len()
             );
             print!("{plan}");
         }

@@ -66,8 +66,38 @@ const NO_DAD: &[(&str, &str)] = &[
     ("net.ipv6.conf.default.accept_dad", "0"),
 ];
 
-/// What [`build`] calls once the links exist, with every namespace by name.
-pub type AfterLinks<'f> = dyn FnMut(&[(Ns, &Netns)]) -> Result<(), ApplyError> + 'f;
+/// The lab's namespaces with every link and bridge of the plan created,
+/// nothing configured yet: what [`create`] returns and [`configure`]
+/// finishes. Captures start in between, so they see every frame.
+pub struct Created<'p> {
+    plan: &'p Plan,
+    netns: Vec<Netns>,
+    sockets: Vec<Rtnl>,
+    idx: Indexes<'p>,
+    nics: Vec<VmNic>,
+    wires: Vec<WireTaps>,
+}
+
+impl Created<'_> {
+    /// Every namespace, by what the plan calls it.
+    pub fn namespaces(&self) -> Vec<(Ns, &Netns)> {
+        self.plan
+            .namespaces
+            .iter()
+            .cloned()
+            .zip(self.netns.iter())
+            .collect()
+    }
+}
+
+/// Where each of the plan's namespaces is in its list.
+fn positions(plan: &Plan) -> HashMap<&Ns, usize> {
+    plan.namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n, i))
+        .collect()
+}
 
 /// The lab's namespaces, each with its netlink socket, in plan order.
 #[derive(Debug)]
@@ -159,16 +189,9 @@ impl<'p> Indexes<'p> {
     }
 }
 
-/// Creates the plan's namespaces and applies every kernel step. Exec steps
-/// are left to the supervisor. On error, what was built is dropped, which
-/// frees it.
-/// `after_links` runs once every link and bridge exists, before any
-/// address or up state: the supervisor starts captures there.
-pub fn build(
-    plan: &Plan,
-    journal: &mut Journal,
-    after_links: &mut AfterLinks<'_>,
-) -> Result<Built, ApplyError> {
+/// Creates the plan's namespaces and every link, bridge, tunnel, tap and
+/// socket pair in them. On error, what was built is dropped, which frees it.
+pub fn create<'p>(plan: &'p Plan, journal: &mut Journal) -> Result<Created<'p>, ApplyError> {
     let created = create_netns_many(plan.namespaces.iter().map(ToString::to_string))
         .map_err(|e| kernel("creating the lab's network namespaces")(e.into()))?;
     let (netns, mut sockets): (Vec<Netns>, Vec<Rtnl>) = created.into_iter().unzip();
@@ -183,12 +206,7 @@ pub fn build(
     journal
         .record("namespaces", &format!("{} created", netns.len()))
         .map_err(ApplyError::Journal)?;
-    let pos: HashMap<&Ns, usize> = plan
-        .namespaces
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n, i))
-        .collect();
+    let pos = positions(plan);
     let at = |ns: &Ns| {
         pos.get(ns)
             .copied()
@@ -324,9 +342,33 @@ pub fn build(
     journal
         .record("links", "created")
         .map_err(ApplyError::Journal)?;
-    let named: Vec<(Ns, &Netns)> = plan.namespaces.iter().cloned().zip(netns.iter()).collect();
-    after_links(&named)?;
+    Ok(Created {
+        plan,
+        netns,
+        sockets,
+        idx,
+        nics,
+        wires,
+    })
+}
 
+/// Applies the plan's sysctls, then per namespace its bridge ports,
+/// addresses, up states and routes, in one batch each.
+pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, ApplyError> {
+    let Created {
+        plan,
+        netns,
+        mut sockets,
+        idx,
+        nics,
+        wires,
+    } = created;
+    let pos = positions(plan);
+    let at = |ns: &Ns| {
+        pos.get(ns)
+            .copied()
+            .ok_or_else(|| ApplyError::NotInPlan(format!("namespace {ns}")))
+    };
     let mut sysctls: Vec<Vec<(&str, &str)>> = vec![Vec::new(); netns.len()];
     for step in &plan.steps {
         if let Step::SetSysctl { ns, key, value } = step {

@@ -55,6 +55,11 @@ pub struct KindInfo {
     /// Its readiness is awaited before the lab's `exec:` commands run,
     /// so they can reach it (a vm's boot); others' after them.
     pub ready_before_commands: bool,
+    /// Bring-up waits for it even without a `ready:` key (a system node's
+    /// boot).
+    pub always_waits: bool,
+    /// When it is ready, as `up --dry-run` says.
+    pub ready_when: &'static str,
 }
 
 /// What [`Kind::prepare`] resolved for a node, kept for every later start.
@@ -79,6 +84,9 @@ pub struct StartCx<'a> {
     /// The vm NICs' backends `apply` opened, not yet handed to a vm;
     /// a vm takes its own.
     pub nics: &'a mut Vec<crate::apply::VmNic>,
+    /// The lab's journal, where a kind records what it makes outside the
+    /// lab's namespaces before it makes it (see [`crate::journal::Undo`]).
+    pub journal: &'a mut crate::journal::Journal,
 }
 
 /// What waiting for a node needs of the lab.
@@ -301,6 +309,7 @@ mod tests {
         assert_eq!(with(|i| i.runs_commands), ["netns", "container", "system"]);
         assert_eq!(with(|i| i.pauses), ["vm"]);
         assert_eq!(with(|i| i.ready_before_commands), ["vm"]);
+        assert_eq!(with(|i| i.always_waits), ["system"]);
     }
 
     #[test]

@@ -22,6 +22,8 @@ static INFO: KindInfo = KindInfo {
     runs_commands: true,
     pauses: false,
     ready_before_commands: false,
+    always_waits: false,
+    ready_when: "its ready.exec probe passes",
 };
 
 impl Kind for Netns {

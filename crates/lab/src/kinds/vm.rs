@@ -29,6 +29,8 @@ static INFO: KindInfo = KindInfo {
     runs_commands: false,
     pauses: true,
     ready_before_commands: true,
+    always_waits: false,
+    ready_when: "its console prints ready.console",
 };
 
 /// How long a vm may take to print its ready regex, unless `ready.timeout` says.

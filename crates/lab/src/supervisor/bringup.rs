@@ -1,17 +1,18 @@
-//! Bring-up: from the saved lab to a live one. Every node is prepared
-//! (images resolved) before anything is built; then the lab's init, the
-//! network with its captures, wires, interface tools, each node's start,
-//! readiness, the lab's `exec:` commands and forwards, each phase
-//! journaled before the next.
+//! Bring-up: the executor of the bring-up plan ([`crate::steps`]). It runs
+//! each step in order against the lab, journaling each once done, and
+//! ends with a [`Live`] lab. Whatever it made is dropped (and so freed)
+//! when a step fails.
 
 use super::live::Live;
 use super::{SupervisorError, io_err, shutdown_signals};
-use crate::apply::{self, ApplyError};
+use crate::apply::{self, ApplyError, Built, Created};
 use crate::captures::Captures;
 use crate::journal::Journal;
-use crate::kinds::{self, NodeHandle, Prepared, ReadyCx, Spawner, StartCx};
+use crate::kinds::{self, Prepared, ReadyCx, Spawner, StartCx};
 use crate::running::Nodes;
 use crate::state::{HUB_KEY, LabState, Status};
+use crate::steps::{BringUp, Phase};
+use crate::wires::RunningWire;
 use std::collections::BTreeMap;
 use std::path::Path;
 use warren_runtime::pidns::LabInit;
@@ -21,20 +22,6 @@ use warren_topology::plan::Ns;
 
 /// How long bring-up waits for interfaces to become operationally up.
 const OPER_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Resolves what each node needs before anything is built, so that a
-/// missing image fails `up` early.
-fn prepare(lab: &Lab, program: &Path) -> Result<BTreeMap<String, Prepared>, SupervisorError> {
-    lab.nodes
-        .iter()
-        .map(|n| {
-            let p = kinds::of(n.kind)
-                .prepare(n, program)
-                .map_err(|e| SupervisorError::Node(Box::new(e)))?;
-            Ok((n.name.value.clone(), p))
-        })
-        .collect()
-}
 
 /// Reads the lab `up` saved in `dir`, under the name the state gives it.
 fn saved_lab(dir: &Path, st: &LabState) -> Result<Lab, SupervisorError> {
@@ -58,83 +45,51 @@ pub(super) fn bring_up(dir: &Path, program: &Path) -> Result<Live, SupervisorErr
         st.supervisor = me.into();
     }
     let lab = saved_lab(dir, &st)?;
-    let plan = warren_topology::plan::plan(&lab);
-    let prepared = prepare(&lab, program)?;
-
-    // Signals that end the lab are taken by sigwait in the main thread, so
-    // block them before any thread exists: every thread inherits the mask.
-    shutdown_signals()
-        .thread_block()
-        .map_err(|e| io_err("blocking signals in", dir)(e.into()))?;
-    if st.rootless {
-        warren_runtime::userns::become_root()?;
-    }
-    let init = LabInit::start(program, &["__init"])?;
-    st.init = Some(init.id.into());
-    st.write(dir)?;
-    tracing::info!(lab = %lab.name, nodes = lab.nodes.len(), "bring-up");
-
-    let mut journal = Journal::open(dir).map_err(io_err("opening the journal in", dir))?;
-    let apply_err = |source| SupervisorError::Apply {
-        lab: lab.name.clone(),
-        source: Box::new(source),
+    let plan = crate::steps::plan(&lab);
+    let journal = Journal::open(dir).map_err(io_err("opening the journal in", dir))?;
+    tracing::info!(lab = %lab.name, steps = plan.phases.len(), "bring-up");
+    let mut run = Run {
+        lab: &lab,
+        plan: &plan,
+        dir,
+        program,
+        st,
+        journal,
+        prepared: BTreeMap::new(),
+        init: None,
+        created: None,
+        built: None,
+        captures: Captures::default(),
+        wires: Vec::new(),
+        nodes: None,
+        spawner: None,
     };
-    let mut captures = Captures::default();
-    let results = st.results.clone();
-    let mut built = apply::build(&plan, &mut journal, &mut |namespaces| {
-        captures = Captures::start(&lab, namespaces, &results).map_err(ApplyError::Capture)?;
-        Ok(())
-    })
-    .map_err(apply_err)?;
-    crate::events::append(
-        &st.results,
-        "created",
-        serde_json::json!({ "lab": lab.name, "nodes": lab.nodes.len(), "links": lab.links.len(), "networks": lab.networks.len() }),
-    );
-    let mut wires = crate::wires::start(&lab, std::mem::take(&mut built.wires))
-        .map_err(|e| apply_err(ApplyError::Wire(e)))?;
-    crate::members::configure(&lab, &mut wires);
-    let _ = journal.record("wires", &format!("{} started", wires.len()));
-    // A veth whose peer is down (`up: false`) never gets carrier; don't fail on it.
-    let not_up = apply::wait_oper_up(&plan, &mut built, OPER_UP_TIMEOUT).map_err(apply_err)?;
-    let _ = journal.record(
-        "carrier",
-        &format!("{} interfaces without carrier", not_up.len()),
-    );
-    st.netns = built
-        .namespaces
-        .iter()
-        .map(|(ns, fd)| {
-            let key = match ns {
-                Ns::Hub => HUB_KEY.to_string(),
-                Ns::Node(n) => n.clone(),
-            };
-            (key, std::os::fd::AsRawFd::as_raw_fd(fd))
-        })
-        .collect();
-    st.write(dir)?;
-    let tools = crate::tools::run(&plan, &st, program)?;
-    let _ = journal.record("tools", &format!("{tools} interface settings applied"));
-
-    let mut nodes = Nodes::new(&lab, prepared);
-    start_nodes(&lab, &mut nodes, &mut built.nics, &st, dir, program)?;
-    nodes.record(&mut st);
-    st.write(dir)?;
-    let _ = journal.record("nodes", &format!("{} started", lab.nodes.len()));
-    wait_ready(&lab, &nodes, &st, program, true)?;
-    crate::commands::run(&lab, &plan, program, &st, Some(&mut journal), None)?;
-    wait_ready(&lab, &nodes, &st, program, false)?;
-    let _ = journal.record("ready", &format!("{} nodes", lab.nodes.len()));
-    crate::forward::start(&lab, &built)?;
-    let spawner = Spawner::start().map_err(io_err("starting the node spawner for", dir))?;
-    st.status = Status::Running;
-    st.write(dir)?;
-    crate::events::append(&st.results, "ready", serde_json::json!({ "lab": lab.name }));
-    tracing::info!(lab = %lab.name, "ready");
-    nodes.mark_consoles();
+    for phase in &plan.phases {
+        tracing::debug!(step = %phase, "bring-up step");
+        run.step(phase)?;
+        run.journal
+            .step(phase)
+            .map_err(io_err("writing the journal in", dir))?;
+    }
+    let Run {
+        st,
+        init,
+        built,
+        captures,
+        wires,
+        nodes,
+        spawner,
+        ..
+    } = run;
+    let (Some(built), Some(nodes), Some(spawner)) = (built, nodes, spawner) else {
+        return Err(SupervisorError::OutOfOrder(
+            "the plan ends before the lab is ready",
+        ));
+    };
+    let network = plan.network;
     Ok(Live {
         lab,
-        plan,
+        plan: network,
         state: st,
         dir: dir.to_path_buf(),
         program: program.to_path_buf(),
@@ -142,66 +97,203 @@ pub(super) fn bring_up(dir: &Path, program: &Path) -> Result<Live, SupervisorErr
         captures,
         wires,
         nodes,
-        init: Some(init),
+        init,
         spawner,
     })
 }
 
-/// Starts every node in file order, from this (the main) thread: a vm's
-/// QEMU and a container's helper die with the thread that started them.
-fn start_nodes(
-    lab: &Lab,
-    nodes: &mut Nodes,
-    nics: &mut Vec<apply::VmNic>,
-    st: &LabState,
-    dir: &Path,
-    program: &Path,
-) -> Result<(), SupervisorError> {
-    let spawn = |mut c: std::process::Command| c.spawn();
-    let mut cx = StartCx {
-        lab,
-        state: st,
-        dir,
-        program,
-        spawn: &spawn,
-        nics,
-    };
-    for node in &lab.nodes {
-        let Some(live) = nodes.get_mut(&node.name.value) else {
-            continue;
-        };
-        tracing::debug!(node = %node.name.value, kind = node.kind.as_str(), "starting");
-        let handle: Box<dyn NodeHandle> = live
-            .kind
-            .start(&mut cx, node, &live.prepared)
-            .map_err(|e| SupervisorError::Node(Box::new(e)))?;
-        live.handle = Some(handle);
-    }
-    Ok(())
+/// What the executor holds while it runs the plan.
+struct Run<'a> {
+    lab: &'a Lab,
+    plan: &'a BringUp,
+    dir: &'a Path,
+    program: &'a Path,
+    st: LabState,
+    journal: Journal,
+    prepared: BTreeMap<String, Prepared>,
+    init: Option<LabInit>,
+    created: Option<Created<'a>>,
+    built: Option<Built>,
+    captures: Captures,
+    wires: Vec<RunningWire>,
+    nodes: Option<Nodes>,
+    spawner: Option<Spawner>,
 }
 
-/// Waits for every node whose kind is awaited `before_commands` (or
-/// after them) to be ready.
-fn wait_ready(
-    lab: &Lab,
-    nodes: &Nodes,
-    st: &LabState,
-    program: &Path,
-    before_commands: bool,
-) -> Result<(), SupervisorError> {
-    let cx = ReadyCx { state: st, program };
-    for node in &lab.nodes {
-        let Some(live) = nodes.get(&node.name.value) else {
-            continue;
-        };
-        if live.kind.info().ready_before_commands != before_commands {
-            continue;
-        }
-        if let Some(h) = &live.handle {
-            h.ready(node, &cx)
-                .map_err(|e| SupervisorError::Node(Box::new(e)))?;
-            tracing::debug!(node = %node.name.value, "ready");
+/// The node called `name` of `lab`.
+fn model_of<'l>(
+    lab: &'l Lab,
+    name: &str,
+) -> Result<&'l warren_topology::model::Node, SupervisorError> {
+    missing(lab.node(name), "a step names a node the lab lacks")
+}
+
+/// A step that needs what an earlier step makes (a bug in the plan).
+fn missing<T>(what: Option<T>, step: &'static str) -> Result<T, SupervisorError> {
+    what.ok_or(SupervisorError::OutOfOrder(step))
+}
+
+impl Run<'_> {
+    fn apply_err(&self, source: ApplyError) -> SupervisorError {
+        SupervisorError::Apply {
+            lab: self.lab.name.clone(),
+            source: Box::new(source),
         }
     }
-    Ok(())
+
+    fn write_state(&self) -> Result<(), SupervisorError> {
+        Ok(self.st.write(self.dir)?)
+    }
+
+    /// Runs one step.
+    fn step(&mut self, phase: &Phase) -> Result<(), SupervisorError> {
+        let node_err = |e| SupervisorError::Node(Box::new(e));
+        match phase {
+            Phase::Prepare { node, .. } => {
+                let n = model_of(self.lab, node)?;
+                let p = kinds::of(n.kind)
+                    .prepare(n, self.program)
+                    .map_err(node_err)?;
+                self.prepared.insert(node.clone(), p);
+            }
+            Phase::Init => {
+                // Signals that end the lab are taken by sigwait in the main
+                // thread, so block them before any thread exists: every
+                // thread inherits the mask.
+                shutdown_signals()
+                    .thread_block()
+                    .map_err(|e| io_err("blocking signals in", self.dir)(e.into()))?;
+                if self.st.rootless {
+                    warren_runtime::userns::become_root()?;
+                }
+                let init = LabInit::start(self.program, &["__init"])?;
+                self.st.init = Some(init.id.into());
+                self.init = Some(init);
+                self.write_state()?;
+            }
+            Phase::CreateLinks => {
+                let created = apply::create(&self.plan.network, &mut self.journal);
+                self.created = Some(created.map_err(|e| self.apply_err(e))?);
+            }
+            Phase::Captures { .. } => {
+                let created = missing(self.created.as_ref(), "captures before links")?;
+                self.captures = Captures::start(self.lab, &created.namespaces(), &self.st.results)
+                    .map_err(|e| self.apply_err(ApplyError::Capture(e)))?;
+            }
+            Phase::Configure => {
+                let created = missing(self.created.take(), "configuring before links")?;
+                let built =
+                    apply::configure(created, &mut self.journal).map_err(|e| self.apply_err(e))?;
+                crate::events::append(
+                    &self.st.results,
+                    "created",
+                    serde_json::json!({ "lab": self.lab.name, "nodes": self.lab.nodes.len(), "links": self.lab.links.len(), "networks": self.lab.networks.len() }),
+                );
+                self.st.netns = built
+                    .namespaces
+                    .iter()
+                    .map(|(ns, fd)| {
+                        let key = match ns {
+                            Ns::Hub => HUB_KEY.to_string(),
+                            Ns::Node(n) => n.clone(),
+                        };
+                        (key, std::os::fd::AsRawFd::as_raw_fd(fd))
+                    })
+                    .collect();
+                self.built = Some(built);
+                self.write_state()?;
+            }
+            Phase::Wires { .. } => {
+                let built = missing(self.built.as_mut(), "wires before the network")?;
+                let taps = std::mem::take(&mut built.wires);
+                let mut wires = crate::wires::start(self.lab, taps)
+                    .map_err(|e| self.apply_err(ApplyError::Wire(e)))?;
+                crate::members::configure(self.lab, &mut wires);
+                self.wires = wires;
+            }
+            Phase::Carrier => {
+                let built = missing(self.built.as_mut(), "carrier before the network")?;
+                // A veth whose peer is down (`up: false`) never gets
+                // carrier; don't fail on it.
+                let not_up = apply::wait_oper_up(&self.plan.network, built, OPER_UP_TIMEOUT);
+                let not_up = not_up.map_err(|e| self.apply_err(e))?;
+                tracing::debug!(without_carrier = ?not_up, "carrier");
+            }
+            Phase::Tools => {
+                crate::tools::run(&self.plan.network, &self.st, self.program)?;
+            }
+            Phase::StartNode { node, .. } => self.start_node(node)?,
+            Phase::WaitReady { node, .. } => {
+                let n = model_of(self.lab, node)?;
+                let nodes = missing(self.nodes.as_ref(), "a wait before any start")?;
+                let live = missing(nodes.get(node), "a wait for a node never started")?;
+                let handle = missing(live.handle.as_ref(), "a wait for a node never started")?;
+                let cx = ReadyCx {
+                    state: &self.st,
+                    program: self.program,
+                };
+                handle.ready(n, &cx).map_err(node_err)?;
+            }
+            Phase::Exec { node, command } => {
+                crate::commands::run_one(self.lab, self.program, &self.st, node, command)?;
+            }
+            Phase::Forward { host, proto, .. } => {
+                let f = self
+                    .lab
+                    .forwards
+                    .iter()
+                    .find(|f| f.host == *host && f.proto == *proto);
+                let f = missing(f, "a forward the lab lacks")?;
+                let built = missing(self.built.as_ref(), "a forward before the network")?;
+                crate::forward::start(f, built)?;
+            }
+            Phase::Ready => {
+                let spawner =
+                    Spawner::start().map_err(io_err("starting the node spawner for", self.dir))?;
+                self.spawner = Some(spawner);
+                self.st.status = Status::Running;
+                self.write_state()?;
+                crate::events::append(
+                    &self.st.results,
+                    "ready",
+                    serde_json::json!({ "lab": self.lab.name }),
+                );
+                if let Some(nodes) = self.nodes.as_mut() {
+                    nodes.mark_consoles();
+                }
+                tracing::info!(lab = %self.lab.name, "ready");
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a node from this (the main) thread: a vm's QEMU and a
+    /// container's helper die with the thread that started them.
+    fn start_node(&mut self, name: &str) -> Result<(), SupervisorError> {
+        let lab = self.lab;
+        let model = model_of(lab, name)?;
+        let prepared = &mut self.prepared;
+        let nodes = self
+            .nodes
+            .get_or_insert_with(|| Nodes::new(lab, std::mem::take(prepared)));
+        let built = missing(self.built.as_mut(), "a node started before the network")?;
+        let live = missing(nodes.get_mut(name), "a node the lab lacks")?;
+        let spawn = |mut c: std::process::Command| c.spawn();
+        let mut cx = StartCx {
+            lab,
+            state: &self.st,
+            dir: self.dir,
+            program: self.program,
+            spawn: &spawn,
+            nics: &mut built.nics,
+            journal: &mut self.journal,
+        };
+        let handle = live
+            .kind
+            .start(&mut cx, model, &live.prepared)
+            .map_err(|e| SupervisorError::Node(Box::new(e)))?;
+        live.handle = Some(handle);
+        nodes.record(&mut self.st);
+        self.write_state()
+    }
 }

@@ -59,6 +59,9 @@ pub enum SupervisorError {
     /// A node could not be prepared, started or did not become ready.
     #[error(transparent)]
     Node(Box<crate::kinds::NodeError>),
+    /// The bring-up plan has a step before what it needs (a bug).
+    #[error("the bring-up plan is out of order: {0}")]
+    OutOfOrder(&'static str),
     /// A node's `exec:` command could not run or failed.
     #[error(transparent)]
     Command(#[from] crate::commands::CommandError),

@@ -21,7 +21,7 @@ use warren_runtime::procs::ProcessId;
 use warren_runtime::vm::{Console, PtyConsole};
 use warren_topology::model::{Node, NodeKind};
 
-pub use setup::{CONSOLE_SHELL_UP, remove_lab_cgroups};
+pub use setup::CONSOLE_SHELL_UP;
 
 /// The `system` kind.
 pub struct System;
@@ -34,6 +34,8 @@ static INFO: KindInfo = KindInfo {
     runs_commands: true,
     pauses: false,
     ready_before_commands: false,
+    always_waits: true,
+    ready_when: "systemd has finished booting, then its ready.console and ready.exec",
 };
 
 impl Kind for System {
@@ -122,7 +124,8 @@ impl Kind for System {
         setup::console_autologin(&upper).map_err(err)?;
         spec.capabilities = oci::capabilities(SYSTEM_CAPABILITIES, &c.capabilities);
         spec.system = Some(SystemBoot {
-            cgroups: setup::create_cgroups(&cx.lab.name, name).map_err(err)?,
+            cgroups: setup::create_cgroups(&cx.lab.name, name, &mut |u| cx.journal.undo(u))
+                .map_err(err)?,
         });
         spec.console = handle
             .console
