@@ -91,27 +91,18 @@ fn points<'a>(
 }
 
 impl Captures {
-    /// Starts a capture of every link and network the lab captures.
+    /// Starts a capture of each link and network of `names` (those the
+    /// lab captures, see [`crate::steps::captured`]).
     pub fn start(
         lab: &Lab,
+        names: &[String],
         namespaces: &[(Ns, &Netns)],
         results: &Path,
     ) -> Result<Captures, CaptureError> {
         let ns = |n: &Ns| namespaces.iter().find(|(k, _)| k == n).map(|(_, fd)| *fd);
-        let names = lab
-            .links
-            .iter()
-            .filter(|l| l.capture)
-            .map(|l| l.name.clone())
-            .chain(
-                lab.networks
-                    .iter()
-                    .filter(|n| n.capture)
-                    .map(|n| n.name.value.clone()),
-            );
         let mut out = Captures::default();
         for name in names {
-            let Some((name, pts)) = points(lab, &name, &ns) else {
+            let Some((name, pts)) = points(lab, name, &ns) else {
                 continue;
             };
             let file = results.join("capture").join(format!("{name}.pcapng"));

@@ -175,9 +175,10 @@ impl Run<'_> {
                 let created = apply::create(&self.plan.network, &mut self.journal);
                 self.created = Some(created.map_err(|e| self.apply_err(e))?);
             }
-            Phase::Captures { .. } => {
+            Phase::Captures { names } => {
                 let created = missing(self.created.as_ref(), "captures before links")?;
-                self.captures = Captures::start(self.lab, &created.namespaces(), &self.st.results)
+                let namespaces = created.namespaces();
+                self.captures = Captures::start(self.lab, names, &namespaces, &self.st.results)
                     .map_err(|e| self.apply_err(ApplyError::Capture(e)))?;
             }
             Phase::Configure => {
