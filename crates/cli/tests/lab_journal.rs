@@ -46,9 +46,9 @@ fn down_after_a_killed_supervisor_undoes_the_journal() {
         "name: jr-kill
 nodes:
   os: {kind: system, image: 'debian:systemd'}
-  h:
-    interfaces:
-      mv0: {macvlan: {parent: wjr0, mode: bridge}, ipv4: [10.71.0.1/24]}
+  h: {}
+interfaces:
+  h:mv0: {macvlan: {parent: wjr0, mode: bridge}, ipv4: [10.71.0.1/24]}
 links:
   - endpoints: [h:eth1, os:eth1]
     ipv4: [10.71.1.1/24, 10.71.1.2/24]

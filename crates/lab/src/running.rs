@@ -26,12 +26,6 @@ pub struct LiveNode {
     pub cursor: Option<Console>,
 }
 
-impl std::fmt::Debug for dyn Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.info().kind.as_str())
-    }
-}
-
 /// Every node of a running lab, by name.
 #[derive(Debug, Default)]
 pub struct Nodes {
@@ -67,11 +61,6 @@ impl Nodes {
     /// The node called `name`, to change.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut LiveNode> {
         self.nodes.get_mut(name)
-    }
-
-    /// Every node, by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &LiveNode)> {
-        self.nodes.iter()
     }
 
     /// Is `name` stopped by `warren node`?

@@ -150,6 +150,13 @@ pub trait Kind: Sync {
     fn exec(&self, lab: &str, node: &Node, cmd: &ExecCommand<'_>) -> Result<ExecSpec, ExecError>;
 }
 
+/// A kind shows as its name.
+impl fmt::Debug for dyn Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.info().kind.as_str())
+    }
+}
+
 /// A running node.
 pub trait NodeHandle: Send + fmt::Debug {
     /// Waits until the node is ready (its boot, its console regex, its
