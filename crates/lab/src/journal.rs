@@ -1,11 +1,11 @@
-//! The journal: one JSON line per completed step of bring-up (the
-//! [`Phase`] itself) and teardown, appended and synced before the next
-//! starts, and one [`Undo`] line *before* anything is made that does not
-//! die with the lab's namespaces. After a crash, `warren down` reads the
-//! undo records back and undoes them in reverse ([`undo_all`]); what lives
-//! in the namespaces the kernel frees with the supervisor.
+//! The journal: one JSON line per completed step of bring-up (the step
+//! itself, see [`crate::steps::Phase`]) and teardown, appended and synced
+//! before the next starts, and one [`Undo`] line *before* anything is made
+//! that does not die with the lab's namespaces. After a crash, `warren
+//! down` reads the undo records back ([`undos`]) and undoes them in
+//! reverse; what lives in the namespaces the kernel frees with the
+//! supervisor.
 
-use crate::steps::Phase;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -40,7 +40,7 @@ struct Record<'a> {
 #[serde(untagged)]
 enum Body<'a> {
     Detail { detail: &'a str },
-    Step { step: &'a Phase },
+    Step { step: serde_json::Value },
     Undo { undo: &'a Undo },
 }
 
@@ -76,17 +76,6 @@ pub fn undos(dir: &Path) -> Vec<Undo> {
         .collect()
 }
 
-/// Undoes every undo record of the journal in `dir`, last first.
-pub fn undo_all(dir: &Path) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    for u in undos(dir).iter().rev() {
-        tracing::info!(undo = ?u, "undoing what a crashed lab left");
-        match u {
-            Undo::Cgroup { path } => crate::kinds::system::setup::remove_cgroup(path, deadline),
-        }
-    }
-}
-
 impl Journal {
     /// Opens (creating or appending to) `journal.jsonl` in `dir`.
     pub fn open(dir: &Path) -> io::Result<Journal> {
@@ -114,7 +103,8 @@ impl Journal {
     }
 
     /// Records a completed step of bring-up.
-    pub fn step(&mut self, step: &Phase) -> io::Result<()> {
+    pub fn step(&mut self, step: &impl Serialize) -> io::Result<()> {
+        let step = serde_json::to_value(step).map_err(io::Error::other)?;
         self.write("step", Body::Step { step })
     }
 
@@ -156,7 +146,7 @@ mod tests {
             path: PathBuf::from("/sys/fs/cgroup/warren/l/b"),
         };
         j.undo(&a).expect("write");
-        j.step(&Phase::Init).expect("write");
+        j.step(&crate::steps::Phase::Init).expect("write");
         j.undo(&b).expect("write");
         assert_eq!(undos(dir.path()), [a, b]);
         let text = std::fs::read_to_string(j.path()).expect("read");
@@ -164,23 +154,6 @@ mod tests {
             text.contains(r#""event":"step","step":{"step":"init"}"#),
             "{text}"
         );
-    }
-
-    #[test]
-    fn undoing_removes_an_empty_cgroup_tree_and_its_empty_parents() {
-        let root = tempfile::tempdir().expect("tempdir");
-        let node = root.path().join("warren/lab/os");
-        std::fs::create_dir_all(node.join("payload/init.scope")).expect("mkdir");
-        let state = tempfile::tempdir().expect("tempdir");
-        let mut j = Journal::open(state.path()).expect("journal");
-        j.undo(&Undo::Cgroup { path: node.clone() }).expect("write");
-        undo_all(state.path());
-        assert!(!node.exists(), "the node's cgroup is gone");
-        assert!(
-            !root.path().join("warren").exists(),
-            "and its empty parents"
-        );
-        assert!(root.path().exists());
     }
 
     #[test]

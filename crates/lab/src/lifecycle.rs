@@ -280,9 +280,22 @@ fn sweep(dir: &Path) -> Result<(), LifecycleError> {
     {
         ProcessId::from(init).signal(nix::sys::signal::Signal::SIGKILL);
     }
-    crate::journal::undo_all(dir);
+    undo_all(dir);
     state::remove_dir(dir)?;
     Ok(())
+}
+
+/// Undoes every undo record of the journal in `dir`, last first.
+fn undo_all(dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for u in crate::journal::undos(dir).iter().rev() {
+        tracing::info!(undo = ?u, "undoing what a crashed lab left");
+        match u {
+            crate::journal::Undo::Cgroup { path } => {
+                crate::kinds::system::setup::remove_cgroup(path, deadline)
+            }
+        }
+    }
 }
 
 /// Stops the lab called `name` and removes everything it left. Returns
@@ -367,4 +380,27 @@ pub fn ps() -> Result<Vec<LabSummary>, LifecycleError> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undoing_removes_an_empty_cgroup_tree_and_its_empty_parents() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let node = root.path().join("warren/lab/os");
+        std::fs::create_dir_all(node.join("payload/init.scope")).expect("mkdir");
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut j = crate::journal::Journal::open(state.path()).expect("journal");
+        j.undo(&crate::journal::Undo::Cgroup { path: node.clone() })
+            .expect("write");
+        undo_all(state.path());
+        assert!(!node.exists(), "the node's cgroup is gone");
+        assert!(
+            !root.path().join("warren").exists(),
+            "and its empty parents"
+        );
+        assert!(root.path().exists());
+    }
 }
