@@ -88,7 +88,7 @@ pub struct BringUp {
     /// [`Phase::Tools`] apply.
     pub network: Plan,
     /// The steps, in order.
-    pub phases: Vec<Phase>,
+    pub steps: Vec<Phase>,
 }
 
 /// What part of bring-up a kernel step belongs to.
@@ -212,7 +212,7 @@ pub fn plan(lab: &Lab) -> BringUp {
     BringUp {
         lab: lab.name.clone(),
         network,
-        phases,
+        steps: phases,
     }
 }
 
@@ -229,7 +229,7 @@ impl BringUp {
     /// a network phase under it.
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for p in &self.phases {
+        for p in &self.steps {
             out.push(p.to_string());
             out.extend(self.network_steps(p).map(|s| format!("  {s}")));
         }
@@ -300,10 +300,10 @@ mod tests {
     }
 
     fn position(b: &BringUp, pred: impl Fn(&Phase) -> bool) -> usize {
-        b.phases
+        b.steps
             .iter()
             .position(pred)
-            .unwrap_or_else(|| panic!("missing phase in {:?}", b.phases))
+            .unwrap_or_else(|| panic!("missing phase in {:?}", b.steps))
     }
 
     const ALL: &str = "name: t
@@ -355,17 +355,17 @@ forwards:
         assert!(
             order.windows(2).all(|w| w[0] < w[1]),
             "{order:?}: {:#?}",
-            b.phases
+            b.steps
         );
-        assert_eq!(b.phases.last(), Some(&Phase::Ready));
+        assert_eq!(b.steps.last(), Some(&Phase::Ready));
         // The netns node waits for nothing; every node starts.
         assert!(
-            !b.phases
+            !b.steps
                 .iter()
                 .any(|p| matches!(p, Phase::WaitReady { node, .. } if node == "c"))
         );
         let starts = b
-            .phases
+            .steps
             .iter()
             .filter(|p| matches!(p, Phase::StartNode { .. }));
         assert_eq!(starts.count(), 4);
@@ -397,7 +397,7 @@ forwards:
             "{text}"
         );
         // Every kernel step of the plan is listed exactly once.
-        let listed: usize = b.phases.iter().map(|p| b.network_steps(p).count()).sum();
+        let listed: usize = b.steps.iter().map(|p| b.network_steps(p).count()).sum();
         let execs = b
             .network
             .steps
@@ -413,7 +413,7 @@ forwards:
             "name: t\ncapture: none\nnodes:\n  a: {}\n  b: {}\nlinks:\n  - endpoints: [a:eth1, b:eth1]\n",
         ));
         assert!(
-            !b.phases.iter().any(|p| matches!(
+            !b.steps.iter().any(|p| matches!(
                 p,
                 Phase::Captures { .. }
                     | Phase::Wires { .. }
@@ -421,7 +421,7 @@ forwards:
                     | Phase::WaitReady { .. }
             )),
             "{:?}",
-            b.phases
+            b.steps
         );
     }
 }

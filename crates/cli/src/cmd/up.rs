@@ -22,7 +22,7 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
             println!(
                 "plan for lab {} ({} steps, {} of them kernel changes; nothing changed):",
                 lab.name,
-                plan.phases.len(),
+                plan.steps.len(),
                 plan.network.steps.len()
             );
             print!("{plan}");

@@ -47,7 +47,7 @@ pub(super) fn bring_up(dir: &Path, program: &Path) -> Result<Live, SupervisorErr
     let lab = saved_lab(dir, &st)?;
     let plan = crate::steps::plan(&lab);
     let journal = Journal::open(dir).map_err(io_err("opening the journal in", dir))?;
-    tracing::info!(lab = %lab.name, steps = plan.phases.len(), "bring-up");
+    tracing::info!(lab = %lab.name, steps = plan.steps.len(), "bring-up");
     let mut run = Run {
         lab: &lab,
         plan: &plan,
@@ -64,7 +64,7 @@ pub(super) fn bring_up(dir: &Path, program: &Path) -> Result<Live, SupervisorErr
         nodes: None,
         spawner: None,
     };
-    for phase in &plan.phases {
+    for phase in &plan.steps {
         tracing::debug!(step = %phase, "bring-up step");
         run.step(phase)?;
         run.journal
