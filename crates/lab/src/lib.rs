@@ -14,6 +14,7 @@ pub mod events;
 pub mod faults;
 pub mod forward;
 pub mod handle;
+pub mod helpers;
 pub mod images;
 pub mod inspect;
 pub mod journal;
