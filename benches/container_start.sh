@@ -7,7 +7,9 @@
 # crun 1.8.1 refuses this machine's hybrid cgroup layout ("cgroups in hybrid
 # mode not supported"), so it runs in a private mount namespace with
 # /sys/fs/cgroup/unified unmounted, and with cgroups disabled, which leaves
-# it less to do than a default docker-style start.
+# it less to do than a default docker-style start. `crun spec` also has no
+# seccomp profile, while `warren run` compiles and installs Docker's (both
+# mask and write-protect the same /proc paths and set no_new_privs).
 #
 # Usage: benches/container_start.sh [ROUNDS]   (default 50; needs root)
 set -euo pipefail

@@ -1,91 +1,204 @@
 #!/usr/bin/env bash
-# Scale benchmark for `warren up` / `warren down` (issue 4).
+# Scale benchmark for `warren up` / `warren down` (issues 4 and 19).
 #
-# Builds a chain of N netns nodes with N-1 links and two addresses per link
-# (one per end, every link and lo up) three ways in the same run, and prints
-# up and down seconds for each and the ratios:
-#   warren      warren up -q / warren down
-#   ip-batch    one `ip -batch` for the namespaces and links, then one
-#               `ip -n NS -batch` per namespace for addresses and up states
-#               (ip's batch mode has no per-line namespace option)
-#   ip-each     one `ip` process per operation, as a shell script would
+# Two topologies, each built several ways in the same run:
+#   chain N   N netns nodes in a line, N-1 links, two addresses per link
+#   star N    N hosts on one network (a bridge in the hub), one address each
+# Ways:
+#   warren capture   warren up/down with the defaults (every link captured)
+#   warren none      the same lab with `capture: none`
+#   ip-batch         `ip -batch` for namespaces and links, then one
+#                    `ip -n NS -batch` per namespace (ip's batch mode has no
+#                    per-line namespace option)
+#   mininet (star)   mn --topo single,N --switch lxbr --controller none
+#                    --test build: builds the same star, then stops it
+#                    (Debian's mininet; `mn -c` is never run: it kills by name)
+# For each warren run: up and down seconds, the host's peak memory in use
+# during up (MemAvailable low-water mark against the value before), the
+# supervisor's peak RSS (VmHWM) and the kernel's slab growth, per node too.
+# Memory figures are host-wide where noted, so other load on the machine
+# shows in them.
 #
-# Usage: benches/scale.sh [N]   (default 1000; needs root)
+# Usage: benches/scale.sh [chain N | star N | all]   (default all:
+#        chain 1000 and star 200; needs root)
+#        WARREN=path/to/warren (default target/release/warren)
 set -euo pipefail
-n=${1:-1000}
 here=$(cd "$(dirname "$0")/.." && pwd)
 warren=${WARREN:-$here/target/release/warren}
-[ -x "$warren" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+[ -x "$warren" ] || { echo "build first: cargo build --release (or set WARREN)" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'touch "$work/mem.stop"; rm -rf "$work"' EXIT
 prefix=wsb$$-
-
-# Link i joins node i-1 (interface e<i>) and node i (interface w<i>) with
-# 10.X.Y.{1,2}/30 taken from a counter, so any N up to 2^20 fits.
-addr() { local k=$(( $1 * 4 + $2 )); echo "10.$(( k >> 16 & 255 )).$(( k >> 8 & 255 )).$(( k & 255 ))"; }
-
-{
-  echo "name: scale"
-  echo "capture: none"
-  echo "nodes:"
-  for ((i = 0; i < n; i++)); do echo "  n$i: {}"; done
-  echo "links:"
-  for ((i = 1; i < n; i++)); do
-    echo "  - endpoints: [n$((i - 1)):e$i, n$i:w$i]"
-    echo "    ipv4: [$(addr $i 1)/30, $(addr $i 2)/30]"
-  done
-} > "$work/scale.yaml"
 
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l | xargs printf '%.3f'; }
-
-# --- warren
-t0=$(now); "$warren" up -q --results "$work/results" "$work/scale.yaml"; t1=$(now)
-"$warren" down scale > /dev/null; t2=$(now)
-w_up=$(secs "$t0" "$t1"); w_down=$(secs "$t1" "$t2")
-
-# --- ip -batch
-{
-  for ((i = 0; i < n; i++)); do echo "netns add ${prefix}$i"; done
-  for ((i = 1; i < n; i++)); do
-    echo "link add e$i netns ${prefix}$((i - 1)) type veth peer name w$i netns ${prefix}$i"
-  done
-} > "$work/links.batch"
-for ((i = 0; i < n; i++)); do
-  {
-    echo "link set lo up"
-    if ((i > 0)); then echo "address add $(addr $i 2)/30 dev w$i"; echo "link set w$i up"; fi
-    if ((i < n - 1)); then echo "address add $(addr $((i + 1)) 1)/30 dev e$((i + 1))"; echo "link set e$((i + 1)) up"; fi
-  } > "$work/ns$i.batch"
-done
-t0=$(now)
-ip -batch "$work/links.batch"
-for ((i = 0; i < n; i++)); do ip -n "${prefix}$i" -batch "$work/ns$i.batch"; done
-t1=$(now)
-for ((i = 0; i < n; i++)); do echo "netns del ${prefix}$i"; done > "$work/del.batch"
-ip -batch "$work/del.batch"; t2=$(now)
-b_up=$(secs "$t0" "$t1"); b_down=$(secs "$t1" "$t2")
-
-# --- one ip per operation
-{
-  for ((i = 0; i < n; i++)); do echo "ip netns add ${prefix}$i"; echo "ip -n ${prefix}$i link set lo up"; done
-  for ((i = 1; i < n; i++)); do
-    echo "ip link add e$i netns ${prefix}$((i - 1)) type veth peer name w$i netns ${prefix}$i"
-    echo "ip -n ${prefix}$((i - 1)) address add $(addr $i 1)/30 dev e$i"
-    echo "ip -n ${prefix}$i address add $(addr $i 2)/30 dev w$i"
-    echo "ip -n ${prefix}$((i - 1)) link set e$i up"
-    echo "ip -n ${prefix}$i link set w$i up"
-  done
-} > "$work/each.sh"
-for ((i = 0; i < n; i++)); do echo "ip netns del ${prefix}$i"; done > "$work/each-del.sh"
-t0=$(now); sh -e "$work/each.sh"; t1=$(now); sh -e "$work/each-del.sh"; t2=$(now)
-e_up=$(secs "$t0" "$t1"); e_down=$(secs "$t1" "$t2")
-
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
-printf '\nchain of %d netns nodes, %d links, %d addresses\n' "$n" $((n - 1)) $((2 * (n - 1)))
-printf '%-10s %9s %9s\n' "" "up (s)" "down (s)"
-printf '%-10s %9s %9s\n' warren "$w_up" "$w_down" ip-batch "$b_up" "$b_down" ip-each "$e_up" "$e_down"
-printf 'warren up / ip-batch up:   %sx (target <= 1.5)\n' "$(ratio "$w_up" "$b_up")"
-printf 'ip-each up / warren up:    %sx (target >= 10)\n' "$(ratio "$e_up" "$w_up")"
-printf 'warren down:               %s s (target < 2)\n' "$w_down"
+meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
+
+# Lowest MemAvailable (KiB) until $work/mem.stop appears, written to $1.
+watch_mem() {
+  local low v
+  low=$(meminfo MemAvailable)
+  while [ ! -e "$work/mem.stop" ]; do
+    v=$(meminfo MemAvailable)
+    ((v < low)) && low=$v
+    sleep 0.02
+  done
+  echo "$low" > "$1"
+}
+
+# Link i of a chain: 10.X.Y.{1,2}/30 from a counter, so any N up to 2^20 fits.
+addr() { local k=$(( $1 * 4 + $2 )); echo "10.$(( k >> 16 & 255 )).$(( k >> 8 & 255 )).$(( k & 255 ))"; }
+# Host i of a star: 10.0.0.0/8 from 10.0.0.1 on (as Mininet numbers them).
+host_addr() { local k=$(( $1 + 1 )); echo "10.$(( k >> 16 & 255 )).$(( k >> 8 & 255 )).$(( k & 255 ))"; }
+
+chain_lab() { # N CAPTURE
+  echo "name: scale"
+  [ "$2" = none ] && echo "capture: none"
+  echo "nodes:"
+  for ((i = 0; i < $1; i++)); do echo "  n$i: {}"; done
+  echo "links:"
+  for ((i = 1; i < $1; i++)); do
+    echo "  - endpoints: [n$((i - 1)):e$i, n$i:w$i]"
+    echo "    ipv4: [$(addr $i 1)/30, $(addr $i 2)/30]"
+  done
+}
+
+star_lab() { # N CAPTURE
+  echo "name: scale"
+  [ "$2" = none ] && echo "capture: none"
+  echo "nodes:"
+  for ((i = 0; i < $1; i++)); do echo "  h$i: {}"; done
+  echo "networks:"
+  echo "  lan:"
+  echo "    ipv4: 10.0.0.0/8"
+  echo "    members:"
+  for ((i = 0; i < $1; i++)); do echo "      - h$i:eth0"; done
+}
+
+# One warren up/down; sets up, down, peak, rss, slab (MiB).
+run_warren() { # FILE N
+  local mem0 slab0 slab1 t0 t1 t2 pid hwm
+  rm -f "$work/mem.stop"
+  mem0=$(meminfo MemAvailable); slab0=$(meminfo Slab)
+  watch_mem "$work/mem.low" & local watcher=$!
+  t0=$(now); "$warren" up -q --results "$work/results" "$1"; t1=$(now)
+  slab1=$(meminfo Slab)
+  pid=$(jq -r '.supervisor.pid' /run/warren/scale/state.json)
+  hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status")
+  touch "$work/mem.stop"; wait "$watcher"
+  "$warren" down scale > /dev/null; t2=$(now)
+  up=$(secs "$t0" "$t1"); down=$(secs "$t1" "$t2")
+  peak=$(( (mem0 - $(cat "$work/mem.low")) / 1024 ))
+  rss=$(( hwm / 1024 )); slab=$(( (slab1 - slab0) / 1024 ))
+  rss_node=$(( hwm / $2 )); slab_node=$(( (slab1 - slab0) / $2 ))
+  rm -rf "$work/results"
+}
+
+row() { printf '%-7s %6s %-15s %8s %8s %9s %8s %8s %13s\n' "$@"; }
+header() {
+  row topo N way "up(s)" "down(s)" "peak MiB" "RSS MiB" "slab MiB" "KiB/node r+s"
+}
+
+# Warren both ways; sets c_up/c_down (capture) and n_up/n_down (none).
+warren_both() { # TOPO N
+  local mode
+  for mode in capture none; do
+    "${1}_lab" "$2" "$mode" > "$work/scale.yaml"
+    run_warren "$work/scale.yaml" "$2"
+    row "$1" "$2" "warren $mode" "$up" "$down" "$peak" "$rss" "$slab" "$rss_node+$slab_node"
+    if [ "$mode" = capture ]; then c_up=$up; c_down=$down; else n_up=$up; n_down=$down; fi
+  done
+}
+
+chain() { # N
+  local n=$1 i t0 t1 t2
+  header
+  warren_both chain "$n"
+  {
+    for ((i = 0; i < n; i++)); do echo "netns add ${prefix}$i"; done
+    for ((i = 1; i < n; i++)); do
+      echo "link add e$i netns ${prefix}$((i - 1)) type veth peer name w$i netns ${prefix}$i"
+    done
+  } > "$work/links.batch"
+  for ((i = 0; i < n; i++)); do
+    {
+      echo "link set lo up"
+      if ((i > 0)); then echo "address add $(addr $i 2)/30 dev w$i"; echo "link set w$i up"; fi
+      if ((i < n - 1)); then echo "address add $(addr $((i + 1)) 1)/30 dev e$((i + 1))"; echo "link set e$((i + 1)) up"; fi
+    } > "$work/ns$i.batch"
+  done
+  t0=$(now)
+  ip -batch "$work/links.batch"
+  for ((i = 0; i < n; i++)); do ip -n "${prefix}$i" -batch "$work/ns$i.batch"; done
+  t1=$(now)
+  for ((i = 0; i < n; i++)); do echo "netns del ${prefix}$i"; done > "$work/del.batch"
+  ip -batch "$work/del.batch"; t2=$(now)
+  local b_up b_down; b_up=$(secs "$t0" "$t1"); b_down=$(secs "$t1" "$t2")
+  row chain "$n" ip-batch "$b_up" "$b_down" - - - -
+  printf 'chain %d: capture/none up %sx (goal <= 1.5), capture down %s s (goal < 2)\n' \
+    "$n" "$(ratio "$c_up" "$n_up")" "$c_down"
+  printf 'chain %d: warren up / ip-batch up: capture %sx, none %sx\n' \
+    "$n" "$(ratio "$c_up" "$b_up")" "$(ratio "$n_up" "$b_up")"
+}
+
+star() { # N
+  local n=$1 i t0 t1 t2 hub=${prefix}hub
+  header
+  warren_both star "$n"
+  {
+    echo "netns add $hub"
+    for ((i = 0; i < n; i++)); do
+      echo "netns add ${prefix}$i"
+    done
+    echo "link add lan netns $hub type bridge"
+    for ((i = 0; i < n; i++)); do
+      echo "link add p$i netns $hub type veth peer name eth0 netns ${prefix}$i"
+    done
+  } > "$work/links.batch"
+  {
+    echo "link set lan up"
+    for ((i = 0; i < n; i++)); do echo "link set p$i master lan up"; done
+  } > "$work/hub.batch"
+  for ((i = 0; i < n; i++)); do
+    printf 'link set lo up\naddress add %s/8 dev eth0\nlink set eth0 up\n' "$(host_addr $i)" > "$work/ns$i.batch"
+  done
+  t0=$(now)
+  ip -batch "$work/links.batch"
+  ip -n "$hub" -batch "$work/hub.batch"
+  for ((i = 0; i < n; i++)); do ip -n "${prefix}$i" -batch "$work/ns$i.batch"; done
+  t1=$(now)
+  { echo "netns del $hub"; for ((i = 0; i < n; i++)); do echo "netns del ${prefix}$i"; done; } > "$work/del.batch"
+  ip -batch "$work/del.batch"; t2=$(now)
+  local b_up b_down; b_up=$(secs "$t0" "$t1"); b_down=$(secs "$t1" "$t2")
+  row star "$n" ip-batch "$b_up" "$b_down" - - - -
+  local m_total=-
+  if command -v mn > /dev/null; then
+    # --test build: build the network, then stop it; the time is build +
+    # stop, which Mininet does not report apart.
+    t0=$(now)
+    mn --topo "single,$n" --switch lxbr --controller none --test build > "$work/mn.log" 2>&1 \
+      || { echo "mn failed:" >&2; tail -20 "$work/mn.log" >&2; exit 1; }
+    t1=$(now); m_total=$(secs "$t0" "$t1")
+    row star "$n" "mininet" "$m_total" "(in up)" - - - -
+  else
+    echo "mininet missing: apt-get install mininet bridge-utils (scripts/setup)" >&2
+    exit 1
+  fi
+  printf 'star %d: capture/none up %sx (goal <= 1.5), capture down %s s (goal < 2)\n' \
+    "$n" "$(ratio "$c_up" "$n_up")" "$c_down"
+  printf 'star %d: warren up / ip-batch up: capture %sx, none %sx\n' \
+    "$n" "$(ratio "$c_up" "$b_up")" "$(ratio "$n_up" "$b_up")"
+  local cw nw
+  cw=$(echo "$c_up + $c_down" | bc -l); nw=$(echo "$n_up + $n_down" | bc -l)
+  printf 'star %d: mininet build+stop / warren up+down: capture %sx (goal >= 10), none %sx (goal >= 20)\n' \
+    "$n" "$(ratio "$m_total" "$cw")" "$(ratio "$m_total" "$nw")"
+}
+
+case "${1:-all}" in
+  chain) chain "${2:-1000}" ;;
+  star) star "${2:-200}" ;;
+  all) chain 1000; echo; star 200 ;;
+  *) echo "usage: $0 [chain N | star N | all]" >&2; exit 2 ;;
+esac

@@ -89,16 +89,50 @@ pub struct RingConfig {
 }
 
 impl Default for RingConfig {
-    /// 8 blocks of 4 MiB (32 MiB per capture point), 20 ms retire
-    /// timeout, both directions. The benchmark dropped ~12% of frames at
-    /// 10 Gbit/s with 8 x 1 MiB on a busy 2-core host and none with 8 x 4 MiB.
+    /// 4 blocks of 256 KiB (1 MiB per capture point), 20 ms retire
+    /// timeout, both directions. The kernel allocates a ring in full when
+    /// it is set up, so this is what every idle capture point costs: a lab
+    /// captures every link by default, and 32 MiB rings made a 300-link
+    /// chain take 5 GB. A block still holds a 64 KiB GSO frame. Links that
+    /// carry bulk traffic set a larger ring ([`RingConfig::for_buffer`],
+    /// the lab file's `capture: {buffer: ...}`); drops are counted either way.
     fn default() -> Self {
         RingConfig {
-            block_size: 4 << 20,
-            block_count: 8,
+            block_size: 256 << 10,
+            block_count: 4,
             retire_ms: 20,
             ignore_outgoing: false,
         }
+    }
+}
+
+/// Smallest ring [`RingConfig::for_buffer`] accepts: one default block.
+pub const MIN_BUFFER: u64 = 256 << 10;
+/// Largest ring [`RingConfig::for_buffer`] accepts.
+pub const MAX_BUFFER: u64 = 1 << 30;
+
+impl RingConfig {
+    /// A ring of about `bytes` (rounded down to whole blocks): blocks of
+    /// a quarter of it, 256 KiB to 4 MiB and a power of two, so a larger
+    /// buffer also means fewer, larger blocks. `None` outside
+    /// [`MIN_BUFFER`]..=[`MAX_BUFFER`].
+    pub fn for_buffer(bytes: u64) -> Option<RingConfig> {
+        if !(MIN_BUFFER..=MAX_BUFFER).contains(&bytes) {
+            return None;
+        }
+        let quarter = (bytes / 4).max(1);
+        // Largest power of two not above a quarter, clamped.
+        let block = (1u64 << (63 - quarter.leading_zeros())).clamp(256 << 10, 4 << 20);
+        Some(RingConfig {
+            block_size: u32::try_from(block).ok()?,
+            block_count: u32::try_from((bytes / block).max(1)).ok()?,
+            ..RingConfig::default()
+        })
+    }
+
+    /// Ring memory in bytes.
+    pub fn bytes(&self) -> u64 {
+        u64::from(self.block_size) * u64::from(self.block_count)
     }
 }
 
@@ -648,6 +682,23 @@ mod tests {
         assert_eq!(size_of::<libc::tpacket3_hdr>(), 48);
         assert_eq!(SLL_OFFSET, 48);
         assert_eq!(offset_of!(libc::sockaddr_ll, sll_pkttype), 10);
+    }
+
+    #[test]
+    fn buffer_sizes_map_to_blocks() {
+        assert_eq!(RingConfig::default().bytes(), 1 << 20);
+        let c = RingConfig::for_buffer(1 << 20).expect("1 MiB");
+        assert_eq!((c.block_size, c.block_count), (256 << 10, 4));
+        let c = RingConfig::for_buffer(64 << 20).expect("64 MiB");
+        assert_eq!((c.block_size, c.block_count), (4 << 20, 16));
+        let c = RingConfig::for_buffer(3 << 20).expect("3 MiB");
+        assert_eq!((c.block_size, c.block_count), (512 << 10, 6));
+        assert_eq!(
+            RingConfig::for_buffer(MIN_BUFFER).map(|c| c.bytes()),
+            Some(MIN_BUFFER)
+        );
+        assert!(RingConfig::for_buffer(MIN_BUFFER - 1).is_none());
+        assert!(RingConfig::for_buffer(MAX_BUFFER + 1).is_none());
     }
 
     #[test]

@@ -599,3 +599,112 @@ fn missing_interface_is_a_clear_error() {
     );
     assert!(!path.exists(), "no file for a failed start");
 }
+
+/// A sink whose writes wait until `open` is set: a disk that stalls.
+struct StalledSink {
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl std::io::Write for StalledSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        while !self.open.load(std::sync::atomic::Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.out.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Issue 19: rings are small by default and do not grow, so a burst that
+/// outruns a stalled output must be COUNTED: with the smallest ring (one
+/// 256 KiB block) and a write queue of one chunk held up by a stalled
+/// sink, 1.5 MB of numbered frames overflow the ring. Every frame the file
+/// holds is there once, every frame sent is either in the file or in the
+/// drop count, and the statistics block and the stats agree with the
+/// kernel's counters.
+#[test]
+fn issue_19_burst_past_a_small_ring_is_counted_as_drops() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use warren_capture::RingConfig;
+    use warren_capture::ring::MIN_BUFFER;
+
+    const FRAMES: u32 = 1500;
+    let (na, _ra, nb, _rb) = veth_pair();
+    let open = Arc::new(AtomicBool::new(false));
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink = StalledSink {
+        open: Arc::clone(&open),
+        out: Arc::clone(&out),
+    };
+    let opts = CaptureOptions {
+        ring: RingConfig::for_buffer(MIN_BUFFER).unwrap(),
+        write_queue: 1,
+        ..CaptureOptions::default()
+    };
+    assert_eq!(opts.ring.block_count, 1);
+    let cap = Capture::start(
+        "a-b",
+        &[PointSpec::link_end(&nb, "eth1", "b:eth1")],
+        Box::new(sink),
+        &opts,
+    )
+    .unwrap();
+    let frames: Vec<Vec<u8>> = (0..FRAMES)
+        .map(|k| {
+            let mut f = vec![0xff; 6];
+            f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+            f.extend_from_slice(&[0x88, 0xb5]); // local experimental
+            f.extend_from_slice(&k.to_be_bytes());
+            f.resize(1000, 0x5a);
+            f
+        })
+        .collect();
+    // Batches with a pause, so the receive backlog never overflows and
+    // the ring is the only place frames can be lost.
+    for batch in frames.chunks(100) {
+        send_raw(&na, batch);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    open.store(true, Ordering::Release);
+    let stats = cap.stop().unwrap();
+    drop(na);
+
+    let p = parse(&out.lock().unwrap());
+    let mut seen = std::collections::BTreeSet::new();
+    for pk in p
+        .packets
+        .iter()
+        .filter(|pk| pk.data.get(12..14) == Some(&[0x88, 0xb5][..]))
+    {
+        let k = u32::from_be_bytes(pk.data[14..18].try_into().unwrap());
+        assert!(seen.insert(k), "frame {k} recorded twice");
+        assert_eq!(pk.data.len(), 1000);
+    }
+    let dropped = stats.dropped();
+    assert!(dropped > 0, "the burst overflowed the ring: {stats:?}");
+    assert!(
+        (seen.len() as u64) < u64::from(FRAMES),
+        "some frames were lost: {} of {FRAMES} recorded",
+        seen.len()
+    );
+    assert!(
+        seen.len() as u64 + dropped >= u64::from(FRAMES),
+        "every frame is recorded or counted: {} + {dropped} < {FRAMES}",
+        seen.len()
+    );
+    // The kernel's count of frames offered is exactly recorded + dropped.
+    let pt = &stats.points[0];
+    assert_eq!(pt.captured, p.packets.len() as u64);
+    assert_eq!(pt.received, pt.captured + pt.dropped, "{pt:?}");
+    assert_eq!(p.stats.len(), 1);
+    assert_eq!(p.stats[0].dropped, Some(dropped));
+    assert_eq!(p.stats[0].delivered, Some(pt.captured));
+    assert_eq!(p.stats[0].received, Some(pt.received));
+    drop(nb);
+}

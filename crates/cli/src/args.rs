@@ -18,6 +18,28 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (WARREN_LOG, in env-filter syntax, overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Quiet: no progress display, only errors in the log.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+impl Cli {
+    /// The log verbosity the flags ask for: the global ones, with those of
+    /// commands that have their own `-q` or `-v` (which shadow the global
+    /// flags there) folded in.
+    pub fn verbosity(&self) -> (u8, bool) {
+        let (verbose, quiet) = match &self.command {
+            Command::Up(a) => (0, a.quiet),
+            Command::Test(a) => (0, a.quiet),
+            Command::Run(a) => (a.verbose, false),
+            Command::Netconf(a) => (a.verbose, a.quiet),
+            _ => (0, false),
+        };
+        (self.verbose.max(verbose), self.quiet || quiet)
+    }
 }
 
 /// Every warren command.
@@ -56,8 +78,12 @@ pub enum Command {
     /// Write a host's native network configuration into a root filesystem
     /// from Equinix Metal metadata (a drop-in for packet-networking).
     Netconf(crate::netconf::NetconfArgs),
-    /// Draw a lab as Graphviz dot, Mermaid, or the resolved lab as JSON.
+    /// Draw a lab as Graphviz dot, Mermaid, SVG, a standalone HTML page, or the resolved lab as JSON.
     Graph(GraphArgs),
+    /// Make a test run's report.html again from its evidence folder.
+    Report(ReportArgs),
+    /// Serve a live page of a running lab on 127.0.0.1: links, nodes, frame counters, events.
+    View(ViewArgs),
     /// Pull, list, remove and prune OCI images in the local store.
     Image(crate::cmd::image::ImageArgs),
     /// Print the JSON Schema of the lab file, for editors.
@@ -101,8 +127,19 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Give the container a pseudo-terminal (with -i, an interactive shell).
+    /// When stdin is not a terminal (a pipe, a file), -t is ignored and
+    /// stdin passes through as it is, so its end reaches the command.
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Boot the image's systemd, as a `kind: system` node does (installing
+    /// it first, once, into an image that lacks it), and run the command
+    /// inside the booted system (default: a shell).
+    #[arg(long, visible_alias = "system")]
+    pub boot: bool,
+    /// Seconds the command gets to exit after a forwarded SIGTERM, SIGINT
+    /// or SIGHUP before it is killed (a second signal kills at once).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub stop_timeout: u64,
     /// Keep stdin open (it always is; accepted for docker compatibility).
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -118,6 +155,9 @@ pub struct RunArgs {
     /// Bind mount SRC:DST[:ro] (repeatable).
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:ro]")]
     pub volumes: Vec<String>,
+    /// More log output (only the long form here: -v is --volume, as in docker).
+    #[arg(long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Working directory in the container.
     #[arg(short = 'w', long)]
     pub workdir: Option<String>,
@@ -133,6 +173,16 @@ pub struct RunArgs {
     /// Use this root filesystem directory (never changed) instead of an image.
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
+    /// Run unconfined: every capability, no seccomp filter, nothing masked
+    /// or read-only in /proc, no no_new_privs (as docker's --privileged).
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add a capability to the default set (repeatable; ALL for every one).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Remove a capability from the default set (repeatable; ALL for every one).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
     /// IMAGE [CMD...]: an image reference such as `alpine` or
     /// `registry.example/router:1.2`, then the command that replaces the
     /// image's (with --rootfs, only the command). Options end at the image,
@@ -147,9 +197,14 @@ pub struct RunArgs {
 
 /// `warren probe`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ProbeArgs {
-    /// The OS image (with systemd): a curated name (see --list-images), a
-    /// registry reference, or a root filesystem directory.
+    /// Curated images and self tests.
+    #[command(subcommand)]
+    pub command: Option<ProbeCommand>,
+    /// The OS image: a curated name (see list-images), a registry
+    /// reference, a local image (`oci-archive:FILE`…) or a root filesystem
+    /// directory. Without systemd, it is installed first (once, cached).
     #[arg(long, required_unless_present = "list_images")]
     pub image: Option<String>,
     /// List the curated image names (built in, and from $WARREN_IMAGES or
@@ -174,6 +229,44 @@ pub struct ProbeArgs {
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `warren probe` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ProbeCommand {
+    /// List the curated image names (as --list-images).
+    ListImages {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pull curated images into the store.
+    Pull {
+        /// Curated names.
+        #[arg(
+            value_name = "NAME",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        names: Vec<String>,
+        /// Every curated image that exists.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Boot images one after the other and run a self test in each; print a
+    /// table, and exit 1 if any failed.
+    Selftest {
+        /// `hostnamectl` (it must answer) or `pkgprobe` (systemd-journald
+        /// active, and the distro's package tool lists systemd).
+        #[arg(value_parser = ["hostnamectl", "pkgprobe"])]
+        test: String,
+        /// An image to test (repeatable; default: every curated image in the store).
+        #[arg(long = "image", value_name = "NAME|REF")]
+        images: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `warren __spawn`.
@@ -216,12 +309,18 @@ pub struct UpArgs {
 /// The lab a command brings up (`up`, `test`) and where it runs.
 #[derive(Debug, Args)]
 pub struct LabArgs {
-    /// The lab file, or a compose file (one with `services:`).
+    /// The lab file, or a compose file (one with `services:`), or a folder whose compose files to run.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).
     #[arg(long = "network-file", value_name = "FILE")]
     pub network_files: Vec<String>,
+    /// More compose files merged over FILE in order, as `docker compose -f` merges them (repeatable; colon-separated lists too).
+    #[arg(long = "compose-file", value_name = "FILE")]
+    pub compose_files: Vec<String>,
+    /// Variables for compose interpolation, instead of `.env` beside the compose file (repeatable).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
     /// Run the lab under this name instead of its own (to run one file several times at once).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
@@ -290,6 +389,9 @@ pub struct DownArgs {
     /// Tear down every lab.
     #[arg(long)]
     pub all: bool,
+    /// Keep the folders of a compose lab's named volumes (removed otherwise).
+    #[arg(long)]
+    pub keep_volumes: bool,
 }
 
 /// `warren ps`.
@@ -471,6 +573,10 @@ pub struct ExecArgs {
     /// (`systemd-run --wait --pipe`), for commands that need a unit context.
     #[arg(long)]
     pub unit: bool,
+    /// Run the command unconfined (every capability, no seccomp filter, no
+    /// no_new_privs) instead of with the node's confinement.
+    #[arg(long)]
+    pub privileged: bool,
     /// The command and its arguments; a shell when absent.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -496,20 +602,53 @@ pub enum GraphFormat {
     Mermaid,
     /// The resolved lab: defaults applied, addresses assigned.
     Json,
+    /// A standalone HTML page with the topology drawn as SVG.
+    Html,
+    /// The topology drawing alone, as an SVG file.
+    Svg,
 }
 
 /// `warren graph`.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
-    /// The lab file, or a compose file (one with `services:`).
-    #[arg(value_name = "FILE")]
+    /// The lab file, or a compose file (one with `services:`), or a folder
+    /// whose compose files to run; for `html`, `svg` and `json`, also the
+    /// name of a running lab.
+    #[arg(value_name = "LAB_OR_FILE")]
     pub file: PathBuf,
     /// conlink network file to merge into a compose file (repeatable; colon-separated lists too).
     #[arg(long = "network-file", value_name = "FILE")]
     pub network_files: Vec<String>,
+    /// More compose files merged over FILE in order, as `docker compose -f` merges them (repeatable; colon-separated lists too).
+    #[arg(long = "compose-file", value_name = "FILE")]
+    pub compose_files: Vec<String>,
+    /// Variables for compose interpolation, instead of `.env` beside the compose file (repeatable).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "dot")]
     pub format: GraphFormat,
+}
+
+/// `warren report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run's evidence folder (`results/<lab>/<run>`).
+    #[arg(value_name = "RESULTS_DIR")]
+    pub dir: PathBuf,
+    /// Where to write the page; default `RESULTS_DIR/report.html`, `-` for stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `warren view`.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// Lab name.
+    pub name: String,
+    /// Port on 127.0.0.1; by default the system picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 }
 
 /// `warren completions`.
@@ -518,4 +657,37 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Catches a global flag clashing with a command's own short option.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_and_command_flags_fold_into_one_verbosity() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).expect("parses").verbosity();
+        assert_eq!(parse(&["warren", "-vv", "ps"]), (2, false));
+        assert_eq!(parse(&["warren", "ps", "-v"]), (1, false));
+        assert_eq!(parse(&["warren", "-q", "up", "lab.yaml"]), (0, true));
+        assert_eq!(parse(&["warren", "up", "-q", "lab.yaml"]), (0, true));
+        assert_eq!(
+            parse(&["warren", "test", "-v", "-q", "lab.yaml"]),
+            (1, true)
+        );
+        // In `run`, -v is a volume; --verbose still counts.
+        let cli = Cli::try_parse_from(["warren", "run", "-v", "/a:/b", "--verbose", "alpine"])
+            .expect("parses");
+        let Command::Run(r) = &cli.command else {
+            panic!("run expected")
+        };
+        assert_eq!(r.volumes, vec!["/a:/b".to_owned()]);
+        assert_eq!(cli.verbosity(), (1, false));
+    }
 }

@@ -19,23 +19,42 @@ pub struct LabFile {
 impl LabFile {
     /// Reads and validates `path`.
     pub fn read(path: &Path) -> miette::Result<LabFile> {
-        LabFile::read_with(path, &[])
+        LabFile::read_with(path, &crate::compose::Options::default())
     }
 
-    /// Reads and validates `path`; a compose file (or any file given with
-    /// conlink network files) is converted into a lab file first, and
-    /// `text` is then the converted lab file.
-    pub fn read_with(path: &Path, network_files: &[PathBuf]) -> miette::Result<LabFile> {
+    /// Reads and validates `path`; a compose file (or a folder of one, or
+    /// any file given with conlink network files or more compose files) is
+    /// converted into a lab file first, and `text` is then the converted
+    /// lab file.
+    pub fn read_with(path: &Path, compose: &crate::compose::Options) -> miette::Result<LabFile> {
+        if path.is_dir() {
+            let (stem, text) = crate::compose::convert(path, compose)?;
+            let loaded = warren_topology::load(&text, &stem);
+            return Ok(LabFile {
+                path: path.to_path_buf(),
+                text,
+                loaded,
+            });
+        }
         let text = std::fs::read_to_string(path)
             .into_diagnostic()
             .wrap_err_with(|| format!("reading lab file {}", path.display()))?;
+        let text = with_env_files(path, text)?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("lab");
-        let (stem, text) =
-            if warren_topology::compose::is_compose(&text) || !network_files.is_empty() {
-                crate::compose::convert(path, &text, network_files)?
-            } else {
-                (stem.to_string(), text)
-            };
+        // A containerlab topology is read by `load` itself (by its
+        // `topology:` key); one named so without that key is a mistake.
+        if is_clab_name(path) && !warren_topology::clab::is_clab(&text) {
+            return Err(miette::miette!(
+                help = "a containerlab topology has `name:` and `topology:` with `nodes:` (docs/containerlab.md)",
+                "{} is named as a containerlab topology but has no `topology:`",
+                path.display()
+            ));
+        }
+        let (stem, text) = if warren_topology::compose::is_compose(&text) || compose.any() {
+            crate::compose::convert(path, compose)?
+        } else {
+            (stem.to_string(), text)
+        };
         let loaded = warren_topology::load(&text, &stem);
         Ok(LabFile {
             path: path.to_path_buf(),
@@ -72,6 +91,37 @@ impl LabFile {
             }),
         }
     }
+}
+
+/// A containerlab topology with the contents of the `env-files` it names
+/// (beside it) appended, so that the lab file carries them; any other file
+/// as it is.
+fn with_env_files(path: &Path, text: String) -> miette::Result<String> {
+    use warren_topology::clab;
+    if !clab::is_clab(&text) {
+        return Ok(text);
+    }
+    let names = clab::env_file_names(&text);
+    if names.is_empty() {
+        return Ok(text);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for name in names {
+        let p = dir.join(&name);
+        let content = std::fs::read_to_string(&p)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("reading env file {}", p.display()))?;
+        files.push((name, content));
+    }
+    Ok(clab::with_env_files(&text, &files))
+}
+
+/// Whether `path` is named as a containerlab topology (`*.clab.yml`, `*.clab.yaml`).
+pub fn is_clab_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".clab.yml") || n.ends_with(".clab.yaml"))
 }
 
 /// When the lab is valid, the rendered problems are warnings to show; when

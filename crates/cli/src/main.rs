@@ -5,7 +5,10 @@ mod args;
 mod cmd;
 mod compose;
 mod labfile;
+mod logging;
 mod netconf;
+mod pipe;
+mod progress;
 mod report;
 mod table;
 mod testrun;
@@ -77,9 +80,32 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = netconf::as_packet_networking() {
+        return ExitCode::from(code);
+    }
     let cli = args::Cli::parse();
+    // The supervisor's stdout is its log; only commands talk to a pipe.
+    if !matches!(cli.command, args::Command::Supervise { .. }) {
+        pipe::exit_quietly_on_closed_stdout();
+    }
+    let (verbose, quiet) = cli.verbosity();
+    logging::export(verbose);
+    match &cli.command {
+        args::Command::Supervise { dir } => logging::init_supervisor(dir),
+        // Their stderr is a node command's: nothing of warren's goes there.
+        args::Command::Init
+        | args::Command::Spawn(_)
+        | args::Command::Container { .. }
+        | args::Command::NetExec(_) => {}
+        _ => {
+            if let Err(f) = logging::init_cli(verbose, quiet) {
+                return ExitCode::from(f.print());
+            }
+        }
+    }
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Error(e)) if pipe::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(f) => ExitCode::from(f.print()),
     }
 }

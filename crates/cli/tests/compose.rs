@@ -46,10 +46,6 @@ fn router_with_three_switched_spokes_pings_across_every_pair() {
         &["up", "-q", compose, "--network-file", net],
     );
     must(&out, "up");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cap_add"),
-        "a note names the ignored key"
-    );
     let held = lab_netns("cl-router");
     let hosts = [
         ("host1_1", "10.61.1.10"),
@@ -106,6 +102,25 @@ fn router_with_three_switched_spokes_pings_across_every_pair() {
             ],
         );
         assert!(must(&out, "ip link").contains("mtu 1400"));
+        // cap_add: the router's process holds CAP_NET_ADMIN (bit 12).
+        let out = run(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-router",
+                "router_1",
+                "--",
+                "cat",
+                "/proc/1/status",
+            ],
+        );
+        let status = must(&out, "status");
+        let eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .expect("CapEff");
+        assert_ne!(eff & (1 << 12), 0, "CAP_NET_ADMIN in {eff:x}");
     });
     // `down` takes the compose file.
     must(&run(tmp.path(), &["down", compose]), "down");
@@ -361,7 +376,7 @@ fn unsupported_conlink_properties_are_named() {
         "CONFIG_NET_SCH_NETEM",
         "tcp and udp",
         "Open vSwitch",
-        "network.yaml:4:5: links[0]: link type dummy",
+        "network.yaml:4:28: links[0]: link type dummy",
     ] {
         assert!(err.contains(needle), "{needle} missing in:\n{err}");
     }
@@ -722,6 +737,379 @@ interfaces:
         assert!(shown.contains("rx-checksumming: off"), "{shown}");
     });
     let _ = as_nobody(tmp.path(), &["down", "cl-rlnat"]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// `cat FILE` in `node` of `lab`.
+fn cat(cwd: &Path, lab: &str, node: &str, file: &str) -> String {
+    must(
+        &run(cwd, &["exec", lab, node, "--", "cat", file]),
+        &format!("cat {file} in {node}"),
+    )
+}
+
+/// The `Name:` value of /proc/1/status of `node`, as a number.
+fn status_number(cwd: &Path, lab: &str, node: &str, field: &str, radix: u32) -> u64 {
+    let status = cat(cwd, lab, node, "/proc/1/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| u64::from_str_radix(v, radix).ok())
+        .unwrap_or_else(|| panic!("{field} in {status}"))
+}
+
+#[test]
+fn a_conlink_style_file_runs_without_its_conlink_service() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let compose = examples().join("compose/conlink/compose.yaml");
+    let compose = compose.to_str().expect("path");
+    let out = with_env(tmp.path(), &env, &["up", "-q", compose]);
+    must(&out, "up");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("service network runs conlink"),
+        "a note says the conlink service is not run:\n{stderr}"
+    );
+    let held = lab_netns("cl-conlink");
+    let result = std::panic::catch_unwind(|| {
+        let out = run(
+            tmp.path(),
+            &["exec", "cl-conlink", "network_1", "--", "true"],
+        );
+        assert!(!out.status.success(), "the conlink service has no node");
+        // The string command kept its quoted script: the shell ran it and
+        // exec'd the sleep at its end.
+        for node in ["node_1", "node_2", "router_1"] {
+            let cmdline = cat(tmp.path(), "cl-conlink", node, "/proc/1/cmdline");
+            assert_eq!(cmdline, "sleep\0864000\0", "{node}");
+        }
+        // Through the router (forwarding is on in compose mode) to the
+        // web service, whose link merges x-network and network.yaml.
+        ping(tmp.path(), "cl-conlink", "node_2", "10.72.2.10");
+        ping(tmp.path(), "cl-conlink", "web_1", "10.72.1.11");
+        let web = must(
+            &run(
+                tmp.path(),
+                &[
+                    "exec",
+                    "cl-conlink",
+                    "web_1",
+                    "--",
+                    "ip",
+                    "link",
+                    "show",
+                    "eth0",
+                ],
+            ),
+            "ip link",
+        );
+        assert!(web.contains("mtu 1400"), "the link's own mtu: {web}");
+        let node = must(
+            &run(
+                tmp.path(),
+                &[
+                    "exec",
+                    "cl-conlink",
+                    "node_1",
+                    "--",
+                    "ip",
+                    "link",
+                    "show",
+                    "eth0",
+                ],
+            ),
+            "ip link",
+        );
+        assert!(node.contains("mtu 9000"), "conlink's --default-mtu: {node}");
+        let page = http_get(18090);
+        assert!(page.contains("hello from web"), "{page}");
+    });
+    must(&run(tmp.path(), &["down", compose]), "down");
+    assert_gone("cl-conlink", &held);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn every_mapped_service_key_and_interpolation_form_reaches_the_node() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let dir = examples().join("compose/keys");
+    let compose = dir.join("compose.yaml");
+    let compose = compose.to_str().expect("path");
+    let mut c = warren(tmp.path());
+    c.args(["up", "-q", compose])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("WORD")
+        .env_remove("EMPTY")
+        .env_remove("UNSET_X")
+        .env_remove("UNSET_Y");
+    let out = c.output().expect("warren runs");
+    must(&out, "up");
+    let held = lab_netns("cl-keys");
+    let result = std::panic::catch_unwind(|| {
+        // healthcheck became `ready`: up returned once the probe passed.
+        cat(tmp.path(), "cl-keys", "app_1", "/tmp/healthy");
+        let environ = cat(tmp.path(), "cl-keys", "app_1", "/proc/1/environ");
+        let vars: Vec<&str> = environ.split('\0').collect();
+        for want in [
+            "PLAIN=word",
+            "BRACED=word",
+            "DEFAULT_UNSET=fallback",
+            "DEFAULT_EMPTY=fallback",
+            "DASH_UNSET=fallback",
+            "DASH_EMPTY=",
+            "REQUIRED=word",
+            "REQUIRED_DEFINED=",
+            "ALT=alt",
+            "ALT_EMPTY=",
+            "ALT_DEFINED=alt",
+            "NESTED=word-deep",
+            "DOLLAR=$WORD",
+            "FROM_FILE=overridden",
+            "ONLY_FILE=only",
+        ] {
+            assert!(vars.contains(&want), "{want} in {vars:?}");
+        }
+        // entrypoint list + string command split as Compose splits it.
+        let cmdline = cat(tmp.path(), "cl-keys", "app_1", "/proc/1/cmdline");
+        assert_eq!(cmdline, "sleep\0864000\0");
+        let cwd = must(
+            &run(
+                tmp.path(),
+                &["exec", "cl-keys", "app_1", "--", "readlink", "/proc/1/cwd"],
+            ),
+            "cwd",
+        );
+        assert_eq!(cwd.trim(), "/srv", "working_dir");
+        assert_eq!(
+            cat(tmp.path(), "cl-keys", "app_1", "/srv/content/hello.txt"),
+            "mounted content\n"
+        );
+        let write = run(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-keys",
+                "app_1",
+                "--",
+                "touch",
+                "/srv/content/new",
+            ],
+        );
+        assert!(!write.status.success(), "a :ro volume is read-only");
+        assert_eq!(
+            cat(tmp.path(), "cl-keys", "app_1", "/mnt/content/hello.txt"),
+            "mounted content\n"
+        );
+        let caps = status_number(tmp.path(), "cl-keys", "app_1", "CapEff:", 16);
+        assert_ne!(caps & (1 << 12), 0, "cap_add NET_ADMIN in {caps:x}");
+        assert_ne!(caps & (1 << 13), 0, "cap_add NET_RAW in {caps:x}");
+        // sysctls override compose mode's forwarding; other services keep it.
+        let fwd = |node: &str, key: &str| {
+            cat(tmp.path(), "cl-keys", node, &format!("/proc/sys/net/{key}"))
+                .trim()
+                .to_string()
+        };
+        assert_eq!(fwd("app_1", "ipv4/ip_forward"), "0");
+        assert_eq!(fwd("app_1", "ipv6/conf/all/forwarding"), "1");
+        assert_eq!(fwd("peer_2", "ipv4/ip_forward"), "1");
+        // deploy.replicas with offset addresses; their healthcheck pinged app.
+        ping(tmp.path(), "cl-keys", "peer_2", "10.73.0.20");
+        assert_eq!(
+            status_number(tmp.path(), "cl-keys", "guest_1", "Uid:", 10),
+            65534,
+            "user"
+        );
+        // The named volume is one folder, shared by app and every peer.
+        assert_eq!(
+            cat(tmp.path(), "cl-keys", "peer_2", "/shared/note"),
+            "shared\n"
+        );
+    });
+    let volumes = Path::new("/run/warren-volumes/cl-keys");
+    assert!(volumes.join("data/note").is_file(), "the volume's folder");
+    let down = must(&run(tmp.path(), &["down", compose]), "down");
+    assert!(down.contains("removed the volumes of cl-keys"), "{down}");
+    assert!(!volumes.exists(), "down removes the lab's volumes");
+    assert_gone("cl-keys", &held);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn env_files_required_variables_and_errors_at_their_place() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let compose = examples().join("compose/keys/compose.yaml");
+    let compose = compose.to_str().expect("path");
+    let empty = tmp.path().join("empty.env");
+    std::fs::write(&empty, "EMPTY=x\n").expect("write");
+    let mut c = warren(tmp.path());
+    c.args([
+        "graph",
+        compose,
+        "--env-file",
+        empty.to_str().expect("path"),
+    ])
+    .env_remove("WORD");
+    let out = c.output().expect("warren runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    // --env-file replaces .env, so WORD is unset; each use is reported once, at its place.
+    let text = std::fs::read_to_string(compose).expect("read");
+    let line = 1 + text
+        .lines()
+        .position(|l| l.contains("REQUIRED: ${WORD:?"))
+        .expect("the REQUIRED line");
+    let want = format!(
+        "compose.yaml:{line}:17: required variable WORD is unset or empty: WORD must be set"
+    );
+    assert!(err.contains(&want), "{want} in {err}");
+    assert_eq!(err.matches("required variable").count(), 1, "{err}");
+    let other = tmp.path().join("other.env");
+    std::fs::write(&other, "WORD=other\nEMPTY=\n").expect("write");
+    let mut c = warren(tmp.path());
+    c.args([
+        "graph",
+        "-f",
+        "json",
+        compose,
+        "--env-file",
+        other.to_str().expect("path"),
+    ])
+    .env_remove("WORD");
+    let out = c.output().expect("warren runs");
+    let json = must(&out, "graph");
+    assert!(json.contains("\"NESTED\": \"other-deep\""), "{json}");
+}
+
+#[test]
+fn compose_file_lists_and_the_project_name_come_from_the_environment() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("My Project");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("base.yaml"),
+        "services:\n  a:\n    image: busybox\n    command: sleep 1\n    x-network:\n      links: [{bridge: s1, ip: 10.74.0.1/24}]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("more.yaml"),
+        "services:\n  a:\n    command: [sleep, '2']\n  b:\n    image: busybox\n    x-network:\n      links: [{bridge: s1, ip: 10.74.0.2/24}]\n",
+    )
+    .expect("write");
+    let graph = |env: &[(&str, &str)], args: &[&str]| {
+        let mut c = warren(&dir);
+        c.args(args).env_remove("COMPOSE_PROJECT_NAME");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("warren runs");
+        let text = must(&out, "graph");
+        serde_json::from_str::<serde_json::Value>(&text).expect("json")
+    };
+    let lab = graph(
+        &[("COMPOSE_FILE", "base.yaml:more.yaml")],
+        &["graph", "-f", "json", "."],
+    );
+    assert_eq!(lab["name"], "my-project", "the folder's name");
+    let names: Vec<&str> = lab["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(names, ["a_1", "b_1"]);
+    assert_eq!(
+        lab["nodes"][0]["container"]["cmd"],
+        serde_json::json!(["sleep", "2"])
+    );
+    let lab = graph(
+        &[("COMPOSE_PROJECT_NAME", "proj")],
+        &[
+            "graph",
+            "-f",
+            "json",
+            "base.yaml",
+            "--compose-file",
+            "more.yaml",
+        ],
+    );
+    assert_eq!(lab["name"], "proj");
+    assert_eq!(lab["nodes"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_closed_stdout_ends_commands_quietly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let compose = examples().join("compose/keys/compose.yaml");
+    for args in [
+        vec!["graph", "-f", "json", compose.to_str().expect("path")],
+        vec!["completions", "bash"],
+        vec!["schema"],
+    ] {
+        let mut child = warren(tmp.path())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Close the reading end before warren writes.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?}\n{stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn exec_into_a_service_that_exited_names_its_log() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let dir = tmp.path().join("cl-done");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let compose = dir.join("compose.yaml");
+    std::fs::write(
+        &compose,
+        "services:\n  done:\n    image: busybox\n    command: \"true\"\n    x-network:\n      links: [{bridge: s1, ip: 10.75.0.1/24}]\n  up:\n    image: busybox\n    command: sleep 864000\n    x-network:\n      links: [{bridge: s1, ip: 10.75.0.2/24}]\n",
+    )
+    .expect("write");
+    let compose = compose.to_str().expect("path");
+    let out = with_env(tmp.path(), &env, &["up", "-q", compose]);
+    must(&out, "up: a command that ends on purpose is no failure");
+    let held = lab_netns("cl-done");
+    let result = std::panic::catch_unwind(|| {
+        let mut err = String::new();
+        // The process may take a moment to end after up returns.
+        for _ in 0..50 {
+            let out = run(tmp.path(), &["exec", "cl-done", "done_1", "--", "true"]);
+            err = String::from_utf8_lossy(&out.stderr).into_owned();
+            if !out.status.success() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(err.contains("node done_1 has exited"), "{err}");
+        assert!(err.contains("logs/done_1.log"), "{err}");
+        ping(tmp.path(), "cl-done", "up_1", "10.75.0.2");
+    });
+    must(&run(tmp.path(), &["down", compose]), "down");
+    assert_gone("cl-done", &held);
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }

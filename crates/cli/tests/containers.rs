@@ -5,40 +5,6 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-/// A busybox root: the static binary and its applet links, passwd and group.
-fn busybox_root(dir: &Path) -> PathBuf {
-    let busybox = Path::new("/bin/busybox");
-    assert!(
-        busybox.exists(),
-        "these tests need Debian's busybox-static (/bin/busybox); scripts/setup installs it"
-    );
-    let root = dir.join("root");
-    for d in [
-        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "www",
-    ] {
-        std::fs::create_dir_all(root.join(d)).expect("mkdir");
-    }
-    std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
-    let list = std::process::Command::new(busybox)
-        .arg("--list-full")
-        .output()
-        .expect("busybox --list-full");
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let link = root.join(applet);
-        if !link.exists() {
-            let _ = std::os::unix::fs::symlink("/bin/busybox", link);
-        }
-    }
-    std::fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-    )
-    .expect("passwd");
-    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
-    std::fs::write(root.join("www/index.html"), "hello from the image\n").expect("index");
-    root
-}
-
 fn snapshot(dir: &Path) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("read_dir").flatten() {

@@ -13,6 +13,11 @@ use std::process::{Command, Output};
 
 /// The oracle cases, beside the repository (fail loudly if missing).
 fn shared_cases() -> PathBuf {
+    // A git worktree elsewhere names the shared copy with
+    // WARREN_NETCONF_CASES.
+    if let Some(dir) = std::env::var_os("WARREN_NETCONF_CASES") {
+        return PathBuf::from(dir);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/netconf/cases")
 }
 
@@ -458,4 +463,72 @@ fn json_format_prints_tasks_and_writes_nothing() {
     assert_eq!(delete["action"], "delete");
     assert!(delete["content"].is_null());
     assert_eq!(fs::read_dir(rootfs.path()).unwrap().count(), 0);
+}
+
+/// A copy of `src` (files and directories).
+fn copy_dir(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).unwrap();
+    for e in fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+/// Installed as a `packet-networking` symlink to the binary, warren runs
+/// the shared oracle cases through their own compare.py unchanged. (The
+/// shared copy holds some symlinks as plain files; they are restored from
+/// MANIFEST.tsv in a scratch copy first, as
+/// `oracle_cases_match_packet_networking` does.)
+#[test]
+fn packet_networking_symlink_passes_the_shared_compare_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let dropin = dir.path().join("packet-networking");
+    symlink(env!("CARGO_BIN_EXE_warren"), &dropin).unwrap();
+    let shared = shared_cases().parent().unwrap().to_path_buf();
+    let copy = dir.path().join("netconf");
+    copy_dir(&shared, &copy);
+    let mut names = Vec::new();
+    for case in case_dirs(&shared_cases()) {
+        let name = case.file_name().unwrap().to_owned();
+        let pre = copy.join("cases").join(&name).join("pre");
+        if pre.exists() {
+            fs::remove_dir_all(&pre).unwrap();
+            fs::create_dir(&pre).unwrap();
+            copy_pre(&case, &pre);
+        }
+        let expected = copy.join("cases").join(&name).join("expected");
+        for (rel, target) in manifest_links(&case) {
+            let p = expected.join(rel);
+            if p.is_file() {
+                fs::remove_file(&p).unwrap();
+                symlink(target, &p).unwrap();
+            }
+        }
+        names.push(copy.join("cases").join(&name).display().to_string());
+    }
+    assert!(!names.is_empty(), "no cases in {}", shared.display());
+    let out = Command::new("python3")
+        .arg(copy.join("compare.py"))
+        .args(["--level", "loose", "--run"])
+        .arg(format!(
+            "{} --metadata-file {{metadata}} --rootfs {{rootfs}} {{args}} --fake-nics {{interfaces}} --host-resolv-conf /dev/null",
+            dropin.display()
+        ))
+        .args(&names)
+        .env_remove("PACKET_RESOLVERS")
+        .env_remove("PACKET_METADATA_URL")
+        .output()
+        .expect("python3 runs compare.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(&format!("{} passed, 0 failed", names.len())),
+        "compare.py: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

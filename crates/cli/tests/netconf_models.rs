@@ -190,3 +190,85 @@ fn network_config_and_metadata_file_exclude_each_other() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
+
+/// The typical bare-metal config (an 802.3ad bond carrying its first NIC's
+/// MAC, a VLAN on it, IPv4 and IPv6, routes, DNS search) is written by all
+/// five renderers from v1 and from v2, and each one carries the bond's MAC.
+#[test]
+fn a_bond_with_its_own_mac_renders_everywhere() {
+    for config in ["v1-bond-mac.yaml", "v2-bond-mac.yaml"] {
+        for (renderer, file, line) in [
+            (
+                "eni",
+                "etc/network/interfaces.d/50-cloud-init",
+                "hwaddress b4:96:91:a0:01:00",
+            ),
+            (
+                "sysconfig",
+                "etc/sysconfig/network-scripts/ifcfg-bond0",
+                "MACADDR=b4:96:91:a0:01:00",
+            ),
+            (
+                "netplan",
+                "etc/netplan/50-cloud-init.yaml",
+                "macaddress: \"b4:96:91:a0:01:00\"",
+            ),
+            (
+                "networkd",
+                "etc/systemd/network/10-cloud-init-bond0.netdev",
+                "MACAddress=b4:96:91:a0:01:00",
+            ),
+            (
+                "network-manager",
+                "etc/NetworkManager/system-connections/cloud-init-bond0.nmconnection",
+                "cloned-mac-address=B4:96:91:A0:01:00",
+            ),
+        ] {
+            let rootfs = tempfile::tempdir().unwrap();
+            warren()
+                .arg("--network-config")
+                .arg(configs().join(config))
+                .args(["--renderer", renderer, "-q", "--rootfs"])
+                .arg(rootfs.path())
+                .assert()
+                .success();
+            let text = fs::read_to_string(rootfs.path().join(file)).unwrap();
+            assert!(
+                text.lines().any(|l| l.trim() == line),
+                "{config} × {renderer}: no {line:?} in {file}:\n{text}"
+            );
+        }
+    }
+}
+
+/// A key the renderer cannot express fails naming the renderer, the
+/// interface, the key and why, and writes nothing.
+#[test]
+fn a_refused_key_names_renderer_key_and_reason() {
+    let rootfs = tempfile::tempdir().unwrap();
+    let config = rootfs.path().join("net.yaml");
+    fs::write(
+        &config,
+        "network:\n  version: 2\n  ethernets:\n    eth0: {optional: true, dhcp4: true}\n",
+    )
+    .unwrap();
+    let target = rootfs.path().join("root");
+    fs::create_dir(&target).unwrap();
+    let out = warren()
+        .arg("--network-config")
+        .arg(&config)
+        .args(["--renderer", "eni", "--rootfs"])
+        .arg(&target)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "renderer eni cannot express interface eth0: `optional` (ifupdown has no not-required mark"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_dir(&target).unwrap().count(), 0);
+}

@@ -117,6 +117,7 @@ rule!(bad_test, "bad-test", "warren::missing-key");
 rule!(bad_fault, "bad-fault", "warren::missing-key");
 rule!(duplicate_name, "duplicate-name", "warren::duplicate-name");
 rule!(host_sysctl, "host-sysctl", "warren::host-sysctl");
+rule!(bad_capability, "bad-capability", "warren::bad-value");
 
 #[test]
 fn every_rule_file_has_a_test() {

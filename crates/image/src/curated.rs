@@ -16,10 +16,20 @@ use crate::reference::{Reference, ReferenceError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Errors reading the curated images file.
+/// Errors reading the curated images file, or using a gone name.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CuratedError {
+    /// The name is of a release whose image is no longer served.
+    #[error("curated image `{name}` is gone ({why}); the nearest that exists is `{nearest}`")]
+    Gone {
+        /// The name.
+        name: String,
+        /// Why, as its description says.
+        why: String,
+        /// The nearest curated name that exists.
+        nearest: String,
+    },
     /// Reading failed.
     #[error("reading curated images from {path}")]
     Read {
@@ -66,6 +76,8 @@ struct Entry {
     image: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    gone: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -85,44 +97,235 @@ pub struct CuratedImage {
     pub description: String,
     /// `built-in`, or the file that named it.
     pub source: String,
+    /// For a release whose image or package sources are no longer served,
+    /// the nearest curated name that is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gone: Option<String>,
 }
 
-/// Images known to boot with systemd as PID 1, by their publishers' tags.
-const BUILTIN: &[(&str, &str, &str)] = &[
+/// A built-in entry: name, reference, description, and for a release whose
+/// image or package sources are no longer served, the nearest name that is.
+type Builtin = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
+
+/// racker's and postroj's names, and images published with systemd as
+/// PID 1. Plain distribution images (`debian:bullseye-slim`) lack systemd;
+/// `warren run --boot` and `warren probe` install it into them once (see
+/// docs/system.md, `provision: true`).
+const BUILTIN: &[Builtin] = &[
+    (
+        "debian-stretch",
+        "docker.io/library/debian:stretch-slim",
+        "Debian 9 (stretch), end of life: its packages are only on archive.debian.org",
+        Some("debian-bullseye"),
+    ),
+    (
+        "debian-buster",
+        "docker.io/library/debian:buster-slim",
+        "Debian 10 (buster), end of life: its packages are only on archive.debian.org",
+        Some("debian-bullseye"),
+    ),
+    (
+        "debian-bullseye",
+        "docker.io/library/debian:bullseye-slim",
+        "Debian 11 (bullseye), systemd installed on first use",
+        None,
+    ),
     (
         "debian-bookworm",
         "docker.io/jrei/systemd-debian:12",
         "Debian 12 (bookworm) with systemd",
+        None,
+    ),
+    (
+        "debian-trixie",
+        "docker.io/library/debian:trixie-slim",
+        "Debian 13 (trixie), systemd installed on first use",
+        None,
+    ),
+    (
+        "debian-sid",
+        "docker.io/library/debian:sid-slim",
+        "Debian unstable (sid), systemd installed on first use",
+        None,
+    ),
+    (
+        "ubuntu-focal",
+        "docker.io/library/ubuntu:20.04",
+        "Ubuntu 20.04 LTS (focal), systemd installed on first use",
+        None,
     ),
     (
         "ubuntu-jammy",
         "docker.io/jrei/systemd-ubuntu:22.04",
         "Ubuntu 22.04 LTS (jammy) with systemd",
+        None,
     ),
     (
         "ubuntu-noble",
         "docker.io/jrei/systemd-ubuntu:24.04",
         "Ubuntu 24.04 LTS (noble) with systemd",
+        None,
     ),
     (
-        "almalinux-8",
-        "docker.io/almalinux/8-init",
-        "AlmaLinux 8, init image (systemd)",
+        "fedora-35",
+        "docker.io/library/fedora:35",
+        "Fedora 35, end of life: its mirrors are gone",
+        Some("fedora-42"),
     ),
     (
-        "almalinux-9",
-        "docker.io/almalinux/9-init",
-        "AlmaLinux 9, init image (systemd)",
+        "fedora-36",
+        "docker.io/library/fedora:36",
+        "Fedora 36, end of life: its mirrors are gone",
+        Some("fedora-42"),
     ),
     (
-        "rockylinux-9",
-        "docker.io/rockylinux/rockylinux:9-ubi-init",
-        "Rocky Linux 9, UBI init image (systemd)",
+        "fedora-37",
+        "docker.io/library/fedora:37",
+        "Fedora 37, end of life: its mirrors are gone",
+        Some("fedora-42"),
+    ),
+    (
+        "fedora-42",
+        "docker.io/library/fedora:42",
+        "Fedora 42, systemd installed on first use",
+        None,
+    ),
+    (
+        "fedora",
+        "docker.io/library/fedora:latest",
+        "Fedora, latest release, systemd installed on first use",
+        None,
+    ),
+    (
+        "centos-7",
+        "docker.io/library/centos:7",
+        "CentOS Linux 7, end of life: its mirrors are gone",
+        Some("centos-stream-9"),
+    ),
+    (
+        "centos-8",
+        "docker.io/library/centos:8",
+        "CentOS Linux 8, end of life: its mirrors are gone",
+        Some("centos-stream-9"),
+    ),
+    (
+        "centos-stream-9",
+        "quay.io/centos/centos:stream9",
+        "CentOS Stream 9, systemd installed on first use",
+        None,
+    ),
+    (
+        "centos-stream-10",
+        "quay.io/centos/centos:stream10",
+        "CentOS Stream 10, systemd installed on first use",
+        None,
+    ),
+    (
+        "rhel-8",
+        "registry.access.redhat.com/ubi8/ubi",
+        "Red Hat Universal Base Image 8, systemd installed on first use",
+        None,
+    ),
+    (
+        "rhel-9",
+        "registry.access.redhat.com/ubi9-beta/ubi",
+        "RHEL 9 beta UBI, replaced by the release",
+        Some("ubi-9"),
     ),
     (
         "ubi-9",
         "registry.access.redhat.com/ubi9/ubi-init",
         "Red Hat Universal Base Image 9, init (systemd)",
+        None,
+    ),
+    (
+        "rockylinux-8",
+        "docker.io/rockylinux/rockylinux:8",
+        "Rocky Linux 8, systemd installed on first use",
+        None,
+    ),
+    (
+        "rockylinux-9",
+        "docker.io/rockylinux/rockylinux:9-ubi-init",
+        "Rocky Linux 9, UBI init image (systemd)",
+        None,
+    ),
+    (
+        "almalinux-8",
+        "docker.io/almalinux/8-init",
+        "AlmaLinux 8, init image (systemd)",
+        None,
+    ),
+    (
+        "almalinux-9",
+        "docker.io/almalinux/9-init",
+        "AlmaLinux 9, init image (systemd)",
+        None,
+    ),
+    (
+        "oraclelinux-8",
+        "docker.io/library/oraclelinux:8",
+        "Oracle Linux 8, systemd installed on first use",
+        None,
+    ),
+    (
+        "oraclelinux-9",
+        "docker.io/library/oraclelinux:9",
+        "Oracle Linux 9, systemd installed on first use",
+        None,
+    ),
+    (
+        "amazonlinux-2022",
+        "docker.io/library/amazonlinux:2022",
+        "Amazon Linux 2022 preview, released as 2023",
+        Some("amazonlinux-2023"),
+    ),
+    (
+        "amazonlinux-2023",
+        "docker.io/library/amazonlinux:2023",
+        "Amazon Linux 2023, systemd installed on first use",
+        None,
+    ),
+    (
+        "opensuse-leap",
+        "docker.io/opensuse/leap:15",
+        "openSUSE Leap 15, systemd installed on first use",
+        None,
+    ),
+    (
+        "opensuse-tumbleweed",
+        "docker.io/opensuse/tumbleweed:latest",
+        "openSUSE Tumbleweed, systemd installed on first use",
+        None,
+    ),
+    (
+        "sles-15",
+        "registry.suse.com/suse/sle15",
+        "SUSE Linux Enterprise 15, systemd installed on first use",
+        None,
+    ),
+    (
+        "sles-bci",
+        "registry.suse.com/bci/bci-base:latest",
+        "SUSE BCI base, systemd installed on first use",
+        None,
+    ),
+    (
+        "archlinux-20220501",
+        "docker.io/library/archlinux:base-20220501.0.54834",
+        "Arch Linux snapshot of 2022-05-01, pruned from Docker Hub",
+        Some("archlinux"),
+    ),
+    (
+        "archlinux",
+        "docker.io/library/archlinux:latest",
+        "Arch Linux, systemd included",
+        None,
     ),
 ];
 
@@ -138,12 +341,13 @@ impl CuratedImages {
     pub fn builtin() -> Self {
         let images = BUILTIN
             .iter()
-            .map(|(name, image, description)| {
+            .map(|(name, image, description, gone)| {
                 let entry = CuratedImage {
                     name: (*name).to_string(),
                     image: (*image).to_string(),
                     description: (*description).to_string(),
                     source: "built-in".to_string(),
+                    gone: gone.map(str::to_string),
                 };
                 ((*name).to_string(), entry)
             })
@@ -207,6 +411,7 @@ impl CuratedImages {
                 image: entry.image,
                 description: entry.description,
                 source: path.display().to_string(),
+                gone: entry.gone,
             };
             self.images.insert(name, image);
         }
@@ -222,6 +427,30 @@ impl CuratedImages {
     pub fn get(&self, name: &str) -> Option<&CuratedImage> {
         self.images.get(name)
     }
+
+    /// The reference `name` stands for: a curated image's, or `name` itself
+    /// when it is not curated. A gone release is an error naming the
+    /// nearest one that exists.
+    pub fn resolve<'a>(&'a self, name: &'a str) -> Result<&'a str, CuratedError> {
+        match self.images.get(name) {
+            Some(CuratedImage {
+                gone: Some(nearest),
+                description,
+                ..
+            }) => Err(CuratedError::Gone {
+                name: name.to_owned(),
+                why: description.clone(),
+                nearest: nearest.clone(),
+            }),
+            Some(c) => Ok(&c.image),
+            None => Ok(name),
+        }
+    }
+
+    /// The curated images that exist (not gone), by name.
+    pub fn available(&self) -> impl Iterator<Item = &CuratedImage> {
+        self.iter().filter(|c| c.gone.is_none())
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +464,42 @@ mod tests {
         for i in list.iter() {
             assert!(i.image.parse::<Reference>().is_ok(), "{}", i.image);
         }
+    }
+
+    #[test]
+    fn racker_and_postroj_names_resolve_or_name_the_nearest() {
+        let list = CuratedImages::builtin();
+        for name in [
+            "debian-bullseye",
+            "debian-trixie",
+            "ubuntu-focal",
+            "fedora",
+            "centos-stream-9",
+            "rockylinux-8",
+            "almalinux-9",
+            "archlinux",
+            "opensuse-leap",
+            "opensuse-tumbleweed",
+            "sles-bci",
+        ] {
+            let r = list.resolve(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(r.parse::<Reference>().is_ok(), "{name}: {r}");
+        }
+        let e = list.resolve("debian-stretch").expect_err("gone");
+        assert!(
+            e.to_string()
+                .contains("nearest that exists is `debian-bullseye`"),
+            "{e}"
+        );
+        // Every nearest name exists and is not gone itself.
+        for c in list.iter() {
+            if let Some(n) = &c.gone {
+                assert!(list.resolve(n).is_ok(), "{} -> {n}", c.name);
+            }
+        }
+        assert_eq!(list.resolve("alpine:3").unwrap(), "alpine:3");
+        assert!(list.available().all(|c| c.gone.is_none()));
+        assert!(list.available().count() < list.iter().count());
     }
 
     #[test]

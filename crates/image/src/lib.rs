@@ -20,11 +20,13 @@ pub mod auth;
 pub mod config;
 pub mod curated;
 pub mod digest;
+pub mod load;
 pub mod manifest;
 pub mod mirror;
 pub mod pull;
 pub mod reference;
 pub mod registry;
+pub mod source;
 pub mod store;
 pub mod unpack;
 
@@ -32,11 +34,13 @@ pub use auth::{CredentialStore, Credentials};
 pub use config::{ImageConfig, RunConfig};
 pub use curated::{CuratedError, CuratedImage, CuratedImages};
 pub use digest::Digest;
+pub use load::LoadError;
 pub use manifest::Platform;
 pub use mirror::RegistriesConfig;
 pub use pull::{ProgressMode, PullError, PullReport, Puller};
 pub use reference::{Reference, ReferenceError};
 pub use registry::{Fetch, HttpClient, RegistryError};
+pub use source::{Source, SourceError};
 pub use store::{Image, Layer, PruneReport, Store, StoreError};
 pub use unpack::{UnpackError, UnpackOptions, Whiteouts};
 
@@ -62,4 +66,7 @@ pub enum Error {
     /// Registry settings could not be read.
     #[error(transparent)]
     Mirror(#[from] mirror::MirrorError),
+    /// A local image could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
 }

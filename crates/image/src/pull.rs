@@ -216,7 +216,10 @@ impl Puller {
             i.layers.iter().all(|l| store.has_blob(&l.digest)) && store.has_blob(&i.config_digest)
         });
         match complete {
-            Some(i) => Ok(i),
+            Some(i) => {
+                tracing::debug!(reference = %reference, "image is in the store");
+                Ok(i)
+            }
             None => Ok(self.pull(store, reference)?.image),
         }
     }
@@ -229,6 +232,8 @@ impl Puller {
             source: Box::new(source),
         };
         let _lock = store.lock_shared().map_err(st)?;
+        let _span = tracing::info_span!("pull", reference = %rname).entered();
+        tracing::info!("pulling");
         let repo = reference.repository();
         let key = reference.manifest_key();
 
@@ -243,6 +248,7 @@ impl Puller {
                     break;
                 }
                 Err(e) if ep.mirror && i + 1 < endpoints.len() => {
+                    tracing::debug!(mirror = %ep.base, error = %error_chain(&e), "mirror failed; next");
                     tried.push(format!("{}: {}", ep.base, error_chain(&e)));
                 }
                 Err(source) => {
@@ -423,6 +429,12 @@ impl Puller {
                 .map_or(0, |d| d.as_secs()),
         };
         store.save_image(&image).map_err(st)?;
+        tracing::info!(
+            endpoint = %ep.base,
+            blobs = downloaded.len(),
+            bytes,
+            "pulled"
+        );
         // A pull by digest is also findable by the reference's tag, if any.
         Ok(PullReport {
             image,

@@ -4,7 +4,9 @@
 //! Normalisation follows docker: a first component with a `.` or `:`, or
 //! `localhost`, names a registry; otherwise the registry is `docker.io`, and
 //! single-component names on docker.io get `library/`. No tag and no digest
-//! means `:latest`.
+//! means `:latest`. skopeo's and podman's `docker://` transport prefix is
+//! accepted and dropped: it names the registry transport, which is the only
+//! one a [`Reference`] stands for (local archives are [`crate::source`]).
 
 use crate::digest::Digest;
 use std::fmt;
@@ -14,6 +16,8 @@ use std::str::FromStr;
 pub const DEFAULT_REGISTRY: &str = "docker.io";
 /// The tag used when a reference has neither tag nor digest.
 pub const DEFAULT_TAG: &str = "latest";
+/// The transport prefix skopeo and podman write before registry references.
+pub const DOCKER_TRANSPORT: &str = "docker://";
 
 /// A parsed, normalised image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -216,6 +220,7 @@ impl FromStr for Reference {
     type Err = ReferenceError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.strip_prefix(DOCKER_TRANSPORT).unwrap_or(text);
         if text.is_empty() {
             return Err(ReferenceError::Empty);
         }
@@ -315,6 +320,11 @@ mod tests {
                 "127.0.0.1:5000/library/busybox:latest",
             ),
             ("[::1]:5000/busybox:1", "[::1]:5000/busybox:1"),
+            ("docker://alpine", "docker.io/library/alpine:latest"),
+            (
+                "docker://quay.io/centos/centos:stream9",
+                "quay.io/centos/centos:stream9",
+            ),
             ("a.b-c/d__e/f-g.h_i", "a.b-c/d__e/f-g.h_i:latest"),
             (
                 &format!("alpine@{D}"),
@@ -343,6 +353,8 @@ mod tests {
             "x_-y",
             "host:notaport/x",
             "/alpine",
+            "docker://",
+            "oci:/srv/x",
         ];
         for input in bad {
             assert!(input.parse::<Reference>().is_err(), "{input:?} parsed");

@@ -173,10 +173,24 @@ impl HttpClient {
         if let Some(a) = auth {
             req = req.header("Authorization", a);
         }
-        req.call().map_err(|e| RegistryError::Http {
+        // The Authorization value is a secret: only its scheme is logged.
+        let scheme = auth.and_then(|a| a.split(' ').next()).unwrap_or("none");
+        let started = std::time::Instant::now();
+        let resp = req.call().map_err(|e| RegistryError::Http {
             url: url.to_owned(),
             source: Box::new(e),
-        })
+        });
+        match &resp {
+            Ok(r) => tracing::debug!(
+                url,
+                auth = scheme,
+                status = r.status().as_u16(),
+                ms = started.elapsed().as_millis(),
+                "registry GET"
+            ),
+            Err(e) => tracing::debug!(url, auth = scheme, error = %e, "registry GET failed"),
+        }
+        resp
     }
 
     /// GET with authentication: on a 401 answer the challenge and retry once.
@@ -208,6 +222,12 @@ impl HttpClient {
             url: url.to_owned(),
             had_credentials: creds.is_some(),
         })?;
+        tracing::debug!(
+            url,
+            scheme = %challenge.scheme,
+            credentials = creds.is_some(),
+            "registry asks for authentication"
+        );
         let value = match challenge.scheme.as_str() {
             "bearer" => self.token(url, repo, &challenge, creds)?,
             "basic" => match creds {

@@ -313,7 +313,7 @@ impl Store {
             .writer
             .take()
             .expect("a pending blob has a writer until committed");
-        let (mut file, actual) = w.finish();
+        let (file, actual) = w.finish();
         if &actual != expected {
             let _ = fs::remove_file(&pending.path);
             return Err(StoreError::Digest {
@@ -321,12 +321,38 @@ impl Store {
                 actual,
             });
         }
-        file.flush().map_err(io_err("writing", &pending.path))?;
-        file.sync_data().map_err(io_err("syncing", &pending.path))?;
-        let dest = self.blob_path(expected);
-        let r = fs::rename(&pending.path, &dest).map_err(io_err("storing blob", &dest));
+        self.place_blob(&pending.path, file, expected)
+    }
+
+    /// Commits a pending blob under the digest of what was written, for
+    /// content that names no digest beforehand (a file in a local archive).
+    pub fn commit_blob_as_written(
+        &self,
+        mut pending: PendingBlob,
+    ) -> Result<(Digest, PathBuf), StoreError> {
+        let w = pending
+            .writer
+            .take()
+            .expect("a pending blob has a writer until committed");
+        let (file, digest) = w.finish();
+        let path = self.place_blob(&pending.path, file, &digest)?;
+        Ok((digest, path))
+    }
+
+    /// Syncs a complete temporary blob and renames it into place.
+    fn place_blob(
+        &self,
+        tmp: &Path,
+        mut file: File,
+        digest: &Digest,
+    ) -> Result<PathBuf, StoreError> {
+        // A failure leaves the file in tmp/, which prune clears.
+        file.flush().map_err(io_err("writing", tmp))?;
+        file.sync_data().map_err(io_err("syncing", tmp))?;
+        let dest = self.blob_path(digest);
+        let r = fs::rename(tmp, &dest).map_err(io_err("storing blob", &dest));
         if r.is_err() {
-            let _ = fs::remove_file(&pending.path);
+            let _ = fs::remove_file(tmp);
         }
         r?;
         Ok(dest)

@@ -141,6 +141,7 @@ impl State {
             mac: None,
             mtu: 1500,
             admin_up: false,
+            lower_up: false,
             oper_state: OperState::Down,
             master: None,
             alias: None,
@@ -345,6 +346,7 @@ fn netns_fd(m: &LinkMessage) -> Option<RawFd> {
 fn apply_link_attrs(info: &mut LinkInfo, m: &LinkMessage) {
     if m.header.change_mask.contains(LinkFlags::Up) {
         info.admin_up = m.header.flags.contains(LinkFlags::Up);
+        info.lower_up = info.admin_up;
         info.oper_state = if info.admin_up {
             OperState::Up
         } else {
@@ -416,6 +418,7 @@ impl NetOps for FakeNetOps {
                 mac: Some(MacAddr([0; 6])),
                 mtu: 65536,
                 admin_up: false,
+                lower_up: false,
                 oper_state: OperState::Down,
                 master: None,
                 alias: None,

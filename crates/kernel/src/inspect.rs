@@ -47,6 +47,10 @@ pub struct LinkInfo {
     pub mtu: u32,
     /// Administratively up (`IFF_UP`).
     pub admin_up: bool,
+    /// Has carrier now (`IFF_LOWER_UP`). Unlike [`LinkInfo::oper_state`],
+    /// which the kernel's link watch updates up to a second later for
+    /// devices such as taps, this is the driver's current state.
+    pub lower_up: bool,
     /// Operational state.
     pub oper_state: OperState,
     /// Ifindex of the bridge it belongs to, if any.
@@ -68,6 +72,7 @@ impl LinkInfo {
             mac: None,
             mtu: 0,
             admin_up: m.header.flags.contains(LinkFlags::Up),
+            lower_up: m.header.flags.contains(LinkFlags::LowerUp),
             oper_state: OperState::Unknown,
             master: None,
             alias: None,

@@ -193,6 +193,22 @@ impl RtnlError {
     }
 }
 
+/// A batch's request descriptions joined by `; `, formatted only when a
+/// log line is written.
+struct Descriptions<'e>(&'e [Entry]);
+
+impl std::fmt::Display for Descriptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(&e.description)?;
+        }
+        Ok(())
+    }
+}
+
 /// A route-netlink socket opened inside one network namespace. Every
 /// request sent on it acts in that namespace (except links created with an
 /// explicit target namespace).
@@ -309,6 +325,12 @@ impl Rtnl {
             mut buf, entries, ..
         } = batch;
         let total = entries.len();
+        tracing::debug!(
+            netns = %self.label,
+            requests = total,
+            batch = %Descriptions(&entries),
+            "netlink batch"
+        );
         let mut failures = Vec::new();
         let mut start = 0;
         while start < total {
@@ -328,6 +350,20 @@ impl Rtnl {
         if failures.is_empty() {
             Ok(())
         } else {
+            // The caller gets the error; this records every refusal with the
+            // kernel's own words, which the error chain shows only for the
+            // first.
+            for f in &failures {
+                tracing::debug!(
+                    netns = %self.label,
+                    index = f.index,
+                    request = %f.description,
+                    errno = f.errno().unwrap_or_default(),
+                    kernel = f.kernel_message.as_deref().unwrap_or("-"),
+                    "netlink request refused: {}",
+                    f.source
+                );
+            }
             Err(RtnlError::Batch(BatchError {
                 netns: self.label.clone(),
                 total,
@@ -424,6 +460,7 @@ impl Rtnl {
         request: &[u8],
         operation: &str,
     ) -> Result<(Vec<RouteNetlinkMessage>, bool), RtnlError> {
+        tracing::trace!(netns = %self.label, operation, "netlink dump");
         let mut req = request.to_vec();
         let seq = self.next_seq(1);
         req[8..12].copy_from_slice(&seq.to_ne_bytes());

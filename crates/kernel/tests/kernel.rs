@@ -594,3 +594,93 @@ fn vxlan_tunnel_carries_traffic() {
         "10.200.0.2".parse().unwrap()
     ));
 }
+
+/// A network operating system's interface name, with `/` and longer than
+/// the kernel's 15 bytes, is taken as an altname and names the link in
+/// every request (what lab files and containerlab topologies rely on).
+#[test]
+fn vendor_interface_names_are_altnames_that_name_the_link() {
+    let mut v = nss(&["alt", "alt2"]);
+    let n2 = v.pop().unwrap();
+    let n1 = v.pop().unwrap();
+    let mut bt = n1.batch();
+    bt.create_veth(
+        LinkSpec::new("GE0-0-1").netns(&n1),
+        LinkSpec::new("e1-1").netns(&n2),
+    );
+    bt.add_altname("GE0-0-1", "GigabitEthernet0/0/1");
+    n1.execute(bt).unwrap();
+    let mut bt = n1.batch();
+    bt.set_mtu("GigabitEthernet0/0/1", 1400)
+        .set_up("GigabitEthernet0/0/1");
+    n1.execute(bt).unwrap();
+    let l = n1.link("GigabitEthernet0/0/1").unwrap().unwrap();
+    assert_eq!(l.name, "GE0-0-1");
+    assert_eq!(l.altnames, ["GigabitEthernet0/0/1"]);
+    assert_eq!((l.mtu, l.admin_up), (1400, true));
+}
+
+/// Collects what a fmt subscriber writes, for assertions on logs.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_refused_request_logs_the_kernels_extended_ack() {
+    let mut v = nss(&["xack"]);
+    let n = v.pop().unwrap();
+    // In a fresh namespace lo is down, and the kernel refuses a route
+    // through a down device with an extended-ACK message.
+    let lo = n.link_index("lo").expect("lo");
+    let logs = LogBuf::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let err = tracing::subscriber::with_default(subscriber, || {
+        let mut bt = n.batch();
+        bt.add_route(&RouteSpec::dev(net("10.77.0.0/16"), lo));
+        n.execute_one(bt).expect_err("route via a down device")
+    });
+    let RtnlError::Request(req) = &err else {
+        panic!("request error expected: {err:?}")
+    };
+    assert_eq!(req.errno(), Some(libc::ENETDOWN));
+    let ack = req
+        .kernel_message
+        .clone()
+        .expect("the kernel sent ext-ack text");
+    assert!(ack.contains("not up"), "{ack}");
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let batch = text
+        .lines()
+        .find(|l| l.contains("netlink batch"))
+        .unwrap_or_else(|| panic!("no batch line in {text}"));
+    assert!(
+        batch.contains("netns=xack")
+            && batch.contains("requests=1")
+            && batch.contains("10.77.0.0/16"),
+        "{batch}"
+    );
+    let refused = text
+        .lines()
+        .find(|l| l.contains("netlink request refused"))
+        .unwrap_or_else(|| panic!("no refusal line in {text}"));
+    assert!(
+        refused.contains(&format!("kernel=\"{ack}\""))
+            || refused.contains(&format!("kernel={ack}")),
+        "{refused}"
+    );
+    assert!(refused.contains("errno=100"), "{refused}");
+}

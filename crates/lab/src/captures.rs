@@ -6,22 +6,24 @@
 //! recorded once); a network at each hub-side bridge port, ingress only,
 //! so each frame is recorded once, at the member that sent it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use warren_capture::{Capture, CaptureError, CaptureOptions, PointSpec, RingConfig, Subscription};
 use warren_kernel::Netns;
 use warren_topology::Lab;
+use warren_topology::model::{Link, Network};
 use warren_topology::plan::{Ns, hub_port_name};
 
-/// Ring memory per capture point in a lab: 8 blocks of 2 MiB. Labs capture
-/// many points at once, so this trades a little burst headroom against
-/// kernel memory.
-fn lab_options() -> CaptureOptions {
+/// Capture options of `lab`: the capture crate's small default ring (1 MiB
+/// per point, so a lab that captures every link by default stays cheap), or
+/// the ring size the lab file sets (`capture: {buffer: ...}`).
+fn lab_options(lab: &Lab) -> CaptureOptions {
+    let ring = lab
+        .capture_buffer
+        .and_then(RingConfig::for_buffer)
+        .unwrap_or_default();
     CaptureOptions {
-        ring: RingConfig {
-            block_size: 2 << 20,
-            block_count: 8,
-            ..RingConfig::default()
-        },
+        ring,
         ..CaptureOptions::default()
     }
 }
@@ -63,23 +65,40 @@ fn points<'a>(
     if let Some(l) = lab
         .links
         .iter()
-        .find(|l| l.name == name || l.endpoints.iter().any(|e| e.value.to_string() == name))
+        .find(|l| l.name == name || l.endpoints.iter().any(|e| e.value.is(name)))
     {
-        // The first end with a namespace: a vm's NIC is the tap at its peer.
-        let (a, netns) = l
-            .endpoints
-            .iter()
-            .find_map(|e| ns(&Ns::Node(e.value.node.clone())).map(|n| (&e.value, n)))?;
-        return Some((
-            l.name.clone(),
-            vec![PointSpec::link_end(netns, a.iface.clone(), a.to_string())],
-        ));
+        return link_points(l, ns);
     }
     let (ni, net) = lab
         .networks
         .iter()
         .enumerate()
         .find(|(_, n)| n.name.value == name)?;
+    network_points(ni, net, ns)
+}
+
+/// A link's one capture point: the first end with a namespace (a vm's NIC
+/// is the tap at its peer).
+fn link_points<'a>(
+    l: &Link,
+    ns: &'a dyn Fn(&Ns) -> Option<&'a Netns>,
+) -> Option<(String, Vec<PointSpec<'a>>)> {
+    let (a, netns) = l
+        .endpoints
+        .iter()
+        .find_map(|e| ns(&Ns::Node(e.value.node.clone())).map(|n| (&e.value, n)))?;
+    Some((
+        l.name.clone(),
+        vec![PointSpec::link_end(netns, a.iface.clone(), a.to_string())],
+    ))
+}
+
+/// The capture points of network number `ni`: every hub-side port.
+fn network_points<'a>(
+    ni: usize,
+    net: &Network,
+    ns: &'a dyn Fn(&Ns) -> Option<&'a Netns>,
+) -> Option<(String, Vec<PointSpec<'a>>)> {
     let hub = ns(&Ns::Hub)?;
     let pts = net
         .members
@@ -99,21 +118,46 @@ impl Captures {
         namespaces: &[(Ns, &Netns)],
         results: &Path,
     ) -> Result<Captures, CaptureError> {
-        let ns = |n: &Ns| namespaces.iter().find(|(k, _)| k == n).map(|(_, fd)| *fd);
-        let mut out = Captures::default();
-        for name in names {
-            let Some((name, pts)) = points(lab, name, &ns) else {
-                continue;
-            };
-            let file = results.join("capture").join(format!("{name}.pcapng"));
-            let capture = Capture::start_file(&name, &pts, &file, &lab_options())?;
-            out.running.push(Running {
-                name,
-                file: Some(file),
-                capture,
-            });
-        }
-        Ok(out)
+        // Links and networks by name, and the namespaces, in maps: finding
+        // each by a walk was quadratic in large labs.
+        let by_ns: HashMap<&Ns, &Netns> = namespaces.iter().map(|(k, fd)| (k, *fd)).collect();
+        let ns = |n: &Ns| by_ns.get(n).copied();
+        let links: HashMap<&str, &Link> = lab.links.iter().map(|l| (l.name.as_str(), l)).collect();
+        let networks: HashMap<&str, (usize, &Network)> = lab
+            .networks
+            .iter()
+            .enumerate()
+            .map(|(ni, n)| (n.name.value.as_str(), (ni, n)))
+            .collect();
+        let jobs: Vec<(String, Vec<PointSpec<'_>>, PathBuf)> = names
+            .iter()
+            .filter_map(|name| match links.get(name.as_str()) {
+                Some(l) => link_points(l, &ns),
+                None => {
+                    let (ni, net) = networks.get(name.as_str())?;
+                    network_points(*ni, net, &ns)
+                }
+            })
+            .map(|(name, pts)| {
+                let file = results.join("capture").join(format!("{name}.pcapng"));
+                (name, pts, file)
+            })
+            .collect();
+        let opts = lab_options(lab);
+        let captures = Capture::start_all(&jobs, |(name, pts, file)| {
+            Capture::start_file(name, pts, file, &opts)
+        })?;
+        Ok(Captures {
+            running: jobs
+                .into_iter()
+                .zip(captures)
+                .map(|((name, _, file), capture)| Running {
+                    name,
+                    file: Some(file),
+                    capture,
+                })
+                .collect(),
+        })
     }
 
     /// A live pcapng stream of the link or network `name`. A link whose
@@ -132,7 +176,12 @@ impl Captures {
         if let Some(r) = self.running.iter().find(|r| r.name == canonical) {
             return Ok(Some((r.capture.subscribe()?, None)));
         }
-        let capture = Capture::start(&canonical, &pts, Box::new(std::io::sink()), &lab_options())?;
+        let capture = Capture::start(
+            &canonical,
+            &pts,
+            Box::new(std::io::sink()),
+            &lab_options(lab),
+        )?;
         let sub = capture.subscribe()?;
         Ok(Some((sub, Some(capture))))
     }
@@ -154,7 +203,12 @@ impl Captures {
     }
 
     /// Stops every capture, writing statistics blocks, and returns the final counters.
+    /// Every capture is asked to stop before any is waited for, so their
+    /// final waits for partly filled ring blocks overlap.
     pub fn stop(&mut self) -> Vec<CaptureInfo> {
+        for r in &self.running {
+            r.capture.request_stop();
+        }
         self.running
             .drain(..)
             .map(|r| {

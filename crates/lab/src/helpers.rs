@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use warren_runtime::container::ContainerSpec;
 use warren_runtime::exec::NodeNamespaces;
+use warren_runtime::security::{Confinement, Prepared};
 
 /// Why a helper could not do its work.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,18 @@ pub enum HelperError {
     /// The node's namespaces could not be joined, or the command not run.
     #[error(transparent)]
     Exec(#[from] warren_runtime::exec::ExecError),
+    /// A container's confinement could not be read.
+    #[error("reading the confinement of process {pid}")]
+    Confinement {
+        /// The container's init.
+        pid: i32,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A container's confinement could not be compiled or applied.
+    #[error(transparent)]
+    Security(#[from] warren_runtime::security::SecurityError),
 }
 
 /// Runs the supervisor of the lab whose state folder is `dir` until the
@@ -85,17 +98,37 @@ pub enum SpawnIn {
     },
 }
 
+/// The confinement of the container whose init is `pid` (its
+/// capabilities, seccomp filter, no-new-privileges), compiled and ready
+/// to apply once its namespaces are joined: a command in a container
+/// runs its image's programs, so it gets what its init got.
+pub fn confinement_of(pid: i32) -> Result<Prepared, HelperError> {
+    let c =
+        Confinement::of_process(pid).map_err(|source| HelperError::Confinement { pid, source })?;
+    Ok(c.prepare()?)
+}
+
 /// Joins the namespaces of `within` (this process must be
-/// single-threaded), runs `argv` there and returns its exit code.
+/// single-threaded), with a container's confinement, runs `argv` there
+/// and returns its exit code.
 pub fn spawn(within: SpawnIn, argv: &[String]) -> Result<i32, HelperError> {
-    let ns = match within {
-        SpawnIn::Container(pid) => NodeNamespaces::of_container(pid, None),
-        SpawnIn::Netns { net, pid } => NodeNamespaces {
-            net,
-            pid,
-            ..Default::default()
-        },
+    let (ns, confinement) = match within {
+        SpawnIn::Container(pid) => (
+            NodeNamespaces::of_container(pid, None),
+            Some(confinement_of(pid)?),
+        ),
+        SpawnIn::Netns { net, pid } => (
+            NodeNamespaces {
+                net,
+                pid,
+                ..Default::default()
+            },
+            None,
+        ),
     };
     ns.join()?;
+    if let Some(c) = confinement {
+        c.apply()?;
+    }
     Ok(warren_runtime::exec::run(argv, &[])?)
 }

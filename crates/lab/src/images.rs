@@ -1,5 +1,7 @@
 //! The images container nodes run: a root filesystem directory given as the
-//! image, or a registry reference pulled into the image store if missing.
+//! image, a registry reference pulled into the image store if missing, or a
+//! local image (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+//! `docker-archive:FILE`) loaded into the store.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,12 @@ pub enum ImageError {
     /// The image could not be pulled.
     #[error(transparent)]
     Pull(#[from] warren_image::PullError),
+    /// The image name is neither a registry reference nor a local transport.
+    #[error(transparent)]
+    Source(#[from] warren_image::SourceError),
+    /// A local image (`oci:`, `oci-archive:`, `docker-archive:`) could not be loaded.
+    #[error(transparent)]
+    Load(#[from] warren_image::LoadError),
 }
 
 /// An image ready to run: its layers (lowest first) and its configuration.
@@ -69,16 +77,21 @@ pub fn resolve(reference: &str, progress: bool) -> Result<Resolved, ImageError> 
             &std::fs::canonicalize(reference).unwrap_or_else(|_| PathBuf::from(reference)),
         );
     }
-    let reference: warren_image::Reference = reference.parse()?;
     let store = warren_image::Store::open_default()?;
     let mode = if progress {
         warren_image::ProgressMode::Auto
     } else {
         warren_image::ProgressMode::Hidden
     };
-    let image = warren_image::Puller::from_env()?
-        .progress(mode)
-        .ensure(&store, &reference)?;
+    // A local archive or layout is loaded into the store each time (its
+    // blobs already there are kept), so a rebuilt one is used as it is now.
+    let image = match warren_image::Source::parse(reference)? {
+        warren_image::Source::Registry(reference) => warren_image::Puller::from_env()?
+            .progress(mode)
+            .ensure(&store, &reference)?,
+        local => warren_image::load::load_source(&store, &local)?
+            .expect("a local source is loaded, not pulled"),
+    };
     let layers = store.rootfs_layers(&image)?;
     let run = &image.config.config;
     let mut env = run.env_pairs();

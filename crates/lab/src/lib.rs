@@ -22,6 +22,7 @@ pub mod kinds;
 pub mod lifecycle;
 pub mod links;
 pub mod members;
+pub mod netconf;
 pub mod proto;
 pub mod provision;
 pub mod restart;

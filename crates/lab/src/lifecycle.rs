@@ -224,8 +224,17 @@ fn start_detached(lab: &Lab, dir: &Path, program: &Path) -> Result<(), Lifecycle
     };
     let (read_end, write_end): (OwnedFd, OwnedFd) =
         nix::unistd::pipe().map_err(|e| spawn_err(e.into()))?;
-    let log_path = dir.join("supervisor.log");
-    let log = File::create(&log_path).map_err(spawn_err)?;
+    // The supervisor's log (its stderr) goes with the run's evidence,
+    // which outlives the lab and a failed bring-up.
+    let log_path = LabState::read(dir)?.map_or_else(
+        || dir.join("supervisor.log"),
+        |st| st.results.join("supervisor.log"),
+    );
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(spawn_err)?;
     let wfd = write_end.as_raw_fd();
     let mut cmd = Command::new(program);
     cmd.arg("__supervise")

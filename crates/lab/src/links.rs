@@ -79,7 +79,7 @@ pub fn find<'l>(lab: &'l Lab, name: &str) -> Result<(&'l Link, usize), LinkError
             let end = (0..2).find(|i| not_vm(l, *i)).unwrap_or(0);
             return Ok((l, end));
         }
-        if let Some(end) = (0..2).find(|i| l.endpoints[*i].value.to_string() == name) {
+        if let Some(end) = (0..2).find(|i| l.endpoints[*i].value.is(name)) {
             return Ok((l, end));
         }
     }

@@ -178,6 +178,7 @@ fn install(
         hosts: "127.0.0.1\tlocalhost\n::1\tlocalhost\n".into(),
         resolv,
         capabilities: DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+        privileged: false,
         system: None,
         console: None,
         notify: None,

@@ -138,6 +138,11 @@ const REDHAT: Family = Family {
         "redhatenterpriseserver",
         "rhel",
         "rocky",
+        // packet-networking's README names Scientific Linux among the
+        // RedHat family; its builder knew it as `scientificcernslc` until
+        // upstream fe00317.
+        "scientific",
+        "scientificcernslc",
     ],
     rules: &[
         HOSTNAME,

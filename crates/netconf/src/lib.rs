@@ -15,7 +15,9 @@
 //! ([`NetworkModel::from_lab`]), and [`render`]ed by one of five
 //! [`Renderer`]s (ifupdown, ifcfg, netplan, systemd-networkd,
 //! NetworkManager) into tasks; what a renderer cannot express is an
-//! [`Error::Unsupported`].
+//! [`Error::Unsupported`], decided for every cloud-init key by the table in
+//! [`keys`]. [`nocloud`] gives the files of a cloud-init NoCloud seed for
+//! a lab vm.
 #![forbid(unsafe_code)]
 
 mod context;
@@ -23,9 +25,11 @@ mod distro;
 mod error;
 mod hooks;
 mod input;
+pub mod keys;
 mod metadata;
 pub mod model;
 mod nic;
+pub mod nocloud;
 mod os;
 mod render;
 mod resolvers;

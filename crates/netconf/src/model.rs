@@ -45,6 +45,237 @@ pub struct Interface {
     pub routes: Vec<Route>,
     /// Nameservers and search domains of this interface.
     pub dns: Dns,
+    /// The MAC address the device gets (v1 `mac_address` on bonds, bridges
+    /// and VLANs, v2 `macaddress`), lowercase; `None` keeps the kernel's.
+    pub macaddress: Option<String>,
+    /// Not required for boot: the system does not wait for it (v2
+    /// `optional`).
+    pub optional: bool,
+    /// Keep the addresses when the network daemon stops or restarts (v2
+    /// `critical`, v1 `keep_configuration`).
+    pub critical: bool,
+    /// Which link-local addresses to configure (v2 `link-local`); `None`
+    /// leaves the system default.
+    pub link_local: Option<LinkLocal>,
+    /// Use IPv6 privacy extensions (temporary addresses, RFC 4941) for
+    /// SLAAC (v2 `ipv6-privacy`).
+    pub ipv6_privacy: bool,
+    /// What the DHCPv4 client takes from the server (v2 `dhcp4-overrides`).
+    pub dhcp4_overrides: DhcpOverrides,
+    /// What the DHCPv6 client takes from the server (v2 `dhcp6-overrides`).
+    pub dhcp6_overrides: DhcpOverrides,
+    /// Policy routing rules (v2 `routing-policy`).
+    pub routing_policy: Vec<RoutingRule>,
+    /// When the interface is brought up (v1 subnet `control`).
+    pub control: Control,
+}
+
+/// When an interface is brought up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Control {
+    /// At boot.
+    #[default]
+    Auto,
+    /// Only by hand.
+    Manual,
+    /// When the device appears.
+    Hotplug,
+}
+
+/// Which link-local addresses an interface gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkLocal {
+    /// An IPv4 link-local address (169.254/16).
+    pub ipv4: bool,
+    /// An IPv6 link-local address (fe80::/64).
+    pub ipv6: bool,
+}
+
+/// DHCP client overrides (netplan's `dhcp4-overrides`/`dhcp6-overrides`);
+/// `None` leaves the client's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DhcpOverrides {
+    /// Use the DNS servers the server sends.
+    pub use_dns: Option<bool>,
+    /// Use the NTP servers the server sends.
+    pub use_ntp: Option<bool>,
+    /// Send the hostname to the server.
+    pub send_hostname: Option<bool>,
+    /// Use the hostname the server sends.
+    pub use_hostname: Option<bool>,
+    /// Use the MTU the server sends.
+    pub use_mtu: Option<bool>,
+    /// The hostname to send instead of the system's.
+    pub hostname: Option<String>,
+    /// Use the routes the server sends.
+    pub use_routes: Option<bool>,
+    /// The metric of routes from the server.
+    pub route_metric: Option<u32>,
+    /// Use the search domains the server sends.
+    pub use_domains: Option<bool>,
+}
+
+/// One override setting of [`DhcpOverrides`], by its netplan name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DhcpOverride {
+    /// `use-dns`.
+    UseDns,
+    /// `use-ntp`.
+    UseNtp,
+    /// `send-hostname`.
+    SendHostname,
+    /// `use-hostname`.
+    UseHostname,
+    /// `use-mtu`.
+    UseMtu,
+    /// `hostname`.
+    Hostname,
+    /// `use-routes`.
+    UseRoutes,
+    /// `route-metric`.
+    RouteMetric,
+    /// `use-domains`.
+    UseDomains,
+}
+
+impl DhcpOverride {
+    /// Every override, in netplan's documentation order.
+    pub const ALL: [DhcpOverride; 9] = [
+        DhcpOverride::UseDns,
+        DhcpOverride::UseNtp,
+        DhcpOverride::SendHostname,
+        DhcpOverride::UseHostname,
+        DhcpOverride::UseMtu,
+        DhcpOverride::Hostname,
+        DhcpOverride::UseRoutes,
+        DhcpOverride::RouteMetric,
+        DhcpOverride::UseDomains,
+    ];
+
+    /// The netplan key.
+    pub fn netplan_name(self) -> &'static str {
+        match self {
+            DhcpOverride::UseDns => "use-dns",
+            DhcpOverride::UseNtp => "use-ntp",
+            DhcpOverride::SendHostname => "send-hostname",
+            DhcpOverride::UseHostname => "use-hostname",
+            DhcpOverride::UseMtu => "use-mtu",
+            DhcpOverride::Hostname => "hostname",
+            DhcpOverride::UseRoutes => "use-routes",
+            DhcpOverride::RouteMetric => "route-metric",
+            DhcpOverride::UseDomains => "use-domains",
+        }
+    }
+
+    /// The systemd-networkd key in `[DHCPv4]`/`[DHCPv6]`.
+    pub fn networkd_name(self) -> &'static str {
+        match self {
+            DhcpOverride::UseDns => "UseDNS",
+            DhcpOverride::UseNtp => "UseNTP",
+            DhcpOverride::SendHostname => "SendHostname",
+            DhcpOverride::UseHostname => "UseHostname",
+            DhcpOverride::UseMtu => "UseMTU",
+            DhcpOverride::Hostname => "Hostname",
+            DhcpOverride::UseRoutes => "UseRoutes",
+            DhcpOverride::RouteMetric => "RouteMetric",
+            DhcpOverride::UseDomains => "UseDomains",
+        }
+    }
+}
+
+/// The value of one override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverrideValue {
+    /// A yes/no setting.
+    Flag(bool),
+    /// The hostname.
+    Text(String),
+    /// The route metric.
+    Number(u32),
+}
+
+impl fmt::Display for OverrideValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OverrideValue::Flag(b) => write!(f, "{b}"),
+            OverrideValue::Text(t) => f.write_str(t),
+            OverrideValue::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl DhcpOverrides {
+    /// The settings that are set, in [`DhcpOverride::ALL`] order.
+    pub fn set(&self) -> Vec<(DhcpOverride, OverrideValue)> {
+        let flag = |o: DhcpOverride, v: Option<bool>| v.map(|b| (o, OverrideValue::Flag(b)));
+        [
+            flag(DhcpOverride::UseDns, self.use_dns),
+            flag(DhcpOverride::UseNtp, self.use_ntp),
+            flag(DhcpOverride::SendHostname, self.send_hostname),
+            flag(DhcpOverride::UseHostname, self.use_hostname),
+            flag(DhcpOverride::UseMtu, self.use_mtu),
+            self.hostname
+                .clone()
+                .map(|h| (DhcpOverride::Hostname, OverrideValue::Text(h))),
+            flag(DhcpOverride::UseRoutes, self.use_routes),
+            self.route_metric
+                .map(|m| (DhcpOverride::RouteMetric, OverrideValue::Number(m))),
+            flag(DhcpOverride::UseDomains, self.use_domains),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// A policy routing rule: traffic selected by `from`, `to`, `mark` and
+/// `type_of_service` is looked up in `table`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoutingRule {
+    /// Source network.
+    pub from: Option<Cidr>,
+    /// Destination network.
+    pub to: Option<Cidr>,
+    /// The routing table to use.
+    pub table: Option<u32>,
+    /// The rule's priority (lower first).
+    pub priority: Option<u32>,
+    /// The firewall mark to match.
+    pub mark: Option<u32>,
+    /// The TOS field to match.
+    pub type_of_service: Option<u8>,
+}
+
+impl RoutingRule {
+    /// Whether it is an IPv4 rule (by `from`, else `to`; neither counts as IPv4).
+    pub fn is_v4(&self) -> bool {
+        self.from.or(self.to).is_none_or(|c| c.is_v4())
+    }
+
+    /// The rule as `ip rule` arguments: `from X to Y fwmark M tos T
+    /// priority P table N` (the selectors first).
+    pub fn ip_args(&self) -> String {
+        let mut out = Vec::new();
+        if let Some(f) = self.from {
+            out.push(format!("from {f}"));
+        }
+        if let Some(t) = self.to {
+            out.push(format!("to {t}"));
+        }
+        if let Some(m) = self.mark {
+            out.push(format!("fwmark {m}"));
+        }
+        if let Some(t) = self.type_of_service {
+            out.push(format!("tos {t}"));
+        }
+        if let Some(p) = self.priority {
+            out.push(format!("priority {p}"));
+        }
+        if let Some(t) = self.table {
+            out.push(format!("table {t}"));
+        }
+        out.join(" ")
+    }
 }
 
 /// The kind of an interface, with its kind-specific settings.
@@ -73,6 +304,9 @@ pub struct Physical {
     pub set_name: Option<String>,
     /// Enable wake-on-LAN (magic packet).
     pub wakeonlan: bool,
+    /// An InfiniBand port (cloud-init v1 `type: infiniband`) rather than
+    /// Ethernet; its hardware address is 20 bytes.
+    pub infiniband: bool,
 }
 
 /// A bond and its parameters.
@@ -116,22 +350,38 @@ pub struct Cidr {
 }
 
 /// A static route.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Route {
     /// The destination.
     pub to: RouteTo,
-    /// The gateway; `None` for an on-link route.
+    /// The gateway; `None` for a route to a directly connected network.
     pub via: Option<IpAddr>,
     /// The route metric.
     pub metric: Option<u32>,
     /// The routing table number.
     pub table: Option<u32>,
+    /// The gateway is on the link even if no address's network holds it
+    /// (v2 `on-link`).
+    pub on_link: bool,
+    /// The route's scope: `global`, `link` or `host` (v2 `scope`).
+    pub scope: Option<String>,
+    /// The route's type: `unicast`, `unreachable`, `blackhole` or
+    /// `prohibit` (v2 `type`); `None` is unicast.
+    pub kind: Option<String>,
+    /// The preferred source address (v2 `from`).
+    pub from: Option<IpAddr>,
 }
 
+/// Route scopes cloud-init v2 (netplan) accepts.
+pub const ROUTE_SCOPES: &[&str] = &["global", "link", "host"];
+/// Route types cloud-init v2 (netplan) accepts.
+pub const ROUTE_TYPES: &[&str] = &["unicast", "unreachable", "blackhole", "prohibit"];
+
 /// A route destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RouteTo {
     /// The default route of the gateway's address family.
+    #[default]
     Default,
     /// A network.
     Net(Cidr),
@@ -176,6 +426,8 @@ pub enum Unit {
     Flag,
     /// A list of IPv4 addresses.
     Addresses,
+    /// A MAC address.
+    Mac,
 }
 
 macro_rules! options {
@@ -246,6 +498,18 @@ options! {
         ResendIgmp => ("resend_igmp", "resend-igmp", "ResendIGMP", Unit::Count),
         /// Interval between learning packets (balance-tlb/alb).
         LpInterval => ("lp_interval", "learn-packet-interval", "LearnPacketIntervalSec", Unit::Seconds),
+        /// 802.3ad actor system priority.
+        AdActorSysPrio => ("ad_actor_sys_prio", "", "AdActorSystemPriority", Unit::Count),
+        /// 802.3ad actor system MAC address.
+        AdActorSystem => ("ad_actor_system", "", "AdActorSystem", Unit::Mac),
+        /// 802.3ad user port key.
+        AdUserPortKey => ("ad_user_port_key", "", "AdUserPortKey", Unit::Count),
+        /// Flow rebalancing in balance-tlb.
+        TlbDynamicLb => ("tlb_dynamic_lb", "", "DynamicTransmitLoadBalancing", Unit::Flag),
+        /// Link state from the carrier (not MII/ethtool ioctls).
+        UseCarrier => ("use_carrier", "", "", Unit::Flag),
+        /// Delay between peer notifications after failover.
+        PeerNotifDelay => ("peer_notif_delay", "", "", Unit::Millis),
     }
 }
 
@@ -264,6 +528,10 @@ options! {
         MaxAge => ("maxage", "max-age", "MaxAgeSec", Unit::Seconds),
         /// MAC ageing time.
         AgeingTime => ("ageing", "ageing-time", "AgeingTimeSec", Unit::Seconds),
+        /// How long ifupdown waits for the ports to be ready (bridge-utils).
+        MaxWait => ("maxwait", "", "", Unit::Seconds),
+        /// How long ifupdown waits for each port (bridge-utils).
+        WaitPort => ("waitport", "", "", Unit::Seconds),
     }
 }
 
@@ -295,6 +563,15 @@ impl Interface {
             accept_ra: None,
             routes: Vec::new(),
             dns: Dns::default(),
+            macaddress: None,
+            optional: false,
+            critical: false,
+            link_local: None,
+            ipv6_privacy: false,
+            dhcp4_overrides: DhcpOverrides::default(),
+            dhcp6_overrides: DhcpOverrides::default(),
+            routing_policy: Vec::new(),
+            control: Control::Auto,
         }
     }
 
@@ -427,14 +704,25 @@ impl NetworkModel {
                 for v in [&p.mac, &p.match_name, &p.driver].into_iter().flatten() {
                     check_name(v)?;
                 }
+                let octets = if p.infiniband { 20 } else { 6 };
                 if let Some(mac) = &p.mac
-                    && !is_mac(mac)
+                    && !is_hwaddr(mac, octets)
                 {
                     return Err(Error::model(&i.id, format!("{mac:?} is not a MAC address")));
                 }
             }
+            if let Some(mac) = &i.macaddress
+                && !is_mac(mac)
+            {
+                return Err(Error::model(&i.id, format!("{mac:?} is not a MAC address")));
+            }
             for s in i.dns.search.iter().chain(&self.dns.search) {
                 check_name(s)?;
+            }
+            for o in [&i.dhcp4_overrides, &i.dhcp6_overrides] {
+                if let Some(h) = &o.hostname {
+                    check_name(h)?;
+                }
             }
         }
         let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
@@ -507,9 +795,14 @@ impl NetworkModel {
 }
 
 /// Six two-digit hex bytes separated by colons.
-fn is_mac(s: &str) -> bool {
+pub fn is_mac(s: &str) -> bool {
+    is_hwaddr(s, 6)
+}
+
+/// `octets` two-digit hex bytes separated by colons.
+fn is_hwaddr(s: &str, octets: usize) -> bool {
     let parts: Vec<&str> = s.split(':').collect();
-    parts.len() == 6
+    parts.len() == octets
         && parts
             .iter()
             .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
@@ -547,6 +840,17 @@ impl Cidr {
                     .checked_shl(32 - u32::from(self.prefix))
                     .unwrap_or(0),
             )),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    /// The broadcast address of an IPv4 address's network.
+    pub fn broadcast_v4(&self) -> Option<IpAddr> {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let host = u32::MAX.checked_shr(u32::from(self.prefix)).unwrap_or(0);
+                Some(IpAddr::V4(std::net::Ipv4Addr::from(u32::from(a) | host)))
+            }
             IpAddr::V6(_) => None,
         }
     }

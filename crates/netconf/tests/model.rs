@@ -30,11 +30,11 @@ fn v2_with_and_without_the_network_key_and_as_json() {
 #[test]
 fn v1_netmask_gateway_and_global_route() {
     let m = parse_network_config(
-        "version: 1\nconfig:\n- type: physical\n  name: eth0\n  subnets:\n  - type: static\n    address: 192.0.2.5\n    netmask: 255.255.255.192\n    gateway: 192.0.2.1\n- type: route\n  network: 10.0.0.0\n  netmask: 255.0.0.0\n  gateway: 192.0.2.62\n",
+        "version: 1\nconfig:\n- type: physical\n  name: eth0\n  subnets:\n  - type: static\n    address: 198.51.100.5\n    netmask: 255.255.255.192\n    gateway: 198.51.100.1\n- type: route\n  network: 10.0.0.0\n  netmask: 255.0.0.0\n  gateway: 198.51.100.62\n",
     )
     .unwrap();
     let eth0 = &m.interfaces[0];
-    assert_eq!(eth0.addresses[0].to_string(), "192.0.2.5/26");
+    assert_eq!(eth0.addresses[0].to_string(), "198.51.100.5/26");
     assert_eq!(eth0.routes[0].to, RouteTo::Default);
     assert_eq!(eth0.routes[1].to_cidr(), "10.0.0.0/8");
 }
@@ -60,13 +60,39 @@ fn v1_bond_params_in_either_spelling() {
 }
 
 #[test]
+fn v1_spellings_cloud_init_also_reads() {
+    let m = parse_network_config(
+        "version: 1\nconfig:\n- {type: nameserver, interface: br0, address: [10.0.0.53]}\n- {type: physical, name: eth0}\n- {type: physical, name: eth1}\n- {type: physical, name: eth2}\n- type: bond\n  name: bond0\n  params: {bond-slaves: eth0 eth1, bond-num_unsol_na: 3}\n- type: bridge\n  name: br0\n  params: {bridge_ports: [eth2], bridge_hw: \"02:00:00:00:00:AA\"}\n  subnets: [{type: static, address: 10.0.0.1/24, gateway: 10.0.0.254, metric: 50, routes: [{network: 10.1.0.0/16, gateway: 10.0.0.2, metric: 7}]}]\n",
+    )
+    .unwrap();
+    let Kind::Bond(b) = &m.interfaces[3].kind else {
+        panic!("not a bond")
+    };
+    assert_eq!(b.members, ["eth0", "eth1"]);
+    assert_eq!(b.params[&BondOption::NumGratArp], ParamValue::Number(3));
+    let br0 = &m.interfaces[4];
+    let Kind::Bridge(br) = &br0.kind else {
+        panic!("not a bridge")
+    };
+    assert_eq!(br.members, ["eth2"]);
+    assert_eq!(br0.macaddress.as_deref(), Some("02:00:00:00:00:aa"));
+    assert_eq!(
+        br0.dns.nameservers,
+        ["10.0.0.53".parse::<std::net::IpAddr>().unwrap()]
+    );
+    // The subnet's metric goes to its gateway and to routes without one.
+    let metrics: Vec<_> = br0.routes.iter().map(|r| r.metric).collect();
+    assert_eq!(metrics, [Some(50), Some(7)]);
+}
+
+#[test]
 fn errors_name_the_key() {
     for (text, want) in [
         ("version: 3\n", "network config: version: expected 1 or 2"),
         ("ethernets: {}\n", "network config: version: missing"),
         (
-            "version: 2\nethernets:\n  eth0: {optional: true}\n",
-            "ethernets.eth0.optional: not supported",
+            "version: 2\nethernets:\n  eth0: {emit-lldp: true}\n",
+            "ethernets.eth0.emit-lldp: not supported",
         ),
         (
             "version: 2\nethernets:\n  eth0: {addresses: [10.0.0.1/33]}\n",
@@ -89,12 +115,44 @@ fn errors_name_the_key() {
             "not contiguous",
         ),
         (
-            "version: 1\nconfig:\n- {type: route, destination: 10.0.0.0/8, gateway: 192.0.2.1}\n",
-            "no interface has an address in the network of 192.0.2.1",
+            "version: 1\nconfig:\n- {type: route, destination: 10.0.0.0/8, gateway: 198.51.100.1}\n",
+            "no interface has an address in the network of 198.51.100.1",
         ),
         (
-            "version: 1\nconfig:\n- {type: infiniband, name: ib0}\n",
-            "config[0].type: \"infiniband\" is not supported",
+            "version: 1\nconfig:\n- {type: bond, name: bond0, params: {bond-mii_status: up}}\n",
+            "config[0].params.bond-mii_status: a read-only status",
+        ),
+        (
+            "version: 1\nconfig:\n- {type: physical, name: eth0, subnets: [{type: static, address: 10.0.0.1/24, broadcast: 10.0.0.128}]}\n",
+            "config[0].subnets[0].broadcast: 10.0.0.128 is not the broadcast address of 10.0.0.1/24",
+        ),
+        (
+            "version: 1\nconfig:\n- {type: physical, name: eth0, subnets: [{type: static, address: 10.0.0.1/24, ipv6: true}]}\n",
+            "config[0].subnets[0].ipv6: contradicts the address",
+        ),
+        (
+            "version: 1\nconfig:\n- {type: physical, name: eth0, subnets: [{type: dhcp, control: auto}, {type: dhcp6, control: manual}]}\n",
+            "config[0].subnets[1].control: differs",
+        ),
+        (
+            "version: 2\nethernets:\n  eth0: {routes: [{to: 10.0.0.0/8, on-link: true}]}\n",
+            "ethernets.eth0.routes[0].on-link: needs a gateway",
+        ),
+        (
+            "version: 2\nethernets:\n  eth0: {routes: [{to: 10.0.0.0/8, scope: universe}]}\n",
+            "ethernets.eth0.routes[0].scope: \"universe\" is not one of global, link, host",
+        ),
+        (
+            "version: 2\nethernets:\n  eth0: {routing-policy: [{from: 10.0.0.0/8, to: \"2001:db8::/32\"}]}\n",
+            "ethernets.eth0.routing-policy[0].to: is of a different address family",
+        ),
+        (
+            "version: 2\nethernets:\n  eth0: {dhcp4-overrides: {use-foo: true}}\n",
+            "ethernets.eth0.dhcp4-overrides.use-foo: not supported",
+        ),
+        (
+            "version: 2\nethernets:\n  eth0: {link-local: [ipx]}\n",
+            "ethernets.eth0.link-local: \"ipx\" is neither ipv4 nor ipv6",
         ),
     ] {
         let got = err(text);
@@ -206,7 +264,7 @@ fn equinix_bonded_and_individual() {
         metadata: &md,
         operating_system: None,
         nics: &nics,
-        resolvers: Some("192.0.2.53"),
+        resolvers: Some("198.51.100.53"),
         host_resolv_conf: None,
     };
     let m = equinix_model(&input).unwrap();
@@ -219,7 +277,7 @@ fn equinix_bonded_and_individual() {
     assert!(bond0.routes.iter().any(|r| r.to == RouteTo::Default));
     assert_eq!(
         m.dns.nameservers,
-        vec!["192.0.2.53".parse::<std::net::IpAddr>().unwrap()]
+        vec!["198.51.100.53".parse::<std::net::IpAddr>().unwrap()]
     );
     for r in Renderer::ALL {
         warren_netconf::render(&m, r).unwrap_or_else(|e| panic!("{r}: {e}"));
@@ -230,7 +288,7 @@ fn equinix_bonded_and_individual() {
         metadata: &md,
         operating_system: None,
         nics: &nics,
-        resolvers: Some("192.0.2.53"),
+        resolvers: Some("198.51.100.53"),
         host_resolv_conf: None,
     };
     let m = equinix_model(&input).unwrap();
@@ -261,6 +319,14 @@ mod never_panics {
             "nameservers",
             "match",
             "parameters",
+            "macaddress",
+            "optional",
+            "critical",
+            "link-local",
+            "ipv6-privacy",
+            "dhcp4-overrides",
+            "dhcp6-overrides",
+            "routing-policy",
         ]);
         let value = prop::sample::select(vec![
             "true",
@@ -274,12 +340,17 @@ mod never_panics {
             "{macaddress: \"02:00:00:00:00:01\"}",
             "[{to: default, via: 10.0.0.1}]",
             "{mode: 802.3ad}",
-            "{addresses: [1.1.1.1], search: [x]}",
+            "{addresses: [198.51.100.1], search: [x]}",
             "7",
             "null",
             "{}",
             "[]",
             "\"a/b\"",
+            "[ipv4]",
+            "{use-dns: false, route-metric: 5, hostname: h}",
+            "[{from: 10.0.0.0/8, table: 5, priority: 1}]",
+            "[{to: 10.2.0.0/16, via: 10.0.0.1, on-link: true, scope: link, type: blackhole, from: 10.0.0.1}]",
+            "\"02:00:00:00:00:09\"",
         ]);
         let section = prop::sample::select(vec!["ethernets", "bonds", "bridges", "vlans"]);
         let name = prop::sample::select(vec!["eth0", "eth1", "bond0", "br0", "v1"]);
@@ -328,4 +399,137 @@ fn a_bad_mac_is_refused() {
         "version: 2\nethernets:\n  e: {match: {macaddress: \"52:54:00:zz:00:01\"}, set-name: e0}\n",
     );
     assert!(got.contains("is not a MAC address"), "{got}");
+}
+
+#[test]
+fn a_nocloud_seed_carries_meta_user_and_network_config() {
+    use warren_netconf::nocloud::{Seed, files};
+    let model = NetworkModel::from_lab(
+        &[LabInterface {
+            name: "eth0".into(),
+            mac: Some("02:00:00:00:00:01".into()),
+            addresses: vec!["10.0.0.2/24".parse().unwrap()],
+            ..LabInterface::default()
+        }],
+        Default::default(),
+    )
+    .unwrap();
+    let got = files(&Seed {
+        instance_id: "lab.vm",
+        hostname: "vm",
+        network: Some(&model),
+        user_data: None,
+    })
+    .unwrap();
+    let names: Vec<&str> = got.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["meta-data", "user-data", "network-config"]);
+    assert_eq!(got[0].1, "instance-id: lab.vm\nlocal-hostname: vm\n");
+    assert_eq!(got[1].1, "#cloud-config\n{}\n");
+    // Version 2 at the top, as NoCloud's network-config has it.
+    let net = &got[2].1;
+    assert!(
+        net.contains("\nversion: 2\nethernets:\n  \"eth0\":\n"),
+        "{net}"
+    );
+    assert!(
+        net.contains("match: {macaddress: \"02:00:00:00:00:01\"}"),
+        "{net}"
+    );
+    assert!(net.contains("addresses: [\"10.0.0.2/24\"]"), "{net}");
+    let bad = files(&Seed {
+        instance_id: "a b",
+        hostname: "vm",
+        network: None,
+        user_data: Some("x"),
+    });
+    assert!(bad.is_err());
+}
+
+/// Every bond and bridge parameter of cloud-init's v1 schema
+/// (cloudinit/config/schemas/schema-network-config-v1.json) is known:
+/// taken, or refused with its reason, never "not a parameter warren knows".
+#[test]
+fn every_v1_schema_parameter_is_known() {
+    const BOND: &[&str] = &[
+        "active_slave",
+        "ad_actor_key",
+        "ad_actor_sys_prio",
+        "ad_actor_system",
+        "ad_aggregator",
+        "ad_num_ports",
+        "ad_partner_key",
+        "ad_partner_mac",
+        "ad_select",
+        "ad_user_port_key",
+        "all_slaves_active",
+        "arp_all_targets",
+        "arp_interval",
+        "arp_ip_target",
+        "arp_validate",
+        "downdelay",
+        "fail_over_mac",
+        "lacp_rate",
+        "lp_interval",
+        "mii_status",
+        "miimon",
+        "min_links",
+        "mode",
+        "num_grat_arp",
+        "num_unsol_na",
+        "packets_per_slave",
+        "peer_notif_delay",
+        "primary",
+        "primary_reselect",
+        "queue_id",
+        "resend_igmp",
+        "slaves",
+        "tlb_dynamic_lb",
+        "updelay",
+        "use_carrier",
+        "xmit_hash_policy",
+    ];
+    const BRIDGE: &[&str] = &[
+        "ageing",
+        "bridgeprio",
+        "fd",
+        "hello",
+        "hw",
+        "maxage",
+        "maxwait",
+        "pathcost",
+        "portprio",
+        "ports",
+        "stp",
+        "waitport",
+    ];
+    for key in BOND {
+        let text = format!(
+            "version: 1\nconfig:\n- {{type: physical, name: eth0}}\n- {{type: bond, name: bond0, bond_interfaces: [eth0], params: {{bond-{key}: \"1\"}}}}\n"
+        );
+        if let Err(e) = parse_network_config(&text) {
+            let e = e.to_string();
+            assert!(!e.contains("warren knows"), "bond-{key}: {e}");
+            // A config error names the key (a model error, such as a
+            // primary that is no member, names the interface).
+            assert!(
+                !e.starts_with("network config:") || e.contains(&format!("bond-{key}")),
+                "bond-{key}: {e}"
+            );
+        }
+    }
+    for key in BRIDGE {
+        let text = format!(
+            "version: 1\nconfig:\n- {{type: physical, name: eth0}}\n- {{type: bridge, name: br0, bridge_interfaces: [eth0], params: {{bridge_{key}: \"1\"}}}}\n"
+        );
+        if let Err(e) = parse_network_config(&text) {
+            let e = e.to_string();
+            assert!(!e.contains("warren knows"), "bridge_{key}: {e}");
+            // A config error names the key (a model error, such as a
+            // primary that is no member, names the interface).
+            assert!(
+                !e.starts_with("network config:") || e.contains(&format!("bridge_{key}")),
+                "bridge_{key}: {e}"
+            );
+        }
+    }
 }

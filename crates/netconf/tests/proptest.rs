@@ -55,9 +55,9 @@ fn address() -> impl Strategy<Value = Value> {
             or_junk(prop::sample::select(&[4, 6, 5][..]).prop_map(Value::from)),
             or_junk(any::<bool>().prop_map(Value::from)),
             or_junk(any::<bool>().prop_map(Value::from)),
-            word(&["192.0.2.1", "2001:db8::1"]),
+            word(&["198.51.100.1", "2001:db8::1"]),
             word(&["255.255.255.0"]),
-            word(&["192.0.2.0"]),
+            word(&["198.51.100.0"]),
             or_junk((0i64..129).prop_map(Value::from)),
         )
             .prop_map(|(af, public, mgmt, address, netmask, gateway, cidr)| {

@@ -7,7 +7,8 @@
 
 mod common;
 
-use warren_netconf::{Renderer, Task, render};
+use warren_netconf::keys::{Feature, Support};
+use warren_netconf::{NetworkModel, Renderer, Task, render};
 
 /// The tasks as one text: each path, mode and content.
 fn dump(tasks: &[Task]) -> String {
@@ -31,113 +32,118 @@ fn matrix_matches_golden_files() {
     let mut failures = Vec::new();
     for (stem, model) in common::models() {
         for r in Renderer::ALL {
-            let got = match render(&model, r) {
-                Ok(tasks) => dump(&tasks),
-                Err(e) => format!("error: {e}\n"),
-            };
-            let golden = common::configs_dir().join(format!("out/{stem}/{}.txt", r.name()));
-            if bless {
-                std::fs::create_dir_all(golden.parent().expect("parent")).expect("mkdir");
-                std::fs::write(&golden, &got).expect("write golden");
-            } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(got.as_str()) {
-                failures.push(format!(
-                    "{stem} × {r}: differs from {}\n{got}",
-                    golden.display()
-                ));
+            // The model as written, and (when the renderer refuses some of
+            // its keys) the part it supports.
+            let supported = common::supported_part(&model, r);
+            let mut outputs = vec![(format!("{}.txt", r.name()), &model)];
+            if supported != model {
+                outputs.push((format!("{}.supported.txt", r.name()), &supported));
+            }
+            for (file, m) in outputs {
+                let got = match render(m, r) {
+                    Ok(tasks) => dump(&tasks),
+                    Err(e) => format!("error: {e}\n"),
+                };
+                let golden = common::configs_dir().join(format!("out/{stem}/{file}"));
+                if bless {
+                    std::fs::create_dir_all(golden.parent().expect("parent")).expect("mkdir");
+                    std::fs::write(&golden, &got).expect("write golden");
+                } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(got.as_str()) {
+                    failures.push(format!(
+                        "{stem} × {r}: differs from {}\n{got}",
+                        golden.display()
+                    ));
+                }
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The configs together cover every model feature, so the matrix above
-/// and the consumer tests exercise each one through every renderer.
+/// For every renderer, every key the keys table says it renders is used
+/// by some config whose supported part that renderer renders: the matrix
+/// above and the consumer tests exercise each one.
 #[test]
-fn the_configs_cover_every_feature() {
-    use warren_netconf::model::{BondOption, BridgeOption, Interface, Kind, RouteTo};
-
+fn the_configs_cover_every_key_of_every_renderer() {
     let models = common::models();
-    let ifaces: Vec<&Interface> = models.iter().flat_map(|(_, m)| &m.interfaces).collect();
-    let any = |f: &dyn Fn(&Interface) -> bool| ifaces.iter().any(|i| f(i));
-    let physical = |f: &dyn Fn(&warren_netconf::model::Physical) -> bool| {
-        any(&|i| matches!(&i.kind, Kind::Physical(p) if f(p)))
-    };
-    let features: Vec<(&str, bool)> = vec![
-        ("match by MAC", physical(&|p| p.mac.is_some())),
-        ("match by name", physical(&|p| p.match_name.is_some())),
-        ("match by driver", physical(&|p| p.driver.is_some())),
-        ("set-name", physical(&|p| p.set_name.is_some())),
-        ("wake-on-LAN", physical(&|p| p.wakeonlan)),
-        ("MTU", any(&|i| i.mtu.is_some())),
-        (
-            "several IPv4 addresses",
-            any(&|i| i.addresses.iter().filter(|a| a.is_v4()).count() > 1),
-        ),
-        (
-            "several IPv6 addresses",
-            any(&|i| i.addresses.iter().filter(|a| !a.is_v4()).count() > 1),
-        ),
-        ("DHCPv4", any(&|i| i.dhcp4)),
-        ("DHCPv6", any(&|i| i.dhcp6)),
-        ("SLAAC", any(&|i| i.accept_ra == Some(true) && !i.dhcp6)),
-        ("RA refused", any(&|i| i.accept_ra == Some(false))),
-        (
-            "default routes",
-            any(&|i| i.routes.iter().any(|r| r.to == RouteTo::Default)),
-        ),
-        (
-            "route metric",
-            any(&|i| i.routes.iter().any(|r| r.metric.is_some())),
-        ),
-        (
-            "route table",
-            any(&|i| i.routes.iter().any(|r| r.table.is_some())),
-        ),
-        (
-            "on-link route",
-            any(&|i| i.routes.iter().any(|r| r.via.is_none())),
-        ),
-        ("IPv6 route", any(&|i| i.routes.iter().any(|r| !r.is_v4()))),
-        (
-            "interface nameservers",
-            any(&|i| !i.dns.nameservers.is_empty()),
-        ),
-        (
-            "interface search domains",
-            any(&|i| !i.dns.search.is_empty()),
-        ),
-        (
-            "global nameservers",
-            models.iter().any(|(_, m)| !m.dns.nameservers.is_empty()),
-        ),
-        (
-            "global search domains",
-            models.iter().any(|(_, m)| !m.dns.search.is_empty()),
-        ),
-        ("VLAN", any(&|i| matches!(i.kind, Kind::Vlan(_)))),
-        (
-            "bridge port priority",
-            any(&|i| matches!(&i.kind, Kind::Bridge(b) if !b.port_priority.is_empty())),
-        ),
-        (
-            "bridge path cost",
-            any(&|i| matches!(&i.kind, Kind::Bridge(b) if !b.path_cost.is_empty())),
-        ),
-    ];
-    let mut missing: Vec<String> = features
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| (*n).to_owned())
-        .collect();
-    for o in BondOption::ALL {
-        if !any(&|i| matches!(&i.kind, Kind::Bond(b) if b.params.contains_key(o))) {
-            missing.push(format!("bond {}", o.netplan_name()));
+    let mut missing = Vec::new();
+    for r in Renderer::ALL {
+        let rendered: Vec<NetworkModel> = models
+            .iter()
+            .map(|(_, m)| common::supported_part(m, r))
+            .filter(|m| render(m, r).is_ok())
+            .collect();
+        for f in Feature::all() {
+            if matches!(f.support(r), Support::Yes(_))
+                && !rendered
+                    .iter()
+                    .any(|m| m.interfaces.iter().any(|i| f.used_by(i)))
+            {
+                missing.push(format!("{r}: {}", f.key_name()));
+            }
         }
     }
-    for o in BridgeOption::ALL {
-        if !any(&|i| matches!(&i.kind, Kind::Bridge(b) if b.params.contains_key(o))) {
-            missing.push(format!("bridge {}", o.netplan_name()));
+    let global_dns = models.iter().any(|(_, m)| !m.dns.is_empty());
+    assert!(global_dns, "no config has global nameservers");
+    assert!(
+        missing.is_empty(),
+        "no rendered config covers: {missing:#?}"
+    );
+}
+
+/// Every key is refused by name: rendering a model that uses a refused
+/// key fails naming the renderer, the interface, one of the refused keys it
+/// uses and the reason.
+#[test]
+fn refused_keys_are_named_in_the_error() {
+    let mut checked = 0;
+    for (stem, model) in common::models() {
+        for r in Renderer::ALL {
+            let supported = common::supported_part(&model, r);
+            for i in &model.interfaces {
+                let refused: Vec<(String, String)> = Feature::all()
+                    .into_iter()
+                    .filter(|f| f.used_by(i))
+                    .filter_map(|f| match f.support(r) {
+                        Support::No(why) => Some((f.key_name(), why)),
+                        Support::Yes(_) => None,
+                    })
+                    .collect();
+                if refused.is_empty() {
+                    continue;
+                }
+                // The supported part with this one interface as written.
+                let mut one = supported.clone();
+                match one.interfaces.iter().position(|x| x.id == i.id) {
+                    Some(pos) => one.interfaces[pos] = i.clone(),
+                    None => one.interfaces.push(i.clone()),
+                }
+                let err = render(&one, r).expect_err("a refused key").to_string();
+                let prefix = format!("renderer {} cannot express interface {}: ", r.name(), i.id);
+                assert!(
+                    refused
+                        .iter()
+                        .any(|(key, why)| err == format!("{prefix}{key} ({why})")),
+                    "{stem} × {r}: {err}, expected one of {refused:?}"
+                );
+                checked += 1;
+            }
         }
     }
-    assert!(missing.is_empty(), "no config covers: {missing:?}");
+    assert!(checked > 20, "only {checked} refusals checked");
+}
+
+/// docs/netconf.md carries the key-by-renderer table exactly as the code
+/// has it.
+#[test]
+fn docs_carry_the_key_table() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/netconf.md"),
+    )
+    .expect("docs/netconf.md");
+    let table = warren_netconf::keys::markdown();
+    assert!(
+        doc.contains(&table),
+        "docs/netconf.md lacks the current key table; paste this in:\n{table}"
+    );
 }

@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p warren-runtime --example vm_console -- STATE/NODE.console`
 
-use warren_runtime::vm::{DETACH_KEY, attach_console};
+use warren_runtime::console::{DETACH_KEY, attach as attach_console};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sock = std::env::args_os()

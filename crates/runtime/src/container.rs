@@ -5,11 +5,14 @@
 //! helper started by a supervisor, or `warren run`): it joins the network
 //! namespace, unshares the others and forks the container's pid 1, which
 //! builds the root (overlay, /proc, /sys, a minimal /dev, binds, /etc
-//! files), pivots into it, drops capabilities, switches user and execs the
-//! entrypoint. The parent waits and returns the exit code. Both carry a
-//! parent-death signal, so a killed supervisor takes the container with it.
+//! files), masks and write-protects what runc does, pivots into it,
+//! confines itself (no_new_privs, seccomp, capabilities; see
+//! [`crate::security`]), switches user and execs the entrypoint. The
+//! parent waits and returns the exit code. Both carry a parent-death
+//! signal, so a killed supervisor takes the container with it.
 
 use crate::pidns::die_with_parent;
+use crate::security::{self, Confinement, Prepared, seccomp::Profile};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::signal::{SigHandler, Signal, signal};
@@ -20,7 +23,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 /// Errors launching a container.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,11 @@ pub struct ContainerSpec {
     pub resolv: String,
     /// Capabilities kept, as `NET_ADMIN` or `CAP_NET_ADMIN`.
     pub capabilities: Vec<String>,
+    /// Run unconfined: every capability, no seccomp filter, no
+    /// no_new_privs, nothing masked or read-only in /proc (as
+    /// `docker run --privileged`).
+    #[serde(default)]
+    pub privileged: bool,
     /// Boot an operating system with systemd as PID 1.
     #[serde(default)]
     pub system: Option<SystemBoot>,
@@ -136,6 +144,25 @@ pub struct SystemBoot {
     /// and sees only the cgroup2 view. Given the v1 controllers, systemd
     /// would create unit cgroups in the host's hierarchies.
     pub cgroups: Vec<PathBuf>,
+}
+
+impl ContainerSpec {
+    /// How the container's processes, and commands `warren exec` runs in
+    /// it, are confined: Docker's defaults for containers, systemd-nspawn's
+    /// for system containers (no no_new_privs, its seccomp allow-list).
+    pub fn confinement(&self) -> Confinement {
+        let system = self.system.is_some();
+        Confinement {
+            privileged: self.privileged,
+            profile: if system {
+                Profile::Nspawn
+            } else {
+                Profile::Docker
+            },
+            no_new_privs: !system,
+            capabilities: self.capabilities.clone(),
+        }
+    }
 }
 
 /// Capabilities of a system container: close to systemd-nspawn's set.
@@ -191,14 +218,59 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
 /// Pid of the container's init, for forwarding signals from the helper.
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
+/// Seconds a forwarded SIGTERM, SIGINT or SIGHUP gets before the container
+/// is killed (see [`set_stop_grace`]).
+static STOP_GRACE: AtomicU32 = AtomicU32::new(10);
+/// Whether a stop signal was already forwarded.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Sets how long the container may take to exit after the helper forwards
+/// it SIGTERM, SIGINT or SIGHUP before it gets SIGKILL (10 s by default, as
+/// docker's stop timeout). A container's init ignores signals it has no
+/// handler for (`cat` as PID 1 ignores SIGTERM), so without this neither
+/// `timeout` nor Ctrl-C would end it. A second signal kills at once.
+pub fn set_stop_grace(grace: std::time::Duration) {
+    let secs = u32::try_from(grace.as_secs().max(1)).unwrap_or(u32::MAX);
+    STOP_GRACE.store(secs, Ordering::Relaxed);
+}
+
 extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::Relaxed);
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: kill and alarm are async-signal-safe.
+    unsafe {
+        if STOPPING.swap(true, Ordering::Relaxed) {
+            libc::kill(pid, libc::SIGKILL);
+        } else {
+            libc::kill(pid, sig);
+            libc::alarm(STOP_GRACE.load(Ordering::Relaxed));
+        }
+    }
+}
+
+extern "C" fn escalate(_: libc::c_int) {
     let pid = CHILD.load(Ordering::Relaxed);
     if pid > 0 {
         // SAFETY: kill is async-signal-safe.
         unsafe {
-            libc::kill(pid, sig);
+            libc::kill(pid, libc::SIGKILL);
         }
     }
+}
+
+/// From now on, SIGTERM, SIGINT and SIGHUP sent to this process go to
+/// `pid`, which gets SIGKILL when it has not exited a grace period later
+/// (see [`set_stop_grace`]) or at a second signal.
+pub fn forward_stop_signals(pid: i32) {
+    CHILD.store(pid, Ordering::Relaxed);
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        // SAFETY: the handler only calls kill and alarm, which are async-signal-safe.
+        let _ = unsafe { signal(sig, SigHandler::Handler(forward)) };
+    }
+    // SAFETY: the handler only calls kill, which is async-signal-safe.
+    let _ = unsafe { signal(Signal::SIGALRM, SigHandler::Handler(escalate)) };
 }
 
 /// Starts the container and waits for it; returns its exit code. `stdio`
@@ -219,6 +291,12 @@ pub fn launch(
         setns(&f, CloneFlags::CLONE_NEWNET)
             .map_err(setup("joining the node's network namespace"))?;
     }
+    // Compiled before the fork: a bad capability name fails here, and the
+    // container's init only installs the result.
+    let confinement = spec
+        .confinement()
+        .prepare()
+        .map_err(|e| setup_io("preparing the container's confinement")(io::Error::other(e)))?;
     let stdio = match (stdio, &spec.console) {
         (None, Some(path)) => Some(open_console(path)?),
         (stdio, _) => stdio,
@@ -235,7 +313,7 @@ pub fn launch(
     match unsafe { fork() }.map_err(setup("forking the container's init"))? {
         ForkResult::Child => {
             drop(rd);
-            let err = child(spec, stdio, spec.netns.is_none());
+            let err = child(spec, &confinement, stdio, spec.netns.is_none());
             let mut w = File::from(wr);
             let _ = write!(w, "{}", chain(&err));
             // SAFETY: _exit is always safe; nothing may run after a failed setup.
@@ -244,11 +322,7 @@ pub fn launch(
         ForkResult::Parent { child } => {
             drop(wr);
             drop(stdio);
-            CHILD.store(child.as_raw(), Ordering::Relaxed);
-            for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-                // SAFETY: the handler only calls kill, which is async-signal-safe.
-                let _ = unsafe { signal(sig, SigHandler::Handler(forward)) };
-            }
+            forward_stop_signals(child.as_raw());
             let mut msg = String::new();
             let _ = File::from(rd).read_to_string(&mut msg);
             if !msg.is_empty() {
@@ -301,7 +375,12 @@ fn chain(e: &ContainerError) -> String {
 }
 
 /// The container's pid 1 up to exec; returns only on failure.
-fn child(spec: &ContainerSpec, stdio: Option<OwnedFd>, own_net: bool) -> ContainerError {
+fn child(
+    spec: &ContainerSpec,
+    confinement: &Prepared,
+    stdio: Option<OwnedFd>,
+    own_net: bool,
+) -> ContainerError {
     let r = (|| -> Result<std::convert::Infallible, ContainerError> {
         die_with_parent().map_err(setup_io("setting the parent-death signal"))?;
         if let Some(fd) = stdio {
@@ -333,6 +412,10 @@ fn child(spec: &ContainerSpec, stdio: Option<OwnedFd>, own_net: bool) -> Contain
         if let Some(boot) = &spec.system {
             system_mounts(&root, boot)?;
         }
+        if !spec.privileged {
+            security::masks::apply(&root, spec.system.is_some())
+                .map_err(|e| setup_io("masking /proc and /sys")(io::Error::other(e)))?;
+        }
         sethostname(&spec.hostname).map_err(setup("setting the host name"))?;
         enter_root(&root)?;
         let dir = if spec.workdir.is_empty() {
@@ -341,7 +424,11 @@ fn child(spec: &ContainerSpec, stdio: Option<OwnedFd>, own_net: bool) -> Contain
             &spec.workdir
         };
         chdir(dir).map_err(setup(format!("changing to working directory {dir}")))?;
-        keep_capabilities(&spec.capabilities)?;
+        // Before switching user: without no_new_privs (system nodes) only
+        // a process with CAP_SYS_ADMIN may install a filter.
+        confinement
+            .apply()
+            .map_err(|e| setup_io("confining the container")(io::Error::other(e)))?;
         if let Some(user) = &spec.user {
             switch_user(user)?;
         }
@@ -396,6 +483,14 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
         None::<&str>,
     )
     .map_err(setup("making mounts private"))?;
+    // Device nodes in the root and in /dev do not open (those warren binds
+    // into /dev are mounts of their own): without a device cgroup, a node
+    // the container makes itself must not reach a host device.
+    let nodev = if spec.privileged {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_NODEV
+    };
     let root = match &spec.rootfs {
         Rootfs::Overlay {
             lowers,
@@ -436,7 +531,7 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
                 Some("overlay"),
                 merged,
                 Some("overlay"),
-                MsFlags::empty(),
+                nodev,
                 Some(opts.as_str()),
             )
             .map_err(setup(format!(
@@ -454,6 +549,9 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
                 None::<&str>,
             )
             .map_err(setup(format!("binding the root {}", dir.display())))?;
+            if !nodev.is_empty() {
+                remount_adding(dir, nodev)?;
+            }
             dir.clone()
         }
     };
@@ -485,7 +583,7 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
         Some("tmpfs"),
         &at("dev"),
         Some("tmpfs"),
-        MsFlags::MS_NOSUID,
+        MsFlags::MS_NOSUID | nodev,
         Some("mode=755,size=65536k"),
     )
     .map_err(setup("mounting /dev"))?;
@@ -617,36 +715,10 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
     Ok(root)
 }
 
-/// What systemd needs in its root: `/proc/sys` read-only but for
-/// `/proc/sys/net` (the node's own), and a cgroup namespace with only
-/// cgroup2 mounted read-write on `/sys/fs/cgroup`.
+/// What systemd needs in its root: a cgroup namespace with only cgroup2
+/// mounted read-write on `/sys/fs/cgroup` (its own subtree, as under
+/// systemd-nspawn). /proc/sys is left to [`security::masks`].
 fn system_mounts(root: &Path, boot: &SystemBoot) -> Result<(), ContainerError> {
-    let sys = root.join("proc/sys");
-    let net = sys.join("net");
-    mount(
-        Some(&net),
-        &net,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(setup("keeping /proc/sys/net writable"))?;
-    mount(
-        Some(&sys),
-        &sys,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(setup("binding /proc/sys"))?;
-    mount(
-        None::<&str>,
-        &sys,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-        None::<&str>,
-    )
-    .map_err(setup("making /proc/sys read-only"))?;
     for dir in &boot.cgroups {
         std::fs::write(dir.join("cgroup.procs"), "0")
             .map_err(setup_io(format!("joining cgroup {}", dir.display())))?;
@@ -663,39 +735,37 @@ fn system_mounts(root: &Path, boot: &SystemBoot) -> Result<(), ContainerError> {
     .map_err(setup("mounting cgroup2 on /sys/fs/cgroup"))
 }
 
+/// Remounts the bind mount at `path` with `flags` added to those it has.
+fn remount_adding(path: &Path, flags: MsFlags) -> Result<(), ContainerError> {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let what = || format!("remounting {}", path.display());
+    let have = statvfs(path).map_err(setup(what()))?.flags();
+    let mut keep = MsFlags::empty();
+    for (st, ms) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if have.contains(st) {
+            keep |= ms;
+        }
+    }
+    mount(
+        None::<&str>,
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | keep | flags,
+        None::<&str>,
+    )
+    .map_err(setup(what()))
+}
+
 fn enter_root(root: &Path) -> Result<(), ContainerError> {
     chdir(root).map_err(setup("entering the root"))?;
     pivot_root(".", ".").map_err(setup("pivoting into the root"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(setup("detaching the host's root"))?;
     chdir("/").map_err(setup("entering /"))
-}
-
-fn keep_capabilities(keep: &[String]) -> Result<(), ContainerError> {
-    use caps::{CapSet, Capability};
-    let mut wanted = caps::CapsHashSet::new();
-    for name in keep {
-        let full = if name.starts_with("CAP_") {
-            name.clone()
-        } else {
-            format!("CAP_{name}")
-        };
-        let cap: Capability = full.parse().map_err(|_| {
-            setup_io("reading capabilities")(io::Error::other(format!("unknown capability {name}")))
-        })?;
-        wanted.insert(cap);
-    }
-    let err = |e: caps::errors::CapsError| {
-        setup_io("dropping capabilities")(io::Error::other(e.to_string()))
-    };
-    for cap in caps::all() {
-        if !wanted.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(err)?;
-        }
-    }
-    caps::set(None, CapSet::Inheritable, &caps::CapsHashSet::new()).map_err(err)?;
-    caps::set(None, CapSet::Effective, &wanted).map_err(err)?;
-    caps::set(None, CapSet::Permitted, &wanted).map_err(err)?;
-    Ok(())
 }
 
 /// Looks `user` (name, uid, `user:group`) up in the container's own

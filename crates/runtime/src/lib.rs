@@ -7,9 +7,11 @@
 //! the functions that make them say so and are meant for a process's
 //! single-threaded start or for `pre_exec` children.
 
+pub mod console;
 pub mod container;
 pub mod exec;
 pub mod pidns;
 pub mod procs;
+pub mod security;
 pub mod userns;
 pub mod vm;

@@ -58,6 +58,28 @@ impl<'s> Cx<'s> {
         what: &str,
         allowed: &[&str],
     ) -> Option<Fields<'a>> {
+        self.fields_or_extensions(node, what, allowed, false)
+    }
+
+    /// As [`Cx::fields`], also accepting and skipping extension keys
+    /// (`x-` followed by anything), the place for YAML anchors that compose
+    /// files and lab files share.
+    pub fn fields_with_extensions<'a>(
+        &mut self,
+        node: &'a Node,
+        what: &str,
+        allowed: &[&str],
+    ) -> Option<Fields<'a>> {
+        self.fields_or_extensions(node, what, allowed, true)
+    }
+
+    fn fields_or_extensions<'a>(
+        &mut self,
+        node: &'a Node,
+        what: &str,
+        allowed: &[&str],
+        extensions: bool,
+    ) -> Option<Fields<'a>> {
         let entries = self.mapping(node, what)?;
         let mut out = Fields {
             entries: Vec::new(),
@@ -65,6 +87,9 @@ impl<'s> Cx<'s> {
         };
         for (key, value) in entries {
             let name = key.as_str().unwrap_or("");
+            if extensions && name.starts_with("x-") {
+                continue;
+            }
             if !allowed.contains(&name) {
                 let mut d = Diagnostic::error(
                     "warren::unknown-key",

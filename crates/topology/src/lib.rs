@@ -6,10 +6,12 @@
 //! filesystem, no clock, no syscalls; the binary does the I/O.
 #![forbid(unsafe_code)]
 
+pub mod clab;
 pub mod compose;
 mod decode;
 pub mod diag;
 pub mod graph;
+pub mod ifname;
 pub mod model;
 pub mod plan;
 pub mod raw;
@@ -46,7 +48,13 @@ pub fn load(text: &str, stem: &str) -> Loaded {
             return finish(cx, None);
         }
     };
-    let Some((raw, fields)) = raw::lab(&mut cx, &root) else {
+    let is_clab = clab::is_clab_root(&root);
+    let decoded = if is_clab {
+        clab::lab(&mut cx, &root)
+    } else {
+        raw::lab(&mut cx, &root)
+    };
+    let Some((raw, fields)) = decoded else {
         return finish(cx, None);
     };
     let tests = fields
@@ -59,6 +67,9 @@ pub fn load(text: &str, stem: &str) -> Loaded {
         .unwrap_or_default();
     let capture_names = raw.capture_names.clone();
     let mut lab = resolve::resolve(&mut cx, raw, stem);
+    if is_clab {
+        clab::management_first(&mut lab);
+    }
     lab.tests = tests;
     lab.faults = faults;
     validate::validate(&mut cx, &lab);

@@ -29,6 +29,10 @@ pub struct Lab {
     pub forwards: Vec<Forward>,
     /// Which links and networks are captured.
     pub capture: CaptureMode,
+    /// Ring bytes per capture point (`capture: {buffer: ...}`); `None`
+    /// means the capture crate's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_buffer: Option<u64>,
     /// Where evidence goes (`results:`); `None` means `./results`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub results: Option<String>,
@@ -144,12 +148,18 @@ pub struct Node {
     pub netconf: Option<NetconfSpec>,
     /// Every interface of the node, with resolved addresses.
     pub interfaces: Vec<Interface>,
+    /// Further names of the node in the lab's `/etc/hosts`, such as
+    /// containerlab's `clab-LAB-NODE`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 impl Node {
-    /// The interface called `name`.
+    /// The interface called `name` (its kernel name or its altname).
     pub fn interface(&self, name: &str) -> Option<&Interface> {
-        self.interfaces.iter().find(|i| i.name == name)
+        self.interfaces
+            .iter()
+            .find(|i| i.name == name || i.altname.as_deref() == Some(name))
     }
 }
 
@@ -199,6 +209,13 @@ pub struct ContainerSpec {
     /// Install systemd into images that lack it (system nodes).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub provision: bool,
+    /// Run unconfined: every capability, no seccomp filter, no masked or
+    /// read-only paths, no no_new_privs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    /// Capabilities removed from the default set (after `capabilities`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
 }
 
 /// A bind mount `SRC:DST[:ro]`.
@@ -267,6 +284,17 @@ pub struct VmSpec {
     /// Extra QEMU arguments.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub qemu_args: Vec<String>,
+    /// What goes on the cloud-init NoCloud seed besides the network config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_init: Option<CloudInitSpec>,
+}
+
+/// A vm's `cloud_init`: a NoCloud seed drive for a cloud image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct CloudInitSpec {
+    /// A file (relative to the lab file) passed through as `user-data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
 }
 
 /// How to drive a vm's serial console.
@@ -329,6 +357,10 @@ pub struct Macvlan {
 pub struct Interface {
     /// Kernel name inside the node.
     pub name: String,
+    /// The name as written, when the kernel could not take it (longer than
+    /// 15 bytes, or with `/`): the interface's altname.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub altname: Option<String>,
     /// What it is attached to.
     pub attach: Attachment,
     /// IPv4 addresses.
@@ -426,6 +458,18 @@ pub struct Endpoint {
     pub node: String,
     /// Interface name inside the node.
     pub iface: String,
+    /// The interface's name as written, when the kernel name differs.
+    pub altname: Option<String>,
+}
+
+impl Endpoint {
+    /// Whether `text` names this endpoint: `node:if` with the kernel name
+    /// or with the name as written.
+    pub fn is(&self, text: &str) -> bool {
+        text.split_once(':').is_some_and(|(node, iface)| {
+            node == self.node && (iface == self.iface || self.altname.as_deref() == Some(iface))
+        })
+    }
 }
 
 impl std::fmt::Display for Endpoint {

@@ -155,6 +155,15 @@ pub enum Step {
         #[serde(skip_serializing_if = "Option::is_none")]
         mtu: Option<u32>,
     },
+    /// Give an interface its name as written (`ethernet-1/1`) as an altname.
+    AddAltname {
+        /// The node's namespace.
+        ns: Ns,
+        /// The interface's kernel name.
+        ifname: String,
+        /// The name as written.
+        altname: String,
+    },
     /// Attach a hub port to a bridge.
     SetMaster {
         /// Port name in the hub.
@@ -268,6 +277,11 @@ impl fmt::Display for Step {
                 tunnel.remote,
                 tunnel.netns.as_deref().unwrap_or("host")
             ),
+            Step::AddAltname {
+                ns,
+                ifname,
+                altname,
+            } => write!(f, "altname {ns}:{ifname} {altname}"),
             Step::SetMaster { port, bridge } => write!(f, "attach hub:{port} to bridge {bridge}"),
             Step::SetSysctl { ns, key, value } => write!(f, "sysctl {ns}: {key}={value}"),
             Step::AddAddress { ns, ifname, addr } => write!(f, "address {ns}:{ifname} {addr}"),
@@ -448,6 +462,17 @@ pub fn plan(lab: &Lab) -> Plan {
                     macvlan: m.clone(),
                     mac: i.mac,
                     mtu: i.mtu,
+                });
+            }
+        }
+    }
+    for n in lab.nodes.iter().filter(|n| n.kind != NodeKind::Vm) {
+        for i in &n.interfaces {
+            if let Some(altname) = &i.altname {
+                steps.push(Step::AddAltname {
+                    ns: Ns::Node(n.name.value.clone()),
+                    ifname: i.name.clone(),
+                    altname: altname.clone(),
                 });
             }
         }

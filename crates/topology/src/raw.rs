@@ -6,11 +6,11 @@
 
 use crate::decode::{Cx, Fields};
 use crate::model::{
-    Accel, Bind, Command, ConsoleSpec, Distribution, Firmware, Impair, NetconfSpec, NodeKind,
-    Ready, TunnelType,
+    Accel, Bind, CloudInitSpec, Command, ConsoleSpec, Distribution, Firmware, Impair, NetconfSpec,
+    NodeKind, Ready, TunnelType,
 };
 use crate::span::{Span, Spanned};
-use crate::values::{Duration, IfAddr, Mac, Percent, Prefix, Rate};
+use crate::values::{CapabilityName, Duration, IfAddr, Mac, Percent, Prefix, Rate};
 use crate::yaml::{Node, Value};
 use std::net::IpAddr;
 
@@ -46,6 +46,8 @@ pub const NODE_KEYS: &[&str] = &[
     "binds",
     "capabilities",
     "provision",
+    "privileged",
+    "cap_drop",
     "kernel",
     "initrd",
     "append",
@@ -58,17 +60,18 @@ pub const NODE_KEYS: &[&str] = &[
     "nic_model",
     "qemu_args",
     "netconf",
+    "cloud_init",
 ];
 /// Which node kinds take a node key; keys not listed apply to every kind.
 pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
     const IMAGE: &[NodeKind] = &[NodeKind::Container, NodeKind::System];
     const VM: &[NodeKind] = &[NodeKind::Vm];
     match key {
-        "image" | "cmd" | "entrypoint" | "workdir" | "user" | "binds" | "capabilities" => {
-            Some(IMAGE)
-        }
+        "image" | "cmd" | "entrypoint" | "workdir" | "user" | "binds" | "capabilities"
+        | "privileged" | "cap_drop" => Some(IMAGE),
         "provision" => Some(&[NodeKind::System]),
         "netconf" => Some(&[NodeKind::System, NodeKind::Vm]),
+        "cloud_init" => Some(VM),
         "kernel" | "initrd" | "append" | "disk" | "firmware" | "memory" | "cpus" | "accel"
         | "nic_model" | "qemu_args" | "console" => Some(VM),
         _ => None,
@@ -120,6 +123,8 @@ pub const CONSOLE_KEYS: &[&str] = &["prompt", "login", "password"];
 pub const ROUTE_KEYS: &[&str] = &["to", "via", "dev", "metric"];
 /// Keys of `netconf` in its mapping form.
 pub const NETCONF_KEYS: &[&str] = &["renderer"];
+/// Keys of a vm's `cloud_init`.
+pub const CLOUD_INIT_KEYS: &[&str] = &["user_data"];
 /// Renderers `netconf` accepts.
 pub const RENDERERS: &[&str] = &[
     "auto",
@@ -146,6 +151,8 @@ pub(crate) struct RawNode {
     pub(crate) binds: Option<Vec<Bind>>,
     pub(crate) capabilities: Option<Vec<String>>,
     pub(crate) provision: Option<bool>,
+    pub(crate) privileged: Option<bool>,
+    pub(crate) cap_drop: Option<Vec<String>>,
     pub(crate) kernel: Option<String>,
     pub(crate) initrd: Option<String>,
     pub(crate) append: Option<String>,
@@ -158,8 +165,11 @@ pub(crate) struct RawNode {
     pub(crate) nic_model: Option<String>,
     pub(crate) qemu_args: Option<Vec<String>>,
     pub(crate) netconf: Option<Option<NetconfSpec>>,
+    pub(crate) cloud_init: Option<CloudInitSpec>,
     /// Keys written on this node itself, for kind checks.
     pub(crate) keys: Vec<(&'static str, Span)>,
+    /// Further host names (not a lab file key: containerlab's `clab-LAB-NODE`).
+    pub(crate) aliases: Vec<String>,
 }
 
 impl RawNode {
@@ -182,6 +192,8 @@ impl RawNode {
         or(&mut self.binds, &d.binds);
         or(&mut self.capabilities, &d.capabilities);
         or(&mut self.provision, &d.provision);
+        or(&mut self.privileged, &d.privileged);
+        or(&mut self.cap_drop, &d.cap_drop);
         or(&mut self.kernel, &d.kernel);
         or(&mut self.initrd, &d.initrd);
         or(&mut self.append, &d.append);
@@ -194,6 +206,7 @@ impl RawNode {
         or(&mut self.nic_model, &d.nic_model);
         or(&mut self.qemu_args, &d.qemu_args);
         or(&mut self.netconf, &d.netconf);
+        or(&mut self.cloud_init, &d.cloud_init);
         for map in [(&mut self.env, &d.env), (&mut self.sysctls, &d.sysctls)] {
             let (own, inherited) = map;
             let mut merged: Vec<(String, String)> = inherited
@@ -292,6 +305,8 @@ pub(crate) struct RawLab {
     pub(crate) forwards: Vec<RawForward>,
     pub(crate) capture: Option<Spanned<crate::model::CaptureMode>>,
     pub(crate) capture_names: Vec<Spanned<String>>,
+    /// `capture: {buffer: ...}`: ring bytes per capture point.
+    pub(crate) capture_buffer: Option<u64>,
     pub(crate) results: Option<String>,
     pub(crate) seed: Option<u64>,
 }
@@ -307,7 +322,7 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
         );
         return None;
     }
-    let f = cx.fields(root, "the lab file", LAB_KEYS)?;
+    let f = cx.fields_with_extensions(root, "the lab file", LAB_KEYS)?;
     let mut lab = RawLab::default();
     if let Some(v) = f.get("version")
         && let Some(n) = cx.uint(v, "version", 0, u64::MAX)
@@ -390,16 +405,71 @@ fn capture(cx: &mut Cx<'_>, c: &Node, lab: &mut RawLab) {
                 lab.capture = Some(Spanned::new(m, c.span));
             }
         }
-        _ => {
-            if let Some(items) = cx.list(c, "capture") {
-                lab.capture_names = items
-                    .iter()
-                    .filter_map(|i| cx.string(i, "a captured link or network"))
-                    .collect();
-                let names = lab.capture_names.iter().map(|s| s.value.clone()).collect();
-                lab.capture = Some(Spanned::new(CaptureMode::Only(names), c.span));
+        Value::Map(_) => {
+            // `{buffer: SIZE}` captures everything, `{buffer: SIZE, only:
+            // [...]}` the named links and networks, with rings of SIZE.
+            let Some(f) = cx.fields(c, "capture", CAPTURE_KEYS) else {
+                return;
+            };
+            if let Some(b) = f.get("buffer") {
+                lab.capture_buffer = capture_buffer(cx, b);
+            }
+            match f.get("only") {
+                Some(only) => capture_list(cx, only, lab),
+                None => lab.capture = Some(Spanned::new(CaptureMode::All, c.span)),
             }
         }
+        _ => capture_list(cx, c, lab),
+    }
+}
+
+/// Keys of the mapping form of `capture`.
+pub const CAPTURE_KEYS: &[&str] = &["buffer", "only"];
+
+/// Smallest and largest `capture: {buffer: ...}`, in bytes: one 256 KiB
+/// ring block, and 1 GiB.
+pub const CAPTURE_BUFFER_RANGE: (u64, u64) = (256 << 10, 1 << 30);
+
+/// `buffer`: bytes as a number or with a binary unit (`512K`, `8M`, `1G`).
+fn capture_buffer(cx: &mut Cx<'_>, v: &Node) -> Option<u64> {
+    let s = cx.string(v, "capture.buffer")?;
+    let t = s.value.trim().trim_end_matches(['B', 'b', 'i']);
+    let (num, shift) = match t.chars().last() {
+        Some('G' | 'g') => (&t[..t.len() - 1], 30),
+        Some('M' | 'm') => (&t[..t.len() - 1], 20),
+        Some('K' | 'k') => (&t[..t.len() - 1], 10),
+        _ => (t, 0),
+    };
+    let (min, max) = CAPTURE_BUFFER_RANGE;
+    match num
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+    {
+        Some(n) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            cx.error(
+                "warren::bad-value",
+                s.span,
+                format!("invalid capture buffer `{}`", s.value),
+                "expected a ring size per capture point from 256K to 1G, such as 4M",
+            );
+            None
+        }
+    }
+}
+
+/// The list form of `capture`: the names of the captured links and networks.
+fn capture_list(cx: &mut Cx<'_>, c: &Node, lab: &mut RawLab) {
+    use crate::model::CaptureMode;
+    if let Some(items) = cx.list(c, "capture") {
+        lab.capture_names = items
+            .iter()
+            .filter_map(|i| cx.string(i, "a captured link or network"))
+            .collect();
+        let names = lab.capture_names.iter().map(|s| s.value.clone()).collect();
+        lab.capture = Some(Spanned::new(CaptureMode::Only(names), c.span));
     }
 }
 
@@ -440,8 +510,14 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
     n.binds = f.get("binds").and_then(|v| binds(cx, v));
     n.capabilities = f
         .get("capabilities")
-        .and_then(|v| cx.strings(v, "capabilities"));
+        .and_then(|v| capabilities(cx, v, "capabilities"));
     n.provision = f.get("provision").and_then(|v| cx.boolean(v, "provision"));
+    n.privileged = f
+        .get("privileged")
+        .and_then(|v| cx.boolean(v, "privileged"));
+    n.cap_drop = f
+        .get("cap_drop")
+        .and_then(|v| capabilities(cx, v, "cap_drop"));
     n.kernel = f
         .get("kernel")
         .and_then(|v| cx.string(v, "kernel"))
@@ -488,11 +564,12 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
         .map(|s| s.value);
     n.qemu_args = f.get("qemu_args").and_then(|v| argv(cx, v, "qemu_args"));
     n.netconf = f.get("netconf").and_then(|v| netconf(cx, v));
+    n.cloud_init = f.get("cloud_init").and_then(|v| cloud_init(cx, v));
     Some(n)
 }
 
 /// `exec`: a string, or a list whose items are strings (through `sh -c`) or lists (argv).
-fn commands(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<Command>> {
+pub(crate) fn commands(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<Command>> {
     match &v.value {
         Value::Scalar { text, .. } => Some(vec![Command::Shell(text.clone())]),
         _ => {
@@ -539,7 +616,23 @@ fn argv(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<String>> {
     }
 }
 
-fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {
+/// A capability name or a list of them; unknown names are errors.
+fn capabilities(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<Vec<String>> {
+    let items = match &v.value {
+        Value::Scalar { .. } => std::slice::from_ref(v),
+        _ => cx.list(v, what)?,
+    };
+    let names: Vec<Option<String>> = items
+        .iter()
+        .map(|i| {
+            cx.parse::<CapabilityName>(i, "capability")
+                .map(|c| c.value.0)
+        })
+        .collect();
+    names.into_iter().collect()
+}
+
+pub(crate) fn binds(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<Bind>> {
     let items = cx.list(v, "binds")?;
     let mut out = Vec::new();
     for i in items {
@@ -661,6 +754,17 @@ fn console(cx: &mut Cx<'_>, v: &Node) -> Option<ConsoleSpec> {
         password: f
             .get("password")
             .and_then(|v| cx.string(v, "console.password"))
+            .map(|s| s.value),
+    })
+}
+
+/// `cloud_init: {user_data: FILE}`.
+fn cloud_init(cx: &mut Cx<'_>, v: &Node) -> Option<CloudInitSpec> {
+    let f = cx.fields(v, "cloud_init", CLOUD_INIT_KEYS)?;
+    Some(CloudInitSpec {
+        user_data: f
+            .get("user_data")
+            .and_then(|v| cx.string(v, "user_data"))
             .map(|s| s.value),
     })
 }
@@ -933,80 +1037,92 @@ fn macvlan(cx: &mut Cx<'_>, v: &Node) -> Option<crate::model::Macvlan> {
 
 /// A route: `"DEST via GW [dev IF] [metric N]"` or `{to, via, dev, metric}`.
 fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
-    let bad = |cx: &mut Cx<'_>, msg: String| {
-        cx.error(
-            "warren::bad-value",
-            v.span,
-            format!("invalid route: {msg}"),
-            "expected `DEST via GATEWAY [dev IF] [metric N]`",
-        );
-        None
-    };
-    let (to, via, dev, metric) = match &v.value {
-        Value::Scalar { text, .. } => {
-            let words: Vec<&str> = text.split_whitespace().collect();
-            let mut to = None;
-            let (mut via, mut dev, mut metric) = (None, None, None);
-            let mut it = words.iter();
-            match it.next() {
-                Some(&"default") => {}
-                Some(d) => to = Some(d.to_string()),
-                None => return bad(cx, "empty".into()),
-            }
-            while let Some(w) = it.next() {
-                let Some(val) = it.next() else {
-                    return bad(cx, format!("`{w}` needs a value"));
-                };
-                match *w {
-                    "via" => via = Some(val.to_string()),
-                    "dev" => dev = Some(val.to_string()),
-                    "metric" => metric = Some(val.to_string()),
-                    other => return bad(cx, format!("unknown word `{other}`")),
-                }
-            }
-            (to, via, dev, metric)
-        }
+    let parsed = match &v.value {
+        Value::Scalar { text, .. } => route_text(text),
         _ => {
             let f = cx.fields(v, "a route", ROUTE_KEYS)?;
             let text =
                 |cx: &mut Cx<'_>, k: &str| f.get(k).and_then(|n| cx.string(n, k)).map(|s| s.value);
             let to = text(cx, "to").filter(|t| t != "default");
-            (to, text(cx, "via"), text(cx, "dev"), text(cx, "metric"))
+            route_parts(to, text(cx, "via"), text(cx, "dev"), text(cx, "metric"))
         }
     };
+    match parsed {
+        Ok(r) => Some(Spanned::new(r, v.span)),
+        Err(msg) => {
+            cx.error(
+                "warren::bad-value",
+                v.span,
+                format!("invalid route: {msg}"),
+                "expected `DEST via GATEWAY [dev IF] [metric N]`",
+            );
+            None
+        }
+    }
+}
+
+/// A route in its text form, `DEST via GATEWAY [dev IF] [metric N]`
+/// (`default` for DEST), as lab files and conlink's `route` write it.
+pub(crate) fn route_text(text: &str) -> Result<RawRoute, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut to = None;
+    let (mut via, mut dev, mut metric) = (None, None, None);
+    let mut it = words.iter();
+    match it.next() {
+        Some(&"default") => {}
+        Some(d) => to = Some(d.to_string()),
+        None => return Err("empty".into()),
+    }
+    while let Some(w) = it.next() {
+        let Some(val) = it.next() else {
+            return Err(format!("`{w}` needs a value"));
+        };
+        match *w {
+            "via" => via = Some(val.to_string()),
+            "dev" => dev = Some(val.to_string()),
+            "metric" => metric = Some(val.to_string()),
+            other => return Err(format!("unknown word `{other}`")),
+        }
+    }
+    route_parts(to, via, dev, metric)
+}
+
+/// A route from its parts as written.
+fn route_parts(
+    to: Option<String>,
+    via: Option<String>,
+    dev: Option<String>,
+    metric: Option<String>,
+) -> Result<RawRoute, String> {
     let to = match to.map(|t| t.parse::<Prefix>()) {
-        Some(Err(e)) => return bad(cx, e),
+        Some(Err(e)) => return Err(e),
         Some(Ok(p)) => Some(p),
         None => None,
     };
     let Some(via) = via else {
-        return bad(cx, "no gateway (`via`)".into());
+        return Err("no gateway (`via`)".into());
     };
     let Ok(via) = via.parse::<IpAddr>() else {
-        return bad(cx, format!("`{via}` is not an IP address"));
+        return Err(format!("`{via}` is not an IP address"));
     };
     if let Some(p) = to
         && p.addr.is_ipv4() != via.is_ipv4()
     {
-        return bad(
-            cx,
-            format!("destination {p} and gateway {via} are of different families"),
-        );
+        return Err(format!(
+            "destination {p} and gateway {via} are of different families"
+        ));
     }
     let metric = match metric.map(|m| m.parse::<u32>()) {
-        Some(Err(_)) => return bad(cx, "metric is not a whole number".into()),
+        Some(Err(_)) => return Err("metric is not a whole number".into()),
         Some(Ok(m)) => Some(m),
         None => None,
     };
-    Some(Spanned::new(
-        RawRoute {
-            to,
-            via,
-            dev,
-            metric,
-        },
-        v.span,
-    ))
+    Ok(RawRoute {
+        to,
+        via,
+        dev,
+        metric,
+    })
 }
 
 fn forward(cx: &mut Cx<'_>, v: &Node) -> Option<RawForward> {

@@ -146,6 +146,7 @@ pub(crate) fn resolve(cx: &mut Cx<'_>, raw: RawLab, stem: &str) -> Lab {
         tunnels,
         forwards: Vec::new(),
         capture,
+        capture_buffer: raw.capture_buffer,
         results: raw.results.clone(),
         seed: raw.seed,
         tests: Vec::new(),
@@ -210,6 +211,8 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
         binds: n.binds.unwrap_or_default(),
         capabilities: n.capabilities.unwrap_or_default(),
         provision: kind == NodeKind::System && n.provision.unwrap_or(false),
+        privileged: n.privileged.unwrap_or(false),
+        cap_drop: n.cap_drop.unwrap_or_default(),
     });
     let vm = (kind == NodeKind::Vm).then(|| VmSpec {
         kernel: n.kernel,
@@ -223,6 +226,7 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
         console: n.console,
         nic_model: n.nic_model.unwrap_or_else(|| "virtio-net-pci".into()),
         qemu_args: n.qemu_args.unwrap_or_default(),
+        cloud_init: n.cloud_init,
     });
     Node {
         name: name.clone(),
@@ -239,6 +243,7 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
             .flatten()
             .filter(|_| matches!(kind, NodeKind::System | NodeKind::Vm)),
         interfaces: Vec::new(),
+        aliases: n.aliases,
     }
 }
 
@@ -287,6 +292,25 @@ fn check_node(cx: &mut Cx<'_>, name: &Spanned<String>, own: &RawNode, node: &Nod
                 .with_help("set `kernel` (with `initrd` and `append`) for direct boot, or `disk` for a disk image"),
             );
         }
+        // A vm's network config goes to its cloud-init, which picks the
+        // guest's renderer itself.
+        if let Some(nc) = &node.netconf
+            && nc.renderer != "auto"
+            && let Some((_, span)) = own.keys.iter().find(|(k, _)| *k == "netconf")
+        {
+            cx.push(
+                Diagnostic::error(
+                    "warren::netconf-renderer",
+                    *span,
+                    format!(
+                        "vm node `{}`: netconf renderer `{}` does not apply to a vm",
+                        name.value, nc.renderer
+                    ),
+                    "renderer on a vm",
+                )
+                .with_help("a vm gets cloud-init's network-config (v2), whose renderer cloud-init picks in the guest: write `netconf: true`"),
+            );
+        }
         if vm.initrd.is_some() && vm.kernel.is_none() {
             cx.error(
                 "warren::vm-boot",
@@ -330,22 +354,31 @@ impl Resolver<'_, '_> {
             self.cx.push(d);
             return None;
         };
-        if let Some(p) = ifname_problem(iface) {
-            self.cx
-                .error("warren::bad-ifname", text.span, p, "invalid interface name");
-            return None;
-        }
+        let (kernel, mapped) = match crate::ifname::kernel_name(iface) {
+            Ok(k) => k,
+            Err(p) => {
+                self.cx
+                    .error("warren::bad-ifname", text.span, p, "invalid interface name");
+                return None;
+            }
+        };
         Some((
             idx,
             Endpoint {
                 node: node.into(),
-                iface: iface.into(),
+                iface: kernel,
+                altname: mapped.then(|| iface.to_string()),
             },
         ))
     }
 
     /// Records a use of an endpoint; a second use is an error.
     fn claim(&mut self, ep: &Endpoint, span: Span) -> bool {
+        // Two written names with one kernel name are one interface.
+        let ep = &Endpoint {
+            altname: None,
+            ..ep.clone()
+        };
         if let Some(first) = self.uses.get(ep) {
             let line = self.cx.line_of(*first);
             self.cx.push(
@@ -400,6 +433,7 @@ impl Resolver<'_, '_> {
                     *node,
                     Interface {
                         name: ep.iface.clone(),
+                        altname: ep.altname.clone(),
                         attach: Attachment::Link {
                             link: index,
                             peer: peer.clone(),
@@ -456,6 +490,7 @@ impl Resolver<'_, '_> {
                     node,
                     Interface {
                         name: ep.iface.clone(),
+                        altname: ep.altname.clone(),
                         attach: Attachment::Network {
                             network: n.name.value.clone(),
                         },
@@ -519,6 +554,7 @@ impl Resolver<'_, '_> {
                         node,
                         Interface {
                             name: ep.iface.clone(),
+                            altname: ep.altname.clone(),
                             attach: ri
                                 .macvlan
                                 .clone()

@@ -322,6 +322,13 @@ fn segment_names(lab: &Lab) -> Vec<String> {
             .iter()
             .flat_map(|l| l.endpoints.iter().map(|e| e.value.to_string())),
     );
+    // An endpoint is also named by its interface's name as written.
+    names.extend(lab.links.iter().flat_map(|l| {
+        l.endpoints.iter().filter_map(|e| {
+            let e = &e.value;
+            e.altname.as_ref().map(|a| format!("{}:{a}", e.node))
+        })
+    }));
     names.extend(lab.networks.iter().map(|n| n.name.value.clone()));
     names
 }

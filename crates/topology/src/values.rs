@@ -428,3 +428,69 @@ mod tests {
         assert!("02:00:00:00:01".parse::<Mac>().is_err());
     }
 }
+
+/// The Linux capabilities, as `capabilities:` and `cap_drop:` name them
+/// (without `CAP_`).
+pub const CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// A capability name as written in a lab file: `NET_ADMIN`, `cap_net_admin`
+/// or `ALL`; kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapabilityName(pub String);
+
+impl FromStr for CapabilityName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let upper = s.to_ascii_uppercase();
+        let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+        if bare == "ALL" || CAPABILITIES.contains(&bare) {
+            Ok(CapabilityName(s.to_string()))
+        } else {
+            Err(format!(
+                "`{s}` is not a Linux capability (such as NET_ADMIN or SYS_TIME, or ALL)"
+            ))
+        }
+    }
+}

@@ -206,7 +206,7 @@ impl Builder {
             Event::MappingEnd => {
                 if let Some(Open::Map(start, anchor, entries, _)) = self.stack.pop() {
                     let node = Node {
-                        value: Value::Map(entries),
+                        value: Value::Map(merge_keys(entries)?),
                         span: Span::new(start.start, span.end.max(start.end)),
                     };
                     self.add(node, anchor)?;
@@ -240,6 +240,58 @@ impl Builder {
         }
         Ok(())
     }
+}
+
+/// True for the YAML merge key: a plain `<<`, not a quoted one.
+fn is_merge_key(key: &Node) -> bool {
+    matches!(&key.value, Value::Scalar { text, plain: true } if text == "<<")
+}
+
+/// Expands YAML merge keys (`<<: *base`, `<<: [*a, *b]`) in one mapping's
+/// entries. The mapping's own keys win over merged ones, and an earlier map
+/// of a merge list wins over a later one, as the YAML merge type says.
+/// Merged entries keep the spans where they were written, so errors inside
+/// them point into the anchored map.
+fn merge_keys(entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, Diagnostic> {
+    if !entries.iter().any(|(k, _)| is_merge_key(k)) {
+        return Ok(entries);
+    }
+    let mut own = Vec::new();
+    let mut merged: Vec<(Node, Node)> = Vec::new();
+    for (key, value) in entries {
+        if !is_merge_key(&key) {
+            own.push((key, value));
+            continue;
+        }
+        let maps = match value.value {
+            Value::Map(pairs) => vec![pairs],
+            Value::Seq(items) => items
+                .into_iter()
+                .map(|item| match item.value {
+                    Value::Map(pairs) => Ok(pairs),
+                    _ => Err(not_a_map(item.span)),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(not_a_map(value.span)),
+        };
+        for (k, v) in maps.into_iter().flatten() {
+            if !merged.iter().any(|(m, _)| m.as_str() == k.as_str()) {
+                merged.push((k, v));
+            }
+        }
+    }
+    merged.retain(|(k, _)| !own.iter().any(|(o, _)| o.as_str() == k.as_str()));
+    merged.extend(own);
+    Ok(merged)
+}
+
+fn not_a_map(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "warren::yaml-syntax",
+        span,
+        "a merge key `<<` takes a mapping or a list of mappings",
+        "not a mapping",
+    )
 }
 
 #[cfg(test)]
@@ -297,5 +349,67 @@ mod tests {
             panic!("not a map")
         };
         assert!(matches!(entries[1].1.value, Value::Map(_)));
+    }
+
+    fn entries(node: &Node) -> Vec<(String, String)> {
+        let Value::Map(pairs) = &node.value else {
+            panic!("not a map")
+        };
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                let v = v
+                    .as_str()
+                    .map_or_else(|| v.type_name().to_string(), str::to_string);
+                (k.as_str().unwrap_or_default().to_string(), v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merge_keys_let_own_keys_win_and_earlier_maps_win() {
+        let text = "a: &a {x: 1, y: 1}\nb: &b {y: 2, z: 2}\nc:\n  <<: [*a, *b]\n  x: own\n";
+        let root = parse(text).expect("valid yaml");
+        let Value::Map(top) = &root.value else {
+            panic!("not a map")
+        };
+        let c = entries(&top[2].1);
+        let get = |k: &str| c.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("x"), Some("own"));
+        assert_eq!(get("y"), Some("1"), "the first map of the list wins");
+        assert_eq!(get("z"), Some("2"));
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert!(c.iter().all(|(k, _)| k != "<<"));
+    }
+
+    #[test]
+    fn merged_values_keep_the_place_they_were_written() {
+        let text = "base: &base\n  image: alpine\nsvc:\n  <<: *base\n";
+        let root = parse(text).expect("valid yaml");
+        let Value::Map(top) = &root.value else {
+            panic!("not a map")
+        };
+        let Value::Map(svc) = &top[1].1.value else {
+            panic!("not a map")
+        };
+        let image = &svc[0].1;
+        assert_eq!(crate::span::line_col(text, image.span.start), (2, 10));
+    }
+
+    #[test]
+    fn quoted_merge_key_is_an_ordinary_key_and_bad_merges_are_errors() {
+        let root = parse("a: {'<<': 1}\n").expect("valid yaml");
+        let Value::Map(top) = &root.value else {
+            panic!("not a map")
+        };
+        assert_eq!(
+            entries(&top[0].1),
+            vec![("<<".to_string(), "1".to_string())]
+        );
+        let err = parse("a: {<<: 1}\n").expect_err("merge of a scalar");
+        assert!(err.message.contains("merge key"), "{}", err.message);
+        let err =
+            parse("a: &a {k: 1}\nb: {<<: [*a, 2]}\n").expect_err("merge of a list with a scalar");
+        assert!(err.message.contains("merge key"), "{}", err.message);
     }
 }

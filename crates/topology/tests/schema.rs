@@ -42,7 +42,7 @@ fn set(keys: &[&str]) -> BTreeSet<String> {
 #[test]
 fn schema_keys_match_the_decoder() {
     let s = schema();
-    let cases: [(&str, &[&str]); 21] = [
+    let cases: [(&str, &[&str]); 23] = [
         ("", raw::LAB_KEYS),
         ("/$defs/node", raw::NODE_KEYS),
         ("/$defs/link", raw::LINK_KEYS),
@@ -56,6 +56,7 @@ fn schema_keys_match_the_decoder() {
         ("/$defs/ready", raw::READY_KEYS),
         ("/$defs/console", raw::CONSOLE_KEYS),
         ("/$defs/node/properties/netconf", raw::NETCONF_KEYS),
+        ("/$defs/node/properties/cloud_init", raw::CLOUD_INIT_KEYS),
         ("/$defs/step", steps::STEP_KEYS),
         ("/$defs/fault", steps::FAULT_KEYS),
         ("/$defs/exec_check", steps::EXEC_KEYS),
@@ -64,6 +65,7 @@ fn schema_keys_match_the_decoder() {
         ("/$defs/console_step", steps::CONSOLE_STEP_KEYS),
         ("/$defs/capture_check", steps::CAPTURE_KEYS),
         ("/$defs/wait_step", steps::WAIT_KEYS),
+        ("/properties/capture", raw::CAPTURE_KEYS),
     ];
     for (pointer, decoder) in cases {
         assert_eq!(keys(&s, pointer), set(decoder), "keys of {pointer:?}");

@@ -44,7 +44,7 @@ pub fn run(args: &ConsoleArgs) -> Result<(), Failure> {
         "attached to the console of {} in lab {}; Ctrl-] detaches",
         args.node, args.name
     );
-    warren_runtime::vm::attach_console(socket, warren_runtime::vm::DETACH_KEY)
+    warren_runtime::console::attach(socket, warren_runtime::console::DETACH_KEY)
         .map_err(Failure::error)?;
     Ok(())
 }

@@ -31,6 +31,21 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
             dir.display()
         )));
     };
+    // A container whose process has ended has no namespaces to join: say
+    // so, and where its output went, instead of failing to open them.
+    if let Some(rec) = st.containers.get(&args.node)
+        && !warren_runtime::procs::ProcessId::from(*rec).alive()
+    {
+        return Err(Failure::Error(miette::miette!(
+            "node {} has exited: its process {} is gone; its output is in {}",
+            args.node,
+            rec.pid,
+            st.results
+                .join("logs")
+                .join(format!("{}.log", args.node))
+                .display()
+        )));
+    }
     // A terminal's type goes along, as the user's shell would have it.
     let term: Vec<(String, String)> = std::env::var("TERM")
         .map(|t| vec![("TERM".into(), t)])
@@ -61,9 +76,20 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
             args.node
         )
     })?;
+    // A container or system node's commands get its confinement, as its
+    // init did (compiled before joining: the spec is a host file).
+    let confinement = match st.containers.get(&args.node) {
+        Some(init) if !args.privileged => {
+            Some(warren_lab::helpers::confinement_of(init.pid).map_err(Failure::error)?)
+        }
+        _ => None,
+    };
     // Joining namespaces needs a single-threaded process: nothing before
     // this point started a thread.
     ns.join().map_err(Failure::error)?;
+    if let Some(c) = confinement {
+        c.apply().map_err(Failure::error)?;
+    }
     let tty = args.tty
         || (args.command.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stdin()));
     let code = if tty {

@@ -1,8 +1,8 @@
-//! `warren image`: pull, list, remove and prune images in the local store.
+//! `warren image`: pull, load, list, remove and prune images in the local store.
 
 use crate::Failure;
 use clap::{Args, Subcommand};
-use warren_image::{Image, ProgressMode, Puller, Reference, Store};
+use warren_image::{Image, ProgressMode, Puller, Reference, Store, load};
 
 /// `warren image`.
 #[derive(Debug, Args)]
@@ -26,6 +26,29 @@ pub enum ImageCommand {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Load an image built locally into the store: a `docker save` tarball
+    /// or an OCI archive (`buildah push IMG oci-archive:FILE`), plain or
+    /// gzipped, from a file or stdin. Prints `Loaded image: NAME`.
+    Load {
+        /// The archive (`-` or none: stdin).
+        #[arg(value_name = "FILE", conflicts_with = "input")]
+        file: Option<std::path::PathBuf>,
+        /// The archive, as docker's `load -i` names it.
+        #[arg(short = 'i', long = "input", value_name = "FILE")]
+        input: Option<std::path::PathBuf>,
+        /// Record the image under this reference instead of the archive's
+        /// own name (a docker archive's RepoTags, an OCI ref name, else
+        /// `localhost/<file name>`).
+        #[arg(short = 't', long = "tag", value_name = "REF")]
+        tag: Option<String>,
+        /// Of an OCI archive holding several images, the one whose
+        /// `org.opencontainers.image.ref.name` is this.
+        #[arg(long, value_name = "NAME")]
+        ref_name: Option<String>,
+        /// Print the loaded image as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List images in the store.
     #[command(alias = "list")]
@@ -151,6 +174,41 @@ pub fn run(args: &ImageArgs) -> Result<(), Failure> {
                 json(&serde_json::Value::Array(out))?;
             }
             Ok(())
+        }
+        ImageCommand::Load {
+            file,
+            input,
+            tag,
+            ref_name,
+            json: as_json,
+        } => {
+            let name = tag.as_deref().map(parse).transpose()?;
+            let path = file
+                .as_ref()
+                .or(input.as_ref())
+                .filter(|p| p.as_os_str() != "-");
+            let image = match path {
+                Some(p) => {
+                    let f = std::fs::File::open(p)
+                        .map_err(|e| miette::miette!("opening {}: {e}", p.display()))?;
+                    let input = p.display().to_string();
+                    load::load_tar(&store, f, &input, name.as_ref(), ref_name.as_deref())
+                }
+                None => load::load_tar(
+                    &store,
+                    std::io::stdin().lock(),
+                    "stdin",
+                    name.as_ref(),
+                    ref_name.as_deref(),
+                ),
+            }
+            .map_err(Failure::error)?;
+            if *as_json {
+                json(&image_json(&image))
+            } else {
+                println!("Loaded image: {}", image.reference.familiar());
+                Ok(())
+            }
         }
         ImageCommand::Ls { json: as_json } => {
             let images = store.images().map_err(Failure::error)?;

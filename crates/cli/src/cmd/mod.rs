@@ -2,6 +2,7 @@
 
 mod capture;
 mod console;
+mod curated;
 mod down;
 mod exec;
 mod graph;
@@ -11,10 +12,13 @@ mod inspect;
 mod node;
 mod probe;
 mod ps;
+mod report;
 mod run;
+mod system_lab;
 mod test;
 mod up;
 mod validate;
+mod view;
 
 use crate::Failure;
 use crate::args::{Cli, Command};
@@ -22,10 +26,18 @@ use clap::CommandFactory;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    // A command's own -q/-v and the global ones mean the same.
+    let (verbose, quiet) = cli.verbosity();
     match cli.command {
-        Command::Up(a) => up::run(&a),
+        Command::Up(mut a) => {
+            a.quiet = quiet;
+            up::run(&a)
+        }
         Command::Down(a) => down::run(&a),
-        Command::Test(a) => test::run(&a),
+        Command::Test(mut a) => {
+            a.quiet = quiet;
+            test::run(&a)
+        }
         Command::NetExec(a) => crate::testrun::netexec::run(&a),
         Command::Ps(a) => ps::run(&a),
         Command::Inspect(a) => inspect::run(&a),
@@ -61,25 +73,39 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Run(a) => run::run(&a),
         Command::Probe(a) => probe::run(&a),
         Command::Validate(a) => validate::run(&a),
-        Command::Netconf(a) => match crate::netconf::run(&a) {
+        Command::Netconf(mut a) => match crate::netconf::run({
+            a.verbose = verbose;
+            a.quiet = quiet;
+            &a
+        }) {
             0 => Ok(()),
             code => Err(Failure::Exit(u8::try_from(code).unwrap_or(1))),
         },
         Command::Graph(a) => graph::run(&a),
-        Command::Image(a) => image::run(&a),
+        Command::Report(a) => report::run(&a),
+        Command::View(a) => view::run(&a),
+        Command::Image(mut a) => {
+            if let image::ImageCommand::Pull { quiet: q, .. } = &mut a.command {
+                *q |= quiet;
+            }
+            image::run(&a)
+        }
         Command::Schema => {
             println!("{}", warren_topology::schema::SCHEMA.trim_end());
             Ok(())
         }
         Command::Completions(a) => {
             let mut cmd = Cli::command();
-            clap_complete::generate(a.shell, &mut cmd, "warren", &mut std::io::stdout());
-            Ok(())
+            let mut out = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "warren", &mut out);
+            crate::pipe::write_stdout(&out)
         }
         Command::Man => {
             let man = clap_mangen::Man::new(Cli::command());
-            man.render(&mut std::io::stdout())
-                .map_err(|e| Failure::Error(miette::miette!("writing the man page: {e}")))
+            let mut out = Vec::new();
+            man.render(&mut out)
+                .map_err(|e| Failure::Error(miette::miette!("writing the man page: {e}")))?;
+            crate::pipe::write_stdout(&out)
         }
     }
 }

@@ -1,26 +1,22 @@
 //! `warren probe`: boot an OS image with systemd as a one-node lab, install
 //! packages with the distro's own tool, check units, URLs and commands from
 //! inside, print a table (or JSON), tear down, and exit non-zero if any
-//! check failed: racker/postroj's probe, without systemd-nspawn.
+//! check failed: racker/postroj's probe, without systemd-nspawn. An image
+//! without systemd gets it installed first, once (`provision: true`).
+//! `warren probe list-images`, `pull` and `selftest` are postroj's.
 
+use super::curated;
+use super::system_lab::{self, POLL, Spec, SystemLab};
 use crate::Failure;
-use crate::args::ProbeArgs;
+use crate::args::{ProbeArgs, ProbeCommand};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
-use warren_image::{CuratedImage, CuratedImages};
-use warren_lab::lifecycle::{self, UpOptions};
-use warren_lab::state::{self, LabState};
-use warren_runtime::procs::ProcessId;
+use warren_image::CuratedImages;
 
 /// Where packages appear inside the probed system.
 const PACKAGE_DIR: &str = "/var/tmp/warren-probe";
-
-/// How often a unit or URL that is not up yet is checked again, and how
-/// often the boot is polled: a check is one short process, and a probe
-/// waits for little else.
-const POLL: Duration = Duration::from_millis(20);
 
 /// One check and its outcome.
 #[derive(Debug, Serialize)]
@@ -45,45 +41,25 @@ impl Check {
     }
 }
 
-/// A lab that goes down when dropped, whatever happens in between.
-struct Probed {
-    name: String,
-    state: LabState,
-    program: PathBuf,
+/// Runs `argv` in the probed node.
+fn exec(lab: &SystemLab, argv: &[&str]) -> std::io::Result<Output> {
+    lab.command(argv).output()
 }
 
-/// A probe's system has nothing to keep (its writable layer goes with it),
-/// so its systemd is killed outright rather than asked to halt, and the lab
-/// is torn down after it.
-impl Drop for Probed {
-    fn drop(&mut self) {
-        if let Some(init) = self.state.containers.get("probe") {
-            ProcessId::from(*init).kill();
-        }
-        let _ = lifecycle::down(&self.name);
-    }
+fn sh(lab: &SystemLab, script: &str) -> std::io::Result<Output> {
+    exec(lab, &["sh", "-c", script])
 }
 
-impl Probed {
-    fn exec(&self, argv: &[&str]) -> std::io::Result<Output> {
-        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-        warren_lab::kinds::spawn_command(&self.state, "probe", &argv, &self.program).output()
-    }
-
-    fn sh(&self, script: &str) -> std::io::Result<Output> {
-        self.exec(&["sh", "-c", script])
-    }
-
-    /// Retries `f` until it passes or `settle` runs out; returns the last outcome.
-    fn settle(&self, settle: Duration, mut f: impl FnMut() -> (bool, String)) -> (bool, String) {
-        let start = Instant::now();
-        loop {
-            let (ok, detail) = f();
-            if ok || start.elapsed() >= settle {
-                return (ok, detail);
-            }
-            std::thread::sleep(POLL);
+/// Retries `f` until it passes or `settle` runs out; returns the last outcome
+/// (a check is one short process, polled as often as the boot).
+fn settle_for(settle: Duration, mut f: impl FnMut() -> (bool, String)) -> (bool, String) {
+    let start = Instant::now();
+    loop {
+        let (ok, detail) = f();
+        if ok || start.elapsed() >= settle {
+            return (ok, detail);
         }
+        std::thread::sleep(POLL);
     }
 }
 
@@ -127,36 +103,6 @@ fn fetch_package(spec: &str, dir: &Path) -> Result<PathBuf, Failure> {
     Ok(path)
 }
 
-/// The lab file of a probe: one system node, its packages bound read-only.
-///
-/// Packages are installed into a booted system (their scripts may start
-/// units), and commands run once each, so with either the lab is up once
-/// the boot has finished (`booted`). Otherwise it is up as soon as systemd
-/// answers: unit and URL checks retry for `--settle` seconds, and need not
-/// wait for units they do not name.
-fn lab_text(name: &str, image: &str, packages: &[PathBuf], booted: bool) -> String {
-    let states = if booted {
-        "[running, degraded]"
-    } else {
-        "[initializing, starting, running, degraded]"
-    };
-    let mut s = format!(
-        "name: {name}\ncapture: none\nnodes:\n  probe:\n    kind: system\n    image: {image:?}\n    ready: {{system_state: {states}, interval: {}ms}}\n",
-        POLL.as_millis()
-    );
-    if !packages.is_empty() {
-        s.push_str("    binds:\n");
-        for p in packages {
-            let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("package");
-            s.push_str(&format!(
-                "      - {:?}\n",
-                format!("{}:{PACKAGE_DIR}/{file}:ro", p.display())
-            ));
-        }
-    }
-    s
-}
-
 /// The HTTP status a URL answers with from inside, fetched with bash's
 /// /dev/tcp (a minimal OS image has no HTTP client).
 fn http_script(url: &str) -> Option<String> {
@@ -170,76 +116,50 @@ fn http_script(url: &str) -> Option<String> {
     ))
 }
 
-/// Prints the curated images, as a table or JSON.
-fn list_images(curated: &CuratedImages, json: bool) -> Result<(), Failure> {
-    if json {
-        let all: Vec<&CuratedImage> = curated.iter().collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&all).map_err(|e| miette::miette!("{e}"))?
-        );
-        return Ok(());
-    }
-    let mut rows = vec![["NAME", "IMAGE", "SOURCE", "DESCRIPTION"].map(String::from)];
-    for i in curated.iter() {
-        rows.push([
-            i.name.clone(),
-            i.image.clone(),
-            i.source.clone(),
-            i.description.clone(),
-        ]);
-    }
-    print!("{}", crate::table::render(&rows));
-    Ok(())
-}
-
 pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
     let curated = CuratedImages::load_default().map_err(Failure::error)?;
+    match &args.command {
+        Some(ProbeCommand::ListImages { json }) => return curated::list(&curated, *json),
+        Some(ProbeCommand::Pull { names, all }) => return curated::pull(&curated, names, *all),
+        Some(ProbeCommand::Selftest { test, images, json }) => {
+            return curated::selftest(&curated, test, images, *json);
+        }
+        None => {}
+    }
     let Some(asked) = &args.image else {
-        return list_images(&curated, args.json);
+        return curated::list(&curated, args.json);
     };
     // A curated name stands for its image; anything else is used as given.
-    let image = curated
-        .get(asked)
-        .map_or(asked.as_str(), |c| c.image.as_str());
-    let program =
-        std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;
-    let work = tempfile_dir()?;
+    let image = curated.resolve(asked).map_err(Failure::error)?;
+    let work = system_lab::work_dir("probe")?;
     let packages: Vec<PathBuf> = args
         .packages
         .iter()
         .map(|p| fetch_package(p, &work))
         .collect::<Result<_, _>>()?;
-    let name = format!("probe{}", std::process::id() % 10_000_000);
+    let binds = packages
+        .iter()
+        .map(|p| {
+            let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("package");
+            format!("{}:{PACKAGE_DIR}/{file}:ro", p.display())
+        })
+        .collect();
+    // Packages are installed into a booted system (their scripts may start
+    // units), and commands run once each, so with either the lab is up once
+    // the boot has finished. Otherwise unit and URL checks retry for
+    // `--settle` seconds, and need not wait for units they do not name.
     let booted = !packages.is_empty() || !args.commands.is_empty();
-    let text = lab_text(&name, image, &packages, booted);
-    let file = work.join("probe.yaml");
-    std::fs::write(&file, &text).map_err(|e| miette::miette!("{}: {e}", file.display()))?;
-    let loaded = warren_topology::load(&text, &name);
-    let lab = loaded.lab.ok_or_else(|| {
-        miette::miette!(
-            "the probe's lab did not validate: {:?}",
-            loaded.diagnostics.0.first()
-        )
-    })?;
-    if !warren_lab::images::is_path(image) {
-        warren_lab::images::resolve(image, !args.json).map_err(Failure::error)?;
-    }
+    let spec = Spec {
+        lab: format!("probe{}", std::process::id() % 10_000_000),
+        node: "probe",
+        image,
+        binds,
+        booted,
+        progress: !args.json,
+        work: &work,
+    };
     let started = Instant::now();
-    let opts = UpOptions {
-        replace: false,
-        foreground: false,
-        results_root: work.join("results"),
-    };
-    let dir = lifecycle::up(&lab, &text, &file, &opts, &program).map_err(Failure::error)?;
-    let st = LabState::read(&dir)
-        .map_err(Failure::error)?
-        .ok_or_else(|| miette::miette!("the probe lab has no state"))?;
-    let probed = Probed {
-        name,
-        state: st,
-        program,
-    };
+    let probed = SystemLab::up(&spec)?;
     let booted = started.elapsed();
     let mut checks = vec![Check {
         check: if image == asked {
@@ -261,12 +181,12 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
         } else {
             format!("dpkg -i {inside}")
         };
-        let out = probed.sh(&install);
+        let out = sh(&probed, &install);
         checks.push(Check::of_command(format!("install {file}"), &out));
     }
     for unit in &args.units {
-        let (ok, detail) = probed.settle(settle, || {
-            let out = probed.exec(&["systemctl", "is-active", unit]);
+        let (ok, detail) = settle_for(settle, || {
+            let out = exec(&probed, &["systemctl", "is-active", unit]);
             (passed(&out), output_text(&out))
         });
         checks.push(Check {
@@ -284,8 +204,8 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
             });
             continue;
         };
-        let (ok, detail) = probed.settle(settle, || {
-            let out = probed.exec(&["bash", "-c", &script]);
+        let (ok, detail) = settle_for(settle, || {
+            let out = exec(&probed, &["bash", "-c", &script]);
             let line = output_text(&out);
             let status = line
                 .split_whitespace()
@@ -300,7 +220,7 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
         });
     }
     for cmd in &args.commands {
-        let out = probed.sh(cmd);
+        let out = sh(&probed, cmd);
         checks.push(Check::of_command(format!("cmd {cmd}"), &out));
     }
     let checked = started.elapsed();
@@ -336,11 +256,4 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
     } else {
         Ok(())
     }
-}
-
-/// A private working folder under the state root for packages and results.
-fn tempfile_dir() -> Result<PathBuf, Failure> {
-    let dir = state::state_root().join(format!("probe-work-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| miette::miette!("{}: {e}", dir.display()))?;
-    Ok(dir)
 }

@@ -1,9 +1,14 @@
-//! `warren run [-it] IMAGE|--rootfs DIR [CMD...]`: one container outside any
-//! lab, in the foreground, with stdin, stdout and the exit code passed through.
+//! `warren run [-it] [--boot] IMAGE|--rootfs DIR [CMD...]`: one container
+//! outside any lab, in the foreground, with stdin, stdout and the exit code
+//! passed through. With `--boot`, the image's systemd boots first (see
+//! [`boot`]).
 
+use super::system_lab::{self, Spec, SystemLab};
 use crate::Failure;
 use crate::args::RunArgs;
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 use warren_lab::images;
 use warren_runtime::container::{self, BindMount, ContainerSpec, Rootfs};
 
@@ -33,7 +38,102 @@ fn parse_bind(v: &str) -> Result<BindMount, Failure> {
     })
 }
 
+/// Whether the command gets a pseudo-terminal: only when asked and stdin is
+/// one. A pipe given with -t passes through instead, so that its end
+/// reaches the command (a terminal has no end of input to pass on).
+fn wants_tty(args: &RunArgs) -> bool {
+    args.tty && std::io::stdin().is_terminal()
+}
+
+/// The options `--boot` cannot honour: the command runs as `warren exec`
+/// runs one in a system node (systemd's clean environment, as root, from /).
+fn boot_unsupported(args: &RunArgs) -> Option<&'static str> {
+    [
+        (!args.env.is_empty(), "--env"),
+        (args.workdir.is_some(), "--workdir"),
+        (args.user.is_some(), "--user"),
+        (args.entrypoint.is_some(), "--entrypoint"),
+        (args.net != "none", "--net"),
+        (
+            args.rootfs.is_some(),
+            "--rootfs (give the directory as the image)",
+        ),
+        (!args.cap_add.is_empty(), "--cap-add"),
+        (!args.cap_drop.is_empty(), "--cap-drop"),
+    ]
+    .into_iter()
+    .find_map(|(set, flag)| set.then_some(flag))
+}
+
+/// `warren run --boot`: a one-node lab whose system node boots the image
+/// (systemd provisioned first if missing, as `provision: true`), then the
+/// command through `warren exec` in the booted system, stdio attached; its
+/// exit code is the run's, and the lab goes (writable layer and all).
+fn boot(args: &RunArgs) -> Result<(), Failure> {
+    if let Some(flag) = boot_unsupported(args) {
+        return Err(Failure::Error(miette::miette!(
+            "--boot does not take {flag}: the command runs in the booted system as `warren exec` runs one"
+        )));
+    }
+    let Some((asked, command)) = args.args.split_first() else {
+        return Err(Failure::Error(miette::miette!("give an image to boot")));
+    };
+    let curated = warren_image::CuratedImages::load_default().map_err(Failure::error)?;
+    let image = curated.resolve(asked).map_err(Failure::error)?;
+    let work = system_lab::work_dir("run")?;
+    let binds = args
+        .volumes
+        .iter()
+        .map(|v| {
+            parse_bind(v).map(|b| {
+                let mode = if b.readonly { ":ro" } else { "" };
+                format!("{}:{}{mode}", b.source.display(), b.target)
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let spec = Spec {
+        lab: format!("run{}", std::process::id() % 10_000_000),
+        node: args.name.as_deref().unwrap_or("run"),
+        image,
+        binds,
+        booted: true,
+        progress: std::io::stderr().is_terminal(),
+        work: &work,
+    };
+    let result = SystemLab::up(&spec).and_then(|lab| {
+        let mut exec = std::process::Command::new(&lab.program);
+        exec.arg("exec").arg(&lab.name).arg(&lab.node);
+        if wants_tty(args) {
+            exec.arg("-t");
+        }
+        if args.privileged {
+            exec.arg("--privileged");
+        }
+        exec.arg("--").args(command);
+        let mut child = exec
+            .spawn()
+            .map_err(|e| miette::miette!("running {}: {e}", lab.program.display()))?;
+        warren_runtime::container::forward_stop_signals(
+            i32::try_from(child.id()).unwrap_or(i32::MAX),
+        );
+        let status = child
+            .wait()
+            .map_err(|e| miette::miette!("waiting for the command: {e}"))?;
+        Ok(status
+            .code()
+            .or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s))
+            .unwrap_or(1))
+    });
+    let _ = std::fs::remove_dir_all(&work);
+    let code = result?;
+    Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+}
+
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
+    warren_runtime::container::set_stop_grace(Duration::from_secs(args.stop_timeout));
+    if args.boot {
+        return boot(args);
+    }
     let (image, words) = match (&args.rootfs, args.args.split_first()) {
         (Some(dir), _) => (
             images::directory(dir).map_err(Failure::error)?,
@@ -59,7 +159,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         env.retain(|(key, _)| key != k);
         env.push((k.to_string(), v.to_string()));
     }
-    if args.tty && !env.iter().any(|(k, _)| k == "TERM") {
+    let tty = wants_tty(args);
+    if tty && !env.iter().any(|(k, _)| k == "TERM") {
         env.push((
             "TERM".into(),
             std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
@@ -80,6 +181,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         .iter()
         .map(|v| parse_bind(v))
         .collect::<Result<Vec<_>, _>>()?;
+    let capabilities = warren_runtime::security::caps::resolve(
+        container::DEFAULT_CAPABILITIES,
+        &args.cap_add,
+        &args.cap_drop,
+    )
+    .map_err(Failure::error)?;
     // The writable layer lives in the state root and goes when the container exits.
     let dir = warren_lab::state::state_root().join("run").join(&name);
     if dir.exists() {
@@ -113,15 +220,13 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{name}\n"
         ),
         resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-        capabilities: container::DEFAULT_CAPABILITIES
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
+        capabilities,
+        privileged: args.privileged,
         system: None,
         console: None,
         notify: None,
     };
-    let result = if args.tty {
+    let result = if tty {
         let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;
         let slave = pty.take_slave();
         container::launch(&spec, slave, &mut |_| pty.relay())

@@ -113,6 +113,13 @@ fn run_tests(args: &TestArgs) -> Result<(), Failure> {
             Failure::Error(Failure::report(e).wrap_err(format!("tearing lab {} down", cx.lab_name)))
         })?;
     }
+    // After teardown, so the captures are complete (a kept lab's are
+    // read as far as they go; `warren report` makes the page again). A
+    // page that cannot be made does not change the run's verdict.
+    if let Err(e) = super::report::write_into(&results) {
+        eprintln!("warren test: no report.html:");
+        e.print();
+    }
     if !args.json {
         println!(
             "{}: {} passed, {} failed, {} skipped in {:.2} s; evidence in {}",
@@ -148,7 +155,7 @@ fn count_steps(tests: &[warren_topology::model::Test]) -> usize {
         .sum()
 }
 
-/// junit.xml and summary.md in the evidence folder (and the JUnit file
+/// junit.xml, steps.json and summary.md in the evidence folder (and the JUnit file
 /// where `--junit` says).
 fn write_reports(
     cx: &Context,
@@ -163,6 +170,9 @@ fn write_reports(
             .map_err(|e| Failure::Error(miette::miette!("writing {}: {e}", path.display())))
     };
     write(cx.results.join("junit.xml"), &xml)?;
+    // Every step's result with its output, for report.html.
+    let steps = serde_json::to_string_pretty(reports).map_err(|e| miette::miette!("{e}"))?;
+    write(cx.results.join("steps.json"), &steps)?;
     if let Some(p) = junit_copy {
         write(p.to_path_buf(), &xml)?;
     }
@@ -190,6 +200,7 @@ fn evidence_files(results: &Path) -> Vec<String> {
         }
     }
     out.push("summary.md".into());
+    out.push("report.html".into());
     out.sort();
     out.dedup();
     out

@@ -3,6 +3,7 @@
 use crate::Failure;
 use crate::args::{LabArgs, UpArgs};
 use crate::labfile::LabFile;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 use warren_lab::lifecycle::{self, UpOptions};
@@ -64,14 +65,21 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
 }
 
 impl LabArgs {
+    /// The compose options given.
+    pub fn compose_options(&self) -> crate::compose::Options {
+        crate::compose::Options {
+            network_files: crate::compose::split_paths(&self.network_files),
+            compose_files: crate::compose::split_paths(&self.compose_files),
+            env_files: self.env_files.clone(),
+            create_volumes: true,
+        }
+    }
+
     /// Reads and validates the lab (a compose file with its network files
     /// converted first) under `--name` if given; returns it with the text
     /// the supervisor is to read.
     pub fn load(&self) -> Result<(Lab, String), Failure> {
-        let file = LabFile::read_with(
-            &self.file,
-            &crate::compose::split_network_files(&self.network_files),
-        )?;
+        let file = LabFile::read_with(&self.file, &self.compose_options())?;
         let text = file.text.clone();
         let mut lab = file.into_lab()?;
         if let Some(name) = &self.name {
@@ -81,9 +89,10 @@ impl LabArgs {
         Ok((lab, text))
     }
 
-    /// Pulls the images the lab's container nodes lack (with progress bars
+    /// Pulls the images the lab's container and system nodes lack (with progress bars
     /// when `progress`), then starts its supervisor and waits until the lab
-    /// is ready. Returns the lab's state folder.
+    /// is ready, showing its phases on a terminal when `progress` (see
+    /// [`crate::progress`]). Returns the lab's state folder.
     pub fn bring_up(
         &self,
         lab: &Lab,
@@ -112,7 +121,18 @@ impl LabArgs {
             foreground,
             results_root: lifecycle::results_root(self.results.as_deref(), lab),
         };
-        lifecycle::up(lab, text, &self.file, &opts, &program).map_err(|e| {
+        // A foreground supervisor logs to this terminal itself.
+        let watch = (!foreground).then(|| {
+            let spinners = progress
+                && std::io::stderr().is_terminal()
+                && std::env::var("CI").map_or(true, |v| v != "true");
+            crate::progress::Watch::start(&lab.name, spinners, crate::logging::requested())
+        });
+        let up = lifecycle::up(lab, text, &self.file, &opts, &program);
+        if let Some(w) = watch.flatten() {
+            w.finish(up.is_ok());
+        }
+        up.map_err(|e| {
             Failure::Error(Failure::report(e).wrap_err(format!("bringing lab {} up", lab.name)))
         })
     }

@@ -81,6 +81,30 @@ pub struct NetconfArgs {
     pub renderer: Option<String>,
 }
 
+/// The command line of the binary when it is invoked as `packet-networking`
+/// (a symlink to `warren`, as busybox does): `warren netconf`'s flags.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "packet-networking",
+    about = "Writes a host's network configuration into a root filesystem from Equinix Metal metadata (warren netconf)"
+)]
+struct PacketNetworking {
+    #[command(flatten)]
+    args: NetconfArgs,
+}
+
+/// The exit code of a `packet-networking` run when argv[0]'s file name is
+/// `packet-networking`, so installer scripts keep working unchanged;
+/// `None` for any other name.
+pub fn as_packet_networking() -> Option<u8> {
+    let argv0 = std::env::args_os().next()?;
+    if std::path::Path::new(&argv0).file_name()? != "packet-networking" {
+        return None;
+    }
+    let cli = <PacketNetworking as clap::Parser>::parse();
+    Some(u8::try_from(run(&cli.args)).unwrap_or(1))
+}
+
 /// Runs `warren netconf`; returns the process exit code (0, 1, 20 or 30)
 /// after printing any error to stderr.
 pub fn run(args: &NetconfArgs) -> i32 {

@@ -78,7 +78,7 @@ impl Context {
             .lab
             .links
             .iter()
-            .find(|l| l.name == name || l.endpoints.iter().any(|e| e.value.to_string() == name))
+            .find(|l| l.name == name || l.endpoints.iter().any(|e| e.value.is(name)))
             .map(|l| l.name.clone())
             .or_else(|| {
                 self.lab

@@ -142,11 +142,17 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
             let (mut c, _) = listener.accept().unwrap();
-            let mut req = [0u8; 1024];
-            let n = c.read(&mut req).unwrap();
-            let req = String::from_utf8_lossy(&req[..n]).into_owned();
+            // Read the whole request head before answering: closing on a
+            // partial read would fail the client's remaining write.
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "the request ended before its blank line");
+                req.extend_from_slice(&buf[..n]);
+            }
             c.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello").unwrap();
-            req
+            String::from_utf8_lossy(&req).into_owned()
         });
         let (s, b) = get(
             &format!("http://127.0.0.1:{port}/x?y=1"),

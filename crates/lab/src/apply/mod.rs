@@ -401,6 +401,14 @@ pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, A
                 };
                 batches[h].set_master(idx.get(h, port), bi);
             }
+            Step::AddAltname {
+                ns,
+                ifname,
+                altname,
+            } => {
+                let n = at(ns)?;
+                batches[n].add_altname(idx.get(n, ifname), altname);
+            }
             Step::AddAddress { ns, ifname, addr } => {
                 let n = at(ns)?;
                 let LinkRef::Index(i) = idx.get(n, ifname) else {

@@ -156,9 +156,16 @@ pub fn wait_oper_up(
                 kernel(format!("listing links of {}", plan.namespaces[n]))(e.into())
             })?;
             for name in names {
-                let up = links
-                    .iter()
-                    .any(|l| l.name == name && l.oper_state == warren_kernel::OperState::Up);
+                // A tap (kind `tun`) has carrier while its reader (the
+                // wire, QEMU) holds it, and passes traffic from then on;
+                // its operational state may say `unknown` for good, or
+                // `up` only after the link watch's rate limit (up to a
+                // second), so waiting for `Up` cost a wired link 1-5 s.
+                let up = links.iter().any(|l| {
+                    l.name == name
+                        && (l.oper_state == warren_kernel::OperState::Up
+                            || (l.kind.as_deref() == Some("tun") && l.admin_up && l.lower_up))
+                });
                 if !up {
                     still.push((n, name));
                 }

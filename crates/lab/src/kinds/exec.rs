@@ -117,6 +117,7 @@ pub fn wait_probe(node: &Node, cx: &ReadyCx<'_>) -> Result<(), NodeError> {
         .interval
         .map_or(Duration::from_millis(200), |d| d.to_std());
     let started = Instant::now();
+    tracing::info!(progress = "start", step = "ready", node = %name, "probing");
     loop {
         let out = spawn_command(cx.state, &name, &probe.argv(), cx.program)
             .output()
@@ -124,8 +125,9 @@ pub fn wait_probe(node: &Node, cx: &ReadyCx<'_>) -> Result<(), NodeError> {
                 node: name.clone(),
                 source,
             })?;
-        tracing::debug!(node = %name, status = %out.status, "ready probe");
+        tracing::debug!(node = %name, status = %out.status, "readiness: probe");
         if out.status.success() {
+            tracing::info!(progress = "done", step = "ready", node = %name, "probe passed");
             return Ok(());
         }
         if started.elapsed() >= timeout {

@@ -266,13 +266,18 @@ pub enum NodeError {
     },
 }
 
-/// `/etc/hosts` of the lab: every node's addresses under its name.
+/// `/etc/hosts` of the lab: every node's addresses under its name and
+/// its aliases.
 pub fn hosts_file(lab: &Lab) -> String {
     let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     for n in &lab.nodes {
         for i in &n.interfaces {
             for a in i.addresses() {
-                s.push_str(&format!("{}\t{}\n", a.value.addr, n.name.value));
+                s.push_str(&format!("{}\t{}", a.value.addr, n.name.value));
+                n.aliases
+                    .iter()
+                    .for_each(|al| s.push_str(&format!(" {al}")));
+                s.push('\n');
             }
         }
     }
@@ -331,5 +336,19 @@ mod tests {
         assert!(hosts.contains("10.0.0.1\ta\n"), "{hosts}");
         assert!(hosts.contains("10.0.0.2\tb\n"), "{hosts}");
         assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+    }
+
+    #[test]
+    fn hosts_file_lists_a_nodes_aliases_after_its_name() {
+        let mut lab = warren_topology::load(
+            "name: h\nnodes:\n  a: {}\n  b: {}\nlinks:\n  - endpoints: [a:eth1, b:eth1]\n    ipv4: [10.0.0.1/30, 10.0.0.2/30]\n",
+            "h",
+        )
+        .lab
+        .expect("valid lab");
+        lab.nodes[0].aliases = vec!["clab-h-a".into(), "alpha".into()];
+        let hosts = hosts_file(&lab);
+        assert!(hosts.contains("10.0.0.1\ta clab-h-a alpha\n"), "{hosts}");
+        assert!(hosts.contains("10.0.0.2\tb\n"), "{hosts}");
     }
 }

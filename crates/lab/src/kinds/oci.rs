@@ -86,8 +86,9 @@ pub(super) fn node_dir(state_dir: &Path, node: &str) -> PathBuf {
 
 /// The spec of an application container: the image's entrypoint and
 /// command unless the lab file overrides them, the image's environment
-/// under the node's `env:`, the default capabilities plus those asked
-/// for. A system node adjusts it (see [`super::system`]).
+/// under the node's `env:`, the default capabilities with those the lab
+/// file adds and drops, bind sources from the lab file's folder. A system
+/// node adjusts it (see [`super::system`]).
 pub(super) fn spec_for(
     lab: &Lab,
     node: &Node,
@@ -96,6 +97,7 @@ pub(super) fn spec_for(
     dir: &Path,
 ) -> io::Result<ContainerSpec> {
     let c = node.container.clone().unwrap_or_default();
+    let caps = capabilities(DEFAULT_CAPABILITIES, &c)?;
     let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
     for p in [&upper, &work, &merged] {
         std::fs::create_dir_all(p)?;
@@ -127,26 +129,33 @@ pub(super) fn spec_for(
             .binds
             .iter()
             .map(|b| BindMount {
-                source: PathBuf::from(&b.source),
+                // Relative to the lab file's folder, as a vm's disk is.
+                source: st
+                    .file
+                    .parent()
+                    .map_or_else(|| PathBuf::from(&b.source), |d| d.join(&b.source)),
                 target: b.target.clone(),
                 readonly: b.readonly,
             })
             .collect(),
         hosts: super::hosts_file(lab),
         resolv: "nameserver 127.0.0.1\n".into(),
-        capabilities: capabilities(DEFAULT_CAPABILITIES, &c.capabilities),
+        capabilities: caps,
+        privileged: c.privileged,
         system: None,
         console: None,
         notify: None,
     })
 }
 
-/// `base` and the capabilities the lab file adds.
-pub(super) fn capabilities(base: &[&str], extra: &[String]) -> Vec<String> {
-    base.iter()
-        .map(|c| c.to_string())
-        .chain(extra.iter().cloned())
-        .collect()
+/// `base` with the capabilities the lab file adds (`capabilities:`) and
+/// drops (`cap_drop:`), as Docker combines them.
+pub(super) fn capabilities(
+    base: &[&str],
+    c: &warren_topology::model::ContainerSpec,
+) -> io::Result<Vec<String>> {
+    warren_runtime::security::caps::resolve(base, &c.capabilities, &c.cap_drop)
+        .map_err(io::Error::other)
 }
 
 /// A container's `warren __container` helper and the container's init.
@@ -271,9 +280,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn added_capabilities_follow_the_base_set() {
-        let caps = capabilities(&["CAP_CHOWN", "CAP_KILL"], &["CAP_NET_ADMIN".to_string()]);
-        assert_eq!(caps, ["CAP_CHOWN", "CAP_KILL", "CAP_NET_ADMIN"]);
+    fn the_lab_file_adds_to_and_drops_from_the_base_set() {
+        let c = warren_topology::model::ContainerSpec {
+            capabilities: vec!["NET_ADMIN".to_string()],
+            cap_drop: vec!["CAP_KILL".to_string()],
+            ..Default::default()
+        };
+        let caps = capabilities(&["CHOWN", "KILL"], &c).expect("known names");
+        assert_eq!(caps, ["CHOWN", "NET_ADMIN"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 use warren_kernel::MacAddr;
 use warren_runtime::vm::{
-    Accel, Boot, Console, Firmware, NicBackend, NicSpec, Ovmf, Qmp, VmConfig, VmEvent,
+    Accel, Boot, Console, Firmware, NicBackend, NicSpec, Ovmf, Qmp, VmConfig, VmError, VmEvent,
 };
 use warren_topology::model::{self, Attachment, Node, NodeKind};
 
@@ -44,6 +44,11 @@ fn from_lab_dir(lab_dir: &Path, p: &str) -> PathBuf {
     } else {
         lab_dir.join(p)
     }
+}
+
+/// The console regex a vm is ready at (`ready.console`), if any.
+fn ready_console(node: &Node) -> Option<String> {
+    node.ready.as_ref().and_then(|r| r.console.clone())
 }
 
 /// The guest's NIC names, in NIC order (its interfaces, loopback aside).
@@ -133,13 +138,30 @@ impl Kind for Vm {
         };
         cfg.nic_model = spec.nic_model.clone();
         cfg.extra_args = spec.qemu_args.clone();
-        cfg.kvm_probe_pattern = node.ready.as_ref().and_then(|r| r.console.clone());
+        cfg.kvm_probe_pattern = ready_console(node);
         cfg.events = Some(event_writer(&st.results));
         let names = nic_names(node);
         let (mut mine, rest): (Vec<VmNic>, Vec<VmNic>) =
             cx.nics.drain(..).partition(|n| n.vm == name);
         *cx.nics = rest;
         mine.sort_by_key(|n| n.nic);
+        if node.netconf.is_some() || spec.cloud_init.is_some() {
+            let nics: Vec<(&model::Interface, String)> = mine
+                .iter()
+                .filter_map(|n| {
+                    let i = node.interface(names.get(n.nic)?)?;
+                    Some((i, MacAddr(n.mac.0).to_string()))
+                })
+                .collect();
+            let files =
+                crate::netconf::vm_seed(&cx.lab.name, node, &nics, &lab_dir).map_err(|source| {
+                    err(VmError::File {
+                        path: lab_dir.clone(),
+                        source,
+                    })
+                })?;
+            cfg.seed = Some(files);
+        }
         for n in mine {
             let backend = if n.socket {
                 NicBackend::Socket(n.fd)
@@ -158,8 +180,15 @@ impl Kind for Vm {
                 .push(NicSpec::new(MacAddr(n.mac.0), backend).capture(pcap));
         }
         let _ = std::fs::create_dir_all(st.results.join("capture"));
+        // The boot's progress names the console log, whose last line a
+        // terminal shows while it lasts; it ends at the ready regex.
+        let console = st.results.join("console").join(format!("{name}.txt"));
+        tracing::info!(progress = "start", step = "boot", node = %name, console = %console.display(), "booting");
         let vm = warren_runtime::vm::Vm::start(cfg).map_err(err)?;
         tracing::debug!(node = %name, pid = ?vm.pid(), "vm started");
+        if ready_console(node).is_none() {
+            tracing::info!(progress = "done", step = "boot", node = %name, "started");
+        }
         Ok(Box::new(Running { vm: Some(vm) }))
     }
 
@@ -207,11 +236,12 @@ impl NodeHandle for Running {
         };
         let timeout = ready.timeout.map_or(READY_TIMEOUT, |d| d.to_std());
         vm.wait_ready(pattern, timeout)
-            .map(|_| ())
             .map_err(|source| NodeError::Vm {
                 node: node.name.value.clone(),
                 source: Box::new(source),
-            })
+            })?;
+        tracing::info!(progress = "done", step = "boot", node = %node.name.value, "ready");
+        Ok(())
     }
 
     /// For good: QMP quit, then a kill after the grace. For `warren node

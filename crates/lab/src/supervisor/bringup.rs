@@ -63,13 +63,21 @@ pub(super) fn bring_up(dir: &Path, program: &Path) -> Result<Live, SupervisorErr
         wires: Vec::new(),
         nodes: None,
         spawner: None,
+        without_carrier: 0,
     };
-    for phase in &plan.steps {
+    let spans = progress_spans(&plan.steps);
+    for (i, phase) in plan.steps.iter().enumerate() {
+        for (g, _) in spans.iter().filter(|(_, (first, _))| *first == i) {
+            tracing::info!(progress = "start", step = g.step(), "{}", g.doing());
+        }
         tracing::debug!(step = %phase, "bring-up step");
         run.step(phase)?;
         run.journal
             .step(phase)
             .map_err(io_err("writing the journal in", dir))?;
+        for (g, _) in spans.iter().filter(|(_, (_, last))| *last == i) {
+            tracing::info!(progress = "done", step = g.step(), "{}", run.done(*g));
+        }
     }
     let Run {
         st,
@@ -102,6 +110,74 @@ pub(super) fn bring_up(dir: &Path, program: &Path) -> Result<Live, SupervisorErr
     })
 }
 
+/// A phase of bring-up the user sees as it happens (a progress event at
+/// its start and end: a spinner on a terminal, a line in the run's
+/// events); each node's boot and readiness have their own (see the kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// Resolving, pulling and provisioning images.
+    Images,
+    /// Namespaces, links, captures, addresses and routes.
+    Links,
+    /// Waiting for carrier.
+    Carrier,
+    /// Starting container and system nodes.
+    Containers,
+    /// The nodes' `exec:` commands.
+    Exec,
+}
+
+impl Shown {
+    /// The one a step belongs to, if any.
+    fn of(phase: &Phase) -> Option<Shown> {
+        Some(match phase {
+            Phase::Prepare { .. } => Shown::Images,
+            Phase::CreateLinks | Phase::Captures { .. } | Phase::Configure => Shown::Links,
+            Phase::Carrier => Shown::Carrier,
+            Phase::StartNode { kind, .. } if kinds::info(*kind).takes_image => Shown::Containers,
+            Phase::Exec { .. } => Shown::Exec,
+            _ => return None,
+        })
+    }
+
+    /// Its `step` field.
+    fn step(self) -> &'static str {
+        match self {
+            Shown::Images => "images",
+            Shown::Links => "links",
+            Shown::Carrier => "carrier",
+            Shown::Containers => "containers",
+            Shown::Exec => "exec",
+        }
+    }
+
+    /// What its start event says.
+    fn doing(self) -> &'static str {
+        match self {
+            Shown::Images => "images of the nodes",
+            Shown::Links => "namespaces, links, addresses, routes",
+            Shown::Carrier => "waiting for carrier",
+            Shown::Containers => "starting containers",
+            Shown::Exec => "node commands",
+        }
+    }
+}
+
+/// Each shown phase the plan has, with the positions of its first and
+/// last step: its start event goes before the first, its done event
+/// after the last.
+fn progress_spans(steps: &[Phase]) -> Vec<(Shown, (usize, usize))> {
+    let mut out: Vec<(Shown, (usize, usize))> = Vec::new();
+    for (i, phase) in steps.iter().enumerate() {
+        let Some(g) = Shown::of(phase) else { continue };
+        match out.iter_mut().find(|(h, _)| *h == g) {
+            Some((_, (_, last))) => *last = i,
+            None => out.push((g, (i, i))),
+        }
+    }
+    out
+}
+
 /// What the executor holds while it runs the plan.
 struct Run<'a> {
     lab: &'a Lab,
@@ -118,6 +194,8 @@ struct Run<'a> {
     wires: Vec<RunningWire>,
     nodes: Option<Nodes>,
     spawner: Option<Spawner>,
+    /// Interfaces still without carrier after the carrier wait.
+    without_carrier: usize,
 }
 
 /// The node called `name` of `lab`.
@@ -138,6 +216,27 @@ impl Run<'_> {
         SupervisorError::Apply {
             lab: self.lab.name.clone(),
             source: Box::new(source),
+        }
+    }
+
+    /// What the done event of `shown` says.
+    fn done(&self, shown: Shown) -> String {
+        match shown {
+            Shown::Images => format!("{} ready", self.prepared.len()),
+            Shown::Links => format!(
+                "{} namespaces",
+                self.built.as_ref().map_or(0, |b| b.namespaces.len())
+            ),
+            Shown::Carrier => format!("{} without carrier", self.without_carrier),
+            Shown::Containers => format!(
+                "{} started",
+                self.lab
+                    .nodes
+                    .iter()
+                    .filter(|n| kinds::info(n.kind).takes_image)
+                    .count()
+            ),
+            Shown::Exec => "node commands ran".to_string(),
         }
     }
 
@@ -219,6 +318,7 @@ impl Run<'_> {
                 let not_up = apply::wait_oper_up(&self.plan.network, built, OPER_UP_TIMEOUT);
                 let not_up = not_up.map_err(|e| self.apply_err(e))?;
                 tracing::debug!(without_carrier = ?not_up, "carrier");
+                self.without_carrier = not_up.len();
             }
             Phase::Tools => {
                 crate::tools::run(&self.plan.network, &self.st, self.program)?;
@@ -296,5 +396,60 @@ impl Run<'_> {
         live.handle = Some(handle);
         nodes.record(&mut self.st);
         self.write_state()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_shown_phase_spans_its_first_to_its_last_step() {
+        let lab = warren_topology::load(
+            "name: p\nnodes:\n  a: {}\n  c: {kind: container, image: /srv/c, exec: [[true]]}\n  d: {kind: container, image: /srv/d}\nlinks:\n  - endpoints: [a:eth1, c:eth1]\n",
+            "p",
+        )
+        .lab
+        .expect("valid lab");
+        let steps = crate::steps::plan(&lab).steps;
+        let spans = progress_spans(&steps);
+        let at = |g: Shown| spans.iter().find(|(h, _)| *h == g).map(|(_, s)| *s);
+        let pos = |f: &dyn Fn(&Phase) -> bool| steps.iter().position(f).expect("a step");
+        let last = |f: &dyn Fn(&Phase) -> bool| steps.iter().rposition(f).expect("a step");
+        let prepare = |p: &Phase| matches!(p, Phase::Prepare { .. });
+        assert_eq!(at(Shown::Images), Some((pos(&prepare), last(&prepare))));
+        assert_eq!(
+            at(Shown::Links),
+            Some((
+                pos(&|p| *p == Phase::CreateLinks),
+                pos(&|p| *p == Phase::Configure)
+            ))
+        );
+        let oci = |p: &Phase| matches!(p, Phase::StartNode { kind, .. } if *kind != warren_topology::model::NodeKind::Netns);
+        assert_eq!(at(Shown::Containers), Some((pos(&oci), last(&oci))));
+        let exec = |p: &Phase| matches!(p, Phase::Exec { .. });
+        assert_eq!(at(Shown::Exec), Some((pos(&exec), last(&exec))));
+        // In the order they start: images before links before carrier.
+        let order: Vec<Shown> = spans.iter().map(|(g, _)| *g).collect();
+        assert_eq!(
+            order,
+            [
+                Shown::Images,
+                Shown::Links,
+                Shown::Carrier,
+                Shown::Containers,
+                Shown::Exec
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lab_without_images_or_commands_shows_neither() {
+        let lab = warren_topology::load("name: q\nnodes:\n  a: {}\n", "q")
+            .lab
+            .expect("valid lab");
+        let spans = progress_spans(&crate::steps::plan(&lab).steps);
+        let shown: Vec<&str> = spans.iter().map(|(g, _)| g.step()).collect();
+        assert_eq!(shown, ["links", "carrier"]);
     }
 }

@@ -27,15 +27,18 @@ pub(super) fn teardown(dir: &Path, live: &mut Live) -> Result<(), SupervisorErro
     live.nodes.stop_all(STOP_GRACE);
     // Captures end after the nodes, so their last frames are in the files.
     let finals = live.captures.stop();
-    // Stopping the wires closes their taps.
+    // Stopping the wires closes their taps; all are asked before any is
+    // waited for.
+    for w in &live.wires {
+        w.wire.request_stop();
+    }
     live.wires.clear();
     if let Ok(mut j) = Journal::open(dir) {
-        for c in &finals {
-            let _ = j.record(
-                "capture",
-                &format!("{}: {} frames, {} dropped", c.name, c.captured, c.dropped),
-            );
-        }
+        let lines: Vec<String> = finals
+            .iter()
+            .map(|c| format!("{}: {} frames, {} dropped", c.name, c.captured, c.dropped))
+            .collect();
+        let _ = j.record_all("capture", lines.iter().map(String::as_str));
     }
     // Dropping the init kills every process of the lab's pid namespace.
     drop(live.init.take());
@@ -48,6 +51,7 @@ pub(super) fn teardown(dir: &Path, live: &mut Live) -> Result<(), SupervisorErro
         "down",
         serde_json::json!({ "lab": live.lab.name, "captures": finals }),
     );
+    tracing::info!(lab = %live.lab.name, "down");
     state::remove_dir(dir)?;
     Ok(())
 }

@@ -5,12 +5,22 @@ use serde_json::{Map, Value};
 use super::{Fields, bond_value, bridge_value, check_keys, cidr, obj, to_u32};
 use crate::Error;
 use crate::model::{
-    Bond, BondOption, Bridge, BridgeOption, Dns, Interface, Kind, NetworkModel, Physical, Route,
-    RouteTo, Vlan,
+    Bond, BondOption, Bridge, BridgeOption, Cidr, DhcpOverride, DhcpOverrides, Dns, Interface,
+    Kind, LinkLocal, NetworkModel, Physical, ROUTE_SCOPES, ROUTE_TYPES, Route, RouteTo,
+    RoutingRule, Vlan,
 };
 
 /// Keys every device type takes.
 const COMMON: &[&str] = &[
+    "renderer",
+    "macaddress",
+    "optional",
+    "critical",
+    "link-local",
+    "ipv6-privacy",
+    "dhcp4-overrides",
+    "dhcp6-overrides",
+    "routing-policy",
     "mtu",
     "addresses",
     "dhcp4",
@@ -80,6 +90,32 @@ fn common(id: &str, kind: Kind, f: &Fields<'_>) -> Result<Interface, Error> {
     iface.dhcp4 = f.bool("dhcp4")?.unwrap_or(false);
     iface.dhcp6 = f.bool("dhcp6")?.unwrap_or(false);
     iface.accept_ra = f.bool("accept-ra")?;
+    iface.macaddress = f.str("macaddress")?.map(|m| m.to_ascii_lowercase());
+    iface.optional = f.bool("optional")?.unwrap_or(false);
+    iface.critical = f.bool("critical")?.unwrap_or(false);
+    iface.ipv6_privacy = f.bool("ipv6-privacy")?.unwrap_or(false);
+    if f.get("link-local").is_some() {
+        let mut ll = LinkLocal::default();
+        for fam in f.strs("link-local")? {
+            match fam.as_str() {
+                "ipv4" => ll.ipv4 = true,
+                "ipv6" => ll.ipv6 = true,
+                other => {
+                    return Err(f.err("link-local", format!("{other:?} is neither ipv4 nor ipv6")));
+                }
+            }
+        }
+        iface.link_local = Some(ll);
+    }
+    iface.dhcp4_overrides = overrides(f, "dhcp4-overrides")?;
+    iface.dhcp6_overrides = overrides(f, "dhcp6-overrides")?;
+    for (n, r) in f.list("routing-policy")?.iter().enumerate() {
+        iface.routing_policy.push(rule(&Fields::new(
+            r,
+            format!("{}[{n}]", f.at("routing-policy")),
+            &["from", "to", "table", "priority", "mark", "type-of-service"],
+        )?)?);
+    }
     iface.addresses = f
         .strs("addresses")?
         .iter()
@@ -93,8 +129,7 @@ fn common(id: &str, kind: Kind, f: &Fields<'_>) -> Result<Interface, Error> {
             iface.routes.push(Route {
                 to: RouteTo::Default,
                 via: Some(via),
-                metric: None,
-                table: None,
+                ..Route::default()
             });
         }
     }
@@ -102,7 +137,9 @@ fn common(id: &str, kind: Kind, f: &Fields<'_>) -> Result<Interface, Error> {
         iface.routes.push(route(&Fields::new(
             r,
             format!("{}[{n}]", f.at("routes")),
-            &["to", "via", "metric", "table"],
+            &[
+                "to", "via", "metric", "table", "on-link", "scope", "type", "from",
+            ],
         )?)?);
     }
     if let Some(ns) = f.get("nameservers") {
@@ -115,7 +152,8 @@ fn common(id: &str, kind: Kind, f: &Fields<'_>) -> Result<Interface, Error> {
     Ok(iface)
 }
 
-/// One route: `to` (a network or `default`), `via`, `metric`, `table`.
+/// One route: `to` (a network or `default`), `via`, `metric`, `table`,
+/// `on-link`, `scope`, `type`, `from`.
 fn route(f: &Fields<'_>) -> Result<Route, Error> {
     let to = f.req_str("to")?;
     let via = f.ip("via")?;
@@ -123,21 +161,91 @@ fn route(f: &Fields<'_>) -> Result<Route, Error> {
         "default" | "0.0.0.0/0" | "::/0" => RouteTo::Default,
         net => RouteTo::Net(cidr(net, None, &f.at("to"))?),
     };
+    let word = |key: &str, allowed: &[&str]| -> Result<Option<String>, Error> {
+        f.str(key)?
+            .map(|w| {
+                if allowed.contains(&w.as_str()) {
+                    Ok(w)
+                } else {
+                    Err(f.err(key, format!("{w:?} is not one of {}", allowed.join(", "))))
+                }
+            })
+            .transpose()
+    };
     let route = Route {
         to,
         via,
         metric: f.u32("metric")?,
         table: f.u32("table")?,
+        on_link: f.bool("on-link")?.unwrap_or(false),
+        scope: word("scope", ROUTE_SCOPES)?,
+        kind: word("type", ROUTE_TYPES)?,
+        from: f.ip("from")?,
     };
-    if let (RouteTo::Net(c), Some(v)) = (route.to, route.via)
-        && c.is_v4() != v.is_ipv4()
-    {
-        return Err(f.err(
-            "via",
-            "the gateway and the destination are of different address families",
-        ));
+    if route.on_link && route.via.is_none() {
+        return Err(f.err("on-link", "needs a gateway (`via`)"));
+    }
+    let family = route.is_v4();
+    for (key, ip) in [("via", route.via), ("from", route.from)] {
+        if ip.is_some_and(|ip| ip.is_ipv4() != family) {
+            return Err(f.err(key, "is of a different address family than the destination"));
+        }
     }
     Ok(route)
+}
+
+/// One `routing-policy` rule.
+fn rule(f: &Fields<'_>) -> Result<RoutingRule, Error> {
+    let net = |key: &str| -> Result<Option<Cidr>, Error> {
+        f.str(key)?.map(|s| cidr(&s, None, &f.at(key))).transpose()
+    };
+    let rule = RoutingRule {
+        from: net("from")?,
+        to: net("to")?,
+        table: f.u32("table")?,
+        priority: f.u32("priority")?,
+        mark: f.u32("mark")?,
+        type_of_service: f
+            .u32("type-of-service")?
+            .map(|t| u8::try_from(t).map_err(|_| f.err("type-of-service", "is not in 0..255")))
+            .transpose()?,
+    };
+    if let (Some(a), Some(b)) = (rule.from, rule.to)
+        && a.is_v4() != b.is_v4()
+    {
+        return Err(f.err("to", "is of a different address family than `from`"));
+    }
+    if rule.from.is_none()
+        && rule.to.is_none()
+        && rule.mark.is_none()
+        && rule.type_of_service.is_none()
+    {
+        return Err(Error::config(
+            &f.path,
+            "a rule needs from, to, mark or type-of-service",
+        ));
+    }
+    Ok(rule)
+}
+
+/// A `dhcp4-overrides`/`dhcp6-overrides` mapping.
+fn overrides(f: &Fields<'_>, key: &str) -> Result<DhcpOverrides, Error> {
+    let Some(v) = f.get(key) else {
+        return Ok(DhcpOverrides::default());
+    };
+    let names: Vec<&str> = DhcpOverride::ALL.iter().map(|o| o.netplan_name()).collect();
+    let o = Fields::new(v, f.at(key), &names)?;
+    Ok(DhcpOverrides {
+        use_dns: o.bool("use-dns")?,
+        use_ntp: o.bool("use-ntp")?,
+        send_hostname: o.bool("send-hostname")?,
+        use_hostname: o.bool("use-hostname")?,
+        use_mtu: o.bool("use-mtu")?,
+        hostname: o.str("hostname")?,
+        use_routes: o.bool("use-routes")?,
+        route_metric: o.u32("route-metric")?,
+        use_domains: o.bool("use-domains")?,
+    })
 }
 
 fn ethernet(f: &Fields<'_>) -> Result<Kind, Error> {

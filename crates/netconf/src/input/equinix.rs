@@ -80,6 +80,11 @@ pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
             }
             let mut iface = Interface::new(bond, Kind::Bond(Bond { members, params }));
             iface.dhcp4 = ctx.dhcp;
+            // packet-networking gives bond0 the first NIC's MAC
+            // (`hwaddress`, ifup-pre-local).
+            if bond == "bond0" {
+                iface.macaddress = nics.first().map(|n| n.mac.to_ascii_lowercase());
+            }
             model.interfaces.push(iface);
         }
     }
@@ -108,8 +113,7 @@ pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
                 primary.routes.push(Route {
                     to: RouteTo::Default,
                     via: Some(gw),
-                    metric: None,
-                    table: None,
+                    ..Route::default()
                 });
             } else {
                 for net in &ctx.private_subnets {
@@ -119,8 +123,7 @@ pub(crate) fn model(ctx: &Context) -> Result<NetworkModel, Error> {
                     primary.routes.push(Route {
                         to: RouteTo::Net(to),
                         via: Some(gw),
-                        metric: None,
-                        table: None,
+                        ..Route::default()
                     });
                 }
             }

@@ -335,6 +335,13 @@ pub(crate) fn bond_value(opt: BondOption, v: &Value, key: &str) -> Result<ParamV
         }
         Unit::Count => ParamValue::Number(to_u32(v).ok_or_else(|| bad("a number"))?),
         Unit::Flag => ParamValue::Flag(to_bool(v).ok_or_else(|| bad("a boolean"))?),
+        Unit::Mac => {
+            let m = v.as_str().ok_or_else(|| bad("a MAC address"))?;
+            if !crate::model::is_mac(m) {
+                return Err(bad("a MAC address"));
+            }
+            ParamValue::Word(m.to_ascii_lowercase())
+        }
         Unit::Addresses => {
             let items: Vec<String> = match v {
                 Value::Array(a) => a

@@ -16,7 +16,7 @@ use super::{
     HEADER, Renderer, dependency_order, device_name, name_of, plain_default, require_name_or_mac,
     udev_rename_rules, unsupported, write,
 };
-use crate::model::{Interface, Kind, NetworkModel, Route, RouteTo};
+use crate::model::{Control, Interface, Kind, NetworkModel, Route, RouteTo};
 use crate::{Error, Task};
 
 const R: Renderer = Renderer::Eni;
@@ -93,10 +93,19 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
         }
     }
     if i.dhcp4 {
+        // The overrides the keys table lets through: ifupdown's dhcp
+        // method options.
+        let mut options = Vec::new();
+        if let Some(h) = &i.dhcp4_overrides.hostname {
+            options.push(format!("hostname {h}"));
+        }
+        if let Some(m) = i.dhcp4_overrides.route_metric {
+            options.push(format!("metric {m}"));
+        }
         stanzas.push(Stanza {
             family: "inet",
             method: "dhcp",
-            options: vec![],
+            options,
         });
     }
     let has_static6 = i.addresses.iter().any(|a| !a.is_v4());
@@ -127,6 +136,22 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
             ),
         ));
     }
+    if i.ipv6_privacy {
+        // `privext` belongs to the methods that take addresses from RAs.
+        let Some(s) = stanzas
+            .iter_mut()
+            .find(|s| s.family == "inet6" && matches!(s.method, "auto" | "dhcp"))
+        else {
+            return Err(unsupported(
+                R,
+                format!(
+                    "interface {}: ipv6-privacy without SLAAC or DHCPv6 (`privext` is an option of inet6 auto and dhcp)",
+                    i.id
+                ),
+            ));
+        };
+        s.options.push("privext 2".into());
+    }
     if stanzas.is_empty() {
         stanzas.push(Stanza {
             family: "inet",
@@ -149,10 +174,25 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
             cmd.replacen("route add", "route del", 1)
         ));
     }
+    for rule in &i.routing_policy {
+        let fam = if rule.is_v4() { "inet" } else { "inet6" };
+        let flag = if rule.is_v4() { "-4" } else { "-6" };
+        let idx = stanzas.iter().position(|s| s.family == fam).unwrap_or(0);
+        let args = rule.ip_args();
+        stanzas[idx]
+            .options
+            .push(format!("up ip {flag} rule add {args}"));
+        stanzas[idx]
+            .options
+            .push(format!("down ip {flag} rule del {args}"));
+    }
     let first = &mut stanzas[0].options;
     let mut wide = Vec::new();
     if let Some(mtu) = i.mtu {
         wide.push(format!("mtu {mtu}"));
+    }
+    if let Some(mac) = &i.macaddress {
+        wide.push(format!("hwaddress {mac}"));
     }
     kind_options(&mut wide, model, i)?;
     if let Some(p) = model.parent_of(&i.id)
@@ -161,7 +201,16 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
         wide.push(format!("bond-master {}", name_of(R, model, &p.id)?));
     }
     first.splice(0..0, wide);
-    let _ = writeln!(out, "auto {name}");
+    match i.control {
+        Control::Auto => {
+            let _ = writeln!(out, "auto {name}");
+        }
+        Control::Hotplug => {
+            let _ = writeln!(out, "allow-hotplug {name}");
+        }
+        // Brought up with `ifup NAME` only.
+        Control::Manual => {}
+    }
     for (n, s) in stanzas.iter().enumerate() {
         let _ = writeln!(out, "iface {name} {} {}", s.family, s.method);
         for o in &s.options {
@@ -177,8 +226,9 @@ fn interface(out: &mut String, model: &NetworkModel, i: &Interface) -> Result<()
 /// `route add …` for one route through `dev`.
 fn ip_route(r: &Route, dev: &str) -> String {
     let mut cmd = format!(
-        "{} route add {}",
+        "{} route add {}{}",
         if r.is_v4() { "-4" } else { "-6" },
+        r.kind.as_ref().map(|k| format!("{k} ")).unwrap_or_default(),
         match r.to {
             RouteTo::Default => "default".to_owned(),
             RouteTo::Net(c) => c.to_string(),
@@ -187,7 +237,19 @@ fn ip_route(r: &Route, dev: &str) -> String {
     if let Some(via) = r.via {
         let _ = write!(cmd, " via {via}");
     }
-    let _ = write!(cmd, " dev {dev}");
+    // Only unicast routes go through a device.
+    if r.kind.as_deref().is_none_or(|k| k == "unicast") {
+        let _ = write!(cmd, " dev {dev}");
+    }
+    if r.on_link {
+        cmd.push_str(" onlink");
+    }
+    if let Some(sc) = &r.scope {
+        let _ = write!(cmd, " scope {sc}");
+    }
+    if let Some(src) = r.from {
+        let _ = write!(cmd, " src {src}");
+    }
     if let Some(m) = r.metric {
         let _ = write!(cmd, " metric {m}");
     }

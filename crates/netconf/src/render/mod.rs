@@ -2,7 +2,7 @@
 //! model renderers, one module each.
 
 mod eni;
-mod netplan;
+pub(crate) mod netplan;
 mod networkd;
 mod nm;
 mod sysconfig;
@@ -78,6 +78,8 @@ impl Renderer {
             | "redhatenterprise"
             | "redhatenterpriseserver"
             | "rocky"
+            | "scientific"
+            | "scientificcernslc"
             | "ol"
             | "oraclelinux" => match major {
                 Some(m) if m < 9 => Renderer::Sysconfig,
@@ -117,6 +119,7 @@ impl FromStr for Renderer {
 /// cannot express, and with [`Error::Model`] for an inconsistent model.
 pub fn render(model: &NetworkModel, renderer: Renderer) -> Result<Vec<Task>, Error> {
     model.validate()?;
+    crate::keys::check(model, renderer)?;
     match renderer {
         Renderer::Eni => eni::render(model),
         Renderer::Sysconfig => sysconfig::render(model),
@@ -160,6 +163,10 @@ pub(crate) fn plain_default(i: &Interface, v4: bool) -> Option<&Route> {
             && r.via.is_some()
             && r.metric.is_none()
             && r.table.is_none()
+            && !r.on_link
+            && r.scope.is_none()
+            && r.kind.is_none()
+            && r.from.is_none()
     })
 }
 

@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::{HEADER, write};
-use crate::model::{Kind, NetworkModel, ParamValue, RouteTo, Unit};
+use super::{HEADER, Renderer, unsupported, write};
+use crate::model::{Control, Kind, NetworkModel, OverrideValue, ParamValue, RouteTo, Unit};
 use crate::{Error, Task};
 
 /// Where cloud-init's netplan renderer writes.
@@ -14,6 +14,31 @@ const PATH: &str = "etc/netplan/50-cloud-init.yaml";
 
 /// Renders the model as one netplan file.
 pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
+    Ok(vec![write(
+        PATH.into(),
+        Some(0o600),
+        document(model, true)?,
+    )])
+}
+
+/// The model as a version 2 document: under a top-level `network:` key
+/// (`wrapped`, as netplan's files have it) or with `version:` at the top
+/// (as cloud-init's NoCloud `network-config` has it; default routes are
+/// then written `0.0.0.0/0` and `::/0`, which cloud-init reads).
+pub(crate) fn document(model: &NetworkModel, wrapped: bool) -> Result<String, Error> {
+    for i in &model.interfaces {
+        if i.dhcp4 && i.dhcp6 && i.dhcp4_overrides != i.dhcp6_overrides {
+            // `netplan generate` refuses it for its networkd backend, which
+            // has one set of DHCP settings for both clients.
+            return Err(unsupported(
+                Renderer::Netplan,
+                format!(
+                    "interface {}: dhcp4-overrides and dhcp6-overrides that differ while both DHCP clients run (netplan's networkd backend needs them equal)",
+                    i.id
+                ),
+            ));
+        }
+    }
     let mut out = format!("{HEADER}network:\n  version: 2\n");
     for (section, wanted) in [
         ("ethernets", 0u8),
@@ -39,6 +64,27 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
             if let Some(mtu) = i.mtu {
                 w("mtu", mtu.to_string());
             }
+            if let Some(mac) = &i.macaddress {
+                w("macaddress", q(mac));
+            }
+            if i.optional {
+                w("optional", "true".into());
+            }
+            if i.critical {
+                w("critical", "true".into());
+            }
+            if i.control == Control::Manual {
+                w("activation-mode", "manual".into());
+            }
+            if let Some(ll) = i.link_local {
+                let fams = [("ipv4", ll.ipv4), ("ipv6", ll.ipv6)]
+                    .into_iter()
+                    .filter_map(|(f, on)| on.then_some(f));
+                w("link-local", list(fams));
+            }
+            if i.ipv6_privacy {
+                w("ipv6-privacy", "true".into());
+            }
             if i.dhcp4 {
                 w("dhcp4", "true".into());
             }
@@ -48,15 +94,36 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
             if let Some(ra) = i.accept_ra {
                 w("accept-ra", ra.to_string());
             }
+            for (key, o) in [
+                ("dhcp4-overrides", &i.dhcp4_overrides),
+                ("dhcp6-overrides", &i.dhcp6_overrides),
+            ] {
+                let items: Vec<String> = o
+                    .set()
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            OverrideValue::Text(t) => q(&t),
+                            v => v.to_string(),
+                        };
+                        format!("{}: {v}", k.netplan_name())
+                    })
+                    .collect();
+                if !items.is_empty() {
+                    w(key, format!("{{{}}}", items.join(", ")));
+                }
+            }
             if !i.addresses.is_empty() {
                 w("addresses", list(i.addresses.iter()));
             }
             if !i.routes.is_empty() {
                 let _ = writeln!(out, "      routes:");
                 for r in &i.routes {
+                    // cloud-init (22.4) reads no `default`: its network
+                    // config gets the network of the family.
                     let to = match r.to {
-                        RouteTo::Default => "default".to_owned(),
-                        RouteTo::Net(c) => q(&c.to_string()),
+                        RouteTo::Default if wrapped => "default".to_owned(),
+                        RouteTo::Default | RouteTo::Net(_) => q(&r.to_cidr()),
                     };
                     let _ = writeln!(out, "        - to: {to}");
                     if let Some(via) = r.via {
@@ -68,6 +135,41 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
                     if let Some(t) = r.table {
                         let _ = writeln!(out, "          table: {t}");
                     }
+                    if r.on_link {
+                        let _ = writeln!(out, "          on-link: true");
+                    }
+                    if let Some(sc) = &r.scope {
+                        let _ = writeln!(out, "          scope: {sc}");
+                    }
+                    if let Some(ty) = &r.kind {
+                        let _ = writeln!(out, "          type: {ty}");
+                    }
+                    if let Some(src) = r.from {
+                        let _ = writeln!(out, "          from: {}", q(&src.to_string()));
+                    }
+                }
+            }
+            if !i.routing_policy.is_empty() {
+                let _ = writeln!(out, "      routing-policy:");
+                for rule in &i.routing_policy {
+                    let mut items = Vec::new();
+                    if let Some(f) = rule.from {
+                        items.push(format!("from: {}", q(&f.to_string())));
+                    }
+                    if let Some(t) = rule.to {
+                        items.push(format!("to: {}", q(&t.to_string())));
+                    }
+                    for (k, v) in [
+                        ("table", rule.table),
+                        ("priority", rule.priority),
+                        ("mark", rule.mark),
+                        ("type-of-service", rule.type_of_service.map(u32::from)),
+                    ] {
+                        if let Some(v) = v {
+                            items.push(format!("{k}: {v}"));
+                        }
+                    }
+                    let _ = writeln!(out, "        - {{{}}}", items.join(", "));
                 }
             }
             let dns = model.effective_dns(i);
@@ -84,7 +186,20 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
             out.insert_str(start, &format!("    {}:{empty}\n", q(&i.id)));
         }
     }
-    Ok(vec![write(PATH.into(), Some(0o600), out)])
+    if wrapped {
+        return Ok(out);
+    }
+    // Everything under `network:` is indented by two spaces.
+    let body = out
+        .strip_prefix(HEADER)
+        .and_then(|b| b.strip_prefix("network:\n"))
+        .unwrap_or_default();
+    let mut unwrapped = HEADER.to_owned();
+    for line in body.lines() {
+        unwrapped.push_str(line.strip_prefix("  ").unwrap_or(line));
+        unwrapped.push('\n');
+    }
+    Ok(unwrapped)
 }
 
 /// 0 ethernets, 1 bonds, 2 bridges, 3 vlans.

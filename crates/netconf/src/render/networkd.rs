@@ -5,8 +5,11 @@
 //!
 //! The global DNS goes to every interface with layer-3 configuration.
 
-use super::{IniFile, write};
-use crate::model::{BondOption, Interface, Kind, NetworkModel, ParamValue, Unit};
+use super::{IniFile, Renderer, unsupported, write};
+use crate::model::{
+    BondOption, Control, DhcpOverrides, Interface, Kind, NetworkModel, OverrideValue, ParamValue,
+    Unit,
+};
 use crate::{Error, Task};
 
 /// The directory and file prefix cloud-init's networkd renderer uses.
@@ -16,6 +19,15 @@ const PREFIX: &str = "etc/systemd/network/10-cloud-init-";
 pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
     let mut tasks = Vec::new();
     for i in &model.interfaces {
+        if i.routes.iter().any(|r| r.scope.is_some() && !r.is_v4()) {
+            return Err(unsupported(
+                Renderer::Networkd,
+                format!(
+                    "interface {}: a scope on an IPv6 route (networkd ignores it)",
+                    i.id
+                ),
+            ));
+        }
         if let Some(link) = link_file(i) {
             tasks.push(write(format!("{PREFIX}{}.link", i.id), None, link));
         }
@@ -83,6 +95,9 @@ fn netdev_file(i: &Interface) -> Option<String> {
     let mut u = IniFile::default();
     u.section("NetDev");
     u.set("Name", &i.id);
+    if let Some(mac) = &i.macaddress {
+        u.set("MACAddress", mac);
+    }
     match &i.kind {
         Kind::Physical(_) => return None,
         Kind::Bond(b) => {
@@ -90,10 +105,11 @@ fn netdev_file(i: &Interface) -> Option<String> {
             if let Some(mtu) = i.mtu {
                 u.set("MTUBytes", mtu);
             }
+            // The primary is `PrimarySlave=` in the member's .network.
             let params: Vec<_> = b
                 .params
                 .iter()
-                .filter(|(o, _)| !o.networkd_name().is_empty())
+                .filter(|(o, _)| **o != BondOption::Primary)
                 .collect();
             if !params.is_empty() {
                 u.section("Bond");
@@ -145,6 +161,21 @@ fn value(unit: Unit, v: &ParamValue) -> String {
     }
 }
 
+/// `[DHCPv4]`/`[DHCPv6]` with the overrides, when that client runs.
+fn dhcp_section(u: &mut IniFile, section: &str, o: &DhcpOverrides, on: bool) {
+    let set = o.set();
+    if !on || set.is_empty() {
+        return;
+    }
+    u.section(section);
+    for (k, v) in set {
+        match v {
+            OverrideValue::Flag(b) => u.set(k.networkd_name(), yes_no(b)),
+            v => u.set(k.networkd_name(), v),
+        }
+    }
+}
+
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
@@ -155,9 +186,21 @@ fn network_file(model: &NetworkModel, i: &Interface) -> String {
     let mut u = IniFile::default();
     u.section("Match");
     physical_match(&mut u, i, false);
-    if let Some(mtu) = i.mtu {
+    if i.mtu.is_some() || i.macaddress.is_some() || i.optional || i.control == Control::Manual {
         u.section("Link");
-        u.set("MTUBytes", mtu);
+        if let Some(mtu) = i.mtu {
+            u.set("MTUBytes", mtu);
+        }
+        if let Some(mac) = &i.macaddress {
+            u.set("MACAddress", mac);
+        }
+        // An interface brought up by hand must not hold up boot either.
+        if i.optional || i.control == Control::Manual {
+            u.set("RequiredForOnline", "no");
+        }
+        if i.control == Control::Manual {
+            u.set("ActivationPolicy", "manual");
+        }
     }
     u.section("Network");
     match (i.dhcp4, i.dhcp6) {
@@ -168,6 +211,23 @@ fn network_file(model: &NetworkModel, i: &Interface) -> String {
     }
     if let Some(ra) = i.accept_ra {
         u.set("IPv6AcceptRA", yes_no(ra));
+    }
+    if let Some(ll) = i.link_local {
+        u.set(
+            "LinkLocalAddressing",
+            match (ll.ipv4, ll.ipv6) {
+                (true, true) => "yes",
+                (true, false) => "ipv4",
+                (false, true) => "ipv6",
+                (false, false) => "no",
+            },
+        );
+    }
+    if i.ipv6_privacy {
+        u.set("IPv6PrivacyExtensions", "yes");
+    }
+    if i.critical {
+        u.set("KeepConfiguration", "yes");
     }
     for a in &i.addresses {
         u.set("Address", a);
@@ -197,10 +257,25 @@ fn network_file(model: &NetworkModel, i: &Interface) -> String {
     for r in &i.routes {
         u.section("Route");
         u.set("Destination", r.to_cidr());
-        match r.via {
-            Some(via) => u.set("Gateway", via),
-            // On-link, as netplan writes it.
-            None => u.set("Scope", "link"),
+        if let Some(via) = r.via {
+            u.set("Gateway", via);
+        }
+        if let Some(src) = r.from {
+            u.set("PreferredSource", src);
+        }
+        if r.on_link {
+            u.set("GatewayOnLink", "yes");
+        }
+        // networkd has scopes for IPv4 routes only (it ignores one on an
+        // IPv6 route, saying so).
+        match (&r.scope, r.via, &r.kind) {
+            (Some(scope), _, _) => u.set("Scope", scope),
+            // A directly connected unicast network, as netplan writes it.
+            (None, None, None) if r.is_v4() => u.set("Scope", "link"),
+            _ => {}
+        }
+        if let Some(kind) = &r.kind {
+            u.set("Type", kind);
         }
         if let Some(m) = r.metric {
             u.set("Metric", m);
@@ -208,6 +283,33 @@ fn network_file(model: &NetworkModel, i: &Interface) -> String {
         if let Some(t) = r.table {
             u.set("Table", t);
         }
+    }
+    for rule in &i.routing_policy {
+        u.section("RoutingPolicyRule");
+        if let Some(f) = rule.from {
+            u.set("From", f);
+        }
+        if let Some(t) = rule.to {
+            u.set("To", t);
+        }
+        if let Some(t) = rule.table {
+            u.set("Table", t);
+        }
+        if let Some(p) = rule.priority {
+            u.set("Priority", p);
+        }
+        if let Some(m) = rule.mark {
+            u.set("FirewallMark", m);
+        }
+        if let Some(t) = rule.type_of_service {
+            u.set("TypeOfService", t);
+        }
+    }
+    for (section, o, on) in [
+        ("DHCPv4", &i.dhcp4_overrides, i.dhcp4),
+        ("DHCPv6", &i.dhcp6_overrides, i.dhcp6),
+    ] {
+        dhcp_section(&mut u, section, o, on);
     }
     if let Some(Kind::Bridge(b)) = parent.map(|p| &p.kind) {
         let prio = b.port_priority.get(&i.id);

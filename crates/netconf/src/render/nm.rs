@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use super::{IniFile, Renderer, name_of, plain_default, udev_rename_rules, unsupported, write};
-use crate::model::{Interface, Kind, NetworkModel, Unit};
+use crate::model::{Control, Interface, Kind, NetworkModel, RoutingRule, Unit};
 use crate::{Error, Task};
 
 const R: Renderer = Renderer::NetworkManager;
@@ -78,7 +78,8 @@ fn keyfile(model: &NetworkModel, i: &Interface) -> Result<String, Error> {
     k.section("connection");
     k.set("id", format!("cloud-init {}", i.id));
     k.set("uuid", uuid(&i.id));
-    let ty = match i.kind {
+    let ty = match &i.kind {
+        Kind::Physical(p) if p.infiniband => "infiniband",
         Kind::Physical(_) => "ethernet",
         Kind::Bond(_) => "bond",
         Kind::Bridge(_) => "bridge",
@@ -87,6 +88,9 @@ fn keyfile(model: &NetworkModel, i: &Interface) -> Result<String, Error> {
     k.set("type", ty);
     if let Some(dev) = i.device_name() {
         k.set("interface-name", dev);
+    }
+    if i.control == Control::Manual {
+        k.set("autoconnect", "false");
     }
     let parent = model.parent_of(&i.id);
     if let Some(p) = parent {
@@ -117,8 +121,21 @@ fn keyfile(model: &NetworkModel, i: &Interface) -> Result<String, Error> {
         Kind::Physical(p) => p.mac.clone(),
         _ => None,
     };
-    if i.mtu.is_some() || wol || mac.is_some() {
+    if matches!(&i.kind, Kind::Physical(p) if p.infiniband) {
+        k.section("infiniband");
+        if let Some(mac) = mac {
+            k.set("mac-address", mac.to_ascii_uppercase());
+        }
+        if let Some(mtu) = i.mtu {
+            k.set("mtu", mtu);
+        }
+        // What cloud-init's NetworkManager renderer sets for IPoIB.
+        k.set("transport-mode", "datagram");
+    } else if i.mtu.is_some() || wol || mac.is_some() || i.macaddress.is_some() {
         k.section("ethernet");
+        if let Some(mac) = &i.macaddress {
+            k.set("cloned-mac-address", mac.to_ascii_uppercase());
+        }
         if let Some(mac) = mac {
             k.set("mac-address", mac.to_ascii_uppercase());
         }
@@ -147,6 +164,31 @@ fn keyfile(model: &NetworkModel, i: &Interface) -> Result<String, Error> {
         ip_sections(&mut k, model, i)?;
     }
     Ok(k.finish())
+}
+
+/// A routing rule as NetworkManager writes it back (priority first, TOS
+/// and mark in hex), so a keyfile round-trips unchanged.
+fn routing_rule(rule: &RoutingRule) -> String {
+    let mut out = Vec::new();
+    if let Some(p) = rule.priority {
+        out.push(format!("priority {p}"));
+    }
+    if let Some(f) = rule.from {
+        out.push(format!("from {f}"));
+    }
+    if let Some(t) = rule.to {
+        out.push(format!("to {t}"));
+    }
+    if let Some(t) = rule.type_of_service {
+        out.push(format!("tos 0x{t:02x}"));
+    }
+    if let Some(m) = rule.mark {
+        out.push(format!("fwmark 0x{m:x}"));
+    }
+    if let Some(t) = rule.table {
+        out.push(format!("table {t}"));
+    }
+    out.join(" ")
 }
 
 /// `[bond]`, `[bridge]` or `[vlan]`.
@@ -259,9 +301,64 @@ fn ip_sections(k: &mut IniFile, model: &NetworkModel, i: &Interface) -> Result<(
                 (None, None) => {}
             }
             k.set(&format!("route{n}"), value);
-            if let Some(t) = r.table {
-                k.set(&format!("route{n}_options"), format!("table={t}"));
+            let mut options = Vec::new();
+            if r.on_link {
+                options.push("onlink=true".to_owned());
             }
+            if let Some(src) = r.from {
+                options.push(format!("src={src}"));
+            }
+            if let Some(t) = r.table {
+                options.push(format!("table={t}"));
+            }
+            if let Some(ty) = &r.kind {
+                options.push(format!("type={ty}"));
+            }
+            if !options.is_empty() {
+                k.set(&format!("route{n}_options"), options.join(","));
+            }
+        }
+        let rules: Vec<_> = i
+            .routing_policy
+            .iter()
+            .filter(|r| r.is_v4() == v4)
+            .collect();
+        for (n, rule) in rules.iter().enumerate() {
+            if rule.priority.is_none() {
+                return Err(unsupported(
+                    R,
+                    format!(
+                        "interface {}: a routing-policy rule without a priority (NetworkManager needs one)",
+                        i.id
+                    ),
+                ));
+            }
+            k.set(&format!("routing-rule{}", n + 1), routing_rule(rule));
+        }
+        let o = if v4 {
+            &i.dhcp4_overrides
+        } else {
+            &i.dhcp6_overrides
+        };
+        if (v4 && i.dhcp4) || (!v4 && i.dhcp6) {
+            if let Some(h) = &o.hostname {
+                k.set("dhcp-hostname", h);
+            }
+            if let Some(b) = o.send_hostname {
+                k.set("dhcp-send-hostname", b);
+            }
+            if let Some(b) = o.use_dns {
+                k.set("ignore-auto-dns", !b);
+            }
+            if let Some(b) = o.use_routes {
+                k.set("ignore-auto-routes", !b);
+            }
+            if let Some(m) = o.route_metric {
+                k.set("route-metric", m);
+            }
+        }
+        if !v4 && i.ipv6_privacy {
+            k.set("ip6-privacy", 2);
         }
         let ns: Vec<&IpAddr> = dns
             .nameservers

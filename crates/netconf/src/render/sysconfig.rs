@@ -15,7 +15,7 @@ use super::{
     HEADER, Renderer, dependency_order, device_name, name_of, plain_default, require_name_or_mac,
     udev_rename_rules, unsupported, write,
 };
-use crate::model::{BridgeOption, Interface, Kind, NetworkModel, Route, RouteTo};
+use crate::model::{BridgeOption, Control, Interface, Kind, NetworkModel, Route, RouteTo};
 use crate::{Error, Task};
 
 const R: Renderer = Renderer::Sysconfig;
@@ -47,6 +47,21 @@ pub(crate) fn render(model: &NetworkModel) -> Result<Vec<Task>, Error> {
                 ));
             }
         }
+        for (v4, file) in [(true, "rule"), (false, "rule6")] {
+            let lines: String = i
+                .routing_policy
+                .iter()
+                .filter(|r| r.is_v4() == v4)
+                .map(|r| r.ip_args() + "\n")
+                .collect();
+            if !lines.is_empty() {
+                tasks.push(write(
+                    format!("{DIR}/{file}-{dev}"),
+                    None,
+                    format!("{HEADER}{lines}"),
+                ));
+            }
+        }
     }
     if !model.dns.is_empty() {
         let mut text = HEADER.to_owned();
@@ -70,14 +85,25 @@ fn extra_routes(i: &Interface, v4: bool) -> impl Iterator<Item = &Route> {
         .filter(move |r| r.is_v4() == v4 && !plain.is_some_and(|p| std::ptr::eq(p, *r)))
 }
 
-/// An ip-style route line: `NET [via GW] [metric N] [table N]`.
+/// An ip-style route line: `[TYPE] NET [via GW] [onlink] [scope S] [src
+/// A] [metric N] [table N]`.
 fn route_line(r: &Route) -> String {
-    let mut line = match r.to {
+    let mut line = r.kind.as_ref().map(|k| format!("{k} ")).unwrap_or_default();
+    line.push_str(&match r.to {
         RouteTo::Default => "default".to_owned(),
         RouteTo::Net(c) => c.to_string(),
-    };
+    });
     if let Some(via) = r.via {
         let _ = write!(line, " via {via}");
+    }
+    if r.on_link {
+        line.push_str(" onlink");
+    }
+    if let Some(sc) = &r.scope {
+        let _ = write!(line, " scope {sc}");
+    }
+    if let Some(src) = r.from {
+        let _ = write!(line, " src {src}");
     }
     if let Some(m) = r.metric {
         let _ = write!(line, " metric {m}");
@@ -93,7 +119,12 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
     let mut kv: Vec<(String, String)> = vec![("DEVICE".to_owned(), dev.to_owned())];
     match &i.kind {
         Kind::Physical(p) => {
-            kv.push(("TYPE".to_owned(), "Ethernet".into()));
+            let ty = if p.infiniband {
+                "InfiniBand"
+            } else {
+                "Ethernet"
+            };
+            kv.push(("TYPE".to_owned(), ty.into()));
             if let Some(mac) = &p.mac {
                 kv.push(("HWADDR".to_owned(), mac.clone()));
             }
@@ -154,7 +185,15 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
             kv.push(("VLAN_ID".to_owned(), v.id.to_string()));
         }
     }
-    kv.push(("ONBOOT".to_owned(), "yes".into()));
+    let onboot = if i.control == Control::Manual {
+        "no"
+    } else {
+        "yes"
+    };
+    kv.push(("ONBOOT".to_owned(), onboot.into()));
+    if let Some(mac) = &i.macaddress {
+        kv.push(("MACADDR".to_owned(), mac.clone()));
+    }
     if let Some(p) = model.parent_of(&i.id) {
         let parent = name_of(R, model, &p.id)?.to_owned();
         match &p.kind {
@@ -196,6 +235,21 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
         "BOOTPROTO".to_owned(),
         if i.dhcp4 { "dhcp" } else { "none" }.into(),
     ));
+    if i.dhcp4 {
+        let o = &i.dhcp4_overrides;
+        let yn = |b: bool| if b { "yes" } else { "no" }.to_owned();
+        for (k, v) in [
+            ("PEERDNS", o.use_dns.map(yn)),
+            ("PEERROUTES", o.use_routes.map(yn)),
+            ("DHCP_HOSTNAME", o.hostname.clone()),
+            ("DHCP_SEND_HOSTNAME", o.send_hostname.map(yn)),
+            ("IPV4_ROUTE_METRIC", o.route_metric.map(|m| m.to_string())),
+        ] {
+            if let Some(v) = v {
+                kv.push((k.to_owned(), v));
+            }
+        }
+    }
     for (n, a) in v4.iter().enumerate() {
         let suffix = if n == 0 { String::new() } else { n.to_string() };
         kv.push((format!("IPADDR{suffix}"), a.addr.to_string()));
@@ -204,7 +258,12 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
     if let Some(gw) = plain_default(i, true).and_then(|r| r.via) {
         kv.push(("GATEWAY".to_owned(), gw.to_string()));
     }
-    if !v6.is_empty() || i.dhcp6 || i.accept_ra.is_some() || i.routes.iter().any(|r| !r.is_v4()) {
+    if !v6.is_empty()
+        || i.dhcp6
+        || i.accept_ra.is_some()
+        || i.ipv6_privacy
+        || i.routes.iter().any(|r| !r.is_v4())
+    {
         kv.push(("IPV6INIT".to_owned(), "yes".into()));
         if let Some((first, rest)) = v6.split_first() {
             kv.push(("IPV6ADDR".to_owned(), first.to_string()));
@@ -227,6 +286,9 @@ fn ifcfg(model: &NetworkModel, i: &Interface, dev: &str) -> Result<String, Error
         }
         if i.dhcp6 {
             kv.push(("DHCPV6C".to_owned(), "yes".into()));
+        }
+        if i.ipv6_privacy {
+            kv.push(("IPV6_PRIVACY".to_owned(), "rfc3041".into()));
         }
     }
     if let Some(mtu) = i.mtu {

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use warren_netconf::model::{Cidr, Dns, Route, RouteTo};
+use warren_netconf::keys::{Feature, Support};
+use warren_netconf::model::{Cidr, DhcpOverride, Dns, Interface, Kind, Route, RouteTo};
 use warren_netconf::{
-    HostNic, Input, LabInterface, NetworkModel, equinix_model, parse_network_config,
+    HostNic, Input, LabInterface, NetworkModel, Renderer, equinix_model, parse_network_config,
 };
 
 /// The directory of the configs and golden files.
@@ -73,12 +74,11 @@ pub fn lab_model() -> NetworkModel {
             LabInterface {
                 name: "eth0".into(),
                 mac: Some("02:00:00:00:00:01".into()),
-                addresses: vec![cidr("10.0.0.2/24"), cidr("fd00::2/64")],
+                addresses: vec![cidr("10.0.0.2/24"), cidr("2001:db8:fd00::2/64")],
                 routes: vec![Route {
                     to: RouteTo::Default,
                     via: Some("10.0.0.1".parse().expect("ip")),
-                    metric: None,
-                    table: None,
+                    ..Route::default()
                 }],
                 mtu: None,
             },
@@ -90,7 +90,7 @@ pub fn lab_model() -> NetworkModel {
                     to: RouteTo::Net(cidr("10.2.0.0/16")),
                     via: Some("10.1.0.1".parse().expect("ip")),
                     metric: Some(10),
-                    table: None,
+                    ..Route::default()
                 }],
                 mtu: Some(1400),
             },
@@ -101,4 +101,69 @@ pub fn lab_model() -> NetworkModel {
         },
     )
     .expect("lab model")
+}
+
+/// `model` minus every key `r` refuses (per the keys table): what that
+/// renderer is tested on, so each renderer's consumers see every key it
+/// supports. An InfiniBand port a renderer refuses goes altogether.
+pub fn supported_part(model: &NetworkModel, r: Renderer) -> NetworkModel {
+    let mut m = model.clone();
+    let refused: Vec<Feature> = Feature::all()
+        .into_iter()
+        .filter(|f| matches!(f.support(r), Support::No(_)))
+        .collect();
+    m.interfaces
+        .retain(|i| !(refused.contains(&Feature::Infiniband) && Feature::Infiniband.used_by(i)));
+    for i in &mut m.interfaces {
+        for f in &refused {
+            if f.used_by(i) {
+                strip(i, *f);
+            }
+        }
+    }
+    m
+}
+
+/// Removes feature `f` from `i`.
+fn strip(i: &mut Interface, f: Feature) {
+    match (f, &mut i.kind) {
+        (Feature::MatchGlob | Feature::MatchDriver, Kind::Physical(p)) => {
+            p.match_name = None;
+            p.driver = None;
+        }
+        (Feature::InfinibandMac, Kind::Physical(p)) => {
+            p.mac = None;
+            p.set_name = None;
+        }
+        (Feature::Optional, _) => i.optional = false,
+        (Feature::Critical, _) => i.critical = false,
+        (Feature::LinkLocal, _) => i.link_local = None,
+        (Feature::Ipv6Privacy, _) => i.ipv6_privacy = false,
+        (Feature::Override(v6, o), _) => {
+            let ov = if v6 {
+                &mut i.dhcp6_overrides
+            } else {
+                &mut i.dhcp4_overrides
+            };
+            match o {
+                DhcpOverride::UseDns => ov.use_dns = None,
+                DhcpOverride::UseNtp => ov.use_ntp = None,
+                DhcpOverride::SendHostname => ov.send_hostname = None,
+                DhcpOverride::UseHostname => ov.use_hostname = None,
+                DhcpOverride::UseMtu => ov.use_mtu = None,
+                DhcpOverride::Hostname => ov.hostname = None,
+                DhcpOverride::UseRoutes => ov.use_routes = None,
+                DhcpOverride::RouteMetric => ov.route_metric = None,
+                DhcpOverride::UseDomains => ov.use_domains = None,
+            }
+        }
+        (Feature::RouteScope, _) => i.routes.iter_mut().for_each(|r| r.scope = None),
+        (Feature::BondParam(o), Kind::Bond(b)) => {
+            b.params.remove(&o);
+        }
+        (Feature::BridgeParam(o), Kind::Bridge(b)) => {
+            b.params.remove(&o);
+        }
+        _ => {}
+    }
 }

@@ -68,6 +68,12 @@ pub(crate) fn qemu_args(
             ]);
         }
     }
+    if cfg.seed.is_some() {
+        push(&[
+            "-drive",
+            &format!("file={},format=raw,if=virtio,readonly=on", p(&paths.seed)),
+        ]);
+    }
     push(&[
         "-chardev",
         &format!(
@@ -93,6 +99,29 @@ mod tests {
     use super::*;
     use crate::vm::nic::{NicBackend, NicSpec, socket_pair};
     use warren_kernel::MacAddr;
+
+    #[test]
+    fn a_seed_is_a_read_only_raw_drive() {
+        let mut cfg = VmConfig::new(
+            "img",
+            Boot::Kernel {
+                kernel: "/k".into(),
+                initrd: None,
+                append: String::new(),
+            },
+            "/run/w",
+            "/res",
+        );
+        let paths = VmPaths::of(&cfg);
+        let without = qemu_args(&cfg, &paths, Accel::Tcg, &[]).join(" ");
+        assert!(!without.contains("seed"), "{without}");
+        cfg.seed = Some(vec![("meta-data".into(), "instance-id: x\n".into())]);
+        let args = qemu_args(&cfg, &paths, Accel::Tcg, &[]).join(" ");
+        assert!(
+            args.contains("-drive file=/run/w/img.seed.img,format=raw,if=virtio,readonly=on"),
+            "{args}"
+        );
+    }
 
     #[test]
     fn kernel_boot_with_one_nic() {

@@ -158,7 +158,12 @@ pub struct VmConfig {
     pub nics: Vec<NicSpec>,
     /// Extra QEMU arguments, appended last.
     pub extra_args: Vec<String>,
-    /// Sockets, the overlay and the variable store; all removed at stop.
+    /// The files of a cloud-init NoCloud seed (`meta-data`, `user-data`,
+    /// `network-config`): when set, they are written to a FAT volume
+    /// labelled `CIDATA` (`STATE/NAME.seed.img`) attached as a read-only
+    /// drive, so a cloud image configures itself at boot.
+    pub seed: Option<Vec<(String, String)>>,
+    /// Sockets, the overlay, the variable store and the seed; all removed at stop.
     /// Unix socket paths must fit in 107 bytes.
     pub state_dir: PathBuf,
     /// Console logs (`NAME.log`, `NAME.txt`) and QEMU's own output
@@ -180,7 +185,7 @@ pub struct VmConfig {
     /// readiness regex); `None` accepts any console output.
     pub kvm_probe_pattern: Option<String>,
     /// Serve the console share socket `STATE/NAME.console` for
-    /// [`super::console::attach`] (default on).
+    /// [`crate::console::attach()`] (default on).
     pub share_console: bool,
     /// Where QMP events and accelerator notes go.
     pub events: Option<Sender<VmEvent>>,
@@ -208,6 +213,7 @@ impl VmConfig {
             disk_interface: "virtio".into(),
             nics: Vec::new(),
             extra_args: Vec::new(),
+            seed: None,
             state_dir: state_dir.into(),
             console_dir: console_dir.into(),
             qemu: "qemu-system-x86_64".into(),
@@ -234,6 +240,8 @@ pub struct VmPaths {
     pub overlay: PathBuf,
     /// The UEFI variable store copy (`STATE/NAME.vars.fd`).
     pub vars: PathBuf,
+    /// The cloud-init seed volume (`STATE/NAME.seed.img`).
+    pub seed: PathBuf,
     /// Raw console log (`CONSOLE/NAME.log`).
     pub log: PathBuf,
     /// Escaped, timestamped console log (`CONSOLE/NAME.txt`).
@@ -253,6 +261,7 @@ impl VmPaths {
             console: s("console"),
             overlay: s("overlay.qcow2"),
             vars: s("vars.fd"),
+            seed: s("seed.img"),
             log: c("log"),
             txt: c("txt"),
             qemu_log: c("qemu.log"),

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use super::VmError;
 use super::cmdline::qemu_args;
 use super::config::{Accel, Boot, DiskFormat, Firmware, VmConfig, VmEvent, VmPaths};
-use super::console::{ConsoleFiles, Hub};
 use super::nic::raw_fds;
 use super::qmp::Qmp;
+use crate::console::hub::{ConsoleFiles, Hub};
 
 /// How long QEMU has to create its sockets.
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,6 +83,12 @@ pub(crate) fn prepare(cfg: &VmConfig, paths: &VmPaths) -> Result<(), VmError> {
     if let Firmware::Uefi(ovmf) = &cfg.firmware {
         std::fs::copy(&ovmf.vars, &paths.vars).map_err(|source| VmError::File {
             path: ovmf.vars.clone(),
+            source,
+        })?;
+    }
+    if let Some(files) = &cfg.seed {
+        super::seed::write_vfat(&paths.seed, files).map_err(|source| VmError::File {
+            path: paths.seed.clone(),
             source,
         })?;
     }
@@ -298,7 +304,7 @@ pub(crate) fn watch_kvm(
     paths: &VmPaths,
 ) -> Result<(), String> {
     let deadline = Instant::now() + bound;
-    let console = super::console::Console::new(Arc::clone(&l.hub), 0);
+    let console = crate::console::Console::new(Arc::clone(&l.hub), 0);
     let step = Duration::from_millis(250);
     loop {
         let seen = match pattern {

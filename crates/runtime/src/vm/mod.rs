@@ -5,8 +5,8 @@
 //! [`Vm::start`] turns a [`VmConfig`] into a running, resumed QEMU; the
 //! returned [`Vm`] hands out [`Console`]s and its [`Qmp`] client and is
 //! torn down by [`Vm::stop`] (QMP `quit`, then SIGKILL after a grace
-//! period; sockets, overlay and variable store removed; logs and captures
-//! kept). Dropping a `Vm` kills QEMU.
+//! period; sockets, overlay, variable store and cloud-init seed removed;
+//! logs and captures kept). Dropping a `Vm` kills QEMU.
 //!
 //! QEMU gets a parent-death signal: it is killed when the *thread* that
 //! called [`Vm::start`] exits, so call it from a thread that lives as long
@@ -39,13 +39,14 @@
 
 mod cmdline;
 mod config;
-pub mod console;
 mod launch;
 pub mod nic;
 pub mod qmp;
+pub mod seed;
 
 pub use config::{Accel, Boot, DiskFormat, Firmware, Ovmf, VmConfig, VmEvent, VmPaths};
-pub use console::{
+// The console lives in `crate::console`; these names stay for callers.
+pub use crate::console::{
     CommandOutput, Console, ConsoleError, ConsoleMatch, DETACH_KEY, PtyConsole,
     attach as attach_console,
 };
@@ -238,6 +239,7 @@ impl Vm {
                 }
             },
         };
+        tracing::info!(vm = %cfg.name, accel = ?accel, fallback = note.as_deref().unwrap_or("-"), "qemu started");
         if let (Some(reason), Some(tx)) = (&note, &cfg.events) {
             let _ = tx.send(VmEvent::AccelFallback {
                 vm: cfg.name.clone(),
@@ -281,7 +283,7 @@ impl Vm {
     }
 
     /// The console share socket `warren console` attaches to (see
-    /// [`attach_console`]).
+    /// [`attach_console()`]).
     pub fn console_socket(&self) -> &std::path::Path {
         &self.paths.console
     }
@@ -313,12 +315,16 @@ impl Vm {
     /// `pattern` (the lab's `ready: {console: ...}`). On timeout the error
     /// shows the console's tail.
     pub fn wait_ready(&self, pattern: &str, timeout: Duration) -> Result<ConsoleMatch, VmError> {
-        self.console_from_start()
+        tracing::debug!(vm = %self.name, pattern, ?timeout, "waiting for the console");
+        let m = self
+            .console_from_start()
             .expect(pattern, timeout)
             .map_err(|source| VmError::Console {
                 vm: self.name.clone(),
                 source,
-            })
+            })?;
+        tracing::debug!(vm = %self.name, offset = m.offset, "console showed the ready pattern");
+        Ok(m)
     }
 
     /// Waits up to `timeout` for QEMU to exit by itself (after a guest
@@ -353,8 +359,8 @@ impl Vm {
 
     /// Tears the VM down: QMP `quit`, SIGKILL if QEMU still runs after
     /// `grace`; then the console reader is joined (logs complete) and the
-    /// sockets, overlay and variable store are removed. Logs, QEMU's output
-    /// and captures stay.
+    /// sockets, overlay, variable store and cloud-init seed are removed.
+    /// Logs, QEMU's output and captures stay.
     pub fn stop(mut self, grace: Duration) -> Result<StopReport, VmError> {
         let mut killed = false;
         if self.wait_exit(Duration::ZERO)?.is_none() {
@@ -395,7 +401,7 @@ impl Vm {
 }
 
 fn remove_state_files(p: &VmPaths) {
-    for f in [&p.qmp, &p.serial, &p.console, &p.overlay, &p.vars] {
+    for f in [&p.qmp, &p.serial, &p.console, &p.overlay, &p.vars, &p.seed] {
         let _ = std::fs::remove_file(f);
     }
 }

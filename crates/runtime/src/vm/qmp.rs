@@ -330,7 +330,22 @@ impl Qmp {
                 source,
             });
         }
-        match rx.recv_timeout(timeout) {
+        let started = std::time::Instant::now();
+        let reply = rx.recv_timeout(timeout);
+        match &reply {
+            Ok(Ok(_)) => tracing::debug!(
+                command,
+                id,
+                arguments = %arguments.unwrap_or(&serde_json::Value::Null),
+                ms = started.elapsed().as_millis(),
+                "qmp"
+            ),
+            Ok(Err((class, desc))) => {
+                tracing::debug!(command, id, class, desc, "qmp command failed");
+            }
+            Err(_) => tracing::debug!(command, id, "qmp command got no reply"),
+        }
+        match reply {
             Ok(Ok(v)) => Ok(v),
             Ok(Err((class, desc))) => Err(QmpError::Command {
                 command: command.into(),
@@ -443,6 +458,7 @@ fn read_loop(mut reader: BufReader<UnixStream>, shared: &Mutex<Shared>) {
                 }
             }
             QmpMessage::Event(ev) => {
+                tracing::debug!(event = %ev.event, data = %ev.data, "qmp event");
                 sh.subscribers.retain(|tx| tx.send(ev.clone()).is_ok());
             }
             _ => {}

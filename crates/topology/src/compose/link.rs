@@ -5,6 +5,17 @@ use super::network_file::Entry;
 use super::service::Service;
 use super::{Out, netem, offset, targets};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+
+/// What every link's conversion shares.
+pub(super) struct Options<'a> {
+    /// The compose project, for `container:` names.
+    pub(super) project: &'a str,
+    /// conlink's `--default-mtu`, for veth links without `mtu`.
+    pub(super) default_mtu: Option<&'a str>,
+    /// Services not run (the conlink service).
+    pub(super) skipped: &'a BTreeSet<String>,
+}
 
 /// Link properties conlink defines.
 const LINK_KEYS: &[&str] = &[
@@ -66,14 +77,14 @@ fn netem_options(e: &Entry) -> Option<Result<String, String>> {
 pub(super) fn link(
     e: &Entry,
     services: &[Service],
-    project: &str,
+    opts: &Options<'_>,
     out: &mut Out,
     notes: &mut Vec<String>,
     errors: &mut Vec<String>,
 ) {
     for key in e.props.keys() {
         if !LINK_KEYS.contains(&key.as_str()) {
-            errors.push(format!("{}: unknown link property `{key}`", e.origin));
+            errors.push(format!("{}: unknown link property `{key}`", e.at(key)));
         }
     }
     let mut bad = false;
@@ -81,7 +92,7 @@ pub(super) fn link(
         if let Some(v) = e.props.get(key)
             && let Some(msg) = unsupported(key, v.as_str().unwrap_or(""))
         {
-            errors.push(format!("{}: {msg}", e.origin));
+            errors.push(format!("{}: {msg}", e.at(key)));
             bad = true;
         }
     }
@@ -93,7 +104,7 @@ pub(super) fn link(
         if e.props.contains_key("mode") {
             errors.push(format!(
                 "{}: `mode` applies to macvlan and macvtap links",
-                e.origin
+                e.at("mode")
             ));
             bad = true;
         }
@@ -134,12 +145,12 @@ pub(super) fn link(
         Some(Ok(text)) => match netem::impair(&text) {
             Ok(m) => Some(m),
             Err(m) => {
-                errors.push(format!("{}: netem `{text}`: {m}", e.origin));
+                errors.push(format!("{}: netem `{text}`: {m}", e.at("netem")));
                 return;
             }
         },
         Some(Err(m)) => {
-            errors.push(format!("{}: {m}", e.origin));
+            errors.push(format!("{}: {m}", e.at("netem")));
             return;
         }
         None => None,
@@ -147,35 +158,69 @@ pub(super) fn link(
     if impair.is_some() && kind != "veth" {
         errors.push(format!(
             "{}: `netem` on a {kind} link: the kernel's netem qdisc (CONFIG_NET_SCH_NETEM) is absent here, and warren's user-space wire that stands in for it carries veth links only",
-            e.origin
+            e.at("netem")
         ));
         return;
     }
     if e.props.contains_key("nat") && e.str("ip").is_none_or(|ip| ip.contains(':')) {
         errors.push(format!(
             "{}: `nat` needs an IPv4 `ip`, the address NATed traffic leaves from",
-            e.origin
+            e.at("nat")
         ));
         return;
     }
     if e.props.contains_key("forward") && e.str("ip").is_none() {
         errors.push(format!(
             "{}: `forward` needs `ip`, the address connections are relayed to",
-            e.origin
+            e.at("forward")
         ));
         return;
     }
+    // Checked here so that a bad route is reported where it was written,
+    // not in the converted lab.
+    for r in e.strings("route") {
+        if let Err(m) = crate::raw::route_text(&r) {
+            errors.push(format!(
+                "{}: route `{r}`: {m}; warren takes `DEST via GATEWAY [dev IF] [metric N]`",
+                e.at("route")
+            ));
+            return;
+        }
+    }
     let dev = e.str("dev").unwrap_or("eth0");
-    for (node, index) in targets(e, services, project, errors) {
+    let mtu = e.str("mtu").or(if kind == "veth" {
+        opts.default_mtu
+    } else {
+        None
+    });
+    for (node, index) in targets(e, services, opts.skipped, opts.project, errors) {
         let key = format!("{node}:{dev}");
+        let here = format!("/interfaces/{key}");
+        out.origin(&here, &e.origin);
+        for (lab_key, link_key) in [
+            ("ipv4", "ip"),
+            ("ipv6", "ip"),
+            ("mac", "mac"),
+            ("mtu", "mtu"),
+            ("routes", "route"),
+            ("impair", "netem"),
+            ("nat", "nat"),
+            ("ethtool", "ethtool"),
+            ("macvlan", "outer-dev"),
+        ] {
+            out.origin(&format!("{here}/{lab_key}"), e.at(link_key));
+        }
         match &attach {
             Attach::Bridge(bridge) => {
+                out.origin(&format!("/networks/{bridge}"), e.at("bridge"));
                 let net = out
                     .networks
                     .entry((*bridge).to_string())
                     .or_insert_with(|| json!({"members": []}));
                 if let Some(m) = net.get_mut("members").and_then(Value::as_array_mut) {
                     m.push(Value::String(key.clone()));
+                    let at = format!("/networks/{bridge}/members/{}", m.len() - 1);
+                    out.origin(&at, &e.origin);
                 }
             }
             Attach::Macvlan(m) => {
@@ -189,7 +234,7 @@ pub(super) fn link(
                 Ok((addr, v6)) => {
                     iface.insert(if v6 { "ipv6" } else { "ipv4" }.into(), json!([addr]));
                 }
-                Err(m) => errors.push(format!("{}: ip {ip}: {m}", e.origin)),
+                Err(m) => errors.push(format!("{}: ip {ip}: {m}", e.at("ip"))),
             }
         }
         if let Some(mac) = e.str("mac") {
@@ -197,10 +242,10 @@ pub(super) fn link(
                 Ok(m) => {
                     iface.insert("mac".into(), json!(m));
                 }
-                Err(m) => errors.push(format!("{}: mac {mac}: {m}", e.origin)),
+                Err(m) => errors.push(format!("{}: mac {mac}: {m}", e.at("mac"))),
             }
         }
-        if let Some(mtu) = e.str("mtu") {
+        if let Some(mtu) = mtu {
             iface.insert("mtu".into(), json!(mtu));
         }
         let routes = e.strings("route");
@@ -219,13 +264,19 @@ pub(super) fn link(
         }
         for fwd in e.strings("forward") {
             match offset::forward(&fwd, index) {
-                Ok((host, port, proto)) => out.forwards.push(json!({
-                    "host": host.to_string(),
-                    "to": key,
-                    "port": port.to_string(),
-                    "proto": proto,
-                })),
-                Err(m) => errors.push(format!("{}: forward {fwd}: {m}", e.origin)),
+                Ok((host, port, proto)) => {
+                    out.origin(
+                        &format!("/forwards/{}", out.forwards.len()),
+                        e.at("forward"),
+                    );
+                    out.forwards.push(json!({
+                        "host": host.to_string(),
+                        "to": key,
+                        "port": port.to_string(),
+                        "proto": proto,
+                    }));
+                }
+                Err(m) => errors.push(format!("{}: forward {fwd}: {m}", e.at("forward"))),
             }
         }
     }

@@ -1,21 +1,54 @@
-//! Compose services: the keys warren uses, reduced to a container node.
+//! Compose services reduced to container nodes: each key either mapped to
+//! its lab-file meaning or named in a note with the reason it has none.
 
-use super::{Input, interpolate};
+use super::{Cx, Input, interpolate, words};
+use crate::values::Duration;
 use serde_json::{Map, Value, json};
 
-/// Compose service keys warren uses.
-const SERVICE_KEYS: &[&str] = &[
-    "image",
-    "command",
-    "entrypoint",
-    "environment",
-    "env_file",
-    "scale",
-    "deploy",
-    "x-network",
-    "build",
-    "sysctls",
-    "container_name",
+/// Service keys with no meaning for warren, with the reason given in the note.
+const NO_MEANING: &[(&str, &str)] = &[
+    ("ports", "publish ports with a link's `forward` (x-network)"),
+    ("expose", "every port of a node is reachable on its links"),
+    ("networks", "links come from x-network and network files"),
+    ("pid", "each node has its own PID namespace"),
+    ("ipc", "each node has its own IPC namespace"),
+    (
+        "security_opt",
+        "warren applies no AppArmor or SELinux profiles",
+    ),
+    ("restart", "warren does not restart exited nodes"),
+    ("labels", "nothing reads labels without a Docker engine"),
+    (
+        "logging",
+        "a node's output goes to its log in the lab's state folder",
+    ),
+    ("tty", "nodes run without a terminal"),
+    ("stdin_open", "nodes run without a terminal"),
+    ("platform", "images are pulled for this host's platform"),
+    ("pull_policy", "images are pulled when absent"),
+    ("devices", "warren passes no host devices into nodes"),
+    ("dns", "warren writes no resolver configuration"),
+    ("dns_search", "warren writes no resolver configuration"),
+    ("mem_limit", "warren sets no resource limits"),
+    ("cpus", "warren sets no resource limits"),
+    ("ulimits", "warren sets no resource limits"),
+    (
+        "hostname",
+        "a node's host name is its node name (SERVICE_N)",
+    ),
+    (
+        "domainname",
+        "a node's host name is its node name (SERVICE_N)",
+    ),
+    ("extra_hosts", "the lab model has no hosts entries yet"),
+    (
+        "depends_on",
+        "nodes start together and `up` waits for each node's `ready` (healthcheck)",
+    ),
+    ("init", "the lab model has no init process option yet"),
+    ("tmpfs", "the lab model has no tmpfs mounts yet"),
+    ("stop_signal", "`down` ends every node the same way"),
+    ("stop_grace_period", "`down` ends every node the same way"),
 ];
 
 /// A compose service, reduced to what warren uses.
@@ -24,7 +57,9 @@ pub(super) struct Service {
     /// `container_name:`, which `container:` links may use.
     pub(super) container_name: Option<String>,
     pub(super) replicas: u32,
-    pub(super) node: Map<String, Value>,
+    /// The node, or `None` when the service could not be converted (its
+    /// errors are reported; links to it then add none of their own).
+    pub(super) node: Option<Map<String, Value>>,
 }
 
 pub(super) fn argv_or_string(v: &Value) -> Option<Value> {
@@ -34,61 +69,167 @@ pub(super) fn argv_or_string(v: &Value) -> Option<Value> {
     }
 }
 
-pub(super) fn service(
-    name: &str,
-    svc: &Value,
-    input: &Input,
-    notes: &mut Vec<String>,
-    errors: &mut Vec<String>,
-) -> Option<Service> {
-    let Some(map) = svc.as_object() else {
-        errors.push(format!("service {name}: expected a mapping"));
-        return None;
+/// `command`/`entrypoint`: a list as it is, a string split as Compose splits it.
+fn argv(cx: &mut Cx<'_>, v: &Value, at: &str, key: &str) -> Option<Value> {
+    match v {
+        Value::Array(a) if a.iter().all(Value::is_string) => Some(v.clone()),
+        Value::String(s) => match words::split(s) {
+            Ok(w) => Some(json!(w)),
+            Err(m) => {
+                cx.error(at, &format!("`{key}`: {m}"));
+                None
+            }
+        },
+        _ => {
+            cx.error(at, &format!("`{key}` is a string or a list of strings"));
+            None
+        }
+    }
+}
+
+/// A `KEY=VALUE` list or a mapping as pairs; a list item without `=` has no value.
+fn pairs(v: &Value) -> Vec<(String, Option<String>)> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string)))
+            .collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| match s.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (s.to_string(), None),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The sysctls that make a node route as a container on a Docker host does.
+const FORWARDING: &[&str] = &["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
+
+pub(super) fn service(cx: &mut Cx<'_>, input: &Input, name: &str, svc: &Value) -> Service {
+    let base = format!("/services/{}", super::pointer_key(name));
+    let at = |k: &str| format!("{base}/{}", super::pointer_key(k));
+    let mut out = Service {
+        name: name.into(),
+        container_name: None,
+        replicas: 1,
+        node: None,
     };
-    for key in map.keys().filter(|k| !SERVICE_KEYS.contains(&k.as_str())) {
-        notes.push(format!(
-            "service {name}: `{key}` does not apply to warren; ignored"
-        ));
+    let Some(map) = svc.as_object() else {
+        cx.error(&base, &format!("service {name}: expected a mapping"));
+        return out;
+    };
+    out.container_name = map
+        .get("container_name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let count = map
+        .get("deploy")
+        .and_then(|d| d.get("replicas"))
+        .map(|v| (v, format!("{base}/deploy/replicas")))
+        .or_else(|| map.get("scale").map(|v| (v, at("scale"))));
+    if let Some((v, p)) = count {
+        match v.as_str().map(str::parse::<u32>) {
+            Some(Ok(n)) => out.replicas = n,
+            _ => cx.error(
+                &p,
+                &format!(
+                    "service {name}: replicas `{}` is not a whole number",
+                    v.as_str().unwrap_or("?")
+                ),
+            ),
+        }
+    }
+    for key in map.keys() {
+        if let Some((_, why)) = NO_MEANING.iter().find(|(k, _)| k == key) {
+            cx.note(&at(key), &format!("service {name}: `{key}` ignored: {why}"));
+        } else if !HANDLED.contains(&key.as_str()) && !key.starts_with("x-") {
+            cx.note(
+                &at(key),
+                &format!("service {name}: `{key}` is not a compose key warren knows; ignored"),
+            );
+        }
+    }
+    if let Some(mode) = map.get("network_mode").and_then(Value::as_str)
+        && mode != "none"
+    {
+        cx.note(
+            &at("network_mode"),
+            &format!("service {name}: network_mode `{mode}` ignored: a node has its own network namespace with only its links, as with `none`"),
+        );
     }
     let Some(image) = map.get("image").and_then(Value::as_str) else {
         if map.contains_key("build") {
-            errors.push(format!(
-                "service {name}: `build:` without `image:`; warren does not build images: build and push it, then name it in `image:`"
-            ));
+            cx.error(&at("build"), &format!("service {name}: `build:` without `image:`: warren builds no images; build and push it, then name it in `image:`"));
         } else {
-            errors.push(format!("service {name}: `image:` is required"));
+            cx.error(&base, &format!("service {name}: `image:` is required"));
         }
-        return None;
+        return out;
     };
     if map.contains_key("build") {
-        notes.push(format!(
-            "service {name}: `build:` ignored; using image {image}"
-        ));
+        cx.note(
+            &at("build"),
+            &format!("service {name}: `build:` ignored; using image {image}"),
+        );
     }
     let mut node = Map::new();
     node.insert("kind".into(), json!("container"));
     node.insert("image".into(), json!(image));
-    if let Some(c) = map.get("command").and_then(argv_or_string) {
-        node.insert("cmd".into(), c);
-    }
-    if let Some(e) = map.get("entrypoint").and_then(argv_or_string) {
-        node.insert("entrypoint".into(), e);
-    }
-    match map.get("sysctls") {
-        Some(Value::Object(m)) => {
-            node.insert("sysctls".into(), Value::Object(m.clone()));
+    let mut ok = true;
+    for (key, to) in [("command", "cmd"), ("entrypoint", "entrypoint")] {
+        if let Some(v) = map.get(key) {
+            match argv(cx, v, &at(key), key) {
+                Some(a) => {
+                    node.insert(to.into(), a);
+                }
+                None => ok = false,
+            }
         }
-        Some(Value::Array(a)) => {
-            let m: Map<String, Value> = a
+    }
+    for (key, to) in [("working_dir", "workdir"), ("user", "user")] {
+        if let Some(v) = map.get(key).and_then(Value::as_str) {
+            node.insert(to.into(), json!(v));
+        }
+    }
+    for (key, to) in [("cap_add", "capabilities"), ("cap_drop", "cap_drop")] {
+        if let Some(caps) = map.get(key).and_then(Value::as_array) {
+            let names: Vec<String> = caps
                 .iter()
                 .filter_map(Value::as_str)
-                .filter_map(|s| s.split_once('='))
-                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .map(|c| {
+                    let c = c.to_ascii_uppercase();
+                    c.strip_prefix("CAP_").unwrap_or(&c).to_string()
+                })
                 .collect();
-            node.insert("sysctls".into(), Value::Object(m));
+            node.insert(to.into(), json!(names));
         }
-        _ => {}
     }
+    // Values arrive as strings once interpolated.
+    if let Some(v) = map.get("privileged") {
+        match v.as_str().map_or_else(|| v.as_bool(), |s| s.parse().ok()) {
+            Some(p) => {
+                node.insert("privileged".into(), json!(p));
+            }
+            None => {
+                cx.error(
+                    &at("privileged"),
+                    &format!("service {name}: privileged `{v}` is not true or false"),
+                );
+                ok = false;
+            }
+        }
+    }
+    let mut sysctls = Map::new();
+    for s in FORWARDING {
+        sysctls.insert((*s).into(), json!("1"));
+    }
+    for (k, v) in map.get("sysctls").map(pairs).unwrap_or_default() {
+        sysctls.insert(k, json!(v.unwrap_or_default()));
+    }
+    node.insert("sysctls".into(), Value::Object(sysctls));
     let mut env = Map::new();
     for file in env_file_names_of(map) {
         match input.env_files.get(&file) {
@@ -97,51 +238,255 @@ pub(super) fn service(
                     env.insert(k, Value::String(v));
                 }
             }
-            None => errors.push(format!("service {name}: env_file {file} was not read")),
+            None => cx.error(
+                &at("env_file"),
+                &format!("service {name}: env_file {file} was not read"),
+            ),
         }
     }
-    match map.get("environment") {
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                env.insert(k.clone(), Value::String(v.as_str().unwrap_or("").into()));
+    for (k, v) in map.get("environment").map(pairs).unwrap_or_default() {
+        // `- NAME` without a value takes NAME from warren's environment, as Compose does.
+        match v.or_else(|| input.env.get(&k).cloned()) {
+            Some(v) => {
+                env.insert(k, Value::String(v));
+            }
+            None => {
+                env.remove(&k);
             }
         }
-        Some(Value::Array(a)) => {
-            for item in a.iter().filter_map(Value::as_str) {
-                let (k, v) = item.split_once('=').unwrap_or((item, ""));
-                env.insert(k.into(), Value::String(v.into()));
-            }
-        }
-        _ => {}
     }
     if !env.is_empty() {
         node.insert("env".into(), Value::Object(env));
     }
-    let count = map
-        .get("deploy")
-        .and_then(|d| d.get("replicas"))
-        .or_else(|| map.get("scale"));
-    let replicas = match count.and_then(Value::as_str) {
-        None => 1,
-        Some(s) => match s.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => {
-                errors.push(format!(
-                    "service {name}: replicas `{s}` is not a whole number"
-                ));
-                1
-            }
-        },
+    if let Some(v) = map.get("volumes") {
+        ok &= volumes(cx, input, name, v, &at("volumes"), &mut node);
+    }
+    if let Some(h) = map.get("healthcheck") {
+        ok &= healthcheck(cx, name, h, &at("healthcheck"), &mut node);
+    }
+    if ok {
+        out.node = Some(node);
+    }
+    out
+}
+
+/// Service keys [`service`] maps (or reads for the lab's shape).
+const HANDLED: &[&str] = &[
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "scale",
+    "deploy",
+    "sysctls",
+    "container_name",
+    "working_dir",
+    "user",
+    "cap_add",
+    "cap_drop",
+    "privileged",
+    "volumes",
+    "healthcheck",
+    "network_mode",
+];
+
+/// `volumes`: host paths become binds, named volumes binds of folders in
+/// the lab's volumes folder (which the caller creates, and `down` removes).
+fn volumes(
+    cx: &mut Cx<'_>,
+    input: &Input,
+    name: &str,
+    v: &Value,
+    at: &str,
+    node: &mut Map<String, Value>,
+) -> bool {
+    let Some(items) = v.as_array() else {
+        cx.error(at, &format!("service {name}: `volumes` is a list"));
+        return false;
     };
-    Some(Service {
-        name: name.into(),
-        container_name: map
-            .get("container_name")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        replicas,
-        node,
-    })
+    let mut binds = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let here = format!("{at}/{i}");
+        let (source, target, readonly) = match item {
+            Value::String(s) => {
+                let parts: Vec<&str> = s.split(':').collect();
+                match parts.as_slice() {
+                    [src, dst] => (src.to_string(), dst.to_string(), false),
+                    [src, dst, opts] => (
+                        src.to_string(),
+                        dst.to_string(),
+                        opts.split(',').any(|o| o == "ro"),
+                    ),
+                    [dst] => (String::new(), dst.to_string(), false),
+                    _ => {
+                        cx.error(
+                            &here,
+                            &format!("service {name}: volume `{s}` is not SOURCE:TARGET[:MODE]"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+            Value::Object(m) => {
+                let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                if !matches!(s("type").as_str(), "bind" | "volume") {
+                    cx.error(&here, &format!("service {name}: volume type `{}`: warren mounts host folders (type bind) only", s("type")));
+                    ok = false;
+                    continue;
+                }
+                (s("source"), s("target"), s("read_only") == "true")
+            }
+            _ => {
+                cx.error(
+                    &here,
+                    &format!("service {name}: a volume is a string or a mapping"),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        if source.is_empty() {
+            cx.error(&here, &format!("service {name}: anonymous volume `{target}`: name it (NAME:{target}), and it becomes a folder of the lab's"));
+            ok = false;
+            continue;
+        }
+        let named = !source.starts_with(['.', '/', '~']);
+        if named && !volume_name(&source) {
+            cx.error(&here, &format!("service {name}: volume name `{source}`: a name is letters, digits, `_`, `.` and `-`, starting with a letter or digit"));
+            ok = false;
+            continue;
+        }
+        if named && input.volumes_dir.is_empty() {
+            cx.error(&here, &format!("service {name}: named volume `{source}`: no folder for the lab's volumes was given"));
+            ok = false;
+            continue;
+        }
+        if !target.starts_with('/') {
+            cx.error(
+                &here,
+                &format!("service {name}: volume target `{target}` is not an absolute path"),
+            );
+            ok = false;
+            continue;
+        }
+        let source = if named {
+            let dir = format!("{}/{source}", input.volumes_dir.trim_end_matches('/'));
+            cx.volumes.insert(dir.clone());
+            dir
+        } else if let Some(home) = source.strip_prefix("~/") {
+            format!(
+                "{}/{home}",
+                input.env.get("HOME").map_or("", String::as_str)
+            )
+        } else if source.starts_with('/') || input.dir.is_empty() {
+            source
+        } else {
+            let rel = source.trim_start_matches("./");
+            let dir = input.dir.trim_end_matches('/');
+            if rel.is_empty() || rel == "." {
+                dir.to_string()
+            } else {
+                format!("{dir}/{}", rel.trim_end_matches('/'))
+            }
+        };
+        binds.push(json!(format!(
+            "{source}:{target}{}",
+            if readonly { ":ro" } else { "" }
+        )));
+    }
+    if !binds.is_empty() {
+        node.insert("binds".into(), Value::Array(binds));
+    }
+    ok
+}
+
+/// A Docker volume name: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn volume_name(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// `healthcheck` becomes the node's `ready`: its test is the probe, retried
+/// every `interval` for `start_period` plus `interval` times `retries`.
+fn healthcheck(
+    cx: &mut Cx<'_>,
+    name: &str,
+    h: &Value,
+    at: &str,
+    node: &mut Map<String, Value>,
+) -> bool {
+    let Some(m) = h.as_object() else {
+        cx.error(at, &format!("service {name}: `healthcheck` is a mapping"));
+        return false;
+    };
+    if m.get("disable").and_then(Value::as_str) == Some("true") {
+        return true;
+    }
+    let probe = match m.get("test") {
+        Some(Value::String(s)) => json!(s),
+        Some(Value::Array(a)) => {
+            let words: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+            match words.split_first() {
+                Some((&"NONE", _)) => return true,
+                Some((&"CMD", rest)) if !rest.is_empty() => json!(rest),
+                Some((&"CMD-SHELL", [cmd])) => json!(cmd),
+                _ => {
+                    cx.error(&format!("{at}/test"), &format!("service {name}: healthcheck `test` is a string, [CMD, ARG...], [CMD-SHELL, COMMAND] or [NONE]"));
+                    return false;
+                }
+            }
+        }
+        _ => {
+            cx.error(at, &format!("service {name}: a healthcheck needs `test`"));
+            return false;
+        }
+    };
+    let mut ok = true;
+    let mut duration = |key: &str, default: u64| -> u64 {
+        match m.get(key).and_then(Value::as_str) {
+            None => default,
+            Some(s) => match s.parse::<Duration>() {
+                Ok(d) => d.0,
+                Err(e) => {
+                    cx.error(
+                        &format!("{at}/{key}"),
+                        &format!("service {name}: healthcheck {key}: {e}"),
+                    );
+                    ok = false;
+                    default
+                }
+            },
+        }
+    };
+    // Compose's defaults: every 30s, 3 retries, no start period.
+    let interval = duration("interval", 30_000_000_000);
+    let start = duration("start_period", 0);
+    let retries = match m.get("retries").and_then(Value::as_str) {
+        None => 3,
+        Some(r) => r.parse::<u64>().unwrap_or_else(|_| {
+            cx.error(
+                &format!("{at}/retries"),
+                &format!("service {name}: healthcheck retries `{r}` is not a whole number"),
+            );
+            ok = false;
+            3
+        }),
+    };
+    let total = start.saturating_add(interval.saturating_mul(retries.max(1)));
+    node.insert(
+        "ready".into(),
+        json!({
+            "exec": probe,
+            "interval": format!("{}ms", interval / 1_000_000),
+            "timeout": format!("{}ms", total / 1_000_000),
+        }),
+    );
+    ok
 }
 
 pub(super) fn env_file_names_of(map: &Map<String, Value>) -> Vec<String> {

@@ -1,5 +1,5 @@
 //! `system` nodes: systemd as PID 1 on an overlay of an OS image, with a
-//! cgroup of its own, its lab interfaces rendered for systemd-networkd,
+//! cgroup of its own, its lab interfaces rendered by its `netconf` renderer,
 //! its `/dev/console` a pty logged like a vm's serial console (with a
 //! root shell on it), ready once `systemctl is-system-running` says its
 //! boot has finished, and its commands started from a clean environment
@@ -105,6 +105,7 @@ impl Kind for System {
             notify,
         };
         let mut spec = oci::spec_for(cx.lab, node, image, cx.state, &dir).map_err(err)?;
+        spec.capabilities = oci::capabilities(SYSTEM_CAPABILITIES, &c).map_err(err)?;
         // The image's init boots unless the lab file says otherwise.
         spec.argv = c
             .entrypoint
@@ -119,10 +120,9 @@ impl Kind for System {
         }
         let upper = dir.join("upper");
         if node.netconf.is_some() {
-            setup::render_networkd(node, &upper).map_err(err)?;
+            setup::render_netconf(node, &upper, &image.layers).map_err(err)?;
         }
         setup::console_autologin(&upper).map_err(err)?;
-        spec.capabilities = oci::capabilities(SYSTEM_CAPABILITIES, &c.capabilities);
         spec.system = Some(SystemBoot {
             cgroups: setup::create_cgroups(&cx.lab.name, name, &mut |u| cx.journal.undo(u))
                 .map_err(err)?,
@@ -202,6 +202,11 @@ impl Drop for Running {
 
 impl NodeHandle for Running {
     fn ready(&self, node: &Node, cx: &ReadyCx<'_>) -> Result<(), NodeError> {
+        let name = &node.name.value;
+        // The boot's progress names the console log, whose last line a
+        // terminal shows while it lasts.
+        let console = cx.state.results.join("console").join(format!("{name}.txt"));
+        tracing::info!(progress = "start", step = "boot", node = %name, console = %console.display(), "booting");
         wait_booted(node, cx, self.notify.as_ref())?;
         if let Some(pattern) = node.ready.as_ref().and_then(|r| r.console.as_deref())
             && let Some(console) = &self.console
@@ -220,6 +225,7 @@ impl NodeHandle for Running {
                     why: e.to_string(),
                 })?;
         }
+        tracing::info!(progress = "done", step = "boot", node = %name, "ready");
         super::wait_probe(node, cx)
     }
 
@@ -305,7 +311,7 @@ fn wait_booted(
                 source,
             })?;
         let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        tracing::debug!(node = %name, state = %state, "systemctl is-system-running");
+        tracing::debug!(node = %name, state = %state, "readiness: systemctl is-system-running");
         if states.contains(&state) {
             return Ok(());
         }

@@ -1,12 +1,12 @@
 //! What a `system` node's root and cgroups need before it boots: a cgroup
 //! of its own in every mounted hierarchy (removed at stop), the node's lab
-//! interfaces rendered as systemd-networkd units into the writable layer,
+//! interfaces rendered by its `netconf` renderer into the writable layer,
 //! and a root shell on its console.
 
 use crate::journal::Undo;
 use std::io;
 use std::path::{Path, PathBuf};
-use warren_netconf::model::{Cidr, Dns, Route, RouteTo};
+use warren_netconf::model::Dns;
 use warren_netconf::{Action, LabInterface, NetworkModel, Renderer};
 use warren_topology::model::{Attachment, Node};
 
@@ -117,44 +117,68 @@ pub fn console_autologin(upper: &Path) -> io::Result<()> {
     )
 }
 
-/// Renders the node's lab interfaces as systemd-networkd units into
-/// `upper` (the writable layer of its root) and enables networkd.
-pub fn render_networkd(node: &Node, upper: &Path) -> io::Result<()> {
+/// The renderer a system node's `netconf: {renderer: auto}` picks: the
+/// network configuration tool its image carries, in the order a distro
+/// prefers them (netplan over NetworkManager over ifupdown over
+/// network-scripts over networkd alone). `layers` are the image's layers.
+pub fn auto_renderer(layers: &[PathBuf]) -> io::Result<Renderer> {
+    let has = |paths: &[&str]| {
+        layers
+            .iter()
+            .any(|l| paths.iter().any(|p| l.join(p).symlink_metadata().is_ok()))
+    };
+    let choice = [
+        (
+            Renderer::Netplan,
+            &["usr/sbin/netplan", "usr/share/netplan"][..],
+        ),
+        (
+            Renderer::NetworkManager,
+            &["usr/sbin/NetworkManager", "sbin/NetworkManager"][..],
+        ),
+        (Renderer::Eni, &["sbin/ifup", "usr/sbin/ifup"][..]),
+        (
+            Renderer::Sysconfig,
+            &[
+                "etc/sysconfig/network-scripts/ifup-eth",
+                "usr/libexec/initscripts",
+            ][..],
+        ),
+        (
+            Renderer::Networkd,
+            &[
+                "lib/systemd/systemd-networkd",
+                "usr/lib/systemd/systemd-networkd",
+            ][..],
+        ),
+    ]
+    .into_iter()
+    .find(|(_, paths)| has(paths));
+    choice.map(|(r, _)| r).ok_or_else(|| {
+        io::Error::other(
+            "netconf: renderer auto: the image has no netplan, NetworkManager, ifupdown, network-scripts or systemd-networkd; name a renderer",
+        )
+    })
+}
+
+/// Renders the node's lab interfaces with its `netconf` renderer (`auto`:
+/// [`auto_renderer`] over the image's `layers`) into `upper` (the writable
+/// layer of its root), and enables systemd-networkd when the files are
+/// its own or netplan's (whose default backend it is); the other tools'
+/// services come enabled with their packages.
+pub fn render_netconf(node: &Node, upper: &Path, layers: &[PathBuf]) -> io::Result<()> {
+    let renderer = match node.netconf.as_ref().map(|n| n.renderer.as_str()) {
+        None | Some("auto") => auto_renderer(layers)?,
+        Some(name) => name.parse().map_err(io::Error::other)?,
+    };
     let interfaces: Vec<LabInterface> = node
         .interfaces
         .iter()
         .filter(|i| i.attach != Attachment::Loopback)
-        .map(|i| LabInterface {
-            name: i.name.clone(),
-            mac: None,
-            addresses: i
-                .addresses()
-                .map(|a| Cidr {
-                    addr: a.value.addr,
-                    prefix: a.value.prefix,
-                })
-                .collect(),
-            routes: i
-                .routes
-                .iter()
-                .map(|r| Route {
-                    to: match r.value.to {
-                        Some(p) => RouteTo::Net(Cidr {
-                            addr: p.addr,
-                            prefix: p.len,
-                        }),
-                        None => RouteTo::Default,
-                    },
-                    via: Some(r.value.via),
-                    metric: r.value.metric,
-                    table: None,
-                })
-                .collect(),
-            mtu: i.mtu,
-        })
+        .map(|i| crate::netconf::lab_interface(i, None))
         .collect();
     let model = NetworkModel::from_lab(&interfaces, Dns::default()).map_err(io::Error::other)?;
-    let tasks = warren_netconf::render(&model, Renderer::Networkd).map_err(io::Error::other)?;
+    let tasks = warren_netconf::render(&model, renderer).map_err(io::Error::other)?;
     for t in tasks {
         let path = upper.join(&t.path);
         if let Some(dir) = path.parent() {
@@ -167,6 +191,13 @@ pub fn render_networkd(node: &Node, upper: &Path) -> io::Result<()> {
             (_, Some(content)) => std::fs::write(&path, content)?,
             (_, None) => {}
         }
+        if let Some(mode) = t.mode {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    if !matches!(renderer, Renderer::Networkd | Renderer::Netplan) {
+        return Ok(());
     }
     let wants = upper.join("etc/systemd/system/multi-user.target.wants");
     std::fs::create_dir_all(&wants)?;
@@ -175,4 +206,47 @@ pub fn render_networkd(node: &Node, upper: &Path) -> io::Result<()> {
         std::os::unix::fs::symlink("/lib/systemd/system/systemd-networkd.service", link)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An image layer holding `files`.
+    fn layer(files: &[&str]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for f in files {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn auto_renderer_takes_the_tool_the_image_carries() {
+        let networkd = "usr/lib/systemd/systemd-networkd";
+        for (files, want) in [
+            (vec![networkd, "usr/sbin/netplan"], Renderer::Netplan),
+            (
+                vec![networkd, "usr/sbin/NetworkManager"],
+                Renderer::NetworkManager,
+            ),
+            (vec![networkd, "sbin/ifup"], Renderer::Eni),
+            (
+                vec!["etc/sysconfig/network-scripts/ifup-eth"],
+                Renderer::Sysconfig,
+            ),
+            (vec![networkd], Renderer::Networkd),
+        ] {
+            // Split over two layers: any layer counts.
+            let (a, b) = files.split_at(1);
+            let layers = [layer(a), layer(b)];
+            let paths: Vec<PathBuf> = layers.iter().map(|l| l.path().to_path_buf()).collect();
+            assert_eq!(auto_renderer(&paths).unwrap(), want, "{files:?}");
+        }
+        let empty = layer(&["etc/os-release"]);
+        let err = auto_renderer(&[empty.path().to_path_buf()]).unwrap_err();
+        assert!(err.to_string().contains("name a renderer"), "{err}");
+    }
 }
