@@ -110,29 +110,34 @@ fn network_points<'a>(
 }
 
 impl Captures {
-    /// Starts a capture of every link and network the lab captures.
+    /// Starts a capture of each link and network of `names` (those the
+    /// lab captures, see [`crate::steps::captured`]).
     pub fn start(
         lab: &Lab,
+        names: &[String],
         namespaces: &[(Ns, &Netns)],
         results: &Path,
     ) -> Result<Captures, CaptureError> {
-        // Walked link by link and network by network, with the namespaces
-        // in a map: finding each by name was quadratic in large labs.
+        // Links and networks by name, and the namespaces, in maps: finding
+        // each by a walk was quadratic in large labs.
         let by_ns: HashMap<&Ns, &Netns> = namespaces.iter().map(|(k, fd)| (k, *fd)).collect();
         let ns = |n: &Ns| by_ns.get(n).copied();
-        let links = lab
-            .links
-            .iter()
-            .filter(|l| l.capture)
-            .filter_map(|l| link_points(l, &ns));
-        let networks = lab
+        let links: HashMap<&str, &Link> = lab.links.iter().map(|l| (l.name.as_str(), l)).collect();
+        let networks: HashMap<&str, (usize, &Network)> = lab
             .networks
             .iter()
             .enumerate()
-            .filter(|(_, n)| n.capture)
-            .filter_map(|(ni, n)| network_points(ni, n, &ns));
-        let jobs: Vec<(String, Vec<PointSpec<'_>>, PathBuf)> = links
-            .chain(networks)
+            .map(|(ni, n)| (n.name.value.as_str(), (ni, n)))
+            .collect();
+        let jobs: Vec<(String, Vec<PointSpec<'_>>, PathBuf)> = names
+            .iter()
+            .filter_map(|name| match links.get(name.as_str()) {
+                Some(l) => link_points(l, &ns),
+                None => {
+                    let (ni, net) = networks.get(name.as_str())?;
+                    network_points(*ni, net, &ns)
+                }
+            })
             .map(|(name, pts)| {
                 let file = results.join("capture").join(format!("{name}.pcapng"));
                 (name, pts, file)

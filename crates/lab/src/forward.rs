@@ -12,7 +12,6 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use warren_kernel::Netns;
-use warren_topology::Lab;
 use warren_topology::model::{Forward, Proto};
 use warren_topology::plan::Ns;
 
@@ -39,40 +38,38 @@ pub struct ForwardError {
     pub source: io::Error,
 }
 
-/// Starts every forward of `lab`: binds its host port now (so a port in use
-/// fails bring-up) and relays connections on a thread of its own.
-pub fn start(lab: &Lab, built: &Built) -> Result<(), ForwardError> {
-    for f in &lab.forwards {
-        let fail = |source| ForwardError {
-            host: f.host,
-            node: f.node.clone(),
-            port: f.port,
-            proto: f.proto,
-            source,
-        };
-        let netns = built
-            .netns(&Ns::Node(f.node.clone()))
-            .ok_or_else(|| fail(io::Error::other("the node has no namespace")))?
-            .try_clone()
-            .map_err(|e| fail(io::Error::other(e)))?;
-        let name = format!("forward-{}-{}", f.proto, f.host);
-        let to = SocketAddr::new(f.target, f.port);
-        match f.proto {
-            Proto::Tcp => {
-                let listener = TcpListener::bind(("127.0.0.1", f.host)).map_err(fail)?;
-                let f = f.clone();
-                std::thread::Builder::new()
-                    .name(name)
-                    .spawn(move || accept(&listener, &netns, &f))
-                    .map_err(fail)?;
-            }
-            Proto::Udp => {
-                let socket = UdpSocket::bind(("127.0.0.1", f.host)).map_err(fail)?;
-                std::thread::Builder::new()
-                    .name(name)
-                    .spawn(move || udp_relay(&socket, &netns, to, UDP_IDLE))
-                    .map_err(fail)?;
-            }
+/// Starts forward `f`: binds its host port now (so a port in use fails
+/// bring-up) and relays connections on a thread of its own.
+pub fn start(f: &Forward, built: &Built) -> Result<(), ForwardError> {
+    let fail = |source| ForwardError {
+        host: f.host,
+        node: f.node.clone(),
+        port: f.port,
+        proto: f.proto,
+        source,
+    };
+    let netns = built
+        .netns(&Ns::Node(f.node.clone()))
+        .ok_or_else(|| fail(io::Error::other("the node has no namespace")))?
+        .try_clone()
+        .map_err(|e| fail(io::Error::other(e)))?;
+    let name = format!("forward-{}-{}", f.proto, f.host);
+    let to = SocketAddr::new(f.target, f.port);
+    match f.proto {
+        Proto::Tcp => {
+            let listener = TcpListener::bind(("127.0.0.1", f.host)).map_err(fail)?;
+            let f = f.clone();
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || accept(&listener, &netns, &f))
+                .map_err(fail)?;
+        }
+        Proto::Udp => {
+            let socket = UdpSocket::bind(("127.0.0.1", f.host)).map_err(fail)?;
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || udp_relay(&socket, &netns, to, UDP_IDLE))
+                .map_err(fail)?;
         }
     }
     Ok(())

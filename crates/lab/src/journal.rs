@@ -1,10 +1,12 @@
-//! The journal: one JSON line per completed phase of bring-up and teardown,
-//! appended and synced before the next phase starts. Everything a netns lab
-//! creates lives inside namespaces that die with the supervisor, so the
-//! journal is the record `warren down` reads to know how far a crashed
-//! bring-up got, and where host-side objects would be listed.
+//! The journal: one JSON line per completed step of bring-up (the step
+//! itself, see [`crate::steps::Phase`]) and teardown, appended and synced
+//! before the next starts, and one [`Undo`] line *before* anything is made
+//! that does not die with the lab's namespaces. After a crash, `warren
+//! down` reads the undo records back ([`undos`]) and undoes them in
+//! reverse; what lives in the namespaces the kernel frees with the
+//! supervisor.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -29,7 +31,49 @@ struct Record<'a> {
     /// Milliseconds since the epoch.
     t: u128,
     event: &'a str,
-    detail: &'a str,
+    #[serde(flatten)]
+    body: Body<'a>,
+}
+
+/// What a record carries besides its time and event.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Body<'a> {
+    Detail { detail: &'a str },
+    Step { step: serde_json::Value },
+    Undo { undo: &'a Undo },
+}
+
+/// Something made outside the lab's namespaces, to undo at `down` if the
+/// supervisor could not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Undo {
+    /// A node's cgroup in one hierarchy (a system node's): removed once its
+    /// processes are gone, then the lab's and warren's folders above it
+    /// when empty.
+    Cgroup {
+        /// The node's cgroup folder.
+        path: PathBuf,
+    },
+}
+
+/// A journal line as read back: only undo records matter then.
+#[derive(Deserialize)]
+struct ReadBack {
+    #[serde(default)]
+    undo: Option<Undo>,
+}
+
+/// The undo records of the journal in `dir`, in the order they were
+/// written (none when there is no journal).
+pub fn undos(dir: &Path) -> Vec<Undo> {
+    let Ok(text) = std::fs::read_to_string(dir.join("journal.jsonl")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<ReadBack>(l).ok()?.undo)
+        .collect()
 }
 
 impl Journal {
@@ -65,31 +109,53 @@ impl Journal {
             .map_or(0, |d| d.as_millis());
         let mut buf = Vec::new();
         for detail in details {
-            serde_json::to_writer(&mut buf, &Record { t, event, detail })
-                .map_err(io::Error::other)?;
+            serde_json::to_writer(
+                &mut buf,
+                &Record {
+                    t,
+                    event,
+                    body: Body::Detail { detail },
+                },
+            )
+            .map_err(io::Error::other)?;
             buf.push(b'\n');
         }
         if buf.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()?;
-        self.written += 1;
-        if self.crash_after == Some(self.written) {
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-        }
-        Ok(())
+        self.append(&buf)
     }
 
     /// Appends one record and syncs it to disk.
     pub fn record(&mut self, event: &str, detail: &str) -> io::Result<()> {
+        self.write(event, Body::Detail { detail })
+    }
+
+    /// Records a completed step of bring-up.
+    pub fn step(&mut self, step: &impl Serialize) -> io::Result<()> {
+        let step = serde_json::to_value(step).map_err(io::Error::other)?;
+        self.write("step", Body::Step { step })
+    }
+
+    /// Records something about to be made that does not die with the
+    /// lab's namespaces.
+    pub fn undo(&mut self, undo: &Undo) -> io::Result<()> {
+        self.write("undo", Body::Undo { undo })
+    }
+
+    fn write(&mut self, event: &str, body: Body<'_>) -> io::Result<()> {
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let mut line =
-            serde_json::to_vec(&Record { t, event, detail }).map_err(io::Error::other)?;
+        let mut line = serde_json::to_vec(&Record { t, event, body }).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)?;
+        self.append(&line)
+    }
+
+    /// Writes whole lines and syncs them: one write counts as one record
+    /// for the crash-safety fault injection.
+    fn append(&mut self, lines: &[u8]) -> io::Result<()> {
+        self.file.write_all(lines)?;
         self.file.sync_data()?;
         self.written += 1;
         if self.crash_after == Some(self.written) {
@@ -102,6 +168,34 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undo_records_read_back_in_order_among_the_other_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut j = Journal::open(dir.path()).expect("journal");
+        j.record("namespaces", "3 created").expect("write");
+        let a = Undo::Cgroup {
+            path: PathBuf::from("/sys/fs/cgroup/warren/l/a"),
+        };
+        let b = Undo::Cgroup {
+            path: PathBuf::from("/sys/fs/cgroup/warren/l/b"),
+        };
+        j.undo(&a).expect("write");
+        j.step(&crate::steps::Phase::Init).expect("write");
+        j.undo(&b).expect("write");
+        assert_eq!(undos(dir.path()), [a, b]);
+        let text = std::fs::read_to_string(j.path()).expect("read");
+        assert!(
+            text.contains(r#""event":"step","step":{"step":"init"}"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_journal_means_nothing_to_undo() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(undos(&dir.path().join("missing")).is_empty());
+    }
 
     #[test]
     fn record_all_appends_one_line_per_detail() {

@@ -178,7 +178,7 @@ fn prepare(
     write("lab.yaml", text.as_bytes())?;
     let resolved = serde_json::to_vec_pretty(lab).unwrap_or_default();
     write("lab.json", &resolved)?;
-    let plan = warren_topology::plan::plan(lab);
+    let plan = crate::steps::plan(lab);
     write(
         "plan.json",
         &serde_json::to_vec_pretty(&plan).unwrap_or_default(),
@@ -279,18 +279,32 @@ fn start_detached(lab: &Lab, dir: &Path, program: &Path) -> Result<(), Lifecycle
     }
 }
 
-/// Removes what a dead supervisor left: its init, if somehow alive, the
-/// cgroups of its system nodes, and the state folder. The namespaces and
+/// Removes what a dead supervisor left: its init, if somehow alive, what
+/// its journal says was made outside the lab's namespaces (the cgroups of
+/// system nodes), last first, and the state folder. The namespaces and
 /// every process died with the supervisor.
 fn sweep(dir: &Path) -> Result<(), LifecycleError> {
-    if let Some(st) = LabState::read(dir).ok().flatten() {
-        if let Some(init) = st.init {
-            ProcessId::from(init).signal(nix::sys::signal::Signal::SIGKILL);
-        }
-        crate::system::remove_lab_cgroups(&st.lab);
+    if let Some(st) = LabState::read(dir).ok().flatten()
+        && let Some(init) = st.init
+    {
+        ProcessId::from(init).signal(nix::sys::signal::Signal::SIGKILL);
     }
+    undo_all(dir);
     state::remove_dir(dir)?;
     Ok(())
+}
+
+/// Undoes every undo record of the journal in `dir`, last first.
+fn undo_all(dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for u in crate::journal::undos(dir).iter().rev() {
+        tracing::info!(undo = ?u, "undoing what a crashed lab left");
+        match u {
+            crate::journal::Undo::Cgroup { path } => {
+                crate::kinds::system::setup::remove_cgroup(path, deadline)
+            }
+        }
+    }
 }
 
 /// Stops the lab called `name` and removes everything it left. Returns
@@ -377,21 +391,25 @@ pub fn ps() -> Result<Vec<LabSummary>, LifecycleError> {
     Ok(out)
 }
 
-/// The namespaces `warren exec` joins to run a command on `node`.
-/// A container node's: its own mount, uts, ipc and pid namespaces too.
-pub fn node_namespaces(st: &LabState, node: &str) -> Option<warren_runtime::exec::NodeNamespaces> {
-    let user = st
-        .rootless
-        .then(|| PathBuf::from(format!("/proc/{}/ns/user", st.supervisor.pid)));
-    if let Some(init) = st.containers.get(node) {
-        return Some(warren_runtime::exec::NodeNamespaces::of_container(
-            init.pid, user,
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undoing_removes_an_empty_cgroup_tree_and_its_empty_parents() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let node = root.path().join("warren/lab/os");
+        std::fs::create_dir_all(node.join("payload/init.scope")).expect("mkdir");
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut j = crate::journal::Journal::open(state.path()).expect("journal");
+        j.undo(&crate::journal::Undo::Cgroup { path: node.clone() })
+            .expect("write");
+        undo_all(state.path());
+        assert!(!node.exists(), "the node's cgroup is gone");
+        assert!(
+            !root.path().join("warren").exists(),
+            "and its empty parents"
+        );
+        assert!(root.path().exists());
     }
-    Some(warren_runtime::exec::NodeNamespaces {
-        user,
-        net: st.netns_path(node)?,
-        pid: st.init.map(|i| warren_runtime::pidns::pidns_path(i.pid)),
-        ..Default::default()
-    })
 }

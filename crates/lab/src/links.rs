@@ -9,7 +9,7 @@
 use crate::apply::{self, ApplyError, Built};
 use warren_kernel::{NetemSpec, TbfSpec};
 use warren_topology::Lab;
-use warren_topology::model::{Distribution, Impair, Link, NodeKind};
+use warren_topology::model::{Distribution, Impair, Link};
 use warren_topology::plan::Plan;
 
 /// How long `up` waits for the link's carrier.
@@ -72,7 +72,7 @@ pub enum LinkError {
 pub fn find<'l>(lab: &'l Lab, name: &str) -> Result<(&'l Link, usize), LinkError> {
     let not_vm = |l: &Link, i: usize| {
         lab.node(&l.endpoints[i].value.node)
-            .is_some_and(|n| n.kind != NodeKind::Vm)
+            .is_some_and(|n| crate::kinds::info(n.kind).has_netns)
     };
     for l in &lab.links {
         if l.name == name {
@@ -98,7 +98,10 @@ pub fn set_state(
 ) -> Result<String, LinkError> {
     let (link, end) = find(lab, name)?;
     let e = &link.endpoints[end].value;
-    if lab.node(&e.node).is_some_and(|n| n.kind == NodeKind::Vm) {
+    if lab
+        .node(&e.node)
+        .is_some_and(|n| !crate::kinds::info(n.kind).has_netns)
+    {
         return Err(LinkError::VmEnd(e.to_string()));
     }
     let result = if up {
@@ -267,7 +270,10 @@ pub fn impair(
     let mut path = KernelPath::of(i);
     for end in ends {
         let e = &link.endpoints[end].value;
-        if lab.node(&e.node).is_some_and(|n| n.kind == NodeKind::Vm) {
+        if lab
+            .node(&e.node)
+            .is_some_and(|n| !crate::kinds::info(n.kind).has_netns)
+        {
             return Err(LinkError::VmEnd(e.to_string()));
         }
         path = set_egress(built, &e.node, &e.iface, i)

@@ -19,16 +19,14 @@
 //! Each stop and start is appended to the run's `events.jsonl`.
 
 use crate::apply::{self, ApplyError, Built};
-use crate::nodes::{self, NodeError, RunningNode};
+use crate::kinds::{NodeError, ReadyCx, StartCx, Stop};
+use crate::running::Nodes;
 use crate::state::LabState;
-use crate::vms::RunningVm;
 use crate::wires::{ImpairError, RunningWire};
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 use warren_runtime::procs::ProcessId;
 use warren_topology::Lab;
-use warren_topology::model::NodeKind;
 use warren_topology::plan::Plan;
 
 /// What `warren node` does to a node.
@@ -108,20 +106,9 @@ pub enum RestartError {
         #[source]
         source: std::io::Error,
     },
-    /// A container node did not start again or become ready.
+    /// The node did not stop, start again or become ready.
     #[error(transparent)]
     Node(Box<NodeError>),
-    /// A vm did not take a QMP command.
-    #[error("vm node {node}: QMP {command}")]
-    Vm {
-        /// Node.
-        node: String,
-        /// The QMP command.
-        command: &'static str,
-        /// The cause.
-        #[source]
-        source: warren_runtime::vm::QmpError,
-    },
     /// The node's `exec:` commands failed when run again.
     #[error("running the commands of node {node} again")]
     Exec {
@@ -129,7 +116,7 @@ pub enum RestartError {
         node: String,
         /// The cause.
         #[source]
-        source: Box<crate::supervisor::SupervisorError>,
+        source: Box<crate::commands::CommandError>,
     },
     /// The lab's state could not be saved.
     #[error(transparent)]
@@ -152,16 +139,10 @@ pub struct NodeCx<'a> {
     pub built: &'a mut Built,
     /// Running wires.
     pub wires: &'a [RunningWire],
-    /// Running containers.
-    pub containers: &'a mut Vec<RunningNode>,
-    /// Running vms.
-    pub vms: &'a [RunningVm],
-    /// Resolved images of container and system nodes.
-    pub images: &'a [(String, crate::images::Resolved)],
-    /// Nodes stopped now.
-    pub stopped: &'a mut BTreeSet<String>,
+    /// The lab's nodes.
+    pub nodes: &'a mut Nodes,
     /// Starts container helpers from a thread that outlives the request.
-    pub spawner: &'a nodes::Spawner,
+    pub spawner: &'a crate::kinds::Spawner,
 }
 
 /// How long a node's processes get between SIGTERM and SIGKILL.
@@ -184,21 +165,21 @@ pub fn act(
         .ok_or_else(|| RestartError::NoNode(node.to_string()))?;
     let mut out = serde_json::json!({ "node": node, "kind": kind.as_str() });
     if action != NodeAction::Start {
-        if cx.stopped.contains(node) {
+        if cx.nodes.is_stopped(node) {
             out["stopped"] = serde_json::json!([]);
         } else {
-            let pids = stop(cx, node, kind)?;
-            cx.stopped.insert(node.to_string());
+            let pids = stop(cx, node)?;
+            set_stopped(cx, node, true);
             log(cx, "node-stop", node, by, &pids);
             out["stopped"] = serde_json::json!(pids);
         }
     }
     if action != NodeAction::Stop {
-        if !cx.stopped.contains(node) {
+        if !cx.nodes.is_stopped(node) {
             return Err(RestartError::Running(node.to_string()));
         }
-        start(cx, node, kind)?;
-        cx.stopped.remove(node);
+        start(cx, node)?;
+        set_stopped(cx, node, false);
         let pids = node_pids(cx, node);
         log(cx, "node-start", node, by, &pids);
         out["started"] = serde_json::json!(pids);
@@ -206,23 +187,21 @@ pub fn act(
     Ok(out)
 }
 
-/// The host pids of the processes now in `node` (its container's init
-/// first), or the vm's QEMU.
-fn node_pids(cx: &NodeCx<'_>, node: &str) -> Vec<i32> {
-    if let Some(v) = cx.vms.iter().find(|v| v.name == node) {
-        return v
-            .vm
-            .pid()
-            .and_then(|p| i32::try_from(p).ok())
-            .into_iter()
-            .collect();
+fn set_stopped(cx: &mut NodeCx<'_>, node: &str, stopped: bool) {
+    if let Some(n) = cx.nodes.get_mut(node) {
+        n.stopped = stopped;
     }
+}
+
+/// The host pids of the processes now in `node`: its own process (a
+/// container's init, a vm's QEMU) first, then the rest of its namespace.
+fn node_pids(cx: &NodeCx<'_>, node: &str) -> Vec<i32> {
     let mut pids: Vec<i32> = cx
-        .containers
-        .iter()
-        .filter(|c| c.name == node)
-        .map(|c| c.init.pid)
-        .collect();
+        .nodes
+        .get(node)
+        .and_then(|n| n.handle.as_ref())
+        .map(|h| h.inspect().pids)
+        .unwrap_or_default();
     if let Some(path) = cx.state.netns_path(node) {
         for p in warren_runtime::procs::in_netns(&path).unwrap_or_default() {
             if !pids.contains(&p.pid) {
@@ -258,17 +237,20 @@ fn carrier(cx: &NodeCx<'_>, node: &str, up: bool) -> Result<(), RestartError> {
     Ok(())
 }
 
-/// Takes the node off its links, then stops its processes. Returns the
-/// host pids that were stopped.
-fn stop(cx: &mut NodeCx<'_>, node: &str, kind: NodeKind) -> Result<Vec<i32>, RestartError> {
-    if kind == NodeKind::Vm {
-        let v = vm(cx, node)?;
-        v.vm.qmp().stop().map_err(|source| RestartError::Vm {
-            node: node.to_string(),
-            command: "stop",
-            source,
-        })?;
-        return Ok(Vec::new());
+/// Takes the node off its links, then stops its processes (or pauses a
+/// kind that pauses). Returns the host pids that were stopped.
+fn stop(cx: &mut NodeCx<'_>, node: &str) -> Result<Vec<i32>, RestartError> {
+    let live = cx
+        .nodes
+        .get_mut(node)
+        .ok_or_else(|| RestartError::NoNode(node.to_string()))?;
+    let info = live.kind.info();
+    let node_err = |e| RestartError::Node(Box::new(e));
+    if info.pauses {
+        return match live.handle.as_mut() {
+            Some(h) => h.stop(Stop::Node { grace: STOP_GRACE }).map_err(node_err),
+            None => Ok(Vec::new()),
+        };
     }
     // Interfaces first: the peers see the carrier go before any process
     // of the node could say goodbye on the wire.
@@ -279,10 +261,8 @@ fn stop(cx: &mut NodeCx<'_>, node: &str, kind: NodeKind) -> Result<Vec<i32>, Res
     })?;
     carrier(cx, node, false)?;
     let mut pids = Vec::new();
-    if let Some(pos) = cx.containers.iter().position(|c| c.name == node) {
-        let c = cx.containers.remove(pos);
-        pids.push(c.init.pid);
-        nodes::stop_containers(&mut vec![c], STOP_GRACE);
+    if let Some(mut h) = cx.nodes.get_mut(node).and_then(|n| n.handle.take()) {
+        pids = h.stop(Stop::Node { grace: STOP_GRACE }).map_err(node_err)?;
     }
     let netns = cx
         .state
@@ -316,26 +296,22 @@ fn signal_all(procs: &[ProcessId], sig: nix::sys::signal::Signal, wait: Duration
     }
 }
 
-fn vm<'v>(cx: &NodeCx<'v>, node: &str) -> Result<&'v RunningVm, RestartError> {
-    cx.vms
-        .iter()
-        .find(|v| v.name == node)
-        .ok_or_else(|| RestartError::NoNode(node.to_string()))
-}
-
-/// Puts the node's interfaces back, then starts its processes again.
-fn start(cx: &mut NodeCx<'_>, node: &str, kind: NodeKind) -> Result<(), RestartError> {
-    if kind == NodeKind::Vm {
-        let v = vm(cx, node)?;
-        let qmp_err = |command| {
-            move |source| RestartError::Vm {
-                node: node.to_string(),
-                command,
-                source,
-            }
-        };
-        v.vm.qmp().reset().map_err(qmp_err("system_reset"))?;
-        v.vm.qmp().cont().map_err(qmp_err("cont"))?;
+/// Puts the node's interfaces back, then starts its processes again (or
+/// resumes a kind that pauses).
+fn start(cx: &mut NodeCx<'_>, node: &str) -> Result<(), RestartError> {
+    let node_err = |e| RestartError::Node(Box::new(e));
+    let model = cx
+        .lab
+        .node(node)
+        .ok_or_else(|| RestartError::NoNode(node.to_string()))?;
+    let live = cx
+        .nodes
+        .get_mut(node)
+        .ok_or_else(|| RestartError::NoNode(node.to_string()))?;
+    if live.kind.info().pauses {
+        if let Some(h) = live.handle.as_mut() {
+            h.resume().map_err(node_err)?;
+        }
         return Ok(());
     }
     let up_err = |e| RestartError::Interfaces {
@@ -348,32 +324,59 @@ fn start(cx: &mut NodeCx<'_>, node: &str, kind: NodeKind) -> Result<(), RestartE
     // Commands that use the interfaces must find them up, as at bring-up;
     // an interface whose peer is stopped too stays without carrier.
     apply::wait_node_up(cx.plan, cx.built, node, None, CARRIER_TIMEOUT).map_err(up_err)?;
-    let node_err = |e| RestartError::Node(Box::new(e));
-    // A container already there came from a start that failed later on;
+    // A handle already there came from a start that failed later on;
     // starting again must not make it two.
-    if let Some((name, image)) = cx
-        .images
-        .iter()
-        .find(|(n, _)| n == node)
-        .filter(|_| !cx.containers.iter().any(|c| c.name == node))
-    {
-        let spawner = cx.spawner;
-        let c = nodes::start_container(cx.lab, name, image, cx.state, cx.dir, cx.program, &|c| {
-            spawner.spawn(c)
+    let Some(live) = cx.nodes.get_mut(node).filter(|n| n.handle.is_none()) else {
+        return run_again(cx, node);
+    };
+    let spawner = cx.spawner;
+    let spawn = |c| spawner.spawn(c);
+    let mut no_nics = Vec::new();
+    let mut journal = crate::journal::Journal::open(cx.dir).map_err(|source| {
+        RestartError::State(crate::state::StateError::Io {
+            action: "opening the journal in",
+            path: cx.dir.to_path_buf(),
+            source,
         })
+    })?;
+    let mut start_cx = StartCx {
+        lab: cx.lab,
+        state: cx.state,
+        dir: cx.dir,
+        program: cx.program,
+        spawn: &spawn,
+        nics: &mut no_nics,
+        journal: &mut journal,
+    };
+    let handle = live
+        .kind
+        .start(&mut start_cx, model, &live.prepared)
         .map_err(node_err)?;
-        cx.state.containers.insert(name.clone(), c.init.into());
-        cx.containers.push(c);
-        cx.state.write(cx.dir)?;
-    }
-    crate::supervisor::run_exec_steps(cx.lab, cx.plan, cx.program, cx.state, None, Some(node))
-        .map_err(|e| RestartError::Exec {
+    live.cursor = handle.console();
+    live.handle = Some(handle);
+    cx.nodes.record(cx.state);
+    cx.state.write(cx.dir)?;
+    run_again(cx, node)
+}
+
+/// Runs the node's `exec:` commands again and waits until it is ready.
+fn run_again(cx: &mut NodeCx<'_>, node: &str) -> Result<(), RestartError> {
+    crate::commands::run(cx.lab, cx.plan, cx.program, cx.state, None, Some(node)).map_err(|e| {
+        RestartError::Exec {
             node: node.to_string(),
             source: Box::new(e),
-        })?;
-    if let Some(n) = cx.lab.node(node) {
-        let running = cx.containers.iter().find(|c| c.name == node);
-        nodes::wait_node_ready(n, cx.state, cx.program, running).map_err(node_err)?;
+        }
+    })?;
+    let ready = ReadyCx {
+        state: cx.state,
+        program: cx.program,
+    };
+    if let (Some(model), Some(h)) = (
+        cx.lab.node(node),
+        cx.nodes.get(node).and_then(|n| n.handle.as_ref()),
+    ) {
+        h.ready(model, &ready)
+            .map_err(|e| RestartError::Node(Box::new(e)))?;
     }
     Ok(())
 }

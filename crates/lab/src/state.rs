@@ -177,6 +177,47 @@ impl LabState {
             self.supervisor.pid
         )))
     }
+
+    /// The namespaces `warren exec` joins to run a command on `node`: its
+    /// network namespace and the lab's pid namespace, or all of a
+    /// container's (its mount, uts, ipc and pid namespaces too); the lab's
+    /// user namespace when it is rootless.
+    pub fn node_namespaces(&self, node: &str) -> Option<warren_runtime::exec::NodeNamespaces> {
+        let user = self
+            .rootless
+            .then(|| PathBuf::from(format!("/proc/{}/ns/user", self.supervisor.pid)));
+        if let Some(init) = self.containers.get(node) {
+            return Some(warren_runtime::exec::NodeNamespaces::of_container(
+                init.pid, user,
+            ));
+        }
+        Some(warren_runtime::exec::NodeNamespaces {
+            user,
+            net: self.netns_path(node)?,
+            pid: self.init.map(|i| warren_runtime::pidns::pidns_path(i.pid)),
+            ..Default::default()
+        })
+    }
+
+    /// A state with results in `results` and nothing running, for unit
+    /// tests of code that reads paths from it.
+    #[cfg(test)]
+    pub(crate) fn for_tests(results: &Path) -> LabState {
+        LabState {
+            version: LabState::VERSION,
+            lab: "test".into(),
+            file: results.join("lab.yaml"),
+            status: Status::Starting,
+            supervisor: ProcessRecord { pid: 0, start: 0 },
+            init: None,
+            rootless: false,
+            netns: BTreeMap::new(),
+            containers: BTreeMap::new(),
+            consoles: BTreeMap::new(),
+            results: results.to_path_buf(),
+            created: 0,
+        }
+    }
 }
 
 /// Every lab folder under the state root, by name.

@@ -1,16 +1,12 @@
-//! `warren exec NAME NODE [-it] -- CMD...`: a command inside a node.
+//! `warren exec NAME NODE [-it] -- CMD...`: a command inside a node, as
+//! its kind runs commands (the same spec the supervisor's `exec` and the
+//! lab's `exec:` commands use), here with this process joining the node's
+//! namespaces so that it can hold a terminal.
 
 use crate::Failure;
 use crate::args::ExecArgs;
+use warren_lab::kinds::{self, ExecCommand, ExecError};
 use warren_lab::state::{self, LabState};
-use warren_runtime::security::{Confinement, Prepared};
-
-/// The confinement of the container whose init is `pid`, ready to apply.
-pub fn confinement_of(pid: i32) -> Result<Prepared, Failure> {
-    let c = Confinement::of_process(pid)
-        .map_err(|e| miette::miette!("reading the confinement of process {pid}: {e}"))?;
-    c.prepare().map_err(Failure::error)
-}
 
 pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     let dir = state::lab_dir(&args.name);
@@ -28,19 +24,11 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
         l.name.clone_from(&st.lab);
         l
     });
-    let Some(node) = lab.as_ref().and_then(|l| l.node(&args.node)) else {
-        let names = lab.map(|l| {
-            l.nodes
-                .iter()
-                .map(|n| n.name.value.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        });
+    let Some(lab) = lab else {
         return Err(Failure::Error(miette::miette!(
-            "lab {} has no node called {} (nodes: {})",
+            "the lab file of {} saved in {} does not validate",
             args.name,
-            args.node,
-            names.unwrap_or_default()
+            dir.display()
         )));
     };
     // A container whose process has ended has no namespaces to join: say
@@ -58,42 +46,42 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
                 .display()
         )));
     }
-    let ns = warren_lab::lifecycle::node_namespaces(&st, &args.node).ok_or_else(|| {
+    // A terminal's type goes along, as the user's shell would have it.
+    let term: Vec<(String, String)> = std::env::var("TERM")
+        .map(|t| vec![("TERM".into(), t)])
+        .unwrap_or_default();
+    let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into());
+    let cmd = ExecCommand {
+        argv: &args.command,
+        env: &term,
+        unit: args.unit,
+        shell: &shell,
+    };
+    let spec = match kinds::exec_spec(&lab, &args.node, &cmd) {
+        Ok(spec) => spec,
+        Err(ExecError::NoNode(_)) => {
+            let names: Vec<&str> = lab.nodes.iter().map(|n| n.name.value.as_str()).collect();
+            return Err(Failure::Error(miette::miette!(
+                "lab {} has no node called {} (nodes: {})",
+                args.name,
+                args.node,
+                names.join(", ")
+            )));
+        }
+        Err(e) => return Err(Failure::error(e)),
+    };
+    let ns = st.node_namespaces(&args.node).ok_or_else(|| {
         miette::miette!(
             "node {} has no namespace yet; is the lab still starting?",
             args.node
         )
     })?;
-    let mut env: Vec<(String, String)> = node
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    env.push(("WARREN_LAB".into(), st.lab.clone()));
-    env.push(("WARREN_NODE".into(), args.node.clone()));
-    let system = node.kind == warren_topology::model::NodeKind::System;
-    let mut argv: Vec<String> = if args.command.is_empty() {
-        vec![if system {
-            "/bin/sh".into()
-        } else {
-            std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".into())
-        }]
-    } else {
-        args.command.clone()
-    };
-    if system {
-        // An OS container's commands start from a clean environment, as
-        // systemd's own services do, optionally as a transient unit.
-        let term: Vec<(String, String)> = std::env::var("TERM")
-            .map(|t| vec![("TERM".into(), t)])
-            .unwrap_or_default();
-        argv = warren_lab::system::command_argv(&argv, &term, args.unit);
-        env.clear();
-    }
     // A container or system node's commands get its confinement, as its
     // init did (compiled before joining: the spec is a host file).
     let confinement = match st.containers.get(&args.node) {
-        Some(init) if !args.privileged => Some(confinement_of(init.pid)?),
+        Some(init) if !args.privileged => {
+            Some(warren_lab::helpers::confinement_of(init.pid).map_err(Failure::error)?)
+        }
         _ => None,
     };
     // Joining namespaces needs a single-threaded process: nothing before
@@ -105,9 +93,9 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     let tty = args.tty
         || (args.command.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stdin()));
     let code = if tty {
-        warren_runtime::exec::run_pty(&argv, &env)
+        warren_runtime::exec::run_pty(&spec.argv, &spec.env)
     } else {
-        warren_runtime::exec::run(&argv, &env)
+        warren_runtime::exec::run(&spec.argv, &spec.env)
     }
     .map_err(Failure::error)?;
     Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))

@@ -48,47 +48,26 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Node(a) => node::run(&a),
         Command::Console(a) => console::run(&a),
         Command::Vm(a) => console::vm(&a),
-        Command::Supervise { dir } => {
-            let program = std::env::current_exe()
-                .map_err(|e| Failure::Error(miette::miette!("finding this executable: {e}")))?;
-            // `warren up` hands every supervisor its ready pipe as fd 3.
-            let ready = warren_runtime::procs::inherited_file(3);
-            warren_lab::supervisor::run(&dir, &program, ready).map_err(Failure::error)
-        }
-        Command::Init => warren_runtime::pidns::init_main(),
+        Command::Supervise { dir } => warren_lab::helpers::supervise(&dir).map_err(Failure::error),
+        Command::Init => warren_lab::helpers::init(),
         Command::Container {
             spec,
             pid_file,
             exit_file,
         } => {
-            let text = std::fs::read(&spec)
-                .map_err(|e| miette::miette!("reading {}: {e}", spec.display()))?;
-            let spec: warren_runtime::container::ContainerSpec = serde_json::from_slice(&text)
-                .map_err(|e| miette::miette!("reading the container spec: {e}"))?;
-            let code = warren_runtime::container::launch(&spec, None, &mut |pid| {
-                let _ = std::fs::write(&pid_file, pid.to_string());
-            })
-            .map_err(Failure::error)?;
-            let _ = std::fs::write(&exit_file, format!("{code}\n"));
+            let code = warren_lab::helpers::container(&spec, &pid_file, &exit_file)
+                .map_err(Failure::error)?;
             Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
         }
         Command::Spawn(a) => {
-            // A container's commands get its confinement: they run its
-            // image's programs.
-            let confinement = a.container.map(exec::confinement_of).transpose()?;
-            let ns = match a.container {
-                Some(pid) => warren_runtime::exec::NodeNamespaces::of_container(pid, None),
-                None => warren_runtime::exec::NodeNamespaces {
+            let within = match a.container {
+                Some(pid) => warren_lab::helpers::SpawnIn::Container(pid),
+                None => warren_lab::helpers::SpawnIn::Netns {
                     net: a.netns,
                     pid: a.pidns,
-                    ..Default::default()
                 },
             };
-            ns.join().map_err(Failure::error)?;
-            if let Some(c) = confinement {
-                c.apply().map_err(Failure::error)?;
-            }
-            let code = warren_runtime::exec::run(&a.command, &[]).map_err(Failure::error)?;
+            let code = warren_lab::helpers::spawn(within, &a.command).map_err(Failure::error)?;
             Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
         }
         Command::Run(a) => run::run(&a),

@@ -130,7 +130,7 @@ impl SystemLab {
     /// A command that runs `argv` in the node through `warren __spawn`, stdin closed.
     pub fn command(&self, argv: &[&str]) -> std::process::Command {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-        warren_lab::nodes::probe_command(&self.state, &self.node, &argv, &self.program)
+        warren_lab::kinds::spawn_command(&self.state, &self.node, &argv, &self.program)
     }
 }
 

@@ -12,7 +12,8 @@ use warren_topology::model::Lab;
 pub fn run(args: &UpArgs) -> Result<(), Failure> {
     let (lab, text) = args.lab.load()?;
     if args.dry_run {
-        let plan = warren_topology::plan::plan(&lab);
+        // Every step `up` takes, as the supervisor's executor runs them.
+        let plan = warren_lab::steps::plan(&lab);
         if args.json {
             println!(
                 "{}",
@@ -20,9 +21,10 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
             );
         } else {
             println!(
-                "plan for lab {} ({} steps, nothing changed):",
+                "plan for lab {} ({} steps, {} of them kernel changes; nothing changed):",
                 lab.name,
-                plan.steps.len()
+                plan.steps.len(),
+                plan.network.steps.len()
             );
             print!("{plan}");
         }
@@ -102,11 +104,7 @@ impl LabArgs {
         // supervisor then finds every image in the store.
         for node in &lab.nodes {
             if let Some(c) = &node.container
-                && matches!(
-                    node.kind,
-                    warren_topology::model::NodeKind::Container
-                        | warren_topology::model::NodeKind::System
-                )
+                && warren_lab::kinds::info(node.kind).takes_image
                 && !warren_lab::images::is_path(&c.image)
             {
                 warren_lab::images::resolve(&c.image, progress).map_err(|e| {

@@ -19,7 +19,8 @@ pub fn run(args: &NetExecArgs) -> Result<(), Failure> {
         .map_err(Failure::error)?
         .filter(LabState::supervisor_alive)
         .ok_or_else(|| miette::miette!("no lab called {} is running", args.name))?;
-    let full = warren_lab::lifecycle::node_namespaces(&st, &args.node)
+    let full = st
+        .node_namespaces(&args.node)
         .ok_or_else(|| miette::miette!("node {} has no network namespace", args.node))?;
     let net_only = warren_runtime::exec::NodeNamespaces {
         user: full.user,

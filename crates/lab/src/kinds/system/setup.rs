@@ -1,8 +1,9 @@
-//! What `system` nodes need beyond a container: a cgroup of their own in
-//! every mounted hierarchy (removed at stop), the node's lab interfaces
-//! rendered as systemd-networkd units into the writable layer before boot,
-//! and readiness from `systemctl is-system-running`.
+//! What a `system` node's root and cgroups need before it boots: a cgroup
+//! of its own in every mounted hierarchy (removed at stop), the node's lab
+//! interfaces rendered by its `netconf` renderer into the writable layer,
+//! and a root shell on its console.
 
+use crate::journal::Undo;
 use std::io;
 use std::path::{Path, PathBuf};
 use warren_netconf::model::Dns;
@@ -35,11 +36,18 @@ fn node_cgroups(lab: &str, node: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Creates the node's cgroups and returns the `payload` directory in each,
-/// the one its init moves into (the cgroup2 one first).
-pub fn create_cgroups(lab: &str, node: &str) -> io::Result<Vec<PathBuf>> {
+/// Creates the node's cgroups, each journaled first through `journal`
+/// (so that `down` removes them if the supervisor cannot), and returns the
+/// `payload` directory in each, the one its init moves into (the cgroup2
+/// one first).
+pub fn create_cgroups(
+    lab: &str,
+    node: &str,
+    journal: &mut dyn FnMut(&Undo) -> io::Result<()>,
+) -> io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for dir in node_cgroups(lab, node) {
+        journal(&Undo::Cgroup { path: dir.clone() })?;
         let payload = dir.join("payload");
         std::fs::create_dir_all(&payload)?;
         out.push(payload);
@@ -78,21 +86,17 @@ fn remove_until(dir: &Path, deadline: std::time::Instant) {
 pub fn remove_cgroups(lab: &str, node: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for dir in node_cgroups(lab, node) {
-        remove_until(&dir, deadline);
-        for parent in dir.ancestors().skip(1).take(2) {
-            let _ = std::fs::remove_dir(parent);
-        }
+        remove_cgroup(&dir, deadline);
     }
 }
 
-/// Removes every cgroup of a lab: what a crashed supervisor left. The
-/// processes in them are dying (their supervisor is gone), so this retries
-/// for a few seconds until the cgroups are empty and go.
-pub fn remove_lab_cgroups(lab: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    for h in hierarchies() {
-        remove_until(&h.join("warren").join(lab), deadline);
-        let _ = std::fs::remove_dir(h.join("warren"));
+/// Removes the node cgroup `dir` (retrying until `deadline` while its
+/// processes exit), then the lab's and warren's folders above it when
+/// empty.
+pub fn remove_cgroup(dir: &Path, deadline: std::time::Instant) {
+    remove_until(dir, deadline);
+    for parent in dir.ancestors().skip(1).take(2) {
+        let _ = std::fs::remove_dir(parent);
     }
 }
 
@@ -202,33 +206,6 @@ pub fn render_netconf(node: &Node, upper: &Path, layers: &[PathBuf]) -> io::Resu
         std::os::unix::fs::symlink("/lib/systemd/system/systemd-networkd.service", link)?;
     }
     Ok(())
-}
-
-/// `argv` as it runs in a system node: from a clean environment holding
-/// only a default `PATH` and `env`, as systemd's own services start, and
-/// as a transient unit through `systemd-run` when `unit` is set.
-pub fn command_argv(argv: &[String], env: &[(String, String)], unit: bool) -> Vec<String> {
-    let mut out: Vec<String> = vec![
-        "env".into(),
-        "-i".into(),
-        format!("PATH={}", crate::images::DEFAULT_PATH),
-    ];
-    out.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
-    if unit {
-        out.extend(
-            [
-                "systemd-run",
-                "--wait",
-                "--pipe",
-                "--quiet",
-                "--collect",
-                "--",
-            ]
-            .map(String::from),
-        );
-    }
-    out.extend(argv.iter().cloned());
-    out
 }
 
 #[cfg(test)]

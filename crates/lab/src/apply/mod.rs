@@ -7,7 +7,13 @@
 //! the same batch without a lookup. Everything created lives inside the
 //! lab's namespaces: dropping the returned [`Built`] frees all of it.
 
+mod outside;
+mod reconfigure;
+
 use crate::journal::Journal;
+use outside::{create_macvlans, create_tunnel};
+pub(crate) use reconfigure::node_ns;
+pub use reconfigure::{node_down, node_interfaces, node_up, wait_node_up, wait_oper_up};
 use std::collections::HashMap;
 use warren_kernel::{
     IpNet, KernelError, LinkRef, LinkSpec, MacAddr, Netns, RouteSpec, Rtnl, TapOptions,
@@ -49,7 +55,7 @@ pub enum ApplyError {
     NotInPlan(String),
 }
 
-fn kernel(phase: impl Into<String>) -> impl FnOnce(KernelError) -> ApplyError {
+pub(super) fn kernel(phase: impl Into<String>) -> impl FnOnce(KernelError) -> ApplyError {
     let phase = phase.into();
     move |source| ApplyError::Kernel { phase, source }
 }
@@ -60,8 +66,38 @@ const NO_DAD: &[(&str, &str)] = &[
     ("net.ipv6.conf.default.accept_dad", "0"),
 ];
 
-/// What [`build`] calls once the links exist, with every namespace by name.
-pub type AfterLinks<'f> = dyn FnMut(&[(Ns, &Netns)]) -> Result<(), ApplyError> + 'f;
+/// The lab's namespaces with every link and bridge of the plan created,
+/// nothing configured yet: what [`create`] returns and [`configure`]
+/// finishes. Captures start in between, so they see every frame.
+pub struct Created<'p> {
+    plan: &'p Plan,
+    netns: Vec<Netns>,
+    sockets: Vec<Rtnl>,
+    idx: Indexes<'p>,
+    nics: Vec<VmNic>,
+    wires: Vec<WireTaps>,
+}
+
+impl Created<'_> {
+    /// Every namespace, by what the plan calls it.
+    pub fn namespaces(&self) -> Vec<(Ns, &Netns)> {
+        self.plan
+            .namespaces
+            .iter()
+            .cloned()
+            .zip(self.netns.iter())
+            .collect()
+    }
+}
+
+/// Where each of the plan's namespaces is in its list.
+fn positions(plan: &Plan) -> HashMap<&Ns, usize> {
+    plan.namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n, i))
+        .collect()
+}
 
 /// The lab's namespaces, each with its netlink socket, in plan order.
 #[derive(Debug)]
@@ -114,7 +150,7 @@ impl Built {
     }
 }
 
-fn ipnet(a: &IfAddr) -> IpNet {
+pub(super) fn ipnet(a: &IfAddr) -> IpNet {
     IpNet::new(a.addr, a.prefix).expect("a validated address has a valid prefix length")
 }
 
@@ -122,18 +158,18 @@ fn prefix_net(p: &Prefix) -> IpNet {
     IpNet::new(p.addr, p.len).expect("a validated prefix has a valid length")
 }
 
-fn mac(m: &Mac) -> MacAddr {
+pub(super) fn mac(m: &Mac) -> MacAddr {
     MacAddr(m.0)
 }
 
 /// Interface indexes handed out per namespace.
-struct Indexes<'p> {
+pub(super) struct Indexes<'p> {
     next: Vec<u32>,
     by_name: HashMap<(usize, &'p str), u32>,
 }
 
 impl<'p> Indexes<'p> {
-    fn alloc(&mut self, ns: usize, name: &'p str) -> u32 {
+    pub(super) fn alloc(&mut self, ns: usize, name: &'p str) -> u32 {
         let i = self.next[ns];
         self.next[ns] += 1;
         self.by_name.insert((ns, name), i);
@@ -153,16 +189,9 @@ impl<'p> Indexes<'p> {
     }
 }
 
-/// Creates the plan's namespaces and applies every kernel step. Exec steps
-/// are left to the supervisor. On error, what was built is dropped, which
-/// frees it.
-/// `after_links` runs once every link and bridge exists, before any
-/// address or up state: the supervisor starts captures there.
-pub fn build(
-    plan: &Plan,
-    journal: &mut Journal,
-    after_links: &mut AfterLinks<'_>,
-) -> Result<Built, ApplyError> {
+/// Creates the plan's namespaces and every link, bridge, tunnel, tap and
+/// socket pair in them. On error, what was built is dropped, which frees it.
+pub fn create<'p>(plan: &'p Plan, journal: &mut Journal) -> Result<Created<'p>, ApplyError> {
     let created = create_netns_many(plan.namespaces.iter().map(ToString::to_string))
         .map_err(|e| kernel("creating the lab's network namespaces")(e.into()))?;
     let (netns, mut sockets): (Vec<Netns>, Vec<Rtnl>) = created.into_iter().unzip();
@@ -177,12 +206,7 @@ pub fn build(
     journal
         .record("namespaces", &format!("{} created", netns.len()))
         .map_err(ApplyError::Journal)?;
-    let pos: HashMap<&Ns, usize> = plan
-        .namespaces
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n, i))
-        .collect();
+    let pos = positions(plan);
     let at = |ns: &Ns| {
         pos.get(ns)
             .copied()
@@ -318,9 +342,33 @@ pub fn build(
     journal
         .record("links", "created")
         .map_err(ApplyError::Journal)?;
-    let named: Vec<(Ns, &Netns)> = plan.namespaces.iter().cloned().zip(netns.iter()).collect();
-    after_links(&named)?;
+    Ok(Created {
+        plan,
+        netns,
+        sockets,
+        idx,
+        nics,
+        wires,
+    })
+}
 
+/// Applies the plan's sysctls, then per namespace its bridge ports,
+/// addresses, up states and routes, in one batch each.
+pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, ApplyError> {
+    let Created {
+        plan,
+        netns,
+        mut sockets,
+        idx,
+        nics,
+        wires,
+    } = created;
+    let pos = positions(plan);
+    let at = |ns: &Ns| {
+        pos.get(ns)
+            .copied()
+            .ok_or_else(|| ApplyError::NotInPlan(format!("namespace {ns}")))
+    };
     let mut sysctls: Vec<Vec<(&str, &str)>> = vec![Vec::new(); netns.len()];
     for step in &plan.steps {
         if let Step::SetSysctl { ns, key, value } = step {
@@ -424,7 +472,7 @@ pub fn build(
 }
 
 /// The kernel route of a planned route, out of `oif` when it is known.
-fn route_spec(route: &PlannedRoute, oif: Option<u32>) -> RouteSpec {
+pub(super) fn route_spec(route: &PlannedRoute, oif: Option<u32>) -> RouteSpec {
     let dst = match &route.to {
         Some(p) => prefix_net(p),
         None if route.via.is_ipv4() => {
@@ -440,295 +488,4 @@ fn route_spec(route: &PlannedRoute, oif: Option<u32>) -> RouteSpec {
         spec = spec.metric(m);
     }
     spec
-}
-
-/// The position of `node`'s namespace in `built`.
-pub(crate) fn node_ns(built: &Built, node: &str) -> Result<usize, ApplyError> {
-    built
-        .namespaces
-        .iter()
-        .position(|(n, _)| matches!(n, Ns::Node(x) if x == node))
-        .ok_or_else(|| ApplyError::NotInPlan(format!("namespace {node}")))
-}
-
-/// The interfaces the plan sets up in `node`'s namespace, loopback aside.
-pub fn node_interfaces<'p>(plan: &'p Plan, node: &str) -> Vec<&'p str> {
-    plan.steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::SetUp {
-                ns: Ns::Node(n),
-                ifname,
-            } if n == node && ifname != "lo" => Some(ifname.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Sets every interface the plan brought up in `node` (or only `only`)
-/// administratively down, loopback aside: the peer of a veth loses its
-/// carrier, and the kernel drops the node's routes through them (and
-/// their IPv6 addresses).
-pub fn node_down(
-    plan: &Plan,
-    built: &mut Built,
-    node: &str,
-    only: Option<&str>,
-) -> Result<(), ApplyError> {
-    let n = node_ns(built, node)?;
-    let mut batch = built.sockets[n].batch();
-    for ifname in node_interfaces(plan, node) {
-        if only.is_none_or(|o| o == ifname) {
-            batch.set_down(ifname);
-        }
-    }
-    if batch.is_empty() {
-        return Ok(());
-    }
-    built.sockets[n]
-        .execute(batch)
-        .map_err(|e| kernel(format!("setting the interfaces of {node} down"))(e.into()))
-}
-
-/// Puts `node`'s interfaces (or only `only`) back as the plan configured
-/// them: every address (replaced, so the ones IPv4 kept are no error) and
-/// up state, then every route of the node, in plan order.
-pub fn node_up(
-    plan: &Plan,
-    built: &mut Built,
-    node: &str,
-    only: Option<&str>,
-) -> Result<(), ApplyError> {
-    let n = node_ns(built, node)?;
-    let what = || format!("configuring {node} again");
-    let indexes = built.sockets[n]
-        .link_indexes()
-        .map_err(|e| kernel(what())(e.into()))?;
-    let index = |ifname: &str| {
-        indexes
-            .get(ifname)
-            .copied()
-            .ok_or_else(|| ApplyError::NotInPlan(format!("interface {node}:{ifname}")))
-    };
-    let mut batch = built.sockets[n].batch();
-    let mine =
-        |ns: &Ns, ifname: &str| *ns == built.namespaces[n].0 && only.is_none_or(|o| o == ifname);
-    for step in &plan.steps {
-        match step {
-            Step::AddAddress { ns, ifname, addr } if mine(ns, ifname) => {
-                batch.replace_address(index(ifname)?, ipnet(addr));
-            }
-            Step::SetUp { ns, ifname } if mine(ns, ifname) => {
-                batch.set_up(index(ifname)?);
-            }
-            Step::AddRoute { ns, route } if *ns == built.namespaces[n].0 => {
-                batch.replace_route(&route_spec(route, indexes.get(&route.dev).copied()));
-            }
-            _ => {}
-        }
-    }
-    built.sockets[n]
-        .execute(batch)
-        .map_err(|e| kernel(what())(e.into()))
-}
-
-/// Waits, as [`wait_oper_up`] does, for the interfaces the plan sets up
-/// in `node` (or only `only`). Returns those still without carrier (a
-/// peer that is down too) when `timeout` runs out.
-pub fn wait_node_up(
-    plan: &Plan,
-    built: &mut Built,
-    node: &str,
-    only: Option<&str>,
-    timeout: std::time::Duration,
-) -> Result<Vec<String>, ApplyError> {
-    let mine = Plan {
-        lab: plan.lab.clone(),
-        namespaces: plan.namespaces.clone(),
-        steps: plan
-            .steps
-            .iter()
-            .filter(|s| {
-                matches!(s, Step::SetUp { ns: Ns::Node(n), ifname }
-                    if n == node && ifname != "lo" && only.is_none_or(|o| o == ifname))
-            })
-            .cloned()
-            .collect(),
-    };
-    wait_oper_up(&mine, built, timeout)
-}
-
-/// Creates every macvlan and macvtap of the plan, asked for from the host
-/// namespace (where their parents are) directly into their nodes.
-fn create_macvlans<'p>(
-    plan: &'p Plan,
-    netns: &[Netns],
-    at: &dyn Fn(&Ns) -> Result<usize, ApplyError>,
-    idx: &mut Indexes<'p>,
-) -> Result<(), ApplyError> {
-    let mut host: Option<Rtnl> = None;
-    for step in &plan.steps {
-        let Step::CreateMacvlan {
-            ns,
-            ifname,
-            macvlan,
-            mac: m,
-            mtu,
-        } = step
-        else {
-            continue;
-        };
-        let kind = if macvlan.tap { "macvtap" } else { "macvlan" };
-        let what = format!(
-            "creating {kind} {ns}:{ifname} on host interface {}",
-            macvlan.parent
-        );
-        let rtnl = match &mut host {
-            Some(r) => r,
-            None => {
-                host.insert(Rtnl::open_here("host").map_err(|e| kernel(what.clone())(e.into()))?)
-            }
-        };
-        let parent = rtnl.link_index(&macvlan.parent).map_err(|e| {
-            kernel(format!("{what}: finding the parent {}", macvlan.parent))(e.into())
-        })?;
-        let n = at(ns)?;
-        let i = idx.alloc(n, ifname);
-        let mut link = LinkSpec::new(ifname.clone()).netns(&netns[n]).ifindex(i);
-        if let Some(v) = mtu {
-            link = link.mtu(*v);
-        }
-        if let Some(v) = m {
-            link = link.mac(mac(v));
-        }
-        let mut batch = rtnl.batch();
-        batch
-            .create_macvlan(warren_kernel::MacvlanSpec {
-                link,
-                parent,
-                mode: macvlan.mode.clone(),
-                tap: macvlan.tap,
-            })
-            .describe(what.clone());
-        // EOPNOTSUPP (95): the kernel knows no such link kind.
-        rtnl.execute(batch).map_err(|e| match e.errno() {
-            Some(95) => ApplyError::Unsupported(format!(
-                "{what}: this kernel has no {kind} support (CONFIG_{})",
-                kind.to_uppercase()
-            )),
-            _ => kernel(what)(e.into()),
-        })?;
-    }
-    Ok(())
-}
-
-/// Creates tunnel `t` as `name` (with index `index`) in the hub, asked for
-/// from its underlay namespace, so that its UDP socket stays there and uses
-/// that namespace's addresses and routes.
-fn create_tunnel(
-    hub: &Netns,
-    name: &str,
-    index: u32,
-    t: &warren_topology::model::Tunnel,
-) -> Result<(), ApplyError> {
-    use warren_topology::model::TunnelType;
-    let what = format!(
-        "creating tunnel {name} (vni {}) to {} for network {}",
-        t.vni, t.remote, t.network.value
-    );
-    if t.kind == TunnelType::Geneve {
-        return Err(ApplyError::Unsupported(format!(
-            "{what}: geneve needs the kernel's geneve driver (CONFIG_GENEVE), which warren does not drive yet; use vxlan"
-        )));
-    }
-    let underlay = match &t.netns {
-        Some(ns) => Netns::open(format!("/run/netns/{ns}"), ns.clone())
-            .map_err(|e| kernel(format!("{what}: opening underlay namespace {ns}"))(e.into()))?,
-        None => Netns::current("host")
-            .map_err(|e| kernel(format!("{what}: opening the host namespace"))(e.into()))?,
-    };
-    let mut rtnl = underlay
-        .open_rtnl()
-        .map_err(|e| kernel(format!("{what}: netlink in the underlay"))(e.into()))?;
-    let mut batch = rtnl.batch();
-    batch
-        .create_vxlan(warren_kernel::VxlanSpec {
-            link: LinkSpec::new(name.to_string()).netns(hub).ifindex(index),
-            vni: t.vni,
-            remote: Some(t.remote),
-            local: t.local,
-            dstport: Some(t.dstport),
-            underlay: None,
-        })
-        .describe(what.clone());
-    // EOPNOTSUPP (95): the kernel knows no link kind "vxlan".
-    rtnl.execute(batch).map_err(|e| match e.errno() {
-        Some(95) => ApplyError::Unsupported(format!(
-            "{what}: this kernel has no VXLAN support (CONFIG_VXLAN, module vxlan)"
-        )),
-        _ => kernel(what)(e.into()),
-    })
-}
-
-/// Waits until every interface the plan sets up is operationally up, at
-/// most `timeout`. The kernel reports carrier changes through its link
-/// watch, which may lag up to a second; IPv6 does not use an interface
-/// before that, so a lab is only ready once it has happened. Returns the
-/// interfaces still not up when time ran out.
-pub fn wait_oper_up(
-    plan: &Plan,
-    built: &mut Built,
-    timeout: std::time::Duration,
-) -> Result<Vec<String>, ApplyError> {
-    let deadline = std::time::Instant::now() + timeout;
-    let mut pending: Vec<(usize, String)> = plan
-        .steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::SetUp { ns, ifname } => built
-                .namespaces
-                .iter()
-                .position(|(n, _)| n == ns)
-                .map(|i| (i, ifname.clone())),
-            _ => None,
-        })
-        .collect();
-    loop {
-        let mut still = Vec::new();
-        let mut by_ns: HashMap<usize, Vec<String>> = HashMap::new();
-        for (n, name) in pending.drain(..) {
-            by_ns.entry(n).or_default().push(name);
-        }
-        for (n, names) in by_ns {
-            let links = built.sockets[n].links().map_err(|e| {
-                kernel(format!("listing links of {}", plan.namespaces[n]))(e.into())
-            })?;
-            for name in names {
-                // A tap (kind `tun`) has carrier while its reader (the
-                // wire, QEMU) holds it, and passes traffic from then on;
-                // its operational state may say `unknown` for good, or
-                // `up` only after the link watch's rate limit (up to a
-                // second), so waiting for `Up` cost a wired link 1-5 s.
-                let up = links.iter().any(|l| {
-                    l.name == name
-                        && (l.oper_state == warren_kernel::OperState::Up
-                            || (l.kind.as_deref() == Some("tun") && l.admin_up && l.lower_up))
-                });
-                if !up {
-                    still.push((n, name));
-                }
-            }
-        }
-        if still.is_empty() {
-            return Ok(Vec::new());
-        }
-        if std::time::Instant::now() >= deadline {
-            return Ok(still
-                .into_iter()
-                .map(|(n, name)| format!("{}:{name}", plan.namespaces[n]))
-                .collect());
-        }
-        pending = still;
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }

@@ -1,0 +1,120 @@
+//! Links asked for from outside the lab's namespaces: macvlans and
+//! macvtaps from the host namespace (where their parents are) straight
+//! into their nodes, and tunnels from their underlay namespace into the
+//! hub, so that the tunnel's UDP socket stays in the underlay.
+
+use super::{ApplyError, Indexes, kernel, mac};
+use warren_kernel::{LinkSpec, Netns, Rtnl};
+use warren_topology::plan::{Ns, Plan, Step};
+
+/// Creates every macvlan and macvtap of the plan, asked for from the host
+/// namespace (where their parents are) directly into their nodes.
+pub(super) fn create_macvlans<'p>(
+    plan: &'p Plan,
+    netns: &[Netns],
+    at: &dyn Fn(&Ns) -> Result<usize, ApplyError>,
+    idx: &mut Indexes<'p>,
+) -> Result<(), ApplyError> {
+    let mut host: Option<Rtnl> = None;
+    for step in &plan.steps {
+        let Step::CreateMacvlan {
+            ns,
+            ifname,
+            macvlan,
+            mac: m,
+            mtu,
+        } = step
+        else {
+            continue;
+        };
+        let kind = if macvlan.tap { "macvtap" } else { "macvlan" };
+        let what = format!(
+            "creating {kind} {ns}:{ifname} on host interface {}",
+            macvlan.parent
+        );
+        let rtnl = match &mut host {
+            Some(r) => r,
+            None => {
+                host.insert(Rtnl::open_here("host").map_err(|e| kernel(what.clone())(e.into()))?)
+            }
+        };
+        let parent = rtnl.link_index(&macvlan.parent).map_err(|e| {
+            kernel(format!("{what}: finding the parent {}", macvlan.parent))(e.into())
+        })?;
+        let n = at(ns)?;
+        let i = idx.alloc(n, ifname);
+        let mut link = LinkSpec::new(ifname.clone()).netns(&netns[n]).ifindex(i);
+        if let Some(v) = mtu {
+            link = link.mtu(*v);
+        }
+        if let Some(v) = m {
+            link = link.mac(mac(v));
+        }
+        let mut batch = rtnl.batch();
+        batch
+            .create_macvlan(warren_kernel::MacvlanSpec {
+                link,
+                parent,
+                mode: macvlan.mode.clone(),
+                tap: macvlan.tap,
+            })
+            .describe(what.clone());
+        // EOPNOTSUPP (95): the kernel knows no such link kind.
+        rtnl.execute(batch).map_err(|e| match e.errno() {
+            Some(95) => ApplyError::Unsupported(format!(
+                "{what}: this kernel has no {kind} support (CONFIG_{})",
+                kind.to_uppercase()
+            )),
+            _ => kernel(what)(e.into()),
+        })?;
+    }
+    Ok(())
+}
+
+/// Creates tunnel `t` as `name` (with index `index`) in the hub, asked for
+/// from its underlay namespace, so that its UDP socket stays there and uses
+/// that namespace's addresses and routes.
+pub(super) fn create_tunnel(
+    hub: &Netns,
+    name: &str,
+    index: u32,
+    t: &warren_topology::model::Tunnel,
+) -> Result<(), ApplyError> {
+    use warren_topology::model::TunnelType;
+    let what = format!(
+        "creating tunnel {name} (vni {}) to {} for network {}",
+        t.vni, t.remote, t.network.value
+    );
+    if t.kind == TunnelType::Geneve {
+        return Err(ApplyError::Unsupported(format!(
+            "{what}: geneve needs the kernel's geneve driver (CONFIG_GENEVE), which warren does not drive yet; use vxlan"
+        )));
+    }
+    let underlay = match &t.netns {
+        Some(ns) => Netns::open(format!("/run/netns/{ns}"), ns.clone())
+            .map_err(|e| kernel(format!("{what}: opening underlay namespace {ns}"))(e.into()))?,
+        None => Netns::current("host")
+            .map_err(|e| kernel(format!("{what}: opening the host namespace"))(e.into()))?,
+    };
+    let mut rtnl = underlay
+        .open_rtnl()
+        .map_err(|e| kernel(format!("{what}: netlink in the underlay"))(e.into()))?;
+    let mut batch = rtnl.batch();
+    batch
+        .create_vxlan(warren_kernel::VxlanSpec {
+            link: LinkSpec::new(name.to_string()).netns(hub).ifindex(index),
+            vni: t.vni,
+            remote: Some(t.remote),
+            local: t.local,
+            dstport: Some(t.dstport),
+            underlay: None,
+        })
+        .describe(what.clone());
+    // EOPNOTSUPP (95): the kernel knows no link kind "vxlan".
+    rtnl.execute(batch).map_err(|e| match e.errno() {
+        Some(95) => ApplyError::Unsupported(format!(
+            "{what}: this kernel has no VXLAN support (CONFIG_VXLAN, module vxlan)"
+        )),
+        _ => kernel(what)(e.into()),
+    })
+}
