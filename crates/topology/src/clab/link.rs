@@ -90,27 +90,15 @@ fn brief(cx: &mut Cx<'_>, item: &Node, out: &mut Built) {
         return;
     };
     template_keys(cx, &f);
-    let Some(eps) = f.get("endpoints") else {
-        cx.error(
-            "warren::missing-key",
-            item.span,
-            "a link needs `endpoints`",
-            "this link",
-        );
+    let Some(list) = two_endpoints(
+        cx,
+        &f,
+        item.span,
+        "a link",
+        "expected [\"node:if\", \"node:if\"]",
+    ) else {
         return;
     };
-    let Some(list) = cx.list(eps, "endpoints") else {
-        return;
-    };
-    if list.len() != 2 {
-        cx.error(
-            "warren::bad-value",
-            eps.span,
-            format!("a link joins exactly two endpoints, found {}", list.len()),
-            "expected [\"node:if\", \"node:if\"]",
-        );
-        return;
-    }
     let addrs = |cx: &mut Cx<'_>, key: &str, what: &str| -> Vec<Option<Spanned<IfAddr>>> {
         let Some(v) = f.get(key) else {
             return vec![None, None];
@@ -254,30 +242,11 @@ fn extended(cx: &mut Cx<'_>, item: &Node, out: &mut Built) {
     }
     match t.value.as_str() {
         "veth" => {
-            let Some(eps) = f.get("endpoints") else {
-                cx.error(
-                    "warren::missing-key",
-                    item.span,
-                    "a veth link needs `endpoints`",
-                    "this link",
-                );
+            let Some(list) =
+                two_endpoints(cx, &f, item.span, "a veth link", "expected two endpoints")
+            else {
                 return;
             };
-            let Some(list) = cx.list(eps, "endpoints") else {
-                return;
-            };
-            if list.len() != 2 {
-                cx.error(
-                    "warren::bad-value",
-                    eps.span,
-                    format!(
-                        "a veth link joins exactly two endpoints, found {}",
-                        list.len()
-                    ),
-                    "expected two endpoints",
-                );
-                return;
-            }
             let ends: Option<Vec<End>> = list.iter().map(|e| end(cx, e)).collect();
             if let Some(ends) = ends {
                 join(cx, out, ends, mtu);
@@ -319,6 +288,37 @@ fn extended(cx: &mut Cx<'_>, item: &Node, out: &mut Built) {
 }
 
 /// The one `endpoint` of a macvlan or vxlan link.
+/// A link's `endpoints`, which must be exactly two; `what` names the link
+/// in messages and `expected` labels a list of the wrong length.
+fn two_endpoints<'a>(
+    cx: &mut Cx<'_>,
+    f: &Fields<'a>,
+    span: Span,
+    what: &str,
+    expected: &str,
+) -> Option<&'a [Node]> {
+    let Some(eps) = f.get("endpoints") else {
+        cx.error(
+            "warren::missing-key",
+            span,
+            format!("{what} needs `endpoints`"),
+            "this link",
+        );
+        return None;
+    };
+    let list = cx.list(eps, "endpoints")?;
+    if list.len() != 2 {
+        cx.error(
+            "warren::bad-value",
+            eps.span,
+            format!("{what} joins exactly two endpoints, found {}", list.len()),
+            expected,
+        );
+        return None;
+    }
+    Some(list)
+}
+
 fn one_end(cx: &mut Cx<'_>, f: &Fields<'_>, span: Span) -> Option<End> {
     match f.get("endpoint") {
         Some(e) => end(cx, e),
