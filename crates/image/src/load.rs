@@ -467,18 +467,7 @@ fn record(
             diff_ids: config.rootfs.diff_ids.len(),
         });
     }
-    let layers = chosen
-        .manifest
-        .layers
-        .iter()
-        .zip(&config.rootfs.diff_ids)
-        .map(|(l, diff_id)| Layer {
-            digest: l.digest.clone(),
-            diff_id: diff_id.clone(),
-            media_type: l.media_type.clone(),
-            size: l.size,
-        })
-        .collect();
+    let layers = Layer::of_manifest(&chosen.manifest, &config);
     let image = Image {
         reference: record_name(asked, chosen.name.as_deref(), stem)?,
         manifest_digest: chosen.manifest_digest,

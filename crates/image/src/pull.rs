@@ -406,17 +406,7 @@ impl Puller {
         if let Some((d, b)) = &index {
             store.put_blob(b, d).map_err(st)?;
         }
-        let layers = manifest
-            .layers
-            .iter()
-            .zip(&config.rootfs.diff_ids)
-            .map(|(l, diff_id)| Layer {
-                digest: l.digest.clone(),
-                diff_id: diff_id.clone(),
-                media_type: l.media_type.clone(),
-                size: l.size,
-            })
-            .collect();
+        let layers = Layer::of_manifest(&manifest, &config);
         let image = Image {
             reference: reference.clone(),
             manifest_digest,

@@ -67,6 +67,24 @@ pub struct Layer {
     pub size: u64,
 }
 
+impl Layer {
+    /// The layers of `manifest`, each paired with its uncompressed digest
+    /// from `config` (the two lists are in the same order).
+    pub fn of_manifest(manifest: &crate::manifest::Manifest, config: &ImageConfig) -> Vec<Layer> {
+        manifest
+            .layers
+            .iter()
+            .zip(&config.rootfs.diff_ids)
+            .map(|(l, diff_id)| Layer {
+                digest: l.digest.clone(),
+                diff_id: diff_id.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+            .collect()
+    }
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Record {
     reference: String,
