@@ -271,7 +271,7 @@ impl Run<'_> {
                 self.write_state()?;
             }
             Phase::CreateLinks => {
-                let created = apply::create(&self.plan.network, &mut self.journal);
+                let created = apply::create(&self.plan.network, apply::linux(), &mut self.journal);
                 self.created = Some(created.map_err(|e| self.apply_err(e))?);
             }
             Phase::Captures { names } => {
