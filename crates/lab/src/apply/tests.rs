@@ -373,3 +373,63 @@ fn a_node_goes_down_and_comes_back_as_planned() {
             .is_empty()
     );
 }
+
+const TAPS: &str = "name: t
+nodes:
+  r1: {}
+  r2: {}
+  v: {kind: vm, kernel: vmlinuz, memory: 256M}
+links:
+  - endpoints: [r1:eth1, v:eth0]
+    ipv4: [10.0.1.1/24, ~]
+networks:
+  lan:
+    members: [r1:lan, r2:lan]
+    ipv4: 192.168.60.0/24
+    mtu: 1400
+    impair: {duplicate: 1%}
+";
+
+#[test]
+fn vm_nics_and_wired_members_are_taps_named_by_their_kernel_index() {
+    let plan = plan_of(TAPS);
+    let fake = Arc::new(FakeNetOps::new());
+    let (built, _) = apply(&plan, &fake);
+    let built = built.expect("the lab applies");
+    // The vm's NIC: a tap in its peer's namespace, handed over for QEMU.
+    let tap = link(&fake, &built, "r1", "eth1");
+    assert_eq!((tap.kind.as_deref(), tap.admin_up), (Some("tun"), true));
+    assert_eq!(
+        addrs(&fake, &built, "r1").first().map(String::as_str),
+        Some(format!("{}:10.0.1.1/24", tap.index).as_str()),
+        "the address names the tap by the index the kernel gave it"
+    );
+    let nics: Vec<(&str, usize, bool)> = built
+        .nics
+        .iter()
+        .map(|n| (n.vm.as_str(), n.nic, n.socket))
+        .collect();
+    assert_eq!(nics, [("v", 0, false)]);
+    // Each wired member: a tap in the node and one in the hub, both with
+    // the network's MTU, the hub's on the bridge, held for the wire.
+    assert_eq!(built.wires.len(), 2);
+    let bridge = link(&fake, &built, "hub", "lan");
+    for ns in ["r1", "r2"] {
+        let member = link(&fake, &built, ns, "lan");
+        assert_eq!(
+            (member.kind.as_deref(), member.mtu, member.admin_up),
+            (Some("tun"), 1400, true),
+            "{ns}:lan"
+        );
+    }
+    let hub_taps: Vec<LinkInfo> = fake
+        .links(netns(&built, "hub"))
+        .expect("hub links")
+        .into_iter()
+        .filter(|l| l.kind.as_deref() == Some("tun"))
+        .collect();
+    assert_eq!(hub_taps.len(), 2, "{hub_taps:?}");
+    for t in &hub_taps {
+        assert_eq!((t.master, t.mtu), (Some(bridge.index), 1400), "{t:?}");
+    }
+}
