@@ -121,6 +121,16 @@ fn every_example_reads_back_as_saved() {
 }
 
 #[test]
+fn a_containerlab_topology_reads_back_as_saved() {
+    // (linux-bridge.clab.yml needs the env file the CLI reads beside it.)
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/clab/frr-ring/frr-ring.clab.yml"
+    );
+    round_trip(&std::fs::read_to_string(file).expect("read"), "frr-ring");
+}
+
+#[test]
 fn a_saved_lab_that_is_not_one_is_refused() {
     let err = Lab::from_saved(r#"{"name": "x"}"#).expect_err("no nodes");
     assert!(err.to_string().contains("missing field"), "{err}");
