@@ -88,6 +88,57 @@ links:
 }
 
 #[test]
+fn up_resolves_each_image_once_and_the_supervisor_runs_what_it_resolved() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    // Two nodes of one image: one lookup, by `up`, for both.
+    let file = write_lab(
+        tmp.path(),
+        "logs-img",
+        "name: logs-img
+nodes:
+  a: {kind: container, image: busybox, cmd: [sleep, '3600']}
+  b: {kind: container, image: busybox, cmd: [sleep, '3600']}
+links:
+  - endpoints: [a:eth0, b:eth0]
+",
+    );
+    let out = warren(tmp.path())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("WARREN_LOG", "debug")
+        .args(["up", file.to_str().expect("path")])
+        .output()
+        .expect("warren up");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "up failed:\n{stderr}");
+    let _lab = guard(tmp.path(), "logs-img");
+    let lookups: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("resolving image"))
+        .collect();
+    assert_eq!(lookups.len(), 1, "{stderr}");
+    assert!(!lookups[0].starts_with("[supervisor]"), "{stderr}");
+    for node in ["a", "b"] {
+        assert!(
+            stderr.lines().any(|l| l.starts_with("[supervisor]")
+                && l.contains("image resolved by up")
+                && l.contains(&format!("node={node}"))),
+            "node {node} did not run the image up resolved:\n{stderr}"
+        );
+    }
+    // What the supervisor was handed, in its state folder.
+    let images = std::fs::read_to_string("/run/warren/logs-img/images.json").expect("images.json");
+    let images: serde_json::Value = serde_json::from_str(&images).expect("JSON");
+    assert!(
+        images["busybox"]["layers"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "{images}"
+    );
+}
+
+#[test]
 fn without_warren_log_up_relays_nothing_and_the_log_still_records_phases() {
     require_root();
     let tmp = tempfile::tempdir().expect("tempdir");

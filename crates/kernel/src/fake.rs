@@ -2,10 +2,13 @@
 //! every batched request exactly as built for the kernel, applies it to a
 //! small model (namespaces, links, addresses, routes, sysctls, taps), logs
 //! it, and answers the kernel's errno for the common failures (`EEXIST`,
-//! `ENODEV`, `EBUSY`, `EADDRNOTAVAIL`, `ESRCH`).
+//! `ENODEV`, `EBUSY`, `EADDRNOTAVAIL`, `ESRCH`), or one a test asks for
+//! ([`FakeNetOps::fail`]).
 //!
 //! Fake namespaces are [`Netns`] values wrapping an fd on `/dev/null`; use
-//! them only through the `FakeNetOps` that made them.
+//! them only through the `FakeNetOps` that made them. Namespaces opened by
+//! name ([`NetOps::open_netns`], the host's with `None`) are made on first
+//! use, and every later open of the same name reaches the same one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -61,6 +64,12 @@ struct FakeNs {
 struct State {
     ns: HashMap<RawFd, FakeNs>,
     log: Vec<FakeCall>,
+    /// Fds of namespaces opened by name, to the key of the one they open.
+    alias: HashMap<RawFd, RawFd>,
+    /// Namespaces opened by name, held so that their keys stay unique.
+    named: HashMap<String, Netns>,
+    /// Requests to refuse: description and errno.
+    fail: Vec<(String, i32)>,
 }
 
 /// An in-memory [`NetOps`]; see the module docs.
@@ -86,11 +95,54 @@ impl FakeNetOps {
 
     /// A sysctl value set in a fake namespace.
     pub fn sysctl(&self, netns: &Netns, key: &str) -> Option<String> {
-        self.state()
-            .ns
-            .get(&netns.as_raw_fd())
+        let st = self.state();
+        st.ns
+            .get(&st.key(netns.as_raw_fd()))
             .and_then(|n| n.sysctls.get(key).cloned())
     }
+
+    /// Makes every later request described as `description` fail with
+    /// `errno`, as the kernel would refuse it; the rest of its batch still
+    /// runs.
+    pub fn fail(&self, description: &str, errno: i32) {
+        self.state().fail.push((description.to_owned(), errno));
+    }
+}
+
+/// A fake namespace: an fd nothing else uses, and the model of a fresh
+/// namespace (only `lo`, down).
+fn fake_netns(label: &str) -> Result<(Netns, FakeNs), KernelError> {
+    let fd: OwnedFd = std::fs::File::open("/dev/null")
+        .map_err(|source| {
+            KernelError::Netns(NetnsError::Create {
+                netns: label.to_owned(),
+                source,
+            })
+        })?
+        .into();
+    let lo = LinkInfo {
+        index: 1,
+        name: "lo".into(),
+        kind: None,
+        mac: Some(MacAddr([0; 6])),
+        mtu: 65536,
+        admin_up: false,
+        lower_up: false,
+        oper_state: OperState::Down,
+        master: None,
+        alias: None,
+        altnames: Vec::new(),
+        qdisc: None,
+    };
+    let model = FakeNs {
+        links: vec![FakeLink {
+            info: lo,
+            peer: None,
+        }],
+        next_index: 2,
+        ..FakeNs::default()
+    };
+    Ok((Netns::from_fd(fd, label.to_owned()), model))
 }
 
 fn fake_ns_missing(netns: &Netns) -> KernelError {
@@ -101,6 +153,11 @@ fn fake_ns_missing(netns: &Netns) -> KernelError {
 }
 
 impl State {
+    /// The key of the namespace `fd` reaches.
+    fn key(&self, fd: RawFd) -> RawFd {
+        self.alias.get(&fd).copied().unwrap_or(fd)
+    }
+
     fn ns_mut(&mut self, key: RawFd) -> Result<&mut FakeNs, i32> {
         self.ns.get_mut(&key).ok_or(libc::EINVAL)
     }
@@ -265,10 +322,10 @@ impl State {
                 }
             }
         }
-        let here = netns_fd(m).unwrap_or(key);
+        let here = netns_fd(m).map_or(key, |fd| self.key(fd));
         match peer {
             Some(p) => {
-                let there = netns_fd(&p).unwrap_or(key);
+                let there = netns_fd(&p).map_or(key, |fd| self.key(fd));
                 if p.header.flags.contains(LinkFlags::Up) {
                     return Err(libc::ENOTCONN);
                 }
@@ -402,40 +459,10 @@ impl NetOps for FakeNetOps {
         let mut out = Vec::with_capacity(labels.len());
         let mut st = self.state();
         for label in labels {
-            let fd: OwnedFd = std::fs::File::open("/dev/null")
-                .map_err(|source| {
-                    KernelError::Netns(NetnsError::Create {
-                        netns: label.clone(),
-                        source,
-                    })
-                })?
-                .into();
-            let ns = Netns::from_fd(fd, label.clone());
-            let lo = LinkInfo {
-                index: 1,
-                name: "lo".into(),
-                kind: None,
-                mac: Some(MacAddr([0; 6])),
-                mtu: 65536,
-                admin_up: false,
-                lower_up: false,
-                oper_state: OperState::Down,
-                master: None,
-                alias: None,
-                altnames: Vec::new(),
-                qdisc: None,
-            };
-            st.ns.insert(
-                ns.as_raw_fd(),
-                FakeNs {
-                    links: vec![FakeLink {
-                        info: lo,
-                        peer: None,
-                    }],
-                    next_index: 2,
-                    ..FakeNs::default()
-                },
-            );
+            let (ns, model) = fake_netns(label)?;
+            // The fd may be one a dropped namespace opened by name had.
+            st.alias.remove(&ns.as_raw_fd());
+            st.ns.insert(ns.as_raw_fd(), model);
             st.log.push(FakeCall {
                 netns: label.clone(),
                 description: format!("creating netns {label}"),
@@ -446,9 +473,33 @@ impl NetOps for FakeNetOps {
         Ok(out)
     }
 
-    fn execute(&self, netns: &Netns, batch: Batch<'_>) -> Result<(), KernelError> {
-        let key = netns.as_raw_fd();
+    fn open_netns(&self, name: Option<&str>) -> Result<Netns, KernelError> {
+        let label = name.unwrap_or("host");
         let mut st = self.state();
+        let key = match st.named.get(label) {
+            Some(ns) => ns.as_raw_fd(),
+            None => {
+                let (ns, model) = fake_netns(label)?;
+                let key = ns.as_raw_fd();
+                st.alias.remove(&key);
+                st.ns.insert(key, model);
+                st.named.insert(label.to_owned(), ns);
+                key
+            }
+        };
+        let (ns, _) = fake_netns(label)?;
+        st.alias.insert(ns.as_raw_fd(), key);
+        st.log.push(FakeCall {
+            netns: label.to_owned(),
+            description: format!("opening netns {label}"),
+            errno: None,
+        });
+        Ok(ns)
+    }
+
+    fn execute(&self, netns: &Netns, batch: Batch<'_>) -> Result<(), KernelError> {
+        let mut st = self.state();
+        let key = st.key(netns.as_raw_fd());
         if !st.ns.contains_key(&key) {
             return Err(fake_ns_missing(netns));
         }
@@ -464,18 +515,27 @@ impl NetOps for FakeNetOps {
             if msg_type == RTM_NEWLINKPROP {
                 owned[4..6].copy_from_slice(&libc::RTM_NEWLINK.to_ne_bytes());
             }
-            let result = match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&owned) {
-                Ok(NetlinkMessage {
-                    payload: NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)),
-                    ..
-                }) if msg_type == RTM_NEWLINKPROP => {
-                    st.apply(key, RouteNetlinkMessage::NewLinkProp(m), flags)
+            let refused = st
+                .fail
+                .iter()
+                .find(|(d, _)| *d == e.description)
+                .map(|(_, errno)| *errno);
+            let result = if let Some(errno) = refused {
+                Err(errno)
+            } else {
+                match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&owned) {
+                    Ok(NetlinkMessage {
+                        payload: NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)),
+                        ..
+                    }) if msg_type == RTM_NEWLINKPROP => {
+                        st.apply(key, RouteNetlinkMessage::NewLinkProp(m), flags)
+                    }
+                    Ok(NetlinkMessage {
+                        payload: NetlinkPayload::InnerMessage(m),
+                        ..
+                    }) => st.apply(key, m, flags),
+                    _ => Err(libc::EINVAL),
                 }
-                Ok(NetlinkMessage {
-                    payload: NetlinkPayload::InnerMessage(m),
-                    ..
-                }) => st.apply(key, m, flags),
-                _ => Err(libc::EINVAL),
             };
             st.log.push(FakeCall {
                 netns: netns.label().to_owned(),
@@ -507,16 +567,29 @@ impl NetOps for FakeNetOps {
         let st = self.state();
         let ns = st
             .ns
-            .get(&netns.as_raw_fd())
+            .get(&st.key(netns.as_raw_fd()))
             .ok_or_else(|| fake_ns_missing(netns))?;
         Ok(ns.links.iter().map(|l| l.info.clone()).collect())
+    }
+
+    fn link_index(&self, netns: &Netns, ifname: &str) -> Result<u32, KernelError> {
+        let st = self.state();
+        let key = st.key(netns.as_raw_fd());
+        match st.find(key, &LinkRef::Name(ifname.to_owned())) {
+            Ok(i) => Ok(st.ns[&key].links[i].info.index),
+            Err(libc::EINVAL) => Err(fake_ns_missing(netns)),
+            Err(_) => Err(KernelError::Rtnl(RtnlError::NoSuchLink {
+                ifname: ifname.to_owned(),
+                netns: netns.label().to_owned(),
+            })),
+        }
     }
 
     fn addresses(&self, netns: &Netns) -> Result<Vec<AddrInfo>, KernelError> {
         let st = self.state();
         let ns = st
             .ns
-            .get(&netns.as_raw_fd())
+            .get(&st.key(netns.as_raw_fd()))
             .ok_or_else(|| fake_ns_missing(netns))?;
         Ok(ns.addrs.clone())
     }
@@ -525,7 +598,7 @@ impl NetOps for FakeNetOps {
         let st = self.state();
         let ns = st
             .ns
-            .get(&netns.as_raw_fd())
+            .get(&st.key(netns.as_raw_fd()))
             .ok_or_else(|| fake_ns_missing(netns))?;
         Ok(ns.routes.clone())
     }
@@ -533,10 +606,8 @@ impl NetOps for FakeNetOps {
     fn set_sysctls(&self, netns: &Netns, settings: &[(&str, &str)]) -> Result<(), KernelError> {
         let mut st = self.state();
         let label = netns.label().to_owned();
-        let ns = st
-            .ns
-            .get_mut(&netns.as_raw_fd())
-            .ok_or_else(|| fake_ns_missing(netns))?;
+        let key = st.key(netns.as_raw_fd());
+        let ns = st.ns.get_mut(&key).ok_or_else(|| fake_ns_missing(netns))?;
         for (k, v) in settings {
             ns.sysctls.insert((*k).to_owned(), (*v).to_owned());
         }
@@ -559,7 +630,7 @@ impl NetOps for FakeNetOps {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(ifname.to_owned()));
         let mut st = self.state();
-        let key = netns.as_raw_fd();
+        let key = st.key(netns.as_raw_fd());
         if !st.ns.contains_key(&key) {
             return Err(fake_ns_missing(netns));
         }

@@ -15,13 +15,18 @@ use crate::{KernelError, set_sysctls};
 ///
 /// Requests are built as [`Batch`]es (pure data) and handed to
 /// [`NetOps::execute`], so a fake sees exactly what the real kernel would.
-pub trait NetOps: Send + Sync {
+pub trait NetOps: Send + Sync + std::fmt::Debug {
     /// Creates one namespace per label, in order.
     fn create_netns(&self, labels: &[String]) -> Result<Vec<Netns>, KernelError>;
+    /// Opens an existing namespace: `/run/netns/NAME`, or with `None` the
+    /// caller's own (the host's, labelled `host`).
+    fn open_netns(&self, name: Option<&str>) -> Result<Netns, KernelError>;
     /// Applies every request of `batch` in `netns`; see [`Netns::execute`].
     fn execute(&self, netns: &Netns, batch: Batch<'_>) -> Result<(), KernelError>;
     /// Lists the links of `netns`.
     fn links(&self, netns: &Netns) -> Result<Vec<LinkInfo>, KernelError>;
+    /// The ifindex of the link called `ifname` (or with that altname).
+    fn link_index(&self, netns: &Netns, ifname: &str) -> Result<u32, KernelError>;
     /// Lists the addresses of `netns`.
     fn addresses(&self, netns: &Netns) -> Result<Vec<AddrInfo>, KernelError>;
     /// Lists the main-table routes of `netns`.
@@ -46,12 +51,23 @@ impl NetOps for LinuxNetOps {
         Ok(Netns::create_many(labels.iter().cloned())?)
     }
 
+    fn open_netns(&self, name: Option<&str>) -> Result<Netns, KernelError> {
+        Ok(match name {
+            Some(n) => Netns::open(format!("/run/netns/{n}"), n)?,
+            None => Netns::current("host")?,
+        })
+    }
+
     fn execute(&self, netns: &Netns, batch: Batch<'_>) -> Result<(), KernelError> {
         Ok(netns.execute(batch)?)
     }
 
     fn links(&self, netns: &Netns) -> Result<Vec<LinkInfo>, KernelError> {
         Ok(netns.links()?)
+    }
+
+    fn link_index(&self, netns: &Netns, ifname: &str) -> Result<u32, KernelError> {
+        Ok(netns.link_index(ifname)?)
     }
 
     fn addresses(&self, netns: &Netns) -> Result<Vec<AddrInfo>, KernelError> {

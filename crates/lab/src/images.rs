@@ -30,7 +30,8 @@ pub enum ImageError {
 }
 
 /// An image ready to run: its layers (lowest first) and its configuration.
-#[derive(Debug, Clone)]
+/// `up` resolves it and hands it to the supervisor ([`crate::saved`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Resolved {
     /// Read-only layers, lowest first.
     pub layers: Vec<PathBuf>,
@@ -72,6 +73,7 @@ pub fn directory(dir: &Path) -> Result<Resolved, ImageError> {
 /// Resolves `reference` to something runnable, pulling it if the store
 /// lacks it. `progress` shows a bar per layer on a terminal.
 pub fn resolve(reference: &str, progress: bool) -> Result<Resolved, ImageError> {
+    tracing::debug!(image = reference, "resolving image");
     if is_path(reference) {
         return directory(
             &std::fs::canonicalize(reference).unwrap_or_else(|_| PathBuf::from(reference)),

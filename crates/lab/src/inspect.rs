@@ -45,10 +45,10 @@ fn qdisc_path(qdisc: Option<&str>) -> &'static str {
 /// Reads every namespace of the lab.
 pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, KernelError> {
     let mut nodes = Vec::new();
-    for ((ns, _), sock) in built.namespaces.iter().zip(built.sockets.iter_mut()) {
-        let links = sock.links()?;
-        let addrs = sock.addresses()?;
-        let routes = sock.routes()?;
+    for (ns, netns) in &built.namespaces {
+        let links = built.ops.links(netns)?;
+        let addrs = built.ops.addresses(netns)?;
+        let routes = built.ops.routes(netns)?;
         let names: HashMap<u32, &str> = links.iter().map(|l| (l.index, l.name.as_str())).collect();
         let (name, kind, model) = match ns {
             Ns::Hub => (HUB_KEY.to_string(), "hub".to_string(), None),

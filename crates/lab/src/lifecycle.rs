@@ -77,6 +77,9 @@ pub struct UpOptions {
     pub foreground: bool,
     /// The folder whose `<lab>/<run>/` receives evidence.
     pub results_root: PathBuf,
+    /// The images of the lab's nodes, already resolved, by reference; the
+    /// supervisor resolves the others itself.
+    pub images: crate::saved::Images,
 }
 
 fn now_secs() -> u64 {
@@ -111,8 +114,9 @@ pub fn results_root(flag: Option<&Path>, lab: &Lab) -> PathBuf {
 }
 
 /// Brings a validated lab up: state folder, supervisor, wait for ready.
-/// `text` is the lab file's source, saved so the supervisor reads exactly
-/// what was validated. Returns the state folder.
+/// The supervisor runs `lab` as validated here, with its plan and
+/// `opts.images` ([`crate::saved`]); `text` is the lab file's source,
+/// kept as evidence. Returns the state folder.
 pub fn up(
     lab: &Lab,
     text: &str,
@@ -167,29 +171,19 @@ fn prepare(
     opts: &UpOptions,
     dir: &Path,
 ) -> Result<(), LifecycleError> {
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|source| state::StateError::Io {
-            action: "writing",
-            path,
-            source,
-        })
-    };
-    write("lab.yaml", text.as_bytes())?;
-    let resolved = serde_json::to_vec_pretty(lab).unwrap_or_default();
-    write("lab.json", &resolved)?;
+    // The supervisor runs the lab as validated here, its plan and images.
     let plan = crate::steps::plan(lab);
-    write(
-        "plan.json",
-        &serde_json::to_vec_pretty(&plan).unwrap_or_default(),
-    )?;
+    crate::saved::write(dir, lab, &plan, &opts.images)?;
+    let resolved = serde_json::to_vec_pretty(lab).unwrap_or_default();
     let results = run_dir(&opts.results_root, &lab.name);
     std::fs::create_dir_all(&results).map_err(|source| state::StateError::Io {
         action: "creating",
         path: results.clone(),
         source,
     })?;
-    // The evidence keeps what was asked for: the resolved lab and its plan.
+    // The evidence keeps what was asked for: the file as given (a compose
+    // file converted), the resolved lab and its plan.
+    let _ = std::fs::write(results.join("lab.yaml"), text);
     let _ = std::fs::write(results.join("lab.json"), &resolved);
     let _ = std::fs::write(
         results.join("plan.json"),

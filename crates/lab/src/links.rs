@@ -51,7 +51,7 @@ pub enum LinkError {
         endpoint: String,
         /// The cause.
         #[source]
-        source: warren_kernel::RtnlError,
+        source: warren_kernel::KernelError,
     },
     /// A kernel request failed.
     #[error("setting link {link} {state}")]
@@ -206,9 +206,9 @@ fn set_egress(
             source,
         })
     };
-    let sock = &mut built.sockets[n];
-    let ifindex = sock.link_index(iface).map_err(qdisc_err)?;
-    let mut batch = sock.batch();
+    let netns = &built.namespaces[n].1;
+    let ifindex = built.ops.link_index(netns, iface).map_err(qdisc_err)?;
+    let mut batch = netns.batch();
     match path {
         KernelPath::Plain => batch.delete_root_qdisc(ifindex),
         KernelPath::Tbf => batch.replace_tbf(
@@ -230,7 +230,7 @@ fn set_egress(
             },
         ),
     };
-    match sock.execute(batch) {
+    match built.ops.execute(netns, batch) {
         Ok(()) => Ok(path),
         // No root qdisc to remove: already plain.
         Err(e) if path == KernelPath::Plain && matches!(e.errno(), Some(2 | 22)) => Ok(path),

@@ -135,7 +135,7 @@ pub struct NodeCx<'a> {
     pub dir: &'a Path,
     /// This executable, for `__container` and `__spawn`.
     pub program: &'a Path,
-    /// Namespaces and their sockets.
+    /// Namespaces, and the kernel ops that change them.
     pub built: &'a mut Built,
     /// Running wires.
     pub wires: &'a [RunningWire],

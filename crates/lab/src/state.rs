@@ -36,6 +36,16 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    /// What `up` saved for the supervisor ([`crate::saved`]) is not what
+    /// this warren writes.
+    #[error("{path}: not a lab as `warren up` saves it")]
+    Saved {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 fn io_err<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> StateError + 'p {

@@ -4,14 +4,14 @@
 //! supervisor's executor runs it step by step, journaling each.
 
 use crate::kinds;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use warren_topology::Lab;
 use warren_topology::model::{Command, NodeKind, Proto};
 use warren_topology::plan::{Plan, Step};
 
 /// One step of bring-up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Phase {
     /// Resolve a node's image (pull it if missing, provision systemd).
@@ -80,7 +80,7 @@ pub enum Phase {
 }
 
 /// Every step of bring-up, with the kernel plan the network steps apply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BringUp {
     /// The lab's name.
     pub lab: String,

@@ -7,12 +7,12 @@
 
 use crate::span::{Span, Spanned};
 use crate::values::{Duration, IfAddr, Mac, Percent, Prefix, Rate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// A whole lab.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Lab {
     /// The lab's name (from `name:` or the file stem).
     pub name: String,
@@ -25,7 +25,7 @@ pub struct Lab {
     /// Tunnels from the lab's hub to other hosts.
     pub tunnels: Vec<Tunnel>,
     /// Host TCP ports forwarded to ports inside nodes.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwards: Vec<Forward>,
     /// Which links and networks are captured.
     pub capture: CaptureMode,
@@ -40,10 +40,10 @@ pub struct Lab {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// The `tests:` section.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<Test>,
     /// The `faults:` section.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
 }
 
@@ -51,6 +51,40 @@ impl Lab {
     /// The node called `name`.
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name.value == name)
+    }
+
+    /// Reads back a lab `up` saved (its serialized form, `lab.json`), for
+    /// the supervisor and the other commands of a running lab, which do
+    /// not parse the lab file again.
+    pub fn from_saved(json: &str) -> Result<Lab, serde_json::Error> {
+        let mut lab: Lab = serde_json::from_str(json)?;
+        // Endpoints are saved as `node:iface`: their altnames come back
+        // from the interfaces, which keep them.
+        let altnames: BTreeMap<(String, String), String> = lab
+            .nodes
+            .iter()
+            .flat_map(|n| {
+                n.interfaces.iter().filter_map(|i| {
+                    let a = i.altname.clone()?;
+                    Some(((n.name.value.clone(), i.name.clone()), a))
+                })
+            })
+            .collect();
+        let fix = |e: &mut Endpoint| {
+            e.altname = altnames.get(&(e.node.clone(), e.iface.clone())).cloned();
+        };
+        for l in &mut lab.links {
+            l.endpoints.iter_mut().for_each(|e| fix(&mut e.value));
+        }
+        for n in &mut lab.networks {
+            n.members.iter_mut().for_each(|e| fix(&mut e.value));
+        }
+        for i in lab.nodes.iter_mut().flat_map(|n| n.interfaces.iter_mut()) {
+            if let Attachment::Link { peer, .. } = &mut i.attach {
+                fix(peer);
+            }
+        }
+        Ok(lab)
     }
 
     /// Gives the lab another name (`warren up --name`, so one file can run
@@ -66,7 +100,7 @@ impl Lab {
 }
 
 /// What runs in a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
     /// Commands in a bare network namespace sharing the host filesystem.
@@ -99,7 +133,7 @@ impl NodeKind {
 }
 
 /// A command: a string runs through `sh -c`, a list runs directly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Command {
     /// Run through `sh -c`.
@@ -119,20 +153,20 @@ impl Command {
 }
 
 /// One node of the lab.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
     /// The node's name (its key under `nodes:`).
     pub name: Spanned<String>,
     /// What runs in it.
     pub kind: NodeKind,
     /// Commands run in order once all of the node's interfaces are up.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exec: Vec<Command>,
     /// Environment of the node's processes.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// Sysctls set in the node's namespace, such as `net.ipv4.ip_forward: 1`.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sysctls: BTreeMap<String, String>,
     /// How to know the node is up.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,7 +184,7 @@ pub struct Node {
     pub interfaces: Vec<Interface>,
     /// Further names of the node in the lab's `/etc/hosts`, such as
     /// containerlab's `clab-LAB-NODE`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
 }
 
@@ -164,7 +198,7 @@ impl Node {
 }
 
 /// How to know a node is up.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Ready {
     /// A regex the console must print.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,7 +207,7 @@ pub struct Ready {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exec: Option<Command>,
     /// What `systemctl is-system-running` may answer (system nodes).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub system_state: Vec<String>,
     /// How long to wait.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -184,7 +218,7 @@ pub struct Ready {
 }
 
 /// Image and process settings of container and system nodes.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ContainerSpec {
     /// Image reference, or a root filesystem directory for system nodes.
     pub image: String,
@@ -201,25 +235,25 @@ pub struct ContainerSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Bind mounts.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub binds: Vec<Bind>,
     /// Capabilities added to the default set.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<String>,
     /// Install systemd into images that lack it (system nodes).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub provision: bool,
     /// Run unconfined: every capability, no seccomp filter, no masked or
     /// read-only paths, no no_new_privs.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub privileged: bool,
     /// Capabilities removed from the default set (after `capabilities`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
 }
 
 /// A bind mount `SRC:DST[:ro]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
     /// Path on the host.
     pub source: String,
@@ -230,7 +264,7 @@ pub struct Bind {
 }
 
 /// Firmware a vm boots with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Firmware {
     /// SeaBIOS, or direct kernel boot.
@@ -241,7 +275,7 @@ pub enum Firmware {
 }
 
 /// Which accelerator a vm uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Accel {
     /// KVM when it boots the guest, TCG otherwise.
@@ -254,7 +288,7 @@ pub enum Accel {
 }
 
 /// Machine settings of a vm node.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct VmSpec {
     /// Kernel image for direct boot.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -282,7 +316,7 @@ pub struct VmSpec {
     /// NIC model (`virtio-net-pci` by default).
     pub nic_model: String,
     /// Extra QEMU arguments.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub qemu_args: Vec<String>,
     /// What goes on the cloud-init NoCloud seed besides the network config.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -290,7 +324,7 @@ pub struct VmSpec {
 }
 
 /// A vm's `cloud_init`: a NoCloud seed drive for a cloud image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct CloudInitSpec {
     /// A file (relative to the lab file) passed through as `user-data`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -298,7 +332,7 @@ pub struct CloudInitSpec {
 }
 
 /// How to drive a vm's serial console.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ConsoleSpec {
     /// Regex of the shell prompt.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -312,14 +346,14 @@ pub struct ConsoleSpec {
 }
 
 /// Native network configuration rendered into a node's root before boot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetconfSpec {
     /// `auto`, `eni`, `sysconfig`, `netplan`, `networkd` or `network-manager`.
     pub renderer: String,
 }
 
 /// What an interface is attached to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Attachment {
     /// One end of a point-to-point link.
@@ -341,7 +375,7 @@ pub enum Attachment {
 }
 
 /// A macvlan or macvtap child of a host interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Macvlan {
     /// The host interface (in the host's namespace).
     pub parent: String,
@@ -353,7 +387,7 @@ pub struct Macvlan {
 }
 
 /// One interface of a node, resolved.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Interface {
     /// Kernel name inside the node.
     pub name: String,
@@ -364,10 +398,10 @@ pub struct Interface {
     /// What it is attached to.
     pub attach: Attachment,
     /// IPv4 addresses.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ipv4: Vec<Spanned<IfAddr>>,
     /// IPv6 addresses.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ipv6: Vec<Spanned<IfAddr>>,
     /// MAC address; the kernel picks one when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -376,7 +410,7 @@ pub struct Interface {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     /// Routes through this interface's gateways.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Spanned<Route>>,
     /// Administratively up.
     pub up: bool,
@@ -388,7 +422,7 @@ pub struct Interface {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nat: Option<Spanned<std::net::Ipv4Addr>>,
     /// ethtool settings, applied in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ethtool: Vec<Ethtool>,
     /// Where the interface was first named.
     #[serde(skip)]
@@ -403,17 +437,17 @@ impl Interface {
 }
 
 /// One ethtool setting of an interface: `ethtool OPTION IF ARGS...`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ethtool {
     /// The ethtool option, such as `--offload` or `-K`.
     pub option: String,
     /// What follows the interface name, such as `rx off`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
 }
 
 /// A route: `DEST via GATEWAY [dev IF] [metric N]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
     /// Destination; `None` is the default route of the gateway's family.
     pub to: Option<Prefix>,
@@ -484,8 +518,24 @@ impl Serialize for Endpoint {
     }
 }
 
+/// Reads `node:iface` back; the altname is not in that text, and
+/// [`Lab::from_saved`] puts it back from the node's interface.
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let (node, iface) = text
+            .split_once(':')
+            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not node:interface")))?;
+        Ok(Endpoint {
+            node: node.to_string(),
+            iface: iface.to_string(),
+            altname: None,
+        })
+    }
+}
+
 /// A point-to-point link.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Link {
     /// The link's name (`name:` or `a.if-b.if`), used for capture files.
     pub name: String,
@@ -502,7 +552,7 @@ pub struct Link {
 }
 
 /// A shared layer-2 segment: a bridge in the lab's hub.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Network {
     /// The network's name.
     pub name: Spanned<String>,
@@ -525,7 +575,7 @@ pub struct Network {
 }
 
 /// Tunnel encapsulation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TunnelType {
     /// VXLAN.
@@ -535,7 +585,7 @@ pub enum TunnelType {
 }
 
 /// A tunnel joining a network to another host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tunnel {
     /// Encapsulation.
     #[serde(rename = "type")]
@@ -558,7 +608,7 @@ pub struct Tunnel {
 }
 
 /// A host TCP port forwarded to a port on a node's address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Forward {
     /// The port on the host's 127.0.0.1.
     pub host: u16,
@@ -575,7 +625,7 @@ pub struct Forward {
 }
 
 /// The protocol of a forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     /// TCP: each connection is relayed.
@@ -594,7 +644,7 @@ impl std::fmt::Display for Proto {
 }
 
 /// Which links and networks are captured by default.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CaptureMode {
     /// Every link and network.
@@ -606,7 +656,7 @@ pub enum CaptureMode {
 }
 
 /// Distribution of delay jitter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Distribution {
     /// Uniform.
@@ -620,7 +670,7 @@ pub enum Distribution {
 }
 
 /// Network impairments on an egress.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Impair {
     /// Added delay.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -655,7 +705,7 @@ pub struct Impair {
 }
 
 /// One test of the `tests:` section, or a group run together.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Test {
     /// A single named step.
@@ -668,7 +718,7 @@ pub enum Test {
 }
 
 /// A named test step with its timeout.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TestStep {
     /// The step's name.
     pub name: Spanned<String>,
@@ -680,7 +730,7 @@ pub struct TestStep {
 }
 
 /// What a test step does.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepAction {
     /// Run a command on a node.
@@ -700,7 +750,7 @@ pub enum StepAction {
 }
 
 /// `exec` step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExecCheck {
     /// Node to run on.
     pub node: Spanned<String>,
@@ -717,7 +767,7 @@ pub struct ExecCheck {
 }
 
 /// `ping` step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PingCheck {
     /// Node to ping from.
     pub from: Spanned<String>,
@@ -730,7 +780,7 @@ pub struct PingCheck {
 }
 
 /// `http` step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpCheck {
     /// Node to send from.
     pub from: Spanned<String>,
@@ -744,7 +794,7 @@ pub struct HttpCheck {
 }
 
 /// `console` step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConsoleStep {
     /// vm or system node.
     pub node: Spanned<String>,
@@ -766,7 +816,7 @@ pub struct ConsoleStep {
 }
 
 /// `wait` step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WaitStep {
     /// The step to retry.
     pub step: Box<StepAction>,
@@ -777,7 +827,7 @@ pub struct WaitStep {
 }
 
 /// Comparison of a frame count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CountOp {
     /// Exactly.
     #[serde(rename = "==")]
@@ -791,7 +841,7 @@ pub enum CountOp {
 }
 
 /// `capture` step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaptureCheck {
     /// Link or network name, or an endpoint of a link.
     pub link: Spanned<String>,
@@ -804,7 +854,7 @@ pub struct CaptureCheck {
 }
 
 /// One entry of `faults:`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
     /// Name, for `fault:` test steps.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -818,7 +868,7 @@ pub struct Fault {
 }
 
 /// What a fault does.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", untagged)]
 pub enum FaultAction {
     /// Set a link down, for a while or for good.

@@ -9,12 +9,12 @@
 
 use crate::model::{Attachment, Command, Lab, NodeKind};
 use crate::values::{IfAddr, Mac, Prefix};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 
 /// A network namespace of the lab.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Ns {
     /// The lab's hub: bridges of networks and their ports.
@@ -33,7 +33,7 @@ impl fmt::Display for Ns {
 }
 
 /// One end of a veth pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VethEnd {
     /// Namespace the end is created in.
     pub ns: Ns,
@@ -54,7 +54,7 @@ impl fmt::Display for VethEnd {
 }
 
 /// A route with its output interface resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedRoute {
     /// Destination; `None` is the default route of `via`'s family.
     pub to: Option<Prefix>,
@@ -68,7 +68,7 @@ pub struct PlannedRoute {
 }
 
 /// One step of bringing a lab up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// Create a network namespace and bring its loopback up.
@@ -307,7 +307,7 @@ impl fmt::Display for Step {
 }
 
 /// The steps that bring a lab up, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// The lab's name.
     pub lab: String,

@@ -1,9 +1,9 @@
 //! Byte spans into a lab file, so every problem can point at its text.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A byte range `[start, end)` in the source text of a lab file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Span {
     /// First byte of the range.
     pub start: usize,
@@ -50,6 +50,14 @@ impl<T> Spanned<T> {
 impl<T: Serialize> Serialize for Spanned<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.value.serialize(s)
+    }
+}
+
+/// A saved value (see [`crate::Lab`]) has no place in a file: its span is
+/// empty.
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(|value| Spanned::new(value, Span::default()))
     }
 }
 

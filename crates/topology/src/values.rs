@@ -1,12 +1,23 @@
 //! Value types of the lab file: addresses, prefixes, MACs, durations, rates.
 //!
 //! Each parses from the text a user writes and prints back the same way, so
-//! the resolved lab (`warren graph --format json`) reads like the lab file.
+//! the resolved lab (`warren graph --format json`) reads like the lab file,
+//! and reads back from that text (the lab `up` saves for its supervisor).
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+
+/// A value read back from the text it prints as.
+fn from_text<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr<Err = String>,
+{
+    let text = String::deserialize(d)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
 
 /// An address with its prefix length, as configured on an interface (`10.0.0.1/24`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,6 +68,12 @@ impl fmt::Display for IfAddr {
 impl Serialize for IfAddr {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IfAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_text(d)
     }
 }
 
@@ -169,6 +186,12 @@ impl Serialize for Prefix {
     }
 }
 
+impl<'de> Deserialize<'de> for Prefix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_text(d)
+    }
+}
+
 /// An Ethernet MAC address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Mac(pub [u8; 6]);
@@ -217,6 +240,12 @@ impl fmt::Display for Mac {
 impl Serialize for Mac {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Mac {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_text(d)
     }
 }
 
@@ -294,6 +323,12 @@ impl Serialize for Duration {
     }
 }
 
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_text(d)
+    }
+}
+
 /// A data rate in bits per second (`10mbit`, `1gbit`, `500kbps` in bytes as tc reads it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Rate(pub u64);
@@ -359,8 +394,14 @@ impl Serialize for Rate {
     }
 }
 
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_text(d)
+    }
+}
+
 /// A percentage between 0 and 100 (`2%`, `0.5`).
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub struct Percent(pub f64);
 
 impl FromStr for Percent {

@@ -19,18 +19,8 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
             )));
         }
     };
-    let text = std::fs::read_to_string(dir.join("lab.yaml")).unwrap_or_default();
-    let lab = warren_topology::load(&text, &st.lab).lab.map(|mut l| {
-        l.name.clone_from(&st.lab);
-        l
-    });
-    let Some(lab) = lab else {
-        return Err(Failure::Error(miette::miette!(
-            "the lab file of {} saved in {} does not validate",
-            args.name,
-            dir.display()
-        )));
-    };
+    // The lab as `up` validated it, not the file parsed again.
+    let lab = warren_lab::saved::read_lab(&dir).map_err(Failure::error)?;
     // A container whose process has ended has no namespaces to join: say
     // so, and where its output went, instead of failing to open them.
     if let Some(rec) = st.containers.get(&args.node)

@@ -98,14 +98,14 @@ impl SystemLab {
                 loaded.diagnostics.0.first()
             )
         })?;
-        // Pulled here, with progress on a terminal; `up` finds it stored.
-        if !warren_lab::images::is_path(spec.image) {
+        // Resolved here, with progress on a terminal; the supervisor runs it.
+        let image =
             warren_lab::images::resolve(spec.image, spec.progress).map_err(Failure::error)?;
-        }
         let opts = UpOptions {
             replace: false,
             foreground: false,
             results_root: spec.work.join("results"),
+            images: [(spec.image.to_string(), image)].into(),
         };
         let dir = lifecycle::up(&lab, &text, &file, &opts, &program).map_err(Failure::error)?;
         let state = match LabState::read(&dir) {

@@ -89,9 +89,10 @@ impl LabArgs {
         Ok((lab, text))
     }
 
-    /// Pulls the images the lab's container and system nodes lack (with progress bars
-    /// when `progress`), then starts its supervisor and waits until the lab
-    /// is ready, showing its phases on a terminal when `progress` (see
+    /// Resolves the images of the lab's container and system nodes,
+    /// pulling what the store lacks (with progress bars when `progress`),
+    /// then starts its supervisor with them and waits until the lab is
+    /// ready, showing its phases on a terminal when `progress` (see
     /// [`crate::progress`]). Returns the lab's state folder.
     pub fn bring_up(
         &self,
@@ -100,18 +101,20 @@ impl LabArgs {
         foreground: bool,
         progress: bool,
     ) -> Result<PathBuf, Failure> {
-        // Pull what is missing here, where a terminal can show progress; the
-        // supervisor then finds every image in the store.
+        // Resolve (and pull) here, where a terminal can show progress; the
+        // supervisor runs what was resolved, without looking again.
+        let mut images = warren_lab::saved::Images::new();
         for node in &lab.nodes {
             if let Some(c) = &node.container
                 && warren_lab::kinds::info(node.kind).takes_image
-                && !warren_lab::images::is_path(&c.image)
+                && !images.contains_key(&c.image)
             {
-                warren_lab::images::resolve(&c.image, progress).map_err(|e| {
+                let image = warren_lab::images::resolve(&c.image, progress).map_err(|e| {
                     Failure::Error(
                         Failure::report(e).wrap_err(format!("image of node {}", node.name.value)),
                     )
                 })?;
+                images.insert(c.image.clone(), image);
             }
         }
         let program =
@@ -120,6 +123,7 @@ impl LabArgs {
             replace: self.replace,
             foreground,
             results_root: lifecycle::results_root(self.results.as_deref(), lab),
+            images,
         };
         // A foreground supervisor logs to this terminal itself.
         let watch = (!foreground).then(|| {

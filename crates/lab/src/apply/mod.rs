@@ -2,6 +2,9 @@
 //! bridge in one batch, then sysctls, then one batch per namespace with its
 //! addresses, up states and routes.
 //!
+//! Every kernel request goes through a [`NetOps`]: [`LinuxNetOps`] in a
+//! lab, `FakeNetOps` in this module's tests, which run without root.
+//!
 //! Each link gets a fixed interface index in its namespace (lo is 1, lab
 //! links count up from 2), so addresses and routes can name interfaces in
 //! the same batch without a lookup. Everything created lives inside the
@@ -9,15 +12,18 @@
 
 mod outside;
 mod reconfigure;
+#[cfg(test)]
+mod tests;
 
 use crate::journal::Journal;
 use outside::{create_macvlans, create_tunnel};
 pub(crate) use reconfigure::node_ns;
 pub use reconfigure::{node_down, node_interfaces, node_up, wait_node_up, wait_oper_up};
 use std::collections::HashMap;
+use std::sync::Arc;
 use warren_kernel::{
-    IpNet, KernelError, LinkRef, LinkSpec, MacAddr, Netns, RouteSpec, Rtnl, TapOptions,
-    create_netns_many, create_tap, set_sysctls,
+    IpNet, KernelError, LinkRef, LinkSpec, LinuxNetOps, MacAddr, NetOps, Netns, RouteSpec,
+    TapOptions,
 };
 use warren_topology::plan::{Ns, Plan, PlannedRoute, Step, VethEnd};
 use warren_topology::values::{IfAddr, Mac, Prefix};
@@ -71,8 +77,8 @@ const NO_DAD: &[(&str, &str)] = &[
 /// finishes. Captures start in between, so they see every frame.
 pub struct Created<'p> {
     plan: &'p Plan,
+    ops: Arc<dyn NetOps>,
     netns: Vec<Netns>,
-    sockets: Vec<Rtnl>,
     idx: Indexes<'p>,
     nics: Vec<VmNic>,
     wires: Vec<WireTaps>,
@@ -99,13 +105,13 @@ fn positions(plan: &Plan) -> HashMap<&Ns, usize> {
         .collect()
 }
 
-/// The lab's namespaces, each with its netlink socket, in plan order.
+/// The lab's namespaces, in plan order, and what changes them.
 #[derive(Debug)]
 pub struct Built {
     /// The namespaces.
     pub namespaces: Vec<(Ns, Netns)>,
-    /// One socket per namespace, same order.
-    pub sockets: Vec<Rtnl>,
+    /// Every kernel request on them goes through it.
+    pub ops: Arc<dyn NetOps>,
     /// The open backend of every vm NIC (a tap or one end of a socket
     /// pair), by vm and NIC index, with the NIC's MAC.
     pub nics: Vec<VmNic>,
@@ -189,19 +195,31 @@ impl<'p> Indexes<'p> {
     }
 }
 
+/// The real kernel, for a lab.
+pub fn linux() -> Arc<dyn NetOps> {
+    Arc::new(LinuxNetOps)
+}
+
 /// Creates the plan's namespaces and every link, bridge, tunnel, tap and
-/// socket pair in them. On error, what was built is dropped, which frees it.
-pub fn create<'p>(plan: &'p Plan, journal: &mut Journal) -> Result<Created<'p>, ApplyError> {
-    let created = create_netns_many(plan.namespaces.iter().map(ToString::to_string))
-        .map_err(|e| kernel("creating the lab's network namespaces")(e.into()))?;
-    let (netns, mut sockets): (Vec<Netns>, Vec<Rtnl>) = created.into_iter().unzip();
+/// socket pair in them, through `ops`. On error, what was built is
+/// dropped, which frees it.
+pub fn create<'p>(
+    plan: &'p Plan,
+    ops: Arc<dyn NetOps>,
+    journal: &mut Journal,
+) -> Result<Created<'p>, ApplyError> {
+    let labels: Vec<String> = plan.namespaces.iter().map(ToString::to_string).collect();
+    let netns = ops
+        .create_netns(&labels)
+        .map_err(kernel("creating the lab's network namespaces"))?;
     // Lab addresses are planned, so duplicate address detection only delays
     // IPv6. Turning it off before any link exists covers link-local
     // addresses too, which neighbour discovery needs at once.
     for (n, ns) in netns.iter().enumerate() {
-        set_sysctls(ns, NO_DAD).map_err(|e| {
-            kernel(format!("turning off IPv6 DAD in {}", plan.namespaces[n]))(e.into())
-        })?;
+        ops.set_sysctls(ns, NO_DAD).map_err(kernel(format!(
+            "turning off IPv6 DAD in {}",
+            plan.namespaces[n]
+        )))?;
     }
     journal
         .record("namespaces", &format!("{} created", netns.len()))
@@ -219,7 +237,7 @@ pub fn create<'p>(plan: &'p Plan, journal: &mut Journal) -> Result<Created<'p>, 
 
     // Links and bridges: one batch, sent on any socket, since every link
     // carries the namespace it belongs in.
-    if let Some(first) = sockets.first_mut() {
+    if let Some(first) = netns.first() {
         let mut batch = first.batch();
         let end = |e: &VethEnd| -> Result<LinkSpec<'_>, ApplyError> {
             let n = at(&e.ns)?;
@@ -259,17 +277,16 @@ pub fn create<'p>(plan: &'p Plan, journal: &mut Journal) -> Result<Created<'p>, 
             }
         }
         if !batch.is_empty() {
-            first
-                .execute(batch)
-                .map_err(|e| kernel("creating links")(e.into()))?;
+            ops.execute(first, batch)
+                .map_err(kernel("creating links"))?;
         }
     }
-    create_macvlans(plan, &netns, &at, &mut idx)?;
+    create_macvlans(&*ops, plan, &netns, &at, &mut idx)?;
     for step in &plan.steps {
         if let Step::CreateTunnel { name, tunnel } = step {
             let h = at(&Ns::Hub)?;
             let i = idx.alloc(h, name);
-            create_tunnel(&netns[h], name, i, tunnel)?;
+            create_tunnel(&*ops, &netns[h], name, i, tunnel)?;
         }
     }
     // vm NICs: taps opened inside their namespace (the fd goes to QEMU),
@@ -282,12 +299,12 @@ pub fn create<'p>(plan: &'p Plan, journal: &mut Journal) -> Result<Created<'p>, 
                 let mut taps = Vec::with_capacity(2);
                 for e in [a, b] {
                     let n = at(&e.ns)?;
-                    let fd = create_tap(&netns[n], &e.ifname, &TapOptions::default()).map_err(
-                        |err| kernel(format!("creating tap {e} for wire {what}"))(err.into()),
-                    )?;
-                    let index = sockets[n]
-                        .link_index(&e.ifname)
-                        .map_err(|err| kernel(format!("finding tap {e}"))(err.into()))?;
+                    let fd = ops
+                        .create_tap(&netns[n], &e.ifname, &TapOptions::default())
+                        .map_err(kernel(format!("creating tap {e} for wire {what}")))?;
+                    let index = ops
+                        .link_index(&netns[n], &e.ifname)
+                        .map_err(kernel(format!("finding tap {e}")))?;
                     idx.by_name.insert((n, e.ifname.as_str()), index);
                     taps.push(fd);
                 }
@@ -309,12 +326,15 @@ pub fn create<'p>(plan: &'p Plan, journal: &mut Journal) -> Result<Created<'p>, 
                 ..
             } => {
                 let n = at(ns)?;
-                let fd = warren_runtime::vm::open_tap(&netns[n], ifname).map_err(|e| {
-                    kernel(format!("creating tap {ns}:{ifname} for vm {vm}"))(e.into())
-                })?;
-                let index = sockets[n]
-                    .link_index(ifname)
-                    .map_err(|e| kernel(format!("finding tap {ns}:{ifname}"))(e.into()))?;
+                // As `warren_runtime::vm::open_tap` opens it: QEMU's
+                // netdev takes frames without a virtio-net header.
+                let opts = TapOptions::default().vnet_hdr(false);
+                let fd = ops
+                    .create_tap(&netns[n], ifname, &opts)
+                    .map_err(kernel(format!("creating tap {ns}:{ifname} for vm {vm}")))?;
+                let index = ops
+                    .link_index(&netns[n], ifname)
+                    .map_err(kernel(format!("finding tap {ns}:{ifname}")))?;
                 idx.by_name.insert((n, ifname.as_str()), index);
                 nics.push(VmNic {
                     vm: vm.clone(),
@@ -344,8 +364,8 @@ pub fn create<'p>(plan: &'p Plan, journal: &mut Journal) -> Result<Created<'p>, 
         .map_err(ApplyError::Journal)?;
     Ok(Created {
         plan,
+        ops,
         netns,
-        sockets,
         idx,
         nics,
         wires,
@@ -357,8 +377,8 @@ pub fn create<'p>(plan: &'p Plan, journal: &mut Journal) -> Result<Created<'p>, 
 pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, ApplyError> {
     let Created {
         plan,
+        ops,
         netns,
-        mut sockets,
         idx,
         nics,
         wires,
@@ -376,15 +396,15 @@ pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, A
         }
     }
     for (n, settings) in sysctls.iter().enumerate().filter(|(_, s)| !s.is_empty()) {
-        set_sysctls(&netns[n], settings)
-            .map_err(|e| kernel(format!("setting sysctls in {}", plan.namespaces[n]))(e.into()))?;
+        ops.set_sysctls(&netns[n], settings)
+            .map_err(kernel(format!("setting sysctls in {}", plan.namespaces[n])))?;
     }
     journal
         .record("sysctls", "set")
         .map_err(ApplyError::Journal)?;
 
     // Per namespace: lo up, bridge ports, addresses, up states, routes, in plan order.
-    let mut batches: Vec<_> = sockets
+    let mut batches: Vec<_> = netns
         .iter()
         .map(|s| {
             let mut b = s.batch();
@@ -456,16 +476,15 @@ pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, A
         }
     }
     for (n, batch) in batches.into_iter().enumerate() {
-        sockets[n]
-            .execute(batch)
-            .map_err(|e| kernel(format!("configuring {}", plan.namespaces[n]))(e.into()))?;
+        ops.execute(&netns[n], batch)
+            .map_err(kernel(format!("configuring {}", plan.namespaces[n])))?;
         journal
             .record("configured", &plan.namespaces[n].to_string())
             .map_err(ApplyError::Journal)?;
     }
     Ok(Built {
         namespaces: plan.namespaces.iter().cloned().zip(netns).collect(),
-        sockets,
+        ops,
         nics,
         wires,
     })

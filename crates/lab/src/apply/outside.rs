@@ -4,18 +4,19 @@
 //! hub, so that the tunnel's UDP socket stays in the underlay.
 
 use super::{ApplyError, Indexes, kernel, mac};
-use warren_kernel::{LinkSpec, Netns, Rtnl};
+use warren_kernel::{LinkSpec, NetOps, Netns};
 use warren_topology::plan::{Ns, Plan, Step};
 
 /// Creates every macvlan and macvtap of the plan, asked for from the host
 /// namespace (where their parents are) directly into their nodes.
 pub(super) fn create_macvlans<'p>(
+    ops: &dyn NetOps,
     plan: &'p Plan,
     netns: &[Netns],
     at: &dyn Fn(&Ns) -> Result<usize, ApplyError>,
     idx: &mut Indexes<'p>,
 ) -> Result<(), ApplyError> {
-    let mut host: Option<Rtnl> = None;
+    let mut host: Option<Netns> = None;
     for step in &plan.steps {
         let Step::CreateMacvlan {
             ns,
@@ -32,15 +33,16 @@ pub(super) fn create_macvlans<'p>(
             "creating {kind} {ns}:{ifname} on host interface {}",
             macvlan.parent
         );
-        let rtnl = match &mut host {
-            Some(r) => r,
-            None => {
-                host.insert(Rtnl::open_here("host").map_err(|e| kernel(what.clone())(e.into()))?)
-            }
+        let host = match &mut host {
+            Some(h) => h,
+            None => host.insert(ops.open_netns(None).map_err(kernel(what.clone()))?),
         };
-        let parent = rtnl.link_index(&macvlan.parent).map_err(|e| {
-            kernel(format!("{what}: finding the parent {}", macvlan.parent))(e.into())
-        })?;
+        let parent = ops
+            .link_index(host, &macvlan.parent)
+            .map_err(kernel(format!(
+                "{what}: finding the parent {}",
+                macvlan.parent
+            )))?;
         let n = at(ns)?;
         let i = idx.alloc(n, ifname);
         let mut link = LinkSpec::new(ifname.clone()).netns(&netns[n]).ifindex(i);
@@ -50,7 +52,7 @@ pub(super) fn create_macvlans<'p>(
         if let Some(v) = m {
             link = link.mac(mac(v));
         }
-        let mut batch = rtnl.batch();
+        let mut batch = host.batch();
         batch
             .create_macvlan(warren_kernel::MacvlanSpec {
                 link,
@@ -60,12 +62,12 @@ pub(super) fn create_macvlans<'p>(
             })
             .describe(what.clone());
         // EOPNOTSUPP (95): the kernel knows no such link kind.
-        rtnl.execute(batch).map_err(|e| match e.errno() {
+        ops.execute(host, batch).map_err(|e| match e.errno() {
             Some(95) => ApplyError::Unsupported(format!(
                 "{what}: this kernel has no {kind} support (CONFIG_{})",
                 kind.to_uppercase()
             )),
-            _ => kernel(what)(e.into()),
+            _ => kernel(what)(e),
         })?;
     }
     Ok(())
@@ -75,6 +77,7 @@ pub(super) fn create_macvlans<'p>(
 /// from its underlay namespace, so that its UDP socket stays there and uses
 /// that namespace's addresses and routes.
 pub(super) fn create_tunnel(
+    ops: &dyn NetOps,
     hub: &Netns,
     name: &str,
     index: u32,
@@ -90,16 +93,13 @@ pub(super) fn create_tunnel(
             "{what}: geneve needs the kernel's geneve driver (CONFIG_GENEVE), which warren does not drive yet; use vxlan"
         )));
     }
-    let underlay = match &t.netns {
-        Some(ns) => Netns::open(format!("/run/netns/{ns}"), ns.clone())
-            .map_err(|e| kernel(format!("{what}: opening underlay namespace {ns}"))(e.into()))?,
-        None => Netns::current("host")
-            .map_err(|e| kernel(format!("{what}: opening the host namespace"))(e.into()))?,
-    };
-    let mut rtnl = underlay
-        .open_rtnl()
-        .map_err(|e| kernel(format!("{what}: netlink in the underlay"))(e.into()))?;
-    let mut batch = rtnl.batch();
+    let underlay = ops
+        .open_netns(t.netns.as_deref())
+        .map_err(kernel(match &t.netns {
+            Some(ns) => format!("{what}: opening underlay namespace {ns}"),
+            None => format!("{what}: opening the host namespace"),
+        }))?;
+    let mut batch = underlay.batch();
     batch
         .create_vxlan(warren_kernel::VxlanSpec {
             link: LinkSpec::new(name.to_string()).netns(hub).ifindex(index),
@@ -111,10 +111,10 @@ pub(super) fn create_tunnel(
         })
         .describe(what.clone());
     // EOPNOTSUPP (95): the kernel knows no link kind "vxlan".
-    rtnl.execute(batch).map_err(|e| match e.errno() {
+    ops.execute(&underlay, batch).map_err(|e| match e.errno() {
         Some(95) => ApplyError::Unsupported(format!(
             "{what}: this kernel has no VXLAN support (CONFIG_VXLAN, module vxlan)"
         )),
-        _ => kernel(what)(e.into()),
+        _ => kernel(what)(e),
     })
 }

@@ -40,7 +40,8 @@ pub fn node_down(
     only: Option<&str>,
 ) -> Result<(), ApplyError> {
     let n = node_ns(built, node)?;
-    let mut batch = built.sockets[n].batch();
+    let netns = &built.namespaces[n].1;
+    let mut batch = netns.batch();
     for ifname in node_interfaces(plan, node) {
         if only.is_none_or(|o| o == ifname) {
             batch.set_down(ifname);
@@ -49,9 +50,10 @@ pub fn node_down(
     if batch.is_empty() {
         return Ok(());
     }
-    built.sockets[n]
-        .execute(batch)
-        .map_err(|e| kernel(format!("setting the interfaces of {node} down"))(e.into()))
+    built
+        .ops
+        .execute(netns, batch)
+        .map_err(kernel(format!("setting the interfaces of {node} down")))
 }
 
 /// Puts `node`'s interfaces (or only `only`) back as the plan configured
@@ -65,16 +67,21 @@ pub fn node_up(
 ) -> Result<(), ApplyError> {
     let n = node_ns(built, node)?;
     let what = || format!("configuring {node} again");
-    let indexes = built.sockets[n]
-        .link_indexes()
-        .map_err(|e| kernel(what())(e.into()))?;
+    let netns = &built.namespaces[n].1;
+    let indexes: HashMap<String, u32> = built
+        .ops
+        .links(netns)
+        .map_err(kernel(what()))?
+        .into_iter()
+        .map(|l| (l.name, l.index))
+        .collect();
     let index = |ifname: &str| {
         indexes
             .get(ifname)
             .copied()
             .ok_or_else(|| ApplyError::NotInPlan(format!("interface {node}:{ifname}")))
     };
-    let mut batch = built.sockets[n].batch();
+    let mut batch = netns.batch();
     let mine =
         |ns: &Ns, ifname: &str| *ns == built.namespaces[n].0 && only.is_none_or(|o| o == ifname);
     for step in &plan.steps {
@@ -91,9 +98,7 @@ pub fn node_up(
             _ => {}
         }
     }
-    built.sockets[n]
-        .execute(batch)
-        .map_err(|e| kernel(what())(e.into()))
+    built.ops.execute(netns, batch).map_err(kernel(what()))
 }
 
 /// Waits, as [`wait_oper_up`] does, for the interfaces the plan sets up
@@ -152,9 +157,10 @@ pub fn wait_oper_up(
             by_ns.entry(n).or_default().push(name);
         }
         for (n, names) in by_ns {
-            let links = built.sockets[n].links().map_err(|e| {
-                kernel(format!("listing links of {}", plan.namespaces[n]))(e.into())
-            })?;
+            let links = built
+                .ops
+                .links(&built.namespaces[n].1)
+                .map_err(kernel(format!("listing links of {}", plan.namespaces[n])))?;
             for name in names {
                 // A tap (kind `tun`) has carrier while its reader (the
                 // wire, QEMU) holds it, and passes traffic from then on;

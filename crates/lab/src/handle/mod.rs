@@ -154,6 +154,9 @@ impl Lab {
             replace: options.replace,
             foreground: false,
             results_root: lifecycle::results_root(options.results.as_deref(), &lab),
+            // Nothing shows a pull's progress here: the supervisor resolves
+            // the images, once.
+            images: Default::default(),
         };
         let dir = lifecycle::up(&lab, &text, path, &opts, &program)?;
         // Owned from here on, so that any later failure still tears it down.

@@ -33,8 +33,13 @@ impl Kind for Container {
         &INFO
     }
 
-    fn prepare(&self, node: &Node, _: &Path) -> Result<Prepared, NodeError> {
-        oci::resolve(node)
+    fn prepare(
+        &self,
+        node: &Node,
+        _: &Path,
+        image: Option<crate::images::Resolved>,
+    ) -> Result<Prepared, NodeError> {
+        oci::resolve(node, image)
     }
 
     fn start(

@@ -132,9 +132,15 @@ pub trait Kind: Sync {
     /// What the kind is, as data.
     fn info(&self) -> &'static KindInfo;
 
-    /// Resolves what `node` needs before anything is built (its image),
-    /// so that a missing one fails `up` before the network exists.
-    fn prepare(&self, node: &Node, program: &Path) -> Result<Prepared, NodeError>;
+    /// Resolves what `node` needs before anything is built (its image,
+    /// unless `up` resolved it already and passes it as `image`), so that
+    /// a missing one fails `up` before the network exists.
+    fn prepare(
+        &self,
+        node: &Node,
+        program: &Path,
+        image: Option<images::Resolved>,
+    ) -> Result<Prepared, NodeError>;
 
     /// Starts the node's own process once its interfaces exist.
     fn start(

@@ -57,9 +57,14 @@ impl Spawner {
     }
 }
 
-/// Resolves `node`'s image (pulled into the store if missing).
-pub(super) fn resolve(node: &Node) -> Result<Prepared, NodeError> {
+/// `node`'s image: `given` when `up` resolved it already, else resolved
+/// here (pulled into the store if missing).
+pub(super) fn resolve(node: &Node, given: Option<images::Resolved>) -> Result<Prepared, NodeError> {
     let c = node.container.clone().unwrap_or_default();
+    if let Some(image) = given {
+        tracing::debug!(node = %node.name.value, image = %c.image, "image resolved by up");
+        return Ok(Prepared { image: Some(image) });
+    }
     let image = images::resolve(&c.image, false).map_err(|source| NodeError::Image {
         node: node.name.value.clone(),
         image: c.image.clone(),
@@ -325,6 +330,34 @@ mod tests {
             spec.capabilities
                 .iter()
                 .any(|c| c == DEFAULT_CAPABILITIES[0])
+        );
+    }
+
+    #[test]
+    fn an_image_up_resolved_is_used_without_a_second_lookup() {
+        // A root directory that does not exist: looking it up fails.
+        let lab = warren_topology::load(
+            "name: o\nnodes:\n  c: {kind: container, image: /nonexistent/warren-root}\n",
+            "o",
+        )
+        .lab
+        .expect("valid lab");
+        let node = lab.node("c").expect("node c");
+        let given = images::Resolved {
+            layers: vec![PathBuf::from("/store/layer0")],
+            entrypoint: Vec::new(),
+            cmd: vec!["sh".into()],
+            env: Vec::new(),
+            workdir: "/".into(),
+            user: None,
+        };
+        let prepared = resolve(node, Some(given)).expect("the image up resolved");
+        let layers = prepared.image.map(|i| i.layers);
+        assert_eq!(layers, Some(vec![PathBuf::from("/store/layer0")]));
+        let looked_up = resolve(node, None).expect_err("no such directory");
+        assert!(
+            matches!(looked_up, NodeError::Image { .. }),
+            "{looked_up:?}"
         );
     }
 }

@@ -90,7 +90,12 @@ impl Kind for Vm {
         &INFO
     }
 
-    fn prepare(&self, _: &Node, _: &Path) -> Result<Prepared, NodeError> {
+    fn prepare(
+        &self,
+        _: &Node,
+        _: &Path,
+        _: Option<crate::images::Resolved>,
+    ) -> Result<Prepared, NodeError> {
         Ok(Prepared::default())
     }
 

@@ -10,6 +10,7 @@ use crate::captures::Captures;
 use crate::journal::Journal;
 use crate::kinds::{self, Prepared, ReadyCx, Spawner, StartCx};
 use crate::running::Nodes;
+use crate::saved::{Images, Saved};
 use crate::state::{HUB_KEY, LabState, Status};
 use crate::steps::{BringUp, Phase};
 use crate::wires::RunningWire;
@@ -23,20 +24,6 @@ use warren_topology::plan::Ns;
 /// How long bring-up waits for interfaces to become operationally up.
 const OPER_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Reads the lab `up` saved in `dir`, under the name the state gives it.
-fn saved_lab(dir: &Path, st: &LabState) -> Result<Lab, SupervisorError> {
-    let src_path = dir.join("lab.yaml");
-    let text = std::fs::read_to_string(&src_path).map_err(io_err("reading", &src_path))?;
-    let mut lab = warren_topology::load(&text, &st.lab)
-        .lab
-        .ok_or_else(|| SupervisorError::Lab(dir.to_path_buf()))?;
-    // The state names the lab: `up` may have renamed it (`--name`, or
-    // `Options::name` of the client library), and the file's `name:`
-    // would otherwise win.
-    lab.name.clone_from(&st.lab);
-    Ok(lab)
-}
-
 /// Brings the lab saved in `dir` up. Must be called while the process is
 /// single-threaded.
 pub(super) fn bring_up(dir: &Path, program: &Path) -> Result<Live, SupervisorError> {
@@ -44,8 +31,8 @@ pub(super) fn bring_up(dir: &Path, program: &Path) -> Result<Live, SupervisorErr
     if let Some(me) = ProcessId::of(std::process::id().cast_signed()) {
         st.supervisor = me.into();
     }
-    let lab = saved_lab(dir, &st)?;
-    let plan = crate::steps::plan(&lab);
+    // What `up` validated, planned and resolved: nothing is parsed again.
+    let Saved { lab, plan, images } = crate::saved::read(dir)?;
     let journal = Journal::open(dir).map_err(io_err("opening the journal in", dir))?;
     tracing::info!(lab = %lab.name, steps = plan.steps.len(), "bring-up");
     let mut run = Run {
@@ -55,6 +42,7 @@ pub(super) fn bring_up(dir: &Path, program: &Path) -> Result<Live, SupervisorErr
         program,
         st,
         journal,
+        images,
         prepared: BTreeMap::new(),
         init: None,
         created: None,
@@ -186,6 +174,8 @@ struct Run<'a> {
     program: &'a Path,
     st: LabState,
     journal: Journal,
+    /// The images `up` resolved, by reference.
+    images: Images,
     prepared: BTreeMap<String, Prepared>,
     init: Option<LabInit>,
     created: Option<Created<'a>>,
@@ -250,8 +240,12 @@ impl Run<'_> {
         match phase {
             Phase::Prepare { node, .. } => {
                 let n = model_of(self.lab, node)?;
+                let image = n
+                    .container
+                    .as_ref()
+                    .and_then(|c| self.images.get(&c.image).cloned());
                 let p = kinds::of(n.kind)
-                    .prepare(n, self.program)
+                    .prepare(n, self.program, image)
                     .map_err(node_err)?;
                 self.prepared.insert(node.clone(), p);
             }
@@ -271,7 +265,7 @@ impl Run<'_> {
                 self.write_state()?;
             }
             Phase::CreateLinks => {
-                let created = apply::create(&self.plan.network, &mut self.journal);
+                let created = apply::create(&self.plan.network, apply::linux(), &mut self.journal);
                 self.created = Some(created.map_err(|e| self.apply_err(e))?);
             }
             Phase::Captures { names } => {

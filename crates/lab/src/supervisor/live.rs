@@ -27,7 +27,7 @@ pub(super) struct Live {
     pub dir: PathBuf,
     /// This executable.
     pub program: PathBuf,
-    /// Namespaces and their sockets.
+    /// Namespaces, and the kernel ops that change them.
     pub built: Built,
     /// Running captures.
     pub captures: Captures,

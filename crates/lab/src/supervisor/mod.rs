@@ -38,8 +38,8 @@ pub enum SupervisorError {
     /// The lab's state could not be read or written.
     #[error(transparent)]
     State(#[from] state::StateError),
-    /// The saved lab file no longer validates (it was validated by `up`).
-    #[error("the lab file saved in {0} does not validate")]
+    /// The state folder has no lab state (`up` writes it first).
+    #[error("{0} holds no lab state")]
     Lab(PathBuf),
     /// Entering the lab's user namespace failed.
     #[error(transparent)]

@@ -44,7 +44,6 @@ pub(super) fn teardown(dir: &Path, live: &mut Live) -> Result<(), SupervisorErro
     drop(live.init.take());
     // Closing the namespace fds lets the kernel free the namespaces and
     // every interface in them.
-    live.built.sockets.clear();
     live.built.namespaces.clear();
     crate::events::append(
         &results,

@@ -45,8 +45,13 @@ impl Kind for System {
 
     /// The image, with systemd installed when the node asks for
     /// `provision: true` (once per image, see [`crate::provision`]).
-    fn prepare(&self, node: &Node, program: &Path) -> Result<Prepared, NodeError> {
-        let prepared = oci::resolve(node)?;
+    fn prepare(
+        &self,
+        node: &Node,
+        program: &Path,
+        image: Option<crate::images::Resolved>,
+    ) -> Result<Prepared, NodeError> {
+        let prepared = oci::resolve(node, image)?;
         let c = node.container.clone().unwrap_or_default();
         let (true, Some(image)) = (c.provision, prepared.image.clone()) else {
             return Ok(prepared);
