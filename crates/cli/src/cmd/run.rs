@@ -225,6 +225,9 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         system: None,
         console: None,
         notify: None,
+        userns: args
+            .userns
+            .then(|| warren_runtime::security::idmap::IdRange::for_name(&name)),
     };
     let result = if tty {
         let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;

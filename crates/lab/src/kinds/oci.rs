@@ -145,6 +145,10 @@ pub(super) fn spec_for(
         system: None,
         console: None,
         notify: None,
+        // One id block per lab (see warren_runtime::security::idmap).
+        userns: c
+            .userns
+            .then(|| warren_runtime::security::idmap::IdRange::for_name(&lab.name)),
     })
 }
 
