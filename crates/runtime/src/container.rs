@@ -446,6 +446,26 @@ fn launch_in_userns(
     code
 }
 
+/// Lets the root of a container's user namespace ping and serve low ports
+/// in the node's network namespace, which the host's user namespace owns
+/// (so raw sockets and binding below 1024 need capabilities there): ICMP
+/// echo sockets for every group and no privileged ports, as Docker sets
+/// for every container. Values the lab file changed from the kernel's
+/// defaults are left as they are.
+fn unprivileged_network() -> Result<(), ContainerError> {
+    for (key, default, open) in [
+        ("net/ipv4/ping_group_range", "1\t0", "0 2147483647"),
+        ("net/ipv4/ip_unprivileged_port_start", "1024", "0"),
+    ] {
+        let path = format!("/proc/sys/{key}");
+        let now = std::fs::read_to_string(&path).map_err(setup_io(format!("reading {path}")))?;
+        if now.trim() == default {
+            std::fs::write(&path, open).map_err(setup_io(format!("writing {path}")))?;
+        }
+    }
+    Ok(())
+}
+
 /// In the init of a container with its own user namespace: waits until
 /// the parent has written the id maps and built the root, then becomes
 /// the namespace's root.
@@ -483,6 +503,7 @@ fn prepare_host_side(
     let root = mount_rootfs(spec, Some((&userns, range)))?;
     if spec.netns.is_some() {
         mount_sysfs(&root)?;
+        unprivileged_network()?;
     }
     populate_root(spec, &root, Some(range))?;
     if let Some(boot) = &spec.system {
