@@ -426,3 +426,33 @@ fn selftest_runs_over_the_three_debian_releases() {
         assert_eq!(row["detail"], format!("Operating System: {name}"), "{v}");
     }
 }
+
+/// `warren run --boot --userns`: the system boots in a user namespace of
+/// its own (`userns: true` on its system node), its root an unprivileged
+/// host id, and systemd still finishes its boot and answers hostnamectl.
+#[test]
+fn run_boot_userns_boots_with_root_mapped_to_an_unprivileged_range() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let mut cmd = warren(tmp.path());
+    cmd.args(["run", "--boot", "--userns", "--rm", "--name", "mapped"])
+        .args(["debian:systemd", "sh", "-c"])
+        .arg("cat /proc/1/uid_map; id -u; systemctl is-system-running; hostnamectl")
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let (pid, out) = output_within(&mut cmd, b"");
+    assert_run_left_nothing(pid);
+    assert!(out.status.success(), "{out:?}");
+    let o = text(&out.stdout);
+    let lines: Vec<&str> = o.lines().collect();
+    let map: Vec<u64> = lines[0]
+        .split_whitespace()
+        .map(|f| f.parse().expect("number"))
+        .collect();
+    assert_eq!(map.len(), 3, "{o}");
+    assert_eq!((map[0], map[2]), (0, 65536), "{o}");
+    assert!(map[1] >= 1 << 30, "systemd's root is host uid {}", map[1]);
+    assert_eq!(lines[1], "0", "{o}");
+    assert!(["running", "degraded"].contains(&lines[2]), "{o}");
+    assert!(o.contains("Static hostname: mapped"), "{o}");
+}

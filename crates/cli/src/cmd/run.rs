@@ -99,6 +99,7 @@ fn boot(args: &RunArgs) -> Result<(), Failure> {
         binds,
         booted: true,
         progress: std::io::stderr().is_terminal(),
+        userns: args.userns,
         work: &work,
     };
     // A stop signal during the boot waits, blocked, until the lab is up
