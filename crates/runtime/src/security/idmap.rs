@@ -13,11 +13,12 @@
 //! the container's root without being copied: each layer is bound with an
 //! *idmapped mount* (`mount_setattr(MOUNT_ATTR_IDMAP)`, Linux 5.12; as an
 //! overlayfs layer, 5.19) through the container's user namespace. Measured
-//! on this project's hosts (Linux 6.18, ext4 store): the idmapped layers
-//! cost one `open_tree`, `mount_setattr` and `move_mount` per layer, well
-//! under a millisecond, where copying and chowning a Debian image's 10 000
-//! files took seconds; so warren idmaps, and names the missing kernel
-//! feature where a filesystem cannot be idmapped.
+//! on the development host (Linux 6.18, ext4 store, debug build): `warren
+//! run --userns debian:systemd true` took 14 ms against 15 ms without
+//! (means of 10), where copying and chowning that image's one layer
+//! (8 203 files, 162 MB) took 6.7 s; so warren idmaps rather than copies,
+//! and names the missing kernel feature where a filesystem cannot be
+//! idmapped.
 
 use std::ffi::CString;
 use std::io;
