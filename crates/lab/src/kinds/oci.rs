@@ -97,6 +97,13 @@ pub(super) fn spec_for(
     dir: &Path,
 ) -> io::Result<ContainerSpec> {
     let c = node.container.clone().unwrap_or_default();
+    if c.userns && st.rootless {
+        // The lab's own user namespace maps one id: there is no block to
+        // give a node (and the whole lab is confined by it already).
+        return Err(io::Error::other(
+            "userns: true needs a lab run as root; a rootless lab already runs in a user namespace of its own",
+        ));
+    }
     let caps = capabilities(DEFAULT_CAPABILITIES, &c)?;
     let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
     for p in [&upper, &work, &merged] {
