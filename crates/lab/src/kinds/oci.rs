@@ -337,5 +337,35 @@ mod tests {
                 .iter()
                 .any(|c| c == DEFAULT_CAPABILITIES[0])
         );
+        assert_eq!(spec.userns, None, "no user namespace unless asked");
+    }
+
+    #[test]
+    fn userns_from_the_defaults_gives_the_labs_id_block_and_is_refused_rootless() {
+        let lab = warren_topology::load(
+            "name: u\ndefaults: {userns: true}\nnodes:\n  c: {kind: container, image: /srv/c}\n  n: {}\n",
+            "u",
+        )
+        .lab
+        .expect("valid lab");
+        let node = lab.node("c").expect("node c");
+        let image = images::Resolved {
+            layers: vec![PathBuf::from("/l0")],
+            entrypoint: vec![],
+            cmd: vec!["sh".into()],
+            env: vec![],
+            workdir: "/".into(),
+            user: None,
+        };
+        let st_dir = tempfile::tempdir().expect("tempdir");
+        let mut st = LabState::for_tests(st_dir.path());
+        let spec = spec_for(&lab, node, &image, &st, st_dir.path()).expect("spec");
+        assert_eq!(
+            spec.userns,
+            Some(warren_runtime::security::idmap::IdRange::for_name("u"))
+        );
+        st.rootless = true;
+        let err = spec_for(&lab, node, &image, &st, st_dir.path()).expect_err("rootless");
+        assert!(err.to_string().contains("needs a lab run as root"), "{err}");
     }
 }
