@@ -161,9 +161,11 @@ fn take_pending(set: &SigSet) -> Option<Signal> {
     }
     // SAFETY: initialised by the successful sigpending above.
     let pending = unsafe { pending.assume_init() };
-    // SAFETY: sigismember only reads the set.
-    set.iter()
-        .find(|s| unsafe { nix::libc::sigismember(&pending, *s as i32) } == 1)?;
+    let is_pending = |s: &Signal| {
+        // SAFETY: sigismember only reads the initialised set.
+        unsafe { nix::libc::sigismember(&pending, *s as i32) == 1 }
+    };
+    set.iter().find(is_pending)?;
     set.wait().ok()
 }
 
