@@ -114,7 +114,6 @@ fn boot(args: &RunArgs) -> Result<(), Failure> {
             drop(lab);
             return Ok(128 + sig as i32);
         }
-        let _ = stops.thread_unblock();
         let mut exec = std::process::Command::new(&lab.program);
         exec.arg("exec").arg(&lab.name).arg(&lab.node);
         if wants_tty(args) {
@@ -130,6 +129,9 @@ fn boot(args: &RunArgs) -> Result<(), Failure> {
         warren_runtime::container::forward_stop_signals(
             i32::try_from(child.id()).unwrap_or(i32::MAX),
         );
+        // Unblocked only now: a signal since the check above goes to the
+        // command (which was spawned with no signal blocked).
+        let _ = stops.thread_unblock();
         let status = child
             .wait()
             .map_err(|e| miette::miette!("waiting for the command: {e}"))?;
