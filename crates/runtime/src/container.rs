@@ -9,7 +9,11 @@
 //! confines itself (no_new_privs, seccomp, capabilities; see
 //! [`crate::security`]), switches user and execs the entrypoint. The
 //! parent waits and returns the exit code. Both carry a parent-death
-//! signal, so a killed supervisor takes the container with it.
+//! signal, so a killed supervisor takes the container with it. A
+//! container with a user namespace of its own ([`ContainerSpec::userns`])
+//! has its root built by the parent instead, on idmapped layers (see
+//! [`crate::security::idmap`]), and its init does the rest as that
+//! namespace's root.
 
 use crate::pidns::die_with_parent;
 use crate::security::idmap::{self, IdRange};
