@@ -11,12 +11,18 @@
 # seccomp profile, while `warren run` compiles and installs Docker's (both
 # mask and write-protect the same /proc paths and set no_new_privs).
 #
-# Usage: benches/container_start.sh [ROUNDS]   (default 50; needs root)
+# A third row times `warren run --userns` (the container in a user namespace
+# of its own, root on idmapped layers; issue 18) against the same crun run.
+#
+# Usage: [WARREN=PATH] benches/container_start.sh [ROUNDS]   (default 50; needs root)
+#   WARREN: the warren binary to time (default target/release/warren; build
+#   it with `cargo build --release` first, or point it at a debug build,
+#   whose figures are slower and only good for comparing with each other).
 set -euo pipefail
 rounds=${1:-50}
 here=$(cd "$(dirname "$0")/.." && pwd)
 warren=${WARREN:-$here/target/release/warren}
-[ -x "$warren" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+[ -x "$warren" ] || { echo "no $warren: cargo build --release, or set WARREN=PATH" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
 command -v crun >/dev/null || { echo "needs crun (apt-get install crun)" >&2; exit 1; }
 work=$(mktemp -d)
@@ -46,6 +52,10 @@ for ((i = 0; i < rounds; i++)); do
   "$warren" run --net host --name "bench$i" --rootfs "$root" true
 done
 t1=$(now)
+for ((i = 0; i < rounds; i++)); do
+  "$warren" run --userns --net host --name "bench$i" --rootfs "$root" true
+done
+tu=$(now)
 unshare -m sh -c '
   umount /sys/fs/cgroup/unified 2>/dev/null || true
   for i in $(seq 1 '"$rounds"'); do
@@ -53,7 +63,10 @@ unshare -m sh -c '
   done'
 t2=$(now)
 w=$(( (t1 - t0) / rounds / 1000 ))
-c=$(( (t2 - t1) / rounds / 1000 ))
-printf 'container start to exit of `true`, mean of %d rounds\n' "$rounds"
-printf '  warren run: %6d us\n  crun run:   %6d us\n' "$w" "$c"
-printf '  ratio warren/crun: %s (target <= 1.2)\n' "$(echo "$w / $c" | bc -l | xargs printf '%.2f')"
+u=$(( (tu - t1) / rounds / 1000 ))
+c=$(( (t2 - tu) / rounds / 1000 ))
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+printf 'container start to exit of `true`, mean of %d rounds (%s)\n' "$rounds" "$warren"
+printf '  warren run:          %6d us\n  warren run --userns: %6d us\n  crun run:            %6d us\n' "$w" "$u" "$c"
+printf '  ratio warren/crun:          %s (target <= 1.2)\n' "$(ratio "$w" "$c")"
+printf '  ratio warren --userns/crun: %s (target <= 1.2)\n' "$(ratio "$u" "$c")"

@@ -183,6 +183,10 @@ pub struct RunArgs {
     /// Remove a capability from the default set (repeatable; ALL for every one).
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// Run in a user namespace of its own: root in the container is an
+    /// unprivileged host id (as docker's userns-remap).
+    #[arg(long)]
+    pub userns: bool,
     /// IMAGE [CMD...]: an image reference such as `alpine` or
     /// `registry.example/router:1.2`, then the command that replaces the
     /// image's (with --rootfs, only the command). Options end at the image,

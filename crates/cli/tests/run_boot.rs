@@ -1,8 +1,9 @@
 //! `warren run` as racker's users use it: `--boot` runs commands inside the
 //! image's booted systemd (the fixture's debian:systemd, and a minbase
 //! root that gets systemd on the fly); stdin pipes end with and without
-//! `-t`; SIGTERM ends a run; `warren probe selftest` boots each image.
-//! Needs root and the registry fixture.
+//! `-t`; SIGTERM ends a run, also during the boot; `warren probe selftest`
+//! boots each image; Debian bullseye, bookworm and trixie, built by the
+//! registry fixture, each boot. Needs root and the registry fixture.
 
 mod common;
 use common::*;
@@ -307,4 +308,151 @@ fn probe_and_run_boot_provision_a_slim_image_once() {
         !root.join("usr/sbin/init").exists(),
         "the image is not changed"
     );
+}
+
+/// A SIGTERM or SIGINT to `warren run --boot` while its system is still
+/// booting ends the run before the command runs, and leaves no lab, work
+/// folder, mount or helper process behind.
+#[test]
+fn a_stop_signal_during_the_boot_ends_the_run_and_leaves_nothing() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let marks = tmp.path().join("marks");
+    std::fs::create_dir(&marks).expect("mkdir");
+    let vol = format!("{}:/marks", marks.display());
+    for (sig, code) in [("TERM", 143), ("INT", 130)] {
+        let mut child = warren(tmp.path())
+            .args(["run", "--boot", "--rm", "-v", &vol, "debian:systemd"])
+            .args(["touch", &format!("/marks/{sig}")])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let pid = child.id();
+        // The lab's folder appears when `up` starts; the boot follows.
+        let state = Path::new("/run/warren").join(format!("run{pid}"));
+        let start = Instant::now();
+        while !state.join("state.json").exists() {
+            assert!(start.elapsed() < HUNG, "the lab never started");
+            assert!(child.try_wait().expect("try_wait").is_none(), "run ended");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // The pid of a child this test started.
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let start = Instant::now();
+        while child.try_wait().expect("try_wait").is_none() {
+            assert!(start.elapsed() < HUNG, "SIG{sig} did not end the run");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(code), "SIG{sig}: {out:?}");
+        assert!(!marks.join(sig).exists(), "the command ran after SIG{sig}");
+        assert_run_left_nothing(pid);
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert!(
+            !mounts.contains(&format!("run{pid}")),
+            "a mount of run{pid} is left"
+        );
+        assert_eq!(processes_with(&format!("run{pid}")), Vec::<String>::new());
+        assert_eq!(orphaned_warren_helpers(), Vec::<String>::new());
+    }
+}
+
+/// The Debian releases the fixture builds with systemd, and what their
+/// booted systems say they are.
+const RELEASES: &[(&str, &str)] = &[
+    ("bullseye", "Debian GNU/Linux 11 (bullseye)"),
+    ("bookworm", "Debian GNU/Linux 12 (bookworm)"),
+    ("trixie", "Debian GNU/Linux 13 (trixie)"),
+];
+
+/// `warren run --boot` boots each release the fixture registry serves
+/// (built with debootstrap: scripts/fixtures/registry.sh releases) and
+/// runs hostnamectl and cat /etc/os-release in it.
+#[test]
+fn run_boot_boots_debian_bullseye_bookworm_and_trixie() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let env = registry_env_with(&store, "releases");
+    for (suite, name) in RELEASES {
+        let image = format!("debian:{suite}-systemd");
+        let mut cmd = warren(tmp.path());
+        cmd.args(["run", "--boot", "--rm", "--name", suite, &image])
+            .args(["sh", "-c", "hostnamectl; cat /etc/os-release"])
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        let (pid, out) = output_within(&mut cmd, b"");
+        assert_run_left_nothing(pid);
+        assert!(out.status.success(), "{image}: {out:?}");
+        let o = text(&out.stdout);
+        assert!(o.contains(&format!("Static hostname: {suite}")), "{o}");
+        assert!(o.contains(&format!("Operating System: {name}")), "{o}");
+        assert!(o.contains(&format!("VERSION_CODENAME={suite}")), "{o}");
+    }
+}
+
+/// `warren probe selftest` over the three releases: one row each, all ok.
+#[test]
+fn selftest_runs_over_the_three_debian_releases() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env_with(&tmp.path().join("store"), "releases");
+    let images: Vec<String> = RELEASES
+        .iter()
+        .map(|(s, _)| format!("debian:{s}-systemd"))
+        .collect();
+    let mut cmd = warren(tmp.path());
+    cmd.args(["probe", "selftest", "hostnamectl", "--json"]);
+    for i in &images {
+        cmd.args(["--image", i]);
+    }
+    let out = cmd
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren probe selftest");
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = v.as_array().expect("rows");
+    assert_eq!(rows.len(), RELEASES.len(), "{v}");
+    for (row, (image, (_, name))) in rows.iter().zip(images.iter().zip(RELEASES)) {
+        assert_eq!(row["image"], image.as_str(), "{v}");
+        assert_eq!(row["ok"], true, "{v}");
+        assert_eq!(row["detail"], format!("Operating System: {name}"), "{v}");
+    }
+}
+
+/// `warren run --boot --userns`: the system boots in a user namespace of
+/// its own (`userns: true` on its system node), its root an unprivileged
+/// host id, and systemd still finishes its boot and answers hostnamectl.
+#[test]
+fn run_boot_userns_boots_with_root_mapped_to_an_unprivileged_range() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = systemd_env(&tmp.path().join("store"));
+    let mut cmd = warren(tmp.path());
+    cmd.args(["run", "--boot", "--userns", "--rm", "--name", "mapped"])
+        .args(["debian:systemd", "sh", "-c"])
+        .arg("cat /proc/1/uid_map; id -u; systemctl is-system-running; hostnamectl")
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let (pid, out) = output_within(&mut cmd, b"");
+    assert_run_left_nothing(pid);
+    assert!(out.status.success(), "{out:?}");
+    let o = text(&out.stdout);
+    let lines: Vec<&str> = o.lines().collect();
+    let map: Vec<u64> = lines[0]
+        .split_whitespace()
+        .map(|f| f.parse().expect("number"))
+        .collect();
+    assert_eq!(map.len(), 3, "{o}");
+    assert_eq!((map[0], map[2]), (0, 65536), "{o}");
+    assert!(map[1] >= 1 << 30, "systemd's root is host uid {}", map[1]);
+    assert_eq!(lines[1], "0", "{o}");
+    assert!(["running", "degraded"].contains(&lines[2]), "{o}");
+    assert!(o.contains("Static hostname: mapped"), "{o}");
 }

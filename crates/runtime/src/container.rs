@@ -9,9 +9,14 @@
 //! confines itself (no_new_privs, seccomp, capabilities; see
 //! [`crate::security`]), switches user and execs the entrypoint. The
 //! parent waits and returns the exit code. Both carry a parent-death
-//! signal, so a killed supervisor takes the container with it.
+//! signal, so a killed supervisor takes the container with it. A
+//! container with a user namespace of its own ([`ContainerSpec::userns`])
+//! has its root built by the parent instead, on idmapped layers (see
+//! [`crate::security::idmap`]), and its init does the rest as that
+//! namespace's root.
 
 use crate::pidns::die_with_parent;
+use crate::security::idmap::{self, IdRange};
 use crate::security::{self, Confinement, Prepared, seccomp::Profile};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, setns, unshare};
@@ -131,6 +136,11 @@ pub struct ContainerSpec {
     /// has finished. The init finds it in `$NOTIFY_SOCKET`.
     #[serde(default)]
     pub notify: Option<PathBuf>,
+    /// Run in a user namespace of its own whose ids 0..count are these
+    /// host ids (see [`crate::security::idmap`]): root in the container
+    /// is an unprivileged id on the host.
+    #[serde(default)]
+    pub userns: Option<IdRange>,
 }
 
 /// Where a container's init finds [`ContainerSpec::notify`].
@@ -301,6 +311,9 @@ pub fn launch(
         (None, Some(path)) => Some(open_console(path)?),
         (stdio, _) => stdio,
     };
+    if let Some(range) = spec.userns {
+        return launch_in_userns(spec, range, &confinement, stdio, on_start);
+    }
     // Only the pid namespace is unshared here (it applies to the child);
     // the child unshares the rest itself, so that its pivot_root cannot
     // move this process's root along with its own.
@@ -313,29 +326,220 @@ pub fn launch(
     match unsafe { fork() }.map_err(setup("forking the container's init"))? {
         ForkResult::Child => {
             drop(rd);
-            let err = child(spec, &confinement, stdio, spec.netns.is_none());
-            let mut w = File::from(wr);
-            let _ = write!(w, "{}", chain(&err));
-            // SAFETY: _exit is always safe; nothing may run after a failed setup.
-            unsafe { libc::_exit(127) }
+            let err = child(spec, &confinement, stdio, spec.netns.is_none(), false);
+            report_and_exit(wr, &err)
         }
         ForkResult::Parent { child } => {
             drop(wr);
             drop(stdio);
-            forward_stop_signals(child.as_raw());
-            let mut msg = String::new();
-            let _ = File::from(rd).read_to_string(&mut msg);
-            if !msg.is_empty() {
-                let _ = waitpid(child, None);
-                return Err(ContainerError::Setup {
-                    step: msg,
-                    source: io::Error::other("the container did not start"),
-                });
-            }
-            on_start(child.as_raw());
-            wait_code(child)
+            supervise(child, rd, on_start)
         }
     }
+}
+
+/// Writes why the container's setup failed for the parent, and exits.
+fn report_and_exit(wr: OwnedFd, err: &ContainerError) -> ! {
+    let mut w = File::from(wr);
+    let _ = write!(w, "{}", chain(err));
+    // SAFETY: _exit is always safe; nothing may run after a failed setup.
+    unsafe { libc::_exit(127) }
+}
+
+/// The parent's part once the container's init is forked: forwards stop
+/// signals, reads the init's setup error if any, else waits for its exit.
+fn supervise(
+    child: Pid,
+    rd: OwnedFd,
+    on_start: &mut dyn FnMut(i32),
+) -> Result<i32, ContainerError> {
+    forward_stop_signals(child.as_raw());
+    let mut msg = String::new();
+    let _ = File::from(rd).read_to_string(&mut msg);
+    if !msg.is_empty() {
+        let _ = waitpid(child, None);
+        return Err(ContainerError::Setup {
+            step: msg,
+            source: io::Error::other("the container did not start"),
+        });
+    }
+    on_start(child.as_raw());
+    wait_code(child)
+}
+
+/// [`launch`] for a container in a user namespace of its own. The init
+/// is cloned straight into a new user and pid namespace (so that the pid
+/// namespace, and the mount namespace it unshares later, belong to the
+/// user namespace and it may mount /proc there). Meanwhile this process,
+/// still root on the host, takes a private mount namespace, writes the
+/// init's id maps and builds what needs host privileges: the overlay over
+/// idmapped layers, and /sys of the node's network namespace, which the
+/// container's user namespace does not own. The init then copies that
+/// mount namespace into its own and goes on as any container.
+fn launch_in_userns(
+    spec: &ContainerSpec,
+    range: IdRange,
+    confinement: &Prepared,
+    stdio: Option<OwnedFd>,
+    on_start: &mut dyn FnMut(i32),
+) -> Result<i32, ContainerError> {
+    unshare(CloneFlags::CLONE_NEWNS).map_err(setup("creating a private mount namespace"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(setup("making mounts private"))?;
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("creating a pipe"))?;
+    // The init waits on this pipe until its maps and root are ready; a
+    // byte means go on, end of file means the parent gave up.
+    let (go_rd, go_wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("creating a pipe"))?;
+    // The init starts in the folder holding its root (see `child`); this
+    // process goes back to where it was once it is forked.
+    let cwd = std::env::current_dir().map_err(setup_io("reading the working directory"))?;
+    let holder = root_path(spec).parent().unwrap_or(Path::new("/"));
+    chdir(holder).map_err(setup(format!("entering {}", holder.display())))?;
+    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::SIGCHLD;
+    // SAFETY: clone without a new stack or CLONE_VM behaves as fork; the
+    // process is single-threaded (documented precondition of `launch`).
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
+    if pid < 0 {
+        return Err(setup_io(
+            "creating the container's user namespace (is /proc/sys/user/max_user_namespaces 0?)",
+        )(io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        drop(rd);
+        drop(go_wr);
+        let err = match wait_for_go(go_rd) {
+            Ok(()) => child(spec, confinement, stdio, spec.netns.is_none(), true),
+            Err(e) => e,
+        };
+        report_and_exit(wr, &err)
+    }
+    drop(wr);
+    drop(go_rd);
+    let _ = chdir(&cwd);
+    let child = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+    match prepare_host_side(spec, range, child) {
+        Ok(()) => {
+            let _ = File::from(go_wr).write_all(b"1");
+        }
+        Err(e) => {
+            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            return Err(e);
+        }
+    }
+    drop(stdio);
+    let code = supervise(child, rd, on_start);
+    // The root was mounted in this process's namespace: unmount it before
+    // the caller removes the folders it is mounted on.
+    if let Rootfs::Overlay {
+        merged, scratch, ..
+    } = &spec.rootfs
+    {
+        let _ = umount2(merged, MntFlags::MNT_DETACH);
+        if let Some(dir) = scratch {
+            let _ = umount2(dir, MntFlags::MNT_DETACH);
+        }
+    }
+    code
+}
+
+/// Lets the root of a container's user namespace ping and serve low ports
+/// in the node's network namespace, which the host's user namespace owns
+/// (so raw sockets and binding below 1024 need capabilities there): ICMP
+/// echo sockets for every group and no privileged ports, as Docker sets
+/// for every container. Values the lab file changed from the kernel's
+/// defaults are left as they are.
+fn unprivileged_network() -> Result<(), ContainerError> {
+    for (key, default, open) in [
+        ("net/ipv4/ping_group_range", "1\t0", "0 2147483647"),
+        ("net/ipv4/ip_unprivileged_port_start", "1024", "0"),
+    ] {
+        let path = format!("/proc/sys/{key}");
+        let now = std::fs::read_to_string(&path).map_err(setup_io(format!("reading {path}")))?;
+        if now.trim() == default {
+            std::fs::write(&path, open).map_err(setup_io(format!("writing {path}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// In the init of a container with its own user namespace: waits until
+/// the parent has written the id maps and built the root, then becomes
+/// the namespace's root.
+fn wait_for_go(go: OwnedFd) -> Result<(), ContainerError> {
+    die_with_parent().map_err(setup_io("setting the parent-death signal"))?;
+    let mut byte = [0u8; 1];
+    let n = File::from(go)
+        .read(&mut byte)
+        .map_err(setup_io("waiting for the id maps"))?;
+    if n == 0 {
+        return Err(setup_io("waiting for the id maps")(io::Error::other(
+            "the parent gave up",
+        )));
+    }
+    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .map_err(setup("becoming the user namespace's root group"))?;
+    nix::unistd::setgroups(&[Gid::from_raw(0)]).map_err(setup("setting groups"))?;
+    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .map_err(setup("becoming the user namespace's root"))
+}
+
+/// The parent's part of a container with its own user namespace: the id
+/// maps of the init `child`, then the root on idmapped layers.
+fn prepare_host_side(
+    spec: &ContainerSpec,
+    range: IdRange,
+    child: Pid,
+) -> Result<(), ContainerError> {
+    range
+        .write_maps(child.as_raw())
+        .map_err(setup_io("mapping the container's ids"))?;
+    let userns = File::open(format!("/proc/{child}/ns/user"))
+        .map(OwnedFd::from)
+        .map_err(setup_io("opening the container's user namespace"))?;
+    let root = mount_rootfs(spec, Some((&userns, range)))?;
+    if spec.netns.is_some() {
+        mount_sysfs(&root)?;
+        unprivileged_network()?;
+    }
+    populate_root(spec, &root, Some(range))?;
+    if let Some(boot) = &spec.system {
+        // The init cannot join cgroups the host's root owns; it is moved
+        // here and given them, as systemd-nspawn -U gives its container's.
+        for dir in &boot.cgroups {
+            std::fs::write(dir.join("cgroup.procs"), child.to_string())
+                .map_err(setup_io(format!("moving the init into {}", dir.display())))?;
+            for f in [
+                "",
+                "cgroup.procs",
+                "cgroup.subtree_control",
+                "cgroup.threads",
+            ] {
+                let p = dir.join(f);
+                if p.exists() {
+                    range
+                        .chown_to_root(&p)
+                        .map_err(setup_io("giving the cgroup"))?;
+                }
+            }
+        }
+    }
+    for p in [spec.console.as_ref(), spec.notify.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        range.chown_to_root(p).map_err(setup_io(
+            "giving the container its console and notify socket",
+        ))?;
+    }
+    Ok(())
 }
 
 /// Opens the console's pty slave without making it this process's
@@ -374,12 +578,16 @@ fn chain(e: &ContainerError) -> String {
     s
 }
 
-/// The container's pid 1 up to exec; returns only on failure.
+/// The container's pid 1 up to exec; returns only on failure. With
+/// `host_built`, the parent has mounted the root (and /sys when the
+/// container joins a node's network namespace) and moved it into its
+/// cgroups (see [`launch_in_userns`]).
 fn child(
     spec: &ContainerSpec,
     confinement: &Prepared,
     stdio: Option<OwnedFd>,
     own_net: bool,
+    host_built: bool,
 ) -> ContainerError {
     let r = (|| -> Result<std::convert::Infallible, ContainerError> {
         die_with_parent().map_err(setup_io("setting the parent-death signal"))?;
@@ -408,9 +616,35 @@ fn child(
         if own_net {
             set_loopback_up()?;
         }
-        let root = build_root(spec)?;
+        private_mounts()?;
+        let root = if host_built {
+            // Relative to the working directory the parent left this
+            // process in: the host's root owns the folders above it, and
+            // the user namespace's root may not pass through them.
+            let root = PathBuf::from(root_path(spec).file_name().unwrap_or_default());
+            // Bound onto itself: the parent's mounts are locked in this
+            // namespace, and pivot_root refuses a locked root.
+            mount(
+                Some(&root),
+                &root,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(setup("binding the root"))?;
+            root
+        } else {
+            mount_rootfs(spec, None)?
+        };
+        if !host_built || own_net {
+            mount_sysfs(&root)?;
+        }
+        mount_proc(&root)?;
+        if !host_built {
+            populate_root(spec, &root, None)?;
+        }
         if let Some(boot) = &spec.system {
-            system_mounts(&root, boot)?;
+            system_mounts(&root, boot, !host_built)?;
         }
         if !spec.privileged {
             security::masks::apply(&root, spec.system.is_some())
@@ -473,8 +707,21 @@ fn set_loopback_up() -> Result<(), ContainerError> {
     rtnl.execute(batch).map_err(err)
 }
 
-/// Mounts the root and everything in it; returns where it is.
-fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
+/// `MS_NODEV` unless privileged: device nodes in the root and in /dev do
+/// not open (those warren binds into /dev are mounts of their own), so
+/// without a device cgroup, a node the container makes itself cannot
+/// reach a host device.
+fn nodev(spec: &ContainerSpec) -> MsFlags {
+    if spec.privileged {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_NODEV
+    }
+}
+
+/// Makes every mount of this (new) mount namespace private, so that
+/// nothing mounted in it reaches the host's.
+fn private_mounts() -> Result<(), ContainerError> {
     mount(
         None::<&str>,
         "/",
@@ -482,15 +729,32 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .map_err(setup("making mounts private"))?;
-    // Device nodes in the root and in /dev do not open (those warren binds
-    // into /dev are mounts of their own): without a device cgroup, a node
-    // the container makes itself must not reach a host device.
-    let nodev = if spec.privileged {
-        MsFlags::empty()
-    } else {
-        MsFlags::MS_NODEV
+    .map_err(setup("making mounts private"))
+}
+
+/// Where the container's root is mounted.
+fn root_path(spec: &ContainerSpec) -> &Path {
+    match &spec.rootfs {
+        Rootfs::Overlay { merged, .. } => merged,
+        Rootfs::Dir(dir) => dir,
+    }
+}
+
+/// Mounts the container's root: the overlay of the image's layers, or the
+/// root directory bound onto itself; returns where it is. With `idmap`
+/// (a user namespace and its ids), the layers (or the directory) are
+/// idmapped through it, so that the host root's files are the container
+/// root's, and the writable layer's top belongs to the container's root.
+fn mount_rootfs(
+    spec: &ContainerSpec,
+    idmap: Option<(&OwnedFd, IdRange)>,
+) -> Result<PathBuf, ContainerError> {
+    let idmapped = |path: &Path, userns: &OwnedFd| {
+        idmap::idmap_in_place(path, userns).map_err(setup_io(
+            "giving the image's files to the container's user namespace",
+        ))
     };
+    let nodev = nodev(spec);
     let root = match &spec.rootfs {
         Rootfs::Overlay {
             lowers,
@@ -514,6 +778,17 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
                 for d in [upper, work] {
                     std::fs::create_dir_all(d)
                         .map_err(setup_io(format!("creating {}", d.display())))?;
+                }
+            }
+            if let Some((userns, range)) = idmap {
+                range.chown_to_root(upper).map_err(setup_io(
+                    "giving the writable layer to the container's root",
+                ))?;
+                let mut done = std::collections::HashSet::new();
+                for l in lowers {
+                    if done.insert(l) {
+                        idmapped(l, userns)?;
+                    }
                 }
             }
             let lower: Vec<String> = lowers
@@ -541,50 +816,74 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
             merged.clone()
         }
         Rootfs::Dir(dir) => {
-            mount(
-                Some(dir),
-                dir,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(setup(format!("binding the root {}", dir.display())))?;
+            match idmap {
+                Some((userns, _)) => idmapped(dir, userns)?,
+                None => mount(
+                    Some(dir),
+                    dir,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(setup(format!("binding the root {}", dir.display())))?,
+            }
             if !nodev.is_empty() {
                 remount_adding(dir, nodev)?;
             }
             dir.clone()
         }
     };
+    Ok(root)
+}
+
+/// Mounts /sys, read-only: the sysfs of the calling process's network
+/// namespace.
+fn mount_sysfs(root: &Path) -> Result<(), ContainerError> {
+    let sys = root.join("sys");
+    std::fs::create_dir_all(&sys).map_err(setup_io("creating /sys"))?;
+    mount(
+        Some("sysfs"),
+        &sys,
+        Some("sysfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(setup("mounting /sys"))
+}
+
+/// Mounts what goes into the root (/proc, /dev, the binds, ...) and
+/// writes its /etc files.
+fn populate_root(
+    spec: &ContainerSpec,
+    root: &Path,
+    owner: Option<IdRange>,
+) -> Result<(), ContainerError> {
+    let nodev = nodev(spec);
     let at = |p: &str| root.join(p.trim_start_matches('/'));
     let mkdir = |p: &Path| {
         std::fs::create_dir_all(p).map_err(setup_io(format!("creating {}", p.display())))
     };
+    // What the parent makes for a container's root belongs to it.
+    let give = |p: &Path| match owner {
+        Some(range) => range
+            .chown_to_root(p)
+            .map_err(setup_io("giving a file to the container's root")),
+        None => Ok(()),
+    };
+    let owned = |opts: &str| match owner {
+        Some(r) => format!("{opts},uid={},gid={}", r.host_uid, r.host_gid),
+        None => opts.to_string(),
+    };
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mkdir(&at("proc"))?;
-    mount(
-        Some("proc"),
-        &at("proc"),
-        Some("proc"),
-        nosuid,
-        None::<&str>,
-    )
-    .map_err(setup("mounting /proc"))?;
     mkdir(&at("sys"))?;
-    mount(
-        Some("sysfs"),
-        &at("sys"),
-        Some("sysfs"),
-        nosuid | MsFlags::MS_RDONLY,
-        None::<&str>,
-    )
-    .map_err(setup("mounting /sys"))?;
     mkdir(&at("dev"))?;
     mount(
         Some("tmpfs"),
         &at("dev"),
         Some("tmpfs"),
         MsFlags::MS_NOSUID | nodev,
-        Some("mode=755,size=65536k"),
+        Some(owned("mode=755,size=65536k").as_str()),
     )
     .map_err(setup("mounting /dev"))?;
     for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
@@ -624,7 +923,7 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
             &at("run"),
             Some("tmpfs"),
             MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some("mode=755"),
+            Some(owned("mode=755").as_str()),
         )
         .map_err(setup("mounting /run"))?;
         let target = at(NOTIFY_SOCKET);
@@ -709,17 +1008,33 @@ fn build_root(spec: &ContainerSpec) -> Result<PathBuf, ContainerError> {
         // A symlink here (resolv.conf often is one) would point into the host after writing.
         let _ = std::fs::remove_file(&p);
         std::fs::write(&p, content).map_err(setup_io(format!("writing /{file}")))?;
+        give(&p)?;
     }
     std::fs::write(at("etc/hostname"), format!("{}\n", spec.hostname))
         .map_err(setup_io("writing /etc/hostname"))?;
-    Ok(root)
+    give(&at("etc/hostname"))
+}
+
+/// Mounts /proc: that of the calling process's pid namespace.
+fn mount_proc(root: &Path) -> Result<(), ContainerError> {
+    let proc = root.join("proc");
+    std::fs::create_dir_all(&proc).map_err(setup_io("creating /proc"))?;
+    mount(
+        Some("proc"),
+        &proc,
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(setup("mounting /proc"))
 }
 
 /// What systemd needs in its root: a cgroup namespace with only cgroup2
 /// mounted read-write on `/sys/fs/cgroup` (its own subtree, as under
-/// systemd-nspawn). /proc/sys is left to [`security::masks`].
-fn system_mounts(root: &Path, boot: &SystemBoot) -> Result<(), ContainerError> {
-    for dir in &boot.cgroups {
+/// systemd-nspawn). /proc/sys is left to [`security::masks`]. With
+/// `join`, the init moves into its cgroups first (else its parent did).
+fn system_mounts(root: &Path, boot: &SystemBoot, join: bool) -> Result<(), ContainerError> {
+    for dir in boot.cgroups.iter().filter(|_| join) {
         std::fs::write(dir.join("cgroup.procs"), "0")
             .map_err(setup_io(format!("joining cgroup {}", dir.display())))?;
     }

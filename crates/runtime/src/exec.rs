@@ -47,6 +47,9 @@ pub struct NodeNamespaces {
     pub user: Option<PathBuf>,
     /// The node's network namespace.
     pub net: PathBuf,
+    /// A container's own user namespace (`userns: true`), joined after the
+    /// network namespace, which the host's (or the lab's) user namespace owns.
+    pub container_user: Option<PathBuf>,
     /// The pid namespace the command's children join.
     pub pid: Option<PathBuf>,
     /// A container's mount namespace (joining it also enters its root).
@@ -62,9 +65,19 @@ impl NodeNamespaces {
     /// lab whose user namespace is `user` when rootless.
     pub fn of_container(pid: i32, user: Option<PathBuf>) -> NodeNamespaces {
         let ns = |kind: &str| PathBuf::from(format!("/proc/{pid}/ns/{kind}"));
+        // A container with a user namespace of its own is in another than
+        // the lab's (the host's, for a lab run as root).
+        let outer = user
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/proc/self/ns/user"));
+        let own = std::fs::read_link(ns("user"))
+            .ok()
+            .filter(|l| std::fs::read_link(&outer).ok().as_ref() != Some(l))
+            .map(|_| ns("user"));
         NodeNamespaces {
             user,
             net: ns("net"),
+            container_user: own,
             pid: Some(ns("pid")),
             mnt: Some(ns("mnt")),
             uts: Some(ns("uts")),
@@ -73,14 +86,20 @@ impl NodeNamespaces {
     }
 
     /// Moves the calling process into the namespaces: user first (which
-    /// gives the rights for the others), then network, uts, ipc, pid (for
-    /// the children it will spawn) and mount. Without a mount namespace to
+    /// gives the rights for the others), then network, the container's
+    /// own user namespace (becoming its root), uts, ipc, pid (for the
+    /// children it will spawn) and mount. Without a mount namespace to
     /// join (a netns node), it mounts the node's own sysfs in a private
     /// mount namespace instead. Call it while single-threaded.
     pub fn join(&self) -> Result<(), ExecError> {
         let steps = [
             ("user", self.user.as_ref(), CloneFlags::CLONE_NEWUSER),
             ("network", Some(&self.net), CloneFlags::CLONE_NEWNET),
+            (
+                "container user",
+                self.container_user.as_ref(),
+                CloneFlags::CLONE_NEWUSER,
+            ),
             ("uts", self.uts.as_ref(), CloneFlags::CLONE_NEWUTS),
             ("ipc", self.ipc.as_ref(), CloneFlags::CLONE_NEWIPC),
             ("pid", self.pid.as_ref(), CloneFlags::CLONE_NEWPID),
@@ -99,11 +118,20 @@ impl NodeNamespaces {
             opened.push((File::open(path).map_err(err)?, flag, kind, path));
         }
         for (file, flag, kind, path) in opened {
-            setns(&file, flag).map_err(|e| ExecError::Join {
+            let err = |e: nix::Error| ExecError::Join {
                 kind,
                 path: path.display().to_string(),
                 source: e.into(),
-            })?;
+            };
+            setns(&file, flag).map_err(err)?;
+            if kind == "container user" {
+                // The host's root is nobody there: become its root.
+                use nix::unistd::{Gid, Uid};
+                let (g, u) = (Gid::from_raw(0), Uid::from_raw(0));
+                nix::unistd::setresgid(g, g, g).map_err(err)?;
+                nix::unistd::setgroups(&[g]).map_err(err)?;
+                nix::unistd::setresuid(u, u, u).map_err(err)?;
+            }
         }
         match self.mnt {
             Some(_) => Ok(()),

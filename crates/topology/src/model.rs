@@ -250,6 +250,10 @@ pub struct ContainerSpec {
     /// Capabilities removed from the default set (after `capabilities`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
+    /// Run in a user namespace of its own, root mapped to an unprivileged
+    /// host id range.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub userns: bool,
 }
 
 /// A bind mount `SRC:DST[:ro]`.

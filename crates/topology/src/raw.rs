@@ -48,6 +48,7 @@ pub const NODE_KEYS: &[&str] = &[
     "provision",
     "privileged",
     "cap_drop",
+    "userns",
     "kernel",
     "initrd",
     "append",
@@ -68,7 +69,7 @@ pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
     const VM: &[NodeKind] = &[NodeKind::Vm];
     match key {
         "image" | "cmd" | "entrypoint" | "workdir" | "user" | "binds" | "capabilities"
-        | "privileged" | "cap_drop" => Some(IMAGE),
+        | "privileged" | "cap_drop" | "userns" => Some(IMAGE),
         "provision" => Some(&[NodeKind::System]),
         "netconf" => Some(&[NodeKind::System, NodeKind::Vm]),
         "cloud_init" => Some(VM),
@@ -153,6 +154,7 @@ pub(crate) struct RawNode {
     pub(crate) provision: Option<bool>,
     pub(crate) privileged: Option<bool>,
     pub(crate) cap_drop: Option<Vec<String>>,
+    pub(crate) userns: Option<bool>,
     pub(crate) kernel: Option<String>,
     pub(crate) initrd: Option<String>,
     pub(crate) append: Option<String>,
@@ -194,6 +196,7 @@ impl RawNode {
         or(&mut self.provision, &d.provision);
         or(&mut self.privileged, &d.privileged);
         or(&mut self.cap_drop, &d.cap_drop);
+        or(&mut self.userns, &d.userns);
         or(&mut self.kernel, &d.kernel);
         or(&mut self.initrd, &d.initrd);
         or(&mut self.append, &d.append);
@@ -518,6 +521,7 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
     n.cap_drop = f
         .get("cap_drop")
         .and_then(|v| capabilities(cx, v, "cap_drop"));
+    n.userns = f.get("userns").and_then(|v| cx.boolean(v, "userns"));
     n.kernel = f
         .get("kernel")
         .and_then(|v| cx.string(v, "kernel"))

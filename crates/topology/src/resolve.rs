@@ -213,6 +213,7 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
         provision: kind == NodeKind::System && n.provision.unwrap_or(false),
         privileged: n.privileged.unwrap_or(false),
         cap_drop: n.cap_drop.unwrap_or_default(),
+        userns: n.userns.unwrap_or(false),
     });
     let vm = (kind == NodeKind::Vm).then(|| VmSpec {
         kernel: n.kernel,

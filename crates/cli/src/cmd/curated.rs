@@ -221,6 +221,7 @@ fn boot_and_check(
         binds: Vec::new(),
         booted: true,
         progress: false,
+        userns: false,
         work: &work,
     };
     let result = SystemLab::up(&spec).map(|lab| check(&lab, test));

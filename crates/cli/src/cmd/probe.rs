@@ -156,6 +156,7 @@ pub fn run(args: &ProbeArgs) -> Result<(), Failure> {
         binds,
         booted,
         progress: !args.json,
+        userns: false,
         work: &work,
     };
     let started = Instant::now();

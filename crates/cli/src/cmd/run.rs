@@ -6,6 +6,7 @@
 use super::system_lab::{self, Spec, SystemLab};
 use crate::Failure;
 use crate::args::RunArgs;
+use nix::sys::signal::{SigSet, Signal};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -98,9 +99,21 @@ fn boot(args: &RunArgs) -> Result<(), Failure> {
         binds,
         booted: true,
         progress: std::io::stderr().is_terminal(),
+        userns: args.userns,
         work: &work,
     };
+    // A stop signal during the boot waits, blocked, until the lab is up
+    // (the supervisor itself holds them until its bring-up is done), then
+    // takes the lab down and ends the run with 128 + the signal.
+    let stops = stop_signals();
+    stops
+        .thread_block()
+        .map_err(|e| miette::miette!("blocking signals: {e}"))?;
     let result = SystemLab::up(&spec).and_then(|lab| {
+        if let Some(sig) = take_pending(&stops) {
+            drop(lab);
+            return Ok(128 + sig as i32);
+        }
         let mut exec = std::process::Command::new(&lab.program);
         exec.arg("exec").arg(&lab.name).arg(&lab.node);
         if wants_tty(args) {
@@ -116,6 +129,9 @@ fn boot(args: &RunArgs) -> Result<(), Failure> {
         warren_runtime::container::forward_stop_signals(
             i32::try_from(child.id()).unwrap_or(i32::MAX),
         );
+        // Unblocked only now: a signal since the check above goes to the
+        // command (which was spawned with no signal blocked).
+        let _ = stops.thread_unblock();
         let status = child
             .wait()
             .map_err(|e| miette::miette!("waiting for the command: {e}"))?;
@@ -127,6 +143,32 @@ fn boot(args: &RunArgs) -> Result<(), Failure> {
     let _ = std::fs::remove_dir_all(&work);
     let code = result?;
     Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+}
+
+/// SIGTERM, SIGINT and SIGHUP: what ends a run.
+fn stop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
+}
+
+/// The first of `set` (blocked) that is pending, taken off the pending set.
+fn take_pending(set: &SigSet) -> Option<Signal> {
+    let mut pending = std::mem::MaybeUninit::<nix::libc::sigset_t>::uninit();
+    // SAFETY: sigpending fills the set it is given.
+    if unsafe { nix::libc::sigpending(pending.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: initialised by the successful sigpending above.
+    let pending = unsafe { pending.assume_init() };
+    let is_pending = |s: &Signal| {
+        // SAFETY: sigismember only reads the initialised set.
+        unsafe { nix::libc::sigismember(&pending, *s as i32) == 1 }
+    };
+    set.iter().find(is_pending)?;
+    set.wait().ok()
 }
 
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
@@ -225,6 +267,9 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         system: None,
         console: None,
         notify: None,
+        userns: args
+            .userns
+            .then(|| warren_runtime::security::idmap::IdRange::for_name(&name)),
     };
     let result = if tty {
         let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;

@@ -28,6 +28,8 @@ pub struct Spec<'a> {
     pub booted: bool,
     /// Show pull progress.
     pub progress: bool,
+    /// Boot in a user namespace of its own (`userns: true`).
+    pub userns: bool,
     /// A private folder for the lab file and results.
     pub work: &'a Path,
 }
@@ -73,6 +75,9 @@ fn lab_text(spec: &Spec<'_>) -> String {
         spec.image,
         POLL.as_millis()
     );
+    if spec.userns {
+        s.push_str("    userns: true\n");
+    }
     if !spec.binds.is_empty() {
         s.push_str("    binds:\n");
         for b in &spec.binds {

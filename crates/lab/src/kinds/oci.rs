@@ -102,6 +102,13 @@ pub(super) fn spec_for(
     dir: &Path,
 ) -> io::Result<ContainerSpec> {
     let c = node.container.clone().unwrap_or_default();
+    if c.userns && st.rootless {
+        // The lab's own user namespace maps one id: there is no block to
+        // give a node (and the whole lab is confined by it already).
+        return Err(io::Error::other(
+            "userns: true needs a lab run as root; a rootless lab already runs in a user namespace of its own",
+        ));
+    }
     let caps = capabilities(DEFAULT_CAPABILITIES, &c)?;
     let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
     for p in [&upper, &work, &merged] {
@@ -150,6 +157,10 @@ pub(super) fn spec_for(
         system: None,
         console: None,
         notify: None,
+        // One id block per lab (see warren_runtime::security::idmap).
+        userns: c
+            .userns
+            .then(|| warren_runtime::security::idmap::IdRange::for_name(&lab.name)),
     })
 }
 
@@ -331,6 +342,36 @@ mod tests {
                 .iter()
                 .any(|c| c == DEFAULT_CAPABILITIES[0])
         );
+        assert_eq!(spec.userns, None, "no user namespace unless asked");
+    }
+
+    #[test]
+    fn userns_from_the_defaults_gives_the_labs_id_block_and_is_refused_rootless() {
+        let lab = warren_topology::load(
+            "name: u\ndefaults: {userns: true}\nnodes:\n  c: {kind: container, image: /srv/c}\n  n: {}\n",
+            "u",
+        )
+        .lab
+        .expect("valid lab");
+        let node = lab.node("c").expect("node c");
+        let image = images::Resolved {
+            layers: vec![PathBuf::from("/l0")],
+            entrypoint: vec![],
+            cmd: vec!["sh".into()],
+            env: vec![],
+            workdir: "/".into(),
+            user: None,
+        };
+        let st_dir = tempfile::tempdir().expect("tempdir");
+        let mut st = LabState::for_tests(st_dir.path());
+        let spec = spec_for(&lab, node, &image, &st, st_dir.path()).expect("spec");
+        assert_eq!(
+            spec.userns,
+            Some(warren_runtime::security::idmap::IdRange::for_name("u"))
+        );
+        st.rootless = true;
+        let err = spec_for(&lab, node, &image, &st, st_dir.path()).expect_err("rootless");
+        assert!(err.to_string().contains("needs a lab run as root"), "{err}");
     }
 
     #[test]

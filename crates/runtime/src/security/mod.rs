@@ -7,6 +7,7 @@
 //! command `warren exec` runs in it, as `docker exec` does.
 
 pub mod caps;
+pub mod idmap;
 pub mod masks;
 pub mod seccomp;
 
