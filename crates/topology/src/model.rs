@@ -252,7 +252,7 @@ pub struct ContainerSpec {
     pub cap_drop: Vec<String>,
     /// Run in a user namespace of its own, root mapped to an unprivileged
     /// host id range.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub userns: bool,
 }
 
