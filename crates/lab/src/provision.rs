@@ -182,6 +182,7 @@ fn install(
         system: None,
         console: None,
         notify: None,
+        pidns: None,
     };
     let spec_path = tmp.join("spec.json");
     let text = serde_json::to_vec_pretty(&spec).map_err(io::Error::other);

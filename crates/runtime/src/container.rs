@@ -131,6 +131,10 @@ pub struct ContainerSpec {
     /// has finished. The init finds it in `$NOTIFY_SOCKET`.
     #[serde(default)]
     pub notify: Option<PathBuf>,
+    /// A pid namespace to join (`/proc/PID/ns/pid`) instead of creating
+    /// one: a node's application container sharing the node's processes.
+    #[serde(default)]
+    pub pidns: Option<PathBuf>,
 }
 
 /// Where a container's init finds [`ContainerSpec::notify`].
@@ -301,10 +305,21 @@ pub fn launch(
         (None, Some(path)) => Some(open_console(path)?),
         (stdio, _) => stdio,
     };
-    // Only the pid namespace is unshared here (it applies to the child);
+    // Only the pid namespace is unshared (or joined) here (it applies to the child);
     // the child unshares the rest itself, so that its pivot_root cannot
     // move this process's root along with its own.
-    unshare(CloneFlags::CLONE_NEWPID).map_err(setup("creating the container's pid namespace"))?;
+    match &spec.pidns {
+        Some(path) => {
+            let f = File::open(path).map_err(setup_io(format!(
+                "opening pid namespace {}",
+                path.display()
+            )))?;
+            setns(&f, CloneFlags::CLONE_NEWPID)
+                .map_err(setup("joining the node's pid namespace"))?;
+        }
+        None => unshare(CloneFlags::CLONE_NEWPID)
+            .map_err(setup("creating the container's pid namespace"))?,
+    }
     // The child reports a failure before exec on this pipe; exec closes it.
     let (rd, wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("creating a pipe"))?;

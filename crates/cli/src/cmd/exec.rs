@@ -1,4 +1,5 @@
-//! `warren exec NAME NODE [-it] -- CMD...`: a command inside a node, as
+//! `warren exec NAME NODE[/CONTAINER] [-c CONTAINER] [-it] -- CMD...`: a
+//! command inside a node (or one of its `containers:`), as
 //! its kind runs commands (the same spec the supervisor's `exec` and the
 //! lab's `exec:` commands use), here with this process joining the node's
 //! namespaces so that it can hold a terminal.
@@ -9,6 +10,18 @@ use warren_lab::kinds::{self, ExecCommand, ExecError};
 use warren_lab::state::{self, LabState};
 
 pub fn run(args: &ExecArgs) -> Result<(), Failure> {
+    // `-c CONTAINER` is `NODE/CONTAINER`: one of the node's `containers:`.
+    let target = match &args.container {
+        Some(c) if args.node.contains('/') => {
+            return Err(Failure::Error(miette::miette!(
+                "{} already names a container; drop `-c {c}` or the `/CONTAINER`",
+                args.node
+            )));
+        }
+        Some(c) => warren_lab::kinds::pod::target(&args.node, c),
+        None => args.node.clone(),
+    };
+    let node = target.as_str();
     let dir = state::lab_dir(&args.name);
     let st = match LabState::read(&dir).map_err(Failure::error)? {
         Some(st) if st.supervisor_alive() => st,
@@ -33,16 +46,16 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     };
     // A container whose process has ended has no namespaces to join: say
     // so, and where its output went, instead of failing to open them.
-    if let Some(rec) = st.containers.get(&args.node)
+    if let Some(rec) = st.containers.get(node)
         && !warren_runtime::procs::ProcessId::from(*rec).alive()
     {
         return Err(Failure::Error(miette::miette!(
             "node {} has exited: its process {} is gone; its output is in {}",
-            args.node,
+            node,
             rec.pid,
             st.results
                 .join("logs")
-                .join(format!("{}.log", args.node))
+                .join(format!("{}.log", node))
                 .display()
         )));
     }
@@ -57,28 +70,28 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
         unit: args.unit,
         shell: &shell,
     };
-    let spec = match kinds::exec_spec(&lab, &args.node, &cmd) {
+    let spec = match kinds::exec_spec(&lab, node, &cmd) {
         Ok(spec) => spec,
-        Err(ExecError::NoNode(_)) => {
+        Err(ExecError::NoNode(missing)) => {
             let names: Vec<&str> = lab.nodes.iter().map(|n| n.name.value.as_str()).collect();
             return Err(Failure::Error(miette::miette!(
                 "lab {} has no node called {} (nodes: {})",
                 args.name,
-                args.node,
+                missing,
                 names.join(", ")
             )));
         }
         Err(e) => return Err(Failure::error(e)),
     };
-    let ns = st.node_namespaces(&args.node).ok_or_else(|| {
+    let ns = st.node_namespaces(node).ok_or_else(|| {
         miette::miette!(
             "node {} has no namespace yet; is the lab still starting?",
-            args.node
+            node
         )
     })?;
     // A container or system node's commands get its confinement, as its
     // init did (compiled before joining: the spec is a host file).
-    let confinement = match st.containers.get(&args.node) {
+    let confinement = match st.containers.get(node) {
         Some(init) if !args.privileged => {
             Some(warren_lab::helpers::confinement_of(init.pid).map_err(Failure::error)?)
         }

@@ -225,6 +225,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         system: None,
         console: None,
         notify: None,
+        pidns: None,
     };
     let result = if tty {
         let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;

@@ -65,7 +65,10 @@ pub(super) fn resolve(node: &Node) -> Result<Prepared, NodeError> {
         image: c.image.clone(),
         source: Box::new(source),
     })?;
-    Ok(Prepared { image: Some(image) })
+    Ok(Prepared {
+        image: Some(image),
+        ..Prepared::default()
+    })
 }
 
 /// The image [`resolve`] found for `node`.
@@ -97,6 +100,37 @@ pub(super) fn spec_for(
     dir: &Path,
 ) -> io::Result<ContainerSpec> {
     let c = node.container.clone().unwrap_or_default();
+    let app = App {
+        c: &c,
+        env: &node.env,
+        node: &node.name.value,
+        member: None,
+    };
+    app_spec(lab, &app, image, st, dir)
+}
+
+/// What an application container is made of: the node's own (a
+/// container or system node) or one of its `containers:`.
+pub(super) struct App<'a> {
+    /// Image and process settings.
+    pub c: &'a warren_topology::model::ContainerSpec,
+    /// Environment over the image's.
+    pub env: &'a std::collections::BTreeMap<String, String>,
+    /// The node whose network namespace it runs in.
+    pub node: &'a str,
+    /// Its name among the node's `containers:`, for a member.
+    pub member: Option<&'a str>,
+}
+
+/// The spec of `app` in its node's network namespace (see [`spec_for`]).
+pub(super) fn app_spec(
+    lab: &Lab,
+    app: &App<'_>,
+    image: &images::Resolved,
+    st: &LabState,
+    dir: &Path,
+) -> io::Result<ContainerSpec> {
+    let c = app.c.clone();
     let caps = capabilities(DEFAULT_CAPABILITIES, &c)?;
     let (upper, work, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
     for p in [&upper, &work, &merged] {
@@ -105,12 +139,15 @@ pub(super) fn spec_for(
     let entrypoint = c.entrypoint.unwrap_or_else(|| image.entrypoint.clone());
     let cmd = c.cmd.unwrap_or_else(|| image.cmd.clone());
     let mut env = image.env.clone();
-    for (k, v) in &node.env {
+    for (k, v) in app.env {
         env.retain(|(key, _)| key != k);
         env.push((k.clone(), v.clone()));
     }
     env.push(("WARREN_LAB".into(), lab.name.clone()));
-    env.push(("WARREN_NODE".into(), node.name.value.clone()));
+    env.push(("WARREN_NODE".into(), app.node.to_string()));
+    if let Some(m) = app.member {
+        env.push(("WARREN_CONTAINER".into(), m.to_string()));
+    }
     Ok(ContainerSpec {
         rootfs: Rootfs::Overlay {
             lowers: image.layers.clone(),
@@ -119,8 +156,8 @@ pub(super) fn spec_for(
             merged,
             scratch: None,
         },
-        netns: st.netns_path(&node.name.value),
-        hostname: node.name.value.clone(),
+        netns: st.netns_path(app.node),
+        hostname: app.node.to_string(),
         argv: entrypoint.into_iter().chain(cmd).collect(),
         env,
         workdir: c.workdir.unwrap_or_else(|| image.workdir.clone()),
@@ -145,6 +182,7 @@ pub(super) fn spec_for(
         system: None,
         console: None,
         notify: None,
+        pidns: None,
     })
 }
 
@@ -220,11 +258,15 @@ pub(super) fn launch(
         serde_json::to_vec_pretty(spec).map_err(io::Error::other)?,
     )?;
     let logs = cx.state.results.join("logs");
-    std::fs::create_dir_all(&logs)?;
+    let log_path = logs.join(format!("{name}.log"));
+    // A member's (`NODE/CONTAINER`) log is in its node's folder.
+    if let Some(parent) = log_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let log = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(logs.join(format!("{name}.log")))?;
+        .open(&log_path)?;
     let pid_file = dir.join("init.pid");
     // A pid left by an earlier run of the node is not this one's.
     let _ = std::fs::remove_file(&pid_file);

@@ -58,7 +58,10 @@ impl Kind for System {
                 source: Box::new(source),
             }
         })?;
-        Ok(Prepared { image: Some(image) })
+        Ok(Prepared {
+            image: Some(image),
+            ..Prepared::default()
+        })
     }
 
     fn start(
@@ -251,6 +254,7 @@ impl NodeHandle for Running {
                 .console
                 .as_ref()
                 .map(|c| c.share_socket().to_path_buf()),
+            members: Vec::new(),
         }
     }
 }
