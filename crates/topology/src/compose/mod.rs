@@ -13,6 +13,7 @@ pub mod interpolate;
 mod link;
 mod netem;
 pub mod network_file;
+mod network_mode;
 mod offset;
 mod service;
 pub mod words;
@@ -210,6 +211,11 @@ fn targets(
     };
     if let Some(s) = e.str("service") {
         return match services.iter().find(|x| x.name == s) {
+            Some(svc) if svc.joins.is_some() => {
+                let mode = svc.joins.as_deref().unwrap_or_default();
+                errors.push(format!("{}: service {s} has network_mode {mode} and no interfaces of its own; link the service whose network it shares", e.at(key)));
+                Vec::new()
+            }
             Some(svc) if svc.node.is_some() => (1..=svc.replicas)
                 .map(|i| (format!("{s}_{i}"), i - 1))
                 .collect(),
@@ -406,6 +412,7 @@ pub fn convert(input: &Input) -> Converted {
             }
         }
     }
+    network_mode::join(&mut cx, &services, &input.name, &mut out);
     let mut errors = std::mem::take(&mut cx.errors);
     let mut notes = std::mem::take(&mut cx.notes);
     let link_opts = link::Options {
