@@ -299,13 +299,20 @@ pub(super) fn launch(
 fn wait_for_pid(pid_file: &Path, helper: &mut Child) -> io::Result<ProcessId> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(text) = std::fs::read_to_string(pid_file)
-            && let Ok(pid) = text.trim().parse::<i32>()
-            && let Some(id) = ProcessId::of(pid)
-        {
+        let pid = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok());
+        if let Some(id) = pid.and_then(ProcessId::of) {
             return Ok(id);
         }
         if let Some(status) = helper.try_wait()? {
+            // A command that ran and ended at once (its helper wrote the
+            // pid, then the exit code) started: its exit code says how it
+            // went. The start time of 0 is no process's, so the record
+            // never names a live one.
+            if let Some(pid) = pid {
+                return Ok(ProcessId { pid, start: 0 });
+            }
             return Err(io::Error::other(format!(
                 "the container exited before it started ({status}); see its log"
             )));

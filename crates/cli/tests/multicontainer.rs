@@ -1,0 +1,234 @@
+//! Several containers in one node (`containers:`) on the real kernel, with
+//! busybox images from the registry fixture: alpy's pattern of a node
+//! container holding the network namespace and application containers
+//! joined to it. Each has its own root, pid namespace (or the node's),
+//! log, exit code and readiness; `exec NODE/CONTAINER` reaches one;
+//! `warren node` stops and restarts all of them; the capture sees their
+//! traffic. Compose `network_mode: service:X` and containerlab
+//! `network-mode: container:NODE` map onto the same thing. Needs root.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// `warren ARGS` with the registry fixture's environment.
+fn with_env(cwd: &Path, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    warren(cwd)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren runs")
+}
+
+/// Brings `file` up as lab `name` with the registry fixture.
+fn up(dir: &Path, file: &Path, name: &str) -> LabGuard {
+    let env = registry_env(&dir.join("store"));
+    let out = with_env(dir, &env, &["up", "-q", file.to_str().expect("utf-8 path")]);
+    assert!(
+        out.status.success(),
+        "up failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    LabGuard {
+        name: name.into(),
+        cwd: dir.into(),
+        netns: lab_netns(name),
+    }
+}
+
+/// Runs `cmd` in `target` until its stdout contains `want`, for up to 15 s.
+fn eventually(lab: &LabGuard, target: &str, cmd: &[&str], want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (code, out, err) = lab.exec(target, cmd);
+        if code == 0 && out.contains(want) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{target} {cmd:?} never printed {want:?}: {code} {out}{err}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The host pid of container `name` (`NODE/CONTAINER`) in `inspect --json`.
+fn container_pid(dir: &Path, lab: &str, name: &str) -> Option<i64> {
+    let info = inspect(dir, lab);
+    info["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .flat_map(|n| n["containers"].as_array().cloned().unwrap_or_default())
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name} in {info}"))["pid"]
+        .as_i64()
+}
+
+const LAB: &str = "
+name: mcn
+nodes:
+  node0:
+    # The node container holding the namespace, as alpy's node0.
+    kind: container
+    image: busybox
+    cmd: [sleep, '3611']
+    containers:
+      - name: web
+        image: busybox
+        cmd: [sh, -c, 'mkdir -p /www && echo served-by-web > /www/index.html && exec httpd -f -p 80 -h /www']
+        env: {ROLE: web}
+        ready: {exec: [wget, -qO-, 'http://127.0.0.1/'], timeout: 20s}
+      - name: tools
+        image: busybox
+        pid: node
+        cmd: [sleep, '3612']
+      - name: once
+        image: busybox
+        cmd: [sh, -c, 'echo once-ran; exit 3']
+  node1:
+    containers:
+      - name: fetch
+        image: busybox
+        cmd: [sh, -c, 'while :; do wget -qO- http://10.81.0.1/ >> /tmp/got 2>&1; sleep 0.5; done']
+links:
+  - endpoints: [node0:eth1, node1:eth1]
+    ipv4: [10.81.0.1/24, 10.81.0.2/24]
+faults:
+  - {name: bounce, node: node0, down: 1s}
+";
+
+#[test]
+fn containers_of_a_node_share_its_network_and_keep_their_own_roots_logs_and_exit_codes() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let file = write_lab(dir, "mcn", LAB);
+    let lab = up(dir, &file, "mcn");
+
+    // web: its own root and pid namespace, the node's interfaces and host name.
+    let (code, out, err) = lab.exec(
+        "node0/web",
+        &["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname; echo $ROLE $WARREN_NODE $WARREN_CONTAINER; ip -o -4 addr show eth1"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("httpd -f -p 80"), "{out}");
+    assert_eq!(lines[1], "node0");
+    assert_eq!(lines[2], "web node0 web");
+    assert!(lines[3].contains("10.81.0.1/24"), "{out}");
+    // The node's own container has a root of its own, without web's files.
+    let (code, _, _) = lab.exec("node0", &["test", "-e", "/www/index.html"]);
+    assert_ne!(code, 0, "node0's root is not web's");
+    // tools (`-c`) shares the node's pid namespace: the node's init is its pid 1.
+    let (code, out, err) = lab.exec("node0", &["-c", "tools", "--", "cat", "/proc/1/cmdline"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.replace('\0', " ").trim(), "sleep 3611");
+    // fetch in node1 gets web's page across the link.
+    eventually(&lab, "node1/fetch", &["cat", "/tmp/got"], "served-by-web");
+    // The Rust client reaches a container the same way.
+    let client = warren_lab::Lab::attach("mcn").expect("attach");
+    let page = client
+        .container("node0", "web")
+        .exec(&["cat", "/www/index.html"])
+        .expect("exec over the control socket");
+    assert_eq!(page.stdout_text(), "served-by-web\n");
+    // An unknown container is named with the node's.
+    let (code, _, err) = lab.exec("node0/nope", &["true"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("no container called nope") && err.contains("web, tools, once"),
+        "{err}"
+    );
+    // `once` ended with its own exit code and log; inspect shows each.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut table = ok(dir, &["inspect", "mcn"]);
+    while !table.contains("exited (3)") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        table = ok(dir, &["inspect", "mcn"]);
+    }
+    assert!(
+        table.contains("node0/once") && table.contains("exited (3)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("node0/web") && table.contains("running (pid"),
+        "{table}"
+    );
+
+    // `warren node … restart` restarts every container of the node.
+    let before = container_pid(dir, "mcn", "node0/web").expect("web runs");
+    ok(dir, &["node", "mcn", "node0", "restart"]);
+    let after = container_pid(dir, "mcn", "node0/web").expect("web runs again");
+    assert_ne!(before, after, "web was started anew");
+    eventually(
+        &lab,
+        "node1/fetch",
+        &["wget", "-qO-", "http://10.81.0.1/"],
+        "served-by-web",
+    );
+    // A node fault takes all of them down and brings them back.
+    ok(dir, &["node", "mcn", "node0", "stop"]);
+    assert_eq!(
+        container_pid(dir, "mcn", "node0/web"),
+        None,
+        "web stopped with its node"
+    );
+    let (code, _, _) = lab.exec(
+        "node1/fetch",
+        &["wget", "-qO-", "-T", "1", "http://10.81.0.1/"],
+    );
+    assert_ne!(code, 0, "nothing answers while node0 is down");
+    ok(dir, &["node", "mcn", "node0", "start"]);
+    eventually(
+        &lab,
+        "node1/fetch",
+        &["wget", "-qO-", "http://10.81.0.1/"],
+        "served-by-web",
+    );
+    // The lab file's node fault (down 1 s, then up) restarts them too.
+    let before = container_pid(dir, "mcn", "node0/web").expect("web runs");
+    client.fault("bounce").expect("fault fires");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while container_pid(dir, "mcn", "node0/web").is_none_or(|p| p == before) {
+        assert!(
+            Instant::now() < deadline,
+            "web was not restarted by the fault"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eventually(
+        &lab,
+        "node1/fetch",
+        &["wget", "-qO-", "http://10.81.0.1/"],
+        "served-by-web",
+    );
+    drop(client);
+    drop(lab);
+
+    // Logs and exit codes stay in the results, one per container.
+    let files = walk(&dir.join("results/mcn"));
+    let has = |end: &str| files.iter().any(|p| p.ends_with(end));
+    assert!(
+        has("logs/node0/web.log") && has("logs/node1/fetch.log"),
+        "{files:?}"
+    );
+    let once_log = files
+        .iter()
+        .find(|p| p.ends_with("logs/node0/once.log"))
+        .expect("once's log");
+    assert!(
+        std::fs::read_to_string(once_log)
+            .expect("log")
+            .contains("once-ran")
+    );
+    // The capture of the link saw the page go from web to fetch.
+    let pcap = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "pcapng"))
+        .expect("a capture");
+    let bytes = std::fs::read(pcap).expect("pcapng");
+    let seen = bytes.windows(13).filter(|w| *w == b"served-by-web").count();
+    assert!(seen >= 3, "the capture has the page {seen} times");
+}
