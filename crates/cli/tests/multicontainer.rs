@@ -232,3 +232,88 @@ fn containers_of_a_node_share_its_network_and_keep_their_own_roots_logs_and_exit
     let seen = bytes.windows(13).filter(|w| *w == b"served-by-web").count();
     assert!(seen >= 3, "the capture has the page {seen} times");
 }
+
+const COMPOSE: &str = "
+name: mcc
+services:
+  node0:
+    image: busybox
+    command: sleep 3621
+    x-network:
+      links:
+        - {bridge: s1, dev: eth1, ip: 10.82.0.1/24}
+  web:
+    image: busybox
+    network_mode: service:node0
+    command: sh -c 'mkdir -p /www && echo compose-web > /www/index.html && exec httpd -f -p 80 -h /www'
+  node1:
+    image: busybox
+    command: sleep 3622
+    x-network:
+      links:
+        - {bridge: s1, dev: eth1, ip: 10.82.0.2/24}
+";
+
+#[test]
+fn compose_network_mode_service_runs_in_the_services_node() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let file = dir.join("compose.yaml");
+    std::fs::write(&file, COMPOSE).expect("write");
+    let lab = up(dir, &file, "mcc");
+    let (code, out, err) = lab.exec("node0_1/web_1", &["hostname"]);
+    assert_eq!((code, out.trim()), (0, "node0_1"), "{err}");
+    eventually(
+        &lab,
+        "node1_1",
+        &["wget", "-qO-", "http://10.82.0.1/"],
+        "compose-web",
+    );
+    let (code, _, _) = lab.exec("web_1", &["true"]);
+    assert_ne!(code, 0, "web is no node of its own");
+}
+
+const CLAB: &str = "
+name: mcl
+topology:
+  nodes:
+    node0: {kind: linux, image: busybox, cmd: sleep 3631}
+    web:
+      kind: linux
+      image: busybox
+      network-mode: container:node0
+      cmd: >-
+        sh -c 'mkdir -p /www && echo clab-web > /www/index.html && exec httpd -f -p 80 -h /www'
+    node1: {kind: linux, image: busybox, cmd: sleep 3632}
+  links:
+    - endpoints: [node0:eth1, node1:eth1]
+";
+
+#[test]
+fn clab_network_mode_container_runs_in_that_nodes_namespaces() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let file = dir.join("mcl.clab.yml");
+    std::fs::write(&file, CLAB).expect("write");
+    let lab = up(dir, &file, "mcl");
+    // web serves on node0's management address, which its host name has.
+    let (code, out, err) = lab.exec("node0/web", &["ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert_eq!(code, 0, "{err}");
+    let addr = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("no address on eth0: {out}"))
+        .to_string();
+    eventually(
+        &lab,
+        "node1",
+        &["wget", "-qO-", &format!("http://{addr}/")],
+        "clab-web",
+    );
+    let (code, out, _) = lab.exec("node0/web", &["ip", "-o", "link", "show", "eth1"]);
+    assert_eq!(code, 0, "node0's link is web's too: {out}");
+}
