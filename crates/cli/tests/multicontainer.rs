@@ -317,3 +317,21 @@ fn clab_network_mode_container_runs_in_that_nodes_namespaces() {
     let (code, out, _) = lab.exec("node0/web", &["ip", "-o", "link", "show", "eth1"]);
     assert_eq!(code, 0, "node0's link is web's too: {out}");
 }
+
+#[test]
+fn a_container_whose_image_is_missing_fails_up_naming_it_and_leaves_nothing() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let env = registry_env(&dir.join("store"));
+    let file = write_lab(
+        dir,
+        "mcx",
+        "name: mcx\nnodes:\n  a:\n    containers:\n      - {name: app, image: 'busybox:no-such-tag'}\n",
+    );
+    let out = with_env(dir, &env, &["up", "-q", file.to_str().expect("path")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "up of a missing image succeeded");
+    assert!(err.contains("container a/app"), "{err}");
+    assert!(!Path::new("/run/warren/mcx").exists(), "state left behind");
+}
