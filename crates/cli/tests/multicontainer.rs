@@ -335,3 +335,102 @@ fn a_container_whose_image_is_missing_fails_up_naming_it_and_leaves_nothing() {
     assert!(err.contains("container a/app"), "{err}");
     assert!(!Path::new("/run/warren/mcx").exists(), "state left behind");
 }
+
+/// `warren ARGS` as uid/gid 65534 (as `as_nobody`), with `env`.
+fn nobody_with_env(cwd: &Path, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setpriv runs (util-linux)")
+}
+
+#[test]
+fn an_unprivileged_user_runs_containers_in_a_node() {
+    require_root();
+    let tmp = tempdir_for_anyone();
+    let dir = tmp.path();
+    let store = dir.join("store");
+    std::fs::create_dir(&store).expect("mkdir");
+    std::fs::set_permissions(&store, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let env = registry_env(&store);
+    let file = write_lab(
+        dir,
+        "mcr",
+        "name: mcr\nnodes:\n  a:\n    containers:\n      - {name: web, image: busybox, cmd: [sh, -c, 'mkdir -p /www && echo rootless-web > /www/index.html && exec httpd -f -p 80 -h /www']}\n  b: {}\nlinks:\n  - endpoints: [a:eth1, b:eth1]\n    ipv4: [10.84.0.1/24, 10.84.0.2/24]\n",
+    );
+    let up = nobody_with_env(dir, &env, &["up", "-q", file.to_str().expect("path")]);
+    let result = std::panic::catch_unwind(|| {
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        let st: serde_json::Value = serde_json::from_slice(
+            &std::fs::read("/tmp/warren-65534/mcr/state.json")
+                .expect("state in the fallback folder"),
+        )
+        .expect("json");
+        assert_eq!(st["rootless"], true, "{st}");
+        assert!(st["containers"]["a/web"]["pid"].is_i64(), "{st}");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let out = nobody_with_env(
+                dir,
+                &env,
+                &[
+                    "exec",
+                    "mcr",
+                    "b",
+                    "--",
+                    "wget",
+                    "-qO-",
+                    "http://10.84.0.1/",
+                ],
+            );
+            if String::from_utf8_lossy(&out.stdout).contains("rootless-web") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "b never got web's page: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let out = nobody_with_env(
+            dir,
+            &env,
+            &["exec", "mcr", "a/web", "--", "cat", "/www/index.html"],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "rootless-web\n",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    let down = nobody_with_env(dir, &env, &["down", "mcr"]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}
