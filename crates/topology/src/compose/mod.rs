@@ -231,28 +231,35 @@ fn targets(
         };
     }
     if let Some(c) = e.str("container") {
-        for svc in services {
-            for i in 1..=svc.replicas {
-                let names = [
-                    format!("{project}-{}-{i}", svc.name),
-                    format!("{project}_{}_{i}", svc.name),
-                    format!("{}_{i}", svc.name),
-                ];
-                if names.iter().any(|n| n == c)
-                    || (svc.replicas == 1 && svc.container_name.as_deref() == Some(c))
-                {
-                    return match svc.node {
-                        Some(_) => vec![(format!("{}_{i}", svc.name), i - 1)],
-                        None => Vec::new(),
-                    };
-                }
-            }
+        if let Some((svc, i)) = container(services, project, c) {
+            return match svc.node {
+                Some(_) => vec![(format!("{}_{i}", svc.name), i - 1)],
+                None => Vec::new(),
+            };
         }
         errors.push(format!("{}: no container called {c}", e.at(key)));
         return Vec::new();
     }
     errors.push(format!("{}: needs `service` or `container`", e.origin));
     Vec::new()
+}
+
+/// The service and replica (from 1) of the container Compose would call
+/// `c`: `PROJECT-SERVICE-N`, `PROJECT_SERVICE_N`, `SERVICE_N`, or a
+/// single replica's `container_name`.
+fn container<'s>(services: &'s [Service], project: &str, c: &str) -> Option<(&'s Service, u32)> {
+    services.iter().find_map(|svc| {
+        (1..=svc.replicas).find_map(|i| {
+            let names = [
+                format!("{project}-{}-{i}", svc.name),
+                format!("{project}_{}_{i}", svc.name),
+                format!("{}_{i}", svc.name),
+            ];
+            let named = names.iter().any(|n| n == c)
+                || (svc.replicas == 1 && svc.container_name.as_deref() == Some(c));
+            named.then_some((svc, i))
+        })
+    })
 }
 
 /// Converts the compose files and network files in `input` into a lab file.

@@ -111,19 +111,7 @@ fn host_node(
         (h, format!("{x}_1"))
     } else {
         let c = mode.strip_prefix("container:").unwrap_or(mode);
-        let found = services.iter().find_map(|s| {
-            (1..=s.replicas).find_map(|i| {
-                let names = [
-                    format!("{project}-{}-{i}", s.name),
-                    format!("{project}_{}_{i}", s.name),
-                    format!("{}_{i}", s.name),
-                ];
-                let named = names.iter().any(|n| n == c)
-                    || (s.replicas == 1 && s.container_name.as_deref() == Some(c));
-                named.then(|| (s, format!("{}_{i}", s.name)))
-            })
-        });
-        let Some(found) = found else {
+        let Some((h, i)) = super::container(services, project, c) else {
             cx.error(
                 at,
                 &format!(
@@ -133,7 +121,7 @@ fn host_node(
             );
             return None;
         };
-        found
+        (h, format!("{}_{i}", h.name))
     };
     if host.name == svc.name {
         cx.error(
