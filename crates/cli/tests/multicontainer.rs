@@ -334,6 +334,29 @@ fn a_container_whose_image_is_missing_fails_up_naming_it_and_leaves_nothing() {
     assert!(!out.status.success(), "up of a missing image succeeded");
     assert!(err.contains("container a/app"), "{err}");
     assert!(!Path::new("/run/warren/mcx").exists(), "state left behind");
+    // A container that cannot start fails `up` and takes the node's
+    // container and the containers started before it along.
+    let file = write_lab(
+        dir,
+        "mcx",
+        "name: mcx\nnodes:\n  a:\n    kind: container\n    image: busybox\n    cmd: [sleep, '3641']\n    containers:\n      - {name: ok, image: busybox, cmd: [sleep, '3642']}\n      - {name: bad, image: busybox, cmd: [/no/such/program]}\n",
+    );
+    let out = with_env(dir, &env, &["up", "-q", file.to_str().expect("path")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "up with a container that cannot start succeeded"
+    );
+    assert!(err.contains("a/bad"), "{err}");
+    assert!(!Path::new("/run/warren/mcx").exists(), "state left behind");
+    for marker in ["sleep 3641", "sleep 3642"] {
+        assert!(processes_with(marker).is_empty(), "{marker} left running");
+    }
+    assert!(
+        orphaned_warren_helpers().is_empty(),
+        "{:?}",
+        orphaned_warren_helpers()
+    );
 }
 
 /// `warren ARGS` as uid/gid 65534 (as `as_nobody`), with `env`.

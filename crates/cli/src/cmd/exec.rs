@@ -44,20 +44,8 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
             dir.display()
         )));
     };
-    // A container whose process has ended has no namespaces to join: say
-    // so, and where its output went, instead of failing to open them.
-    if let Some(rec) = st.containers.get(node)
-        && !warren_runtime::procs::ProcessId::from(*rec).alive()
-    {
-        return Err(Failure::Error(miette::miette!(
-            "node {} has exited: its process {} is gone; its output is in {}",
-            node,
-            rec.pid,
-            st.results
-                .join("logs")
-                .join(format!("{}.log", node))
-                .display()
-        )));
+    if let Some(gone) = exited(&st, node) {
+        return Err(gone);
     }
     // A terminal's type goes along, as the user's shell would have it.
     let term: Vec<(String, String)> = std::env::var("TERM")
@@ -93,13 +81,15 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     // init did (compiled before joining: the spec is a host file).
     let confinement = match st.containers.get(node) {
         Some(init) if !args.privileged => {
-            Some(warren_lab::helpers::confinement_of(init.pid).map_err(Failure::error)?)
+            let c = warren_lab::helpers::confinement_of(init.pid);
+            Some(c.map_err(|e| exited(&st, node).unwrap_or_else(|| Failure::error(e)))?)
         }
         _ => None,
     };
     // Joining namespaces needs a single-threaded process: nothing before
-    // this point started a thread.
-    ns.join().map_err(Failure::error)?;
+    // this point started a thread. The container may end meanwhile.
+    ns.join()
+        .map_err(|e| exited(&st, node).unwrap_or_else(|| Failure::error(e)))?;
     if let Some(c) = confinement {
         c.apply().map_err(Failure::error)?;
     }
@@ -112,4 +102,22 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     }
     .map_err(Failure::error)?;
     Err(Failure::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+}
+
+/// A container whose process has ended has no namespaces to join: say
+/// so, and where its output went, instead of failing to open them.
+fn exited(st: &LabState, node: &str) -> Option<Failure> {
+    let rec = st.containers.get(node)?;
+    if warren_runtime::procs::ProcessId::from(*rec).alive() {
+        return None;
+    }
+    Some(Failure::Error(miette::miette!(
+        "node {} has exited: its process {} is gone; its output is in {}",
+        node,
+        rec.pid,
+        st.results
+            .join("logs")
+            .join(format!("{node}.log"))
+            .display()
+    )))
 }

@@ -67,37 +67,61 @@ pub fn start(
         .map(|i| i.pid)
         .or_else(|| cx.state.init.map(|i| i.pid))
         .map(warren_runtime::pidns::pidns_path);
-    let mut members = Vec::with_capacity(node.containers.len());
+    let mut pod = Pod {
+        own,
+        members: Vec::with_capacity(node.containers.len()),
+    };
     for (i, m) in node.containers.iter().enumerate() {
-        let name = target(&node.name.value, &m.name.value);
-        let err = |source| NodeError::Start {
-            node: name.clone(),
-            source,
-        };
-        let image = prepared.members.get(i).ok_or_else(|| {
-            err(std::io::Error::other(
-                "its image was not resolved before it started",
-            ))
-        })?;
-        let app = App {
-            c: &m.container,
-            env: &m.env,
-            node: &node.name.value,
-            member: Some(&m.name.value),
-        };
-        let dir = oci::node_dir(cx.dir, &name);
-        let mut spec = oci::app_spec(cx.lab, &app, image, cx.state, &dir).map_err(err)?;
-        if m.pid == PidMode::Node {
-            spec.pidns.clone_from(&node_pidns);
+        match start_member(cx, node, m, prepared.members.get(i), node_pidns.as_deref()) {
+            Ok(running) => pod.members.push(running),
+            Err(e) => {
+                // What started ends with it, the node's own process too.
+                let _ = pod.stop(Stop::End {
+                    grace: std::time::Duration::ZERO,
+                });
+                return Err(e);
+            }
         }
-        let process = oci::launch(cx, &name, &spec, libc::SIGTERM).map_err(err)?;
-        members.push(Running {
-            name,
-            ready: m.ready.clone(),
-            process,
-        });
     }
-    Ok(Box::new(Pod { own, members }))
+    Ok(Box::new(pod))
+}
+
+/// Starts container `m` of `node` in the node's network namespace (and
+/// in `node_pidns` with `pid: node`).
+fn start_member(
+    cx: &StartCx<'_>,
+    node: &Node,
+    m: &Member,
+    image: Option<&images::Resolved>,
+    node_pidns: Option<&Path>,
+) -> Result<Running, NodeError> {
+    let name = target(&node.name.value, &m.name.value);
+    let err = |source| NodeError::Start {
+        node: name.clone(),
+        source,
+    };
+    let image = image.ok_or_else(|| {
+        err(std::io::Error::other(
+            "its image was not resolved before it started",
+        ))
+    })?;
+    let app = App {
+        c: &m.container,
+        env: &m.env,
+        node: &node.name.value,
+        member: Some(&m.name.value),
+    };
+    let dir = oci::node_dir(cx.dir, &name);
+    let mut spec = oci::app_spec(cx.lab, &app, image, cx.state, &dir).map_err(err)?;
+    if m.pid == PidMode::Node {
+        spec.pidns = node_pidns.map(Path::to_path_buf);
+    }
+    let process = oci::launch(cx, &name, &spec, libc::SIGTERM).map_err(err)?;
+    Ok(Running {
+        name,
+        ready: m.ready.clone(),
+        process,
+    })
 }
 
 /// How `cmd` runs in container `member` of `node`: as in a container
