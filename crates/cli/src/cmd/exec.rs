@@ -105,10 +105,12 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
 }
 
 /// A container whose process has ended has no namespaces to join: say
-/// so, and where its output went, instead of failing to open them.
+/// so, and where its output went, instead of failing to open them. One
+/// that is ending (a zombie not yet reaped) has lost its namespaces too.
 fn exited(st: &LabState, node: &str) -> Option<Failure> {
     let rec = st.containers.get(node)?;
-    if warren_runtime::procs::ProcessId::from(*rec).alive() {
+    let ns = std::path::PathBuf::from(format!("/proc/{}/ns/net", rec.pid));
+    if warren_runtime::procs::ProcessId::from(*rec).alive() && std::fs::read_link(ns).is_ok() {
         return None;
     }
     Some(Failure::Error(miette::miette!(
