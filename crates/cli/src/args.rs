@@ -565,8 +565,11 @@ pub struct VmArgs {
 pub struct ExecArgs {
     /// Lab name.
     pub name: String,
-    /// Node name.
+    /// Node name, or `NODE/CONTAINER` for one of the node's `containers:`.
     pub node: String,
+    /// One of the node's `containers:` (the same as `NODE/CONTAINER`).
+    #[arg(short = 'c', long, value_name = "CONTAINER")]
+    pub container: Option<String>,
     /// Keep stdin open (it always is; accepted for docker compatibility).
     #[arg(short = 'i', long)]
     pub interactive: bool,

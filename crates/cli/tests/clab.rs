@@ -139,7 +139,7 @@ fn refused_keys_are_errors_at_their_line_and_unapplied_ones_warnings() {
     let file = tmp.path().join("refused.clab.yml");
     std::fs::write(
         &file,
-        "name: refused\ntopology:\n  nodes:\n    a: {kind: linux, image: busybox, startup-delay: 3}\n    b: {kind: linux, image: busybox, network-mode: \"container:a\"}\n    srl: {kind: nokia_srlinux}\n",
+        "name: refused\ntopology:\n  nodes:\n    a: {kind: linux, image: busybox, startup-delay: 3}\n    b: {kind: linux, image: busybox, network-mode: \"container:nope\"}\n    srl: {kind: nokia_srlinux}\n",
     )
     .expect("write");
     let out = run(tmp.path(), &["validate", file.to_str().expect("path")]);
@@ -149,7 +149,7 @@ fn refused_keys_are_errors_at_their_line_and_unapplied_ones_warnings() {
         err.contains("refused.clab.yml:5:52"),
         "network-mode at its place:\n{err}"
     );
-    assert!(err.contains("issue 22"), "{err}");
+    assert!(err.contains("container:nope names no node"), "{err}");
     assert!(
         err.contains("refused.clab.yml:6:17"),
         "the vendor kind at its place:\n{err}"

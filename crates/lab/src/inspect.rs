@@ -2,7 +2,7 @@
 //! namespace, with each interface tied to what the lab file attached it to.
 
 use crate::apply::Built;
-use crate::proto::{InterfaceInfo, LabInfo, NodeInfo};
+use crate::proto::{ContainerInfo, InterfaceInfo, LabInfo, NodeInfo};
 use crate::state::{HUB_KEY, LabState};
 use std::collections::HashMap;
 use warren_kernel::{KernelError, OperState};
@@ -135,12 +135,14 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
                 s
             })
             .collect();
+        let containers = model.map(|m| containers(m, st)).unwrap_or_default();
         nodes.push(NodeInfo {
             name,
             kind,
             interfaces,
             routes,
             stopped: false,
+            containers,
         });
     }
     // Nodes first in file order, the hub last.
@@ -157,4 +159,33 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
         nodes,
         captures: Vec::new(),
     })
+}
+
+/// What `node`'s `containers:` are doing: the pid of each one running,
+/// the exit code of each one that has ended (its helper writes it next
+/// to its log).
+fn containers(node: &warren_topology::model::Node, st: &LabState) -> Vec<ContainerInfo> {
+    node.containers
+        .iter()
+        .map(|m| {
+            let name = crate::kinds::pod::target(&node.name.value, &m.name.value);
+            let logs = st.results.join("logs");
+            let exit = std::fs::read_to_string(logs.join(format!("{name}.exit")))
+                .ok()
+                .and_then(|t| t.trim().parse().ok());
+            let pid = st
+                .containers
+                .get(&name)
+                .filter(|p| warren_runtime::procs::ProcessId::from(**p).alive())
+                .map(|p| p.pid);
+            ContainerInfo {
+                log: logs.join(format!("{name}.log")).display().to_string(),
+                image: m.container.image.clone(),
+                // An exit code left by an earlier run of a restarted container is not this one's.
+                exit: exit.filter(|_| pid.is_none()),
+                pid,
+                name,
+            }
+        })
+        .collect()
 }

@@ -272,6 +272,24 @@ pub struct NodeInfo {
     /// Stopped by `warren node … stop` (or a node fault) and not started since.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+    /// The node's `containers:`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerInfo>,
+}
+
+/// One of a node's `containers:`, as `inspect` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    /// `NODE/CONTAINER`, which `exec` takes.
+    pub name: String,
+    /// Its image.
+    pub image: String,
+    /// Its init's host pid while it runs.
+    pub pid: Option<i32>,
+    /// Its exit code once it has ended.
+    pub exit: Option<i32>,
+    /// Its log.
+    pub log: String,
 }
 
 /// The answer to `inspect`.

@@ -183,6 +183,7 @@ fn install(
         console: None,
         notify: None,
         userns: None,
+        pidns: None,
     };
     let spec_path = tmp.join("spec.json");
     let text = serde_json::to_vec_pretty(&spec).map_err(io::Error::other);

@@ -348,10 +348,8 @@ fn start(cx: &mut NodeCx<'_>, node: &str) -> Result<(), RestartError> {
         nics: &mut no_nics,
         journal: &mut journal,
     };
-    let handle = live
-        .kind
-        .start(&mut start_cx, model, &live.prepared)
-        .map_err(node_err)?;
+    let handle =
+        crate::kinds::start(live.kind, &mut start_cx, model, &live.prepared).map_err(node_err)?;
     live.cursor = handle.console();
     live.handle = Some(handle);
     cx.nodes.record(cx.state);

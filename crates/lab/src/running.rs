@@ -80,7 +80,12 @@ impl Nodes {
     pub fn record(&self, st: &mut LabState) {
         st.containers = self
             .infos()
-            .filter_map(|(name, i)| Some((name.clone(), i.init?.into())))
+            .flat_map(|(name, i)| {
+                let own = i.init.map(|init| (name.clone(), init.into()));
+                // A node's `containers:` under `NODE/CONTAINER`.
+                let members = i.members.into_iter().map(|(m, init)| (m, init.into()));
+                own.into_iter().chain(members)
+            })
             .collect();
         st.consoles = self
             .infos()

@@ -135,6 +135,10 @@ fn waits_for(node: &warren_topology::model::Node) -> bool {
             .ready
             .as_ref()
             .is_some_and(|r| r.exec.is_some() || r.console.is_some())
+        || node
+            .containers
+            .iter()
+            .any(|m| m.ready.as_ref().is_some_and(|r| r.exec.is_some()))
 }
 
 /// Plans the bring-up of a validated lab.
@@ -143,14 +147,17 @@ pub fn plan(lab: &Lab) -> BringUp {
     let mut phases: Vec<Phase> = lab
         .nodes
         .iter()
-        .filter(|n| kinds::info(n.kind).takes_image)
+        .filter(|n| kinds::info(n.kind).takes_image || !n.containers.is_empty())
         .map(|n| Phase::Prepare {
             node: n.name.value.clone(),
+            // The node's image, then its containers' (`containers:`).
             image: n
                 .container
-                .as_ref()
-                .map(|c| c.image.clone())
-                .unwrap_or_default(),
+                .iter()
+                .map(|c| c.image.as_str())
+                .chain(n.containers.iter().map(|m| m.container.image.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "),
         })
         .collect();
     phases.push(Phase::Init);

@@ -141,6 +141,10 @@ pub struct ContainerSpec {
     /// is an unprivileged id on the host.
     #[serde(default)]
     pub userns: Option<IdRange>,
+    /// A pid namespace to join (`/proc/PID/ns/pid`) instead of creating
+    /// one: a node's application container sharing the node's processes.
+    #[serde(default)]
+    pub pidns: Option<PathBuf>,
 }
 
 /// Where a container's init finds [`ContainerSpec::notify`].
@@ -312,12 +316,33 @@ pub fn launch(
         (stdio, _) => stdio,
     };
     if let Some(range) = spec.userns {
+        if spec.pidns.is_some() {
+            // The node's pid namespace belongs to the host's user
+            // namespace: a process in a user namespace of its own cannot
+            // join it.
+            return Err(setup_io("joining the node's pid namespace")(
+                io::Error::other(
+                    "a container in a user namespace of its own (userns: true) cannot share the node's pid namespace (pid: node)",
+                ),
+            ));
+        }
         return launch_in_userns(spec, range, &confinement, stdio, on_start);
     }
-    // Only the pid namespace is unshared here (it applies to the child);
+    // Only the pid namespace is unshared (or joined) here (it applies to the child);
     // the child unshares the rest itself, so that its pivot_root cannot
     // move this process's root along with its own.
-    unshare(CloneFlags::CLONE_NEWPID).map_err(setup("creating the container's pid namespace"))?;
+    match &spec.pidns {
+        Some(path) => {
+            let f = File::open(path).map_err(setup_io(format!(
+                "opening pid namespace {}",
+                path.display()
+            )))?;
+            setns(&f, CloneFlags::CLONE_NEWPID)
+                .map_err(setup("joining the node's pid namespace"))?;
+        }
+        None => unshare(CloneFlags::CLONE_NEWPID)
+            .map_err(setup("creating the container's pid namespace"))?,
+    }
     // The child reports a failure before exec on this pipe; exec closes it.
     let (rd, wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(setup("creating a pipe"))?;

@@ -186,6 +186,43 @@ pub struct Node {
     /// containerlab's `clab-LAB-NODE`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// Application containers that run in the node's namespaces
+    /// (`containers:`), each from its own image, started once the node's
+    /// own process has started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<Member>,
+}
+
+/// One entry of a node's `containers:`: an application container in the
+/// node's network namespace, with its own root, logs, exit code and
+/// readiness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Its name, unique in the node; `warren exec LAB NODE/NAME` reaches it.
+    pub name: Spanned<String>,
+    /// Its image and process settings.
+    pub container: ContainerSpec,
+    /// Its environment (the node's `env:` is not inherited).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// How to know it is up (`ready.exec` only: it has no console).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<Ready>,
+    /// Whose pid namespace it runs in.
+    #[serde(default)]
+    pub pid: PidMode,
+}
+
+/// Whose pid namespace a node's member container runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PidMode {
+    /// One of its own, where its command is pid 1 (the default).
+    #[default]
+    Own,
+    /// The node's: a container or system node's init's, or the lab's for
+    /// a netns node (as `docker run --pid container:NODE`).
+    Node,
 }
 
 impl Node {
@@ -194,6 +231,11 @@ impl Node {
         self.interfaces
             .iter()
             .find(|i| i.name == name || i.altname.as_deref() == Some(name))
+    }
+
+    /// The container called `name` of the node's `containers:`.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.containers.iter().find(|m| m.name.value == name)
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::decode::{Cx, Fields};
 use crate::model::{
     Accel, Bind, CloudInitSpec, Command, ConsoleSpec, Distribution, Firmware, Impair, NetconfSpec,
-    NodeKind, Ready, TunnelType,
+    NodeKind, PidMode, Ready, TunnelType,
 };
 use crate::span::{Span, Spanned};
 use crate::values::{CapabilityName, Duration, IfAddr, Mac, Percent, Prefix, Rate};
@@ -62,6 +62,23 @@ pub const NODE_KEYS: &[&str] = &[
     "qemu_args",
     "netconf",
     "cloud_init",
+    "containers",
+];
+/// Keys of an entry of a node's `containers:`.
+pub const MEMBER_KEYS: &[&str] = &[
+    "name",
+    "image",
+    "cmd",
+    "entrypoint",
+    "workdir",
+    "user",
+    "env",
+    "binds",
+    "capabilities",
+    "cap_drop",
+    "privileged",
+    "ready",
+    "pid",
 ];
 /// Which node kinds take a node key; keys not listed apply to every kind.
 pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
@@ -75,6 +92,8 @@ pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
         "cloud_init" => Some(VM),
         "kernel" | "initrd" | "append" | "disk" | "firmware" | "memory" | "cpus" | "accel"
         | "nic_model" | "qemu_args" | "console" => Some(VM),
+        // Members join the node's network namespace, which a vm has not.
+        "containers" => Some(&[NodeKind::Netns, NodeKind::Container, NodeKind::System]),
         _ => None,
     }
 }
@@ -172,6 +191,30 @@ pub(crate) struct RawNode {
     pub(crate) keys: Vec<(&'static str, Span)>,
     /// Further host names (not a lab file key: containerlab's `clab-LAB-NODE`).
     pub(crate) aliases: Vec<String>,
+    pub(crate) containers: Option<Vec<RawMember>>,
+}
+
+/// An entry of a node's `containers:` as written.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawMember {
+    /// The entry itself, where a missing `name` or `image` is reported.
+    pub(crate) span: Span,
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) image: Option<Spanned<String>>,
+    pub(crate) cmd: Option<Vec<String>>,
+    pub(crate) entrypoint: Option<Vec<String>>,
+    pub(crate) workdir: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) binds: Vec<Bind>,
+    pub(crate) capabilities: Vec<String>,
+    pub(crate) cap_drop: Vec<String>,
+    pub(crate) privileged: bool,
+    pub(crate) ready: Option<Ready>,
+    /// Where `ready` is written when it has a `console` regex, which a
+    /// member cannot have: it has no console.
+    pub(crate) ready_console: Option<Span>,
+    pub(crate) pid: PidMode,
 }
 
 impl RawNode {
@@ -210,6 +253,7 @@ impl RawNode {
         or(&mut self.qemu_args, &d.qemu_args);
         or(&mut self.netconf, &d.netconf);
         or(&mut self.cloud_init, &d.cloud_init);
+        or(&mut self.containers, &d.containers);
         for map in [(&mut self.env, &d.env), (&mut self.sysctls, &d.sysctls)] {
             let (own, inherited) = map;
             let mut merged: Vec<(String, String)> = inherited
@@ -569,7 +613,61 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
     n.qemu_args = f.get("qemu_args").and_then(|v| argv(cx, v, "qemu_args"));
     n.netconf = f.get("netconf").and_then(|v| netconf(cx, v));
     n.cloud_init = f.get("cloud_init").and_then(|v| cloud_init(cx, v));
+    n.containers = f.get("containers").and_then(|v| members(cx, v));
     Some(n)
+}
+
+/// `containers:`: a list of application containers in the node.
+fn members(cx: &mut Cx<'_>, v: &Node) -> Option<Vec<RawMember>> {
+    let items = cx.list(v, "containers")?;
+    items.iter().map(|i| member(cx, i)).collect()
+}
+
+fn member(cx: &mut Cx<'_>, v: &Node) -> Option<RawMember> {
+    let f = cx.fields(v, "a container", MEMBER_KEYS)?;
+    let ready_at = f.get("ready").map(|r| r.span);
+    let ready = f.get("ready").and_then(|r| ready(cx, r));
+    Some(RawMember {
+        span: v.span,
+        name: f.get("name").and_then(|v| cx.string(v, "name")),
+        image: f.get("image").and_then(|v| cx.string(v, "image")),
+        cmd: f.get("cmd").and_then(|v| argv(cx, v, "cmd")),
+        entrypoint: f.get("entrypoint").and_then(|v| argv(cx, v, "entrypoint")),
+        workdir: f
+            .get("workdir")
+            .and_then(|v| cx.string(v, "workdir"))
+            .map(|s| s.value),
+        user: f
+            .get("user")
+            .and_then(|v| cx.string(v, "user"))
+            .map(|s| s.value),
+        env: f
+            .get("env")
+            .and_then(|e| cx.string_map(e, "env"))
+            .unwrap_or_default(),
+        binds: f
+            .get("binds")
+            .and_then(|v| binds(cx, v))
+            .unwrap_or_default(),
+        capabilities: f
+            .get("capabilities")
+            .and_then(|v| capabilities(cx, v, "capabilities"))
+            .unwrap_or_default(),
+        cap_drop: f
+            .get("cap_drop")
+            .and_then(|v| capabilities(cx, v, "cap_drop"))
+            .unwrap_or_default(),
+        privileged: f
+            .get("privileged")
+            .and_then(|v| cx.boolean(v, "privileged"))
+            .unwrap_or(false),
+        ready_console: ready_at.filter(|_| ready.as_ref().is_some_and(|r| r.console.is_some())),
+        ready,
+        pid: f
+            .get("pid")
+            .and_then(|v| cx.choice(v, "pid", &[("own", PidMode::Own), ("node", PidMode::Node)]))
+            .unwrap_or_default(),
+    })
 }
 
 /// `exec`: a string, or a list whose items are strings (through `sh -c`) or lists (argv).

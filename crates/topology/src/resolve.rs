@@ -6,10 +6,10 @@
 use crate::decode::Cx;
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::model::{
-    Attachment, CaptureMode, ContainerSpec, Endpoint, Interface, Lab, Link, Network, Node,
+    Attachment, CaptureMode, ContainerSpec, Endpoint, Interface, Lab, Link, Member, Network, Node,
     NodeKind, Route, Tunnel, VmSpec,
 };
-use crate::raw::{RawLab, RawNode, kinds_taking};
+use crate::raw::{RawLab, RawMember, RawNode, kinds_taking};
 use crate::span::{Span, Spanned};
 use std::collections::{BTreeMap, HashMap};
 
@@ -202,6 +202,7 @@ fn forward(
 /// A node with defaults applied and no interfaces yet.
 fn node(name: &Spanned<String>, n: RawNode) -> Node {
     let kind = n.kind.map_or(NodeKind::Netns, |k| k.value);
+    let containers = n.containers.iter().flatten().filter_map(member).collect();
     let container = matches!(kind, NodeKind::Container | NodeKind::System).then(|| ContainerSpec {
         image: n.image.map(|i| i.value).unwrap_or_default(),
         cmd: n.cmd,
@@ -245,6 +246,100 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
             .filter(|_| matches!(kind, NodeKind::System | NodeKind::Vm)),
         interfaces: Vec::new(),
         aliases: n.aliases,
+        containers,
+    }
+}
+
+/// A `containers:` entry; `None` without a name (reported by [`check_node`]).
+fn member(m: &RawMember) -> Option<Member> {
+    Some(Member {
+        name: m.name.clone()?,
+        container: ContainerSpec {
+            image: m
+                .image
+                .as_ref()
+                .map(|i| i.value.clone())
+                .unwrap_or_default(),
+            cmd: m.cmd.clone(),
+            entrypoint: m.entrypoint.clone(),
+            workdir: m.workdir.clone(),
+            user: m.user.clone(),
+            binds: m.binds.clone(),
+            capabilities: m.capabilities.clone(),
+            provision: false,
+            privileged: m.privileged,
+            cap_drop: m.cap_drop.clone(),
+            // The node's user namespace setting is not a member's.
+            userns: false,
+        },
+        env: m.env.iter().cloned().collect(),
+        ready: m.ready.clone(),
+        pid: m.pid,
+    })
+}
+
+/// A node's `containers:`: each has a valid name unique in the node, and
+/// an image; its readiness is a probe, since it has no console.
+fn check_members(cx: &mut Cx<'_>, node: &Spanned<String>, own: &RawNode) {
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    for m in own.containers.iter().flatten() {
+        let Some(name) = &m.name else {
+            cx.error(
+                "warren::missing-key",
+                m.span,
+                format!("a container of node `{}` has no `name`", node.value),
+                "no name",
+            );
+            continue;
+        };
+        if let Some(p) = node_name_problem(&name.value) {
+            let p = p.replacen("node name", "container name", 1);
+            cx.error(
+                "warren::container-name",
+                name.span,
+                p,
+                "invalid container name",
+            );
+        }
+        if let Some(first) = seen.insert(&name.value, name.span) {
+            let line = cx.line_of(first);
+            cx.push(
+                Diagnostic::error(
+                    "warren::duplicate-container",
+                    name.span,
+                    format!(
+                        "node `{}` has two containers called `{}`",
+                        node.value, name.value
+                    ),
+                    "second container of this name",
+                )
+                .with_help(format!(
+                    "the first is on line {line}; give each its own name"
+                )),
+            );
+        }
+        if m.image.is_none() {
+            cx.error(
+                "warren::missing-key",
+                name.span,
+                format!("container `{}/{}` needs an `image`", node.value, name.value),
+                "no image",
+            );
+        }
+        if let Some(at) = m.ready_console {
+            cx.push(
+                Diagnostic::error(
+                    "warren::no-console",
+                    at,
+                    format!(
+                        "container `{}/{}` has no console for `ready.console`",
+                        node.value, name.value
+                    ),
+                    "console regex on a container",
+                )
+                .with_help("probe it with `ready.exec`"),
+            );
+        }
     }
 }
 
@@ -253,6 +348,7 @@ fn check_node(cx: &mut Cx<'_>, name: &Spanned<String>, own: &RawNode, node: &Nod
     if let Some(p) = node_name_problem(&name.value) {
         cx.error("warren::node-name", name.span, p, "invalid node name");
     }
+    check_members(cx, name, own);
     let kind = node.kind;
     for (key, span) in &own.keys {
         let Some(kinds) = kinds_taking(key) else {

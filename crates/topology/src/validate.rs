@@ -367,6 +367,27 @@ impl Refs<'_, '_, '_> {
         None
     }
 
+    /// Where a command runs: a node, or `NODE/CONTAINER`, one of its
+    /// `containers:`.
+    fn exec_target(&mut self, r: &Spanned<String>) {
+        let Some((node, member)) = r.value.split_once('/') else {
+            self.node(r);
+            return;
+        };
+        let Some(n) = self.lab.node(node) else {
+            self.node(&Spanned::new(node.to_string(), r.span));
+            return;
+        };
+        if n.member(member).is_none() {
+            let names: Vec<String> = n
+                .containers
+                .iter()
+                .map(|m| format!("{node}/{}", m.name.value))
+                .collect();
+            self.unknown("container", r, &names);
+        }
+    }
+
     fn segment(&mut self, r: &Spanned<String>) {
         if !self.segments.contains(&r.value) {
             let segments = self.segments.clone();
@@ -420,7 +441,7 @@ impl Refs<'_, '_, '_> {
     fn action(&mut self, action: &StepAction, faults: &[String]) {
         match action {
             StepAction::Exec(e) => {
-                self.node(&e.node);
+                self.exec_target(&e.node);
             }
             StepAction::Ping(p) => {
                 self.node(&p.from);

@@ -42,7 +42,7 @@ fn set(keys: &[&str]) -> BTreeSet<String> {
 #[test]
 fn schema_keys_match_the_decoder() {
     let s = schema();
-    let cases: [(&str, &[&str]); 23] = [
+    let cases: [(&str, &[&str]); 24] = [
         ("", raw::LAB_KEYS),
         ("/$defs/node", raw::NODE_KEYS),
         ("/$defs/link", raw::LINK_KEYS),
@@ -66,6 +66,7 @@ fn schema_keys_match_the_decoder() {
         ("/$defs/capture_check", steps::CAPTURE_KEYS),
         ("/$defs/wait_step", steps::WAIT_KEYS),
         ("/properties/capture", raw::CAPTURE_KEYS),
+        ("/$defs/member", raw::MEMBER_KEYS),
     ];
     for (pointer, decoder) in cases {
         assert_eq!(keys(&s, pointer), set(decoder), "keys of {pointer:?}");

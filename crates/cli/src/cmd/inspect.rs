@@ -52,6 +52,22 @@ pub fn print_table(info: &LabInfo) {
     print!("{}", crate::table::render(&rows));
 }
 
+/// One line per container of the nodes' `containers:`, if there are any.
+fn print_containers(info: &LabInfo) {
+    let mut rows = vec![["CONTAINER", "IMAGE", "STATE", "LOG"].map(String::from)];
+    for c in info.nodes.iter().flat_map(|n| &n.containers) {
+        let state = match (c.pid, c.exit) {
+            (Some(pid), _) => format!("running (pid {pid})"),
+            (None, Some(code)) => format!("exited ({code})"),
+            (None, None) => "stopped".into(),
+        };
+        rows.push([c.name.clone(), c.image.clone(), state, c.log.clone()]);
+    }
+    if rows.len() > 1 {
+        print!("{}", crate::table::render(&rows));
+    }
+}
+
 pub fn run(args: &InspectArgs) -> Result<(), Failure> {
     let dir = state::lab_dir(&args.name);
     match LabState::read(&dir).map_err(Failure::error)? {
@@ -88,6 +104,7 @@ pub fn run(args: &InspectArgs) -> Result<(), Failure> {
             println!("route {}: {r}", n.name);
         }
     }
+    print_containers(&info);
     if !info.captures.is_empty() {
         let mut rows = vec![["CAPTURE", "FRAMES", "DROPPED", "FILE"].map(String::from)];
         for c in &info.captures {

@@ -270,6 +270,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         userns: args
             .userns
             .then(|| warren_runtime::security::idmap::IdRange::for_name(&name)),
+        pidns: None,
     };
     let result = if tty {
         let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;

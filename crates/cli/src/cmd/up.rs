@@ -116,6 +116,19 @@ impl LabArgs {
                 })?;
                 images.insert(c.image.clone(), image);
             }
+            // The node's `containers:` take images too.
+            for m in &node.containers {
+                let image = &m.container.image;
+                if !warren_lab::images::is_path(image) && !images.contains_key(image) {
+                    let resolved = warren_lab::images::resolve(image, progress).map_err(|e| {
+                        Failure::Error(Failure::report(e).wrap_err(format!(
+                            "image of container {}/{}",
+                            node.name.value, m.name.value
+                        )))
+                    })?;
+                    images.insert(image.clone(), resolved);
+                }
+            }
         }
         let program =
             std::env::current_exe().map_err(|e| miette::miette!("finding this executable: {e}"))?;

@@ -218,12 +218,19 @@ impl Lab {
         })
     }
 
-    /// A node, to run commands in (netns, container and system nodes).
+    /// A node, to run commands in (netns, container and system nodes);
+    /// `NODE/CONTAINER` names one of its `containers:`.
     pub fn node(&self, name: &str) -> Node<'_> {
         Node {
             lab: self,
             name: name.to_string(),
         }
+    }
+
+    /// One of `node`'s `containers:`, to run commands in: the same as
+    /// `node("NODE/CONTAINER")`.
+    pub fn container(&self, node: &str, container: &str) -> Node<'_> {
+        self.node(&crate::kinds::pod::target(node, container))
     }
 
     /// A vm node's serial console.

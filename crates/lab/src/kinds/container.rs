@@ -93,6 +93,7 @@ impl NodeHandle for Running {
             init: Some(self.process.init),
             pids: vec![self.process.init.pid],
             console_socket: None,
+            members: Vec::new(),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use warren_topology::Lab;
-use warren_topology::model::Node;
+use warren_topology::model::{Node, Ready};
 
 /// A command to run in a node, as a client asks for it.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +45,16 @@ pub enum ExecError {
     /// The lab has no such node.
     #[error("no node called {0}")]
     NoNode(String),
+    /// The node has no container of that name in its `containers:`.
+    #[error("node {node} has no container called {container} (its containers: {known})")]
+    NoContainer {
+        /// Node.
+        node: String,
+        /// The container asked for.
+        container: String,
+        /// The node's containers, comma-separated.
+        known: String,
+    },
     /// The node's kind takes no commands.
     #[error("{node} is a {kind} node; run commands there with console_run")]
     NoCommands {
@@ -55,12 +65,20 @@ pub enum ExecError {
     },
 }
 
-/// How `cmd` runs in `node` of `lab`, as its kind says.
+/// How `cmd` runs in `node` of `lab`, as its kind says; `NODE/CONTAINER`
+/// names one of the node's `containers:` (see [`super::pod`]).
 pub fn exec_spec(lab: &Lab, node: &str, cmd: &ExecCommand<'_>) -> Result<ExecSpec, ExecError> {
+    let (node, member) = match node.split_once('/') {
+        Some((n, m)) => (n, Some(m)),
+        None => (node, None),
+    };
     let n = lab
         .node(node)
         .ok_or_else(|| ExecError::NoNode(node.to_string()))?;
-    super::of(n.kind).exec(&lab.name, n, cmd)
+    match member {
+        None => super::of(n.kind).exec(&lab.name, n, cmd),
+        Some(m) => super::pod::exec(&lab.name, n, m, cmd),
+    }
 }
 
 /// The environment a command in a node that shares the host's view of
@@ -103,13 +121,23 @@ pub fn spawn_command(st: &LabState, node: &str, argv: &[String], program: &Path)
 
 /// Runs a node's `ready.exec` probe until it exits 0 or time runs out.
 pub fn wait_probe(node: &Node, cx: &ReadyCx<'_>) -> Result<(), NodeError> {
-    let Some(ready) = &node.ready else {
+    probe_until_ready(&node.name.value, node.ready.as_ref(), cx)
+}
+
+/// Runs the `ready.exec` probe of `ready` in `target` (a node, or
+/// `NODE/CONTAINER`) until it exits 0 or time runs out.
+pub(super) fn probe_until_ready(
+    target: &str,
+    ready: Option<&Ready>,
+    cx: &ReadyCx<'_>,
+) -> Result<(), NodeError> {
+    let Some(ready) = ready else {
         return Ok(());
     };
     let Some(probe) = &ready.exec else {
         return Ok(());
     };
-    let name = node.name.value.clone();
+    let name = target.to_string();
     let timeout = ready
         .timeout
         .map_or(Duration::from_secs(60), |d| d.to_std());

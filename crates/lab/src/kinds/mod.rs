@@ -13,6 +13,7 @@ mod container;
 mod exec;
 mod netns;
 pub(crate) mod oci;
+pub mod pod;
 pub mod system;
 pub mod vm;
 
@@ -29,6 +30,7 @@ use warren_topology::model::{Node, NodeKind};
 
 pub use exec::{ExecCommand, ExecError, ExecSpec, exec_spec, spawn_command, wait_probe};
 pub use oci::{Spawn, Spawner};
+pub use pod::{prepare, start};
 
 /// What a kind is, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,8 @@ pub struct KindInfo {
 pub struct Prepared {
     /// The node's image, for kinds that take one.
     pub image: Option<images::Resolved>,
+    /// The images of the node's `containers:`, in their order.
+    pub members: Vec<images::Resolved>,
 }
 
 /// What starting a node needs of the lab.
@@ -124,6 +128,8 @@ pub struct HandleInfo {
     pub pids: Vec<i32>,
     /// The socket `warren console` attaches to.
     pub console_socket: Option<std::path::PathBuf>,
+    /// The init of each of the node's `containers:`, by `NODE/CONTAINER`.
+    pub members: Vec<(String, ProcessId)>,
 }
 
 /// A node kind. Implementations are stateless; the running node is the

@@ -61,16 +61,21 @@ impl Spawner {
 /// here (pulled into the store if missing).
 pub(super) fn resolve(node: &Node, given: Option<images::Resolved>) -> Result<Prepared, NodeError> {
     let c = node.container.clone().unwrap_or_default();
-    if let Some(image) = given {
+    if given.is_some() {
         tracing::debug!(node = %node.name.value, image = %c.image, "image resolved by up");
-        return Ok(Prepared { image: Some(image) });
     }
-    let image = images::resolve(&c.image, false).map_err(|source| NodeError::Image {
-        node: node.name.value.clone(),
-        image: c.image.clone(),
-        source: Box::new(source),
-    })?;
-    Ok(Prepared { image: Some(image) })
+    let image = match given {
+        Some(image) => image,
+        None => images::resolve(&c.image, false).map_err(|source| NodeError::Image {
+            node: node.name.value.clone(),
+            image: c.image.clone(),
+            source: Box::new(source),
+        })?,
+    };
+    Ok(Prepared {
+        image: Some(image),
+        ..Prepared::default()
+    })
 }
 
 /// The image [`resolve`] found for `node`.
@@ -102,6 +107,37 @@ pub(super) fn spec_for(
     dir: &Path,
 ) -> io::Result<ContainerSpec> {
     let c = node.container.clone().unwrap_or_default();
+    let app = App {
+        c: &c,
+        env: &node.env,
+        node: &node.name.value,
+        member: None,
+    };
+    app_spec(lab, &app, image, st, dir)
+}
+
+/// What an application container is made of: the node's own (a
+/// container or system node) or one of its `containers:`.
+pub(super) struct App<'a> {
+    /// Image and process settings.
+    pub c: &'a warren_topology::model::ContainerSpec,
+    /// Environment over the image's.
+    pub env: &'a std::collections::BTreeMap<String, String>,
+    /// The node whose network namespace it runs in.
+    pub node: &'a str,
+    /// Its name among the node's `containers:`, for a member.
+    pub member: Option<&'a str>,
+}
+
+/// The spec of `app` in its node's network namespace (see [`spec_for`]).
+pub(super) fn app_spec(
+    lab: &Lab,
+    app: &App<'_>,
+    image: &images::Resolved,
+    st: &LabState,
+    dir: &Path,
+) -> io::Result<ContainerSpec> {
+    let c = app.c.clone();
     if c.userns && st.rootless {
         // The lab's own user namespace maps one id: there is no block to
         // give a node (and the whole lab is confined by it already).
@@ -117,12 +153,15 @@ pub(super) fn spec_for(
     let entrypoint = c.entrypoint.unwrap_or_else(|| image.entrypoint.clone());
     let cmd = c.cmd.unwrap_or_else(|| image.cmd.clone());
     let mut env = image.env.clone();
-    for (k, v) in &node.env {
+    for (k, v) in app.env {
         env.retain(|(key, _)| key != k);
         env.push((k.clone(), v.clone()));
     }
     env.push(("WARREN_LAB".into(), lab.name.clone()));
-    env.push(("WARREN_NODE".into(), node.name.value.clone()));
+    env.push(("WARREN_NODE".into(), app.node.to_string()));
+    if let Some(m) = app.member {
+        env.push(("WARREN_CONTAINER".into(), m.to_string()));
+    }
     Ok(ContainerSpec {
         rootfs: Rootfs::Overlay {
             lowers: image.layers.clone(),
@@ -131,8 +170,8 @@ pub(super) fn spec_for(
             merged,
             scratch: None,
         },
-        netns: st.netns_path(&node.name.value),
-        hostname: node.name.value.clone(),
+        netns: st.netns_path(app.node),
+        hostname: app.node.to_string(),
         argv: entrypoint.into_iter().chain(cmd).collect(),
         env,
         workdir: c.workdir.unwrap_or_else(|| image.workdir.clone()),
@@ -161,6 +200,7 @@ pub(super) fn spec_for(
         userns: c
             .userns
             .then(|| warren_runtime::security::idmap::IdRange::for_name(&lab.name)),
+        pidns: None,
     })
 }
 
@@ -236,11 +276,15 @@ pub(super) fn launch(
         serde_json::to_vec_pretty(spec).map_err(io::Error::other)?,
     )?;
     let logs = cx.state.results.join("logs");
-    std::fs::create_dir_all(&logs)?;
+    let log_path = logs.join(format!("{name}.log"));
+    // A member's (`NODE/CONTAINER`) log is in its node's folder.
+    if let Some(parent) = log_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let log = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(logs.join(format!("{name}.log")))?;
+        .open(&log_path)?;
     let pid_file = dir.join("init.pid");
     // A pid left by an earlier run of the node is not this one's.
     let _ = std::fs::remove_file(&pid_file);
@@ -273,13 +317,20 @@ pub(super) fn launch(
 fn wait_for_pid(pid_file: &Path, helper: &mut Child) -> io::Result<ProcessId> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(text) = std::fs::read_to_string(pid_file)
-            && let Ok(pid) = text.trim().parse::<i32>()
-            && let Some(id) = ProcessId::of(pid)
-        {
+        let pid = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok());
+        if let Some(id) = pid.and_then(ProcessId::of) {
             return Ok(id);
         }
         if let Some(status) = helper.try_wait()? {
+            // A command that ran and ended at once (its helper wrote the
+            // pid, then the exit code) started: its exit code says how it
+            // went. The start time of 0 is no process's, so the record
+            // never names a live one.
+            if let Some(pid) = pid {
+                return Ok(ProcessId { pid, start: 0 });
+            }
             return Err(io::Error::other(format!(
                 "the container exited before it started ({status}); see its log"
             )));

@@ -298,6 +298,7 @@ impl NodeHandle for Running {
                 .into_iter()
                 .collect(),
             console_socket: self.vm.as_ref().map(|v| v.console_socket().to_path_buf()),
+            members: Vec::new(),
         }
     }
 }

@@ -240,12 +240,7 @@ impl Run<'_> {
         match phase {
             Phase::Prepare { node, .. } => {
                 let n = model_of(self.lab, node)?;
-                let image = n
-                    .container
-                    .as_ref()
-                    .and_then(|c| self.images.get(&c.image).cloned());
-                let p = kinds::of(n.kind)
-                    .prepare(n, self.program, image)
+                let p = kinds::prepare(kinds::of(n.kind), n, self.program, &self.images)
                     .map_err(node_err)?;
                 self.prepared.insert(node.clone(), p);
             }
@@ -383,9 +378,7 @@ impl Run<'_> {
             nics: &mut built.nics,
             journal: &mut self.journal,
         };
-        let handle = live
-            .kind
-            .start(&mut cx, model, &live.prepared)
+        let handle = kinds::start(live.kind, &mut cx, model, &live.prepared)
             .map_err(|e| SupervisorError::Node(Box::new(e)))?;
         live.handle = Some(handle);
         nodes.record(&mut self.st);

@@ -113,7 +113,9 @@ fn stream_exec(stream: &UnixStream, req: ExecAction, shared: &Shared) {
             ..Default::default()
         };
         match kinds::exec_spec(&r.lab, &req.node, &cmd) {
-            Err(e @ kinds::ExecError::NoNode(_)) => Err(Reply::err("not-found", &e)),
+            Err(e @ (kinds::ExecError::NoNode(_) | kinds::ExecError::NoContainer { .. })) => {
+                Err(Reply::err("not-found", &e))
+            }
             Err(e) => Err(Reply::err("bad-request", &e)),
             Ok(spec) => {
                 let mut cmd = kinds::spawn_command(&r.state, &req.node, &spec.argv, &r.program);

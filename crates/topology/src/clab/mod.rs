@@ -9,6 +9,7 @@
 
 mod link;
 mod mgmt;
+mod netmode;
 mod node;
 
 use crate::decode::{Cx, Fields};
@@ -194,6 +195,7 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
         .unwrap_or_default();
     let mut out = Built::default();
     let mut containers = Vec::new();
+    let mut joiners = Vec::new();
     if let Some(nodes) = t.get("nodes").and_then(|n| cx.mapping(n, "topology.nodes")) {
         for (k, v) in nodes {
             let Some(node_name) = cx.string(k, "a node name") else {
@@ -202,6 +204,10 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
             let own = node::def(cx, v, &format!("node `{}`", node_name.value));
             let r = levels.resolve(cx, &node_name, &own);
             if let Some(raw) = kind(cx, &node_name, &r, &env_files, &mut out) {
+                if let Some(host) = netmode::host_of(&r.def) {
+                    joiners.push(netmode::joiner(cx, node_name, host, &r.def, raw));
+                    continue;
+                }
                 let host = host_name(&prefix, &name.value, &node_name.value);
                 let raw = RawNode {
                     aliases: host.into_iter().collect(),
@@ -219,6 +225,7 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
             "no nodes",
         );
     }
+    netmode::join(cx, joiners, &mut out);
     if let Some(l) = t.get("links") {
         link::links(cx, l, &mut out);
     }
@@ -440,18 +447,8 @@ fn container(
                 );
                 return None;
             }
-            m if m.starts_with("container:") => {
-                cx.push(
-                    Diagnostic::error(
-                        "warren::clab-unsupported",
-                        mode.span,
-                        format!("`network-mode: {m}` needs nodes of several containers sharing one namespace, which warren does not run yet (issue 22)"),
-                        "refused",
-                    )
-                    .with_help("link the two nodes instead, or run both programs in one node"),
-                );
-                return None;
-            }
+            // One of that node's containers (see `netmode.rs`).
+            m if m.starts_with("container:") => {}
             m => {
                 cx.error(
                     "warren::bad-value",

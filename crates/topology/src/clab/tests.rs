@@ -273,7 +273,7 @@ fn refused_kinds_modes_and_links_are_errors_at_their_place() {
 topology:
   nodes:
     srl: {kind: nokia_srlinux, image: ghcr.io/nokia/srlinux}
-    side: {kind: linux, image: i, network-mode: "container:srl"}
+    side: {kind: linux, image: i, network-mode: "container:nope"}
     ext: {kind: ext-container}
     a: {kind: linux, image: i, startup-delay: 5}
   links:
@@ -289,9 +289,9 @@ topology:
     };
     let vendor = find("nokia_srlinux");
     assert_eq!((vendor.0, vendor.1, vendor.2), (true, 4, 17));
-    let side = find("container:srl");
+    let side = find("container:nope");
     assert_eq!((side.0, side.1), (true, 5));
-    assert!(side.3.contains("issue 22"));
+    assert!(side.3.contains("names no node"), "{side:?}");
     assert_eq!(find("ext-container").1, 6);
     let delay = find("startup-delay");
     assert_eq!((delay.0, delay.1), (false, 7), "a warning, not an error");

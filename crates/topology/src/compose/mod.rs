@@ -13,6 +13,7 @@ pub mod interpolate;
 mod link;
 mod netem;
 pub mod network_file;
+mod network_mode;
 mod offset;
 mod service;
 pub mod words;
@@ -210,6 +211,11 @@ fn targets(
     };
     if let Some(s) = e.str("service") {
         return match services.iter().find(|x| x.name == s) {
+            Some(svc) if svc.joins.is_some() => {
+                let mode = svc.joins.as_deref().unwrap_or_default();
+                errors.push(format!("{}: service {s} has network_mode {mode} and no interfaces of its own; link the service whose network it shares", e.at(key)));
+                Vec::new()
+            }
             Some(svc) if svc.node.is_some() => (1..=svc.replicas)
                 .map(|i| (format!("{s}_{i}"), i - 1))
                 .collect(),
@@ -225,28 +231,35 @@ fn targets(
         };
     }
     if let Some(c) = e.str("container") {
-        for svc in services {
-            for i in 1..=svc.replicas {
-                let names = [
-                    format!("{project}-{}-{i}", svc.name),
-                    format!("{project}_{}_{i}", svc.name),
-                    format!("{}_{i}", svc.name),
-                ];
-                if names.iter().any(|n| n == c)
-                    || (svc.replicas == 1 && svc.container_name.as_deref() == Some(c))
-                {
-                    return match svc.node {
-                        Some(_) => vec![(format!("{}_{i}", svc.name), i - 1)],
-                        None => Vec::new(),
-                    };
-                }
-            }
+        if let Some((svc, i)) = container(services, project, c) {
+            return match svc.node {
+                Some(_) => vec![(format!("{}_{i}", svc.name), i - 1)],
+                None => Vec::new(),
+            };
         }
         errors.push(format!("{}: no container called {c}", e.at(key)));
         return Vec::new();
     }
     errors.push(format!("{}: needs `service` or `container`", e.origin));
     Vec::new()
+}
+
+/// The service and replica (from 1) of the container Compose would call
+/// `c`: `PROJECT-SERVICE-N`, `PROJECT_SERVICE_N`, `SERVICE_N`, or a
+/// single replica's `container_name`.
+fn container<'s>(services: &'s [Service], project: &str, c: &str) -> Option<(&'s Service, u32)> {
+    services.iter().find_map(|svc| {
+        (1..=svc.replicas).find_map(|i| {
+            let names = [
+                format!("{project}-{}-{i}", svc.name),
+                format!("{project}_{}_{i}", svc.name),
+                format!("{}_{i}", svc.name),
+            ];
+            let named = names.iter().any(|n| n == c)
+                || (svc.replicas == 1 && svc.container_name.as_deref() == Some(c));
+            named.then_some((svc, i))
+        })
+    })
 }
 
 /// Converts the compose files and network files in `input` into a lab file.
@@ -406,6 +419,7 @@ pub fn convert(input: &Input) -> Converted {
             }
         }
     }
+    network_mode::join(&mut cx, &services, &input.name, &mut out);
     let mut errors = std::mem::take(&mut cx.errors);
     let mut notes = std::mem::take(&mut cx.notes);
     let link_opts = link::Options {

@@ -60,6 +60,9 @@ pub(super) struct Service {
     /// The node, or `None` when the service could not be converted (its
     /// errors are reported; links to it then add none of their own).
     pub(super) node: Option<Map<String, Value>>,
+    /// `network_mode: service:X` or `container:X` as written: the service
+    /// runs as containers of X's node instead of as nodes of its own.
+    pub(super) joins: Option<String>,
 }
 
 pub(super) fn argv_or_string(v: &Value) -> Option<Value> {
@@ -107,7 +110,7 @@ fn pairs(v: &Value) -> Vec<(String, Option<String>)> {
 }
 
 /// The sysctls that make a node route as a container on a Docker host does.
-const FORWARDING: &[&str] = &["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
+pub(super) const FORWARDING: &[&str] = &["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"];
 
 pub(super) fn service(cx: &mut Cx<'_>, input: &Input, name: &str, svc: &Value) -> Service {
     let base = format!("/services/{}", super::pointer_key(name));
@@ -117,6 +120,7 @@ pub(super) fn service(cx: &mut Cx<'_>, input: &Input, name: &str, svc: &Value) -
         container_name: None,
         replicas: 1,
         node: None,
+        joins: None,
     };
     let Some(map) = svc.as_object() else {
         cx.error(&base, &format!("service {name}: expected a mapping"));
@@ -153,13 +157,16 @@ pub(super) fn service(cx: &mut Cx<'_>, input: &Input, name: &str, svc: &Value) -
             );
         }
     }
-    if let Some(mode) = map.get("network_mode").and_then(Value::as_str)
-        && mode != "none"
-    {
-        cx.note(
-            &at("network_mode"),
-            &format!("service {name}: network_mode `{mode}` ignored: a node has its own network namespace with only its links, as with `none`"),
-        );
+    if let Some(mode) = map.get("network_mode").and_then(Value::as_str) {
+        if mode.starts_with("service:") || mode.starts_with("container:") {
+            // It runs in another service's node (see `network_mode.rs`).
+            out.joins = Some(mode.to_string());
+        } else if mode != "none" {
+            cx.note(
+                &at("network_mode"),
+                &format!("service {name}: network_mode `{mode}` ignored: a node has its own network namespace with only its links, as with `none`"),
+            );
+        }
     }
     let Some(image) = map.get("image").and_then(Value::as_str) else {
         if map.contains_key("build") {

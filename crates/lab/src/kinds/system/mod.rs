@@ -63,7 +63,10 @@ impl Kind for System {
                 source: Box::new(source),
             }
         })?;
-        Ok(Prepared { image: Some(image) })
+        Ok(Prepared {
+            image: Some(image),
+            ..Prepared::default()
+        })
     }
 
     fn start(
@@ -256,6 +259,7 @@ impl NodeHandle for Running {
                 .console
                 .as_ref()
                 .map(|c| c.share_socket().to_path_buf()),
+            members: Vec::new(),
         }
     }
 }
