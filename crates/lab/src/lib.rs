@@ -27,6 +27,7 @@ pub mod proto;
 pub mod provision;
 pub mod restart;
 pub mod running;
+pub(crate) mod start_order;
 pub mod state;
 pub mod steps;
 mod streams;

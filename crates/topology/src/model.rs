@@ -152,6 +152,44 @@ pub struct Node {
     /// containerlab's `clab-LAB-NODE`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
+    /// Nodes this one starts after (`after:`), in the order written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<After>,
+    /// Time waited before the node starts, once what it starts after is
+    /// done (`start_delay:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_delay: Option<Duration>,
+}
+
+/// One entry of a node's `after:`: another node and what it must have done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct After {
+    /// The other node.
+    pub node: Spanned<String>,
+    /// What it must have done.
+    pub when: StartAfter,
+}
+
+/// What a node waits for of a node it starts after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAfter {
+    /// Its process was started.
+    Started,
+    /// It is ready: started, and its `ready` passed (if it has one).
+    #[default]
+    Ready,
+    /// Its process ended with exit status 0 (a container node).
+    Completed,
+}
+
+impl StartAfter {
+    /// Every value with its name in the lab file.
+    pub const ALL: [(&'static str, StartAfter); 3] = [
+        ("started", StartAfter::Started),
+        ("ready", StartAfter::Ready),
+        ("completed", StartAfter::Completed),
+    ];
 }
 
 impl Node {

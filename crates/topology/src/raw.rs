@@ -7,7 +7,7 @@
 use crate::decode::{Cx, Fields};
 use crate::model::{
     Accel, Bind, CloudInitSpec, Command, ConsoleSpec, Distribution, Firmware, Impair, NetconfSpec,
-    NodeKind, Ready, TunnelType,
+    NodeKind, Ready, StartAfter, TunnelType,
 };
 use crate::span::{Span, Spanned};
 use crate::values::{CapabilityName, Duration, IfAddr, Mac, Percent, Prefix, Rate};
@@ -61,6 +61,8 @@ pub const NODE_KEYS: &[&str] = &[
     "qemu_args",
     "netconf",
     "cloud_init",
+    "after",
+    "start_delay",
 ];
 /// Which node kinds take a node key; keys not listed apply to every kind.
 pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
@@ -166,6 +168,9 @@ pub(crate) struct RawNode {
     pub(crate) qemu_args: Option<Vec<String>>,
     pub(crate) netconf: Option<Option<NetconfSpec>>,
     pub(crate) cloud_init: Option<CloudInitSpec>,
+    /// `after:`, a node's own (never inherited from `defaults`).
+    pub(crate) after: Vec<(Spanned<String>, StartAfter)>,
+    pub(crate) start_delay: Option<Duration>,
     /// Keys written on this node itself, for kind checks.
     pub(crate) keys: Vec<(&'static str, Span)>,
     /// Further host names (not a lab file key: containerlab's `clab-LAB-NODE`).
@@ -207,6 +212,7 @@ impl RawNode {
         or(&mut self.qemu_args, &d.qemu_args);
         or(&mut self.netconf, &d.netconf);
         or(&mut self.cloud_init, &d.cloud_init);
+        or(&mut self.start_delay, &d.start_delay);
         for map in [(&mut self.env, &d.env), (&mut self.sysctls, &d.sysctls)] {
             let (own, inherited) = map;
             let mut merged: Vec<(String, String)> = inherited
@@ -565,7 +571,44 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
     n.qemu_args = f.get("qemu_args").and_then(|v| argv(cx, v, "qemu_args"));
     n.netconf = f.get("netconf").and_then(|v| netconf(cx, v));
     n.cloud_init = f.get("cloud_init").and_then(|v| cloud_init(cx, v));
+    if let Some(a) = f.get("after") {
+        n.after = after(cx, a, what);
+    }
+    n.start_delay = duration(cx, &f, "start_delay");
     Some(n)
+}
+
+/// `after`: a list of node names (each waited for until ready), or a
+/// mapping of node names to `started`, `ready` or `completed`.
+fn after(cx: &mut Cx<'_>, v: &Node, what: &str) -> Vec<(Spanned<String>, StartAfter)> {
+    if what == "defaults" {
+        cx.error(
+            "warren::bad-value",
+            v.span,
+            "`after` belongs on a node, not in `defaults`",
+            "not inherited",
+        );
+        return Vec::new();
+    }
+    match &v.value {
+        Value::Map(_) => cx
+            .mapping(v, "after")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(k, c)| {
+                let name = cx.string(k, "a node name")?;
+                let when = cx.choice(c, "after condition", &StartAfter::ALL)?;
+                Some((name, when))
+            })
+            .collect(),
+        _ => cx
+            .list(v, "after")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| cx.string(i, "a node name"))
+            .map(|n| (n, StartAfter::Ready))
+            .collect(),
+    }
 }
 
 /// `exec`: a string, or a list whose items are strings (through `sh -c`) or lists (argv).

@@ -6,7 +6,7 @@
 use crate::decode::Cx;
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::model::{
-    Attachment, CaptureMode, ContainerSpec, Endpoint, Interface, Lab, Link, Network, Node,
+    After, Attachment, CaptureMode, ContainerSpec, Endpoint, Interface, Lab, Link, Network, Node,
     NodeKind, Route, Tunnel, VmSpec,
 };
 use crate::raw::{RawLab, RawNode, kinds_taking};
@@ -244,6 +244,12 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
             .filter(|_| matches!(kind, NodeKind::System | NodeKind::Vm)),
         interfaces: Vec::new(),
         aliases: n.aliases,
+        after: n
+            .after
+            .into_iter()
+            .map(|(node, when)| After { node, when })
+            .collect(),
+        start_delay: n.start_delay,
     }
 }
 

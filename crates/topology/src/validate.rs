@@ -21,6 +21,7 @@ pub(crate) fn validate(cx: &mut Cx<'_>, lab: &Lab) {
     names(cx, lab);
     sysctls(cx, lab);
     host_tools(cx, lab);
+    crate::order::validate(cx, lab);
 }
 
 /// `nat` SNATs to the interface's IPv4 address, so it needs one; `nat` and
