@@ -508,6 +508,11 @@ fn container(
             }
             (!caps.is_empty()).then_some(caps)
         },
+        ready: d.healthcheck.clone(),
+        after: d.wait_for.clone(),
+        start_delay: d
+            .startup_delay
+            .map(|s| crate::values::Duration(s * 1_000_000_000)),
         ..RawNode::default()
     })
 }

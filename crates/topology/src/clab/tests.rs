@@ -275,7 +275,7 @@ topology:
     srl: {kind: nokia_srlinux, image: ghcr.io/nokia/srlinux}
     side: {kind: linux, image: i, network-mode: "container:srl"}
     ext: {kind: ext-container}
-    a: {kind: linux, image: i, startup-delay: 5}
+    a: {kind: linux, image: i, shm-size: 1g}
   links:
     - endpoints: ["a:eth1", "host:veth-a"]
     - endpoints: ["a:eth0", "a:eth2"]
@@ -293,8 +293,8 @@ topology:
     assert_eq!((side.0, side.1), (true, 5));
     assert!(side.3.contains("issue 22"));
     assert_eq!(find("ext-container").1, 6);
-    let delay = find("startup-delay");
-    assert_eq!((delay.0, delay.1), (false, 7), "a warning, not an error");
+    let shm = find("shm-size");
+    assert_eq!((shm.0, shm.1), (false, 7), "a warning, not an error");
     assert_eq!(find("host links").1, 9);
     assert_eq!(find("management interface").1, 10);
     assert!(load(text, "t").lab.is_none());
@@ -387,4 +387,94 @@ topology:
         .map(|i| i.name.as_str())
         .collect();
     assert_eq!(names, ["eth0", "eth1"]);
+}
+
+#[test]
+fn wait_for_stages_startup_delay_and_healthcheck_order_the_starts() {
+    use crate::model::{Command, StartAfter};
+    let text = r#"name: ord
+topology:
+  defaults:
+    kind: linux
+    image: busybox
+  kinds:
+    linux:
+      startup-delay: 1
+  nodes:
+    web:
+      wait-for: [db]
+      startup-delay: 3
+      stages:
+        create:
+          wait-for:
+            - node: seed
+              stage: exit
+            - node: log
+        configure:
+          wait-for:
+            - node: log
+    db:
+      healthcheck:
+        test: [CMD-SHELL, "test -e /tmp/up"]
+        interval: 2
+        retries: 5
+        start-period: 4
+    seed: {}
+    log: {}
+"#;
+    let lab = ok(text);
+    let web = lab.node("web").expect("web");
+    let after: Vec<(&str, StartAfter)> = web
+        .after
+        .iter()
+        .map(|a| (a.node.value.as_str(), a.when))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            ("db", StartAfter::Ready),
+            ("seed", StartAfter::Completed),
+            ("log", StartAfter::Started)
+        ]
+    );
+    assert_eq!(web.start_delay.map(|d| d.0), Some(3_000_000_000));
+    // The kind's delay where the node sets none.
+    let db = lab.node("db").expect("db");
+    assert_eq!(db.start_delay.map(|d| d.0), Some(1_000_000_000));
+    let ready = db.ready.as_ref().expect("the healthcheck is db's ready");
+    assert_eq!(ready.exec, Some(Command::Shell("test -e /tmp/up".into())));
+    assert_eq!(ready.interval.map(|d| d.0), Some(2_000_000_000));
+    assert_eq!(ready.timeout.map(|d| d.0), Some(14_000_000_000));
+    let order = crate::order::start_order(&lab).expect("no cycle");
+    let names: Vec<&str> = order
+        .iter()
+        .map(|i| lab.nodes[*i].name.value.as_str())
+        .collect();
+    assert_eq!(names, ["db", "seed", "log", "web"]);
+    // The configure stage's wait is noted at its place, not applied.
+    let p = problems(text);
+    let noted = p
+        .iter()
+        .find(|x| x.3.contains("stages.configure.wait-for"))
+        .expect("a note");
+    assert_eq!((noted.0, noted.1), (false, 19));
+}
+
+#[test]
+fn a_wait_for_cycle_is_an_error_at_its_line_and_column() {
+    let text = "name: cyc\ntopology:\n  nodes:\n    a: {kind: linux, image: i, wait-for: [b]}\n    b: {kind: linux, image: i, wait-for: [a]}\n";
+    let p = problems(text);
+    let cycle = p
+        .iter()
+        .find(|x| x.3.contains("cycle"))
+        .unwrap_or_else(|| panic!("{p:#?}"));
+    assert_eq!(
+        cycle.clone(),
+        (
+            true,
+            5,
+            43,
+            "the nodes' start order has a cycle: a after b after a".to_string()
+        )
+    );
 }
