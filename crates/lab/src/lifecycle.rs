@@ -303,6 +303,7 @@ fn undo_all(dir: &Path) {
             crate::journal::Undo::Cgroup { path } => {
                 crate::kinds::system::setup::remove_cgroup(path, deadline)
             }
+            crate::journal::Undo::HostLink { name } => crate::apply::remove_host_link(name),
         }
     }
 }
@@ -316,6 +317,10 @@ pub fn down(name: &str) -> Result<bool, LifecycleError> {
         state::remove_dir(&dir)?;
         return Ok(existed);
     };
+    // Read before the supervisor's teardown removes the folder: the host
+    // ends of host links go with their nodes' namespaces only once the
+    // kernel gets to it, so `down` removes them itself (below).
+    let made = crate::journal::undos(&dir);
     let sup = ProcessId::from(st.supervisor);
     if sup.alive() {
         // Ask politely over the socket; fall back to SIGTERM by pid.
@@ -339,6 +344,11 @@ pub fn down(name: &str) -> Result<bool, LifecycleError> {
         }
     }
     sweep(&dir)?;
+    for u in made {
+        if let crate::journal::Undo::HostLink { name } = u {
+            crate::apply::remove_host_link(&name);
+        }
+    }
     Ok(true)
 }
 

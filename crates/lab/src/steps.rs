@@ -119,7 +119,8 @@ fn network_phase(step: &Step) -> Option<fn() -> Phase> {
         | Step::PairVms { .. }
         | Step::CreateBridge { .. }
         | Step::CreateTunnel { .. }
-        | Step::CreateMacvlan { .. } => Some(|| Phase::CreateLinks),
+        | Step::CreateMacvlan { .. }
+        | Step::CreateHostVeth { .. } => Some(|| Phase::CreateLinks),
         Step::SetMaster { .. }
         | Step::AddAltname { .. }
         | Step::SetSysctl { .. }

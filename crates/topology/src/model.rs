@@ -376,6 +376,11 @@ pub enum Attachment {
     Loopback,
     /// A macvlan or macvtap child of a host interface.
     Macvlan(Macvlan),
+    /// One end of a veth whose other end is in the host's namespace.
+    Host {
+        /// The other end's name in the host's namespace.
+        peer: String,
+    },
 }
 
 /// A macvlan or macvtap child of a host interface.

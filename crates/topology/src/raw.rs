@@ -94,7 +94,7 @@ pub const LINK_KEYS: &[&str] = &[
 pub const NETWORK_KEYS: &[&str] = &["members", "ipv4", "ipv6", "mtu", "impair", "capture"];
 /// Keys of an `interfaces` entry.
 pub const INTERFACE_KEYS: &[&str] = &[
-    "ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair", "macvlan", "nat", "ethtool",
+    "ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair", "macvlan", "nat", "ethtool", "host",
 ];
 /// Keys of an interface's `macvlan`.
 pub const MACVLAN_KEYS: &[&str] = &["parent", "mode", "tap"];
@@ -266,6 +266,9 @@ pub(crate) struct RawInterface {
     pub(crate) macvlan: Option<crate::model::Macvlan>,
     pub(crate) nat: Option<Spanned<std::net::Ipv4Addr>>,
     pub(crate) ethtool: Vec<crate::model::Ethtool>,
+    /// `host`: the interface is a veth whose peer, of this name, is in the
+    /// host's namespace.
+    pub(crate) host: Option<Spanned<String>>,
 }
 
 /// A route as written, before its gateway is checked.
@@ -996,6 +999,7 @@ fn interface(cx: &mut Cx<'_>, endpoint: Spanned<String>, v: &Node) -> Option<Raw
             .and_then(|n| cx.list(n, "ethtool"))
             .map(|items| items.iter().filter_map(|i| ethtool(cx, i)).collect())
             .unwrap_or_default(),
+        host: f.get("host").and_then(|n| cx.string(n, "host")),
     })
 }
 

@@ -555,16 +555,19 @@ impl Resolver<'_, '_> {
                 .position(|i| i.name == ep.iface);
             let pos = match pos {
                 Some(p) => p,
-                None if ep.iface == "lo" || ri.macvlan.is_some() => {
+                None if ep.iface == "lo" || ri.macvlan.is_some() || ri.host.is_some() => {
                     self.add_interface(
                         node,
                         Interface {
                             name: ep.iface.clone(),
                             altname: ep.altname.clone(),
-                            attach: ri
-                                .macvlan
-                                .clone()
-                                .map_or(Attachment::Loopback, Attachment::Macvlan),
+                            attach: match (&ri.macvlan, &ri.host) {
+                                (Some(m), _) => Attachment::Macvlan(m.clone()),
+                                (None, Some(h)) => Attachment::Host {
+                                    peer: h.value.clone(),
+                                },
+                                (None, None) => Attachment::Loopback,
+                            },
                             ipv4: Vec::new(),
                             ipv6: Vec::new(),
                             mac: None,

@@ -129,6 +129,8 @@ struct Built {
     forwards: Vec<RawForward>,
     /// `bridge` and `ovs-bridge` nodes: lab networks.
     bridges: Vec<Spanned<String>>,
+    /// `host` nodes: the host's namespace, whose link ends are host ends.
+    hosts: Vec<Spanned<String>>,
 }
 
 /// Decodes a containerlab topology. Tests and faults are decoded by [`crate::steps`].
@@ -367,12 +369,8 @@ fn kind(
             None
         }
         "host" => {
-            refuse(
-                cx,
-                "kind `host` (the host's own namespace) is not supported: warren keeps a lab's links inside the lab's namespaces".into(),
-                "use `ports` to reach a node from the host",
-            );
-            refused()
+            out.hosts.push(name.clone());
+            None
         }
         "ext-container" => {
             refuse(

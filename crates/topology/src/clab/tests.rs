@@ -277,7 +277,7 @@ topology:
     ext: {kind: ext-container}
     a: {kind: linux, image: i, shm-size: 1g}
   links:
-    - endpoints: ["a:eth1", "host:veth-a"]
+    - endpoints: ["a:eth1", "mgmt-net:veth-a"]
     - endpoints: ["a:eth0", "a:eth2"]
 "#;
     let p = problems(text);
@@ -295,7 +295,7 @@ topology:
     assert_eq!(find("ext-container").1, 6);
     let shm = find("shm-size");
     assert_eq!((shm.0, shm.1), (false, 7), "a warning, not an error");
-    assert_eq!(find("host links").1, 9);
+    assert_eq!(find("mgmt-net links").1, 9);
     assert_eq!(find("management interface").1, 10);
     assert!(load(text, "t").lab.is_none());
 }
@@ -477,4 +477,83 @@ fn a_wait_for_cycle_is_an_error_at_its_line_and_column() {
             "the nodes' start order has a cycle: a after b after a".to_string()
         )
     );
+}
+
+#[test]
+fn host_nodes_and_host_ends_are_veths_into_the_host_namespace() {
+    let text = r#"name: hst
+topology:
+  nodes:
+    a: {kind: linux, image: i}
+    b: {kind: linux, image: i}
+    c: {kind: linux, image: i}
+    myhost: {kind: host}
+  links:
+    - endpoints: ["a:eth1", "host:wa-a"]
+    - endpoints: ["myhost:wa-b", "b:eth1"]
+      ipv4: ["", "192.168.70.2/24"]
+    - type: host
+      endpoint: {node: c, interface: ethernet-1/1, mac: "02:00:00:70:00:03"}
+      host-interface: wa-c
+      mtu: 9000
+"#;
+    let lab = ok(text);
+    assert!(lab.node("myhost").is_none(), "a host node is no lab node");
+    let peer = |n: &str, i: &str| match &lab
+        .node(n)
+        .and_then(|n| n.interface(i))
+        .expect("iface")
+        .attach
+    {
+        Attachment::Host { peer } => peer.clone(),
+        other => panic!("{n}:{i} is {other:?}"),
+    };
+    assert_eq!(peer("a", "eth1"), "wa-a");
+    assert_eq!(peer("b", "eth1"), "wa-b");
+    assert_eq!(peer("c", "ethernet-1/1"), "wa-c");
+    let b = lab
+        .node("b")
+        .and_then(|n| n.interface("eth1"))
+        .expect("b:eth1");
+    assert_eq!(b.ipv4[0].value.to_string(), "192.168.70.2/24");
+    let c = lab
+        .node("c")
+        .and_then(|n| n.interface("ethernet-1/1"))
+        .expect("c");
+    assert_eq!(c.mtu, Some(9000));
+    let steps: Vec<String> = crate::plan::plan(&lab)
+        .steps
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s == "create veth a:eth1 <-> host:wa-a"),
+        "{steps:#?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s == "create veth c:e1-1 <-> host:wa-c"),
+        "{steps:#?}"
+    );
+}
+
+#[test]
+fn host_end_names_must_be_kernel_names_used_once() {
+    let p = problems(
+        "name: hst\ntopology:\n  nodes:\n    a: {kind: linux, image: i}\n  links:\n    - endpoints: [\"a:eth1\", \"host:same\"]\n    - endpoints: [\"a:eth2\", \"host:same\"]\n    - endpoints: [\"a:eth3\", \"host:much-too-long-name\"]\n    - endpoints: [\"host:x\", \"host:y\"]\n",
+    );
+    let find = |needle: &str| {
+        p.iter()
+            .find(|x| x.3.contains(needle))
+            .unwrap_or_else(|| panic!("no problem with {needle:?} in {p:#?}"))
+            .clone()
+    };
+    let twice = find("host interface `same` is also");
+    assert_eq!((twice.0, twice.1), (true, 7));
+    let long = find("`much-too-long-name` is not a kernel interface name");
+    assert_eq!((long.0, long.1), (true, 8));
+    assert_eq!(find("two host ends").1, 9);
 }
