@@ -347,6 +347,9 @@ fn kind(
     };
     match kind.value.as_str() {
         "linux" => container(cx, name, r, env_files),
+        k @ ("keysight_ixia-c-one" | "sonic-vs") => {
+            container(cx, name, r, env_files).map(|n| vendor_container(k, n))
+        }
         "bridge" | "ovs-bridge" => {
             if kind.value == "ovs-bridge" {
                 ignored(
@@ -384,7 +387,7 @@ fn kind(
             refuse(
                 cx,
                 format!("kind `{other}` is a vendor kind, which warren does not run"),
-                "use `kind: linux` with the vendor's container image, or a warren lab file with `kind: vm` for a VM image (docs/containerlab.md)",
+                "run the vendor's container image as `kind: linux` (a warren `kind: container` node), or write a warren lab file with `kind: vm` for a VM image (docs/containerlab.md)",
             );
             refused()
         }
@@ -513,6 +516,41 @@ fn container(
             .map(|s| crate::values::Duration(s * 1_000_000_000)),
         ..RawNode::default()
     })
+}
+
+/// Vendor kinds that are a container image with the usual `eth1`...
+/// interfaces, run as `linux` nodes with what containerlab adds for them:
+/// `keysight_ixia-c-one` is ready once its init has written
+/// `init-done`; `sonic-vs` starts `bgpd` once supervisord runs (warren
+/// wires the interfaces before the image's own supervisord starts, which
+/// is all containerlab's replaced entrypoint waits for).
+fn vendor_container(kind: &str, mut n: RawNode) -> RawNode {
+    use crate::model::{Command, Ready};
+    const SECOND: u64 = 1_000_000_000;
+    match kind {
+        "keysight_ixia-c-one" => {
+            n.ready.get_or_insert(Ready {
+                exec: Some(Command::Argv(vec![
+                    "test".into(),
+                    "-e".into(),
+                    "/home/keysight/ixia-c-one/init-done".into(),
+                ])),
+                interval: Some(crate::values::Duration(5 * SECOND)),
+                timeout: Some(crate::values::Duration(300 * SECOND)),
+                ..Ready::default()
+            });
+        }
+        _ => {
+            n.exec.get_or_insert_with(Vec::new).insert(
+                0,
+                Command::Shell(
+                    "for i in $(seq 60); do supervisorctl start bgpd && exit 0; sleep 1; done; exit 1"
+                        .into(),
+                ),
+            );
+        }
+    }
+    n
 }
 
 /// A node's sysctls with IPv4 forwarding on unless it says otherwise: on a

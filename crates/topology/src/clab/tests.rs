@@ -557,3 +557,35 @@ fn host_end_names_must_be_kernel_names_used_once() {
     assert_eq!((long.0, long.1), (true, 8));
     assert_eq!(find("two host ends").1, 9);
 }
+
+#[test]
+fn vendor_kinds_that_are_container_images_run_as_linux_nodes() {
+    use crate::model::Command;
+    let lab = ok(r#"name: vnd
+topology:
+  nodes:
+    ixia: {kind: keysight_ixia-c-one, image: ghcr.io/open-traffic-generator/ixia-c-one}
+    sonic: {kind: sonic-vs, image: docker-sonic-vs, exec: ["echo own"]}
+  links:
+    - endpoints: ["ixia:eth1", "sonic:eth1"]
+"#);
+    let ixia = lab.node("ixia").expect("ixia");
+    assert_eq!(ixia.kind, NodeKind::Container);
+    let probe = ixia.ready.as_ref().and_then(|r| r.exec.clone());
+    assert_eq!(
+        probe,
+        Some(Command::Argv(vec![
+            "test".into(),
+            "-e".into(),
+            "/home/keysight/ixia-c-one/init-done".into()
+        ]))
+    );
+    let sonic = lab.node("sonic").expect("sonic");
+    assert_eq!(sonic.kind, NodeKind::Container);
+    assert!(
+        matches!(&sonic.exec[0], Command::Shell(s) if s.contains("supervisorctl start bgpd")),
+        "{:?}",
+        sonic.exec
+    );
+    assert_eq!(sonic.exec[1], Command::Shell("echo own".into()));
+}
