@@ -203,6 +203,14 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
             };
             let own = node::def(cx, v, &format!("node `{}`", node_name.value));
             let r = levels.resolve(cx, &node_name, &own);
+            if let Some(k) = r
+                .def
+                .kind
+                .as_ref()
+                .filter(|k| matches!(k.value.as_str(), "host" | "bridge" | "ovs-bridge"))
+            {
+                nothing_runs(cx, &k.value, &own);
+            }
             if let Some(raw) = kind(cx, &node_name, &r, &env_files, &mut out) {
                 let host = host_name(&prefix, &name.value, &node_name.value);
                 let raw = RawNode {
@@ -245,6 +253,31 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
         ..RawLab::default()
     };
     Some((lab, f))
+}
+
+/// Notes the keys a `host` or `bridge` node sets itself that only a
+/// running node takes: nothing of the lab runs in the host's namespace or
+/// in a bridge.
+fn nothing_runs(cx: &mut Cx<'_>, kind: &str, own: &Def) {
+    let set = [
+        ("image", &own.image),
+        ("cmd", &own.cmd),
+        ("entrypoint", &own.entrypoint),
+        ("user", &own.user),
+        ("network-mode", &own.network_mode),
+        ("mgmt-ipv4", &own.mgmt_ipv4),
+        ("mgmt-ipv6", &own.mgmt_ipv6),
+    ];
+    for (key, v) in set {
+        if let Some(v) = v {
+            ignored(
+                cx,
+                v.span,
+                &format!("`{key}` of a {kind} node"),
+                "no node of the lab runs there",
+            );
+        }
+    }
 }
 
 /// Puts each node's management interface first, so that the lab's

@@ -499,6 +499,13 @@ topology:
 "#;
     let lab = ok(text);
     assert!(lab.node("myhost").is_none(), "a host node is no lab node");
+    let noted = problems(&text.replace("myhost: {kind: host}", "myhost: {kind: host, image: i}"));
+    assert!(
+        noted
+            .iter()
+            .any(|p| !p.0 && p.1 == 7 && p.3.contains("`image` of a host node")),
+        "{noted:#?}"
+    );
     let peer = |n: &str, i: &str| match &lab
         .node(n)
         .and_then(|n| n.interface(i))
