@@ -130,7 +130,13 @@ pub(super) fn create_host_veths<'p>(
         }
         let mut batch = rtnl.batch();
         batch.create_veth(node_end, host_end).describe(what.clone());
-        rtnl.execute(batch).map_err(|e| kernel(what)(e.into()))?;
+        // EPERM (1): a rootless lab's user namespace owns no host interfaces.
+        rtnl.execute(batch).map_err(|e| match e.errno() {
+            Some(1) => ApplyError::Unsupported(format!(
+                "{what}: host links need root; a rootless lab cannot add interfaces to the host's namespace"
+            )),
+            _ => kernel(what)(e.into()),
+        })?;
         // Up once both ends exist: a veth will not open before its peer does.
         let mut batch = rtnl.batch();
         batch.set_up(host.as_str());
