@@ -189,12 +189,13 @@ fn a_failed_dependency_stops_up_naming_the_node_and_its_log() {
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("warren up");
+    // Down first, so that a lab that came up after all is not left behind.
+    let _ = run(tmp.path(), &["down", "cmp-fail"]);
+    assert_gone("cmp-fail", &Default::default());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
         err.contains("node seed_1 ended with exit status 3") && err.contains("seed_1.log"),
         "{err}"
     );
-    let _ = run(tmp.path(), &["down", "cmp-fail"]);
-    assert_gone("cmp-fail", &Default::default());
 }
