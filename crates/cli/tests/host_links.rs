@@ -119,15 +119,16 @@ fn a_host_end_named_as_a_host_interface_is_refused_and_nothing_is_left() {
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("warren up");
+    // Down first, so that a lab that came up after all is not left behind.
+    let _ = run(tmp.path(), &["down", "clab-hst2"]);
+    assert_gone("clab-hst2", &Default::default());
+    assert_host_ends_gone(2, "after a refused up");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
         err.contains("the host has an interface called lo already"),
         "{err}"
     );
-    let _ = run(tmp.path(), &["down", "clab-hst2"]);
-    assert_gone("clab-hst2", &Default::default());
-    assert_host_ends_gone(2, "after a refused up");
 }
 
 #[test]
