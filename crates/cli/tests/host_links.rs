@@ -163,3 +163,36 @@ fn killing_the_supervisor_after_any_journal_record_leaves_no_host_end_after_down
     }
     panic!("the lab never came up in full");
 }
+
+#[test]
+fn a_bring_up_that_fails_after_the_host_ends_were_made_removes_them() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // b's entrypoint does not exist: its start fails once the links are made.
+    let file = write(
+        tmp.path(),
+        4,
+        &TOPOLOGY.replace("    b: {}", "    b: {entrypoint: /nonexistent}"),
+    );
+    let env = registry_env(&tmp.path().join("store"));
+    let out = warren(tmp.path())
+        .args(["up", "-q", file.to_str().expect("path")])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren up");
+    // Looked at before anything else runs: the kernel removes a host end
+    // with its node's namespace too, but only some time later.
+    let left: Vec<String> = host_ends(4)
+        .into_iter()
+        .filter(|n| host_link(n).is_some())
+        .collect();
+    let _ = run(tmp.path(), &["down", "clab-hst4"]);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(left.is_empty(), "host ends left by the failed up: {left:?}");
+    assert_host_ends_gone(4, "after down");
+    assert_gone("clab-hst4", &Default::default());
+}

@@ -344,12 +344,19 @@ pub fn down(name: &str) -> Result<bool, LifecycleError> {
         }
     }
     sweep(&dir)?;
-    for u in made {
+    remove_host_links(&made);
+    Ok(true)
+}
+
+/// Removes the host ends of the host links `undos` records (see
+/// [`crate::journal::Undo::HostLink`]): they go with their nodes'
+/// namespaces only once the kernel gets to it.
+pub(crate) fn remove_host_links(undos: &[crate::journal::Undo]) {
+    for u in undos {
         if let crate::journal::Undo::HostLink { name } = u {
-            crate::apply::remove_host_link(&name);
+            crate::apply::remove_host_link(name);
         }
     }
-    Ok(true)
 }
 
 /// One line of `warren ps`.
