@@ -139,7 +139,7 @@ fn refused_keys_are_errors_at_their_line_and_unapplied_ones_warnings() {
     let file = tmp.path().join("refused.clab.yml");
     std::fs::write(
         &file,
-        "name: refused\ntopology:\n  nodes:\n    a: {kind: linux, image: busybox, startup-delay: 3}\n    b: {kind: linux, image: busybox, network-mode: \"container:nope\"}\n    srl: {kind: nokia_srlinux}\n",
+        "name: refused\ntopology:\n  nodes:\n    a: {kind: linux, image: busybox, shm-size: 1gb}\n    b: {kind: linux, image: busybox, network-mode: \"container:nope\"}\n    srl: {kind: nokia_srlinux}\n",
     )
     .expect("write");
     let out = run(tmp.path(), &["validate", file.to_str().expect("path")]);
@@ -160,7 +160,7 @@ fn refused_keys_are_errors_at_their_line_and_unapplied_ones_warnings() {
     );
     assert!(
         err.contains("refused.clab.yml:4:38"),
-        "startup-delay noted:\n{err}"
+        "shm-size noted:\n{err}"
     );
     assert!(err.contains("not applied"), "{err}");
 }

@@ -91,6 +91,7 @@ pub fn inspect(lab: &Lab, st: &LabState, built: &mut Built) -> Result<LabInfo, K
                         }
                         Attachment::Loopback => "loopback".to_string(),
                         Attachment::Macvlan(m) => format!("macvlan of host {}", m.parent),
+                        Attachment::Host { peer } => format!("veth to host {peer}"),
                     });
                 let attached = attached.or_else(|| {
                     l.master

@@ -56,6 +56,13 @@ pub enum Undo {
         /// The node's cgroup folder.
         path: PathBuf,
     },
+    /// The host's end of a host link (a veth into the host's namespace),
+    /// deleted if it is still there: it goes with its node's namespace,
+    /// but only once the kernel has cleaned that namespace up.
+    HostLink {
+        /// Its name in the host's namespace.
+        name: String,
+    },
 }
 
 /// A journal line as read back: only undo records matter then.

@@ -28,6 +28,7 @@ pub mod provision;
 pub mod restart;
 pub mod running;
 pub mod saved;
+pub(crate) mod start_order;
 pub mod state;
 pub mod steps;
 mod streams;

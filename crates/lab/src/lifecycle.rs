@@ -297,6 +297,7 @@ fn undo_all(dir: &Path) {
             crate::journal::Undo::Cgroup { path } => {
                 crate::kinds::system::setup::remove_cgroup(path, deadline)
             }
+            crate::journal::Undo::HostLink { name } => crate::apply::remove_host_link(name),
         }
     }
 }
@@ -310,6 +311,10 @@ pub fn down(name: &str) -> Result<bool, LifecycleError> {
         state::remove_dir(&dir)?;
         return Ok(existed);
     };
+    // Read before the supervisor's teardown removes the folder: the host
+    // ends of host links go with their nodes' namespaces only once the
+    // kernel gets to it, so `down` removes them itself (below).
+    let made = crate::journal::undos(&dir);
     let sup = ProcessId::from(st.supervisor);
     if sup.alive() {
         // Ask politely over the socket; fall back to SIGTERM by pid.
@@ -333,7 +338,19 @@ pub fn down(name: &str) -> Result<bool, LifecycleError> {
         }
     }
     sweep(&dir)?;
+    remove_host_links(&made);
     Ok(true)
+}
+
+/// Removes the host ends of the host links `undos` records (see
+/// [`crate::journal::Undo::HostLink`]): they go with their nodes'
+/// namespaces only once the kernel gets to it.
+pub(crate) fn remove_host_links(undos: &[crate::journal::Undo]) {
+    for u in undos {
+        if let crate::journal::Undo::HostLink { name } = u {
+            crate::apply::remove_host_link(name);
+        }
+    }
 }
 
 /// One line of `warren ps`.

@@ -7,8 +7,9 @@ use crate::kinds;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use warren_topology::Lab;
-use warren_topology::model::{Command, NodeKind, Proto};
+use warren_topology::model::{Command, NodeKind, Proto, StartAfter};
 use warren_topology::plan::{Plan, Step};
+use warren_topology::values::Duration;
 
 /// One step of bring-up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,12 +44,29 @@ pub enum Phase {
     Carrier,
     /// Interface tools (`ethtool`, `nat`) in their nodes' namespaces.
     Tools,
+    /// Wait before starting a node (`start_delay:`).
+    Delay {
+        /// The node.
+        node: String,
+        /// How long.
+        delay: Duration,
+    },
+    /// Wait until a container node's process has ended with exit status 0
+    /// (a node that starts after it `completed`).
+    WaitCompleted {
+        /// The node.
+        node: String,
+    },
     /// Start a node's own process.
     StartNode {
         /// The node.
         node: String,
         /// Its kind.
         kind: NodeKind,
+        /// What it starts after (`after:`), as `NODE CONDITION`; the
+        /// steps that wait for each come before this one.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        after: Vec<String>,
     },
     /// Wait until a node is ready.
     WaitReady {
@@ -101,7 +119,8 @@ fn network_phase(step: &Step) -> Option<fn() -> Phase> {
         | Step::PairVms { .. }
         | Step::CreateBridge { .. }
         | Step::CreateTunnel { .. }
-        | Step::CreateMacvlan { .. } => Some(|| Phase::CreateLinks),
+        | Step::CreateMacvlan { .. }
+        | Step::CreateHostVeth { .. } => Some(|| Phase::CreateLinks),
         Step::SetMaster { .. }
         | Step::AddAltname { .. }
         | Step::SetSysctl { .. }
@@ -186,16 +205,12 @@ pub fn plan(lab: &Lab) -> BringUp {
     {
         phases.push(Phase::Tools);
     }
-    for n in &lab.nodes {
-        phases.push(Phase::StartNode {
-            node: n.name.value.clone(),
-            kind: n.kind,
-        });
-    }
+    let waited = start_nodes(lab, &mut phases);
     let wait = |before: bool| {
         lab.nodes
             .iter()
             .filter(move |n| kinds::info(n.kind).ready_before_commands == before && waits_for(n))
+            .filter(|n| !waited.contains(&n.name.value))
             .map(|n| Phase::WaitReady {
                 node: n.name.value.clone(),
                 kind: n.kind,
@@ -222,6 +237,59 @@ pub fn plan(lab: &Lab) -> BringUp {
         network,
         steps: phases,
     }
+}
+
+/// Plans the nodes' starts in their start order
+/// ([`warren_topology::order::start_order`]): before each node, a wait
+/// for every node it starts after (unless an earlier step waited already)
+/// and its delay. Returns the nodes whose readiness was waited for here.
+fn start_nodes(lab: &Lab, phases: &mut Vec<Phase>) -> Vec<String> {
+    // A validated lab has no cycle; file order is the fallback regardless.
+    let order =
+        warren_topology::order::start_order(lab).unwrap_or_else(|_| (0..lab.nodes.len()).collect());
+    let mut waited: Vec<String> = Vec::new();
+    for n in order.into_iter().map(|i| &lab.nodes[i]) {
+        for a in &n.after {
+            let Some(other) = lab.node(&a.node.value) else {
+                continue;
+            };
+            let name = &other.name.value;
+            let wait = match a.when {
+                StartAfter::Started => None,
+                StartAfter::Ready => waits_for(other).then(|| Phase::WaitReady {
+                    node: name.clone(),
+                    kind: other.kind,
+                }),
+                StartAfter::Completed => Some(Phase::WaitCompleted { node: name.clone() }),
+            };
+            if let Some(w) = wait.filter(|w| !phases.contains(w)) {
+                waited.push(name.clone());
+                phases.push(w);
+            }
+        }
+        if let Some(delay) = n.start_delay.filter(|d| d.0 > 0) {
+            phases.push(Phase::Delay {
+                node: n.name.value.clone(),
+                delay,
+            });
+        }
+        phases.push(Phase::StartNode {
+            node: n.name.value.clone(),
+            kind: n.kind,
+            after: n
+                .after
+                .iter()
+                .map(|a| {
+                    let when = StartAfter::ALL
+                        .iter()
+                        .find(|(_, w)| *w == a.when)
+                        .map_or("ready", |(s, _)| s);
+                    format!("{} {when}", a.node.value)
+                })
+                .collect(),
+        });
+    }
+    waited
 }
 
 impl BringUp {
@@ -271,7 +339,17 @@ impl fmt::Display for Phase {
             Phase::Wires { links } => write!(f, "start wires: {}", links.join(", ")),
             Phase::Carrier => f.write_str("wait for carrier on every interface brought up"),
             Phase::Tools => f.write_str("run interface tools:"),
-            Phase::StartNode { node, kind } => write!(f, "start {} node {node}", kind.as_str()),
+            Phase::Delay { node, delay } => write!(f, "wait {delay} before starting node {node}"),
+            Phase::WaitCompleted { node } => {
+                write!(f, "wait for node {node} to complete (exit status 0)")
+            }
+            Phase::StartNode { node, kind, after } => {
+                write!(f, "start {} node {node}", kind.as_str())?;
+                if !after.is_empty() {
+                    write!(f, " (after {})", after.join(", "))?;
+                }
+                Ok(())
+            }
             Phase::WaitReady { node, kind } => write!(
                 f,
                 "wait for node {node}: ready when {}",
@@ -413,6 +491,63 @@ forwards:
             .filter(|s| matches!(s, Step::Exec { .. }))
             .count();
         assert_eq!(listed + execs, b.network.steps.len());
+    }
+
+    #[test]
+    fn nodes_start_in_their_start_order_after_the_waits_they_ask_for() {
+        let b = plan(&lab("name: t
+nodes:
+  web: {kind: container, image: busybox, after: {db: ready, seed: completed, log: started}, start_delay: 2s}
+  db: {kind: container, image: busybox, ready: {exec: [true]}}
+  seed: {kind: container, image: busybox, after: [db]}
+  log: {kind: container, image: busybox}
+  other: {after: [db]}
+"));
+        let starts: Vec<&str> = b
+            .steps
+            .iter()
+            .filter_map(|p| match p {
+                Phase::StartNode { node, .. } => Some(node.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(starts, ["db", "seed", "log", "web", "other"]);
+        let at = |f: &dyn Fn(&Phase) -> bool| position(&b, f);
+        let start = |n: &'static str| move |p: &Phase| matches!(p, Phase::StartNode { node, .. } if node == n);
+        let db_ready = at(&|p| matches!(p, Phase::WaitReady { node, .. } if node == "db"));
+        let seed_done = at(&|p| matches!(p, Phase::WaitCompleted { node } if node == "seed"));
+        let delay = at(&|p| matches!(p, Phase::Delay { node, .. } if node == "web"));
+        let order = [
+            at(&start("db")),
+            db_ready,
+            at(&start("seed")),
+            at(&start("log")),
+            seed_done,
+            delay,
+            at(&start("web")),
+            at(&start("other")),
+        ];
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "{order:?}: {:#?}",
+            b.steps
+        );
+        // db's readiness is waited for once, before seed starts.
+        let db_waits = b
+            .steps
+            .iter()
+            .filter(|p| matches!(p, Phase::WaitReady { node, .. } if node == "db"));
+        assert_eq!(db_waits.count(), 1);
+        let text = b.to_string();
+        assert!(
+            text.contains("start container node web (after db ready, seed completed, log started)"),
+            "{text}"
+        );
+        assert!(text.contains("wait 2s before starting node web"), "{text}");
+        assert!(
+            text.contains("wait for node seed to complete (exit status 0)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -191,6 +191,13 @@ pub struct Node {
     /// own process has started.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<Member>,
+    /// Nodes this one starts after (`after:`), in the order written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<After>,
+    /// Time waited before the node starts, once what it starts after is
+    /// done (`start_delay:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_delay: Option<Duration>,
 }
 
 /// One entry of a node's `containers:`: an application container in the
@@ -223,6 +230,37 @@ pub enum PidMode {
     /// The node's: a container or system node's init's, or the lab's for
     /// a netns node (as `docker run --pid container:NODE`).
     Node,
+}
+
+/// One entry of a node's `after:`: another node and what it must have done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct After {
+    /// The other node.
+    pub node: Spanned<String>,
+    /// What it must have done.
+    pub when: StartAfter,
+}
+
+/// What a node waits for of a node it starts after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAfter {
+    /// Its process was started.
+    Started,
+    /// It is ready: started, and its `ready` passed (if it has one).
+    #[default]
+    Ready,
+    /// Its process ended with exit status 0 (a container node).
+    Completed,
+}
+
+impl StartAfter {
+    /// Every value with its name in the lab file.
+    pub const ALL: [(&'static str, StartAfter); 3] = [
+        ("started", StartAfter::Started),
+        ("ready", StartAfter::Ready),
+        ("completed", StartAfter::Completed),
+    ];
 }
 
 impl Node {
@@ -418,6 +456,11 @@ pub enum Attachment {
     Loopback,
     /// A macvlan or macvtap child of a host interface.
     Macvlan(Macvlan),
+    /// One end of a veth whose other end is in the host's namespace.
+    Host {
+        /// The other end's name in the host's namespace.
+        peer: String,
+    },
 }
 
 /// A macvlan or macvtap child of a host interface.

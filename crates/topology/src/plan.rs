@@ -155,6 +155,22 @@ pub enum Step {
         #[serde(skip_serializing_if = "Option::is_none")]
         mtu: Option<u32>,
     },
+    /// Create a veth with one end in a node's namespace and the other in
+    /// the host's, brought up there (`host:` of an interface).
+    CreateHostVeth {
+        /// The node's namespace.
+        ns: Ns,
+        /// The node's end.
+        ifname: String,
+        /// The host's end.
+        host: String,
+        /// MAC of the node's end, when set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mac: Option<Mac>,
+        /// MTU of both ends, when set.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mtu: Option<u32>,
+    },
     /// Give an interface its name as written (`ethernet-1/1`) as an altname.
     AddAltname {
         /// The node's namespace.
@@ -269,6 +285,9 @@ impl fmt::Display for Step {
                 if macvlan.tap { "macvtap" } else { "macvlan" },
                 macvlan.parent
             ),
+            Step::CreateHostVeth {
+                ns, ifname, host, ..
+            } => write!(f, "create veth {ns}:{ifname} <-> host:{host}"),
             Step::CreateTunnel { name, tunnel } => write!(
                 f,
                 "create {:?} hub:{name} vni {} remote {} from netns {}",
@@ -460,6 +479,15 @@ pub fn plan(lab: &Lab) -> Plan {
                     ns: Ns::Node(n.name.value.clone()),
                     ifname: i.name.clone(),
                     macvlan: m.clone(),
+                    mac: i.mac,
+                    mtu: i.mtu,
+                });
+            }
+            if let Attachment::Host { peer } = &i.attach {
+                steps.push(Step::CreateHostVeth {
+                    ns: Ns::Node(n.name.value.clone()),
+                    ifname: i.name.clone(),
+                    host: peer.clone(),
                     mac: i.mac,
                     mtu: i.mtu,
                 });

@@ -7,7 +7,7 @@
 use crate::decode::{Cx, Fields};
 use crate::model::{
     Accel, Bind, CloudInitSpec, Command, ConsoleSpec, Distribution, Firmware, Impair, NetconfSpec,
-    NodeKind, PidMode, Ready, TunnelType,
+    NodeKind, PidMode, Ready, StartAfter, TunnelType,
 };
 use crate::span::{Span, Spanned};
 use crate::values::{CapabilityName, Duration, IfAddr, Mac, Percent, Prefix, Rate};
@@ -63,6 +63,8 @@ pub const NODE_KEYS: &[&str] = &[
     "netconf",
     "cloud_init",
     "containers",
+    "after",
+    "start_delay",
 ];
 /// Keys of an entry of a node's `containers:`.
 pub const MEMBER_KEYS: &[&str] = &[
@@ -112,7 +114,7 @@ pub const LINK_KEYS: &[&str] = &[
 pub const NETWORK_KEYS: &[&str] = &["members", "ipv4", "ipv6", "mtu", "impair", "capture"];
 /// Keys of an `interfaces` entry.
 pub const INTERFACE_KEYS: &[&str] = &[
-    "ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair", "macvlan", "nat", "ethtool",
+    "ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair", "macvlan", "nat", "ethtool", "host",
 ];
 /// Keys of an interface's `macvlan`.
 pub const MACVLAN_KEYS: &[&str] = &["parent", "mode", "tap"];
@@ -187,6 +189,9 @@ pub(crate) struct RawNode {
     pub(crate) qemu_args: Option<Vec<String>>,
     pub(crate) netconf: Option<Option<NetconfSpec>>,
     pub(crate) cloud_init: Option<CloudInitSpec>,
+    /// `after:`, a node's own (never inherited from `defaults`).
+    pub(crate) after: Vec<(Spanned<String>, StartAfter)>,
+    pub(crate) start_delay: Option<Duration>,
     /// Keys written on this node itself, for kind checks.
     pub(crate) keys: Vec<(&'static str, Span)>,
     /// Further host names (not a lab file key: containerlab's `clab-LAB-NODE`).
@@ -254,6 +259,7 @@ impl RawNode {
         or(&mut self.netconf, &d.netconf);
         or(&mut self.cloud_init, &d.cloud_init);
         or(&mut self.containers, &d.containers);
+        or(&mut self.start_delay, &d.start_delay);
         for map in [(&mut self.env, &d.env), (&mut self.sysctls, &d.sysctls)] {
             let (own, inherited) = map;
             let mut merged: Vec<(String, String)> = inherited
@@ -307,6 +313,9 @@ pub(crate) struct RawInterface {
     pub(crate) macvlan: Option<crate::model::Macvlan>,
     pub(crate) nat: Option<Spanned<std::net::Ipv4Addr>>,
     pub(crate) ethtool: Vec<crate::model::Ethtool>,
+    /// `host`: the interface is a veth whose peer, of this name, is in the
+    /// host's namespace.
+    pub(crate) host: Option<Spanned<String>>,
 }
 
 /// A route as written, before its gateway is checked.
@@ -614,7 +623,44 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
     n.netconf = f.get("netconf").and_then(|v| netconf(cx, v));
     n.cloud_init = f.get("cloud_init").and_then(|v| cloud_init(cx, v));
     n.containers = f.get("containers").and_then(|v| members(cx, v));
+    if let Some(a) = f.get("after") {
+        n.after = after(cx, a, what);
+    }
+    n.start_delay = duration(cx, &f, "start_delay");
     Some(n)
+}
+
+/// `after`: a list of node names (each waited for until ready), or a
+/// mapping of node names to `started`, `ready` or `completed`.
+fn after(cx: &mut Cx<'_>, v: &Node, what: &str) -> Vec<(Spanned<String>, StartAfter)> {
+    if what == "defaults" {
+        cx.error(
+            "warren::bad-value",
+            v.span,
+            "`after` belongs on a node, not in `defaults`",
+            "not inherited",
+        );
+        return Vec::new();
+    }
+    match &v.value {
+        Value::Map(_) => cx
+            .mapping(v, "after")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(k, c)| {
+                let name = cx.string(k, "a node name")?;
+                let when = cx.choice(c, "after condition", &StartAfter::ALL)?;
+                Some((name, when))
+            })
+            .collect(),
+        _ => cx
+            .list(v, "after")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| cx.string(i, "a node name"))
+            .map(|n| (n, StartAfter::Ready))
+            .collect(),
+    }
 }
 
 /// `containers:`: a list of application containers in the node.
@@ -1055,6 +1101,7 @@ fn interface(cx: &mut Cx<'_>, endpoint: Spanned<String>, v: &Node) -> Option<Raw
             .and_then(|n| cx.list(n, "ethtool"))
             .map(|items| items.iter().filter_map(|i| ethtool(cx, i)).collect())
             .unwrap_or_default(),
+        host: f.get("host").and_then(|n| cx.string(n, "host")),
     })
 }
 

@@ -6,8 +6,8 @@
 use crate::decode::Cx;
 use crate::diag::{Diagnostic, did_you_mean};
 use crate::model::{
-    Attachment, CaptureMode, ContainerSpec, Endpoint, Interface, Lab, Link, Member, Network, Node,
-    NodeKind, Route, Tunnel, VmSpec,
+    After, Attachment, CaptureMode, ContainerSpec, Endpoint, Interface, Lab, Link, Member, Network,
+    Node, NodeKind, Route, Tunnel, VmSpec,
 };
 use crate::raw::{RawLab, RawMember, RawNode, kinds_taking};
 use crate::span::{Span, Spanned};
@@ -247,6 +247,12 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
         interfaces: Vec::new(),
         aliases: n.aliases,
         containers,
+        after: n
+            .after
+            .into_iter()
+            .map(|(node, when)| After { node, when })
+            .collect(),
+        start_delay: n.start_delay,
     }
 }
 
@@ -646,16 +652,19 @@ impl Resolver<'_, '_> {
                 .position(|i| i.name == ep.iface);
             let pos = match pos {
                 Some(p) => p,
-                None if ep.iface == "lo" || ri.macvlan.is_some() => {
+                None if ep.iface == "lo" || ri.macvlan.is_some() || ri.host.is_some() => {
                     self.add_interface(
                         node,
                         Interface {
                             name: ep.iface.clone(),
                             altname: ep.altname.clone(),
-                            attach: ri
-                                .macvlan
-                                .clone()
-                                .map_or(Attachment::Loopback, Attachment::Macvlan),
+                            attach: match (&ri.macvlan, &ri.host) {
+                                (Some(m), _) => Attachment::Macvlan(m.clone()),
+                                (None, Some(h)) => Attachment::Host {
+                                    peer: h.value.clone(),
+                                },
+                                (None, None) => Attachment::Loopback,
+                            },
                             ipv4: Vec::new(),
                             ipv6: Vec::new(),
                             mac: None,

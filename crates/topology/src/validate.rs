@@ -21,6 +21,51 @@ pub(crate) fn validate(cx: &mut Cx<'_>, lab: &Lab) {
     names(cx, lab);
     sysctls(cx, lab);
     host_tools(cx, lab);
+    crate::order::validate(cx, lab);
+    host_links(cx, lab);
+}
+
+/// A host link's host end is a new interface of the host's namespace: a
+/// kernel name (at most 15 bytes, no `/`, `:` or spaces), used once, on a
+/// node with a namespace of its own. (Whether the host has one of that
+/// name already is checked when the lab comes up.)
+fn host_links(cx: &mut Cx<'_>, lab: &Lab) {
+    let mut seen: HashMap<&str, String> = HashMap::new();
+    for node in &lab.nodes {
+        for iface in &node.interfaces {
+            let Attachment::Host { peer } = &iface.attach else {
+                continue;
+            };
+            let owner = format!("{}:{}", node.name.value, iface.name);
+            let bad = peer.is_empty()
+                || peer.len() > 15
+                || peer.contains(['/', ':', ' ', '\t', '\n'])
+                || peer == "."
+                || peer == "..";
+            if bad {
+                cx.error(
+                    "warren::bad-value",
+                    iface.span,
+                    format!("{owner}: host interface name `{peer}` is not a kernel interface name"),
+                    "expected at most 15 bytes without `/`, `:` or spaces",
+                );
+            } else if node.kind == NodeKind::Vm {
+                cx.error(
+                    "warren::key-not-for-kind",
+                    iface.span,
+                    format!("{owner}: a host link needs a node with a network namespace; a vm's NICs are taps"),
+                    "on a vm",
+                );
+            } else if let Some(other) = seen.insert(peer, owner.clone()) {
+                cx.error(
+                    "warren::duplicate",
+                    iface.span,
+                    format!("{owner}: host interface `{peer}` is also {other}'s peer"),
+                    "used twice",
+                );
+            }
+        }
+    }
 }
 
 /// `nat` SNATs to the interface's IPv4 address, so it needs one; `nat` and
@@ -202,7 +247,7 @@ fn segment_subnets(cx: &mut Cx<'_>, lab: &Lab) {
             let segment = match &iface.attach {
                 Attachment::Link { link, .. } => format!("link `{}`", lab.links[*link].name),
                 Attachment::Network { network } => format!("network `{network}`"),
-                Attachment::Loopback | Attachment::Macvlan(_) => continue,
+                Attachment::Loopback | Attachment::Macvlan(_) | Attachment::Host { .. } => continue,
             };
             let owner = format!("{}:{}", node.name.value, iface.name);
             let entry = segments.entry(segment).or_default();

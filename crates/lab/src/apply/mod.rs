@@ -16,7 +16,8 @@ mod reconfigure;
 mod tests;
 
 use crate::journal::Journal;
-use outside::{create_macvlans, create_tunnel};
+pub use outside::remove_host_link;
+use outside::{create_host_veths, create_macvlans, create_tunnel};
 pub(crate) use reconfigure::node_ns;
 pub use reconfigure::{node_down, node_interfaces, node_up, wait_node_up, wait_oper_up};
 use std::collections::HashMap;
@@ -56,6 +57,11 @@ pub enum ApplyError {
     /// A user-space wire could not start.
     #[error("starting a user-space wire")]
     Wire(#[source] warren_wire::WireError),
+    /// A host link's host end has the name of an interface the host has.
+    #[error(
+        "the host has an interface called {0} already: a host link makes its host end under that name; pick another"
+    )]
+    HostNameTaken(String),
     /// The plan names a namespace, bridge or interface it does not create (a bug).
     #[error("the plan names {0}, which it does not create")]
     NotInPlan(String),
@@ -282,6 +288,7 @@ pub fn create<'p>(
         }
     }
     create_macvlans(&*ops, plan, &netns, &at, &mut idx)?;
+    create_host_veths(&*ops, plan, &netns, &at, &mut idx, journal)?;
     for step in &plan.steps {
         if let Step::CreateTunnel { name, tunnel } = step {
             let h = at(&Ns::Hub)?;

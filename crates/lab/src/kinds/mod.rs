@@ -256,6 +256,20 @@ pub enum NodeError {
         /// The last probe's outcome.
         why: String,
     },
+    /// A node that others start after once it completes ended with
+    /// another exit status than 0.
+    #[error(
+        "node {node} ended with exit status {code}, and other nodes start after it completes (see {})",
+        log.display()
+    )]
+    Failed {
+        /// Node.
+        node: String,
+        /// Its exit status.
+        code: i32,
+        /// Its log.
+        log: std::path::PathBuf,
+    },
     /// QEMU did not start, take a command, or the guest did not become ready.
     #[error("vm node {node}")]
     Vm {

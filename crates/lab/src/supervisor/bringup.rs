@@ -312,6 +312,10 @@ impl Run<'_> {
             Phase::Tools => {
                 crate::tools::run(&self.plan.network, &self.st, self.program)?;
             }
+            Phase::Delay { delay, .. } => std::thread::sleep(delay.to_std()),
+            Phase::WaitCompleted { node } => {
+                crate::start_order::wait_completed(&self.st.results, node).map_err(node_err)?;
+            }
             Phase::StartNode { node, .. } => self.start_node(node)?,
             Phase::WaitReady { node, .. } => {
                 let n = model_of(self.lab, node)?;

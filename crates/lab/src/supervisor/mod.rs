@@ -119,6 +119,7 @@ pub fn run(dir: &Path, program: &Path, ready: Option<File>) -> Result<(), Superv
         Err(e) => {
             // What was built is already dropped, which freed it; remove the
             // state before answering, so `up` returns to a clean host.
+            crate::lifecycle::remove_host_links(&crate::journal::undos(dir));
             let _ = state::remove_dir(dir);
             if let Some(f) = ready.as_mut() {
                 let _ = send_ready(f, Err(&e));

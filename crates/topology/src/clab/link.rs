@@ -134,7 +134,7 @@ fn brief(cx: &mut Cx<'_>, item: &Node, out: &mut Built) {
             return;
         };
         match node {
-            "host" | "mgmt-net" => {
+            "mgmt-net" => {
                 special_end(cx, node, text.span);
                 return;
             }
@@ -159,16 +159,9 @@ fn brief(cx: &mut Cx<'_>, item: &Node, out: &mut Built) {
     join(cx, out, ends, mtu);
 }
 
-/// `host:IF` and `mgmt-net:IF` ends, and the `host` and `mgmt-net` types.
+/// `mgmt-net:IF` ends and the `mgmt-net` type.
 fn special_end(cx: &mut Cx<'_>, what: &str, span: Span) {
-    let why = match what {
-        "host" => {
-            "a veth into the host's own namespace: warren keeps a lab's links inside the lab's namespaces; use `ports` to reach a node from the host"
-        }
-        _ => {
-            "the management network's host side: warren does not attach the management network to the host"
-        }
-    };
+    let why = "the management network's host side: warren does not attach the management network to the host";
     cx.push(
         crate::Diagnostic::error(
             "warren::clab-unsupported",
@@ -213,7 +206,15 @@ fn extended(cx: &mut Cx<'_>, item: &Node, out: &mut Built) {
             "labels",
             "parent-interface",
         ],
-        "host" | "mgmt-net" => {
+        "host" => &[
+            "type",
+            "endpoint",
+            "host-interface",
+            "mtu",
+            "vars",
+            "labels",
+        ],
+        "mgmt-net" => {
             special_end(cx, &t.value, t.span);
             return;
         }
@@ -225,7 +226,9 @@ fn extended(cx: &mut Cx<'_>, item: &Node, out: &mut Built) {
                     format!("link type `{other}` is not supported"),
                     "not supported",
                 )
-                .with_help("warren takes veth, macvlan and vxlan links (see docs/containerlab.md)"),
+                .with_help(
+                    "warren takes veth, host, macvlan and vxlan links (see docs/containerlab.md)",
+                ),
             );
             return;
         }
@@ -283,8 +286,44 @@ fn extended(cx: &mut Cx<'_>, item: &Node, out: &mut Built) {
             });
             macvlan(cx, out, e.text, &parent.value, mode, (e.mac, mtu));
         }
+        "host" => {
+            let (Some(e), Some(host)) = (
+                one_end(cx, &f, item.span),
+                f.get("host-interface")
+                    .and_then(|h| cx.string(h, "host-interface")),
+            ) else {
+                if f.get("host-interface").is_none() {
+                    cx.error(
+                        "warren::missing-key",
+                        item.span,
+                        "a host link needs `host-interface`",
+                        "this link",
+                    );
+                }
+                return;
+            };
+            host_link(out, e, host, mtu);
+        }
         _ => vxlan(cx, out, &f, item.span, mtu),
     }
+}
+
+/// Whether an end is in the host's namespace: `host:IF`, or an interface
+/// of a `kind: host` node.
+fn is_host(out: &Built, e: &End) -> bool {
+    e.node == "host" || out.hosts.iter().any(|h| h.value == e.node)
+}
+
+/// A veth from `end`'s node to `host` in the host's namespace: the node's
+/// interface names its peer there.
+fn host_link(out: &mut Built, end: End, host: Spanned<String>, mtu: Option<u32>) {
+    let mut i = interface(end.text);
+    i.host = Some(host);
+    i.ipv4.extend(end.ipv4);
+    i.ipv6.extend(end.ipv6);
+    i.mac = end.mac;
+    i.mtu = mtu;
+    out.interfaces.push(i);
 }
 
 /// The one `endpoint` of a macvlan or vxlan link.
@@ -373,7 +412,27 @@ fn end(cx: &mut Cx<'_>, v: &Node) -> Option<End> {
 
 /// A link between two ends: a warren link, or membership of a bridge when
 /// one end is a `bridge` node.
-fn join(cx: &mut Cx<'_>, out: &mut Built, ends: Vec<End>, mtu: Option<u32>) {
+fn join(cx: &mut Cx<'_>, out: &mut Built, mut ends: Vec<End>, mtu: Option<u32>) {
+    match (is_host(out, &ends[0]), is_host(out, &ends[1])) {
+        (true, true) => {
+            cx.error(
+                "warren::clab-unsupported",
+                ends[1].text.span,
+                "a link between two host ends joins nothing of the lab",
+                "second host end",
+            );
+            return;
+        }
+        (a, b) if a || b => {
+            let host = ends.remove(usize::from(b));
+            let node = ends.remove(0);
+            let iface = host.text.value.split_once(':').map_or("", |(_, i)| i);
+            let name = Spanned::new(iface.to_string(), host.text.span);
+            host_link(out, node, name, mtu);
+            return;
+        }
+        _ => {}
+    }
     let bridge_of = |e: &End| out.bridges.iter().position(|b| b.value == e.node);
     match (bridge_of(&ends[0]), bridge_of(&ends[1])) {
         (None, None) => {
@@ -462,6 +521,7 @@ pub(super) fn interface(endpoint: Spanned<String>) -> RawInterface {
         macvlan: None,
         nat: None,
         ethtool: Vec::new(),
+        host: None,
     }
 }
 

@@ -130,6 +130,8 @@ struct Built {
     forwards: Vec<RawForward>,
     /// `bridge` and `ovs-bridge` nodes: lab networks.
     bridges: Vec<Spanned<String>>,
+    /// `host` nodes: the host's namespace, whose link ends are host ends.
+    hosts: Vec<Spanned<String>>,
 }
 
 /// Decodes a containerlab topology. Tests and faults are decoded by [`crate::steps`].
@@ -203,6 +205,14 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
             };
             let own = node::def(cx, v, &format!("node `{}`", node_name.value));
             let r = levels.resolve(cx, &node_name, &own);
+            if let Some(k) = r
+                .def
+                .kind
+                .as_ref()
+                .filter(|k| matches!(k.value.as_str(), "host" | "bridge" | "ovs-bridge"))
+            {
+                nothing_runs(cx, &k.value, &own);
+            }
             if let Some(raw) = kind(cx, &node_name, &r, &env_files, &mut out) {
                 if let Some(host) = netmode::host_of(&r.def) {
                     joiners.push(netmode::joiner(cx, node_name, host, &r.def, raw));
@@ -250,6 +260,31 @@ pub(crate) fn lab<'a>(cx: &mut Cx<'_>, root: &'a Node) -> Option<(RawLab, Fields
         ..RawLab::default()
     };
     Some((lab, f))
+}
+
+/// Notes the keys a `host` or `bridge` node sets itself that only a
+/// running node takes: nothing of the lab runs in the host's namespace or
+/// in a bridge.
+fn nothing_runs(cx: &mut Cx<'_>, kind: &str, own: &Def) {
+    let set = [
+        ("image", &own.image),
+        ("cmd", &own.cmd),
+        ("entrypoint", &own.entrypoint),
+        ("user", &own.user),
+        ("network-mode", &own.network_mode),
+        ("mgmt-ipv4", &own.mgmt_ipv4),
+        ("mgmt-ipv6", &own.mgmt_ipv6),
+    ];
+    for (key, v) in set {
+        if let Some(v) = v {
+            ignored(
+                cx,
+                v.span,
+                &format!("`{key}` of a {kind} node"),
+                "no node of the lab runs there",
+            );
+        }
+    }
 }
 
 /// Puts each node's management interface first, so that the lab's
@@ -352,6 +387,9 @@ fn kind(
     };
     match kind.value.as_str() {
         "linux" => container(cx, name, r, env_files),
+        k @ ("keysight_ixia-c-one" | "sonic-vs") => {
+            container(cx, name, r, env_files).map(|n| vendor_container(k, n))
+        }
         "bridge" | "ovs-bridge" => {
             if kind.value == "ovs-bridge" {
                 ignored(
@@ -374,12 +412,8 @@ fn kind(
             None
         }
         "host" => {
-            refuse(
-                cx,
-                "kind `host` (the host's own namespace) is not supported: warren keeps a lab's links inside the lab's namespaces".into(),
-                "use `ports` to reach a node from the host",
-            );
-            refused()
+            out.hosts.push(name.clone());
+            None
         }
         "ext-container" => {
             refuse(
@@ -393,7 +427,7 @@ fn kind(
             refuse(
                 cx,
                 format!("kind `{other}` is a vendor kind, which warren does not run"),
-                "use `kind: linux` with the vendor's container image, or a warren lab file with `kind: vm` for a VM image (docs/containerlab.md)",
+                "run the vendor's container image as `kind: linux` (a warren `kind: container` node), or write a warren lab file with `kind: vm` for a VM image (docs/containerlab.md)",
             );
             refused()
         }
@@ -505,8 +539,48 @@ fn container(
             }
             (!caps.is_empty()).then_some(caps)
         },
+        ready: d.healthcheck.clone(),
+        after: d.wait_for.clone(),
+        start_delay: d
+            .startup_delay
+            .map(|s| crate::values::Duration(s * 1_000_000_000)),
         ..RawNode::default()
     })
+}
+
+/// Vendor kinds that are a container image with the usual `eth1`...
+/// interfaces, run as `linux` nodes with what containerlab adds for them:
+/// `keysight_ixia-c-one` is ready once its init has written
+/// `init-done`; `sonic-vs` starts `bgpd` once supervisord runs (warren
+/// wires the interfaces before the image's own supervisord starts, which
+/// is all containerlab's replaced entrypoint waits for).
+fn vendor_container(kind: &str, mut n: RawNode) -> RawNode {
+    use crate::model::{Command, Ready};
+    const SECOND: u64 = 1_000_000_000;
+    match kind {
+        "keysight_ixia-c-one" => {
+            n.ready.get_or_insert(Ready {
+                exec: Some(Command::Argv(vec![
+                    "test".into(),
+                    "-e".into(),
+                    "/home/keysight/ixia-c-one/init-done".into(),
+                ])),
+                interval: Some(crate::values::Duration(5 * SECOND)),
+                timeout: Some(crate::values::Duration(300 * SECOND)),
+                ..Ready::default()
+            });
+        }
+        _ => {
+            n.exec.get_or_insert_with(Vec::new).insert(
+                0,
+                Command::Shell(
+                    "for i in $(seq 60); do supervisorctl start bgpd && exit 0; sleep 1; done; exit 1"
+                        .into(),
+                ),
+            );
+        }
+    }
+    n
 }
 
 /// A node's sysctls with IPv4 forwarding on unless it says otherwise: on a

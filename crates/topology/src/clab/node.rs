@@ -4,8 +4,9 @@
 
 use super::ignored;
 use crate::decode::Cx;
-use crate::model::{Bind, Command};
+use crate::model::{Bind, Command, Ready, StartAfter};
 use crate::span::{Span, Spanned};
+use crate::values::Duration;
 use crate::yaml::{Node, Value};
 
 /// Keys of a node definition that warren applies.
@@ -27,6 +28,10 @@ const APPLIED: &[&str] = &[
     "cap-add",
     "privileged",
     "env-files",
+    "wait-for",
+    "stages",
+    "startup-delay",
+    "healthcheck",
 ];
 
 /// What a privileged node (containerlab's default for `linux`) keeps on top
@@ -85,21 +90,8 @@ pub(super) const NOT_APPLIED: &[(&str, &str)] = &[
     ("cpu-set", "no resource limits in warren's runtime"),
     ("memory", "no resource limits in warren's runtime"),
     ("extras", "vendor kind extras"),
-    (
-        "stages",
-        "containerlab's deployment stages; warren starts nodes together",
-    ),
-    (
-        "wait-for",
-        "warren starts nodes together; order work with `exec` retries",
-    ),
-    ("startup-delay", "warren starts nodes together"),
     ("dns", "nodes resolve through the lab's /etc/hosts"),
     ("certificate", "containerlab's certificate authority"),
-    (
-        "healthcheck",
-        "no health checks; `warren test` checks nodes",
-    ),
     ("aliases", "a vendor kind's interface aliases"),
     ("link-apply-mode", "warren wires links before nodes start"),
 ];
@@ -125,6 +117,12 @@ pub(super) struct Def {
     pub env_files: Vec<Spanned<String>>,
     pub env: Vec<(String, String)>,
     pub sysctls: Vec<(String, String)>,
+    /// `wait-for` and `stages.create.wait-for`: the nodes this one starts after.
+    pub wait_for: Vec<(Spanned<String>, StartAfter)>,
+    /// `startup-delay`, in seconds.
+    pub startup_delay: Option<u64>,
+    /// `healthcheck`, as the node's `ready`.
+    pub healthcheck: Option<Ready>,
 }
 
 /// Reads one definition; unknown keys are errors (containerlab reads its
@@ -203,10 +201,154 @@ pub(super) fn def(cx: &mut Cx<'_>, v: &Node, what: &str) -> Def {
             "cap-add" => d.cap_add = cx.strings(val, "cap-add").unwrap_or_default(),
             "env" => d.env = cx.string_map(val, "env").unwrap_or_default(),
             "sysctls" => d.sysctls = cx.string_map(val, "sysctls").unwrap_or_default(),
+            "wait-for" => {
+                let items = cx.list(val, "wait-for").unwrap_or_default();
+                let names = items.iter().filter_map(|i| cx.string(i, "a node name"));
+                d.wait_for
+                    .extend(names.map(|n| (n, StartAfter::Ready)).collect::<Vec<_>>());
+            }
+            "stages" => stages(cx, val, &mut d.wait_for),
+            "startup-delay" => d.startup_delay = cx.uint(val, "startup-delay", 0, 86_400),
+            "healthcheck" => d.healthcheck = healthcheck(cx, val),
             _ => {}
         }
     }
     d
+}
+
+/// containerlab's stages of a node, and what waiting for each means in
+/// warren: links exist before any node starts, and `exec` runs once
+/// every node has started, so a node has started once it is created,
+/// has its links, or is configured as far as another node can wait for.
+const STAGES: &[(&str, StartAfter)] = &[
+    ("create", StartAfter::Started),
+    ("create-links", StartAfter::Started),
+    ("configure", StartAfter::Started),
+    ("healthy", StartAfter::Ready),
+    ("exit", StartAfter::Completed),
+];
+
+/// `stages`: the `create` stage's `wait-for` entries (`node`, `stage`)
+/// become what the node starts after; other stages' waits and per-stage
+/// `exec` are noted, as warren starts a node in one step.
+fn stages(cx: &mut Cx<'_>, v: &Node, wait_for: &mut Vec<(Spanned<String>, StartAfter)>) {
+    let Some(entries) = cx.mapping(v, "stages") else {
+        return;
+    };
+    for (k, stage) in entries {
+        let Some(name) = cx
+            .choice(k, "stage", STAGES)
+            .map(|_| k.as_str().unwrap_or_default())
+        else {
+            continue;
+        };
+        let Some(f) = cx.fields(stage, "a stage", &["wait-for", "exec"]) else {
+            continue;
+        };
+        if let Some((_, span)) = f.keys().find(|(k, _)| *k == "exec") {
+            ignored(
+                cx,
+                span,
+                &format!("`stages.{name}.exec`"),
+                "warren runs a node's commands once every node has started (`exec`)",
+            );
+        }
+        let Some(w) = f.get("wait-for") else { continue };
+        if name != "create" {
+            ignored(
+                cx,
+                k.span,
+                &format!("`stages.{name}.wait-for`"),
+                "warren starts a node in one step, so only the create stage waits (`stages.create.wait-for`)",
+            );
+            continue;
+        }
+        for item in cx.list(w, "wait-for").unwrap_or_default() {
+            let Some(e) = cx.fields(item, "a wait-for entry", &["node", "stage"]) else {
+                continue;
+            };
+            let Some(node) = e.get("node").and_then(|n| cx.string(n, "node")) else {
+                cx.error(
+                    "warren::missing-key",
+                    item.span,
+                    "a wait-for entry needs `node`",
+                    "no node",
+                );
+                continue;
+            };
+            // containerlab's default stage to wait for is `create`.
+            let when = match e.get("stage") {
+                Some(s) => match cx.choice(s, "stage", STAGES) {
+                    Some(w) => w,
+                    None => continue,
+                },
+                None => StartAfter::Started,
+            };
+            wait_for.push((node, when));
+        }
+    }
+}
+
+/// `healthcheck` (containerlab's, with seconds as numbers): the node's
+/// `ready`, its test the probe, retried every `interval` for
+/// `start-period` plus `interval` times `retries`, as Docker does.
+fn healthcheck(cx: &mut Cx<'_>, v: &Node) -> Option<Ready> {
+    let f = cx.fields(
+        v,
+        "healthcheck",
+        &["test", "start-period", "interval", "timeout", "retries"],
+    )?;
+    let Some(test) = f.get("test") else {
+        cx.error(
+            "warren::missing-key",
+            v.span,
+            "a healthcheck needs `test`",
+            "no test",
+        );
+        return None;
+    };
+    let words = match &test.value {
+        // A string is run by a shell, as Docker runs it.
+        Value::Scalar { text, .. } => vec!["CMD-SHELL".to_string(), text.clone()],
+        _ => cx.strings(test, "healthcheck test")?,
+    };
+    let probe = match words.split_first() {
+        Some((first, rest)) if first == "CMD" && !rest.is_empty() => Command::Argv(rest.to_vec()),
+        Some((first, [cmd])) if first == "CMD-SHELL" => Command::Shell(cmd.clone()),
+        _ => {
+            cx.error(
+                "warren::bad-value",
+                test.span,
+                "a healthcheck test is [CMD, ARG...] or [CMD-SHELL, COMMAND]",
+                "invalid test",
+            );
+            return None;
+        }
+    };
+    if let Some((_, span)) = f.keys().find(|(k, _)| *k == "timeout") {
+        ignored(
+            cx,
+            span,
+            "`healthcheck.timeout`",
+            "warren runs each probe to its end",
+        );
+    }
+    let secs = |cx: &mut Cx<'_>, key: &str, default: u64| {
+        f.get(key)
+            .and_then(|n| cx.uint(n, key, 0, 86_400))
+            .unwrap_or(default)
+    };
+    // Docker's defaults: every 30 s, 3 retries, no start period.
+    let interval = secs(cx, "interval", 30).max(1);
+    let start = secs(cx, "start-period", 0);
+    let retries = secs(cx, "retries", 3).max(1);
+    const NS: u64 = 1_000_000_000;
+    Some(Ready {
+        exec: Some(probe),
+        interval: Some(Duration(interval * NS)),
+        timeout: Some(Duration((start + interval * retries) * NS)),
+        ..Ready::default()
+    })
 }
 
 /// A node's definition after inheritance.
@@ -290,12 +432,19 @@ impl Levels<'_> {
             mgmt_ipv6: own.mgmt_ipv6.clone(),
             ports: levels.iter().find_map(|d| d.ports.clone()),
             privileged: levels.iter().find_map(|d| d.privileged),
+            startup_delay: levels.iter().find_map(|d| d.startup_delay),
+            healthcheck: levels.iter().find_map(|d| d.healthcheck.clone()),
             ..Def::default()
         };
         for d in levels.iter().rev() {
             for c in &d.exec {
                 if !def.exec.contains(c) {
                     def.exec.push(c.clone());
+                }
+            }
+            for w in &d.wait_for {
+                if !def.wait_for.iter().any(|o| o.0.value == w.0.value) {
+                    def.wait_for.push(w.clone());
                 }
             }
             for c in &d.cap_add {

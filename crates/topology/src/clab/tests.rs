@@ -275,9 +275,9 @@ topology:
     srl: {kind: nokia_srlinux, image: ghcr.io/nokia/srlinux}
     side: {kind: linux, image: i, network-mode: "container:nope"}
     ext: {kind: ext-container}
-    a: {kind: linux, image: i, startup-delay: 5}
+    a: {kind: linux, image: i, shm-size: 1g}
   links:
-    - endpoints: ["a:eth1", "host:veth-a"]
+    - endpoints: ["a:eth1", "mgmt-net:veth-a"]
     - endpoints: ["a:eth0", "a:eth2"]
 "#;
     let p = problems(text);
@@ -293,9 +293,9 @@ topology:
     assert_eq!((side.0, side.1), (true, 5));
     assert!(side.3.contains("names no node"), "{side:?}");
     assert_eq!(find("ext-container").1, 6);
-    let delay = find("startup-delay");
-    assert_eq!((delay.0, delay.1), (false, 7), "a warning, not an error");
-    assert_eq!(find("host links").1, 9);
+    let shm = find("shm-size");
+    assert_eq!((shm.0, shm.1), (false, 7), "a warning, not an error");
+    assert_eq!(find("mgmt-net links").1, 9);
     assert_eq!(find("management interface").1, 10);
     assert!(load(text, "t").lab.is_none());
 }
@@ -387,4 +387,212 @@ topology:
         .map(|i| i.name.as_str())
         .collect();
     assert_eq!(names, ["eth0", "eth1"]);
+}
+
+#[test]
+fn wait_for_stages_startup_delay_and_healthcheck_order_the_starts() {
+    use crate::model::{Command, StartAfter};
+    let text = r#"name: ord
+topology:
+  defaults:
+    kind: linux
+    image: busybox
+  kinds:
+    linux:
+      startup-delay: 1
+  nodes:
+    web:
+      wait-for: [db]
+      startup-delay: 3
+      stages:
+        create:
+          wait-for:
+            - node: seed
+              stage: exit
+            - node: log
+        configure:
+          wait-for:
+            - node: log
+    db:
+      healthcheck:
+        test: [CMD-SHELL, "test -e /tmp/up"]
+        interval: 2
+        retries: 5
+        start-period: 4
+    seed: {}
+    log: {}
+"#;
+    let lab = ok(text);
+    let web = lab.node("web").expect("web");
+    let after: Vec<(&str, StartAfter)> = web
+        .after
+        .iter()
+        .map(|a| (a.node.value.as_str(), a.when))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            ("db", StartAfter::Ready),
+            ("seed", StartAfter::Completed),
+            ("log", StartAfter::Started)
+        ]
+    );
+    assert_eq!(web.start_delay.map(|d| d.0), Some(3_000_000_000));
+    // The kind's delay where the node sets none.
+    let db = lab.node("db").expect("db");
+    assert_eq!(db.start_delay.map(|d| d.0), Some(1_000_000_000));
+    let ready = db.ready.as_ref().expect("the healthcheck is db's ready");
+    assert_eq!(ready.exec, Some(Command::Shell("test -e /tmp/up".into())));
+    assert_eq!(ready.interval.map(|d| d.0), Some(2_000_000_000));
+    assert_eq!(ready.timeout.map(|d| d.0), Some(14_000_000_000));
+    let order = crate::order::start_order(&lab).expect("no cycle");
+    let names: Vec<&str> = order
+        .iter()
+        .map(|i| lab.nodes[*i].name.value.as_str())
+        .collect();
+    assert_eq!(names, ["db", "seed", "log", "web"]);
+    // The configure stage's wait is noted at its place, not applied.
+    let p = problems(text);
+    let noted = p
+        .iter()
+        .find(|x| x.3.contains("stages.configure.wait-for"))
+        .expect("a note");
+    assert_eq!((noted.0, noted.1), (false, 19));
+}
+
+#[test]
+fn a_wait_for_cycle_is_an_error_at_its_line_and_column() {
+    let text = "name: cyc\ntopology:\n  nodes:\n    a: {kind: linux, image: i, wait-for: [b]}\n    b: {kind: linux, image: i, wait-for: [a]}\n";
+    let p = problems(text);
+    let cycle = p
+        .iter()
+        .find(|x| x.3.contains("cycle"))
+        .unwrap_or_else(|| panic!("{p:#?}"));
+    assert_eq!(
+        cycle.clone(),
+        (
+            true,
+            5,
+            43,
+            "the nodes' start order has a cycle: a after b after a".to_string()
+        )
+    );
+}
+
+#[test]
+fn host_nodes_and_host_ends_are_veths_into_the_host_namespace() {
+    let text = r#"name: hst
+topology:
+  nodes:
+    a: {kind: linux, image: i}
+    b: {kind: linux, image: i}
+    c: {kind: linux, image: i}
+    myhost: {kind: host}
+  links:
+    - endpoints: ["a:eth1", "host:wa-a"]
+    - endpoints: ["myhost:wa-b", "b:eth1"]
+      ipv4: ["", "192.168.70.2/24"]
+    - type: host
+      endpoint: {node: c, interface: ethernet-1/1, mac: "02:00:00:70:00:03"}
+      host-interface: wa-c
+      mtu: 9000
+"#;
+    let lab = ok(text);
+    assert!(lab.node("myhost").is_none(), "a host node is no lab node");
+    let noted = problems(&text.replace("myhost: {kind: host}", "myhost: {kind: host, image: i}"));
+    assert!(
+        noted
+            .iter()
+            .any(|p| !p.0 && p.1 == 7 && p.3.contains("`image` of a host node")),
+        "{noted:#?}"
+    );
+    let peer = |n: &str, i: &str| match &lab
+        .node(n)
+        .and_then(|n| n.interface(i))
+        .expect("iface")
+        .attach
+    {
+        Attachment::Host { peer } => peer.clone(),
+        other => panic!("{n}:{i} is {other:?}"),
+    };
+    assert_eq!(peer("a", "eth1"), "wa-a");
+    assert_eq!(peer("b", "eth1"), "wa-b");
+    assert_eq!(peer("c", "ethernet-1/1"), "wa-c");
+    let b = lab
+        .node("b")
+        .and_then(|n| n.interface("eth1"))
+        .expect("b:eth1");
+    assert_eq!(b.ipv4[0].value.to_string(), "192.168.70.2/24");
+    let c = lab
+        .node("c")
+        .and_then(|n| n.interface("ethernet-1/1"))
+        .expect("c");
+    assert_eq!(c.mtu, Some(9000));
+    let steps: Vec<String> = crate::plan::plan(&lab)
+        .steps
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s == "create veth a:eth1 <-> host:wa-a"),
+        "{steps:#?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s == "create veth c:e1-1 <-> host:wa-c"),
+        "{steps:#?}"
+    );
+}
+
+#[test]
+fn host_end_names_must_be_kernel_names_used_once() {
+    let p = problems(
+        "name: hst\ntopology:\n  nodes:\n    a: {kind: linux, image: i}\n  links:\n    - endpoints: [\"a:eth1\", \"host:same\"]\n    - endpoints: [\"a:eth2\", \"host:same\"]\n    - endpoints: [\"a:eth3\", \"host:much-too-long-name\"]\n    - endpoints: [\"host:x\", \"host:y\"]\n",
+    );
+    let find = |needle: &str| {
+        p.iter()
+            .find(|x| x.3.contains(needle))
+            .unwrap_or_else(|| panic!("no problem with {needle:?} in {p:#?}"))
+            .clone()
+    };
+    let twice = find("host interface `same` is also");
+    assert_eq!((twice.0, twice.1), (true, 7));
+    let long = find("`much-too-long-name` is not a kernel interface name");
+    assert_eq!((long.0, long.1), (true, 8));
+    assert_eq!(find("two host ends").1, 9);
+}
+
+#[test]
+fn vendor_kinds_that_are_container_images_run_as_linux_nodes() {
+    use crate::model::Command;
+    let lab = ok(r#"name: vnd
+topology:
+  nodes:
+    ixia: {kind: keysight_ixia-c-one, image: ghcr.io/open-traffic-generator/ixia-c-one}
+    sonic: {kind: sonic-vs, image: docker-sonic-vs, exec: ["echo own"]}
+  links:
+    - endpoints: ["ixia:eth1", "sonic:eth1"]
+"#);
+    let ixia = lab.node("ixia").expect("ixia");
+    assert_eq!(ixia.kind, NodeKind::Container);
+    let probe = ixia.ready.as_ref().and_then(|r| r.exec.clone());
+    assert_eq!(
+        probe,
+        Some(Command::Argv(vec![
+            "test".into(),
+            "-e".into(),
+            "/home/keysight/ixia-c-one/init-done".into()
+        ]))
+    );
+    let sonic = lab.node("sonic").expect("sonic");
+    assert_eq!(sonic.kind, NodeKind::Container);
+    assert!(
+        matches!(&sonic.exec[0], Command::Shell(s) if s.contains("supervisorctl start bgpd")),
+        "{:?}",
+        sonic.exec
+    );
+    assert_eq!(sonic.exec[1], Command::Shell("echo own".into()));
 }

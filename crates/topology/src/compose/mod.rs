@@ -408,6 +408,10 @@ pub fn convert(input: &Input) -> Converted {
     for svc in &services {
         if let Some(node) = &svc.node {
             let base = format!("/services/{}", pointer_key(&svc.name));
+            let mut node = node.clone();
+            if let Some(after) = after(&mut cx, svc, &services, &skipped) {
+                node.insert("after".into(), after);
+            }
             for i in 1..=svc.replicas {
                 let name = format!("{}_{i}", svc.name);
                 out.origin(&format!("/nodes/{name}"), &cx.at(&base));
@@ -520,7 +524,57 @@ const SERVICE_ORIGINS: &[(&str, &str)] = &[
     ("env", "environment"),
     ("binds", "volumes"),
     ("ready", "healthcheck"),
+    ("after", "depends_on"),
 ];
+
+/// A service's `depends_on` as its nodes' `after:`: every replica of each
+/// service it depends on, with what that service must have done. The
+/// conlink service is left out (warren does its work before any node
+/// starts); an absent service is an error unless `required: false`.
+fn after(
+    cx: &mut Cx<'_>,
+    svc: &Service,
+    services: &[Service],
+    skipped: &BTreeSet<String>,
+) -> Option<Value> {
+    let mut after = Map::new();
+    for d in &svc.depends_on {
+        if skipped.contains(&d.service) {
+            continue;
+        }
+        let Some(other) = services.iter().find(|s| s.name == d.service) else {
+            let message = format!(
+                "service {}: depends_on {}: no such service",
+                svc.name, d.service
+            );
+            if d.required {
+                cx.error(&d.at, &message);
+            } else {
+                cx.note(&d.at, &format!("{message}; not required, so ignored"));
+            }
+            continue;
+        };
+        if d.when == "ready"
+            && other
+                .node
+                .as_ref()
+                .is_some_and(|n| !n.contains_key("ready"))
+        {
+            cx.error(
+                &d.at,
+                &format!(
+                    "service {}: depends_on {} with condition service_healthy, but {} has no healthcheck",
+                    svc.name, d.service, d.service
+                ),
+            );
+            continue;
+        }
+        for i in 1..=other.replicas {
+            after.insert(format!("{}_{i}", other.name), json!(d.when));
+        }
+    }
+    (!after.is_empty()).then_some(Value::Object(after))
+}
 
 /// Loads the converted lab as `warren up` will, and reports each of its
 /// errors at the place in the user's files that the offending part came

@@ -41,10 +41,6 @@ const NO_MEANING: &[(&str, &str)] = &[
         "a node's host name is its node name (SERVICE_N)",
     ),
     ("extra_hosts", "the lab model has no hosts entries yet"),
-    (
-        "depends_on",
-        "nodes start together and `up` waits for each node's `ready` (healthcheck)",
-    ),
     ("init", "the lab model has no init process option yet"),
     ("tmpfs", "the lab model has no tmpfs mounts yet"),
     ("stop_signal", "`down` ends every node the same way"),
@@ -63,6 +59,95 @@ pub(super) struct Service {
     /// `network_mode: service:X` or `container:X` as written: the service
     /// runs as containers of X's node instead of as nodes of its own.
     pub(super) joins: Option<String>,
+    /// `depends_on`: the services it starts after.
+    pub(super) depends_on: Vec<Dependency>,
+}
+
+/// One entry of a service's `depends_on`.
+pub(super) struct Dependency {
+    /// The service depended on.
+    pub(super) service: String,
+    /// What it must have done, as the lab file's `after:` says it:
+    /// `started`, `ready` (healthy) or `completed` (exited with status 0).
+    pub(super) when: &'static str,
+    /// `required: false` lets the service be absent.
+    pub(super) required: bool,
+    /// Where it is written (a JSON pointer into the compose files).
+    pub(super) at: String,
+}
+
+/// Compose's `depends_on` conditions and the lab file's `after:` values.
+const CONDITIONS: &[(&str, &str)] = &[
+    ("service_started", "started"),
+    ("service_healthy", "ready"),
+    ("service_completed_successfully", "completed"),
+];
+
+/// `depends_on`, a list of services (each until started) or a mapping of
+/// services to `condition`, `required` and `restart`.
+fn depends_on(cx: &mut Cx<'_>, name: &str, v: &Value, at: &str) -> Vec<Dependency> {
+    let entry = |service: &str, when, required| Dependency {
+        service: service.to_string(),
+        when,
+        required,
+        at: format!("{at}/{}", super::pointer_key(service)),
+    };
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s.as_str() {
+                Some(s) => Some(Dependency {
+                    at: format!("{at}/{i}"),
+                    ..entry(s, "started", true)
+                }),
+                None => {
+                    cx.error(
+                        &format!("{at}/{i}"),
+                        &format!("service {name}: `depends_on` lists service names"),
+                    );
+                    None
+                }
+            })
+            .collect(),
+        Value::Object(m) => {
+            let mut out = Vec::new();
+            for (service, spec) in m {
+                let here = format!("{at}/{}", super::pointer_key(service));
+                let condition = spec
+                    .get("condition")
+                    .and_then(Value::as_str)
+                    .unwrap_or("service_started");
+                let Some((_, when)) = CONDITIONS.iter().find(|(c, _)| *c == condition) else {
+                    cx.error(
+                        &format!("{here}/condition"),
+                        &format!("service {name}: depends_on {service}: unknown condition `{condition}` (service_started, service_healthy or service_completed_successfully)"),
+                    );
+                    continue;
+                };
+                let flag = |key: &str| match spec.get(key) {
+                    Some(Value::Bool(b)) => Some(*b),
+                    Some(Value::String(s)) => Some(s == "true"),
+                    _ => None,
+                };
+                if flag("restart") == Some(true) {
+                    cx.note(
+                        &format!("{here}/restart"),
+                        &format!("service {name}: depends_on {service}: `restart` ignored: warren restarts nodes with `warren node`, not with what they depend on"),
+                    );
+                }
+                out.push(entry(service, when, flag("required").unwrap_or(true)));
+            }
+            out
+        }
+        _ => {
+            cx.error(
+                at,
+                &format!("service {name}: `depends_on` is a list or a mapping"),
+            );
+            Vec::new()
+        }
+    }
 }
 
 pub(super) fn argv_or_string(v: &Value) -> Option<Value> {
@@ -121,11 +206,15 @@ pub(super) fn service(cx: &mut Cx<'_>, input: &Input, name: &str, svc: &Value) -
         replicas: 1,
         node: None,
         joins: None,
+        depends_on: Vec::new(),
     };
     let Some(map) = svc.as_object() else {
         cx.error(&base, &format!("service {name}: expected a mapping"));
         return out;
     };
+    if let Some(d) = map.get("depends_on") {
+        out.depends_on = depends_on(cx, name, d, &at("depends_on"));
+    }
     out.container_name = map
         .get("container_name")
         .and_then(Value::as_str)
@@ -297,6 +386,7 @@ const HANDLED: &[&str] = &[
     "volumes",
     "healthcheck",
     "network_mode",
+    "depends_on",
 ];
 
 /// `volumes`: host paths become binds, named volumes binds of folders in

@@ -560,3 +560,111 @@ services:
     assert!(fw.privileged);
     assert_eq!(fw.cap_drop, ["NET_RAW", "MKNOD"]);
 }
+
+#[test]
+fn depends_on_orders_the_starts_in_list_and_map_form() {
+    use crate::model::StartAfter;
+    let compose = "
+services:
+  web:
+    image: busybox
+    depends_on:
+      db: {condition: service_healthy}
+      seed: {condition: service_completed_successfully, restart: true}
+      log: {condition: service_started}
+  db:
+    image: busybox
+    healthcheck: {test: [CMD-SHELL, 'test -e /tmp/up'], interval: 1s}
+  seed:
+    image: busybox
+    depends_on: [log]
+  log:
+    image: busybox
+    scale: 2
+";
+    let c = convert(&input(compose, &[]));
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("restart") && n.contains("compose.yaml:7:")),
+        "{:?}",
+        c.notes
+    );
+    let lab = crate::load(&c.lab_text.expect("lab"), "t")
+        .lab
+        .expect("valid");
+    let after = |n: &str| -> Vec<(String, StartAfter)> {
+        lab.node(n)
+            .expect("node")
+            .after
+            .iter()
+            .map(|a| (a.node.value.clone(), a.when))
+            .collect()
+    };
+    let mut web = after("web_1");
+    web.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        web,
+        [
+            ("db_1".to_string(), StartAfter::Ready),
+            ("log_1".to_string(), StartAfter::Started),
+            ("log_2".to_string(), StartAfter::Started),
+            ("seed_1".to_string(), StartAfter::Completed),
+        ]
+    );
+    assert_eq!(
+        after("seed_1"),
+        [
+            ("log_1".to_string(), StartAfter::Started),
+            ("log_2".to_string(), StartAfter::Started)
+        ]
+    );
+    let order = crate::order::start_order(&lab).expect("no cycle");
+    let names: Vec<&str> = order
+        .iter()
+        .map(|i| lab.nodes[*i].name.value.as_str())
+        .collect();
+    assert_eq!(names.last(), Some(&"web_1"), "{names:?}");
+}
+
+#[test]
+fn depends_on_problems_are_reported_at_the_users_lines() {
+    for (compose, expected) in [
+        (
+            "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n",
+            "compose.yaml:7:17: the nodes' start order has a cycle: a_1 after b_1 after a_1",
+        ),
+        (
+            "services:\n  a:\n    image: busybox\n    depends_on: [nope]\n",
+            "compose.yaml:4:18: service a: depends_on nope: no such service",
+        ),
+        (
+            "services:\n  a:\n    image: busybox\n    depends_on:\n      b: {condition: service_healthy}\n  b:\n    image: busybox\n",
+            "compose.yaml:5:10: service a: depends_on b with condition service_healthy, but b has no healthcheck",
+        ),
+        (
+            "services:\n  a:\n    image: busybox\n    depends_on:\n      b: {condition: service_finished}\n  b:\n    image: busybox\n",
+            "compose.yaml:5:22: service a: depends_on b: unknown condition `service_finished`",
+        ),
+    ] {
+        let c = convert(&input(compose, &[]));
+        assert!(
+            c.errors.iter().any(|e| e.starts_with(expected)),
+            "{expected}\n{:#?}",
+            c.errors
+        );
+        assert!(c.lab_text.is_none());
+    }
+    // An absent service that is not required is noted, not an error.
+    let c = convert(&input(
+        "services:\n  a:\n    image: busybox\n    depends_on:\n      b: {required: false}\n",
+        &[],
+    ));
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert!(
+        c.notes.iter().any(|n| n.contains("not required")),
+        "{:?}",
+        c.notes
+    );
+}
