@@ -103,6 +103,7 @@ fn network_phase(step: &Step) -> Option<fn() -> Phase> {
         | Step::CreateTunnel { .. }
         | Step::CreateMacvlan { .. } => Some(|| Phase::CreateLinks),
         Step::SetMaster { .. }
+        | Step::Patch { .. }
         | Step::AddAltname { .. }
         | Step::SetSysctl { .. }
         | Step::AddAddress { .. }

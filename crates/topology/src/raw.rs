@@ -89,7 +89,9 @@ pub const LINK_KEYS: &[&str] = &[
     "capture",
 ];
 /// Keys of a network.
-pub const NETWORK_KEYS: &[&str] = &["members", "ipv4", "ipv6", "mtu", "impair", "capture"];
+pub const NETWORK_KEYS: &[&str] = &[
+    "members", "ipv4", "ipv6", "mtu", "impair", "capture", "mode",
+];
 /// Keys of an `interfaces` entry.
 pub const INTERFACE_KEYS: &[&str] = &[
     "ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair", "macvlan", "nat", "ethtool",
@@ -120,7 +122,7 @@ pub const READY_KEYS: &[&str] = &["console", "exec", "system_state", "timeout", 
 /// Keys of a vm's `console`.
 pub const CONSOLE_KEYS: &[&str] = &["prompt", "login", "password"];
 /// Keys of a route in its mapping form.
-pub const ROUTE_KEYS: &[&str] = &["to", "via", "dev", "metric"];
+pub const ROUTE_KEYS: &[&str] = &["to", "via", "dev", "metric", "src", "onlink"];
 /// Keys of `netconf` in its mapping form.
 pub const NETCONF_KEYS: &[&str] = &["renderer"];
 /// Keys of a vm's `cloud_init`.
@@ -244,6 +246,8 @@ pub(crate) struct RawNetwork {
     pub(crate) mtu: Option<u32>,
     pub(crate) impair: Option<Impair>,
     pub(crate) capture: Option<bool>,
+    /// `mode: patch`: two members joined by tc mirred, no bridge.
+    pub(crate) patch: bool,
 }
 
 /// An `interfaces` entry as written.
@@ -266,9 +270,22 @@ pub(crate) struct RawInterface {
 #[derive(Debug, Clone)]
 pub(crate) struct RawRoute {
     pub(crate) to: Option<Prefix>,
-    pub(crate) via: IpAddr,
+    pub(crate) via: Option<IpAddr>,
     pub(crate) dev: Option<String>,
     pub(crate) metric: Option<u32>,
+    pub(crate) src: Option<IpAddr>,
+    pub(crate) onlink: bool,
+}
+
+/// The words of a route as written, before they are checked.
+#[derive(Debug, Default)]
+struct RouteWords {
+    to: Option<String>,
+    via: Option<String>,
+    dev: Option<String>,
+    metric: Option<String>,
+    src: Option<String>,
+    onlink: bool,
 }
 
 /// A tunnel as written.
@@ -912,6 +929,10 @@ fn network(cx: &mut Cx<'_>, name: Spanned<String>, v: &Node) -> Option<RawNetwor
         mtu: mtu(cx, &f),
         impair: f.get("impair").and_then(|n| impair(cx, n)),
         capture: f.get("capture").and_then(|n| cx.boolean(n, "capture")),
+        patch: f
+            .get("mode")
+            .and_then(|n| cx.choice(n, "network mode", &[("bridge", false), ("patch", true)]))
+            .unwrap_or(false),
         name,
     })
 }
@@ -1035,7 +1056,8 @@ fn macvlan(cx: &mut Cx<'_>, v: &Node) -> Option<crate::model::Macvlan> {
     })
 }
 
-/// A route: `"DEST via GW [dev IF] [metric N]"` or `{to, via, dev, metric}`.
+/// A route: `"DEST [via GW] [dev IF] [metric N] [src ADDR] [onlink]"` or
+/// `{to, via, dev, metric, src, onlink}`.
 fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
     let parsed = match &v.value {
         Value::Scalar { text, .. } => route_text(text),
@@ -1043,8 +1065,18 @@ fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
             let f = cx.fields(v, "a route", ROUTE_KEYS)?;
             let text =
                 |cx: &mut Cx<'_>, k: &str| f.get(k).and_then(|n| cx.string(n, k)).map(|s| s.value);
-            let to = text(cx, "to").filter(|t| t != "default");
-            route_parts(to, text(cx, "via"), text(cx, "dev"), text(cx, "metric"))
+            let onlink = match f.get("onlink") {
+                Some(n) => cx.boolean(n, "onlink")?,
+                None => false,
+            };
+            route_parts(RouteWords {
+                to: text(cx, "to").filter(|t| t != "default"),
+                via: text(cx, "via"),
+                dev: text(cx, "dev"),
+                metric: text(cx, "metric"),
+                src: text(cx, "src"),
+                onlink,
+            })
         }
     };
     match parsed {
@@ -1054,65 +1086,89 @@ fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
                 "warren::bad-value",
                 v.span,
                 format!("invalid route: {msg}"),
-                "expected `DEST via GATEWAY [dev IF] [metric N]`",
+                "expected `DEST [via GATEWAY] [dev IF] [metric N] [src ADDR] [onlink]`",
             );
             None
         }
     }
 }
 
-/// A route in its text form, `DEST via GATEWAY [dev IF] [metric N]`
-/// (`default` for DEST), as lab files and conlink's `route` write it.
+/// A route in `ip route add`'s text form,
+/// `DEST [via GATEWAY] [dev IF] [metric N] [src ADDR] [onlink]` (`default`
+/// for DEST; a bare address is a host route), as lab files and conlink's
+/// `route` write it. `preference`, `proto` and `scope` words are not taken.
 pub(crate) fn route_text(text: &str) -> Result<RawRoute, String> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut to = None;
-    let (mut via, mut dev, mut metric) = (None, None, None);
-    let mut it = words.iter();
+    let mut w = RouteWords::default();
+    let mut it = text.split_whitespace();
     match it.next() {
-        Some(&"default") => {}
-        Some(d) => to = Some(d.to_string()),
+        Some("default") => {}
+        Some(d) => w.to = Some(d.to_string()),
         None => return Err("empty".into()),
     }
-    while let Some(w) = it.next() {
-        let Some(val) = it.next() else {
-            return Err(format!("`{w}` needs a value"));
-        };
-        match *w {
-            "via" => via = Some(val.to_string()),
-            "dev" => dev = Some(val.to_string()),
-            "metric" => metric = Some(val.to_string()),
-            other => return Err(format!("unknown word `{other}`")),
+    while let Some(word) = it.next() {
+        if word == "onlink" {
+            w.onlink = true;
+            continue;
         }
+        let slot = match word {
+            "via" => &mut w.via,
+            "dev" => &mut w.dev,
+            "metric" | "priority" | "preference" => &mut w.metric,
+            "src" => &mut w.src,
+            other => return Err(format!("unknown word `{other}`")),
+        };
+        let Some(val) = it.next() else {
+            return Err(format!("`{word}` needs a value"));
+        };
+        *slot = Some(val.to_string());
     }
-    route_parts(to, via, dev, metric)
+    route_parts(w)
 }
 
-/// A route from its parts as written.
-fn route_parts(
-    to: Option<String>,
-    via: Option<String>,
-    dev: Option<String>,
-    metric: Option<String>,
-) -> Result<RawRoute, String> {
-    let to = match to.map(|t| t.parse::<Prefix>()) {
-        Some(Err(e)) => return Err(e),
-        Some(Ok(p)) => Some(p),
+/// A route from its parts as written. A route needs a gateway (`via`) or
+/// an interface (`dev`); without `dev`, the interface it is written under
+/// is used.
+fn route_parts(w: RouteWords) -> Result<RawRoute, String> {
+    let to = match w.to {
+        // `ip route add 10.0.0.5 dev eth0`: a host route.
+        Some(t) if !t.contains('/') => Some(
+            t.parse::<IpAddr>()
+                .map(|a| Prefix {
+                    addr: a,
+                    len: if a.is_ipv4() { 32 } else { 128 },
+                })
+                .map_err(|_| format!("`{t}` is not an IP address or prefix"))?,
+        ),
+        Some(t) => Some(t.parse::<Prefix>()?),
         None => None,
     };
-    let Some(via) = via else {
-        return Err("no gateway (`via`)".into());
+    let ip = |what: &str, v: Option<String>| match v.map(|v| (v.parse::<IpAddr>(), v)) {
+        Some((Ok(a), _)) => Ok(Some(a)),
+        Some((Err(_), v)) => Err(format!("{what} `{v}` is not an IP address")),
+        None => Ok(None),
     };
-    let Ok(via) = via.parse::<IpAddr>() else {
-        return Err(format!("`{via}` is not an IP address"));
-    };
-    if let Some(p) = to
-        && p.addr.is_ipv4() != via.is_ipv4()
+    let via = ip("gateway", w.via)?;
+    let src = ip("source", w.src)?;
+    if via.is_none() && to.is_none() && w.dev.is_none() {
+        return Err("no gateway (`via`) or interface (`dev`)".into());
+    }
+    if w.onlink && via.is_none() {
+        return Err("`onlink` needs a gateway (`via`)".into());
+    }
+    let families = [
+        to.map(|p| ("destination", p.addr.is_ipv4(), p.to_string())),
+        via.map(|a| ("gateway", a.is_ipv4(), a.to_string())),
+        src.map(|a| ("source", a.is_ipv4(), a.to_string())),
+    ];
+    let mut given = families.iter().flatten();
+    if let Some((first, v4, a)) = given.next()
+        && let Some((other, _, b)) = given.find(|(_, w4, _)| w4 != v4)
     {
         return Err(format!(
-            "destination {p} and gateway {via} are of different families"
+            "{first} {a} and {other} {b} are of different families"
         ));
     }
-    let metric = match metric.map(|m| m.parse::<u32>()) {
+    let metric = match w.metric.map(|m| m.parse::<u32>()) {
         Some(Err(_)) => return Err("metric is not a whole number".into()),
         Some(Ok(m)) => Some(m),
         None => None,
@@ -1120,8 +1176,10 @@ fn route_parts(
     Ok(RawRoute {
         to,
         via,
-        dev,
+        dev: w.dev,
         metric,
+        src,
+        onlink: w.onlink,
     })
 }
 

@@ -532,6 +532,7 @@ impl Resolver<'_, '_> {
                 mtu: n.mtu,
                 impair: n.impair.clone(),
                 capture: n.capture.unwrap_or(true),
+                patch: n.patch,
             });
         }
         out
@@ -622,6 +623,8 @@ impl Resolver<'_, '_> {
                             via: r.value.via,
                             dev: r.value.dev.clone(),
                             metric: r.value.metric,
+                            src: r.value.src,
+                            onlink: r.value.onlink,
                         },
                         r.span,
                     )

@@ -363,6 +363,7 @@ fn kind(
                 mtu: None,
                 impair: None,
                 capture: None,
+                patch: false,
             });
             None
         }

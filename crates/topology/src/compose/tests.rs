@@ -456,12 +456,12 @@ fn services_route_like_containers_on_a_docker_host() {
 
 #[test]
 fn a_route_warren_cannot_take_is_reported_where_it_was_written() {
-    let compose = "services:\n  n:\n    image: alpine\n    x-network:\n      links:\n        - {bridge: s1, ip: 10.0.0.2/24, route: '10.1.0.0/16 dev eth0'}\n";
+    let compose = "services:\n  n:\n    image: alpine\n    x-network:\n      links:\n        - {bridge: s1, ip: 10.0.0.2/24, route: '10.1.0.0/16 via eth0'}\n";
     let c = convert(&input(compose, &[]));
     assert_eq!(
         c.errors,
         [
-            "compose.yaml:6:48: service n x-network links[0]: route `10.1.0.0/16 dev eth0`: no gateway (`via`); warren takes `DEST via GATEWAY [dev IF] [metric N]`"
+            "compose.yaml:6:48: service n x-network links[0]: route `10.1.0.0/16 via eth0`: gateway `eth0` is not an IP address; warren takes `ip route add`'s form `DEST [via GATEWAY] [dev IF] [metric N] [src ADDR] [onlink]`"
         ]
     );
 }
