@@ -76,8 +76,8 @@ fn a_patch_bridge_joins_two_services_with_tc_mirred_and_no_bridge_and_linux_mode
     let env = registry_env(&tmp.path().join("store"));
     let compose = examples().join("compose/patch/compose.yaml");
     with_lab(tmp.path(), &env, &compose, "cl-patch", || {
-        ping(tmp.path(), "cl-patch", "left_1", "10.73.0.2");
-        ping(tmp.path(), "cl-patch", "right_1", "10.73.0.1");
+        ping(tmp.path(), "cl-patch", "left_1", "10.74.0.2");
+        ping(tmp.path(), "cl-patch", "right_1", "10.74.0.1");
         // No bridge in the hub: the two ports redirect to each other.
         let bridges = in_hub("cl-patch", &["ip", "-o", "link", "show", "type", "bridge"]);
         assert_eq!(bridges.trim(), "", "no bridge in a patch's hub");
@@ -94,15 +94,15 @@ fn a_patch_bridge_joins_two_services_with_tc_mirred_and_no_bridge_and_linux_mode
         // Frames cross unchanged: each side learns the other's own MAC.
         let out = run(
             tmp.path(),
-            &["exec", "cl-patch", "left_1", "--", "ip", "neigh", "show", "10.73.0.2"],
+            &["exec", "cl-patch", "left_1", "--", "ip", "neigh", "show", "10.74.0.2"],
         );
-        assert!(must(&out, "ip neigh").contains("02:00:00:73:00:02"));
+        assert!(must(&out, "ip neigh").contains("02:00:00:74:00:02"));
     });
     // The same file with BRIDGE_MODE=linux (one lab name, so in turn).
     let mut env = env;
     env.push(("BRIDGE_MODE".into(), "linux".into()));
     with_lab(tmp.path(), &env, &compose, "cl-patch", || {
-        ping(tmp.path(), "cl-patch", "left_1", "10.73.0.2");
+        ping(tmp.path(), "cl-patch", "left_1", "10.74.0.2");
         let bridges = in_hub("cl-patch", &["ip", "-o", "link", "show", "type", "bridge"]);
         assert!(bridges.contains("wire"), "{bridges}");
     });
@@ -116,8 +116,8 @@ fn a_patch_with_three_members_is_refused_naming_why() {
         &compose,
         "name: cl-patch3
 services:
-  a: {image: busybox, x-network: {links: [{bridge: w, ip: 10.73.1.1/24}]}}
-  b: {image: busybox, scale: 2, x-network: {links: [{bridge: w, ip: 10.73.1.2/24}]}}
+  a: {image: busybox, x-network: {links: [{bridge: w, ip: 10.74.1.1/24}]}}
+  b: {image: busybox, scale: 2, x-network: {links: [{bridge: w, ip: 10.74.1.2/24}]}}
 x-network:
   bridges:
     - {bridge: w, mode: patch}

@@ -182,6 +182,8 @@ fn install(
         system: None,
         console: None,
         notify: None,
+        tmpfs: Vec::new(),
+        init: false,
     };
     let spec_path = tmp.join("spec.json");
     let text = serde_json::to_vec_pretty(&spec).map_err(io::Error::other);

@@ -216,6 +216,27 @@ pub struct ContainerSpec {
     /// Capabilities removed from the default set (after `capabilities`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
+    /// The container's host name; `None`: the node's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Further `/etc/hosts` entries: a name and its addresses.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_hosts: BTreeMap<String, Vec<IpAddr>>,
+    /// Run the command under a small init that forwards signals to it and
+    /// reaps the zombies of its processes (Docker's `--init`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub init: bool,
+    /// tmpfs mounts: `TARGET` or `TARGET:OPTIONS` (`size=64m,mode=1777`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<String>,
+    /// The signal that asks the node's process to stop (`SIGTERM` when
+    /// `None`), as a name such as `SIGUSR1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// How long the process has after its stop signal before SIGKILL;
+    /// `None`: warren's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_grace_period: Option<Duration>,
 }
 
 /// A bind mount `SRC:DST[:ro]`.

@@ -61,6 +61,12 @@ pub const NODE_KEYS: &[&str] = &[
     "qemu_args",
     "netconf",
     "cloud_init",
+    "hostname",
+    "extra_hosts",
+    "init",
+    "tmpfs",
+    "stop_signal",
+    "stop_grace_period",
 ];
 /// Which node kinds take a node key; keys not listed apply to every kind.
 pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
@@ -69,6 +75,9 @@ pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
     match key {
         "image" | "cmd" | "entrypoint" | "workdir" | "user" | "binds" | "capabilities"
         | "privileged" | "cap_drop" => Some(IMAGE),
+        "hostname" | "extra_hosts" | "init" | "tmpfs" | "stop_signal" | "stop_grace_period" => {
+            Some(&[NodeKind::Container])
+        }
         "provision" => Some(&[NodeKind::System]),
         "netconf" => Some(&[NodeKind::System, NodeKind::Vm]),
         "cloud_init" => Some(VM),
@@ -137,6 +146,125 @@ pub const RENDERERS: &[&str] = &[
     "network-manager",
 ];
 
+/// A container node's host name, hosts entries, init, tmpfs mounts and
+/// how it is stopped, as written (also from `defaults`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProcessKeys {
+    pub(crate) hostname: Option<String>,
+    pub(crate) extra_hosts: Option<std::collections::BTreeMap<String, Vec<IpAddr>>>,
+    pub(crate) init: Option<bool>,
+    pub(crate) tmpfs: Option<Vec<String>>,
+    pub(crate) stop_signal: Option<String>,
+    pub(crate) stop_grace_period: Option<crate::values::Duration>,
+}
+
+/// Signal names `stop_signal` takes (with or without `SIG`).
+const SIGNALS: &[&str] = &[
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+impl ProcessKeys {
+    fn decode(cx: &mut Cx<'_>, f: &crate::decode::Fields<'_>) -> ProcessKeys {
+        let text = |cx: &mut Cx<'_>, k: &str| f.get(k).and_then(|v| cx.string(v, k));
+        let stop_signal = text(cx, "stop_signal").and_then(|s| {
+            let name = s.value.to_ascii_uppercase();
+            let bare = name.strip_prefix("SIG").unwrap_or(&name);
+            if SIGNALS.contains(&bare) {
+                Some(format!("SIG{bare}"))
+            } else {
+                cx.error(
+                    "warren::bad-value",
+                    s.span,
+                    format!("unknown signal `{}`", s.value),
+                    "expected a name such as SIGTERM or USR1",
+                );
+                None
+            }
+        });
+        let tmpfs = f.get("tmpfs").and_then(|v| cx.list(v, "tmpfs")).map(|items| {
+            let mut out = Vec::new();
+            for i in items {
+                let Some(s) = cx.string(i, "a tmpfs mount") else {
+                    continue;
+                };
+                if s.value.starts_with('/') {
+                    out.push(s.value);
+                } else {
+                    cx.error(
+                        "warren::bad-value",
+                        s.span,
+                        format!("invalid tmpfs `{}`", s.value),
+                        "expected /TARGET or /TARGET:OPTIONS",
+                    );
+                }
+            }
+            out
+        });
+        let extra_hosts = f.get("extra_hosts").map(|v| extra_hosts(cx, v));
+        ProcessKeys {
+            hostname: text(cx, "hostname").map(|s| s.value),
+            extra_hosts,
+            init: f.get("init").and_then(|v| cx.boolean(v, "init")),
+            tmpfs,
+            stop_signal,
+            stop_grace_period: f
+                .get("stop_grace_period")
+                .and_then(|v| cx.parse(v, "duration"))
+                .map(|d| d.value),
+        }
+    }
+
+    fn inherit(&mut self, d: &ProcessKeys) {
+        fn or<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
+            if a.is_none() {
+                a.clone_from(b);
+            }
+        }
+        or(&mut self.hostname, &d.hostname);
+        or(&mut self.extra_hosts, &d.extra_hosts);
+        or(&mut self.init, &d.init);
+        or(&mut self.tmpfs, &d.tmpfs);
+        or(&mut self.stop_signal, &d.stop_signal);
+        or(&mut self.stop_grace_period, &d.stop_grace_period);
+    }
+}
+
+/// `extra_hosts`: a mapping of names to an address or a list of them.
+fn extra_hosts(cx: &mut Cx<'_>, v: &Node) -> std::collections::BTreeMap<String, Vec<IpAddr>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(entries) = cx.mapping(v, "extra_hosts") else {
+        return out;
+    };
+    for (key, value) in entries {
+        let Some(name) = cx.string(key, "a host name") else {
+            continue;
+        };
+        let items: Vec<&Node> = match &value.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![value],
+        };
+        let mut addrs = Vec::new();
+        for i in items {
+            let Some(a) = cx.string(i, "an IP address") else {
+                continue;
+            };
+            match a.value.parse::<IpAddr>() {
+                Ok(ip) => addrs.push(ip),
+                Err(_) => cx.error(
+                    "warren::bad-value",
+                    a.span,
+                    format!("`{}` is not an IP address", a.value),
+                    "expected an IP address",
+                ),
+            }
+        }
+        out.insert(name.value, addrs);
+    }
+    out
+}
+
 /// A node's keys as written (also used for `defaults`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawNode {
@@ -168,6 +296,7 @@ pub(crate) struct RawNode {
     pub(crate) qemu_args: Option<Vec<String>>,
     pub(crate) netconf: Option<Option<NetconfSpec>>,
     pub(crate) cloud_init: Option<CloudInitSpec>,
+    pub(crate) process: ProcessKeys,
     /// Keys written on this node itself, for kind checks.
     pub(crate) keys: Vec<(&'static str, Span)>,
     /// Further host names (not a lab file key: containerlab's `clab-LAB-NODE`).
@@ -208,6 +337,7 @@ impl RawNode {
         or(&mut self.nic_model, &d.nic_model);
         or(&mut self.qemu_args, &d.qemu_args);
         or(&mut self.netconf, &d.netconf);
+        self.process.inherit(&d.process);
         or(&mut self.cloud_init, &d.cloud_init);
         for map in [(&mut self.env, &d.env), (&mut self.sysctls, &d.sysctls)] {
             let (own, inherited) = map;
@@ -529,6 +659,7 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
         .get("capabilities")
         .and_then(|v| capabilities(cx, v, "capabilities"));
     n.provision = f.get("provision").and_then(|v| cx.boolean(v, "provision"));
+    n.process = ProcessKeys::decode(cx, &f);
     n.privileged = f
         .get("privileged")
         .and_then(|v| cx.boolean(v, "privileged"));

@@ -213,6 +213,12 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
         provision: kind == NodeKind::System && n.provision.unwrap_or(false),
         privileged: n.privileged.unwrap_or(false),
         cap_drop: n.cap_drop.unwrap_or_default(),
+        hostname: n.process.hostname,
+        extra_hosts: n.process.extra_hosts.unwrap_or_default(),
+        init: n.process.init.unwrap_or(false),
+        tmpfs: n.process.tmpfs.unwrap_or_default(),
+        stop_signal: n.process.stop_signal,
+        stop_grace_period: n.process.stop_grace_period,
     });
     let vm = (kind == NodeKind::Vm).then(|| VmSpec {
         kernel: n.kernel,

@@ -225,6 +225,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         system: None,
         console: None,
         notify: None,
+        tmpfs: Vec::new(),
+        init: false,
     };
     let result = if tty {
         let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;

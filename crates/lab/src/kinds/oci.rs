@@ -120,7 +120,7 @@ pub(super) fn spec_for(
             scratch: None,
         },
         netns: st.netns_path(&node.name.value),
-        hostname: node.name.value.clone(),
+        hostname: c.hostname.clone().unwrap_or_else(|| node.name.value.clone()),
         argv: entrypoint.into_iter().chain(cmd).collect(),
         env,
         workdir: c.workdir.unwrap_or_else(|| image.workdir.clone()),
@@ -138,14 +138,24 @@ pub(super) fn spec_for(
                 readonly: b.readonly,
             })
             .collect(),
-        hosts: super::hosts_file(lab),
+        hosts: super::hosts_file(lab) + &extra_hosts(&c.extra_hosts),
         resolv: "nameserver 127.0.0.1\n".into(),
         capabilities: caps,
         privileged: c.privileged,
         system: None,
         console: None,
         notify: None,
+        tmpfs: c.tmpfs.clone(),
+        init: c.init,
     })
+}
+
+/// The node's own `/etc/hosts` lines (`extra_hosts`), after the lab's.
+fn extra_hosts(hosts: &std::collections::BTreeMap<String, Vec<std::net::IpAddr>>) -> String {
+    hosts
+        .iter()
+        .flat_map(|(name, addrs)| addrs.iter().map(move |a| format!("{a}\t{name}\n")))
+        .collect()
 }
 
 /// `base` with the capabilities the lab file adds (`capabilities:`) and
