@@ -588,6 +588,17 @@ impl<'a> Batch<'a> {
         self.set_link(m, d)
     }
 
+    /// Renames link `ifindex`. A link that is up may be renamed on this
+    /// kernel (6.18, checked by warren's scaling tests); older kernels
+    /// answer `EBUSY`.
+    pub fn rename(&mut self, ifindex: u32, name: &str) -> &mut Self {
+        let link = LinkRef::Index(ifindex);
+        let mut m = Self::set_message(&link);
+        m.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        let d = format!("renaming {} to {name}", self.name(&link));
+        self.set_link(m, d)
+    }
+
     /// Sets a link's MAC address.
     pub fn set_mac(&mut self, link: impl Into<LinkRef>, mac: MacAddr) -> &mut Self {
         let link = link.into();

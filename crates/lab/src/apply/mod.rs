@@ -61,7 +61,7 @@ pub(super) fn kernel(phase: impl Into<String>) -> impl FnOnce(KernelError) -> Ap
 }
 
 /// Sysctls every lab namespace gets before its links are created.
-const NO_DAD: &[(&str, &str)] = &[
+pub(crate) const NO_DAD: &[(&str, &str)] = &[
     ("net.ipv6.conf.all.accept_dad", "0"),
     ("net.ipv6.conf.default.accept_dad", "0"),
 ];

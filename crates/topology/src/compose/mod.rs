@@ -52,6 +52,9 @@ pub struct Input {
     /// The folder that holds the lab's named volumes, one folder each;
     /// empty refuses named volumes.
     pub volumes_dir: String,
+    /// Replica counts by service name (`--scale SERVICE=N`), over the
+    /// files' `scale` and `deploy.replicas`.
+    pub scale: BTreeMap<String, u32>,
 }
 
 /// The outcome: the lab file text when there were no errors, notes about
@@ -375,6 +378,18 @@ pub fn convert(input: &Input) -> Converted {
     } else if input.compose.is_empty() {
         cx.errors
             .push("no services: a compose file with `services:` is needed".into());
+    }
+    for name in input.scale.keys() {
+        if !services.iter().any(|s| s.name == *name) {
+            cx.errors.push(format!(
+                "--scale {name}: no service called {name} (services: {})",
+                services
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
     for src in &input.network_files {
         if let Some(d) = doc::read(&src.name, &src.text, &input.env, &mut cx.errors, &mut unset) {

@@ -132,6 +132,9 @@ pub(super) fn service(cx: &mut Cx<'_>, input: &Input, name: &str, svc: &Value) -
             ),
         }
     }
+    if let Some(n) = input.scale.get(name) {
+        out.replicas = *n;
+    }
     for key in map.keys() {
         if let Some((_, why)) = NO_MEANING.iter().find(|(k, _)| k == key) {
             cx.note(&at(key), &format!("service {name}: `{key}` ignored: {why}"));

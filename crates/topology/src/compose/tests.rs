@@ -19,6 +19,7 @@ fn input(compose: &str, nets: &[&str]) -> Input {
         env_files: [("app.env".to_string(), "MODE=test\n".to_string())].into(),
         dir: "/project".into(),
         volumes_dir: "/run/warren-volumes/t".into(),
+        scale: BTreeMap::new(),
     }
 }
 
@@ -559,4 +560,23 @@ services:
     let fw = lab.nodes[0].container.clone().expect("a container node");
     assert!(fw.privileged);
     assert_eq!(fw.cap_drop, ["NET_RAW", "MKNOD"]);
+}
+
+#[test]
+fn scale_overrides_a_services_replicas_and_names_unknown_services() {
+    let compose = "services:\n  n:\n    image: alpine\n    scale: 2\n    x-network:\n      links:\n        - {bridge: s1, ip: 10.0.0.10/24, mac: '02:00:00:00:00:10'}\n";
+    let mut i = input(compose, &[]);
+    i.scale.insert("n".into(), 4);
+    let (lab, _) = lab_of(convert(&i));
+    let names: Vec<&str> = lab.nodes.iter().map(|n| n.name.value.as_str()).collect();
+    assert_eq!(names, ["n_1", "n_2", "n_3", "n_4"]);
+    let n4 = lab.node("n_4").expect("n_4");
+    assert_eq!(n4.interfaces[0].ipv4[0].value.to_string(), "10.0.0.13/24");
+    assert_eq!(n4.interfaces[0].mac.map(|m| m.to_string()).as_deref(), Some("02:00:00:00:00:13"));
+    i.scale.clear();
+    i.scale.insert("m".into(), 1);
+    assert_eq!(
+        convert(&i).errors,
+        ["--scale m: no service called m (services: n)"]
+    );
 }
