@@ -91,3 +91,68 @@ fn hostname_extra_hosts_init_tmpfs_and_stop_signal_reach_the_node() {
     }
     assert_eq!(signal.expect("the trap wrote /out/signal").trim(), "USR1");
 }
+
+#[test]
+fn a_command_that_ends_is_no_error_unless_ready_says_so_and_up_names_the_log() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let service = |name: &str, extra: &str, ip: &str| {
+        format!(
+            "  {name}:\n    image: busybox\n{extra}    x-network:\n      links:\n        - {{bridge: lan, ip: {ip}/24}}\n"
+        )
+    };
+    let write = |file: &str, services: &str| {
+        let p = tmp.path().join(file);
+        std::fs::write(&p, format!("name: cl-ends\nservices:\n{services}")).expect("write");
+        p.to_str().expect("path").to_string()
+    };
+    let up = |file: &str| {
+        let mut c = warren(tmp.path());
+        c.args(["up", "-q", file]).envs(env.iter().map(|(k, v)| (k, v)));
+        c.output().expect("up")
+    };
+    // `command: "true"` ends at once: the lab is up, and exec says so.
+    let quick = write("quick.yaml", &service("quick", "    command: \"true\"\n", "10.78.0.1"));
+    must(&up(&quick), "up with a command that ends");
+    let held = lab_netns("cl-ends");
+    let out = run(tmp.path(), &["exec", "cl-ends", "quick_1", "--", "true"]);
+    must(&run(tmp.path(), &["down", "cl-ends"]), "down");
+    assert_gone("cl-ends", &held);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(err.contains("node quick_1 has exited"), "{err}");
+    assert!(err.contains("logs/quick_1.log"), "{err}");
+    // With a healthcheck, the same ending is a failed bring-up that names
+    // the exit code and the log, whose output is there.
+    let dies = write(
+        "dies.yaml",
+        &service(
+            "dies",
+            "    command: sh -c 'echo going away; exit 3'\n    healthcheck:\n      test: [CMD, \"true\"]\n      interval: 200ms\n      retries: 50\n",
+            "10.78.0.2",
+        ),
+    );
+    let out = up(&dies);
+    assert!(!out.status.success(), "up of a node that dies before ready");
+    let err = String::from_utf8_lossy(&out.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        err.contains("node dies_1 exited before it was ready (exit code 3); its output is in"),
+        "{err}"
+    );
+    let log = err
+        .split_whitespace()
+        .find(|w| w.ends_with("logs/dies_1.log"))
+        .unwrap_or_else(|| panic!("no log path in {err}"));
+    let text = std::fs::read_to_string(tmp.path().join(log)).expect("the log named");
+    assert!(text.contains("going away"), "{text}");
+    assert!(!Path::new("/run/warren/cl-ends").exists(), "a failed up leaves no state");
+}

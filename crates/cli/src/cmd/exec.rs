@@ -33,8 +33,11 @@ pub fn run(args: &ExecArgs) -> Result<(), Failure> {
     };
     // A container whose process has ended has no namespaces to join: say
     // so, and where its output went, instead of failing to open them.
+    // A process that has just ended may linger as a zombie: alive by its
+    // start time, but without namespaces.
     if let Some(rec) = st.containers.get(&args.node)
-        && !warren_runtime::procs::ProcessId::from(*rec).alive()
+        && (!warren_runtime::procs::ProcessId::from(*rec).alive()
+            || std::fs::read_link(format!("/proc/{}/ns/net", rec.pid)).is_err())
     {
         return Err(Failure::Error(miette::miette!(
             "node {} has exited: its process {} is gone; its output is in {}",

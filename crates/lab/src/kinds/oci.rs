@@ -231,10 +231,11 @@ pub(super) fn launch(
     )?;
     let logs = cx.state.results.join("logs");
     std::fs::create_dir_all(&logs)?;
+    let log_path = logs.join(format!("{name}.log"));
     let log = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(logs.join(format!("{name}.log")))?;
+        .open(&log_path)?;
     let pid_file = dir.join("init.pid");
     // A pid left by an earlier run of the node is not this one's.
     let _ = std::fs::remove_file(&pid_file);
@@ -255,7 +256,7 @@ pub(super) fn launch(
         cmd.pre_exec(warren_runtime::pidns::lab_child());
     }
     let mut helper = (cx.spawn)(cmd)?;
-    let init = wait_for_pid(&pid_file, &mut helper)?;
+    let init = wait_for_pid(&pid_file, &mut helper, &log_path)?;
     tracing::debug!(node = name, init = init.pid, "container started");
     Ok(OciProcess {
         helper,
@@ -264,18 +265,32 @@ pub(super) fn launch(
     })
 }
 
-fn wait_for_pid(pid_file: &Path, helper: &mut Child) -> io::Result<ProcessId> {
+/// Waits for the helper to write the container init's pid once the
+/// command was started. A command that has already ended again (`true`)
+/// did start: that is no error here (its `ready`, if any, decides), and
+/// the node's process is recorded as gone.
+fn wait_for_pid(pid_file: &Path, helper: &mut Child, log: &Path) -> io::Result<ProcessId> {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let written = || {
+        std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+    };
     loop {
-        if let Ok(text) = std::fs::read_to_string(pid_file)
-            && let Ok(pid) = text.trim().parse::<i32>()
+        if let Some(pid) = written()
             && let Some(id) = ProcessId::of(pid)
         {
             return Ok(id);
         }
         if let Some(status) = helper.try_wait()? {
+            if let Some(pid) = written() {
+                // No live process starts at tick 0, so this identity is
+                // never alive: `exec` then says the node has exited.
+                return Ok(ProcessId { pid, start: 0 });
+            }
             return Err(io::Error::other(format!(
-                "the container exited before it started ({status}); see its log"
+                "the container exited before its command started ({status}); its output is in {}",
+                log.display()
             )));
         }
         if Instant::now() > deadline {
