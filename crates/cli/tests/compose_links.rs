@@ -40,7 +40,9 @@ fn in_hub(lab: &str, argv: &[&str]) -> String {
     )
     .expect("state is JSON");
     let pid = state["supervisor"]["pid"].as_i64().expect("pid");
-    let fd = state["netns"]["#hub"].as_i64().expect("the hub's descriptor");
+    let fd = state["netns"]["#hub"]
+        .as_i64()
+        .expect("the hub's descriptor");
     let out = Command::new("nsenter")
         .arg(format!("--net=/proc/{pid}/fd/{fd}"))
         .args(argv)
@@ -94,7 +96,16 @@ fn a_patch_bridge_joins_two_services_with_tc_mirred_and_no_bridge_and_linux_mode
         // Frames cross unchanged: each side learns the other's own MAC.
         let out = run(
             tmp.path(),
-            &["exec", "cl-patch", "left_1", "--", "ip", "neigh", "show", "10.74.0.2"],
+            &[
+                "exec",
+                "cl-patch",
+                "left_1",
+                "--",
+                "ip",
+                "neigh",
+                "show",
+                "10.74.0.2",
+            ],
         );
         assert!(must(&out, "ip neigh").contains("02:00:00:74:00:02"));
     });
@@ -173,7 +184,16 @@ fn compose_routes_in_every_ip_route_form_land_in_the_kernel() {
         // The default route carries traffic to a subnet no route names.
         let out = run(
             tmp.path(),
-            &["exec", "cl-routes", "host_1", "--", "ip", "route", "get", "203.0.113.9"],
+            &[
+                "exec",
+                "cl-routes",
+                "host_1",
+                "--",
+                "ip",
+                "route",
+                "get",
+                "203.0.113.9",
+            ],
         );
         assert!(must(&out, "ip route get").contains("via 10.71.1.1"));
         ping(tmp.path(), "cl-routes", "host_1", "10.71.1.1");
@@ -207,7 +227,13 @@ fn lab_file_routes_in_every_ip_route_form_land_in_the_kernel() {
                 "10.72.5.0/24 dev eth1 scope link src 10.72.0.1 metric 5",
             ]
         );
-        let v6 = strip(routes(tmp.path(), "routes", "a", "-6", &["2001:db8:72::/64", "fe80::/64"]));
+        let v6 = strip(routes(
+            tmp.path(),
+            "routes",
+            "a",
+            "-6",
+            &["2001:db8:72::/64", "fe80::/64"],
+        ));
         for want in [
             "2001:db8:72:1::/64 via 2001:db8:72::2 dev eth1 metric 40",
             "2001:db8:72:2::/64 dev eth1 metric 1024",

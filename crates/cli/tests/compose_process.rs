@@ -69,7 +69,10 @@ fn hostname_extra_hosts_init_tmpfs_and_stop_signal_reach_the_node() {
         // pid 1 is the init, not the command; the command's orphan is
         // reaped by it, while `plain` (the command as pid 1) leaves a zombie.
         assert_ne!(sh(tmp.path(), "svc_1", "cat /proc/1/comm").trim(), "sh");
-        assert_eq!(sh(tmp.path(), "plain_1", "cat /proc/1/comm").trim(), "sleep");
+        assert_eq!(
+            sh(tmp.path(), "plain_1", "cat /proc/1/comm").trim(),
+            "sleep"
+        );
         std::thread::sleep(std::time::Duration::from_millis(800));
         assert_eq!(zombies(tmp.path(), "svc_1"), Vec::<String>::new());
         let left = zombies(tmp.path(), "plain_1");
@@ -109,11 +112,15 @@ fn a_command_that_ends_is_no_error_unless_ready_says_so_and_up_names_the_log() {
     };
     let up = |file: &str| {
         let mut c = warren(tmp.path());
-        c.args(["up", "-q", file]).envs(env.iter().map(|(k, v)| (k, v)));
+        c.args(["up", "-q", file])
+            .envs(env.iter().map(|(k, v)| (k, v)));
         c.output().expect("up")
     };
     // `command: "true"` ends at once: the lab is up, and exec says so.
-    let quick = write("quick.yaml", &service("quick", "    command: \"true\"\n", "10.78.0.1"));
+    let quick = write(
+        "quick.yaml",
+        &service("quick", "    command: \"true\"\n", "10.78.0.1"),
+    );
     must(&up(&quick), "up with a command that ends");
     let held = lab_netns("cl-ends");
     let out = run(tmp.path(), &["exec", "cl-ends", "quick_1", "--", "true"]);
@@ -154,5 +161,8 @@ fn a_command_that_ends_is_no_error_unless_ready_says_so_and_up_names_the_log() {
         .unwrap_or_else(|| panic!("no log path in {err}"));
     let text = std::fs::read_to_string(tmp.path().join(log)).expect("the log named");
     assert!(text.contains("going away"), "{text}");
-    assert!(!Path::new("/run/warren/cl-ends").exists(), "a failed up leaves no state");
+    assert!(
+        !Path::new("/run/warren/cl-ends").exists(),
+        "a failed up leaves no state"
+    );
 }

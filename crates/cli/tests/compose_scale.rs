@@ -50,18 +50,35 @@ fn replica_works(cwd: &Path, i: u32) {
     );
     assert!(addr.contains(&format!("10.77.0.1{i}/24")), "{node}: {addr}");
     let link = must(
-        &run(cwd, &["exec", "cl-live", &node, "--", "ip", "link", "show", "eth0"]),
+        &run(
+            cwd,
+            &["exec", "cl-live", &node, "--", "ip", "link", "show", "eth0"],
+        ),
         "ip link",
     );
-    assert!(link.contains(&format!("02:00:00:77:00:1{i}")), "{node}: {link}");
+    assert!(
+        link.contains(&format!("02:00:00:77:00:1{i}")),
+        "{node}: {link}"
+    );
     let routes = must(
         &run(cwd, &["exec", "cl-live", &node, "--", "ip", "route"]),
         "ip route",
     );
-    assert!(routes.contains("10.77.9.0/24 via 10.77.0.1"), "{node}: {routes}");
-    for (from, to) in [(node.as_str(), "10.77.0.1".to_string()), ("a_1", format!("10.77.0.1{i}"))] {
+    assert!(
+        routes.contains("10.77.9.0/24 via 10.77.0.1"),
+        "{node}: {routes}"
+    );
+    for (from, to) in [
+        (node.as_str(), "10.77.0.1".to_string()),
+        ("a_1", format!("10.77.0.1{i}")),
+    ] {
         must(
-            &run(cwd, &["exec", "cl-live", from, "--", "ping", "-c", "1", "-W", "3", &to]),
+            &run(
+                cwd,
+                &[
+                    "exec", "cl-live", from, "--", "ping", "-c", "1", "-W", "3", &to,
+                ],
+            ),
             &format!("ping {from} -> {to}"),
         );
     }
@@ -90,7 +107,18 @@ fn scaling_2_to_5_to_2_keeps_the_other_nodes_running() {
         assert!(!before.is_null(), "a_1 has a container init");
         // A ping from a to b for the whole time both scalings take.
         let pinger = warren(tmp.path())
-            .args(["exec", "cl-live", "a_1", "--", "ping", "-c", "25", "-W", "1", "10.77.0.2"])
+            .args([
+                "exec",
+                "cl-live",
+                "a_1",
+                "--",
+                "ping",
+                "-c",
+                "25",
+                "-W",
+                "1",
+                "10.77.0.2",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -103,7 +131,9 @@ fn scaling_2_to_5_to_2_keeps_the_other_nodes_running() {
         assert!(up.contains("added node_3 node_4 node_5"), "{up}");
         assert_eq!(
             nodes(tmp.path()),
-            ["a_1", "b_1", "node_1", "node_2", "node_3", "node_4", "node_5"]
+            [
+                "a_1", "b_1", "node_1", "node_2", "node_3", "node_4", "node_5"
+            ]
         );
         for i in 1..=5 {
             replica_works(tmp.path(), i);
@@ -117,12 +147,29 @@ fn scaling_2_to_5_to_2_keeps_the_other_nodes_running() {
         for i in 1..=2 {
             replica_works(tmp.path(), i);
         }
-        let gone = run(tmp.path(), &["exec", "cl-live", "a_1", "--", "ping", "-c", "1", "-W", "1", "10.77.0.15"]);
+        let gone = run(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-live",
+                "a_1",
+                "--",
+                "ping",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                "10.77.0.15",
+            ],
+        );
         assert!(!gone.status.success(), "node_5's address still answers");
         let ping = pinger.wait_with_output().expect("ping ends");
         let text = String::from_utf8_lossy(&ping.stdout);
         assert!(ping.status.success(), "{text}");
-        assert!(text.contains("25 packets received"), "a_1 -> b_1 lost packets while scaling: {text}");
+        assert!(
+            text.contains("25 packets received"),
+            "a_1 -> b_1 lost packets while scaling: {text}"
+        );
         assert_eq!(a_pid(), before, "a_1 kept its process");
     });
     must(&run(tmp.path(), &["down", "cl-live"]), "down");

@@ -63,9 +63,9 @@ impl<'a> Batch<'a> {
         action.tab = 1;
         action.attributes = vec![
             TcActionAttribute::Kind("mirred".into()),
-            TcActionAttribute::Options(vec![TcActionOption::Mirror(
-                TcActionMirrorOption::Parms(parms),
-            )]),
+            TcActionAttribute::Options(vec![TcActionOption::Mirror(TcActionMirrorOption::Parms(
+                parms,
+            ))]),
         ];
         m.attributes = vec![
             TcAttribute::Kind("u32".into()),

@@ -304,7 +304,10 @@ impl fmt::Display for Step {
             } => write!(f, "altname {ns}:{ifname} {altname}"),
             Step::SetMaster { port, bridge } => write!(f, "attach hub:{port} to bridge {bridge}"),
             Step::Patch { network, a, b } => {
-                write!(f, "patch hub:{a} <-> hub:{b} (network {network}, tc mirred)")
+                write!(
+                    f,
+                    "patch hub:{a} <-> hub:{b} (network {network}, tc mirred)"
+                )
             }
             Step::SetSysctl { ns, key, value } => write!(f, "sysctl {ns}: {key}={value}"),
             Step::AddAddress { ns, ifname, addr } => write!(f, "address {ns}:{ifname} {addr}"),
@@ -719,6 +722,6 @@ fn route_dev(
             .find(|i| i.addresses().any(|a| a.value.network().contains(via)))
     })
     .unwrap_or(written_on)
-        .name
-        .clone()
+    .name
+    .clone()
 }

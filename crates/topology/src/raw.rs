@@ -183,25 +183,28 @@ impl ProcessKeys {
                 None
             }
         });
-        let tmpfs = f.get("tmpfs").and_then(|v| cx.list(v, "tmpfs")).map(|items| {
-            let mut out = Vec::new();
-            for i in items {
-                let Some(s) = cx.string(i, "a tmpfs mount") else {
-                    continue;
-                };
-                if s.value.starts_with('/') {
-                    out.push(s.value);
-                } else {
-                    cx.error(
-                        "warren::bad-value",
-                        s.span,
-                        format!("invalid tmpfs `{}`", s.value),
-                        "expected /TARGET or /TARGET:OPTIONS",
-                    );
+        let tmpfs = f
+            .get("tmpfs")
+            .and_then(|v| cx.list(v, "tmpfs"))
+            .map(|items| {
+                let mut out = Vec::new();
+                for i in items {
+                    let Some(s) = cx.string(i, "a tmpfs mount") else {
+                        continue;
+                    };
+                    if s.value.starts_with('/') {
+                        out.push(s.value);
+                    } else {
+                        cx.error(
+                            "warren::bad-value",
+                            s.span,
+                            format!("invalid tmpfs `{}`", s.value),
+                            "expected /TARGET or /TARGET:OPTIONS",
+                        );
+                    }
                 }
-            }
-            out
-        });
+                out
+            });
         let extra_hosts = f.get("extra_hosts").map(|v| extra_hosts(cx, v));
         ProcessKeys {
             hostname: text(cx, "hostname").map(|s| s.value),

@@ -49,7 +49,11 @@ fn patches(cx: &mut Cx<'_>, lab: &Lab) {
                 ),
             );
         }
-        if let Some(t) = lab.tunnels.iter().find(|t| t.network.value == net.name.value) {
+        if let Some(t) = lab
+            .tunnels
+            .iter()
+            .find(|t| t.network.value == net.name.value)
+        {
             cx.error(
                 "warren::bad-value",
                 t.network.span,
@@ -337,10 +341,7 @@ fn routes(cx: &mut Cx<'_>, lab: &Lab) {
                     .filter(|i| route.dev.as_deref().is_none_or(|d| d == i.name))
                     .flat_map(|i| i.addresses())
                     .collect();
-                if candidates
-                    .iter()
-                    .any(|a| a.value.network().contains(via))
-                {
+                if candidates.iter().any(|a| a.value.network().contains(via)) {
                     continue;
                 }
                 let help = if link_local {

@@ -52,13 +52,22 @@ fn every_route_form_plans_as_written() {
 #[test]
 fn a_bad_route_says_what_is_wrong_with_it() {
     for (route, want) in [
-        ("\"default\"", "invalid route: no gateway (`via`) or interface (`dev`)"),
-        ("\"10.1.0.0/16 dev eth1 onlink\"", "invalid route: `onlink` needs a gateway (`via`)"),
+        (
+            "\"default\"",
+            "invalid route: no gateway (`via`) or interface (`dev`)",
+        ),
+        (
+            "\"10.1.0.0/16 dev eth1 onlink\"",
+            "invalid route: `onlink` needs a gateway (`via`)",
+        ),
         (
             "\"10.1.0.0/16 via 10.0.0.2 src 2001:db8::1\"",
             "invalid route: destination 10.1.0.0/16 and source 2001:db8::1 are of different families",
         ),
-        ("\"10.1.0.0/16 via 10.0.0.2 table 5\"", "invalid route: unknown word `table`"),
+        (
+            "\"10.1.0.0/16 via 10.0.0.2 table 5\"",
+            "invalid route: unknown word `table`",
+        ),
         (
             "\"10.1.0.0/16 via 10.0.0.2 src 10.0.0.7\"",
             "route `10.1.0.0/16 via 10.0.0.2 src 10.0.0.7` on a: source 10.0.0.7 is not an address of the node",

@@ -403,7 +403,8 @@ pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, A
             }
             Step::Patch { a, b, .. } => {
                 let h = at(&Ns::Hub)?;
-                let (LinkRef::Index(ai), LinkRef::Index(bi)) = (idx.get(h, a), idx.get(h, b)) else {
+                let (LinkRef::Index(ai), LinkRef::Index(bi)) = (idx.get(h, a), idx.get(h, b))
+                else {
                     return Err(ApplyError::NotInPlan(format!("patch ports {a} and {b}")));
                 };
                 batches[h]

@@ -120,7 +120,10 @@ pub(super) fn spec_for(
             scratch: None,
         },
         netns: st.netns_path(&node.name.value),
-        hostname: c.hostname.clone().unwrap_or_else(|| node.name.value.clone()),
+        hostname: c
+            .hostname
+            .clone()
+            .unwrap_or_else(|| node.name.value.clone()),
         argv: entrypoint.into_iter().chain(cmd).collect(),
         env,
         workdir: c.workdir.unwrap_or_else(|| image.workdir.clone()),

@@ -225,10 +225,12 @@ fn answer(action: Action, shared: &Shared) -> Reply {
         Action::Scale { text } => {
             let mut live = lock(shared);
             // The lab keeps its running name, whatever the file says.
-            let lab = warren_topology::load(&text, &live.lab.name).lab.map(|mut l| {
-                l.name.clone_from(&live.lab.name);
-                l
-            });
+            let lab = warren_topology::load(&text, &live.lab.name)
+                .lab
+                .map(|mut l| {
+                    l.name.clone_from(&live.lab.name);
+                    l
+                });
             match lab {
                 Some(l) => match live.scale(l, &text) {
                     Ok(done) => Reply::ok(done),

@@ -254,8 +254,12 @@ pub fn action(request: Request) -> Result<Action, Refused> {
             // Validated here, so that a lab that does not load changes nothing.
             let loaded = warren_topology::load(&lab, "scale");
             if loaded.lab.is_none() {
-                let problems: Vec<String> =
-                    loaded.diagnostics.0.iter().map(|d| d.message.clone()).collect();
+                let problems: Vec<String> = loaded
+                    .diagnostics
+                    .0
+                    .iter()
+                    .map(|d| d.message.clone())
+                    .collect();
                 return Err(Refused::bad(format!(
                     "the scaled lab is not valid: {}",
                     problems.join("; ")

@@ -63,9 +63,8 @@ fn kernel<E: std::error::Error + Send + Sync + 'static>(
 
 /// The nodes of `old` and `new` that one of them lacks: (removed, added).
 pub(super) fn difference(old: &Lab, new: &Lab) -> (Vec<String>, Vec<String>) {
-    let names = |l: &Lab| -> BTreeSet<String> {
-        l.nodes.iter().map(|n| n.name.value.clone()).collect()
-    };
+    let names =
+        |l: &Lab| -> BTreeSet<String> { l.nodes.iter().map(|n| n.name.value.clone()).collect() };
     let (o, n) = (names(old), names(new));
     (
         o.difference(&n).cloned().collect(),
@@ -79,8 +78,14 @@ pub(super) fn difference(old: &Lab, new: &Lab) -> (Vec<String>, Vec<String>) {
 /// containers or netns nodes whose every interface is a plain network
 /// member. Removed nodes may not have forwards (their listeners cannot be
 /// closed while the lab runs).
-pub(super) fn check(old: &Lab, new: &Lab, removed: &[String], added: &[String]) -> Result<(), ScaleError> {
-    let nets = |l: &Lab| -> Vec<String> { l.networks.iter().map(|n| n.name.value.clone()).collect() };
+pub(super) fn check(
+    old: &Lab,
+    new: &Lab,
+    removed: &[String],
+    added: &[String],
+) -> Result<(), ScaleError> {
+    let nets =
+        |l: &Lab| -> Vec<String> { l.networks.iter().map(|n| n.name.value.clone()).collect() };
     if nets(old) != nets(new) {
         return Err(ScaleError::Shape(format!(
             "the networks were {:?} and would be {:?}",
@@ -115,9 +120,15 @@ pub(super) fn check(old: &Lab, new: &Lab, removed: &[String], added: &[String]) 
                 Attachment::Loopback => {}
                 Attachment::Network { network } => {
                     if i.impair.is_some() {
-                        return fail("an impaired (netem) member runs through a wire started with the lab");
+                        return fail(
+                            "an impaired (netem) member runs through a wire started with the lab",
+                        );
                     }
-                    if lab.networks.iter().any(|n| n.name.value == *network && n.patch) {
+                    if lab
+                        .networks
+                        .iter()
+                        .any(|n| n.name.value == *network && n.patch)
+                    {
                         return fail("a patch joins exactly two members");
                     }
                 }
@@ -148,11 +159,7 @@ fn member_places(lab: &Lab) -> Vec<((usize, usize), String)> {
 impl Live {
     /// Replaces the lab with `new` (its text `text`), adding and removing
     /// nodes. Returns the nodes removed and added.
-    pub(super) fn scale(
-        &mut self,
-        new: Lab,
-        text: &str,
-    ) -> Result<serde_json::Value, ScaleError> {
+    pub(super) fn scale(&mut self, new: Lab, text: &str) -> Result<serde_json::Value, ScaleError> {
         let (removed, added) = difference(&self.lab, &new);
         check(&self.lab, &new, &removed, &added)?;
         for node in &removed {
@@ -177,7 +184,9 @@ impl Live {
         for f in self.lab.forwards.iter().filter(|f| added.contains(&f.node)) {
             crate::forward::start(f, &self.built).map_err(|e| ScaleError::Other(Box::new(e)))?;
         }
-        self.state.write(&self.dir).map_err(|e| ScaleError::Other(Box::new(e)))?;
+        self.state
+            .write(&self.dir)
+            .map_err(|e| ScaleError::Other(Box::new(e)))?;
         let done = serde_json::json!({ "removed": removed, "added": added });
         crate::events::append(&self.state.results, "scale", done.clone());
         Ok(done)
@@ -237,7 +246,11 @@ impl Live {
                 let Some(&ix) = indexes.get(from) else {
                     return Err(ScaleError::Shape(format!("no hub port {from}")));
                 };
-                let name = if pick == 0 { format!("s{i}") } else { to.clone() };
+                let name = if pick == 0 {
+                    format!("s{i}")
+                } else {
+                    to.clone()
+                };
                 batch.rename(ix, &name);
             }
             sock.execute(batch)
@@ -269,7 +282,9 @@ impl Live {
             let (hub_ns, hub_sock) = (&self.built.namespaces[h].1, &mut self.built.sockets[h]);
             let mut batch = hub_sock.batch();
             for i in &node.interfaces {
-                let Attachment::Network { network } = &i.attach else { continue };
+                let Attachment::Network { network } = &i.attach else {
+                    continue;
+                };
                 let me = format!("{name}:{}", i.name);
                 let Some(((ni, mi), _)) = places.iter().find(|(_, m)| *m == me) else {
                     continue;
@@ -300,7 +315,9 @@ impl Live {
                 let bridge = hub_sock
                     .link_index(network)
                     .map_err(kernel(format!("finding bridge {network}")))?;
-                batch.set_master(port.as_str(), bridge).set_up(port.as_str());
+                batch
+                    .set_master(port.as_str(), bridge)
+                    .set_up(port.as_str());
             }
             hub_sock
                 .execute(batch)
@@ -309,9 +326,7 @@ impl Live {
         let prepared = crate::kinds::of(node.kind)
             .prepare(node, &self.program)
             .map_err(|e| ScaleError::Other(Box::new(e)))?;
-        self.state
-            .netns
-            .insert(name.clone(), netns.as_raw_fd());
+        self.state.netns.insert(name.clone(), netns.as_raw_fd());
         self.built.namespaces.push((Ns::Node(name.clone()), netns));
         self.built.sockets.push(sock);
         self.nodes.add_stopped(node, prepared);

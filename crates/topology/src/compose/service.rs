@@ -303,7 +303,11 @@ fn process_keys(
         _ => {}
     }
     let mut hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (host, addr) in map.get("extra_hosts").map(extra_host_pairs).unwrap_or_default() {
+    for (host, addr) in map
+        .get("extra_hosts")
+        .map(extra_host_pairs)
+        .unwrap_or_default()
+    {
         match addr {
             Some(a) => hosts.entry(host).or_default().push(a),
             None => {

@@ -572,7 +572,10 @@ fn scale_overrides_a_services_replicas_and_names_unknown_services() {
     assert_eq!(names, ["n_1", "n_2", "n_3", "n_4"]);
     let n4 = lab.node("n_4").expect("n_4");
     assert_eq!(n4.interfaces[0].ipv4[0].value.to_string(), "10.0.0.13/24");
-    assert_eq!(n4.interfaces[0].mac.map(|m| m.to_string()).as_deref(), Some("02:00:00:00:00:13"));
+    assert_eq!(
+        n4.interfaces[0].mac.map(|m| m.to_string()).as_deref(),
+        Some("02:00:00:00:00:13")
+    );
     i.scale.clear();
     i.scale.insert("m".into(), 1);
     assert_eq!(
