@@ -178,3 +178,65 @@ fn scaling_2_to_5_to_2_keeps_the_other_nodes_running() {
         std::panic::resume_unwind(e);
     }
 }
+
+#[test]
+fn scale_refuses_what_it_cannot_do_and_changes_nothing() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let err = |out: &Output| {
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr)
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let out = run(tmp.path(), &["scale", "no-such-lab", "node=2"]);
+    assert!(
+        err(&out).contains("no lab called no-such-lab is running"),
+        "{}",
+        err(&out)
+    );
+    let compose = examples().join("compose/live-scale/compose.yaml");
+    let out = run(
+        tmp.path(),
+        &[
+            "up",
+            "--dry-run",
+            "--scale",
+            "nosuch=2",
+            compose.to_str().expect("path"),
+        ],
+    );
+    assert!(
+        err(&out).contains("--scale nosuch: no service called nosuch (services: a, b, node)"),
+        "{}",
+        err(&out)
+    );
+    // A lab file's lab has no services to scale.
+    let lab = examples().join("routes.yaml");
+    must(
+        &run(
+            tmp.path(),
+            &[
+                "up",
+                "-q",
+                "--name",
+                "scale-lab",
+                lab.to_str().expect("path"),
+            ],
+        ),
+        "up",
+    );
+    let out = run(tmp.path(), &["scale", "scale-lab", "a=2"]);
+    let nodes_after = inspect(tmp.path(), "scale-lab")["nodes"]
+        .as_array()
+        .map(Vec::len);
+    must(&run(tmp.path(), &["down", "scale-lab"]), "down");
+    assert!(
+        err(&out).contains("lab scale-lab was not brought up by `warren up` from a compose file"),
+        "{}",
+        err(&out)
+    );
+    assert_eq!(nodes_after, Some(2), "a and b (no networks, so no hub)");
+}

@@ -33,10 +33,17 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// Keeps what `up` ran the lab from in `dir` (a lab that is not a compose
-/// file keeps it too; `warren scale` then finds no services in it).
+/// Keeps what `up` ran a compose lab from in `dir`; a lab file's lab
+/// keeps nothing, so `warren scale` refuses it.
 pub(super) fn remember(dir: &Path, args: &LabArgs) {
     let opts = args.compose_options();
+    let compose = args.file.is_dir()
+        || opts.any()
+        || std::fs::read_to_string(&args.file)
+            .is_ok_and(|t| warren_topology::compose::is_compose(&t));
+    if !compose {
+        return;
+    }
     let source = Source {
         file: absolute(&args.file),
         network_files: opts.network_files.iter().map(|p| absolute(p)).collect(),
