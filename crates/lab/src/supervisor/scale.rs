@@ -177,7 +177,9 @@ impl Live {
         // configures them from its plan, as a node start does.
         self.lab = new;
         self.plan = new_plan;
-        let _ = std::fs::write(self.dir.join("lab.yaml"), text);
+        // `warren exec` finds the nodes in the saved lab file.
+        std::fs::write(self.dir.join("lab.yaml"), text)
+            .map_err(|e| ScaleError::Other(Box::new(e)))?;
         for node in &added {
             self.node(node, NodeAction::Start, "warren scale")?;
         }
