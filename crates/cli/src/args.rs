@@ -65,6 +65,8 @@ pub enum Command {
     Link(LinkArgs),
     /// Stop, start or restart a node; its links stay and come back with the same addresses and routes.
     Node(NodeArgs),
+    /// Add or remove replicas of a running compose lab's services (`SERVICE=N`); other nodes keep running.
+    Scale(ScaleArgs),
     /// Attach to a vm's serial console or a system node's /dev/console (Ctrl-] detaches), or run one command there with -c.
     Console(ConsoleArgs),
     /// Control a vm over QMP: reset, powerdown, pause, resume, quit.
@@ -334,6 +336,36 @@ pub struct LabArgs {
     /// Folder for evidence (`<DIR>/<lab>/<run>/`); default `results:` of the lab file, else ./results.
     #[arg(long, value_name = "DIR")]
     pub results: Option<PathBuf>,
+    /// A compose service's replica count, over its `scale`/`deploy.replicas` (repeatable). On a lab that runs, `up` adds or removes replicas live.
+    #[arg(long = "scale", value_name = "SERVICE=N", value_parser = parse_scale)]
+    pub scale: Vec<(String, u32)>,
+}
+
+/// `SERVICE=N` of `--scale` and `warren scale`.
+pub fn parse_scale(s: &str) -> Result<(String, u32), String> {
+    let (service, n) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not SERVICE=N"))?;
+    let n = n
+        .parse()
+        .map_err(|_| format!("`{n}` in `{s}` is not a whole number"))?;
+    if service.is_empty() {
+        return Err(format!("`{s}` names no service"));
+    }
+    Ok((service.to_string(), n))
+}
+
+/// `warren scale`.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Lab name (a lab brought up from a compose file).
+    pub name: String,
+    /// New replica counts, `SERVICE=N`.
+    #[arg(required = true, value_name = "SERVICE=N", value_parser = parse_scale)]
+    pub scale: Vec<(String, u32)>,
+    /// Print what was done as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `warren test`.

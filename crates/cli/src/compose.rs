@@ -17,6 +17,8 @@ pub struct Options {
     pub env_files: Vec<PathBuf>,
     /// Create the folders of named volumes (for `up`, not for `graph`).
     pub create_volumes: bool,
+    /// Replica counts by service (`--scale SERVICE=N`).
+    pub scale: BTreeMap<String, u32>,
 }
 
 /// Where the lab `lab` keeps its named volumes: beside the labs' state
@@ -163,6 +165,7 @@ fn prepare(path: &Path, opts: &Options) -> miette::Result<(Input, compose::Neede
         env_files: BTreeMap::new(),
         dir: dir.display().to_string(),
         volumes_dir: String::new(),
+        scale: opts.scale.clone(),
     };
     let needed = compose::needed(&input);
     // Compose's order: COMPOSE_PROJECT_NAME, then `name:`, then the folder's name.

@@ -100,6 +100,7 @@ mod msg;
 mod net;
 mod netns;
 mod ops;
+mod patch;
 mod qdisc;
 mod rtnl;
 mod sysctl;

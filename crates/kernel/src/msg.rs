@@ -19,7 +19,8 @@ use netlink_packet_route::link::{
     LinkInfo, LinkMessage, MacVlanMode, Prop,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType,
 };
 
 use crate::net::{IpNet, MacAddr};
@@ -213,6 +214,10 @@ pub struct RouteSpec {
     pub oif: Option<u32>,
     /// Route metric (priority); `None`: 0 for IPv4, 1024 for IPv6.
     pub metric: Option<u32>,
+    /// Preferred source address (`src`), one of the namespace's own.
+    pub src: Option<IpAddr>,
+    /// The gateway is on the link even if no subnet holds it (`onlink`).
+    pub onlink: bool,
 }
 
 impl RouteSpec {
@@ -223,6 +228,8 @@ impl RouteSpec {
             gateway: Some(gateway),
             oif: None,
             metric: None,
+            src: None,
+            onlink: false,
         }
     }
 
@@ -233,6 +240,8 @@ impl RouteSpec {
             gateway: None,
             oif: Some(oif),
             metric: None,
+            src: None,
+            onlink: false,
         }
     }
 
@@ -245,6 +254,18 @@ impl RouteSpec {
     /// Sets the metric.
     pub fn metric(mut self, metric: u32) -> Self {
         self.metric = Some(metric);
+        self
+    }
+
+    /// Sets the preferred source address.
+    pub fn src(mut self, src: IpAddr) -> Self {
+        self.src = Some(src);
+        self
+    }
+
+    /// Takes the gateway as on the link.
+    pub fn onlink(mut self) -> Self {
+        self.onlink = true;
         self
     }
 
@@ -280,6 +301,13 @@ impl RouteSpec {
         }
         if let Some(metric) = self.metric {
             m.attributes.push(RouteAttribute::Priority(metric));
+        }
+        if let Some(src) = self.src {
+            m.attributes
+                .push(RouteAttribute::PrefSource(RouteAddress::from(src)));
+        }
+        if self.onlink {
+            m.header.flags |= RouteFlags::Onlink;
         }
         m
     }
@@ -560,6 +588,17 @@ impl<'a> Batch<'a> {
         self.set_link(m, d)
     }
 
+    /// Renames link `ifindex`. A link that is up may be renamed on this
+    /// kernel (6.18, checked by warren's scaling tests); older kernels
+    /// answer `EBUSY`.
+    pub fn rename(&mut self, ifindex: u32, name: &str) -> &mut Self {
+        let link = LinkRef::Index(ifindex);
+        let mut m = Self::set_message(&link);
+        m.attributes.push(LinkAttribute::IfName(name.to_owned()));
+        let d = format!("renaming {} to {name}", self.name(&link));
+        self.set_link(m, d)
+    }
+
     /// Sets a link's MAC address.
     pub fn set_mac(&mut self, link: impl Into<LinkRef>, mac: MacAddr) -> &mut Self {
         let link = link.into();
@@ -730,6 +769,12 @@ fn describe_route(r: &RouteSpec) -> String {
     }
     if let Some(m) = r.metric {
         s.push_str(&format!(" metric {m}"));
+    }
+    if let Some(src) = r.src {
+        s.push_str(&format!(" src {src}"));
+    }
+    if r.onlink {
+        s.push_str(" onlink");
     }
     s
 }

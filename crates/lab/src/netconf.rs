@@ -34,8 +34,10 @@ pub fn lab_interface(i: &Interface, mac: Option<String>) -> LabInterface {
                     }),
                     None => RouteTo::Default,
                 },
-                via: Some(r.value.via),
+                via: r.value.via,
                 metric: r.value.metric,
+                on_link: r.value.onlink,
+                from: r.value.src,
                 ..Route::default()
             })
             .collect(),

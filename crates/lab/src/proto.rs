@@ -125,6 +125,14 @@ pub enum Request {
         /// `stop`, `start` or `restart`.
         action: String,
     },
+    /// Replace the running lab with `lab` (a lab file's text) that
+    /// differs only in its nodes: nodes only in the old lab are stopped
+    /// and removed, nodes only in the new one added and started, the
+    /// rest keep running (`warren scale`).
+    Scale {
+        /// The new lab file.
+        lab: String,
+    },
 }
 
 /// One line of an `exec` stream. Output is sent as UTF-8 text when it is

@@ -184,6 +184,8 @@ fn install(
         notify: None,
         userns: None,
         pidns: None,
+        tmpfs: Vec::new(),
+        init: false,
     };
     let spec_path = tmp.join("spec.json");
     let text = serde_json::to_vec_pretty(&spec).map_err(io::Error::other);

@@ -63,6 +63,23 @@ impl Nodes {
         self.nodes.get_mut(name)
     }
 
+    /// Adds a node scaled into the running lab, stopped until started.
+    pub fn add_stopped(&mut self, node: &warren_topology::model::Node, prepared: Prepared) {
+        let live = LiveNode {
+            kind: kinds::of(node.kind),
+            prepared,
+            handle: None,
+            stopped: true,
+            cursor: None,
+        };
+        self.nodes.insert(node.name.value.clone(), live);
+    }
+
+    /// Forgets a node scaled out of the running lab (stopped first).
+    pub fn remove(&mut self, name: &str) {
+        self.nodes.remove(name);
+    }
+
     /// Is `name` stopped by `warren node`?
     pub fn is_stopped(&self, name: &str) -> bool {
         self.nodes.get(name).is_some_and(|n| n.stopped)

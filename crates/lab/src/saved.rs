@@ -65,6 +65,13 @@ pub fn write(dir: &Path, lab: &Lab, plan: &BringUp, images: &Images) -> Result<(
     write_json(dir, IMAGES, images)
 }
 
+/// Saves a lab that changed while it runs (`warren scale`) and its plan,
+/// keeping the images `up` resolved.
+pub fn rewrite(dir: &Path, lab: &Lab, plan: &BringUp) -> Result<(), StateError> {
+    write_json(dir, LAB, lab)?;
+    write_json(dir, PLAN, plan)
+}
+
 /// The lab saved in `dir`.
 pub fn read_lab(dir: &Path) -> Result<Lab, StateError> {
     let path = dir.join(LAB);

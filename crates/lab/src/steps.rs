@@ -122,6 +122,7 @@ fn network_phase(step: &Step) -> Option<fn() -> Phase> {
         | Step::CreateMacvlan { .. }
         | Step::CreateHostVeth { .. } => Some(|| Phase::CreateLinks),
         Step::SetMaster { .. }
+        | Step::Patch { .. }
         | Step::AddAltname { .. }
         | Step::SetSysctl { .. }
         | Step::AddAddress { .. }

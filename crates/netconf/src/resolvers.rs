@@ -43,8 +43,8 @@ mod tests {
     #[test]
     fn override_drops_empty_items() {
         assert_eq!(
-            parse_override("1.1.1.1,,8.8.8.8,"),
-            Some(vec!["1.1.1.1".to_owned(), "8.8.8.8".to_owned()])
+            parse_override("198.51.100.53,,203.0.113.53,"),
+            Some(vec!["198.51.100.53".to_owned(), "203.0.113.53".to_owned()])
         );
         assert_eq!(parse_override(""), None);
     }

@@ -145,6 +145,13 @@ pub struct ContainerSpec {
     /// one: a node's application container sharing the node's processes.
     #[serde(default)]
     pub pidns: Option<PathBuf>,
+    /// tmpfs mounts, each `TARGET` or `TARGET:OPTIONS` (`size=64m,mode=1777`).
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
+    /// Run the command under a small init (pid 1) that forwards signals
+    /// to it and reaps zombies, as `docker run --init` does.
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// Where a container's init finds [`ContainerSpec::notify`].
@@ -707,6 +714,10 @@ fn child(
                 "no command to run",
             )));
         };
+        if spec.init {
+            // Returns in the command's process; this one stays as pid 1.
+            crate::reaper::become_init().map_err(setup_io("starting the init"))?;
+        }
         // execvpe searches the PATH of the current environment: set the container's.
         for (k, v) in &spec.env {
             if k == "PATH" {
@@ -1023,6 +1034,19 @@ fn populate_root(
             )
             .map_err(setup(what))?;
         }
+    }
+    for t in &spec.tmpfs {
+        let (target, options) = t.split_once(':').unwrap_or((t, ""));
+        let dir = at(target);
+        mkdir(&dir)?;
+        mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            (!options.is_empty()).then_some(options),
+        )
+        .map_err(setup(format!("mounting a tmpfs on {target}")))?;
     }
     mkdir(&at("etc"))?;
     for (file, content) in [

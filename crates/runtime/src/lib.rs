@@ -12,6 +12,7 @@ pub mod container;
 pub mod exec;
 pub mod pidns;
 pub mod procs;
+mod reaper;
 pub mod security;
 pub mod userns;
 pub mod vm;

@@ -334,6 +334,27 @@ pub struct ContainerSpec {
     /// host id range.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub userns: bool,
+    /// The container's host name; `None`: the node's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Further `/etc/hosts` entries: a name and its addresses.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_hosts: BTreeMap<String, Vec<IpAddr>>,
+    /// Run the command under a small init that forwards signals to it and
+    /// reaps the zombies of its processes (Docker's `--init`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init: bool,
+    /// tmpfs mounts: `TARGET` or `TARGET:OPTIONS` (`size=64m,mode=1777`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<String>,
+    /// The signal that asks the node's process to stop (`SIGTERM` when
+    /// `None`), as a name such as `SIGUSR1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// How long the process has after its stop signal before SIGKILL;
+    /// `None`: warren's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_grace_period: Option<Duration>,
 }
 
 /// A bind mount `SRC:DST[:ro]`.
@@ -535,25 +556,38 @@ pub struct Ethtool {
     pub args: Vec<String>,
 }
 
-/// A route: `DEST via GATEWAY [dev IF] [metric N]`.
+/// A route, in any form `ip route add` takes it:
+/// `DEST [via GATEWAY] [dev IF] [metric N] [src ADDR] [onlink]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
-    /// Destination; `None` is the default route of the gateway's family.
+    /// Destination; `None` is the default route of the route's family.
     pub to: Option<Prefix>,
-    /// Gateway.
-    pub via: IpAddr,
+    /// Gateway; `None` for a route straight out of the interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<IpAddr>,
     /// Output interface, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev: Option<String>,
     /// Route metric.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
+    /// Preferred source address, one of the node's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src: Option<IpAddr>,
+    /// The gateway is on the link even if no subnet of the node holds it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub onlink: bool,
 }
 
 impl Route {
-    /// True for an IPv4 route.
+    /// True for an IPv4 route: the family of its destination, gateway or
+    /// source, and IPv4 for `default dev IF` as `ip route` takes it.
     pub fn is_ipv4(&self) -> bool {
-        self.via.is_ipv4()
+        self.to
+            .map(|p| p.addr)
+            .or(self.via)
+            .or(self.src)
+            .is_none_or(|a| a.is_ipv4())
     }
 }
 
@@ -563,12 +597,20 @@ impl std::fmt::Display for Route {
             Some(p) => write!(f, "{p}")?,
             None => f.write_str("default")?,
         }
-        write!(f, " via {}", self.via)?;
+        if let Some(v) = self.via {
+            write!(f, " via {v}")?;
+        }
         if let Some(d) = &self.dev {
             write!(f, " dev {d}")?;
         }
         if let Some(m) = self.metric {
             write!(f, " metric {m}")?;
+        }
+        if let Some(s) = self.src {
+            write!(f, " src {s}")?;
+        }
+        if self.onlink {
+            f.write_str(" onlink")?;
         }
         Ok(())
     }
@@ -661,6 +703,10 @@ pub struct Network {
     pub impair: Option<Impair>,
     /// Whether the network is captured.
     pub capture: bool,
+    /// `mode: patch`: its two members are joined by tc mirred redirects
+    /// in the hub, with no bridge.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub patch: bool,
 }
 
 /// Tunnel encapsulation.

@@ -56,15 +56,24 @@ impl fmt::Display for VethEnd {
 /// A route with its output interface resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedRoute {
-    /// Destination; `None` is the default route of `via`'s family.
+    /// Destination; `None` is the default route of the route's family.
     pub to: Option<Prefix>,
-    /// Gateway.
-    pub via: IpAddr,
+    /// Gateway; `None` for a route straight out of `dev`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<IpAddr>,
     /// Output interface.
     pub dev: String,
     /// Metric.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
+    /// Preferred source address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src: Option<IpAddr>,
+    /// The gateway is taken as on the link.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub onlink: bool,
+    /// An IPv4 route (decides the family of `default` without a gateway).
+    pub ipv4: bool,
 }
 
 /// One step of bringing a lab up.
@@ -179,6 +188,17 @@ pub enum Step {
         ifname: String,
         /// The name as written.
         altname: String,
+    },
+    /// Join two hub ports of a `mode: patch` network: an ingress qdisc on
+    /// each, whose filter redirects every frame to the other's egress
+    /// (tc mirred), with no bridge.
+    Patch {
+        /// The network.
+        network: String,
+        /// One hub port.
+        a: String,
+        /// The other.
+        b: String,
     },
     /// Attach a hub port to a bridge.
     SetMaster {
@@ -302,6 +322,12 @@ impl fmt::Display for Step {
                 altname,
             } => write!(f, "altname {ns}:{ifname} {altname}"),
             Step::SetMaster { port, bridge } => write!(f, "attach hub:{port} to bridge {bridge}"),
+            Step::Patch { network, a, b } => {
+                write!(
+                    f,
+                    "patch hub:{a} <-> hub:{b} (network {network}, tc mirred)"
+                )
+            }
             Step::SetSysctl { ns, key, value } => write!(f, "sysctl {ns}: {key}={value}"),
             Step::AddAddress { ns, ifname, addr } => write!(f, "address {ns}:{ifname} {addr}"),
             Step::SetUp { ns, ifname } => write!(f, "up {ns}:{ifname}"),
@@ -310,11 +336,20 @@ impl fmt::Display for Step {
                     Some(p) => write!(f, "route {ns}: {p}")?,
                     None => write!(f, "route {ns}: default")?,
                 }
-                write!(f, " via {} dev {}", route.via, route.dev)?;
-                match route.metric {
-                    Some(m) => write!(f, " metric {m}"),
-                    None => Ok(()),
+                if let Some(v) = route.via {
+                    write!(f, " via {v}")?;
                 }
+                write!(f, " dev {}", route.dev)?;
+                if let Some(m) = route.metric {
+                    write!(f, " metric {m}")?;
+                }
+                if let Some(s) = route.src {
+                    write!(f, " src {s}")?;
+                }
+                if route.onlink {
+                    f.write_str(" onlink")?;
+                }
+                Ok(())
             }
             Step::NetnsTool { node, argv, .. } => write!(f, "in netns {node}: {}", argv.join(" ")),
             Step::Exec { node, command } => match command {
@@ -421,10 +456,12 @@ pub fn plan(lab: &Lab) -> Plan {
         steps.push(step);
     }
     for (ni, net) in lab.networks.iter().enumerate() {
-        steps.push(Step::CreateBridge {
-            name: net.name.value.clone(),
-            mtu: net.mtu,
-        });
+        if !net.patch {
+            steps.push(Step::CreateBridge {
+                name: net.name.value.clone(),
+                mtu: net.mtu,
+            });
+        }
         for (mi, m) in net.members.iter().enumerate() {
             let i = iface(&m.value.node, &m.value.iface);
             if is_vm(&m.value.node) {
@@ -464,6 +501,14 @@ pub fn plan(lab: &Lab) -> Plan {
             } else {
                 Step::CreateVeth { a, b, what }
             });
+        }
+        if net.patch {
+            steps.push(Step::Patch {
+                network: net.name.value.clone(),
+                a: hub_port_name(ni, 0),
+                b: hub_port_name(ni, 1),
+            });
+            continue;
         }
         for mi in 0..net.members.len() {
             steps.push(Step::SetMaster {
@@ -543,10 +588,12 @@ pub fn plan(lab: &Lab) -> Plan {
         }
     }
     for (ni, net) in lab.networks.iter().enumerate() {
-        steps.push(Step::SetUp {
-            ns: Ns::Hub,
-            ifname: net.name.value.clone(),
-        });
+        if !net.patch {
+            steps.push(Step::SetUp {
+                ns: Ns::Hub,
+                ifname: net.name.value.clone(),
+            });
+        }
         for mi in 0..net.members.len() {
             steps.push(Step::SetUp {
                 ns: Ns::Hub,
@@ -580,6 +627,9 @@ pub fn plan(lab: &Lab) -> Plan {
                             .clone()
                             .unwrap_or_else(|| route_dev(n, i, r.value.via)),
                         metric: r.value.metric,
+                        src: r.value.src,
+                        onlink: r.value.onlink,
+                        ipv4: r.value.is_ipv4(),
                     },
                 });
             }
@@ -692,12 +742,14 @@ pub fn vm_nic(lab: &Lab, ep: &crate::model::Endpoint) -> (String, usize, Mac) {
 fn route_dev(
     node: &crate::model::Node,
     written_on: &crate::model::Interface,
-    via: IpAddr,
+    via: Option<IpAddr>,
 ) -> String {
-    node.interfaces
-        .iter()
-        .find(|i| i.addresses().any(|a| a.value.network().contains(via)))
-        .unwrap_or(written_on)
-        .name
-        .clone()
+    via.and_then(|via| {
+        node.interfaces
+            .iter()
+            .find(|i| i.addresses().any(|a| a.value.network().contains(via)))
+    })
+    .unwrap_or(written_on)
+    .name
+    .clone()
 }

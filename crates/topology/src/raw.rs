@@ -65,6 +65,12 @@ pub const NODE_KEYS: &[&str] = &[
     "containers",
     "after",
     "start_delay",
+    "hostname",
+    "extra_hosts",
+    "init",
+    "tmpfs",
+    "stop_signal",
+    "stop_grace_period",
 ];
 /// Keys of an entry of a node's `containers:`.
 pub const MEMBER_KEYS: &[&str] = &[
@@ -89,6 +95,9 @@ pub fn kinds_taking(key: &str) -> Option<&'static [NodeKind]> {
     match key {
         "image" | "cmd" | "entrypoint" | "workdir" | "user" | "binds" | "capabilities"
         | "privileged" | "cap_drop" | "userns" => Some(IMAGE),
+        "hostname" | "extra_hosts" | "init" | "tmpfs" | "stop_signal" | "stop_grace_period" => {
+            Some(&[NodeKind::Container])
+        }
         "provision" => Some(&[NodeKind::System]),
         "netconf" => Some(&[NodeKind::System, NodeKind::Vm]),
         "cloud_init" => Some(VM),
@@ -111,7 +120,9 @@ pub const LINK_KEYS: &[&str] = &[
     "capture",
 ];
 /// Keys of a network.
-pub const NETWORK_KEYS: &[&str] = &["members", "ipv4", "ipv6", "mtu", "impair", "capture"];
+pub const NETWORK_KEYS: &[&str] = &[
+    "members", "ipv4", "ipv6", "mtu", "impair", "capture", "mode",
+];
 /// Keys of an `interfaces` entry.
 pub const INTERFACE_KEYS: &[&str] = &[
     "ipv4", "ipv6", "mac", "mtu", "routes", "up", "impair", "macvlan", "nat", "ethtool", "host",
@@ -142,7 +153,7 @@ pub const READY_KEYS: &[&str] = &["console", "exec", "system_state", "timeout", 
 /// Keys of a vm's `console`.
 pub const CONSOLE_KEYS: &[&str] = &["prompt", "login", "password"];
 /// Keys of a route in its mapping form.
-pub const ROUTE_KEYS: &[&str] = &["to", "via", "dev", "metric"];
+pub const ROUTE_KEYS: &[&str] = &["to", "via", "dev", "metric", "src", "onlink"];
 /// Keys of `netconf` in its mapping form.
 pub const NETCONF_KEYS: &[&str] = &["renderer"];
 /// Keys of a vm's `cloud_init`.
@@ -156,6 +167,128 @@ pub const RENDERERS: &[&str] = &[
     "networkd",
     "network-manager",
 ];
+
+/// A container node's host name, hosts entries, init, tmpfs mounts and
+/// how it is stopped, as written (also from `defaults`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProcessKeys {
+    pub(crate) hostname: Option<String>,
+    pub(crate) extra_hosts: Option<std::collections::BTreeMap<String, Vec<IpAddr>>>,
+    pub(crate) init: Option<bool>,
+    pub(crate) tmpfs: Option<Vec<String>>,
+    pub(crate) stop_signal: Option<String>,
+    pub(crate) stop_grace_period: Option<crate::values::Duration>,
+}
+
+/// Signal names `stop_signal` takes (with or without `SIG`).
+const SIGNALS: &[&str] = &[
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+impl ProcessKeys {
+    fn decode(cx: &mut Cx<'_>, f: &crate::decode::Fields<'_>) -> ProcessKeys {
+        let text = |cx: &mut Cx<'_>, k: &str| f.get(k).and_then(|v| cx.string(v, k));
+        let stop_signal = text(cx, "stop_signal").and_then(|s| {
+            let name = s.value.to_ascii_uppercase();
+            let bare = name.strip_prefix("SIG").unwrap_or(&name);
+            if SIGNALS.contains(&bare) {
+                Some(format!("SIG{bare}"))
+            } else {
+                cx.error(
+                    "warren::bad-value",
+                    s.span,
+                    format!("unknown signal `{}`", s.value),
+                    "expected a name such as SIGTERM or USR1",
+                );
+                None
+            }
+        });
+        let tmpfs = f
+            .get("tmpfs")
+            .and_then(|v| cx.list(v, "tmpfs"))
+            .map(|items| {
+                let mut out = Vec::new();
+                for i in items {
+                    let Some(s) = cx.string(i, "a tmpfs mount") else {
+                        continue;
+                    };
+                    if s.value.starts_with('/') {
+                        out.push(s.value);
+                    } else {
+                        cx.error(
+                            "warren::bad-value",
+                            s.span,
+                            format!("invalid tmpfs `{}`", s.value),
+                            "expected /TARGET or /TARGET:OPTIONS",
+                        );
+                    }
+                }
+                out
+            });
+        let extra_hosts = f.get("extra_hosts").map(|v| extra_hosts(cx, v));
+        ProcessKeys {
+            hostname: text(cx, "hostname").map(|s| s.value),
+            extra_hosts,
+            init: f.get("init").and_then(|v| cx.boolean(v, "init")),
+            tmpfs,
+            stop_signal,
+            stop_grace_period: f
+                .get("stop_grace_period")
+                .and_then(|v| cx.parse(v, "duration"))
+                .map(|d| d.value),
+        }
+    }
+
+    fn inherit(&mut self, d: &ProcessKeys) {
+        fn or<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
+            if a.is_none() {
+                a.clone_from(b);
+            }
+        }
+        or(&mut self.hostname, &d.hostname);
+        or(&mut self.extra_hosts, &d.extra_hosts);
+        or(&mut self.init, &d.init);
+        or(&mut self.tmpfs, &d.tmpfs);
+        or(&mut self.stop_signal, &d.stop_signal);
+        or(&mut self.stop_grace_period, &d.stop_grace_period);
+    }
+}
+
+/// `extra_hosts`: a mapping of names to an address or a list of them.
+fn extra_hosts(cx: &mut Cx<'_>, v: &Node) -> std::collections::BTreeMap<String, Vec<IpAddr>> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(entries) = cx.mapping(v, "extra_hosts") else {
+        return out;
+    };
+    for (key, value) in entries {
+        let Some(name) = cx.string(key, "a host name") else {
+            continue;
+        };
+        let items: Vec<&Node> = match &value.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![value],
+        };
+        let mut addrs = Vec::new();
+        for i in items {
+            let Some(a) = cx.string(i, "an IP address") else {
+                continue;
+            };
+            match a.value.parse::<IpAddr>() {
+                Ok(ip) => addrs.push(ip),
+                Err(_) => cx.error(
+                    "warren::bad-value",
+                    a.span,
+                    format!("`{}` is not an IP address", a.value),
+                    "expected an IP address",
+                ),
+            }
+        }
+        out.insert(name.value, addrs);
+    }
+    out
+}
 
 /// A node's keys as written (also used for `defaults`).
 #[derive(Debug, Clone, Default)]
@@ -192,6 +325,7 @@ pub(crate) struct RawNode {
     /// `after:`, a node's own (never inherited from `defaults`).
     pub(crate) after: Vec<(Spanned<String>, StartAfter)>,
     pub(crate) start_delay: Option<Duration>,
+    pub(crate) process: ProcessKeys,
     /// Keys written on this node itself, for kind checks.
     pub(crate) keys: Vec<(&'static str, Span)>,
     /// Further host names (not a lab file key: containerlab's `clab-LAB-NODE`).
@@ -257,6 +391,7 @@ impl RawNode {
         or(&mut self.nic_model, &d.nic_model);
         or(&mut self.qemu_args, &d.qemu_args);
         or(&mut self.netconf, &d.netconf);
+        self.process.inherit(&d.process);
         or(&mut self.cloud_init, &d.cloud_init);
         or(&mut self.containers, &d.containers);
         or(&mut self.start_delay, &d.start_delay);
@@ -297,6 +432,8 @@ pub(crate) struct RawNetwork {
     pub(crate) mtu: Option<u32>,
     pub(crate) impair: Option<Impair>,
     pub(crate) capture: Option<bool>,
+    /// `mode: patch`: two members joined by tc mirred, no bridge.
+    pub(crate) patch: bool,
 }
 
 /// An `interfaces` entry as written.
@@ -322,9 +459,22 @@ pub(crate) struct RawInterface {
 #[derive(Debug, Clone)]
 pub(crate) struct RawRoute {
     pub(crate) to: Option<Prefix>,
-    pub(crate) via: IpAddr,
+    pub(crate) via: Option<IpAddr>,
     pub(crate) dev: Option<String>,
     pub(crate) metric: Option<u32>,
+    pub(crate) src: Option<IpAddr>,
+    pub(crate) onlink: bool,
+}
+
+/// The words of a route as written, before they are checked.
+#[derive(Debug, Default)]
+struct RouteWords {
+    to: Option<String>,
+    via: Option<String>,
+    dev: Option<String>,
+    metric: Option<String>,
+    src: Option<String>,
+    onlink: bool,
 }
 
 /// A tunnel as written.
@@ -568,6 +718,7 @@ fn node(cx: &mut Cx<'_>, v: &Node, what: &str) -> Option<RawNode> {
         .get("capabilities")
         .and_then(|v| capabilities(cx, v, "capabilities"));
     n.provision = f.get("provision").and_then(|v| cx.boolean(v, "provision"));
+    n.process = ProcessKeys::decode(cx, &f);
     n.privileged = f
         .get("privileged")
         .and_then(|v| cx.boolean(v, "privileged"));
@@ -1060,6 +1211,10 @@ fn network(cx: &mut Cx<'_>, name: Spanned<String>, v: &Node) -> Option<RawNetwor
         mtu: mtu(cx, &f),
         impair: f.get("impair").and_then(|n| impair(cx, n)),
         capture: f.get("capture").and_then(|n| cx.boolean(n, "capture")),
+        patch: f
+            .get("mode")
+            .and_then(|n| cx.choice(n, "network mode", &[("bridge", false), ("patch", true)]))
+            .unwrap_or(false),
         name,
     })
 }
@@ -1184,7 +1339,8 @@ fn macvlan(cx: &mut Cx<'_>, v: &Node) -> Option<crate::model::Macvlan> {
     })
 }
 
-/// A route: `"DEST via GW [dev IF] [metric N]"` or `{to, via, dev, metric}`.
+/// A route: `"DEST [via GW] [dev IF] [metric N] [src ADDR] [onlink]"` or
+/// `{to, via, dev, metric, src, onlink}`.
 fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
     let parsed = match &v.value {
         Value::Scalar { text, .. } => route_text(text),
@@ -1192,8 +1348,18 @@ fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
             let f = cx.fields(v, "a route", ROUTE_KEYS)?;
             let text =
                 |cx: &mut Cx<'_>, k: &str| f.get(k).and_then(|n| cx.string(n, k)).map(|s| s.value);
-            let to = text(cx, "to").filter(|t| t != "default");
-            route_parts(to, text(cx, "via"), text(cx, "dev"), text(cx, "metric"))
+            let onlink = match f.get("onlink") {
+                Some(n) => cx.boolean(n, "onlink")?,
+                None => false,
+            };
+            route_parts(RouteWords {
+                to: text(cx, "to").filter(|t| t != "default"),
+                via: text(cx, "via"),
+                dev: text(cx, "dev"),
+                metric: text(cx, "metric"),
+                src: text(cx, "src"),
+                onlink,
+            })
         }
     };
     match parsed {
@@ -1203,65 +1369,89 @@ fn route(cx: &mut Cx<'_>, v: &Node) -> Option<Spanned<RawRoute>> {
                 "warren::bad-value",
                 v.span,
                 format!("invalid route: {msg}"),
-                "expected `DEST via GATEWAY [dev IF] [metric N]`",
+                "expected `DEST [via GATEWAY] [dev IF] [metric N] [src ADDR] [onlink]`",
             );
             None
         }
     }
 }
 
-/// A route in its text form, `DEST via GATEWAY [dev IF] [metric N]`
-/// (`default` for DEST), as lab files and conlink's `route` write it.
+/// A route in `ip route add`'s text form,
+/// `DEST [via GATEWAY] [dev IF] [metric N] [src ADDR] [onlink]` (`default`
+/// for DEST; a bare address is a host route), as lab files and conlink's
+/// `route` write it. `preference`, `proto` and `scope` words are not taken.
 pub(crate) fn route_text(text: &str) -> Result<RawRoute, String> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut to = None;
-    let (mut via, mut dev, mut metric) = (None, None, None);
-    let mut it = words.iter();
+    let mut w = RouteWords::default();
+    let mut it = text.split_whitespace();
     match it.next() {
-        Some(&"default") => {}
-        Some(d) => to = Some(d.to_string()),
+        Some("default") => {}
+        Some(d) => w.to = Some(d.to_string()),
         None => return Err("empty".into()),
     }
-    while let Some(w) = it.next() {
-        let Some(val) = it.next() else {
-            return Err(format!("`{w}` needs a value"));
-        };
-        match *w {
-            "via" => via = Some(val.to_string()),
-            "dev" => dev = Some(val.to_string()),
-            "metric" => metric = Some(val.to_string()),
-            other => return Err(format!("unknown word `{other}`")),
+    while let Some(word) = it.next() {
+        if word == "onlink" {
+            w.onlink = true;
+            continue;
         }
+        let slot = match word {
+            "via" => &mut w.via,
+            "dev" => &mut w.dev,
+            "metric" | "priority" | "preference" => &mut w.metric,
+            "src" => &mut w.src,
+            other => return Err(format!("unknown word `{other}`")),
+        };
+        let Some(val) = it.next() else {
+            return Err(format!("`{word}` needs a value"));
+        };
+        *slot = Some(val.to_string());
     }
-    route_parts(to, via, dev, metric)
+    route_parts(w)
 }
 
-/// A route from its parts as written.
-fn route_parts(
-    to: Option<String>,
-    via: Option<String>,
-    dev: Option<String>,
-    metric: Option<String>,
-) -> Result<RawRoute, String> {
-    let to = match to.map(|t| t.parse::<Prefix>()) {
-        Some(Err(e)) => return Err(e),
-        Some(Ok(p)) => Some(p),
+/// A route from its parts as written. A route needs a gateway (`via`) or
+/// an interface (`dev`); without `dev`, the interface it is written under
+/// is used.
+fn route_parts(w: RouteWords) -> Result<RawRoute, String> {
+    let to = match w.to {
+        // `ip route add 10.0.0.5 dev eth0`: a host route.
+        Some(t) if !t.contains('/') => Some(
+            t.parse::<IpAddr>()
+                .map(|a| Prefix {
+                    addr: a,
+                    len: if a.is_ipv4() { 32 } else { 128 },
+                })
+                .map_err(|_| format!("`{t}` is not an IP address or prefix"))?,
+        ),
+        Some(t) => Some(t.parse::<Prefix>()?),
         None => None,
     };
-    let Some(via) = via else {
-        return Err("no gateway (`via`)".into());
+    let ip = |what: &str, v: Option<String>| match v.map(|v| (v.parse::<IpAddr>(), v)) {
+        Some((Ok(a), _)) => Ok(Some(a)),
+        Some((Err(_), v)) => Err(format!("{what} `{v}` is not an IP address")),
+        None => Ok(None),
     };
-    let Ok(via) = via.parse::<IpAddr>() else {
-        return Err(format!("`{via}` is not an IP address"));
-    };
-    if let Some(p) = to
-        && p.addr.is_ipv4() != via.is_ipv4()
+    let via = ip("gateway", w.via)?;
+    let src = ip("source", w.src)?;
+    if via.is_none() && to.is_none() && w.dev.is_none() {
+        return Err("no gateway (`via`) or interface (`dev`)".into());
+    }
+    if w.onlink && via.is_none() {
+        return Err("`onlink` needs a gateway (`via`)".into());
+    }
+    let families = [
+        to.map(|p| ("destination", p.addr.is_ipv4(), p.to_string())),
+        via.map(|a| ("gateway", a.is_ipv4(), a.to_string())),
+        src.map(|a| ("source", a.is_ipv4(), a.to_string())),
+    ];
+    let mut given = families.iter().flatten();
+    if let Some((first, v4, a)) = given.next()
+        && let Some((other, _, b)) = given.find(|(_, w4, _)| w4 != v4)
     {
         return Err(format!(
-            "destination {p} and gateway {via} are of different families"
+            "{first} {a} and {other} {b} are of different families"
         ));
     }
-    let metric = match metric.map(|m| m.parse::<u32>()) {
+    let metric = match w.metric.map(|m| m.parse::<u32>()) {
         Some(Err(_)) => return Err("metric is not a whole number".into()),
         Some(Ok(m)) => Some(m),
         None => None,
@@ -1269,8 +1459,10 @@ fn route_parts(
     Ok(RawRoute {
         to,
         via,
-        dev,
+        dev: w.dev,
         metric,
+        src,
+        onlink: w.onlink,
     })
 }
 

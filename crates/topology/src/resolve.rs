@@ -215,6 +215,12 @@ fn node(name: &Spanned<String>, n: RawNode) -> Node {
         privileged: n.privileged.unwrap_or(false),
         cap_drop: n.cap_drop.unwrap_or_default(),
         userns: n.userns.unwrap_or(false),
+        hostname: n.process.hostname,
+        extra_hosts: n.process.extra_hosts.unwrap_or_default(),
+        init: n.process.init.unwrap_or(false),
+        tmpfs: n.process.tmpfs.unwrap_or_default(),
+        stop_signal: n.process.stop_signal,
+        stop_grace_period: n.process.stop_grace_period,
     });
     let vm = (kind == NodeKind::Vm).then(|| VmSpec {
         kernel: n.kernel,
@@ -272,11 +278,11 @@ fn member(m: &RawMember) -> Option<Member> {
             user: m.user.clone(),
             binds: m.binds.clone(),
             capabilities: m.capabilities.clone(),
-            provision: false,
             privileged: m.privileged,
             cap_drop: m.cap_drop.clone(),
-            // The node's user namespace setting is not a member's.
-            userns: false,
+            // A node's user namespace and process settings (host name,
+            // init, stop signal...) are not a member's.
+            ..ContainerSpec::default()
         },
         env: m.env.iter().cloned().collect(),
         ready: m.ready.clone(),
@@ -635,6 +641,7 @@ impl Resolver<'_, '_> {
                 mtu: n.mtu,
                 impair: n.impair.clone(),
                 capture: n.capture.unwrap_or(true),
+                patch: n.patch,
             });
         }
         out
@@ -728,6 +735,8 @@ impl Resolver<'_, '_> {
                             via: r.value.via,
                             dev: r.value.dev.clone(),
                             metric: r.value.metric,
+                            src: r.value.src,
+                            onlink: r.value.onlink,
                         },
                         r.span,
                     )

@@ -23,6 +23,7 @@ pub(crate) fn validate(cx: &mut Cx<'_>, lab: &Lab) {
     host_tools(cx, lab);
     crate::order::validate(cx, lab);
     host_links(cx, lab);
+    patches(cx, lab);
 }
 
 /// A host link's host end is a new interface of the host's namespace: a
@@ -70,6 +71,47 @@ fn host_links(cx: &mut Cx<'_>, lab: &Lab) {
 
 /// `nat` SNATs to the interface's IPv4 address, so it needs one; `nat` and
 /// `ethtool` run in the node's network namespace, which a vm has not.
+/// A patch network joins exactly two members, and no tunnel: each side's
+/// frames are redirected to the other, so a third member or a tunnel has
+/// nothing to be joined to.
+fn patches(cx: &mut Cx<'_>, lab: &Lab) {
+    for net in lab.networks.iter().filter(|n| n.patch) {
+        if net.members.len() != 2 {
+            cx.push(
+                Diagnostic::error(
+                    "warren::bad-value",
+                    net.name.span,
+                    format!(
+                        "network `{}` is a patch with {} members; a patch joins exactly two",
+                        net.name.value,
+                        net.members.len()
+                    ),
+                    "mode: patch",
+                )
+                .with_help(
+                    "a patch redirects each member's frames to the other with tc mirred, \
+                     so there is no third port to send to; use `mode: bridge` for more",
+                ),
+            );
+        }
+        if let Some(t) = lab
+            .tunnels
+            .iter()
+            .find(|t| t.network.value == net.name.value)
+        {
+            cx.error(
+                "warren::bad-value",
+                t.network.span,
+                format!(
+                    "network `{}` is a patch: a tunnel needs a bridge to join",
+                    net.name.value
+                ),
+                "a patch network",
+            );
+        }
+    }
+}
+
 fn host_tools(cx: &mut Cx<'_>, lab: &Lab) {
     for node in &lab.nodes {
         for iface in &node.interfaces {
@@ -310,8 +352,31 @@ fn routes(cx: &mut Cx<'_>, lab: &Lab) {
                     );
                     continue;
                 }
+                if let Some(src) = route.src
+                    && !node
+                        .interfaces
+                        .iter()
+                        .flat_map(|i| i.addresses())
+                        .any(|a| a.value.addr == src)
+                {
+                    cx.error(
+                        "warren::bad-value",
+                        r.span,
+                        format!(
+                            "route `{route}` on {}: source {src} is not an address of the node",
+                            node.name.value
+                        ),
+                        "not the node's address",
+                    );
+                    continue;
+                }
+                // A route straight out of an interface, or through a
+                // gateway declared on the link, needs no subnet to hold it.
+                let Some(via) = route.via.filter(|_| !route.onlink) else {
+                    continue;
+                };
                 let link_local =
-                    matches!(route.via, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+                    matches!(via, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
                 if link_local && route.dev.is_some() {
                     continue;
                 }
@@ -321,10 +386,7 @@ fn routes(cx: &mut Cx<'_>, lab: &Lab) {
                     .filter(|i| route.dev.as_deref().is_none_or(|d| d == i.name))
                     .flat_map(|i| i.addresses())
                     .collect();
-                if candidates
-                    .iter()
-                    .any(|a| a.value.network().contains(route.via))
-                {
+                if candidates.iter().any(|a| a.value.network().contains(via)) {
                     continue;
                 }
                 let help = if link_local {
@@ -346,8 +408,8 @@ fn routes(cx: &mut Cx<'_>, lab: &Lab) {
                         "warren::unreachable-gateway",
                         r.span,
                         format!(
-                            "route `{route}` on {}: gateway {} is on none of the node's subnets",
-                            node.name.value, route.via
+                            "route `{route}` on {}: gateway {via} is on none of the node's subnets",
+                            node.name.value
                         ),
                         "gateway not reachable",
                     )

@@ -102,6 +102,7 @@ fn compose(text: &str) -> compose::Converted {
         env_files: Default::default(),
         dir: String::new(),
         volumes_dir: String::new(),
+        scale: Default::default(),
     })
 }
 

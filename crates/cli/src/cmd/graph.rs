@@ -32,6 +32,7 @@ fn read_lab(args: &GraphArgs) -> Result<warren_topology::Lab, Failure> {
         compose_files: crate::compose::split_paths(&args.compose_files),
         env_files: args.env_files.clone(),
         create_volumes: false,
+        scale: std::collections::BTreeMap::new(),
     };
     LabFile::read_with(&args.file, &compose)?.into_lab()
 }

@@ -14,6 +14,7 @@ mod probe;
 mod ps;
 mod report;
 mod run;
+mod scale;
 mod system_lab;
 mod test;
 mod up;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Impair(a) => impair::run(&a),
         Command::Link(a) => impair::link(&a),
         Command::Node(a) => node::run(&a),
+        Command::Scale(a) => scale::run(&a),
         Command::Console(a) => console::run(&a),
         Command::Vm(a) => console::vm(&a),
         Command::Supervise { dir } => warren_lab::helpers::supervise(&dir).map_err(Failure::error),

@@ -271,6 +271,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             .userns
             .then(|| warren_runtime::security::idmap::IdRange::for_name(&name)),
         pidns: None,
+        tmpfs: Vec::new(),
+        init: false,
     };
     let result = if tty {
         let mut pty = warren_runtime::exec::Pty::open().map_err(Failure::error)?;

@@ -11,6 +11,16 @@ use warren_topology::model::Lab;
 
 pub fn run(args: &UpArgs) -> Result<(), Failure> {
     let (lab, text) = args.lab.load()?;
+    if !args.lab.scale.is_empty() && !args.dry_run {
+        let dir = warren_lab::state::lab_dir(&lab.name);
+        if warren_lab::state::LabState::read(&dir)
+            .ok()
+            .flatten()
+            .is_some_and(|st| st.supervisor_alive())
+        {
+            return super::scale::live(&dir, &lab, &text, args.json);
+        }
+    }
     if args.dry_run {
         // Every step `up` takes, as the supervisor's executor runs them.
         let plan = warren_lab::steps::plan(&lab);
@@ -40,6 +50,7 @@ pub fn run(args: &UpArgs) -> Result<(), Failure> {
     let dir = args
         .lab
         .bring_up(&lab, &text, args.foreground, !args.quiet)?;
+    super::scale::remember(&dir, &args.lab);
     if args.foreground || args.quiet {
         return Ok(());
     }
@@ -72,6 +83,7 @@ impl LabArgs {
             compose_files: crate::compose::split_paths(&self.compose_files),
             env_files: self.env_files.clone(),
             create_volumes: true,
+            scale: self.scale.iter().cloned().collect(),
         }
     }
 

@@ -73,7 +73,7 @@ pub(super) fn kernel(phase: impl Into<String>) -> impl FnOnce(KernelError) -> Ap
 }
 
 /// Sysctls every lab namespace gets before its links are created.
-const NO_DAD: &[(&str, &str)] = &[
+pub(crate) const NO_DAD: &[(&str, &str)] = &[
     ("net.ipv6.conf.all.accept_dad", "0"),
     ("net.ipv6.conf.default.accept_dad", "0"),
 ];
@@ -428,6 +428,18 @@ pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, A
                 };
                 batches[h].set_master(idx.get(h, port), bi);
             }
+            Step::Patch { a, b, .. } => {
+                let h = at(&Ns::Hub)?;
+                let (LinkRef::Index(ai), LinkRef::Index(bi)) = (idx.get(h, a), idx.get(h, b))
+                else {
+                    return Err(ApplyError::NotInPlan(format!("patch ports {a} and {b}")));
+                };
+                batches[h]
+                    .add_ingress_qdisc(ai)
+                    .add_ingress_qdisc(bi)
+                    .redirect_ingress(ai, bi)
+                    .redirect_ingress(bi, ai);
+            }
             Step::AddAltname {
                 ns,
                 ifname,
@@ -501,17 +513,29 @@ pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, A
 pub(super) fn route_spec(route: &PlannedRoute, oif: Option<u32>) -> RouteSpec {
     let dst = match &route.to {
         Some(p) => prefix_net(p),
-        None if route.via.is_ipv4() => {
-            IpNet::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0).expect("/0")
-        }
+        None if route.ipv4 => IpNet::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0).expect("/0"),
         None => IpNet::new(std::net::Ipv6Addr::UNSPECIFIED.into(), 0).expect("/0"),
     };
-    let mut spec = RouteSpec::via(dst, route.via);
+    let mut spec = match (route.via, oif) {
+        (Some(via), _) => RouteSpec::via(dst, via),
+        (None, Some(i)) => RouteSpec::dev(dst, i),
+        // The interface is found by name when the batch runs.
+        (None, None) => RouteSpec {
+            gateway: None,
+            ..RouteSpec::via(dst, dst.addr())
+        },
+    };
     if let Some(i) = oif {
         spec = spec.oif(i);
     }
     if let Some(m) = route.metric {
         spec = spec.metric(m);
+    }
+    if let Some(s) = route.src {
+        spec = spec.src(s);
+    }
+    if route.onlink {
+        spec = spec.onlink();
     }
     spec
 }

@@ -56,8 +56,17 @@ impl Kind for Container {
         let image = oci::image(node, prepared)?;
         let dir = oci::node_dir(cx.dir, name);
         let spec = oci::spec_for(cx.lab, node, image, cx.state, &dir).map_err(err)?;
-        let process = oci::launch(cx, name, &spec, libc::SIGTERM).map_err(err)?;
-        Ok(Box::new(Running { process }))
+        let c = node.container.as_ref();
+        // Validated as a signal name when the lab file was read.
+        let stop_signal = c
+            .and_then(|c| c.stop_signal.as_deref())
+            .and_then(|s| s.parse::<nix::sys::signal::Signal>().ok())
+            .map_or(libc::SIGTERM, |s| s as i32);
+        let process = oci::launch(cx, name, &spec, stop_signal).map_err(err)?;
+        Ok(Box::new(Running {
+            process,
+            grace: c.and_then(|c| c.stop_grace_period).map(|d| d.to_std()),
+        }))
     }
 
     fn exec(&self, lab: &str, node: &Node, cmd: &ExecCommand<'_>) -> Result<ExecSpec, ExecError> {
@@ -72,6 +81,8 @@ impl Kind for Container {
 #[derive(Debug)]
 struct Running {
     process: OciProcess,
+    /// The node's `stop_grace_period`, over warren's.
+    grace: Option<std::time::Duration>,
 }
 
 impl NodeHandle for Running {
@@ -81,7 +92,7 @@ impl NodeHandle for Running {
 
     fn stop(&mut self, how: Stop) -> Result<Vec<i32>, NodeError> {
         let (Stop::End { grace } | Stop::Node { grace }) = how;
-        Ok(self.process.stop(grace))
+        Ok(self.process.stop(self.grace.unwrap_or(grace)))
     }
 
     fn console(&self) -> Option<Console> {

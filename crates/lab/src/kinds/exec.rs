@@ -158,6 +158,9 @@ pub(super) fn probe_until_ready(
             tracing::info!(progress = "done", step = "ready", node = %name, "probe passed");
             return Ok(());
         }
+        if let Some(e) = exited(cx, &name) {
+            return Err(e);
+        }
         if started.elapsed() >= timeout {
             let why = format!(
                 "probe exited with {}: {}",
@@ -172,6 +175,26 @@ pub(super) fn probe_until_ready(
         }
         std::thread::sleep(interval);
     }
+}
+
+/// The error for a container node whose process has ended, so that no
+/// probe can pass any more: its exit code (which its helper wrote beside
+/// its log) and its log.
+fn exited(cx: &ReadyCx<'_>, node: &str) -> Option<NodeError> {
+    let rec = cx.state.containers.get(node)?;
+    if warren_runtime::procs::ProcessId::from(*rec).alive() {
+        return None;
+    }
+    let logs = cx.state.results.join("logs");
+    let code = std::fs::read_to_string(logs.join(format!("{node}.exit")))
+        .ok()
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    Some(NodeError::Exited {
+        node: node.to_string(),
+        status: code.map_or_else(|| "exit code unknown".into(), |c| format!("exit code {c}")),
+        log: logs.join(format!("{node}.log")).display().to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -246,6 +246,16 @@ pub enum NodeError {
         #[source]
         source: Box<crate::provision::ProvisionError>,
     },
+    /// The node's process ended before its `ready` probe passed.
+    #[error("node {node} exited before it was ready ({status}); its output is in {log}")]
+    Exited {
+        /// Node.
+        node: String,
+        /// `exit code N`, or `exit code unknown`.
+        status: String,
+        /// The node's log.
+        log: String,
+    },
     /// The node did not become ready in time.
     #[error("node {node} was not ready after {secs} s ({why})")]
     NotReady {

@@ -171,7 +171,7 @@ pub(super) fn app_spec(
             scratch: None,
         },
         netns: st.netns_path(app.node),
-        hostname: app.node.to_string(),
+        hostname: c.hostname.clone().unwrap_or_else(|| app.node.to_string()),
         argv: entrypoint.into_iter().chain(cmd).collect(),
         env,
         workdir: c.workdir.unwrap_or_else(|| image.workdir.clone()),
@@ -189,7 +189,7 @@ pub(super) fn app_spec(
                 readonly: b.readonly,
             })
             .collect(),
-        hosts: super::hosts_file(lab),
+        hosts: super::hosts_file(lab) + &extra_hosts(&c.extra_hosts),
         resolv: "nameserver 127.0.0.1\n".into(),
         capabilities: caps,
         privileged: c.privileged,
@@ -201,7 +201,17 @@ pub(super) fn app_spec(
             .userns
             .then(|| warren_runtime::security::idmap::IdRange::for_name(&lab.name)),
         pidns: None,
+        tmpfs: c.tmpfs.clone(),
+        init: c.init,
     })
+}
+
+/// The node's own `/etc/hosts` lines (`extra_hosts`), after the lab's.
+fn extra_hosts(hosts: &std::collections::BTreeMap<String, Vec<std::net::IpAddr>>) -> String {
+    hosts
+        .iter()
+        .flat_map(|(name, addrs)| addrs.iter().map(move |a| format!("{a}\t{name}\n")))
+        .collect()
 }
 
 /// `base` with the capabilities the lab file adds (`capabilities:`) and
@@ -305,7 +315,7 @@ pub(super) fn launch(
         cmd.pre_exec(warren_runtime::pidns::lab_child());
     }
     let mut helper = (cx.spawn)(cmd)?;
-    let init = wait_for_pid(&pid_file, &mut helper)?;
+    let init = wait_for_pid(&pid_file, &mut helper, &log_path)?;
     tracing::debug!(node = name, init = init.pid, "container started");
     Ok(OciProcess {
         helper,
@@ -314,25 +324,32 @@ pub(super) fn launch(
     })
 }
 
-fn wait_for_pid(pid_file: &Path, helper: &mut Child) -> io::Result<ProcessId> {
+/// Waits for the helper to write the container init's pid once the
+/// command was started. A command that has already ended again (`true`)
+/// did start: that is no error here (its `ready`, if any, decides), and
+/// the node's process is recorded as gone.
+fn wait_for_pid(pid_file: &Path, helper: &mut Child, log: &Path) -> io::Result<ProcessId> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let pid = std::fs::read_to_string(pid_file)
+    let written = || {
+        std::fs::read_to_string(pid_file)
             .ok()
-            .and_then(|text| text.trim().parse::<i32>().ok());
-        if let Some(id) = pid.and_then(ProcessId::of) {
+            .and_then(|t| t.trim().parse::<i32>().ok())
+    };
+    loop {
+        if let Some(pid) = written()
+            && let Some(id) = ProcessId::of(pid)
+        {
             return Ok(id);
         }
         if let Some(status) = helper.try_wait()? {
-            // A command that ran and ended at once (its helper wrote the
-            // pid, then the exit code) started: its exit code says how it
-            // went. The start time of 0 is no process's, so the record
-            // never names a live one.
-            if let Some(pid) = pid {
+            if let Some(pid) = written() {
+                // No live process starts at tick 0, so this identity is
+                // never alive: `exec` then says the node has exited.
                 return Ok(ProcessId { pid, start: 0 });
             }
             return Err(io::Error::other(format!(
-                "the container exited before it started ({status}); see its log"
+                "the container exited before its command started ({status}); its output is in {}",
+                log.display()
             )));
         }
         if Instant::now() > deadline {

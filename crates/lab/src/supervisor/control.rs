@@ -224,6 +224,26 @@ fn answer(action: Action, shared: &Shared) -> Reply {
             Err(e @ RestartError::Running(_)) => Reply::err("bad-request", &e),
             Err(e) => Reply::err("node", &e),
         },
+        Action::Scale { text } => {
+            let mut live = lock(shared);
+            // The lab keeps its running name, whatever the file says.
+            let lab = warren_topology::load(&text, &live.lab.name)
+                .lab
+                .map(|mut l| {
+                    l.name.clone_from(&live.lab.name);
+                    l
+                });
+            match lab {
+                Some(l) => match live.scale(l, &text) {
+                    Ok(done) => Reply::ok(done),
+                    Err(e) => Reply::err("scale", &e),
+                },
+                None => Reply::err(
+                    "bad-request",
+                    &io::Error::other("the scaled lab is not valid"),
+                ),
+            }
+        }
         Action::Down => {
             // The main thread tears down on SIGTERM; answer first.
             let me = nix::unistd::getpid();

@@ -144,6 +144,11 @@ pub enum Action {
         /// What to do.
         action: NodeAction,
     },
+    /// Replace the lab by one that differs in its nodes.
+    Scale {
+        /// The new lab file's text, which validates.
+        text: String,
+    },
 }
 
 /// A request refused before it ran: the reply's code and message.
@@ -245,6 +250,23 @@ pub fn action(request: Request) -> Result<Action, Refused> {
             command,
             arguments,
         },
+        Request::Scale { lab } => {
+            // Validated here, so that a lab that does not load changes nothing.
+            let loaded = warren_topology::load(&lab, "scale");
+            if loaded.lab.is_none() {
+                let problems: Vec<String> = loaded
+                    .diagnostics
+                    .0
+                    .iter()
+                    .map(|d| d.message.clone())
+                    .collect();
+                return Err(Refused::bad(format!(
+                    "the scaled lab is not valid: {}",
+                    problems.join("; ")
+                )));
+            }
+            Action::Scale { text: lab }
+        }
         Request::Node { node, action } => Action::Node {
             node,
             action: action
@@ -335,6 +357,21 @@ mod tests {
                 timeout: Some(Duration::from_secs(3)),
             })
         );
+    }
+
+    #[test]
+    fn a_scale_request_carries_a_lab_that_validates() {
+        let lab = "name: s\nnodes:\n  a: {}\n";
+        let line = serde_json::json!({"v": 1, "op": "scale", "lab": lab}).to_string();
+        assert_eq!(
+            decode(&line).expect("valid"),
+            Action::Scale { text: lab.into() }
+        );
+        let line = serde_json::json!({"v": 1, "op": "scale", "lab": "nodes: {a: {colour: red}}"})
+            .to_string();
+        let e = decode(&line).expect_err("invalid lab");
+        assert_eq!(e.code, "bad-request");
+        assert!(e.message.contains("colour"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod control;
 pub mod decode;
 mod fault_runner;
 mod live;
+mod scale;
 mod teardown;
 
 use crate::state::{self, LabState, Status};

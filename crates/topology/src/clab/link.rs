@@ -490,6 +490,7 @@ fn member_of(out: &mut Built, bridge: &Spanned<String>, member: &End, mtu: Optio
                 mtu: None,
                 impair: None,
                 capture: None,
+                patch: false,
             });
             out.networks.last_mut().expect("just pushed")
         }

@@ -249,6 +249,7 @@ impl Mgmt {
             mtu: self.mtu,
             impair: None,
             capture: None,
+            patch: false,
         };
         for ((name, _), (v4, v6)) in members.iter().zip(addrs) {
             let ep = Spanned::new(format!("{}:{IFACE}", name.value), name.span);

@@ -408,6 +408,7 @@ fn kind(
                 mtu: None,
                 impair: None,
                 capture: None,
+                patch: false,
             });
             None
         }

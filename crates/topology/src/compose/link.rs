@@ -181,7 +181,7 @@ pub(super) fn link(
     for r in e.strings("route") {
         if let Err(m) = crate::raw::route_text(&r) {
             errors.push(format!(
-                "{}: route `{r}`: {m}; warren takes `DEST via GATEWAY [dev IF] [metric N]`",
+                "{}: route `{r}`: {m}; warren takes `ip route add`'s form `DEST [via GATEWAY] [dev IF] [metric N] [src ADDR] [onlink]`",
                 e.at("route")
             ));
             return;

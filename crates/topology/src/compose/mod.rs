@@ -53,6 +53,9 @@ pub struct Input {
     /// The folder that holds the lab's named volumes, one folder each;
     /// empty refuses named volumes.
     pub volumes_dir: String,
+    /// Replica counts by service name (`--scale SERVICE=N`), over the
+    /// files' `scale` and `deploy.replicas`.
+    pub scale: BTreeMap<String, u32>,
 }
 
 /// The outcome: the lab file text when there were no errors, notes about
@@ -389,6 +392,18 @@ pub fn convert(input: &Input) -> Converted {
         cx.errors
             .push("no services: a compose file with `services:` is needed".into());
     }
+    for name in input.scale.keys() {
+        if !services.iter().any(|s| s.name == *name) {
+            cx.errors.push(format!(
+                "--scale {name}: no service called {name} (services: {})",
+                services
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
     for src in &input.network_files {
         if let Some(d) = doc::read(&src.name, &src.text, &input.env, &mut cx.errors, &mut unset) {
             let (value, places) = d.flatten();
@@ -442,22 +457,32 @@ pub fn convert(input: &Input) -> Converted {
         } else {
             b.origin.clone()
         };
-        bridge_mode(b.str("bridge"), mode, &at, &mut errors);
+        if bridge_mode(b.str("bridge"), mode, &at, &mut errors)
+            && let Some(name) = b.str("bridge")
+        {
+            patch(&mut out, name, &at, &mut errors);
+        }
     }
     if default_mode != "auto" {
-        for name in out.networks.keys() {
-            if !net.bridges.iter().any(|b| b.str("bridge") == Some(name)) {
-                let at = format!(
-                    "{}: service {} --default-bridge-mode",
-                    cx.at(&format!(
-                        "/services/{}/command",
-                        pointer_key(&options.service)
-                    )),
-                    options.service
-                );
-                bridge_mode(Some(name), default_mode, &at, &mut errors);
+        let unlisted: Vec<String> = out
+            .networks
+            .keys()
+            .filter(|name| !net.bridges.iter().any(|b| b.str("bridge") == Some(name)))
+            .cloned()
+            .collect();
+        let at = format!(
+            "{}: service {} --default-bridge-mode",
+            cx.at(&format!(
+                "/services/{}/command",
+                pointer_key(&options.service)
+            )),
+            options.service
+        );
+        for name in unlisted {
+            if !bridge_mode(Some(&name), default_mode, &at, &mut errors) {
                 break;
             }
+            patch(&mut out, &name, &at, &mut errors);
         }
     }
     for t in &net.tunnels {
@@ -657,19 +682,45 @@ fn same_file(name: &str, host: &str) -> bool {
     file(name).is_some() && file(name) == file(host)
 }
 
-/// Checks a bridge's mode: Linux bridges for `auto` and `linux`.
-fn bridge_mode(bridge: Option<&str>, mode: &str, at: &str, errors: &mut Vec<String>) {
+/// Checks a bridge's mode: Linux bridges for `auto` (conlink's choice
+/// when Open vSwitch is not loaded, which warren never drives) and
+/// `linux`. True for `patch`; false for those and for an error.
+fn bridge_mode(bridge: Option<&str>, mode: &str, at: &str, errors: &mut Vec<String>) -> bool {
     match (bridge, mode) {
         (None, _) => errors.push(format!("{at}: needs `bridge`")),
         (Some(_), "auto" | "linux") => {}
         (Some(_), "ovs") => errors.push(format!(
             "{at}: mode ovs needs Open vSwitch, which warren does not drive; use mode linux or auto (a Linux bridge)"
         )),
-        (Some(_), "patch") => errors.push(format!(
-            "{at}: mode patch (two members joined by tc mirred) is not supported yet; use mode linux or auto (a Linux bridge)"
-        )),
+        (Some(_), "patch") => return true,
         (Some(_), m) => errors.push(format!("{at}: unknown bridge mode {m} (auto, linux, patch or ovs)")),
     }
+    false
+}
+
+/// Makes the network `name` a patch: its two members joined by tc mirred
+/// with no bridge. A patch with other than two members is an error at
+/// `at`, the place its mode was given.
+fn patch(out: &mut Out, name: &str, at: &str, errors: &mut Vec<String>) {
+    let Some(net) = out.networks.get_mut(name).and_then(Value::as_object_mut) else {
+        // A bridge no link uses: nothing to join.
+        return;
+    };
+    let members: Vec<&str> = net
+        .get("members")
+        .and_then(Value::as_array)
+        .map(|m| m.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if members.len() != 2 {
+        errors.push(format!(
+            "{at}: bridge {name} is mode patch with {} members ({}); a patch joins exactly two, \
+             since tc mirred redirects each one's frames to the other; use mode linux or auto for more",
+            members.len(),
+            members.join(", ")
+        ));
+        return;
+    }
+    net.insert("mode".into(), json!("patch"));
 }
 
 fn tunnel(t: &Entry, out: &mut Out, errors: &mut Vec<String>) {

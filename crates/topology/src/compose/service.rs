@@ -4,6 +4,7 @@
 use super::{Cx, Input, interpolate, words};
 use crate::values::Duration;
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// Service keys with no meaning for warren, with the reason given in the note.
 const NO_MEANING: &[(&str, &str)] = &[
@@ -32,19 +33,7 @@ const NO_MEANING: &[(&str, &str)] = &[
     ("mem_limit", "warren sets no resource limits"),
     ("cpus", "warren sets no resource limits"),
     ("ulimits", "warren sets no resource limits"),
-    (
-        "hostname",
-        "a node's host name is its node name (SERVICE_N)",
-    ),
-    (
-        "domainname",
-        "a node's host name is its node name (SERVICE_N)",
-    ),
-    ("extra_hosts", "the lab model has no hosts entries yet"),
-    ("init", "the lab model has no init process option yet"),
-    ("tmpfs", "the lab model has no tmpfs mounts yet"),
-    ("stop_signal", "`down` ends every node the same way"),
-    ("stop_grace_period", "`down` ends every node the same way"),
+    ("domainname", "warren sets a host name only (`hostname`)"),
 ];
 
 /// A compose service, reduced to what warren uses.
@@ -236,6 +225,9 @@ pub(super) fn service(cx: &mut Cx<'_>, input: &Input, name: &str, svc: &Value) -
             ),
         }
     }
+    if let Some(n) = input.scale.get(name) {
+        out.replicas = *n;
+    }
     for key in map.keys() {
         if let Some((_, why)) = NO_MEANING.iter().find(|(k, _)| k == key) {
             cx.note(&at(key), &format!("service {name}: `{key}` ignored: {why}"));
@@ -360,10 +352,95 @@ pub(super) fn service(cx: &mut Cx<'_>, input: &Input, name: &str, svc: &Value) -
     if let Some(h) = map.get("healthcheck") {
         ok &= healthcheck(cx, name, h, &at("healthcheck"), &mut node);
     }
+    ok &= process_keys(cx, name, map, &at, &mut node);
     if ok {
         out.node = Some(node);
     }
     out
+}
+
+/// `hostname`, `extra_hosts`, `init`, `tmpfs`, `stop_signal` and
+/// `stop_grace_period`: the lab file's keys of the same names (for
+/// `extra_hosts` a mapping of each name to its addresses).
+fn process_keys(
+    cx: &mut Cx<'_>,
+    name: &str,
+    map: &Map<String, Value>,
+    at: &dyn Fn(&str) -> String,
+    node: &mut Map<String, Value>,
+) -> bool {
+    let mut ok = true;
+    for key in ["hostname", "stop_signal", "stop_grace_period"] {
+        if let Some(v) = map.get(key).and_then(Value::as_str) {
+            node.insert(key.into(), json!(v));
+        }
+    }
+    if let Some(v) = map.get("init") {
+        match v.as_str().map_or_else(|| v.as_bool(), |s| s.parse().ok()) {
+            Some(b) => {
+                node.insert("init".into(), json!(b));
+            }
+            None => {
+                cx.error(
+                    &at("init"),
+                    &format!("service {name}: init `{v}` is not true or false"),
+                );
+                ok = false;
+            }
+        }
+    }
+    match map.get("tmpfs") {
+        Some(Value::String(s)) => {
+            node.insert("tmpfs".into(), json!([s]));
+        }
+        Some(Value::Array(a)) => {
+            node.insert("tmpfs".into(), Value::Array(a.clone()));
+        }
+        _ => {}
+    }
+    let mut hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (host, addr) in map
+        .get("extra_hosts")
+        .map(extra_host_pairs)
+        .unwrap_or_default()
+    {
+        match addr {
+            Some(a) => hosts.entry(host).or_default().push(a),
+            None => {
+                cx.error(
+                    &at("extra_hosts"),
+                    &format!("service {name}: extra_hosts entry `{host}` has no address (HOST:IP or HOST=IP)"),
+                );
+                ok = false;
+            }
+        }
+    }
+    if !hosts.is_empty() {
+        node.insert("extra_hosts".into(), json!(hosts));
+    }
+    ok
+}
+
+/// `extra_hosts` entries as (name, address): a mapping, or a list of
+/// `HOST=IP` or `HOST:IP` (split at the first `:`, so IPv6 addresses
+/// stay whole; `[...]` around one is taken off).
+fn extra_host_pairs(v: &Value) -> Vec<(String, Option<String>)> {
+    let unbracket = |a: &str| a.trim_start_matches('[').trim_end_matches(']').to_string();
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map(unbracket)))
+            .collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| match s.split_once('=').or_else(|| s.split_once(':')) {
+                Some((k, v)) => (k.to_string(), Some(unbracket(v))),
+                None => (s.to_string(), None),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Service keys [`service`] maps (or reads for the lab's shape).
@@ -387,6 +464,12 @@ const HANDLED: &[&str] = &[
     "healthcheck",
     "network_mode",
     "depends_on",
+    "hostname",
+    "extra_hosts",
+    "init",
+    "tmpfs",
+    "stop_signal",
+    "stop_grace_period",
 ];
 
 /// `volumes`: host paths become binds, named volumes binds of folders in

@@ -19,6 +19,7 @@ fn input(compose: &str, nets: &[&str]) -> Input {
         env_files: [("app.env".to_string(), "MODE=test\n".to_string())].into(),
         dir: "/project".into(),
         volumes_dir: "/run/warren-volumes/t".into(),
+        scale: BTreeMap::new(),
     }
 }
 
@@ -456,12 +457,12 @@ fn services_route_like_containers_on_a_docker_host() {
 
 #[test]
 fn a_route_warren_cannot_take_is_reported_where_it_was_written() {
-    let compose = "services:\n  n:\n    image: alpine\n    x-network:\n      links:\n        - {bridge: s1, ip: 10.0.0.2/24, route: '10.1.0.0/16 dev eth0'}\n";
+    let compose = "services:\n  n:\n    image: alpine\n    x-network:\n      links:\n        - {bridge: s1, ip: 10.0.0.2/24, route: '10.1.0.0/16 via eth0'}\n";
     let c = convert(&input(compose, &[]));
     assert_eq!(
         c.errors,
         [
-            "compose.yaml:6:48: service n x-network links[0]: route `10.1.0.0/16 dev eth0`: no gateway (`via`); warren takes `DEST via GATEWAY [dev IF] [metric N]`"
+            "compose.yaml:6:48: service n x-network links[0]: route `10.1.0.0/16 via eth0`: gateway `eth0` is not an IP address; warren takes `ip route add`'s form `DEST [via GATEWAY] [dev IF] [metric N] [src ADDR] [onlink]`"
         ]
     );
 }
@@ -666,5 +667,27 @@ fn depends_on_problems_are_reported_at_the_users_lines() {
         c.notes.iter().any(|n| n.contains("not required")),
         "{:?}",
         c.notes
+    );
+}
+
+#[test]
+fn scale_overrides_a_services_replicas_and_names_unknown_services() {
+    let compose = "services:\n  n:\n    image: alpine\n    scale: 2\n    x-network:\n      links:\n        - {bridge: s1, ip: 10.0.0.10/24, mac: '02:00:00:00:00:10'}\n";
+    let mut i = input(compose, &[]);
+    i.scale.insert("n".into(), 4);
+    let (lab, _) = lab_of(convert(&i));
+    let names: Vec<&str> = lab.nodes.iter().map(|n| n.name.value.as_str()).collect();
+    assert_eq!(names, ["n_1", "n_2", "n_3", "n_4"]);
+    let n4 = lab.node("n_4").expect("n_4");
+    assert_eq!(n4.interfaces[0].ipv4[0].value.to_string(), "10.0.0.13/24");
+    assert_eq!(
+        n4.interfaces[0].mac.map(|m| m.to_string()).as_deref(),
+        Some("02:00:00:00:00:13")
+    );
+    i.scale.clear();
+    i.scale.insert("m".into(), 1);
+    assert_eq!(
+        convert(&i).errors,
+        ["--scale m: no service called m (services: n)"]
     );
 }

@@ -1,0 +1,242 @@
+//! Scaling a running compose lab (examples/compose/live-scale/), as root
+//! with the fixture registry: `warren up --scale node=5 FILE` on the
+//! running lab and `warren scale LAB node=2` add and remove replicas with
+//! their offset addresses, while a ping between two nodes never scaled
+//! keeps going.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+fn with_env(cwd: &Path, env: &[(String, String)], args: &[&str]) -> Output {
+    let mut c = warren(cwd);
+    c.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+    c.output().expect("warren runs")
+}
+
+fn must(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The lab's node names, as `warren inspect --json` lists them.
+fn nodes(cwd: &Path) -> Vec<String> {
+    let info = inspect(cwd, "cl-live");
+    let mut names: Vec<String> = info["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["name"].as_str().map(str::to_string))
+        .filter(|n| !n.starts_with('#'))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Checks replica `i`: its offset address and MAC, its route, and that
+/// it reaches `a` and `a` reaches it.
+fn replica_works(cwd: &Path, i: u32) {
+    let node = format!("node_{i}");
+    let addr = must(
+        &run(cwd, &["exec", "cl-live", &node, "--", "cat", "/tmp/addr"]),
+        "the command's record of eth0",
+    );
+    assert!(addr.contains(&format!("10.77.0.1{i}/24")), "{node}: {addr}");
+    let link = must(
+        &run(
+            cwd,
+            &["exec", "cl-live", &node, "--", "ip", "link", "show", "eth0"],
+        ),
+        "ip link",
+    );
+    assert!(
+        link.contains(&format!("02:00:00:77:00:1{i}")),
+        "{node}: {link}"
+    );
+    let routes = must(
+        &run(cwd, &["exec", "cl-live", &node, "--", "ip", "route"]),
+        "ip route",
+    );
+    assert!(
+        routes.contains("10.77.9.0/24 via 10.77.0.1"),
+        "{node}: {routes}"
+    );
+    for (from, to) in [
+        (node.as_str(), "10.77.0.1".to_string()),
+        ("a_1", format!("10.77.0.1{i}")),
+    ] {
+        must(
+            &run(
+                cwd,
+                &[
+                    "exec", "cl-live", from, "--", "ping", "-c", "1", "-W", "3", &to,
+                ],
+            ),
+            &format!("ping {from} -> {to}"),
+        );
+    }
+}
+
+#[test]
+fn scaling_2_to_5_to_2_keeps_the_other_nodes_running() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = registry_env(&tmp.path().join("store"));
+    let compose = examples().join("compose/live-scale/compose.yaml");
+    let compose = compose.to_str().expect("path");
+    must(&with_env(tmp.path(), &env, &["up", "-q", compose]), "up");
+    let held = lab_netns("cl-live");
+    let result = std::panic::catch_unwind(|| {
+        assert_eq!(nodes(tmp.path()), ["a_1", "b_1", "node_1", "node_2"]);
+        // a_1's container init, as the state records it.
+        let a_pid = || {
+            let st: serde_json::Value = serde_json::from_slice(
+                &std::fs::read("/run/warren/cl-live/state.json").expect("state"),
+            )
+            .expect("state is JSON");
+            st["containers"]["a_1"].clone()
+        };
+        let before = a_pid();
+        assert!(!before.is_null(), "a_1 has a container init");
+        // A ping from a to b for the whole time both scalings take.
+        let pinger = warren(tmp.path())
+            .args([
+                "exec",
+                "cl-live",
+                "a_1",
+                "--",
+                "ping",
+                "-c",
+                "25",
+                "-W",
+                "1",
+                "10.77.0.2",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ping starts");
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let up = must(
+            &with_env(tmp.path(), &env, &["up", "--scale", "node=5", compose]),
+            "up --scale node=5 on the running lab",
+        );
+        assert!(up.contains("added node_3 node_4 node_5"), "{up}");
+        assert_eq!(
+            nodes(tmp.path()),
+            [
+                "a_1", "b_1", "node_1", "node_2", "node_3", "node_4", "node_5"
+            ]
+        );
+        for i in 1..=5 {
+            replica_works(tmp.path(), i);
+        }
+        let down = must(
+            &with_env(tmp.path(), &env, &["scale", "cl-live", "node=2"]),
+            "scale node=2",
+        );
+        assert!(down.contains("removed node_3 node_4 node_5"), "{down}");
+        assert_eq!(nodes(tmp.path()), ["a_1", "b_1", "node_1", "node_2"]);
+        for i in 1..=2 {
+            replica_works(tmp.path(), i);
+        }
+        let gone = run(
+            tmp.path(),
+            &[
+                "exec",
+                "cl-live",
+                "a_1",
+                "--",
+                "ping",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                "10.77.0.15",
+            ],
+        );
+        assert!(!gone.status.success(), "node_5's address still answers");
+        let ping = pinger.wait_with_output().expect("ping ends");
+        let text = String::from_utf8_lossy(&ping.stdout);
+        assert!(ping.status.success(), "{text}");
+        assert!(
+            text.contains("25 packets received"),
+            "a_1 -> b_1 lost packets while scaling: {text}"
+        );
+        assert_eq!(a_pid(), before, "a_1 kept its process");
+    });
+    must(&run(tmp.path(), &["down", "cl-live"]), "down");
+    assert_gone("cl-live", &held);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn scale_refuses_what_it_cannot_do_and_changes_nothing() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let err = |out: &Output| {
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr)
+            .replace('│', " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let out = run(tmp.path(), &["scale", "no-such-lab", "node=2"]);
+    assert!(
+        err(&out).contains("no lab called no-such-lab is running"),
+        "{}",
+        err(&out)
+    );
+    let compose = examples().join("compose/live-scale/compose.yaml");
+    let out = run(
+        tmp.path(),
+        &[
+            "up",
+            "--dry-run",
+            "--scale",
+            "nosuch=2",
+            compose.to_str().expect("path"),
+        ],
+    );
+    assert!(
+        err(&out).contains("--scale nosuch: no service called nosuch (services: a, b, node)"),
+        "{}",
+        err(&out)
+    );
+    // A lab file's lab has no services to scale.
+    let lab = examples().join("routes.yaml");
+    must(
+        &run(
+            tmp.path(),
+            &[
+                "up",
+                "-q",
+                "--name",
+                "scale-lab",
+                lab.to_str().expect("path"),
+            ],
+        ),
+        "up",
+    );
+    let out = run(tmp.path(), &["scale", "scale-lab", "a=2"]);
+    let nodes_after = inspect(tmp.path(), "scale-lab")["nodes"]
+        .as_array()
+        .map(Vec::len);
+    must(&run(tmp.path(), &["down", "scale-lab"]), "down");
+    assert!(
+        err(&out).contains("lab scale-lab was not brought up by `warren up` from a compose file"),
+        "{}",
+        err(&out)
+    );
+    assert_eq!(nodes_after, Some(2), "a and b (no networks, so no hub)");
+}
