@@ -97,6 +97,22 @@ pub enum Request {
         /// The text.
         text: String,
     },
+    /// Write a file on a vm's or system node's console, through its shell:
+    /// base64 (or printf escapes) in chunks, each checked with a checksum
+    /// the far side computes; answers with the bytes, chunks and time.
+    ConsoleUpload {
+        /// The vm or system node.
+        node: String,
+        /// Where the file goes on the node.
+        path: String,
+        /// The file's bytes, base64.
+        data: String,
+        /// Its mode in octal digits, as `chmod` takes them (`"0755"`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<String>,
+        /// Seconds the whole upload may take.
+        timeout_secs: u64,
+    },
     /// Stream the run's events: every line of `events.jsonl` so far, then
     /// each new one, until the client closes the connection.
     Events,

@@ -161,7 +161,28 @@ impl Console {
             .as_deref()
             .and_then(|c| c.parse().ok())
             .unwrap_or(-1);
+        if let Some(prompt) = self.prompt() {
+            self.expect_re(&prompt, remaining(deadline))?;
+        }
         Ok(CommandOutput { code, output })
+    }
+
+    /// Sets the shell's prompt for every handle on this console: from now
+    /// on [`Console::run`] waits for it after each command's end marker,
+    /// so that the next command is typed at a prompt, not into the tail of
+    /// the last one.
+    pub fn set_prompt(&self, pattern: &str) -> Result<(), ConsoleError> {
+        let re = Regex::new(pattern).map_err(|source| ConsoleError::Pattern {
+            pattern: pattern.to_owned(),
+            source,
+        })?;
+        *lock(&self.hub.prompt) = Some(re);
+        Ok(())
+    }
+
+    /// The prompt [`Console::set_prompt`] set, if any.
+    pub fn prompt(&self) -> Option<Regex> {
+        lock(&self.hub.prompt).clone()
     }
 
     /// Escaped last part of the console output, for error messages.
