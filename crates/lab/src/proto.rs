@@ -143,6 +143,27 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// A `console_upload` of `data` to `path` on `node`, the bytes
+    /// base64-encoded; `mode` in octal digits (`"0755"`).
+    pub fn console_upload(
+        node: &str,
+        path: &str,
+        data: &[u8],
+        mode: Option<String>,
+        timeout_secs: u64,
+    ) -> Request {
+        use base64::Engine;
+        Request::ConsoleUpload {
+            node: node.to_string(),
+            path: path.to_string(),
+            data: base64::engine::general_purpose::STANDARD.encode(data),
+            mode,
+            timeout_secs,
+        }
+    }
+}
+
 /// One line of an `exec` stream. Output is sent as UTF-8 text when it is
 /// valid UTF-8, as base64 otherwise; chunks never split a character.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

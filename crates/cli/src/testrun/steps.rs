@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use warren_lab::proto::Request;
 use warren_topology::model::{
     CaptureCheck, ConsoleStep, CountOp, ExecCheck, HttpCheck, NodeKind, PingCheck, StepAction,
-    WaitStep,
+    UploadStep, WaitStep,
 };
 
 /// What a passing step saw, for the report.
@@ -272,6 +272,9 @@ fn console_run(cx: &Context, node: &str, command: &str, deadline: Instant) -> Re
 fn console(cx: &Context, c: &ConsoleStep, deadline: Instant) -> Outcome {
     let node = &c.node.value;
     let mut seen = String::new();
+    if let Some(up) = &c.upload {
+        seen.push_str(&upload(cx, node, up, deadline)?);
+    }
     if let Some(text) = &c.send {
         cx.call(
             Request::ConsoleSend {
@@ -282,7 +285,19 @@ fn console(cx: &Context, c: &ConsoleStep, deadline: Instant) -> Outcome {
         )
         .map_err(Failed::new)?;
     }
-    if let Some(pattern) = &c.expect {
+    // After a send, a vm with `console.prompt` waits for its prompt
+    // unless the step names what to expect.
+    let prompt = c.send.as_ref().and_then(|_| {
+        cx.lab
+            .node(node)?
+            .vm
+            .as_ref()?
+            .console
+            .as_ref()?
+            .prompt
+            .clone()
+    });
+    if let Some(pattern) = c.expect.as_ref().or(prompt.as_ref()) {
         regex(pattern, "expect")?;
         let result = cx
             .call(
@@ -310,9 +325,40 @@ fn console(cx: &Context, c: &ConsoleStep, deadline: Instant) -> Outcome {
                 ran.stdout,
             ));
         }
-        return expect_match(c.stdout.as_deref(), "output", &ran.stdout, &ran.stdout);
+        seen.push_str(&ran.stdout);
+        return expect_match(c.stdout.as_deref(), "output", &ran.stdout, &seen);
     }
     Ok(Passed { output: seen })
+}
+
+/// Sends a local file through the node's console; says what it did.
+fn upload(cx: &Context, node: &str, up: &UploadStep, deadline: Instant) -> Result<String, Failed> {
+    let src = cx.lab_dir.join(&up.src.value);
+    let data =
+        std::fs::read(&src).map_err(|e| Failed::new(format!("reading {}: {e}", src.display())))?;
+    let request = Request::console_upload(
+        node,
+        &up.dst,
+        &data,
+        up.mode.map(|m| format!("{m:o}")),
+        left(deadline).as_secs().max(1),
+    );
+    let v = cx
+        .call(request, left(deadline) + Duration::from_secs(2))
+        .map_err(|e| Failed::new(format!("uploading {} to {}: {e}", up.src.value, up.dst)))?;
+    let done: warren_lab::Uploaded = serde_json::from_value(v)
+        .map_err(|e| Failed::new(format!("the supervisor's answer: {e}")))?;
+    Ok(format!(
+        "uploaded {} to {node}:{}: {} bytes in {} chunks, {:.1} s, {:.0} B/s ({}, {})\n",
+        up.src.value,
+        up.dst,
+        done.bytes,
+        done.chunks,
+        done.seconds,
+        done.bytes_per_second,
+        done.encoding,
+        done.checksum
+    ))
 }
 
 fn wait(cx: &Context, w: &WaitStep, deadline: Instant) -> Outcome {

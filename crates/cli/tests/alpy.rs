@@ -1,0 +1,111 @@
+//! The alpy example (examples/alpy/): a DUT vm that asks for a login on
+//! its serial console routes between two nodes; `warren test` logs in,
+//! uploads the check script over the console, runs it, and checks the
+//! traffic and the captures of both DUT NICs. As root, and as uid 65534
+//! (a rootless lab). Needs root (to switch users), QEMU, tshark and the
+//! DUT fixture.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The example copied into `dir/lab` with the DUT fixture's files beside
+/// it, as the example's header says; returns the lab file.
+fn example_in(dir: &Path, name: &str) -> PathBuf {
+    let lab = dir.join("lab");
+    std::fs::create_dir(&lab).expect("mkdir");
+    let text = std::fs::read_to_string(examples().join("alpy/lab.yaml"))
+        .expect("example")
+        .replace("name: alpy", &format!("name: {name}"));
+    std::fs::write(lab.join("lab.yaml"), text).expect("write");
+    std::fs::copy(examples().join("alpy/check.sh"), lab.join("check.sh")).expect("copy");
+    let dut = dut_fixture();
+    for f in ["vmlinuz", "initrd.gz"] {
+        std::os::unix::fs::symlink(dut.join(f), lab.join(f)).expect("symlink");
+    }
+    std::fs::set_permissions(&lab, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    lab.join("lab.yaml")
+}
+
+/// What `warren test --json` said and where the evidence is.
+fn check_run(out: &Output, results: &Path, name: &str) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "warren test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("--json output");
+    let steps = json["steps"].as_array().expect("steps");
+    assert_eq!(json["totals"]["passed"], 10, "{json:#}");
+    assert_eq!(steps.len(), 10);
+    // The upload step reports what went over the console.
+    let upload = steps
+        .iter()
+        .find(|s| s["name"] == "the check script goes up over the console and passes")
+        .expect("upload step");
+    let output = upload["output"].as_str().unwrap_or_default();
+    assert!(
+        output.contains("uploaded check.sh to dut:/tmp/check.sh")
+            && output.contains("base64, sha256sum")
+            && output.contains("alpy-check: ok dut"),
+        "{upload:#}"
+    );
+    eprintln!("{}", output.lines().next().unwrap_or_default());
+    // Both NICs' captures and the console logs are in the evidence.
+    let run = std::fs::read_dir(results.join(name))
+        .expect("results")
+        .flatten()
+        .map(|e| e.path())
+        .max()
+        .expect("run folder");
+    for f in ["capture/dut-eth0.pcap", "capture/dut-eth1.pcap"] {
+        let len = std::fs::metadata(run.join(f)).map_or(0, |m| m.len());
+        assert!(len > 24, "{f} holds frames: {len} bytes");
+    }
+    let console = std::fs::read_to_string(run.join("console/dut.txt")).expect("console log");
+    assert!(
+        console.contains("dut login: alpy") && console.contains("Password:"),
+        "the console log shows the login:\n{console}"
+    );
+}
+
+#[test]
+fn the_alpy_example_passes_as_root() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = example_in(tmp.path(), "alpy");
+    let results = tmp.path().join("results");
+    let out = warren(tmp.path())
+        .args(["test", file.to_str().expect("path"), "--json", "--results"])
+        .arg(&results)
+        .output()
+        .expect("warren test runs");
+    check_run(&out, &results, "alpy");
+    assert!(!Path::new("/run/warren/alpy").exists(), "state left");
+}
+
+#[test]
+fn the_alpy_example_passes_as_an_unprivileged_user() {
+    require_root();
+    let tmp = tempdir_for_anyone();
+    let file = example_in(tmp.path(), "alpy-rl");
+    let results = tmp.path().join("results");
+    let out = as_nobody(
+        tmp.path(),
+        &[
+            "test",
+            file.to_str().expect("path"),
+            "--json",
+            "--results",
+            results.to_str().expect("path"),
+        ],
+    );
+    check_run(&out, &results, "alpy-rl");
+    assert!(
+        !Path::new("/tmp/warren-65534/alpy-rl").exists(),
+        "state left"
+    );
+}
