@@ -109,3 +109,73 @@ fn the_alpy_example_passes_as_an_unprivileged_user() {
         "state left"
     );
 }
+
+/// `warren console --upload SRC DST --mode` on the running example: the
+/// file arrives with its mode and runs; a bad mode or a missing file is
+/// refused before anything is sent.
+#[test]
+fn warren_console_uploads_a_file_with_its_mode() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = example_in(tmp.path(), "alpy-cli");
+    let _lab = LabGuard::up(tmp.path(), &file, "alpy-cli");
+    let script = file.with_file_name("check.sh");
+    let out = ok(
+        tmp.path(),
+        &[
+            "console",
+            "alpy-cli",
+            "dut",
+            "--upload",
+            script.to_str().expect("path"),
+            "/tmp/check.sh",
+            "--mode",
+            "0750",
+        ],
+    );
+    let size = std::fs::metadata(&script).expect("script").len();
+    assert!(
+        out.contains(&format!("dut:/tmp/check.sh: {size} bytes in"))
+            && out.contains("(base64, sha256sum)"),
+        "{out}"
+    );
+    eprintln!("{out}");
+    let out = ok(
+        tmp.path(),
+        &[
+            "console",
+            "alpy-cli",
+            "dut",
+            "-c",
+            "stat -c %a /tmp/check.sh && /tmp/check.sh eth0",
+        ],
+    );
+    assert_eq!(
+        out, "750\nalpy-check: ok dut forwards between eth0",
+        "{out}"
+    );
+    for (args, says) in [
+        (
+            vec![
+                "--upload",
+                script.to_str().expect("path"),
+                "/tmp/x",
+                "--mode",
+                "8",
+            ],
+            "--mode",
+        ),
+        (
+            vec!["--upload", "/nonexistent/file", "/tmp/x"],
+            "/nonexistent/file",
+        ),
+    ] {
+        let mut all = vec!["console", "alpy-cli", "dut"];
+        all.extend(args);
+        let out = run(tmp.path(), &all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{err}");
+    }
+    let out = ok(tmp.path(), &["console", "alpy-cli", "dut", "-c", "ls /tmp"]);
+    assert!(!out.contains('x'), "nothing was written: {out}");
+}
