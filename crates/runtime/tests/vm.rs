@@ -751,20 +751,33 @@ fn upload_over_the_serial_console_checks_every_chunk() {
     let console = vm.console();
     let t = Duration::from_secs(120);
 
-    let data = blob(16 * 1024);
+    // The baseline: a command's round trip with nothing to carry.
+    let rounds = 5;
+    let t0 = Instant::now();
+    for _ in 0..rounds {
+        console.run("true", t).expect("true");
+    }
+    let empty = t0.elapsed() / rounds;
+    let data = blob(64 * 1024);
     let report = console
         .upload(&data, "/tmp/blob", Some(0o755), t)
         .expect("upload with base64");
+    // 115200 baud, 8N1: 11520 characters a second, 3 bytes in 4 of them.
+    let line_rate = 11520.0 * 3.0 / 4.0;
     eprintln!(
-        "base64+sha256sum: {} bytes in {} chunks, {:?}, {:.0} B/s",
+        "base64+sha256sum: {} bytes in {} chunks, {:?}, {:.0} B/s = {:.2} x the base64 payload rate of a real 115200-baud line; {:?} per chunk = {:.1} x an empty command's round trip ({empty:?})",
         report.bytes,
         report.chunks,
         report.elapsed,
-        report.throughput()
+        report.throughput(),
+        report.throughput() / line_rate,
+        report.elapsed / u32::try_from(report.chunks).expect("chunks"),
+        (report.elapsed / u32::try_from(report.chunks).expect("chunks")).as_secs_f64()
+            / empty.as_secs_f64(),
     );
     assert_eq!(
         (report.encoding, report.checksum, report.bytes),
-        (Encoding::Base64, Checksum::Sha256, 16 * 1024)
+        (Encoding::Base64, Checksum::Sha256, 64 * 1024)
     );
     assert!(report.chunks > 1, "{report:?}");
     let out = console
@@ -786,11 +799,12 @@ fn upload_over_the_serial_console_checks_every_chunk() {
         .upload(&small, "/tmp/small file", None, t)
         .expect("upload with the fallbacks");
     eprintln!(
-        "printf+sh-adler32: {} bytes in {} chunks, {:?}, {:.0} B/s",
+        "printf+sh-adler32: {} bytes in {} chunks, {:?}, {:.0} B/s; {:?} per chunk",
         report.bytes,
         report.chunks,
         report.elapsed,
-        report.throughput()
+        report.throughput(),
+        report.elapsed / u32::try_from(report.chunks).expect("chunks"),
     );
     assert_eq!(
         (report.encoding, report.checksum),

@@ -136,6 +136,18 @@ impl Console {
     /// Needs a POSIX shell at a prompt; the command is typed on one line
     /// (no newline, no trailing `&` or comment) and must not read stdin.
     pub fn run(&self, command: &str, timeout: Duration) -> Result<CommandOutput, ConsoleError> {
+        self.run_with_body(command, "", timeout)
+    }
+
+    /// [`Console::run`] of a command whose here-document follows it:
+    /// `command` ends in `<<'END'`, and `body` holds the document's lines
+    /// and the `END` line, each ending in a newline.
+    pub(crate) fn run_with_body(
+        &self,
+        command: &str,
+        body: &str,
+        timeout: Duration,
+    ) -> Result<CommandOutput, ConsoleError> {
         if let Some(gate) = &self.hub.shell_gate
             && !self.hub.shell_up.load(Ordering::Acquire)
         {
@@ -145,7 +157,8 @@ impl Console {
         }
         let n = self.hub.seq.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}x{n}", std::process::id());
-        let line = wrap_command(command, &tag);
+        let mut line = wrap_command(command, &tag);
+        line.push_str(body);
         self.skip_to_end();
         self.send(line.as_bytes())?;
         let deadline = Instant::now() + timeout;

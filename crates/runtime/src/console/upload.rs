@@ -4,9 +4,10 @@
 //! A probe first asks the shell what works: `base64 -d` (else `printf`
 //! with octal escapes carries the bytes) and `sha256sum` or `cksum` (else
 //! `od` feeds an Adler-32 computed in shell arithmetic). Then each chunk is one
-//! [`Console::run`] line: decode into `DST.warren-chunk`, print its
-//! checksum, which must equal the one computed here; the next line first
-//! appends the chunk to `DST.warren-part`. The last line moves the part to
+//! [`Console::run`] command: decode into `DST.warren-chunk` (base64 from a
+//! here-document of 3 KiB, or one `printf` line), print its checksum, which
+//! must equal the one computed here; the next command first appends the
+//! chunk to `DST.warren-part`. The last line moves the part to
 //! `DST` (after `chmod`) and checks the whole file's checksum. A mismatch or
 //! a failed line removes both temporary files and is an error.
 
@@ -18,6 +19,14 @@ use std::time::{Duration, Instant};
 /// The longest line typed for one chunk: busybox `sh` with line editing
 /// takes lines of up to 1024 bytes, and [`Console::run`] adds its markers.
 const LINE_BUDGET: usize = 880;
+/// Bytes per base64 chunk: carried in a here-document of 76-character
+/// lines (4 KiB of text), so a chunk is not bound by the line length and
+/// the round trips and processes per chunk are spread over more bytes.
+/// Far below the 4 KiB a terminal's line discipline buffers plus the
+/// 64 KiB of its flip buffers, so nothing typed ahead is dropped.
+const BASE64_CHUNK: usize = 3072;
+/// Ends the here-document; base64 never holds `_`.
+const HERE_END: &str = "__WUP";
 
 /// How the bytes are carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,16 +156,14 @@ impl Console {
         let chunk_file = quote(&format!("{dst}.warren-chunk"));
         let target = quote(dst);
         let line = |prefix: &str, chunk: &[u8]| {
-            format!(
-                "{prefix} && {} > {chunk_file} && {}",
-                encoding.write(chunk),
-                checksum.command(&chunk_file)
-            )
+            let (write, body) = encoding.write(chunk, &chunk_file);
+            let command = format!("{prefix} && {write} && {}", checksum.command(&chunk_file));
+            (command, body)
         };
         let mut prefix = format!(": > {part}");
         let appended = format!("cat {chunk_file} >> {part}");
         // What a chunk's line holds besides its data, the markers included.
-        let overhead = line(&appended, &[]).len()
+        let overhead = line(&appended, &[]).0.len()
             + super::cursor::wrap_command("", &format!("{}x{}", u32::MAX, u64::MAX)).len();
         let size = chunk_size(encoding, overhead).ok_or_else(|| {
             fail(format!(
@@ -166,7 +173,8 @@ impl Console {
         let result = (|| {
             let mut chunks = 0;
             for chunk in data.chunks(size) {
-                self.check(&line(&prefix, chunk), checksum, chunk, deadline)
+                let (command, body) = line(&prefix, chunk);
+                self.check(&command, &body, checksum, chunk, deadline)
                     .map_err(|e| e.in_chunk(chunks))?;
                 chunks += 1;
                 prefix.clone_from(&appended);
@@ -176,7 +184,7 @@ impl Console {
                 "{prefix} && rm -f {chunk_file} && {chmod}mv -f {part} {target} && {}",
                 checksum.command(&target)
             );
-            self.check(&last, checksum, data, deadline)
+            self.check(&last, "", checksum, data, deadline)
                 .map_err(Failure::whole)?;
             Ok(chunks)
         })();
@@ -201,15 +209,19 @@ impl Console {
         }
     }
 
-    /// Runs `line` and compares the checksum it prints with `data`'s.
+    /// Runs `line` (with its here-document `body`) and compares the
+    /// checksum it prints with `data`'s.
     fn check(
         &self,
         line: &str,
+        body: &str,
         checksum: Checksum,
         data: &[u8],
         deadline: Instant,
     ) -> Result<(), Failure> {
-        let out = self.run(line, left(deadline)).map_err(Failure::Console)?;
+        let out = self
+            .run_with_body(line, body, left(deadline))
+            .map_err(Failure::Console)?;
         if out.code != 0 {
             return Err(Failure::Check(format!(
                 "exit code {}; output: {}",
@@ -290,25 +302,36 @@ impl Failure {
 }
 
 impl Encoding {
-    /// The command that prints `chunk`'s bytes.
-    fn write(self, chunk: &[u8]) -> String {
+    /// The command that writes `chunk`'s bytes to `file` (quoted), and the
+    /// here-document that follows it.
+    fn write(self, chunk: &[u8], file: &str) -> (String, String) {
         match self {
-            Encoding::Base64 => format!(
-                "printf %s {} | base64 -d",
-                base64::engine::general_purpose::STANDARD.encode(chunk)
+            Encoding::Base64 => {
+                let text = base64::engine::general_purpose::STANDARD.encode(chunk);
+                let mut body = String::with_capacity(text.len() + text.len() / 76 + 8);
+                for line in text.as_bytes().chunks(76) {
+                    body.push_str(&String::from_utf8_lossy(line));
+                    body.push('\n');
+                }
+                body.push_str(HERE_END);
+                body.push('\n');
+                (format!("base64 -d > {file} <<'{HERE_END}'"), body)
+            }
+            Encoding::Printf => (
+                format!("printf '{}' > {file}", printf_escape(chunk)),
+                String::new(),
             ),
-            Encoding::Printf => format!("printf '{}'", printf_escape(chunk)),
         }
     }
 }
 
-/// The most bytes per chunk that keep a line within [`LINE_BUDGET`], given
-/// the length of the line with no data; `None` when not even a few fit.
+/// Bytes per chunk: [`BASE64_CHUNK`], or for `printf` as many as keep the
+/// line within [`LINE_BUDGET`], given the length of the line with no data;
+/// `None` when the line is too long even so.
 fn chunk_size(encoding: Encoding, overhead: usize) -> Option<usize> {
     let room = LINE_BUDGET.checked_sub(overhead)?;
     let size = match encoding {
-        // Base64's padding keeps 3 bytes in 4 characters exactly.
-        Encoding::Base64 => room / 4 * 3,
+        Encoding::Base64 => BASE64_CHUNK,
         // Worst case: every byte an escape of 4 characters.
         Encoding::Printf => room / 4,
     };
@@ -410,14 +433,32 @@ mod tests {
     #[test]
     fn chunk_lines_stay_within_the_budget() {
         for enc in [Encoding::Base64, Encoding::Printf] {
-            let overhead = 300 + enc.write(&[]).len();
+            let overhead = 300 + enc.write(&[], "'/f'").0.len();
             let size = chunk_size(enc, overhead).expect("room");
             let worst = vec![0xffu8; size];
-            let line = 300 + enc.write(&worst).len();
+            let (line, body) = enc.write(&worst, "'/f'");
+            let line = 300 + line.len();
             assert!(line <= LINE_BUDGET, "{enc:?}: {line}");
-            assert!(line + 8 > LINE_BUDGET, "{enc:?} wastes room: {line}");
+            assert!(body.lines().all(|l| l.len() <= 76), "{enc:?}");
+            if enc == Encoding::Printf {
+                assert!(line + 8 > LINE_BUDGET, "printf wastes room: {line}");
+            }
         }
-        assert_eq!(chunk_size(Encoding::Base64, LINE_BUDGET), None);
+        assert_eq!(chunk_size(Encoding::Base64, LINE_BUDGET + 1), None);
+    }
+
+    #[test]
+    fn a_base64_chunk_is_a_here_document_the_data_cannot_end() {
+        let (line, body) = Encoding::Base64.write(&[0xfb; 100], "'/tmp/c'");
+        assert_eq!(line, "base64 -d > '/tmp/c' <<'__WUP'");
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines.last(), Some(&"__WUP"));
+        assert_eq!(
+            lines.len(),
+            3,
+            "136 characters in lines of 76, then the end"
+        );
+        assert!(lines[..2].iter().all(|l| !l.contains('_')));
     }
 
     #[test]
