@@ -67,16 +67,7 @@ fn upload(args: &ConsoleArgs, dir: &std::path::Path, src: &str, dst: &str) -> Re
         .map_err(Failure::error)?;
     let done: warren_lab::Uploaded = serde_json::from_value(v)
         .map_err(|e| Failure::Error(miette::miette!("the supervisor's answer: {e}")))?;
-    println!(
-        "{src} -> {}:{dst}: {} bytes in {} chunks, {:.1} s, {:.0} B/s ({}, {})",
-        args.node,
-        done.bytes,
-        done.chunks,
-        done.seconds,
-        done.bytes_per_second,
-        done.encoding,
-        done.checksum
-    );
+    println!("{src} -> {}:{dst}: {done}", args.node);
     Ok(())
 }
 

@@ -349,15 +349,8 @@ fn upload(cx: &Context, node: &str, up: &UploadStep, deadline: Instant) -> Resul
     let done: warren_lab::Uploaded = serde_json::from_value(v)
         .map_err(|e| Failed::new(format!("the supervisor's answer: {e}")))?;
     Ok(format!(
-        "uploaded {} to {node}:{}: {} bytes in {} chunks, {:.1} s, {:.0} B/s ({}, {})\n",
-        up.src.value,
-        up.dst,
-        done.bytes,
-        done.chunks,
-        done.seconds,
-        done.bytes_per_second,
-        done.encoding,
-        done.checksum
+        "uploaded {} to {node}:{}: {done}\n",
+        up.src.value, up.dst
     ))
 }
 

@@ -37,6 +37,23 @@ pub struct Uploaded {
     pub bytes_per_second: f64,
 }
 
+impl std::fmt::Display for Uploaded {
+    /// `760 bytes in 1 chunk, 0.3 s, 2968 B/s (base64, sha256sum)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes in {} chunk{}, {:.1} s, {:.0} B/s ({}, {})",
+            self.bytes,
+            self.chunks,
+            if self.chunks == 1 { "" } else { "s" },
+            self.seconds,
+            self.bytes_per_second,
+            self.encoding,
+            self.checksum
+        )
+    }
+}
+
 /// A vm node's serial console. All handles on one node, in every client,
 /// share one cursor in the supervisor: it starts where the lab became
 /// ready, moves past each match, and to the end of the output at each send.
