@@ -763,9 +763,10 @@ pub struct ConsoleStep {
     /// Regex the output of `run` must match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
-    /// A file to send through the console's shell, before `send` and `run`.
+    /// A file to send through the console's shell, before `send` and `run`
+    /// (boxed: rare, and large beside the other steps).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub upload: Option<UploadStep>,
+    pub upload: Option<Box<UploadStep>>,
 }
 
 /// A console step's `upload`: a local file written on the node through

@@ -203,7 +203,7 @@ fn action(cx: &mut Cx<'_>, kind: &str, v: &Node) -> Option<StepAction> {
                 exit: f.get("exit").and_then(|n| cx.int(n, "exit")),
                 stdout: f.get("stdout").and_then(|n| regex_text(cx, n, "stdout")),
                 upload: match f.get("upload") {
-                    Some(u) => Some(upload(cx, u)?),
+                    Some(u) => Some(Box::new(upload(cx, u)?)),
                     None => None,
                 },
             };
