@@ -134,7 +134,7 @@ fn upload(cx: &mut Cx<'_>, v: &Node) -> Option<UploadStep> {
                     "warren::bad-value",
                     m.span,
                     format!("mode {:?} is not octal digits up to 7777", m.value),
-                    "quote it, as in \"0755\"",
+                    "octal digits, quoted, as in \"0755\"",
                 );
                 return None;
             }
