@@ -179,3 +179,28 @@ fn warren_console_uploads_a_file_with_its_mode() {
     let out = ok(tmp.path(), &["console", "alpy-cli", "dut", "-c", "ls /tmp"]);
     assert!(!out.contains('x'), "nothing was written: {out}");
 }
+
+/// A wrong `console.password` fails the bring-up with what the console
+/// said, and leaves no lab behind.
+#[test]
+fn a_wrong_console_password_fails_the_bring_up() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = example_in(tmp.path(), "alpy-pw");
+    let text = std::fs::read_to_string(&file)
+        .expect("lab")
+        .replace("password: alpy-pass,", "password: not-it,");
+    std::fs::write(&file, text).expect("write");
+    let out = run(tmp.path(), &["up", "-q", file.to_str().expect("path")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("logging in at the console as alpy")
+            && err.contains("refused")
+            && err.contains("Login incorrect"),
+        "{err}"
+    );
+    assert!(!Path::new("/run/warren/alpy-pw").exists(), "state left");
+    let left = processes_with("/run/warren/alpy-pw/");
+    assert!(left.is_empty(), "QEMU or helpers left: {left:?}");
+}
