@@ -39,8 +39,16 @@ fn check_run(out: &Output, results: &Path, name: &str) {
     );
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("--json output");
     let steps = json["steps"].as_array().expect("steps");
-    assert_eq!(json["totals"]["passed"], 10, "{json:#}");
-    assert_eq!(steps.len(), 10);
+    assert_eq!(json["totals"]["passed"], 11, "{json:#}");
+    assert_eq!(steps.len(), 11);
+    // A send without expect waited for the prompt that followed the answer.
+    let typed = steps
+        .iter()
+        .find(|s| s["name"] == "after a typed line the prompt comes back")
+        .expect("send step");
+    let seen = typed["output"].as_str().unwrap_or_default();
+    let answer = seen.find("\nagain-42").expect("the answer");
+    assert!(seen[answer..].contains("alpy@dut $ "), "{typed:#}");
     // The upload step reports what went over the console.
     let upload = steps
         .iter()
