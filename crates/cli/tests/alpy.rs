@@ -126,7 +126,9 @@ fn warren_console_uploads_a_file_with_its_mode() {
     require_root();
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = example_in(tmp.path(), "alpy-cli");
-    let _lab = LabGuard::up(tmp.path(), &file, "alpy-cli");
+    let lab = LabGuard::up(tmp.path(), &file, "alpy-cli");
+    // check.sh wants traffic seen on the NIC it checks.
+    lab.ping("node0", "192.168.10.1", &[]);
     let script = file.with_file_name("check.sh");
     let out = ok(
         tmp.path(),

@@ -287,15 +287,17 @@ fn console(cx: &Context, c: &ConsoleStep, deadline: Instant) -> Outcome {
     }
     // After a send, a vm with `console.prompt` waits for its prompt
     // unless the step names what to expect.
-    let prompt = c.send.as_ref().and_then(|_| {
-        cx.lab
+    let prompt = c.send.as_deref().and_then(|sent| {
+        let prompt = cx
+            .lab
             .node(node)?
             .vm
             .as_ref()?
             .console
             .as_ref()?
             .prompt
-            .clone()
+            .as_deref()?;
+        Some(prompt_after(sent, prompt))
     });
     if let Some(pattern) = c.expect.as_ref().or(prompt.as_ref()) {
         regex(pattern, "expect")?;
@@ -329,6 +331,16 @@ fn console(cx: &Context, c: &ConsoleStep, deadline: Instant) -> Outcome {
         return expect_match(c.stdout.as_deref(), "output", &ran.stdout, &seen);
     }
     Ok(Passed { output: seen })
+}
+
+/// The prompt that follows the echo of the last line of `sent`: a prompt
+/// still due from before the send (the cursor may sit before it) must not
+/// count.
+fn prompt_after(sent: &str, prompt: &str) -> String {
+    match sent.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+        Some(line) => format!("(?s){}.*?(?:{prompt})", regex::escape(line)),
+        None => prompt.to_string(),
+    }
 }
 
 /// Sends a local file through the node's console; says what it did.
@@ -465,6 +477,17 @@ fn last_line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prompt_after_a_send_is_the_one_after_its_echo() {
+        let re = regex::Regex::new(&prompt_after("echo $((6*7))\n", r"op@dut \$ ")).expect("regex");
+        // The prompt before the echo does not count; the one after it does.
+        let console = "x\r\nop@dut $ echo $((6*7))\r\n42\r\nop@dut $ ";
+        let m = re.find(console).expect("match");
+        assert_eq!(m.end(), console.len());
+        assert!(!re.is_match("x\r\nop@dut $ "));
+        assert_eq!(prompt_after("\n", "p> "), "p> ");
+    }
 
     #[test]
     fn reads_iputils_and_busybox_statistics() {

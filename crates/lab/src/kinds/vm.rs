@@ -197,6 +197,15 @@ impl Kind for Vm {
         tracing::info!(progress = "start", step = "boot", node = %name, console = %console.display(), "booting");
         let vm = warren_runtime::vm::Vm::start(cfg).map_err(err)?;
         tracing::debug!(node = %name, pid = ?vm.pid(), "vm started");
+        // Every console command waits for the prompt from the first on.
+        if let Some(prompt) = spec.console.as_ref().and_then(|c| c.prompt.as_deref()) {
+            vm.console().set_prompt(prompt).map_err(|source| {
+                err(VmError::Console {
+                    vm: name.clone(),
+                    source,
+                })
+            })?;
+        }
         if !waits(node) {
             tracing::info!(progress = "done", step = "boot", node = %name, "started");
         }
@@ -238,8 +247,7 @@ impl Running {
 
 impl NodeHandle for Running {
     /// Waits for the console regex of `ready.console`, if any, then logs
-    /// in as `console.login` when the console asks, and sets
-    /// `console.prompt` for `run`.
+    /// in as `console.login` when the console asks.
     fn ready(&self, node: &Node, _: &ReadyCx<'_>) -> Result<(), NodeError> {
         let Some(vm) = &self.vm else {
             return Ok(());
@@ -256,27 +264,22 @@ impl NodeHandle for Running {
         if let Some(pattern) = pattern {
             vm.wait_ready(pattern, timeout).map_err(err)?;
         }
-        if let Some(console) = node.vm.as_ref().and_then(|v| v.console.as_ref()) {
-            let login = console.login.as_ref().map(|user| Login {
+        let console = node.vm.as_ref().and_then(|v| v.console.as_ref());
+        if let Some((user, console)) = console.and_then(|c| Some((c.login.as_ref()?, c))) {
+            let login = Login {
                 user: user.clone(),
                 password: console.password.clone(),
                 prompt: console.prompt.clone(),
-            });
-            let cursor = vm.console_from_start();
-            let done = match (&login, &console.prompt) {
-                (Some(login), _) => {
-                    tracing::info!(progress = "start", step = "login", node = %node.name.value, user = %login.user, "logging in");
-                    cursor.login(login, timeout)
-                }
-                (None, Some(prompt)) => cursor.set_prompt(prompt),
-                (None, None) => Ok(()),
             };
-            done.map_err(|source| {
-                err(VmError::Console {
-                    vm: node.name.value.clone(),
-                    source,
-                })
-            })?;
+            tracing::info!(progress = "start", step = "login", node = %node.name.value, user = %user, "logging in");
+            vm.console_from_start()
+                .login(&login, timeout)
+                .map_err(|source| {
+                    err(VmError::Console {
+                        vm: node.name.value.clone(),
+                        source,
+                    })
+                })?;
         }
         if waits(node) {
             tracing::info!(progress = "done", step = "boot", node = %node.name.value, "ready");
