@@ -3,6 +3,7 @@ its console (expect, send, run, the log), QMP, and the QMP events."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +90,27 @@ def test_qmp_commands_and_their_events(vm_lab: Lab) -> None:
     with vm_lab.events(idle=1) as events:
         names = [e["name"] for e in events if e.event == "qmp"]
     assert names[-2:] == ["STOP", "RESUME"], names
+
+
+def test_upload_sends_a_file_over_the_console_checked_per_chunk(
+    vm_lab: Lab, tmp_path: Path
+) -> None:
+    console = vm_lab.console("dut")
+    script = tmp_path / "hello.sh"
+    script.write_text('#!/bin/sh\necho "hello from $(hostname), args: $*"\nexit 3\n')
+    done = console.upload(script, "/tmp/hello.sh", mode=0o755, timeout=60)
+    assert (done.size, done.encoding, done.checksum) == (
+        script.stat().st_size,
+        "base64",
+        "sha256sum",
+    )
+    assert console.run("/tmp/hello.sh a b", timeout=20) == (3, "hello from dut, args: a b")
+    assert console.run("stat -c %a /tmp/hello.sh", timeout=20) == (0, "755")
+    # Binary content, every byte value, several chunks.
+    blob = bytes(range(256)) * 8
+    done = console.upload(blob, "/tmp/blob", timeout=60)
+    assert done.chunks > 1, done
+    digest = hashlib.sha256(blob).hexdigest()
+    assert console.run("sha256sum < /tmp/blob", timeout=20) == (0, f"{digest}  -")
+    with pytest.raises(BadRequestError):
+        console.upload(b"x", "/tmp/x", mode=0o17777)

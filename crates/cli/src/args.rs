@@ -575,9 +575,17 @@ pub struct ConsoleArgs {
     /// exit with its exit code, instead of attaching.
     #[arg(short = 'c', long = "command", value_name = "CMD")]
     pub command: Option<String>,
-    /// Seconds to wait for the command.
-    #[arg(long, default_value_t = 30)]
-    pub timeout: u64,
+    /// Seconds to wait for the command (default 30), or for the upload
+    /// (default 60 plus one per 100 bytes).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Send the local file SRC to DST on the node through the console's
+    /// shell (base64 or printf, each chunk checked), instead of attaching.
+    #[arg(long, num_args = 2, value_names = ["SRC", "DST"], conflicts_with = "command")]
+    pub upload: Option<Vec<String>>,
+    /// The uploaded file's mode, in octal digits (0755).
+    #[arg(long, requires = "upload", value_name = "MODE")]
+    pub mode: Option<String>,
 }
 
 /// `warren vm`.

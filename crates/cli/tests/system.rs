@@ -180,6 +180,50 @@ fn a_system_nodes_console_is_logged_runs_commands_and_attaches() {
         .output()
         .expect("warren console -c");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // A file goes up through the console's shell (bash, coreutils) as
+    // through a vm's, checked per chunk, with its mode.
+    let blob: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+    let src = tmp.path().join("blob");
+    std::fs::write(&src, &blob).expect("blob");
+    let up = ok(
+        tmp.path(),
+        &[
+            "console",
+            "sys-con",
+            "os",
+            "--upload",
+            src.to_str().expect("path"),
+            "/root/blob",
+            "--mode",
+            "600",
+        ],
+    );
+    assert!(
+        up.contains("10000 bytes in 4 chunks") && up.contains("(base64, sha256sum)"),
+        "{up}"
+    );
+    let local = std::process::Command::new("sha256sum")
+        .arg(&src)
+        .output()
+        .expect("sha256sum");
+    let local = String::from_utf8_lossy(&local.stdout);
+    let far = ok(
+        tmp.path(),
+        &[
+            "console",
+            "sys-con",
+            "os",
+            "-c",
+            "sha256sum < /root/blob; stat -c %a /root/blob",
+        ],
+    );
+    assert_eq!(
+        far.trim(),
+        format!(
+            "{}  -\n600",
+            local.split_whitespace().next().expect("digest")
+        )
+    );
     // Attached, typed input reaches the shell and its output comes back;
     // Ctrl-] detaches.
     let mut child = warren(tmp.path())

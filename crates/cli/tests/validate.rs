@@ -118,6 +118,7 @@ rule!(bad_fault, "bad-fault", "warren::missing-key");
 rule!(duplicate_name, "duplicate-name", "warren::duplicate-name");
 rule!(host_sysctl, "host-sysctl", "warren::host-sysctl");
 rule!(bad_capability, "bad-capability", "warren::bad-value");
+rule!(bad_upload_mode, "bad-upload", "warren::bad-value");
 
 #[test]
 fn every_rule_file_has_a_test() {

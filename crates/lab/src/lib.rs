@@ -38,5 +38,5 @@ pub mod wires;
 
 pub use handle::{
     Capture, Console, ConsoleMatch, Event, Events, ExecOptions, Lab, LabError, Node, Options,
-    Output, Qmp,
+    Output, Qmp, Uploaded,
 };

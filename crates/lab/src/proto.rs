@@ -97,6 +97,22 @@ pub enum Request {
         /// The text.
         text: String,
     },
+    /// Write a file on a vm's or system node's console, through its shell:
+    /// base64 (or printf escapes) in chunks, each checked with a checksum
+    /// the far side computes; answers with the bytes, chunks and time.
+    ConsoleUpload {
+        /// The vm or system node.
+        node: String,
+        /// Where the file goes on the node.
+        path: String,
+        /// The file's bytes, base64.
+        data: String,
+        /// Its mode in octal digits, as `chmod` takes them (`"0755"`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<String>,
+        /// Seconds the whole upload may take.
+        timeout_secs: u64,
+    },
     /// Stream the run's events: every line of `events.jsonl` so far, then
     /// each new one, until the client closes the connection.
     Events,
@@ -133,6 +149,27 @@ pub enum Request {
         /// The new lab file.
         lab: String,
     },
+}
+
+impl Request {
+    /// A `console_upload` of `data` to `path` on `node`, the bytes
+    /// base64-encoded; `mode` in octal digits (`"0755"`).
+    pub fn console_upload(
+        node: &str,
+        path: &str,
+        data: &[u8],
+        mode: Option<String>,
+        timeout_secs: u64,
+    ) -> Request {
+        use base64::Engine;
+        Request::ConsoleUpload {
+            node: node.to_string(),
+            path: path.to_string(),
+            data: base64::engine::general_purpose::STANDARD.encode(data),
+            mode,
+            timeout_secs,
+        }
+    }
 }
 
 /// One line of an `exec` stream. Output is sent as UTF-8 text when it is

@@ -159,6 +159,12 @@ fn waits_for(node: &warren_topology::model::Node) -> bool {
             .containers
             .iter()
             .any(|m| m.ready.as_ref().is_some_and(|r| r.exec.is_some()))
+        // A vm with `console.login` is ready once logged in.
+        || node
+            .vm
+            .as_ref()
+            .and_then(|v| v.console.as_ref())
+            .is_some_and(|c| c.login.is_some())
 }
 
 /// Plans the bring-up of a validated lab.

@@ -698,3 +698,190 @@ fn qemu_dies_with_the_starting_thread_and_bad_args_fail_fast() {
     );
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// A DUT without NICs on TCG: for console tests.
+fn console_dut(name: &str, append: &str) -> (Vm, tempfile::TempDir, PathBuf) {
+    let results = tempfile::tempdir().expect("tempdir");
+    let state = state_dir(name);
+    let mut cfg = VmConfig::new(
+        "dut",
+        dut_boot(&format!("dut_nics=0 {append}")),
+        &state,
+        results.path(),
+    );
+    cfg.accel = Accel::Tcg;
+    cfg.memory_mib = 128;
+    let vm = Vm::start(cfg).expect("start the DUT");
+    (vm, results, state)
+}
+
+/// Bytes no encoding passes through unchanged by accident: every value,
+/// in an order that is not a run.
+fn blob(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// alpy's remote-shell flow at the runtime level: a binary file through
+/// the 115200-baud serial console with base64 and sha256sum (busybox has
+/// no cksum), then with the fallbacks (printf escapes, an Adler-32 in shell
+/// arithmetic) once the shell's base64 and sha256sum are shadowed, then a corrupting base64 that
+/// the per-chunk check catches, leaving nothing behind.
+#[test]
+fn upload_over_the_serial_console_checks_every_chunk() {
+    use sha2::Digest;
+    use warren_runtime::console::{Checksum, ConsoleError, Encoding};
+    let sha = |d: &[u8]| -> String {
+        sha2::Sha256::digest(d)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    require_root();
+    let name = unique("u");
+    let (vm, _results, state) = console_dut(&name, "dut_name=up");
+    vm.wait_ready("=== DUT-READY up", BOOT).expect("banner");
+    let console = vm.console();
+    let t = Duration::from_secs(120);
+
+    // The baseline: a command's round trip with nothing to carry.
+    let rounds = 5;
+    let t0 = Instant::now();
+    for _ in 0..rounds {
+        console.run("true", t).expect("true");
+    }
+    let empty = t0.elapsed() / rounds;
+    let data = blob(64 * 1024);
+    let report = console
+        .upload(&data, "/tmp/blob", Some(0o755), t)
+        .expect("upload with base64");
+    // 115200 baud, 8N1: 11520 characters a second, 3 bytes in 4 of them.
+    let line_rate = 11520.0 * 3.0 / 4.0;
+    eprintln!(
+        "base64+sha256sum: {} bytes in {} chunks, {:?}, {:.0} B/s = {:.2} x the base64 payload rate of a real 115200-baud line; {:?} per chunk = {:.1} x an empty command's round trip ({empty:?})",
+        report.bytes,
+        report.chunks,
+        report.elapsed,
+        report.throughput(),
+        report.throughput() / line_rate,
+        report.elapsed / u32::try_from(report.chunks).expect("chunks"),
+        (report.elapsed / u32::try_from(report.chunks).expect("chunks")).as_secs_f64()
+            / empty.as_secs_f64(),
+    );
+    assert_eq!(
+        (report.encoding, report.checksum, report.bytes),
+        (Encoding::Base64, Checksum::Sha256, 64 * 1024)
+    );
+    assert!(report.chunks > 1, "{report:?}");
+    let out = console
+        .run("sha256sum < /tmp/blob; stat -c %a /tmp/blob; ls -1 /tmp", t)
+        .expect("check");
+    assert_eq!(
+        out.output,
+        format!("{}  -\n755\nblob", sha(&data)),
+        "no temporary file stays"
+    );
+
+    // Shadowed by shell functions, the tools fail as if absent.
+    let out = console
+        .run("base64() { return 127; }; sha256sum() { return 127; }", t)
+        .expect("shadow");
+    assert_eq!(out.code, 0);
+    let small = blob(3000);
+    let report = console
+        .upload(&small, "/tmp/small file", None, t)
+        .expect("upload with the fallbacks");
+    eprintln!(
+        "printf+sh-adler32: {} bytes in {} chunks, {:?}, {:.0} B/s; {:?} per chunk",
+        report.bytes,
+        report.chunks,
+        report.elapsed,
+        report.throughput(),
+        report.elapsed / u32::try_from(report.chunks).expect("chunks"),
+    );
+    assert_eq!(
+        (report.encoding, report.checksum),
+        (Encoding::Printf, Checksum::ShellAdler32)
+    );
+    let out = console
+        .run("command sha256sum < '/tmp/small file'", t)
+        .expect("check");
+    assert_eq!(out.output, format!("{}  -", sha(&small)));
+
+    // A base64 that adds a byte to long input passes the probe and
+    // corrupts the chunks: the far side's checksum says so.
+    let out = console
+        .run(
+            "unset -f base64 sha256sum; base64() { command base64 \"$@\" > /tmp/.d; [ $(wc -c < /tmp/.d) -gt 100 ] && printf X >> /tmp/.d; cat /tmp/.d; }",
+            t,
+        )
+        .expect("corrupt");
+    assert_eq!(out.code, 0);
+    let err = console
+        .upload(&data, "/tmp/bad", None, t)
+        .expect_err("a corrupted chunk is an error");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, ConsoleError::Upload { .. })
+            && msg.contains("chunk 0")
+            && msg.contains("sha256sum mismatch"),
+        "{msg}"
+    );
+    let out = console.run("ls -1 /tmp", t).expect("ls");
+    assert_eq!(
+        out.output, "blob\nsmall file",
+        "the failed upload left files"
+    );
+    vm.stop(Duration::from_secs(5)).expect("stop");
+    let _ = std::fs::remove_dir(&state);
+}
+
+/// The DUT asking for a login: warren types user and password, waits for
+/// the login shell's prompt, and `run` waits for that prompt after each
+/// command; a wrong password is an error that says so.
+#[test]
+fn login_at_the_console_then_run_at_its_prompt() {
+    use warren_runtime::console::{ConsoleError, Login};
+    require_root();
+    let name = unique("l");
+    let (vm, _results, state) = console_dut(&name, "dut_name=gate dut_login=op:s3cret");
+    vm.wait_ready("=== DUT-READY gate", BOOT).expect("banner");
+    let console = vm.console_from_start();
+    let t = Duration::from_secs(60);
+    let login = Login {
+        user: "op".into(),
+        password: Some("s3cret".into()),
+        prompt: Some(r"op@gate \$ ".into()),
+    };
+    console.login(&login, t).expect("log in");
+    assert!(console.prompt().is_some());
+    let out = console.run("id -u; echo $USER", t).expect("run");
+    assert_eq!((out.code, out.output.as_str()), (0, "0\nop"));
+    // run consumed the prompt that followed: the next one starts clean.
+    let out = console.run("false", t).expect("run");
+    assert_eq!(out.code, 1);
+
+    // Log out; the login loop asks again, and a wrong password is refused.
+    console.send_line("exit").expect("exit");
+    let wrong = Login {
+        password: Some("nope".into()),
+        ..login.clone()
+    };
+    let err = console.login(&wrong, t).expect_err("wrong password");
+    assert!(
+        matches!(&err, ConsoleError::Login { why, .. } if why.contains("refused")),
+        "{err}"
+    );
+    console.login(&login, t).expect("log in again");
+    let out = console.run("echo back", t).expect("run");
+    assert_eq!(out.output, "back");
+    vm.stop(Duration::from_secs(5)).expect("stop");
+    let _ = std::fs::remove_dir(&state);
+}

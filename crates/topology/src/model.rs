@@ -948,6 +948,23 @@ pub struct ConsoleStep {
     /// Regex the output of `run` must match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
+    /// A file to send through the console's shell, before `send` and `run`
+    /// (boxed: rare, and large beside the other steps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Box<UploadStep>>,
+}
+
+/// A console step's `upload`: a local file written on the node through
+/// its console's shell, each chunk checked there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadStep {
+    /// The local file, relative to the lab file's folder.
+    pub src: Spanned<String>,
+    /// Where it goes on the node.
+    pub dst: String,
+    /// Its mode (`chmod`), from octal digits (`"0755"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
 }
 
 /// `wait` step.

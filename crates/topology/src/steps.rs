@@ -4,7 +4,7 @@
 use crate::decode::Cx;
 use crate::model::{
     CaptureCheck, ConsoleStep, CountOp, ExecCheck, Fault, FaultAction, HttpCheck, PingCheck,
-    StepAction, Test, TestStep, WaitStep,
+    StepAction, Test, TestStep, UploadStep, WaitStep,
 };
 use crate::raw::{command, duration, impair, regex_text};
 use crate::span::Spanned;
@@ -28,7 +28,10 @@ pub const PING_KEYS: &[&str] = &["from", "to", "count", "loss"];
 /// Keys of an `http` check.
 pub const HTTP_KEYS: &[&str] = &["from", "url", "status", "body"];
 /// Keys of a `console` step.
-pub const CONSOLE_STEP_KEYS: &[&str] = &["node", "expect", "send", "run", "exit", "stdout"];
+pub const CONSOLE_STEP_KEYS: &[&str] =
+    &["node", "expect", "send", "run", "exit", "stdout", "upload"];
+/// Keys of a console step's `upload`.
+pub const UPLOAD_KEYS: &[&str] = &["src", "dst", "mode"];
 /// Keys of a `wait` step.
 pub const WAIT_KEYS: &[&str] = &[
     "exec", "ping", "http", "console", "capture", "retries", "interval",
@@ -117,6 +120,35 @@ fn step(cx: &mut Cx<'_>, v: &Node) -> Option<TestStep> {
     })
 }
 
+/// A console step's `upload: {src, dst, mode}`.
+fn upload(cx: &mut Cx<'_>, v: &Node) -> Option<UploadStep> {
+    let f = cx.fields(v, "upload", UPLOAD_KEYS)?;
+    let mode = match f.get("mode") {
+        Some(n) => {
+            let m = cx.string(n, "upload.mode")?;
+            let parsed = u32::from_str_radix(&m.value, 8)
+                .ok()
+                .filter(|x| *x <= 0o7777);
+            if parsed.is_none() {
+                cx.error(
+                    "warren::bad-value",
+                    m.span,
+                    format!("mode {:?} is not octal digits up to 7777", m.value),
+                    "octal digits, quoted, as in \"0755\"",
+                );
+                return None;
+            }
+            parsed
+        }
+        None => None,
+    };
+    Some(UploadStep {
+        src: required_string(cx, &f, v, "src", "upload")?,
+        dst: required_string(cx, &f, v, "dst", "upload")?.value,
+        mode,
+    })
+}
+
 fn action(cx: &mut Cx<'_>, kind: &str, v: &Node) -> Option<StepAction> {
     Some(match kind {
         "exec" => {
@@ -170,12 +202,20 @@ fn action(cx: &mut Cx<'_>, kind: &str, v: &Node) -> Option<StepAction> {
                 run: text(cx, "run"),
                 exit: f.get("exit").and_then(|n| cx.int(n, "exit")),
                 stdout: f.get("stdout").and_then(|n| regex_text(cx, n, "stdout")),
+                upload: match f.get("upload") {
+                    Some(u) => Some(Box::new(upload(cx, u)?)),
+                    None => None,
+                },
             };
-            if step.expect.is_none() && step.send.is_none() && step.run.is_none() {
+            if step.expect.is_none()
+                && step.send.is_none()
+                && step.run.is_none()
+                && step.upload.is_none()
+            {
                 cx.error(
                     "warren::missing-key",
                     v.span,
-                    "a console step needs `expect`, `send` or `run`",
+                    "a console step needs `expect`, `send`, `run` or `upload`",
                     "this step",
                 );
                 return None;

@@ -42,7 +42,7 @@ fn set(keys: &[&str]) -> BTreeSet<String> {
 #[test]
 fn schema_keys_match_the_decoder() {
     let s = schema();
-    let cases: [(&str, &[&str]); 24] = [
+    let cases: [(&str, &[&str]); 25] = [
         ("", raw::LAB_KEYS),
         ("/$defs/node", raw::NODE_KEYS),
         ("/$defs/link", raw::LINK_KEYS),
@@ -63,6 +63,7 @@ fn schema_keys_match_the_decoder() {
         ("/$defs/ping_check", steps::PING_KEYS),
         ("/$defs/http_check", steps::HTTP_KEYS),
         ("/$defs/console_step", steps::CONSOLE_STEP_KEYS),
+        ("/$defs/console_step/properties/upload", steps::UPLOAD_KEYS),
         ("/$defs/capture_check", steps::CAPTURE_KEYS),
         ("/$defs/wait_step", steps::WAIT_KEYS),
         ("/properties/capture", raw::CAPTURE_KEYS),

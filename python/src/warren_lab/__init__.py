@@ -16,7 +16,7 @@ It also is a pytest plugin (the ``warren_lab`` fixture); see docs/python.md.
 """
 
 from ._paths import WARREN_BIN, lab_dir, warren_binary
-from .console import Console, ConsoleMatch, ConsoleRun
+from .console import Console, ConsoleMatch, ConsoleRun, ConsoleUpload
 from .errors import (
     BadRequestError,
     ConsoleTimeout,
@@ -46,6 +46,7 @@ __all__ = [
     "ConsoleMatch",
     "ConsoleRun",
     "ConsoleTimeout",
+    "ConsoleUpload",
     "ControlError",
     "DownError",
     "Event",

@@ -1,4 +1,4 @@
-"""The console of a vm or system node: expect, send, run
+"""The console of a vm or system node: expect, send, run, upload
 (docs/control-protocol.md#console_expect), logged through :mod:`logging`.
 
 The supervisor keeps one cursor per console, shared by every client: an
@@ -9,8 +9,11 @@ whole raw console is also in the run's results (``console/<node>.log``)."""
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from .node import whole_seconds
@@ -45,6 +48,24 @@ class ConsoleRun(NamedTuple):
 
     returncode: int
     output: str
+
+
+@dataclass(frozen=True)
+class ConsoleUpload:
+    """What :meth:`Console.upload` did (the ``console_upload`` answer)."""
+
+    #: Bytes written on the node.
+    size: int
+    #: Chunks sent, each checked with a checksum computed on the node.
+    chunks: int
+    #: How the bytes were carried: ``base64`` or ``printf``.
+    encoding: str
+    #: How they were checked: ``sha256sum``, ``cksum`` or ``sh-adler32``.
+    checksum: str
+    #: How long it took.
+    seconds: float
+    #: Bytes per second.
+    bytes_per_second: float
 
 
 def _printable(line: str) -> str:
@@ -136,3 +157,41 @@ class Console:
         # The log gets the console as it was, the shell's echo included.
         self._drain()
         return ConsoleRun(int(got["code"]), str(got["output"]))
+
+    def upload(
+        self,
+        src: str | os.PathLike[str] | bytes,
+        dst: str,
+        *,
+        mode: int | None = None,
+        timeout: float | None = None,
+    ) -> ConsoleUpload:
+        """Writes a file to ``dst`` on the node through the console's shell
+        (base64, or printf escapes where the node has no base64), each chunk
+        checked with a checksum the node computes; a mismatch raises a
+        :class:`~warren_lab.errors.ControlError` with code ``upload``. ``src``
+        is a local file's path, or the content as :class:`bytes`; ``mode`` is
+        the file's mode (``0o755``). ``timeout`` defaults to a minute plus a
+        second per 100 bytes."""
+        data = src if isinstance(src, bytes) else Path(src).read_bytes()
+        wait = 60.0 + len(data) / 100 if timeout is None else timeout
+        args: dict[str, object] = {
+            "node": self.node,
+            "path": dst,
+            "data": base64.b64encode(data).decode("ascii"),
+            "timeout_secs": max(1, whole_seconds(wait)),
+        }
+        if mode is not None:
+            args["mode"] = f"{mode:o}"
+        self._drain()
+        self._transcript.sent(f"[upload of {len(data)} bytes to {dst}]\n")
+        got = self.lab.call("console_upload", args, timeout=wait + _MARGIN)
+        self._drain()
+        return ConsoleUpload(
+            size=int(got["bytes"]),
+            chunks=int(got["chunks"]),
+            encoding=str(got["encoding"]),
+            checksum=str(got["checksum"]),
+            seconds=float(got["seconds"]),
+            bytes_per_second=float(got["bytes_per_second"]),
+        )

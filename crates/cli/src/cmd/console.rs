@@ -18,13 +18,17 @@ fn running(name: &str) -> Result<(std::path::PathBuf, LabState), Failure> {
 
 pub fn run(args: &ConsoleArgs) -> Result<(), Failure> {
     let (dir, st) = running(&args.name)?;
+    if let Some([src, dst]) = args.upload.as_deref() {
+        return upload(args, &dir, src, dst);
+    }
     if let Some(command) = &args.command {
+        let timeout = args.timeout.unwrap_or(30);
         let request = Request::ConsoleRun {
             node: args.node.clone(),
             command: command.clone(),
-            timeout_secs: args.timeout,
+            timeout_secs: timeout,
         };
-        let v = warren_lab::client::call(&dir, request, Duration::from_secs(args.timeout + 5))
+        let v = warren_lab::client::call(&dir, request, Duration::from_secs(timeout + 5))
             .map_err(Failure::error)?;
         print!("{}", v["output"].as_str().unwrap_or_default());
         let code = v["code"].as_i64().unwrap_or(1);
@@ -46,6 +50,24 @@ pub fn run(args: &ConsoleArgs) -> Result<(), Failure> {
     );
     warren_runtime::console::attach(socket, warren_runtime::console::DETACH_KEY)
         .map_err(Failure::error)?;
+    Ok(())
+}
+
+/// `--upload SRC DST [--mode MODE]`: the file through the console's shell.
+fn upload(args: &ConsoleArgs, dir: &std::path::Path, src: &str, dst: &str) -> Result<(), Failure> {
+    let data =
+        std::fs::read(src).map_err(|e| Failure::Error(miette::miette!("reading {src}: {e}")))?;
+    if let Some(mode) = &args.mode {
+        warren_lab::supervisor::decode::parse_mode(mode)
+            .map_err(|e| Failure::Error(miette::miette!("--mode: {e}")))?;
+    }
+    let timeout = args.timeout.unwrap_or(60 + data.len() as u64 / 100);
+    let request = Request::console_upload(&args.node, dst, &data, args.mode.clone(), timeout);
+    let v = warren_lab::client::call(dir, request, Duration::from_secs(timeout + 5))
+        .map_err(Failure::error)?;
+    let done: warren_lab::Uploaded = serde_json::from_value(v)
+        .map_err(|e| Failure::Error(miette::miette!("the supervisor's answer: {e}")))?;
+    println!("{src} -> {}:{dst}: {done}", args.node);
     Ok(())
 }
 

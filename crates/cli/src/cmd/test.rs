@@ -73,6 +73,12 @@ fn run_tests(args: &TestArgs) -> Result<(), Failure> {
         results: results.clone(),
         program: std::env::current_exe()
             .map_err(|e| miette::miette!("finding this executable: {e}"))?,
+        lab_dir: args
+            .lab
+            .file
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
         lab,
     };
     let live = Live {

@@ -26,6 +26,8 @@ pub struct Context {
     pub results: PathBuf,
     /// The warren binary, for `exec` and `__netexec`.
     pub program: PathBuf,
+    /// The lab file's folder: console uploads name files relative to it.
+    pub lab_dir: PathBuf,
 }
 
 impl Context {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use warren_lab::proto::Request;
 use warren_topology::model::{
     CaptureCheck, ConsoleStep, CountOp, ExecCheck, HttpCheck, NodeKind, PingCheck, StepAction,
-    WaitStep,
+    UploadStep, WaitStep,
 };
 
 /// What a passing step saw, for the report.
@@ -272,6 +272,9 @@ fn console_run(cx: &Context, node: &str, command: &str, deadline: Instant) -> Re
 fn console(cx: &Context, c: &ConsoleStep, deadline: Instant) -> Outcome {
     let node = &c.node.value;
     let mut seen = String::new();
+    if let Some(up) = &c.upload {
+        seen.push_str(&upload(cx, node, up, deadline)?);
+    }
     if let Some(text) = &c.send {
         cx.call(
             Request::ConsoleSend {
@@ -282,7 +285,21 @@ fn console(cx: &Context, c: &ConsoleStep, deadline: Instant) -> Outcome {
         )
         .map_err(Failed::new)?;
     }
-    if let Some(pattern) = &c.expect {
+    // After a send, a vm with `console.prompt` waits for its prompt
+    // unless the step names what to expect.
+    let prompt = c.send.as_deref().and_then(|sent| {
+        let prompt = cx
+            .lab
+            .node(node)?
+            .vm
+            .as_ref()?
+            .console
+            .as_ref()?
+            .prompt
+            .as_deref()?;
+        Some(prompt_after(sent, prompt))
+    });
+    if let Some(pattern) = c.expect.as_ref().or(prompt.as_ref()) {
         regex(pattern, "expect")?;
         let result = cx
             .call(
@@ -310,9 +327,43 @@ fn console(cx: &Context, c: &ConsoleStep, deadline: Instant) -> Outcome {
                 ran.stdout,
             ));
         }
-        return expect_match(c.stdout.as_deref(), "output", &ran.stdout, &ran.stdout);
+        seen.push_str(&ran.stdout);
+        return expect_match(c.stdout.as_deref(), "output", &ran.stdout, &seen);
     }
     Ok(Passed { output: seen })
+}
+
+/// The prompt that follows the echo of the last line of `sent`: a prompt
+/// still due from before the send (the cursor may sit before it) must not
+/// count.
+fn prompt_after(sent: &str, prompt: &str) -> String {
+    match sent.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+        Some(line) => format!("(?s){}.*?(?:{prompt})", regex::escape(line)),
+        None => prompt.to_string(),
+    }
+}
+
+/// Sends a local file through the node's console; says what it did.
+fn upload(cx: &Context, node: &str, up: &UploadStep, deadline: Instant) -> Result<String, Failed> {
+    let src = cx.lab_dir.join(&up.src.value);
+    let data =
+        std::fs::read(&src).map_err(|e| Failed::new(format!("reading {}: {e}", src.display())))?;
+    let request = Request::console_upload(
+        node,
+        &up.dst,
+        &data,
+        up.mode.map(|m| format!("{m:o}")),
+        left(deadline).as_secs().max(1),
+    );
+    let v = cx
+        .call(request, left(deadline) + Duration::from_secs(2))
+        .map_err(|e| Failed::new(format!("uploading {} to {}: {e}", up.src.value, up.dst)))?;
+    let done: warren_lab::Uploaded = serde_json::from_value(v)
+        .map_err(|e| Failed::new(format!("the supervisor's answer: {e}")))?;
+    Ok(format!(
+        "uploaded {} to {node}:{}: {done}\n",
+        up.src.value, up.dst
+    ))
 }
 
 fn wait(cx: &Context, w: &WaitStep, deadline: Instant) -> Outcome {
@@ -426,6 +477,17 @@ fn last_line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prompt_after_a_send_is_the_one_after_its_echo() {
+        let re = regex::Regex::new(&prompt_after("echo $((6*7))\n", r"op@dut \$ ")).expect("regex");
+        // The prompt before the echo does not count; the one after it does.
+        let console = "x\r\nop@dut $ echo $((6*7))\r\n42\r\nop@dut $ ";
+        let m = re.find(console).expect("match");
+        assert_eq!(m.end(), console.len());
+        assert!(!re.is_match("x\r\nop@dut $ "));
+        assert_eq!(prompt_after("\n", "p> "), "p> ");
+    }
 
     #[test]
     fn reads_iputils_and_busybox_statistics() {

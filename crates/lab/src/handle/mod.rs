@@ -14,7 +14,7 @@
 
 mod streams;
 
-pub use streams::{Capture, Console, ConsoleMatch, Event, Events, Qmp};
+pub use streams::{Capture, Console, ConsoleMatch, Event, Events, Qmp, Uploaded};
 
 use crate::client::{self, ClientError};
 use crate::lifecycle::{self, LifecycleError, UpOptions};

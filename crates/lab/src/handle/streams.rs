@@ -20,6 +20,40 @@ pub struct ConsoleMatch {
     pub before: String,
 }
 
+/// What [`Console::upload`] did: the `console_upload` answer.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Uploaded {
+    /// Bytes written.
+    pub bytes: u64,
+    /// Chunks sent, each checked on the far side.
+    pub chunks: usize,
+    /// `base64` or `printf`.
+    pub encoding: String,
+    /// `sha256sum`, `cksum` or `sh-adler32`.
+    pub checksum: String,
+    /// How long it took.
+    pub seconds: f64,
+    /// Bytes per second.
+    pub bytes_per_second: f64,
+}
+
+impl std::fmt::Display for Uploaded {
+    /// `760 bytes in 1 chunk, 0.3 s, 2968 B/s (base64, sha256sum)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes in {} chunk{}, {:.1} s, {:.0} B/s ({}, {})",
+            self.bytes,
+            self.chunks,
+            if self.chunks == 1 { "" } else { "s" },
+            self.seconds,
+            self.bytes_per_second,
+            self.encoding,
+            self.checksum
+        )
+    }
+}
+
 /// A vm node's serial console. All handles on one node, in every client,
 /// share one cursor in the supervisor: it starts where the lab became
 /// ready, moves past each match, and to the end of the output at each send.
@@ -73,6 +107,30 @@ impl Console<'_> {
             source,
         })?;
         Ok((ran.code, ran.output))
+    }
+
+    /// Writes `data` to `path` on the node through the console's shell
+    /// (base64 or printf, each chunk checked by a checksum the far side
+    /// computes), with file mode `mode` (`0o755`) if given.
+    pub fn upload(
+        &self,
+        data: &[u8],
+        path: &str,
+        mode: Option<u32>,
+        timeout: Duration,
+    ) -> Result<Uploaded, LabError> {
+        let request = Request::console_upload(
+            &self.node,
+            path,
+            data,
+            mode.map(|m| format!("{m:o}")),
+            timeout.as_secs().max(1),
+        );
+        let v = client::call(&self.lab.dir, request, timeout + CONSOLE_MARGIN)?;
+        serde_json::from_value(v).map_err(|source| LabError::Answer {
+            request: "console_upload",
+            source,
+        })
     }
 }
 

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 use warren_kernel::MacAddr;
+use warren_runtime::console::Login;
 use warren_runtime::vm::{
     Accel, Boot, Console, Firmware, NicBackend, NicSpec, Ovmf, Qmp, VmConfig, VmError, VmEvent,
 };
@@ -30,7 +31,7 @@ static INFO: KindInfo = KindInfo {
     pauses: true,
     ready_before_commands: true,
     always_waits: false,
-    ready_when: "its console prints ready.console",
+    ready_when: "its console prints ready.console, and it is logged in as console.login",
 };
 
 /// How long a vm may take to print its ready regex, unless `ready.timeout` says.
@@ -49,6 +50,16 @@ fn from_lab_dir(lab_dir: &Path, p: &str) -> PathBuf {
 /// The console regex a vm is ready at (`ready.console`), if any.
 fn ready_console(node: &Node) -> Option<String> {
     node.ready.as_ref().and_then(|r| r.console.clone())
+}
+
+/// Whether `ready` waits for the vm: for its ready regex or a login.
+fn waits(node: &Node) -> bool {
+    ready_console(node).is_some()
+        || node
+            .vm
+            .as_ref()
+            .and_then(|v| v.console.as_ref())
+            .is_some_and(|c| c.login.is_some())
 }
 
 /// The guest's NIC names, in NIC order (its interfaces, loopback aside).
@@ -191,7 +202,16 @@ impl Kind for Vm {
         tracing::info!(progress = "start", step = "boot", node = %name, console = %console.display(), "booting");
         let vm = warren_runtime::vm::Vm::start(cfg).map_err(err)?;
         tracing::debug!(node = %name, pid = ?vm.pid(), "vm started");
-        if ready_console(node).is_none() {
+        // Every console command waits for the prompt from the first on.
+        if let Some(prompt) = spec.console.as_ref().and_then(|c| c.prompt.as_deref()) {
+            vm.console().set_prompt(prompt).map_err(|source| {
+                err(VmError::Console {
+                    vm: name.clone(),
+                    source,
+                })
+            })?;
+        }
+        if !waits(node) {
             tracing::info!(progress = "done", step = "boot", node = %name, "started");
         }
         Ok(Box::new(Running { vm: Some(vm) }))
@@ -231,21 +251,44 @@ impl Running {
 }
 
 impl NodeHandle for Running {
-    /// Waits for the console regex of `ready.console`, if any.
+    /// Waits for the console regex of `ready.console`, if any, then logs
+    /// in as `console.login` when the console asks.
     fn ready(&self, node: &Node, _: &ReadyCx<'_>) -> Result<(), NodeError> {
-        let (Some(vm), Some(ready)) = (&self.vm, &node.ready) else {
+        let Some(vm) = &self.vm else {
             return Ok(());
         };
-        let Some(pattern) = &ready.console else {
-            return Ok(());
+        let err = |source| NodeError::Vm {
+            node: node.name.value.clone(),
+            source: Box::new(source),
         };
-        let timeout = ready.timeout.map_or(READY_TIMEOUT, |d| d.to_std());
-        vm.wait_ready(pattern, timeout)
-            .map_err(|source| NodeError::Vm {
-                node: node.name.value.clone(),
-                source: Box::new(source),
-            })?;
-        tracing::info!(progress = "done", step = "boot", node = %node.name.value, "ready");
+        let ready = node.ready.as_ref();
+        let timeout = ready
+            .and_then(|r| r.timeout)
+            .map_or(READY_TIMEOUT, |d| d.to_std());
+        let pattern = ready.and_then(|r| r.console.as_deref());
+        if let Some(pattern) = pattern {
+            vm.wait_ready(pattern, timeout).map_err(err)?;
+        }
+        let console = node.vm.as_ref().and_then(|v| v.console.as_ref());
+        if let Some((user, console)) = console.and_then(|c| Some((c.login.as_ref()?, c))) {
+            let login = Login {
+                user: user.clone(),
+                password: console.password.clone(),
+                prompt: console.prompt.clone(),
+            };
+            tracing::info!(progress = "start", step = "login", node = %node.name.value, user = %user, "logging in");
+            vm.console_from_start()
+                .login(&login, timeout)
+                .map_err(|source| {
+                    err(VmError::Console {
+                        vm: node.name.value.clone(),
+                        source,
+                    })
+                })?;
+        }
+        if waits(node) {
+            tracing::info!(progress = "done", step = "boot", node = %node.name.value, "ready");
+        }
         Ok(())
     }
 

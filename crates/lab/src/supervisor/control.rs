@@ -161,6 +161,18 @@ fn cursor_of(shared: &Shared, node: &str) -> Result<Console, Reply> {
         .ok_or_else(|| not_found(format!("no vm or system node called {node}")))
 }
 
+/// A console of node `node` reading from now on, of its own (not the
+/// shared cursor), taken out of the lock: a command or an upload may take
+/// a while.
+fn console_of(shared: &Shared, node: &str) -> Result<Console, Reply> {
+    lock(shared)
+        .nodes
+        .get(node)
+        .and_then(|n| n.handle.as_ref())
+        .and_then(|h| h.console())
+        .ok_or_else(|| not_found(format!("no vm or system node called {node}")))
+}
+
 /// Runs `f` on vm `node`'s QMP.
 fn with_qmp(shared: &Shared, node: &str, f: impl FnOnce(&Qmp) -> Reply) -> Reply {
     let r = lock(shared);
@@ -268,18 +280,38 @@ fn answer(action: Action, shared: &Shared) -> Reply {
             command,
             timeout,
         } => {
-            // A console reading from now on, taken out of the lock: a
-            // command may run for a while.
-            let console = lock(shared)
-                .nodes
-                .get(&node)
-                .and_then(|n| n.handle.as_ref())
-                .and_then(|h| h.console());
-            let Some(console) = console else {
-                return not_found(format!("no vm or system node called {node}"));
+            let console = match console_of(shared, &node) {
+                Ok(c) => c,
+                Err(reply) => return reply,
             };
             match console.run(&command, timeout) {
                 Ok(out) => Reply::ok(serde_json::json!({ "code": out.code, "output": out.output })),
+                Err(e) => Reply::err("console", &e),
+            }
+        }
+        Action::ConsoleUpload {
+            node,
+            path,
+            data,
+            mode,
+            timeout,
+        } => {
+            let console = match console_of(shared, &node) {
+                Ok(c) => c,
+                Err(reply) => return reply,
+            };
+            match console.upload(&data, &path, mode, timeout) {
+                Ok(r) => Reply::ok(serde_json::json!({
+                    "node": node,
+                    "path": path,
+                    "bytes": r.bytes,
+                    "chunks": r.chunks,
+                    "encoding": r.encoding.as_str(),
+                    "checksum": r.checksum.as_str(),
+                    "seconds": r.elapsed.as_secs_f64(),
+                    "bytes_per_second": r.throughput(),
+                })),
+                Err(e @ ConsoleError::Upload { .. }) => Reply::err("upload", &e),
                 Err(e) => Reply::err("console", &e),
             }
         }

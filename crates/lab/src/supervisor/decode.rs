@@ -121,6 +121,19 @@ pub enum Action {
         /// The text.
         text: String,
     },
+    /// Write a file through a console's shell.
+    ConsoleUpload {
+        /// The node.
+        node: String,
+        /// Where the file goes.
+        path: String,
+        /// Its bytes.
+        data: Vec<u8>,
+        /// Its mode, if given.
+        mode: Option<u32>,
+        /// How long the upload may take.
+        timeout: Duration,
+    },
     /// The run's events (streams).
     Events,
     /// Fire a named fault now.
@@ -239,6 +252,29 @@ pub fn action(request: Request) -> Result<Action, Refused> {
             timeout: Duration::from_secs(timeout_secs),
         },
         Request::ConsoleSend { node, text } => Action::ConsoleSend { node, text },
+        Request::ConsoleUpload {
+            node,
+            path,
+            data,
+            mode,
+            timeout_secs,
+        } => {
+            use base64::Engine;
+            if path.is_empty() || path.contains('\n') {
+                return Err(Refused::bad("console_upload needs a path on one line"));
+            }
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .map_err(|e| Refused::bad(format!("console_upload data is not base64: {e}")))?;
+            let mode = mode.as_deref().map(parse_mode).transpose()?;
+            Action::ConsoleUpload {
+                node,
+                path,
+                data,
+                mode,
+                timeout: Duration::from_secs(timeout_secs),
+            }
+        }
         Request::Events => Action::Events,
         Request::Fault { name } => Action::Fault { name },
         Request::Qmp {
@@ -274,6 +310,14 @@ pub fn action(request: Request) -> Result<Action, Refused> {
                 .map_err(|e: crate::restart::RestartError| Refused::bad(e.to_string()))?,
         },
     })
+}
+
+/// A file mode in octal digits, as `chmod` takes them (`0755`, `644`).
+pub fn parse_mode(mode: &str) -> Result<u32, Refused> {
+    u32::from_str_radix(mode, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777 && !mode.is_empty())
+        .ok_or_else(|| Refused::bad(format!("mode {mode:?} is not octal digits up to 7777")))
 }
 
 #[cfg(test)]
@@ -390,6 +434,41 @@ mod tests {
             decode(r#"{"v":1,"op":"ping"}"#).expect("ping"),
             Action::Ping
         );
+    }
+
+    #[test]
+    fn an_upload_carries_its_bytes_and_mode_and_bad_ones_are_refused() {
+        let a = decode(
+            r#"{"v":1,"op":"console_upload","node":"dut","path":"/tmp/x","data":"aGk=","mode":"0755","timeout_secs":9}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            a,
+            Action::ConsoleUpload {
+                node: "dut".into(),
+                path: "/tmp/x".into(),
+                data: b"hi".to_vec(),
+                mode: Some(0o755),
+                timeout: Duration::from_secs(9),
+            }
+        );
+        for (bad, why) in [
+            (r#""data":"!!","mode":"644""#, "base64"),
+            (r#""data":"aGk=","mode":"0788""#, "0788"),
+            (r#""data":"aGk=","mode":"17777""#, "17777"),
+        ] {
+            let line = format!(
+                r#"{{"v":1,"op":"console_upload","node":"d","path":"/x",{bad},"timeout_secs":1}}"#
+            );
+            let e = decode(&line).expect_err(why);
+            assert_eq!(e.code, "bad-request");
+            assert!(e.message.contains(why), "{e}");
+        }
+        let e = decode(
+            r#"{"v":1,"op":"console_upload","node":"d","path":"","data":"","timeout_secs":1}"#,
+        )
+        .expect_err("no path");
+        assert!(e.message.contains("path"), "{e}");
     }
 
     #[test]

@@ -136,6 +136,18 @@ impl Console {
     /// Needs a POSIX shell at a prompt; the command is typed on one line
     /// (no newline, no trailing `&` or comment) and must not read stdin.
     pub fn run(&self, command: &str, timeout: Duration) -> Result<CommandOutput, ConsoleError> {
+        self.run_with_body(command, "", timeout)
+    }
+
+    /// [`Console::run`] of a command whose here-document follows it:
+    /// `command` ends in `<<'END'`, and `body` holds the document's lines
+    /// and the `END` line, each ending in a newline.
+    pub(crate) fn run_with_body(
+        &self,
+        command: &str,
+        body: &str,
+        timeout: Duration,
+    ) -> Result<CommandOutput, ConsoleError> {
         if let Some(gate) = &self.hub.shell_gate
             && !self.hub.shell_up.load(Ordering::Acquire)
         {
@@ -145,7 +157,8 @@ impl Console {
         }
         let n = self.hub.seq.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}x{n}", std::process::id());
-        let line = wrap_command(command, &tag);
+        let mut line = wrap_command(command, &tag);
+        line.push_str(body);
         self.skip_to_end();
         self.send(line.as_bytes())?;
         let deadline = Instant::now() + timeout;
@@ -161,7 +174,28 @@ impl Console {
             .as_deref()
             .and_then(|c| c.parse().ok())
             .unwrap_or(-1);
+        if let Some(prompt) = self.prompt() {
+            self.expect_re(&prompt, remaining(deadline))?;
+        }
         Ok(CommandOutput { code, output })
+    }
+
+    /// Sets the shell's prompt for every handle on this console: from now
+    /// on [`Console::run`] waits for it after each command's end marker,
+    /// so that the next command is typed at a prompt, not into the tail of
+    /// the last one.
+    pub fn set_prompt(&self, pattern: &str) -> Result<(), ConsoleError> {
+        let re = Regex::new(pattern).map_err(|source| ConsoleError::Pattern {
+            pattern: pattern.to_owned(),
+            source,
+        })?;
+        *lock(&self.hub.prompt) = Some(re);
+        Ok(())
+    }
+
+    /// The prompt [`Console::set_prompt`] set, if any.
+    pub fn prompt(&self) -> Option<Regex> {
+        lock(&self.hub.prompt).clone()
     }
 
     /// Escaped last part of the console output, for error messages.

@@ -63,6 +63,10 @@ pub(crate) struct Hub {
     pub(super) shell_gate: Option<Regex>,
     /// The gate was seen.
     pub(super) shell_up: AtomicBool,
+    /// The shell's prompt (a vm's `console.prompt`):
+    /// [`super::Console::run`] waits for it after each command, so the
+    /// next line is typed at a prompt.
+    pub(super) prompt: Mutex<Option<Regex>>,
     /// Numbers the markers of [`super::Console::run`].
     pub(super) seq: AtomicU64,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -162,6 +166,7 @@ impl Hub {
             share_path: share.map(Path::to_owned),
             shell_gate,
             shell_up: AtomicBool::new(false),
+            prompt: Mutex::new(None),
             seq: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
         });

@@ -14,20 +14,26 @@
 //!
 //! The modules: `hub` (the reader, the buffer, the share socket),
 //! [`logs`] (the text log and escaping), [`cursor`] (a handle with its own
-//! read position: expect, send, run), [`pty`] (a container's console) and
+//! read position: expect, send, run), [`login`] (logging in at a login
+//! prompt), [`upload`] (a file sent through the shell with base64 or
+//! printf, checksummed per chunk), [`pty`] (a container's console) and
 //! [`attach`](mod@attach) (the interactive client). This module does not start QEMU;
 //! it is handed the socket path. A container's pty it allocates itself.
 
 pub mod attach;
 pub mod cursor;
 pub(crate) mod hub;
+pub mod login;
 pub mod logs;
 pub mod pty;
+pub mod upload;
 
 pub use attach::{DETACH_KEY, attach};
 pub use cursor::{CommandOutput, Console, ConsoleMatch};
+pub use login::Login;
 pub use logs::escape;
 pub use pty::PtyConsole;
+pub use upload::{Checksum, Encoding, UploadReport};
 
 use std::io;
 use std::path::PathBuf;
@@ -89,6 +95,25 @@ pub enum ConsoleError {
     /// The interactive relay failed.
     #[error("relaying the console to the terminal")]
     Attach(#[source] io::Error),
+    /// Logging in at the console failed (wrong password, no prompt after).
+    #[error("logging in at the console as {user}: {why}; last output:\n{tail}")]
+    Login {
+        /// The user name.
+        user: String,
+        /// What went wrong.
+        why: String,
+        /// The end of the console output, escaped.
+        tail: String,
+    },
+    /// An upload over the console failed: the far side lacks the tools,
+    /// a command failed, or a checksum did not match.
+    #[error("uploading {dst} over the console: {why}")]
+    Upload {
+        /// The destination path on the far side.
+        dst: String,
+        /// What went wrong.
+        why: String,
+    },
     /// A pty for a container's console could not be allocated.
     #[error("allocating a pty for the console")]
     Pty(#[source] io::Error),
