@@ -107,7 +107,7 @@ def test_upload_sends_a_file_over_the_console_checked_per_chunk(
     assert console.run("/tmp/hello.sh a b", timeout=20) == (3, "hello from dut, args: a b")
     assert console.run("stat -c %a /tmp/hello.sh", timeout=20) == (0, "755")
     # Binary content, every byte value, several chunks.
-    blob = bytes(range(256)) * 8
+    blob = bytes(range(256)) * 40  # 10 KiB: chunks are 3 KiB
     done = console.upload(blob, "/tmp/blob", timeout=60)
     assert done.chunks > 1, done
     digest = hashlib.sha256(blob).hexdigest()
