@@ -743,18 +743,25 @@ impl Drop for BlockGuard<'_> {
     }
 }
 
-/// Waits until one of `rings` has data or `timeout_ms` passes. Returns how
-/// many are ready (0 on timeout or interruption).
+/// Waits until one of `rings` has data, `wake` (if any) is readable, or
+/// `timeout_ms` passes. Returns how many rings are ready (0 on timeout,
+/// interruption or a wake-up alone).
 ///
 /// A socket bound to an interface that is down, or goes down (a link
 /// flap), carries a pending `ENETDOWN` that keeps `poll` returning
 /// `POLLERR`; this reads and so clears it (`SO_ERROR`). The kernel resumes
 /// delivery by itself when the interface comes back up.
-pub fn poll_rings(rings: &[&Ring], timeout_ms: i32) -> io::Result<usize> {
+pub fn poll_rings(
+    rings: &[&Ring],
+    wake: Option<BorrowedFd<'_>>,
+    timeout_ms: i32,
+) -> io::Result<usize> {
     let mut fds: Vec<libc::pollfd> = rings
         .iter()
-        .map(|r| libc::pollfd {
-            fd: r.fd.as_raw_fd(),
+        .map(|r| r.fd.as_raw_fd())
+        .chain(wake.map(|w| w.as_raw_fd()))
+        .map(|fd| libc::pollfd {
+            fd,
             events: libc::POLLIN,
             revents: 0,
         })
@@ -774,7 +781,10 @@ pub fn poll_rings(rings: &[&Ring], timeout_ms: i32) -> io::Result<usize> {
             ring.clear_error();
         }
     }
-    Ok(fds.iter().filter(|p| p.revents & libc::POLLIN != 0).count())
+    Ok(fds[..rings.len()]
+        .iter()
+        .filter(|p| p.revents & libc::POLLIN != 0)
+        .count())
 }
 
 impl Ring {

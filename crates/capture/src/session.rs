@@ -48,6 +48,8 @@ use crate::pcapng::{
     encode_isb, encode_shb,
 };
 use crate::ring::{Frame, MAX_SHARED, PacketType, Ring, RingConfig, RingError, poll_rings};
+use crate::wake::Wake;
+use std::os::fd::AsFd;
 
 /// Application name written in the section header.
 pub const APPLICATION: &str = concat!("warren ", env!("CARGO_PKG_VERSION"));
@@ -315,6 +317,7 @@ pub struct Capture {
     counters: Arc<[Counters]>,
     write_waits: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    wake: Arc<Wake>,
     subscribe_tx: Mutex<mpsc::Sender<Subscriber>>,
     queue: usize,
     thread: Option<JoinHandle<Result<(), CaptureError>>>,
@@ -427,6 +430,10 @@ impl Capture {
                 source,
             })?;
         let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(Wake::new().map_err(|source| CaptureError::Thread {
+            capture: name.to_owned(),
+            source,
+        })?);
         let write_waits = Arc::new(AtomicU64::new(0));
         let (subscribe_tx, subscribe_rx) = mpsc::channel();
         let (rings, routes) = rings.into_iter().unzip();
@@ -438,6 +445,7 @@ impl Capture {
             counters: Arc::clone(&counters),
             write_waits: Arc::clone(&write_waits),
             stop: Arc::clone(&stop),
+            wake: Arc::clone(&wake),
             subscribe_rx,
             subscribers: Vec::new(),
             file: Some(FileWriter {
@@ -463,6 +471,7 @@ impl Capture {
             counters,
             write_waits,
             stop,
+            wake,
             subscribe_tx: Mutex::new(subscribe_tx),
             queue: opts.subscriber_queue.max(1),
             thread: Some(thread),
@@ -476,6 +485,7 @@ impl Capture {
     /// costs one retire timeout, not one per capture.
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);
+        self.wake.wake();
     }
 
     /// The capture's name.
@@ -518,8 +528,8 @@ impl Capture {
 
     /// Starts a live copy of the stream (for `warren capture -w -`).
     ///
-    /// Returns once the capture thread has taken the subscriber on (within
-    /// about 50 ms): every frame the kernel sees after that is in the
+    /// Returns once the capture thread, woken for it, has taken the
+    /// subscriber on: every frame the kernel sees after that is in the
     /// stream, unless the subscriber falls behind by more than
     /// [`CaptureOptions::subscriber_queue`] chunks.
     pub fn subscribe(&self) -> Result<Subscription, CaptureError> {
@@ -538,6 +548,7 @@ impl Capture {
             let sender = self.subscribe_tx.lock().map_err(|_poisoned| stopped())?;
             sender.send(sub).map_err(|_closed| stopped())?;
         }
+        self.wake.wake();
         acked.recv().map_err(|_closed| stopped())?;
         Ok(Subscription { rx, lost })
     }
@@ -550,7 +561,7 @@ impl Capture {
     }
 
     fn finish(&mut self) -> Result<(), CaptureError> {
-        self.stop.store(true, Ordering::Release);
+        self.request_stop();
         match self.thread.take() {
             None => Ok(()),
             Some(t) => match t.join() {
@@ -800,6 +811,7 @@ struct Worker {
     counters: Arc<[Counters]>,
     write_waits: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    wake: Arc<Wake>,
     subscribe_rx: Receiver<Subscriber>,
     subscribers: Vec<Subscriber>,
     file: Option<FileWriter>,
@@ -850,13 +862,17 @@ impl Worker {
                 // that the kernel retires within `retire`: wait for them.
                 stop_at = Some(Instant::now() + self.retire * 2 + Duration::from_millis(20));
             }
-            let timeout = if stop_at.is_some() { 5 } else { 50 };
+            // Idle, sleep until data, a wake-up, or the counters are due.
+            let timeout = if stop_at.is_some() { 5 } else { 1000 };
             {
                 let refs: Vec<&Ring> = self.rings.iter().collect();
-                poll_rings(&refs, timeout).map_err(|source| CaptureError::Poll {
-                    capture: self.name.clone(),
-                    source,
+                poll_rings(&refs, Some(self.wake.as_fd()), timeout).map_err(|source| {
+                    CaptureError::Poll {
+                        capture: self.name.clone(),
+                        source,
+                    }
                 })?;
+                self.wake.clear();
             }
             self.drain().map_err(|()| write(&self.name))?;
             if last_stats.elapsed() >= Duration::from_secs(1) {
