@@ -22,9 +22,8 @@ impl Wake {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `raw` is a fresh fd we own.
-        Ok(Wake {
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(Wake { fd })
     }
 
     /// Makes the eventfd readable, waking a `poll` on it.
