@@ -13,15 +13,20 @@
 #   mininet (star)   mn --topo single,N --switch lxbr --controller none
 #                    --test build: builds the same star, then stops it
 #                    (Debian's mininet; `mn -c` is never run: it kills by name)
+# And examples/triangle.yaml (three routers, one link on the user-space
+# wire with `impair:`), up + down, against the same lab without `impair:`:
+# what a wired link adds to `up` (goal < 20 ms; up + down < 0.5 s).
 # For each warren run: up and down seconds, the host's peak memory in use
 # during up (MemAvailable low-water mark against the value before), the
 # supervisor's peak RSS (VmHWM) and the kernel's slab growth, per node too.
 # Memory figures are host-wide where noted, so other load on the machine
 # shows in them.
 #
-# Usage: benches/scale.sh [chain N | star N | all]   (default all:
-#        chain 1000 and star 200; needs root)
+# Usage: benches/scale.sh [chain N | star N | triangle | all]   (default
+#        all: chain 1000, star 200, star 500, triangle; needs root)
 #        WARREN=path/to/warren (default target/release/warren)
+#        MODES="capture none" (default) or MODES=none: which warren ways to
+#        run (a 10,000-node chain with capture needs 10 GiB of rings)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 warren=${WARREN:-$here/target/release/warren}
@@ -30,6 +35,7 @@ warren=${WARREN:-$here/target/release/warren}
 work=$(mktemp -d)
 trap 'touch "$work/mem.stop"; rm -rf "$work"' EXIT
 prefix=wsb$$-
+modes=${MODES:-capture none}
 
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l | xargs printf '%.3f'; }
@@ -104,7 +110,7 @@ header() {
 # Warren both ways; sets c_up/c_down (capture) and n_up/n_down (none).
 warren_both() { # TOPO N
   local mode
-  for mode in capture none; do
+  for mode in $modes; do
     "${1}_lab" "$2" "$mode" > "$work/scale.yaml"
     run_warren "$work/scale.yaml" "$2"
     row "$1" "$2" "warren $mode" "$up" "$down" "$peak" "$rss" "$slab" "$rss_node+$slab_node"
@@ -137,10 +143,37 @@ chain() { # N
   ip -batch "$work/del.batch"; t2=$(now)
   local b_up b_down; b_up=$(secs "$t0" "$t1"); b_down=$(secs "$t1" "$t2")
   row chain "$n" ip-batch "$b_up" "$b_down" - - - -
+  [ "$modes" = "capture none" ] || return 0
   printf 'chain %d: capture/none up %sx (goal <= 1.5), capture down %s s (goal < 2)\n' \
     "$n" "$(ratio "$c_up" "$n_up")" "$c_down"
   printf 'chain %d: warren up / ip-batch up: capture %sx, none %sx\n' \
     "$n" "$(ratio "$c_up" "$b_up")" "$(ratio "$n_up" "$b_up")"
+}
+
+# examples/triangle.yaml up and down, five times each with and without its
+# impaired link; medians.
+triangle() {
+  local i t0 t1 t2 way file
+  sed '/impair:/d' "$here/examples/triangle.yaml" > "$work/triangle-veth.yaml"
+  printf '%-20s %8s %8s %10s\n' triangle "up(s)" "down(s)" "up+down(s)"
+  for way in wired veth; do
+    file=$here/examples/triangle.yaml
+    [ "$way" = veth ] && file=$work/triangle-veth.yaml
+    : > "$work/tri.$way"
+    for i in 1 2 3 4 5; do
+      t0=$(now); "$warren" up -q --results "$work/results" "$file"; t1=$(now)
+      "$warren" down triangle > /dev/null; t2=$(now)
+      echo "$(secs "$t0" "$t1") $(secs "$t1" "$t2") $(secs "$t0" "$t2")" >> "$work/tri.$way"
+    done
+    rm -rf "$work/results"
+    local med
+    med=$(for k in 1 2 3; do sort -n -k$k "$work/tri.$way" | sed -n 3p | cut -d' ' -f$k; done | xargs)
+    # shellcheck disable=SC2086
+    printf '%-20s %8s %8s %10s\n' "$way (median of 5)" $med
+    if [ "$way" = wired ]; then w_up=${med%% *}; w_total=${med##* }; else v_up=${med%% *}; fi
+  done
+  printf 'triangle: the wired link adds %s ms to up (goal < 20); up+down %s s (goal < 0.5)\n' \
+    "$(echo "($w_up - $v_up) * 1000" | bc -l | xargs printf '%.0f')" "$w_total"
 }
 
 star() { # N
@@ -186,6 +219,7 @@ star() { # N
     echo "mininet missing: apt-get install mininet bridge-utils (scripts/setup)" >&2
     exit 1
   fi
+  [ "$modes" = "capture none" ] || return 0
   printf 'star %d: capture/none up %sx (goal <= 1.5), capture down %s s (goal < 2)\n' \
     "$n" "$(ratio "$c_up" "$n_up")" "$c_down"
   printf 'star %d: warren up / ip-batch up: capture %sx, none %sx\n' \
@@ -199,6 +233,7 @@ star() { # N
 case "${1:-all}" in
   chain) chain "${2:-1000}" ;;
   star) star "${2:-200}" ;;
-  all) chain 1000; echo; star 200 ;;
-  *) echo "usage: $0 [chain N | star N | all]" >&2; exit 2 ;;
+  triangle) triangle ;;
+  all) chain 1000; echo; star 200; echo; star 500; echo; triangle ;;
+  *) echo "usage: $0 [chain N | star N | triangle | all]" >&2; exit 2 ;;
 esac

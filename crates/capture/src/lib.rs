@@ -37,6 +37,7 @@ pub mod pcapng;
 pub mod reader;
 pub mod ring;
 pub mod session;
+mod wake;
 
 pub use pcapng::{Direction, EpbFlags, InterfaceDesc, PcapngWriter, Reception};
 pub use reader::{Block, PcapngReader, ReadError};

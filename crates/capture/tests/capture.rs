@@ -708,3 +708,106 @@ fn issue_19_burst_past_a_small_ring_is_counted_as_drops() {
     assert_eq!(p.stats[0].received, Some(pt.received));
     drop(nb);
 }
+
+/// Issue 19: a network's ports share ONE ring, filtered to the captured
+/// ports. Members n1 and n2 are captured, n3 is not; each sends numbered
+/// frames in a burst that outruns the ring (the smallest buffer, a stalled
+/// sink). Every recorded frame is there once, on the member that sent it;
+/// nothing of n3's is recorded; every frame of n1 and n2 is recorded or
+/// counted as dropped, and the drops are on the first point.
+#[test]
+fn issue_19_network_ports_share_one_ring_and_count_its_drops() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use warren_capture::RingConfig;
+    use warren_capture::ring::MIN_BUFFER;
+
+    const FRAMES: u32 = 1000;
+    let (hub, nodes) = bridge_lan();
+    let open = Arc::new(AtomicBool::new(false));
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink = StalledSink {
+        open: Arc::clone(&open),
+        out: Arc::clone(&out),
+    };
+    let opts = CaptureOptions {
+        ring: RingConfig::for_buffer(MIN_BUFFER).unwrap(),
+        write_queue: 1,
+        ..CaptureOptions::default()
+    };
+    let points: Vec<PointSpec<'_>> = (1..=2)
+        .map(|k| PointSpec::bridge_port(&hub, format!("n{k}-eth1"), format!("n{k}:eth1")))
+        .collect();
+    let cap = Capture::start("lan", &points, Box::new(sink), &opts).unwrap();
+    // Frame `seq` of member `k`: broadcast, source 02::0k, type 0x88b5,
+    // then k and seq.
+    let frame = |k: u8, seq: u32| {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[0x02, 0, 0, 0, 0, k]);
+        f.extend_from_slice(&[0x88, 0xb5]);
+        f.push(k);
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.resize(1000, 0x5a);
+        f
+    };
+    for start in (0..FRAMES).step_by(100) {
+        for (k, (ns, _)) in (1u8..).zip(&nodes) {
+            let batch: Vec<Vec<u8>> = (start..start + 100).map(|s| frame(k, s)).collect();
+            send_raw(ns, &batch);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    open.store(true, Ordering::Release);
+    let stats = cap.stop().unwrap();
+
+    let p = parse(&out.lock().unwrap());
+    let names: Vec<_> = p
+        .interfaces
+        .iter()
+        .map(|i| i.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["n1:eth1", "n2:eth1"]);
+    let mut seen = std::collections::BTreeSet::new();
+    for pk in p
+        .packets
+        .iter()
+        .filter(|pk| pk.data.get(12..14) == Some(&[0x88, 0xb5][..]))
+    {
+        let k = pk.data[14];
+        let seq = u32::from_be_bytes(pk.data[15..19].try_into().unwrap());
+        assert_ne!(k, 3, "n3 is not captured, yet its frame {seq} is");
+        assert_eq!(
+            names[pk.interface as usize],
+            format!("n{k}:eth1"),
+            "frame {seq} of n{k} on the wrong interface"
+        );
+        assert_eq!(
+            pk.flags.and_then(|f| f.direction),
+            Some(Direction::Outbound)
+        );
+        assert!(seen.insert((k, seq)), "frame {seq} of n{k} recorded twice");
+    }
+    let dropped = stats.dropped();
+    assert!(
+        dropped > 0,
+        "the burst overflowed the shared ring: {stats:?}"
+    );
+    assert!(
+        seen.len() as u64 + dropped >= 2 * u64::from(FRAMES),
+        "every frame of n1 and n2 is recorded or counted: {} + {dropped}",
+        seen.len()
+    );
+    for k in 1..=2u8 {
+        assert!(
+            seen.iter().any(|(m, _)| *m == k),
+            "some frames of n{k} are recorded"
+        );
+    }
+    assert_eq!(stats.points[0].dropped, dropped, "{stats:?}");
+    assert_eq!(stats.points[1].dropped, 0, "{stats:?}");
+    assert_eq!(p.stats.len(), 2);
+    assert_eq!(p.stats[0].dropped, Some(dropped));
+    assert_eq!(p.stats[1].dropped, Some(0));
+    assert_eq!(stats.captured(), p.packets.len() as u64);
+    drop(nodes);
+}

@@ -373,8 +373,9 @@ pub unsafe fn enter_netns_raw(fd: RawFd) -> Result<(), io::Error> {
 /// Creates one network namespace per label, in order, and opens a route
 /// netlink socket inside each; returns each namespace with its socket.
 ///
-/// One dedicated thread loops: `unshare(CLONE_NEWNET)`, open
-/// `/proc/thread-self/ns/net`, open the socket, repeat; then it exits. On
+/// Dedicated threads (one per 250 namespaces, at most 8, each with a run
+/// of the labels) loop: `unshare(CLONE_NEWNET)`, open
+/// `/proc/thread-self/ns/net`, open the socket, repeat; then they exit. On
 /// error the namespaces created so far are dropped (and so freed).
 ///
 /// Drop the `Rtnl` with its `Netns`: a socket keeps its namespace alive.
@@ -395,43 +396,87 @@ where
 
 type Created = Vec<(Netns, Option<Rtnl>)>;
 
+/// Namespaces one creating thread makes before another thread is added:
+/// a namespace takes the kernel 1-2 ms, much of it outside any global
+/// lock, so a 10,000-node lab's namespaces come up several at a time.
+const PER_CREATOR: usize = 250;
+/// Most creating threads.
+const CREATORS: usize = 8;
+
 fn create_many_inner(labels: Vec<String>, with_socket: bool) -> Result<Created, NetnsError> {
-    let first = labels.first().cloned().unwrap_or_default();
-    let handle = std::thread::Builder::new()
-        .name("warren-netns-create".into())
-        .spawn(move || -> Result<Created, NetnsError> {
-            let mut out = Vec::with_capacity(labels.len());
-            for label in labels {
-                if let Err(e) = unshare(CloneFlags::CLONE_NEWNET) {
-                    return Err(NetnsError::Create {
-                        netns: label,
-                        source: e.into(),
+    let threads = labels.len().div_ceil(PER_CREATOR).clamp(1, CREATORS);
+    let chunk = labels.len().div_ceil(threads).max(1);
+    let mut parts = Vec::with_capacity(threads);
+    let mut rest = labels;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        parts.push(rest);
+        rest = tail;
+    }
+    parts.push(rest);
+    let handles = parts
+        .into_iter()
+        .map(|part| {
+            let first = part.first().cloned().unwrap_or_default();
+            std::thread::Builder::new()
+                .name("warren-netns-create".into())
+                .spawn(move || create_in_this_thread(part, with_socket))
+                .map(|h| (first.clone(), h))
+                .map_err(|source| NetnsError::Thread {
+                    netns: first,
+                    source,
+                })
+        })
+        .collect::<Vec<_>>();
+    // Join every thread before returning, even after an error, so no
+    // namespace outlives the call unowned; the parts come back in order.
+    let mut out = Vec::new();
+    let mut err = None;
+    for h in handles {
+        let r = h.and_then(|(first, h)| match h.join() {
+            Ok(r) => r,
+            Err(_panic) => Err(NetnsError::ThreadPanicked { netns: first }),
+        });
+        match r {
+            Ok(part) => out.extend(part),
+            Err(e) => {
+                err.get_or_insert(e);
+            }
+        }
+    }
+    match err {
+        None => Ok(out),
+        Some(e) => Err(e),
+    }
+}
+
+/// Creates a namespace per label from the calling thread (which ends up
+/// in the last one: call it on a thread of its own), each with its route
+/// netlink socket when `with_socket`.
+fn create_in_this_thread(labels: Vec<String>, with_socket: bool) -> Result<Created, NetnsError> {
+    let mut out = Vec::with_capacity(labels.len());
+    for label in labels {
+        if let Err(e) = unshare(CloneFlags::CLONE_NEWNET) {
+            return Err(NetnsError::Create {
+                netns: label,
+                source: e.into(),
+            });
+        }
+        let ns = Netns::current(label)?;
+        let rtnl = if with_socket {
+            match Rtnl::open_here(ns.label.clone()) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    return Err(NetnsError::Socket {
+                        netns: ns.label.clone(),
+                        source: Box::new(e),
                     });
                 }
-                let ns = Netns::current(label)?;
-                let rtnl = if with_socket {
-                    match Rtnl::open_here(ns.label.clone()) {
-                        Ok(r) => Some(r),
-                        Err(e) => {
-                            return Err(NetnsError::Socket {
-                                netns: ns.label.clone(),
-                                source: Box::new(e),
-                            });
-                        }
-                    }
-                } else {
-                    None
-                };
-                out.push((ns, rtnl));
             }
-            Ok(out)
-        })
-        .map_err(|source| NetnsError::Thread {
-            netns: first.clone(),
-            source,
-        })?;
-    match handle.join() {
-        Ok(r) => r,
-        Err(_panic) => Err(NetnsError::ThreadPanicked { netns: first }),
+        } else {
+            None
+        };
+        out.push((ns, rtnl));
     }
+    Ok(out)
 }

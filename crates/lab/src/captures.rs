@@ -202,13 +202,20 @@ impl Captures {
             .collect()
     }
 
+    /// Asks every capture to stop without waiting: each thread collects
+    /// what its rings still retire, closes them and writes its statistics
+    /// blocks while the caller goes on.
+    pub fn request_stop(&self) {
+        for r in &self.running {
+            r.capture.request_stop();
+        }
+    }
+
     /// Stops every capture, writing statistics blocks, and returns the final counters.
     /// Every capture is asked to stop before any is waited for, so their
     /// final waits for partly filled ring blocks overlap.
     pub fn stop(&mut self) -> Vec<CaptureInfo> {
-        for r in &self.running {
-            r.capture.request_stop();
-        }
+        self.request_stop();
         self.running
             .drain(..)
             .map(|r| {

@@ -314,7 +314,11 @@ impl BringUp {
         let mut out = Vec::new();
         for p in &self.steps {
             out.push(p.to_string());
-            out.extend(self.network_steps(p).map(|s| format!("  {s}")));
+            // Only these phases have kernel steps; asking each node's
+            // phases too walked every step once per node.
+            if matches!(p, Phase::CreateLinks | Phase::Configure | Phase::Tools) {
+                out.extend(self.network_steps(p).map(|s| format!("  {s}")));
+            }
         }
         out
     }

@@ -188,6 +188,18 @@ impl<'p> Indexes<'p> {
         i
     }
 
+    /// Indexes for the two ends of a veth, never equal: the kernel's link
+    /// watch takes a veth whose index equals its peer's (`ifindex ==
+    /// iflink`) for a device of its own and delays its carrier event by up
+    /// to a second, which the carrier wait of every lab then paid.
+    pub(super) fn alloc_pair(&mut self, a: (usize, &'p str), b: (usize, &'p str)) -> (u32, u32) {
+        let ia = self.alloc(a.0, a.1);
+        if self.next[b.0] == ia {
+            self.next[b.0] += 1;
+        }
+        (ia, self.alloc(b.0, b.1))
+    }
+
     /// The link `name` in namespace `ns`: by its fixed index when warren
     /// created it (lo is always 1), else by name.
     fn get(&self, ns: usize, name: &str) -> LinkRef {
@@ -260,8 +272,7 @@ pub fn create<'p>(
             match step {
                 Step::CreateVeth { a, b, what } => {
                     let (na, nb) = (at(&a.ns)?, at(&b.ns)?);
-                    let ia = idx.alloc(na, &a.ifname);
-                    let ib = idx.alloc(nb, &b.ifname);
+                    let (ia, ib) = idx.alloc_pair((na, &a.ifname), (nb, &b.ifname));
                     let sa = end(a)?.ifindex(ia);
                     let sb = end(b)?.ifindex(ib);
                     batch

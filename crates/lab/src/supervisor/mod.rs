@@ -107,6 +107,29 @@ pub struct ReadyMessage {
     pub error: Vec<String>,
 }
 
+/// Open files the supervisor asks for: it holds a namespace fd and a
+/// netlink socket per node and a capture ring per link, so a 10,000-node
+/// chain needs about 30,000, more than the 20,000 a shell often passes
+/// down. Not the kernel's ceiling: nodes inherit the limit, and programs
+/// that close every possible fd would walk a million.
+const OPEN_FILES: u64 = 1 << 18;
+
+/// Raises the open-file limit to [`OPEN_FILES`] where it is lower (the
+/// hard limit too, which root may), else leaves it.
+fn raise_open_files() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= OPEN_FILES {
+        return;
+    }
+    if setrlimit(Resource::RLIMIT_NOFILE, OPEN_FILES, hard.max(OPEN_FILES)).is_err() {
+        // Without the privilege to raise the hard limit, go as far as it.
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
 /// Runs a lab's supervisor for the state folder `dir` until the lab is torn
 /// down. `ready` receives one [`ReadyMessage`] line when bring-up ends.
 /// `program` is this executable, started again as the lab's init.
@@ -114,6 +137,7 @@ pub struct ReadyMessage {
 /// Must be called while the process is single-threaded.
 pub fn run(dir: &Path, program: &Path, ready: Option<File>) -> Result<(), SupervisorError> {
     let mut ready = ready;
+    raise_open_files();
     let result = bringup::bring_up(dir, program);
     let running = match result {
         Ok(r) => r,

@@ -26,12 +26,15 @@ pub(super) fn teardown(dir: &Path, live: &mut Live) -> Result<(), SupervisorErro
     );
     live.nodes.stop_all(STOP_GRACE);
     // Captures end after the nodes, so their last frames are in the files.
-    let finals = live.captures.stop();
-    // Stopping the wires closes their taps; all are asked before any is
-    // waited for.
+    // Every capture and wire is asked to stop before any is waited for, so
+    // their waits overlap: a capture's for the frames its rings still
+    // retire, then for closing them and writing its statistics blocks; a
+    // wire's for its poll tick, then for closing its taps.
+    live.captures.request_stop();
     for w in &live.wires {
         w.wire.request_stop();
     }
+    let finals = live.captures.stop();
     live.wires.clear();
     if let Ok(mut j) = Journal::open(dir) {
         let lines: Vec<String> = finals
