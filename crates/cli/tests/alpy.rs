@@ -1,9 +1,12 @@
 //! The alpy example (examples/alpy/): a DUT vm that asks for a login on
-//! its serial console routes between two nodes; `warren test` logs in,
-//! uploads the check script over the console, runs it, and checks the
-//! traffic and the captures of both DUT NICs. As root, and as uid 65534
-//! (a rootless lab). Needs root (to switch users), QEMU, tshark and the
-//! DUT fixture.
+//! its serial console routes between two nodes, each with a busybox app
+//! container beside it (node1/web serves HTTP, node0/fetch fetches it
+//! through the DUT); `warren test` checks the fetch from inside the
+//! container, logs in, uploads the check script over the console, runs
+//! it, and checks the traffic (ICMP, ARP and HTTP) in the captures of both
+//! DUT NICs. As root, and as uid 65534 (a rootless lab). Needs root (to
+//! switch users), QEMU, tshark, the DUT fixture and the registry fixture's
+//! busybox image.
 
 mod common;
 use common::*;
@@ -29,6 +32,12 @@ fn example_in(dir: &Path, name: &str) -> PathBuf {
     lab.join("lab.yaml")
 }
 
+/// The registry fixture's environment with an image store in `dir`, which
+/// the user warren runs as must be able to create.
+fn images(dir: &Path) -> Vec<(String, String)> {
+    registry_env(&dir.join("store"))
+}
+
 /// What `warren test --json` said and where the evidence is.
 fn check_run(out: &Output, results: &Path, name: &str) {
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -39,8 +48,8 @@ fn check_run(out: &Output, results: &Path, name: &str) {
     );
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("--json output");
     let steps = json["steps"].as_array().expect("steps");
-    assert_eq!(json["totals"]["passed"], 11, "{json:#}");
-    assert_eq!(steps.len(), 11);
+    assert_eq!(json["totals"]["passed"], 17, "{json:#}");
+    assert_eq!(steps.len(), 17);
     // A send without expect waited for the prompt that followed the answer.
     let typed = steps
         .iter()
@@ -73,6 +82,10 @@ fn check_run(out: &Output, results: &Path, name: &str) {
         let len = std::fs::metadata(run.join(f)).map_or(0, |m| m.len());
         assert!(len > 24, "{f} holds frames: {len} bytes");
     }
+    // So are the app containers' logs.
+    for f in ["logs/node0/fetch.log", "logs/node1/web.log"] {
+        assert!(run.join(f).is_file(), "{f} in {}", run.display());
+    }
     let console = std::fs::read_to_string(run.join("console/dut.txt")).expect("console log");
     assert!(
         console.contains("dut login: alpy") && console.contains("Password:"),
@@ -89,6 +102,7 @@ fn the_alpy_example_passes_as_root() {
     let out = warren(tmp.path())
         .args(["test", file.to_str().expect("path"), "--json", "--results"])
         .arg(&results)
+        .envs(images(tmp.path()))
         .output()
         .expect("warren test runs");
     check_run(&out, &results, "alpy");
@@ -101,8 +115,9 @@ fn the_alpy_example_passes_as_an_unprivileged_user() {
     let tmp = tempdir_for_anyone();
     let file = example_in(tmp.path(), "alpy-rl");
     let results = tmp.path().join("results");
-    let out = as_nobody(
+    let out = as_nobody_with(
         tmp.path(),
+        &images(tmp.path()),
         &[
             "test",
             file.to_str().expect("path"),
@@ -126,7 +141,12 @@ fn warren_console_uploads_a_file_with_its_mode() {
     require_root();
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = example_in(tmp.path(), "alpy-cli");
-    let lab = LabGuard::up(tmp.path(), &file, "alpy-cli");
+    up_with(tmp.path(), &file, &images(tmp.path()));
+    let lab = LabGuard {
+        name: "alpy-cli".into(),
+        cwd: tmp.path().into(),
+        netns: lab_netns("alpy-cli"),
+    };
     // check.sh wants traffic seen on the NIC it checks.
     lab.ping("node0", "192.168.10.1", &[]);
     let script = file.with_file_name("check.sh");
@@ -201,7 +221,11 @@ fn a_wrong_console_password_fails_the_bring_up() {
         .expect("lab")
         .replace("password: alpy-pass,", "password: not-it,");
     std::fs::write(&file, text).expect("write");
-    let out = run(tmp.path(), &["up", "-q", file.to_str().expect("path")]);
+    let out = warren(tmp.path())
+        .args(["up", "-q", file.to_str().expect("path")])
+        .envs(images(tmp.path()))
+        .output()
+        .expect("warren up");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(

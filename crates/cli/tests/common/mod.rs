@@ -224,6 +224,12 @@ pub fn tempdir_for_anyone() -> tempfile::TempDir {
 /// Runs warren as uid/gid 65534 with no supplementary groups and no runtime
 /// dir, for the rootless tests.
 pub fn as_nobody(cwd: &Path, args: &[&str]) -> Output {
+    as_nobody_with(cwd, &[], args)
+}
+
+/// [`as_nobody`] with `env` added to warren's environment (the registry
+/// fixture's, for a rootless lab that pulls images).
+pub fn as_nobody_with(cwd: &Path, env: &[(String, String)], args: &[&str]) -> Output {
     Command::new("setpriv")
         .args([
             "--reuid",
@@ -238,6 +244,7 @@ pub fn as_nobody(cwd: &Path, args: &[&str]) -> Output {
         .current_dir(cwd)
         .env_remove("XDG_RUNTIME_DIR")
         .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
         .expect("setpriv runs (util-linux)")
