@@ -147,8 +147,11 @@ fn warren_console_uploads_a_file_with_its_mode() {
         cwd: tmp.path().into(),
         netns: lab_netns("alpy-cli"),
     };
-    // check.sh wants traffic seen on the NIC it checks.
-    lab.ping("node0", "192.168.10.1", &[]);
+    // check.sh wants traffic seen on the NIC it checks. node0's fetch
+    // container asked for the DUT's address before the DUT had booted, so
+    // the first request may meet a failed neighbour entry: ping until one
+    // answer, for up to 10 s.
+    lab.ping("node0", "192.168.10.1", &["-w", "10"]);
     let script = file.with_file_name("check.sh");
     let out = ok(
         tmp.path(),

@@ -92,12 +92,13 @@ fn a_routed_lab_gets_its_links_bridge_addresses_routes_mtus_and_sysctls() {
     let (built, journal) = apply(&plan, &fake);
     let built = built.expect("the lab applies");
 
-    // The veth: both ends in their nodes, at the planned index, MTU 9000, up.
-    for ns in ["r1", "r2"] {
+    // The veth: both ends in their nodes, at the planned index (never
+    // the peer's: see `Indexes::alloc_pair`), MTU 9000, up.
+    for (ns, index) in [("r1", 2), ("r2", 3)] {
         let eth1 = link(&fake, &built, ns, "eth1");
         assert_eq!(
             (eth1.index, eth1.kind.as_deref(), eth1.mtu, eth1.admin_up),
-            (2, Some("veth"), 9000, true),
+            (index, Some("veth"), 9000, true),
             "{ns}:eth1"
         );
         assert!(link(&fake, &built, ns, "lo").admin_up, "{ns}:lo is up");
@@ -105,7 +106,7 @@ fn a_routed_lab_gets_its_links_bridge_addresses_routes_mtus_and_sysctls() {
     assert_eq!(addrs(&fake, &built, "r1"), ["2:10.0.12.1/30"]);
     assert_eq!(
         addrs(&fake, &built, "r2"),
-        ["2:10.0.12.2/30", "3:192.168.50.1/24"]
+        ["3:10.0.12.2/30", "4:192.168.50.1/24"]
     );
     // The network: a bridge in the hub with the network's MTU, both
     // members' hub ends enslaved to it and up.
@@ -311,7 +312,7 @@ fn a_refused_address_stops_at_its_namespace() {
     let plan = plan_of(ROUTED);
     let fake = Arc::new(FakeNetOps::new());
     fake.fail(
-        "adding address 10.0.12.2/30 to r2:ifindex 2",
+        "adding address 10.0.12.2/30 to r2:ifindex 3",
         libc::EADDRNOTAVAIL,
     );
     let (built, journal) = apply(&plan, &fake);
@@ -323,12 +324,12 @@ fn a_refused_address_stops_at_its_namespace() {
     assert!(
         calls
             .iter()
-            .any(|c| c.description == "adding address 192.168.50.1/24 to r2:ifindex 3")
+            .any(|c| c.description == "adding address 192.168.50.1/24 to r2:ifindex 4")
     );
     assert!(
         calls
             .iter()
-            .any(|c| c.description == "setting r2:ifindex 2 up")
+            .any(|c| c.description == "setting r2:ifindex 3 up")
     );
     assert!(!calls.iter().any(|c| c.netns == "h"
         && !c.description.contains("sysctl")
@@ -365,7 +366,7 @@ fn a_node_goes_down_and_comes_back_as_planned() {
     // Addresses are replaced, not added twice.
     assert_eq!(
         addrs(&fake, &built, "r2"),
-        ["2:10.0.12.2/30", "3:192.168.50.1/24"]
+        ["3:10.0.12.2/30", "4:192.168.50.1/24"]
     );
     assert!(
         wait_node_up(&plan, &mut built, "r2", None, std::time::Duration::ZERO)

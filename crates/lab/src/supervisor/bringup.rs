@@ -384,11 +384,12 @@ impl Run<'_> {
         };
         let handle = kinds::start(live.kind, &mut cx, model, &live.prepared)
             .map_err(|e| SupervisorError::Node(Box::new(e)))?;
-        // Only a node with an init or a console changes the state file:
-        // rewriting it after each of 10,000 bare nodes was quadratic.
+        // Only a node with an init, a console or containers changes the
+        // state file: rewriting it after each of 10,000 bare nodes was
+        // quadratic.
         let info = handle.inspect();
         live.handle = Some(handle);
-        if info.init.is_none() && info.console_socket.is_none() {
+        if info.init.is_none() && info.console_socket.is_none() && info.members.is_empty() {
             return Ok(());
         }
         nodes.record(&mut self.st);
