@@ -109,6 +109,14 @@ pub enum CaptureError {
         /// Capture name.
         capture: String,
     },
+    /// No open point of the capture has that name.
+    #[error("capture {capture} has no open capture point {point}")]
+    NoSuchPoint {
+        /// Capture name.
+        capture: String,
+        /// The IDB name asked for.
+        point: String,
+    },
 }
 
 /// How directions seen on the captured kernel interface map to the named
@@ -288,6 +296,21 @@ impl Subscription {
 #[error("the capture has stopped")]
 pub struct StreamEnded;
 
+/// A change to a running capture's points, done by its thread.
+enum Change {
+    /// A point more: its ring (opened by the caller, in its namespace),
+    /// view, IDB and counters.
+    Add {
+        ring: Ring,
+        view: View,
+        idb: Vec<u8>,
+        counters: Arc<Counters>,
+    },
+    /// Closes the open point at this IDB index once the frames the kernel
+    /// still holds for it are in, writing its ISB; `done` is told then.
+    Close { index: usize, done: mpsc::Sender<()> },
+}
+
 struct Subscriber {
     tx: SyncSender<Chunk>,
     lost: Arc<AtomicU64>,
@@ -299,11 +322,13 @@ struct Subscriber {
 #[derive(Debug)]
 pub struct Capture {
     name: String,
-    names: Vec<String>,
-    counters: Arc<[Counters]>,
+    /// Every point ever opened, in IDB order: its name, counters and
+    /// whether it is still open.
+    points: Mutex<Vec<(String, Arc<Counters>, bool)>>,
     write_waits: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     subscribe_tx: Mutex<mpsc::Sender<Subscriber>>,
+    change_tx: Mutex<mpsc::Sender<Change>>,
     queue: usize,
     thread: Option<JoinHandle<Result<(), CaptureError>>>,
 }
@@ -406,7 +431,7 @@ impl Capture {
         for i in &ifaces {
             encode_idb(&mut header, i);
         }
-        let counters: Arc<[Counters]> = points.iter().map(|_| Counters::default()).collect();
+        let counters: Vec<Arc<Counters>> = points.iter().map(|_| Arc::default()).collect();
         let (file_tx, file_rx) = mpsc::sync_channel::<Chunk>(opts.write_queue.max(1));
         let writer = std::thread::Builder::new()
             .name(format!("capture-w-{name}"))
@@ -418,11 +443,14 @@ impl Capture {
         let stop = Arc::new(AtomicBool::new(false));
         let write_waits = Arc::new(AtomicU64::new(0));
         let (subscribe_tx, subscribe_rx) = mpsc::channel();
+        let (change_tx, change_rx) = mpsc::channel();
         let worker = Worker {
             name: name.to_owned(),
-            rings,
+            rings: rings.into_iter().map(Some).collect(),
             views: points.iter().map(|p| p.view).collect(),
-            counters: Arc::clone(&counters),
+            counters: counters.clone(),
+            change_rx,
+            closing: Vec::new(),
             write_waits: Arc::clone(&write_waits),
             stop: Arc::clone(&stop),
             subscribe_rx,
@@ -446,11 +474,17 @@ impl Capture {
             })?;
         Ok(Capture {
             name: name.to_owned(),
-            names: points.iter().map(|p| p.name.clone()).collect(),
-            counters,
+            points: Mutex::new(
+                points
+                    .iter()
+                    .zip(counters)
+                    .map(|(p, c)| (p.name.clone(), c, true))
+                    .collect(),
+            ),
             write_waits,
             stop,
             subscribe_tx: Mutex::new(subscribe_tx),
+            change_tx: Mutex::new(change_tx),
             queue: opts.subscriber_queue.max(1),
             thread: Some(thread),
         })
@@ -481,10 +515,12 @@ impl Capture {
         CaptureStats {
             name: self.name.clone(),
             points: self
-                .names
+                .points
+                .lock()
+                .map(|p| p.clone())
+                .unwrap_or_default()
                 .iter()
-                .zip(self.counters.iter())
-                .map(|(n, c)| PointStats {
+                .map(|(n, c, _)| PointStats {
                     name: n.clone(),
                     captured: c.captured.load(Ordering::Relaxed),
                     bytes: c.bytes.load(Ordering::Relaxed),
@@ -520,6 +556,73 @@ impl Capture {
         }
         acked.recv().map_err(|_closed| stopped())?;
         Ok(Subscription { rx, lost })
+    }
+
+    /// Adds a point to the running capture (a member that joined a
+    /// network): its ring is opened here, inside its namespace, and its
+    /// IDB follows the blocks already written, so its frames are in the
+    /// same section from now on. Live subscribers get the IDB too.
+    pub fn add_point(&self, point: &PointSpec<'_>, opts: &CaptureOptions) -> Result<(), CaptureError> {
+        let mut ring = open_rings(&self.name, std::slice::from_ref(point), opts)?;
+        let ring = ring.pop().ok_or_else(|| CaptureError::NoPoints {
+            capture: self.name.clone(),
+        })?;
+        let mut idb = Vec::new();
+        encode_idb(
+            &mut idb,
+            &InterfaceDesc {
+                description: Some(ring.label().to_owned()),
+                ..InterfaceDesc::ethernet(point.name.clone(), opts.snaplen)
+            },
+        );
+        let counters = Arc::<Counters>::default();
+        let stopped = || CaptureError::Stopped {
+            capture: self.name.clone(),
+        };
+        // The points' lock is held while the change is sent, so IDB order
+        // and the order of `points` are the same.
+        let mut points = self.points.lock().map_err(|_poisoned| stopped())?;
+        let change = Change::Add {
+            ring,
+            view: point.view,
+            idb,
+            counters: Arc::clone(&counters),
+        };
+        self.change_tx
+            .lock()
+            .map_err(|_poisoned| stopped())?
+            .send(change)
+            .map_err(|_closed| stopped())?;
+        points.push((point.name.clone(), counters, true));
+        Ok(())
+    }
+
+    /// Closes the open point called `name` (a member that left its
+    /// network) while the capture goes on: waits until the frames the
+    /// kernel still holds for it are written, then writes its ISB and
+    /// closes its ring. Call it before the interface goes away.
+    pub fn close_point(&self, name: &str) -> Result<(), CaptureError> {
+        let stopped = || CaptureError::Stopped {
+            capture: self.name.clone(),
+        };
+        let (done, closed) = mpsc::channel();
+        {
+            let mut points = self.points.lock().map_err(|_poisoned| stopped())?;
+            let index = points
+                .iter()
+                .position(|(n, _, open)| *open && n == name)
+                .ok_or_else(|| CaptureError::NoSuchPoint {
+                    capture: self.name.clone(),
+                    point: name.to_owned(),
+                })?;
+            self.change_tx
+                .lock()
+                .map_err(|_poisoned| stopped())?
+                .send(Change::Close { index, done })
+                .map_err(|_closed| stopped())?;
+            points[index].2 = false;
+        }
+        closed.recv().map_err(|_closed| stopped())
     }
 
     /// Stops the capture: drains what the kernel already queued, writes one
@@ -705,9 +808,14 @@ fn write_chunks(rx: &Receiver<Chunk>, mut out: Box<dyn Write + Send>) -> io::Res
 
 struct Worker {
     name: String,
-    rings: Vec<Ring>,
+    /// One per IDB; `None` once the point is closed.
+    rings: Vec<Option<Ring>>,
     views: Vec<View>,
-    counters: Arc<[Counters]>,
+    counters: Vec<Arc<Counters>>,
+    change_rx: Receiver<Change>,
+    /// Points being closed: IDB index, when their last frames are in, and
+    /// whom to tell.
+    closing: Vec<(usize, Instant, mpsc::Sender<()>)>,
     write_waits: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     subscribe_rx: Receiver<Subscriber>,
@@ -727,7 +835,7 @@ impl Worker {
             source,
         };
         let result = self.capture();
-        close_rings(std::mem::take(&mut self.rings));
+        close_rings(std::mem::take(&mut self.rings).into_iter().flatten().collect());
         // Close the queue, then collect the writer's verdict.
         let writer = self.file.take().map(|f| {
             drop(f.tx);
@@ -755,6 +863,7 @@ impl Worker {
         let mut stop_at: Option<Instant> = None;
         loop {
             self.accept_subscribers();
+            self.apply_changes().map_err(|()| write(&self.name))?;
             if stop_at.is_none() && self.stop.load(Ordering::Acquire) {
                 // Frames sent before `stop` sit in partly filled blocks
                 // that the kernel retires within `retire`: wait for them.
@@ -762,13 +871,14 @@ impl Worker {
             }
             let timeout = if stop_at.is_some() { 5 } else { 50 };
             {
-                let refs: Vec<&Ring> = self.rings.iter().collect();
+                let refs: Vec<&Ring> = self.rings.iter().flatten().collect();
                 poll_rings(&refs, timeout).map_err(|source| CaptureError::Poll {
                     capture: self.name.clone(),
                     source,
                 })?;
             }
             self.drain().map_err(|()| write(&self.name))?;
+            self.finish_closing().map_err(|()| write(&self.name))?;
             if last_stats.elapsed() >= Duration::from_secs(1) {
                 self.refresh_stats();
                 last_stats = Instant::now();
@@ -779,29 +889,94 @@ impl Worker {
         }
         self.drain().map_err(|()| write(&self.name))?;
         self.refresh_stats();
-        let end = now_ns();
         let mut buf = Vec::new();
-        for (i, c) in self.counters.iter().enumerate() {
-            let captured = c.captured.load(Ordering::Relaxed);
-            let dropped = c.dropped.load(Ordering::Relaxed);
-            encode_isb(
-                &mut buf,
-                &InterfaceStats {
-                    interface: u32::try_from(i).unwrap_or(u32::MAX),
-                    ts_ns: end,
-                    start_ns: self.start_ns,
-                    end_ns: end,
-                    received: c
-                        .kernel_packets
-                        .load(Ordering::Relaxed)
-                        .max(captured + dropped),
-                    dropped,
-                    os_dropped: 0,
-                    delivered: captured,
-                },
-            );
+        // Closed points wrote their ISB when they closed.
+        for i in (0..self.rings.len()).filter(|i| self.rings[*i].is_some()) {
+            self.encode_isb(&mut buf, i);
         }
+        // Anyone waiting for a close learns the capture has ended.
+        self.closing.clear();
         self.emit(Arc::new(buf)).map_err(|()| write(&self.name))
+    }
+
+    /// The statistics block of point `i`, as of now.
+    fn encode_isb(&self, buf: &mut Vec<u8>, i: usize) {
+        let c = &self.counters[i];
+        let captured = c.captured.load(Ordering::Relaxed);
+        let dropped = c.dropped.load(Ordering::Relaxed);
+        let end = now_ns();
+        encode_isb(
+            buf,
+            &InterfaceStats {
+                interface: u32::try_from(i).unwrap_or(u32::MAX),
+                ts_ns: end,
+                start_ns: self.start_ns,
+                end_ns: end,
+                received: c
+                    .kernel_packets
+                    .load(Ordering::Relaxed)
+                    .max(captured + dropped),
+                dropped,
+                os_dropped: 0,
+                delivered: captured,
+            },
+        );
+    }
+
+    /// Takes on points added and closes asked for. An added point's IDB
+    /// goes to the file and the subscribers, and into the header later
+    /// subscribers get. `Err` when the file writer has stopped.
+    fn apply_changes(&mut self) -> Result<(), ()> {
+        while let Ok(change) = self.change_rx.try_recv() {
+            match change {
+                Change::Add {
+                    ring,
+                    view,
+                    idb,
+                    counters,
+                } => {
+                    self.rings.push(Some(ring));
+                    self.views.push(view);
+                    self.counters.push(counters);
+                    let mut header = Vec::clone(&self.header);
+                    header.extend_from_slice(&idb);
+                    self.header = Arc::new(header);
+                    self.emit(Arc::new(idb))?;
+                }
+                Change::Close { index, done } => {
+                    // Frames sent before the close sit in partly filled
+                    // blocks that the kernel retires within `retire`.
+                    let at = Instant::now() + self.retire * 2 + Duration::from_millis(20);
+                    self.closing.push((index, at, done));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the points whose last frames are in: drains the ring once
+    /// more, writes the point's ISB, closes the ring and tells the caller.
+    fn finish_closing(&mut self) -> Result<(), ()> {
+        let now = Instant::now();
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.closing)
+            .into_iter()
+            .partition(|(_, at, _)| *at <= now);
+        self.closing = waiting;
+        for (i, _, done) in due {
+            self.drain()?;
+            let Some(ring) = self.rings.get_mut(i).and_then(Option::take) else {
+                let _ = done.send(());
+                continue;
+            };
+            refresh(&ring, &self.counters[i]);
+            let mut buf = Vec::new();
+            self.encode_isb(&mut buf, i);
+            self.emit(Arc::new(buf))?;
+            drop(ring);
+            // The caller may have given up waiting.
+            let _ = done.send(());
+        }
+        Ok(())
     }
 
     fn accept_subscribers(&mut self) {
@@ -823,15 +998,14 @@ impl Worker {
     /// Encodes every block the kernel handed over into one chunk each.
     /// `Err` when the file writer has stopped.
     fn drain(&mut self) -> Result<(), ()> {
-        let counters = Arc::clone(&self.counters);
         for i in 0..self.rings.len() {
+            let c = Arc::clone(&self.counters[i]);
             loop {
                 let view = self.views[i];
-                let c = &counters[i];
                 // Take new subscribers on before each block, so a frame
                 // sent after `subscribe` returned is always in its stream.
                 self.accept_subscribers();
-                let Some(block) = self.rings[i].next_block() else {
+                let Some(block) = self.rings[i].as_mut().and_then(Ring::next_block) else {
                     break;
                 };
                 let mut buf = Vec::with_capacity(self.chunk_capacity);
@@ -880,13 +1054,20 @@ impl Worker {
 
     fn refresh_stats(&self) {
         for (r, c) in self.rings.iter().zip(self.counters.iter()) {
-            // A failed read loses nothing: the kernel keeps counting.
-            if let Ok(st) = r.take_stats() {
-                c.kernel_packets.fetch_add(st.packets, Ordering::Relaxed);
-                c.dropped.fetch_add(st.drops, Ordering::Relaxed);
-                c.freezes.fetch_add(st.freeze_count, Ordering::Relaxed);
+            if let Some(r) = r {
+                refresh(r, c);
             }
         }
+    }
+}
+
+/// Adds the kernel's counters of `ring` since the last read to `c`.
+fn refresh(ring: &Ring, c: &Counters) {
+    // A failed read loses nothing: the kernel keeps counting.
+    if let Ok(st) = ring.take_stats() {
+        c.kernel_packets.fetch_add(st.packets, Ordering::Relaxed);
+        c.dropped.fetch_add(st.drops, Ordering::Relaxed);
+        c.freezes.fetch_add(st.freeze_count, Ordering::Relaxed);
     }
 }
 
