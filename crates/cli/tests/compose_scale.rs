@@ -95,7 +95,8 @@ fn lan_capture(cwd: &Path) -> std::path::PathBuf {
         .and_then(|c| c["file"].as_str())
         .unwrap_or_else(|| panic!("lan is captured: {info}"))
         .to_string();
-    file.into()
+    // Relative to the folder `up` ran in.
+    cwd.join(file)
 }
 
 /// What a capture file holds, every block read and valid: its interface
