@@ -308,7 +308,10 @@ enum Change {
     },
     /// Closes the open point at this IDB index once the frames the kernel
     /// still holds for it are in, writing its ISB; `done` is told then.
-    Close { index: usize, done: mpsc::Sender<()> },
+    Close {
+        index: usize,
+        done: mpsc::Sender<()>,
+    },
 }
 
 struct Subscriber {
@@ -562,7 +565,11 @@ impl Capture {
     /// network): its ring is opened here, inside its namespace, and its
     /// IDB follows the blocks already written, so its frames are in the
     /// same section from now on. Live subscribers get the IDB too.
-    pub fn add_point(&self, point: &PointSpec<'_>, opts: &CaptureOptions) -> Result<(), CaptureError> {
+    pub fn add_point(
+        &self,
+        point: &PointSpec<'_>,
+        opts: &CaptureOptions,
+    ) -> Result<(), CaptureError> {
         let mut ring = open_rings(&self.name, std::slice::from_ref(point), opts)?;
         let ring = ring.pop().ok_or_else(|| CaptureError::NoPoints {
             capture: self.name.clone(),
@@ -835,7 +842,12 @@ impl Worker {
             source,
         };
         let result = self.capture();
-        close_rings(std::mem::take(&mut self.rings).into_iter().flatten().collect());
+        close_rings(
+            std::mem::take(&mut self.rings)
+                .into_iter()
+                .flatten()
+                .collect(),
+        );
         // Close the queue, then collect the writer's verdict.
         let writer = self.file.take().map(|f| {
             drop(f.tx);

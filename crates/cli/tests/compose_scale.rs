@@ -234,9 +234,8 @@ fn scaling_2_to_5_to_2_keeps_the_other_nodes_running() {
         let mut closed = shrunk.stats_of.clone();
         closed.sort();
         assert_eq!(closed, ["node_3:eth0", "node_4:eth0", "node_5:eth0"]);
-        let count = |c: &Captured, who: &str| {
-            c.echo_requests_from.iter().filter(|f| *f == who).count()
-        };
+        let count =
+            |c: &Captured, who: &str| c.echo_requests_from.iter().filter(|f| *f == who).count();
         assert!(
             count(&shrunk, "node_1:eth0") > count(&grown, "node_1:eth0"),
             "node_1 is still captured after the scale-down"
