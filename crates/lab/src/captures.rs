@@ -199,7 +199,13 @@ impl Captures {
         let Some(net) = lab.networks.get(ni) else {
             return Ok(());
         };
-        let Some(r) = self.running.iter().find(|r| r.name == net.name.value) else {
+        // A capture that ended early (its file failed) has no points to add;
+        // `inspect` and teardown report it.
+        let Some(r) = self
+            .running
+            .iter()
+            .find(|r| r.name == net.name.value && !r.capture.is_finished())
+        else {
             return Ok(());
         };
         let point = PointSpec::bridge_port(hub, hub_port_name(ni, mi), member);
@@ -211,7 +217,11 @@ impl Captures {
     /// last frames and statistics are written, and the capture goes on
     /// with the other members.
     pub fn remove_member(&self, network: &str, member: &str) -> Result<(), CaptureError> {
-        match self.running.iter().find(|r| r.name == network) {
+        match self
+            .running
+            .iter()
+            .find(|r| r.name == network && !r.capture.is_finished())
+        {
             Some(r) => r.capture.close_point(member),
             None => Ok(()),
         }

@@ -7,6 +7,9 @@
 //! commands, readiness). Every other node keeps running untouched; the
 //! hub-side ports of network members whose place in a network's member
 //! list moves are renamed live, so the plan's port names stay true.
+//! Captures go on: a removed node's capture points close (with their
+//! statistics) before its ports go, and a new member of a captured
+//! network joins the network's running capture.
 
 use super::live::Live;
 use crate::apply::{self, Built};
