@@ -31,6 +31,11 @@
 //! grace period per ring); the shared ring costs one ring. The kernel
 //! counts drops per ring, so a shared ring's drops are reported on its
 //! first point. Other points (a link's one end) get a ring each.
+//!
+//! A running capture gains and loses points as its network is scaled
+//! ([`Capture::add_point`], [`Capture::close_point`]): a joining port goes
+//! into its namespace's shared ring's filter, a leaving one out of it,
+//! and its statistics block is written once its last frames are in.
 
 use std::fs::File;
 use std::io::{self, Write};
