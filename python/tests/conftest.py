@@ -63,6 +63,21 @@ def systemd_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def busybox_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """warren's environment for the registry fixture's busybox image (the
+    compose examples' ``busybox``), and an image store of these tests' own."""
+    out = _fixture_script("registry.sh", "busybox")
+    env = dict(
+        line.split("=", 1)
+        for line in out.splitlines()
+        if line.startswith("WARREN_") and "=" in line
+    )
+    assert "WARREN_REGISTRIES" in env, f"the registry fixture names its registries file:\n{out}"
+    env["WARREN_STORE"] = str(tmp_path_factory.mktemp("busybox-store"))
+    return env
+
+
+@pytest.fixture(scope="session")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The results root of every lab these tests bring up."""
     _require_root()

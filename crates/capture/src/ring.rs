@@ -447,6 +447,35 @@ impl Ring {
         }
     }
 
+    /// The index of `ifname` inside `netns`: what a port joining a shared
+    /// ring is told apart by ([`Ring::set_filter`]).
+    pub fn ifindex_in(netns: &Netns, ifname: &str) -> Result<u32, RingError> {
+        let label = netns.label().to_owned();
+        match netns.run(|| ifindex_here(&label, ifname)) {
+            Ok(r) => r,
+            Err(source) => Err(RingError::Netns {
+                netns: label,
+                ifname: ifname.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Replaces the filter of a shared ring ([`Ring::open_shared`]) while
+    /// it runs: from now on it takes frames seen on `ifindexes` only (a
+    /// member joined or left its network). Frames already in the ring stay.
+    pub fn set_filter(&self, ifindexes: &[u32]) -> Result<(), RingError> {
+        attach_ifindex_filter(self.fd.as_fd(), ifindexes).map_err(|source| {
+            let (netns, ifname) = self.label.rsplit_once(':').unwrap_or((&self.label, ""));
+            RingError::Socket {
+                step: "setsockopt SO_ATTACH_FILTER",
+                netns: netns.to_owned(),
+                ifname: ifname.to_owned(),
+                source,
+            }
+        })
+    }
+
     /// Creates the socket, its ring and mapping, and binds it as `bind`
     /// says; `ifname` names it in errors.
     fn open_socket(

@@ -31,6 +31,11 @@
 //! grace period per ring); the shared ring costs one ring. The kernel
 //! counts drops per ring, so a shared ring's drops are reported on its
 //! first point. Other points (a link's one end) get a ring each.
+//!
+//! A running capture gains and loses points as its network is scaled
+//! ([`Capture::add_point`], [`Capture::close_point`]): a joining port goes
+//! into its namespace's shared ring's filter, a leaving one out of it,
+//! and its statistics block is written once its last frames are in.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -122,6 +127,14 @@ pub enum CaptureError {
     NoPoints {
         /// Capture name.
         capture: String,
+    },
+    /// No open point of the capture has that name.
+    #[error("capture {capture} has no open capture point {point}")]
+    NoSuchPoint {
+        /// Capture name.
+        capture: String,
+        /// The IDB name asked for.
+        point: String,
     },
 }
 
@@ -302,6 +315,58 @@ impl Subscription {
 #[error("the capture has stopped")]
 pub struct StreamEnded;
 
+/// A change to a running capture's points, done by its thread.
+enum Change {
+    /// A point more (a member that joined), at IDB index `point`: its
+    /// IDB, counters and where its frames come from. `done` is told
+    /// whether the point was taken on.
+    Add {
+        point: usize,
+        view: View,
+        idb: Vec<u8>,
+        counters: Arc<Counters>,
+        source: Source,
+        done: mpsc::Sender<bool>,
+    },
+    /// Closes the open point at this IDB index once the frames the kernel
+    /// still holds for it are in, writing its ISB; `done` is told then.
+    Close {
+        point: usize,
+        done: mpsc::Sender<()>,
+    },
+}
+
+/// Where the frames of an added point come from.
+enum Source {
+    /// A port joining the shared ring of its namespace, if the capture
+    /// has one: its index goes into the ring's filter. Refused (`false`)
+    /// when there is none or it is full.
+    Join { netns: NetnsId, ifindex: u32 },
+    /// A ring of its own, opened by the caller inside its namespace.
+    Own(Ring, Route),
+}
+
+/// Identifies a network namespace (device and inode of its nsfs file),
+/// so a joining port finds the ring shared by its namespace's ports.
+type NetnsId = (u64, u64);
+
+/// The [`NetnsId`] of `netns`; `None` if it cannot be read, and then the
+/// ring is not joined by later ports (they get one of their own).
+fn netns_id(netns: &Netns) -> Option<NetnsId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(format!("/proc/self/fd/{}", netns.raw_fd())).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
+/// A point as the capture's owner sees it.
+#[derive(Debug)]
+struct PointEntry {
+    name: String,
+    counters: Arc<Counters>,
+    /// False once [`Capture::close_point`] closed it.
+    open: bool,
+}
+
 struct Subscriber {
     tx: SyncSender<Chunk>,
     lost: Arc<AtomicU64>,
@@ -313,12 +378,14 @@ struct Subscriber {
 #[derive(Debug)]
 pub struct Capture {
     name: String,
-    names: Vec<String>,
-    counters: Arc<[Counters]>,
+    /// Every point ever opened, in IDB order. Held while a change is
+    /// sent, so the capture thread sees points added in the same order.
+    points: Mutex<Vec<PointEntry>>,
     write_waits: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     wake: Arc<Wake>,
     subscribe_tx: Mutex<mpsc::Sender<Subscriber>>,
+    change_tx: Mutex<mpsc::Sender<Change>>,
     queue: usize,
     thread: Option<JoinHandle<Result<(), CaptureError>>>,
 }
@@ -408,19 +475,12 @@ impl Capture {
         out: Box<dyn Write + Send>,
         opts: &CaptureOptions,
     ) -> Result<Capture, CaptureError> {
-        let ifaces: Vec<InterfaceDesc> = points
-            .iter()
-            .map(|p| InterfaceDesc {
-                description: Some(format!("{}:{}", p.netns.label(), p.ifname)),
-                ..InterfaceDesc::ethernet(p.name.clone(), opts.snaplen)
-            })
-            .collect();
         let mut header = Vec::new();
         encode_shb(&mut header, APPLICATION);
-        for i in &ifaces {
-            encode_idb(&mut header, i);
+        for p in points {
+            encode_idb(&mut header, &interface_desc(p, opts));
         }
-        let counters: Arc<[Counters]> = points.iter().map(|_| Counters::default()).collect();
+        let counters: Vec<Arc<Counters>> = points.iter().map(|_| Arc::default()).collect();
         let (file_tx, file_rx) = mpsc::sync_channel::<Chunk>(opts.write_queue.max(1));
         let writer = std::thread::Builder::new()
             .name(format!("capture-w-{name}"))
@@ -436,13 +496,16 @@ impl Capture {
         })?);
         let write_waits = Arc::new(AtomicU64::new(0));
         let (subscribe_tx, subscribe_rx) = mpsc::channel();
+        let (change_tx, change_rx) = mpsc::channel();
         let (rings, routes) = rings.into_iter().unzip();
         let worker = Worker {
             name: name.to_owned(),
             rings,
             routes,
             views: points.iter().map(|p| p.view).collect(),
-            counters: Arc::clone(&counters),
+            counters: counters.clone(),
+            change_rx,
+            closing: Vec::new(),
             write_waits: Arc::clone(&write_waits),
             stop: Arc::clone(&stop),
             wake: Arc::clone(&wake),
@@ -467,12 +530,22 @@ impl Capture {
             })?;
         Ok(Capture {
             name: name.to_owned(),
-            names: points.iter().map(|p| p.name.clone()).collect(),
-            counters,
+            points: Mutex::new(
+                points
+                    .iter()
+                    .zip(counters)
+                    .map(|(p, counters)| PointEntry {
+                        name: p.name.clone(),
+                        counters,
+                        open: true,
+                    })
+                    .collect(),
+            ),
             write_waits,
             stop,
             wake,
             subscribe_tx: Mutex::new(subscribe_tx),
+            change_tx: Mutex::new(change_tx),
             queue: opts.subscriber_queue.max(1),
             thread: Some(thread),
         })
@@ -504,23 +577,30 @@ impl Capture {
         CaptureStats {
             name: self.name.clone(),
             points: self
-                .names
+                .points
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .iter()
-                .zip(self.counters.iter())
-                .map(|(n, c)| {
-                    let captured = c.captured.load(Ordering::Relaxed);
-                    let dropped = c.dropped.load(Ordering::Relaxed);
-                    PointStats {
-                        name: n.clone(),
-                        captured,
-                        bytes: c.bytes.load(Ordering::Relaxed),
-                        received: c
-                            .kernel_packets
-                            .load(Ordering::Relaxed)
-                            .max(captured + dropped),
-                        dropped,
-                    }
-                })
+                .map(
+                    |PointEntry {
+                         name: n,
+                         counters: c,
+                         ..
+                     }| {
+                        let captured = c.captured.load(Ordering::Relaxed);
+                        let dropped = c.dropped.load(Ordering::Relaxed);
+                        PointStats {
+                            name: n.clone(),
+                            captured,
+                            bytes: c.bytes.load(Ordering::Relaxed),
+                            received: c
+                                .kernel_packets
+                                .load(Ordering::Relaxed)
+                                .max(captured + dropped),
+                            dropped,
+                        }
+                    },
+                )
                 .collect(),
             write_waits: self.write_waits.load(Ordering::Relaxed),
         }
@@ -553,6 +633,128 @@ impl Capture {
         Ok(Subscription { rx, lost })
     }
 
+    /// Adds a point to the running capture (a member that joined a
+    /// network). A port of a namespace whose ports share a ring joins that
+    /// ring: its interface index goes into the ring's filter. Any other
+    /// point gets a ring of its own, opened here inside its namespace (a
+    /// port's ring is a shared one, so later ports join it). Its IDB
+    /// follows the blocks already written, so its frames are in the same
+    /// section from now on; live subscribers get the IDB too.
+    pub fn add_point(
+        &self,
+        point: &PointSpec<'_>,
+        opts: &CaptureOptions,
+    ) -> Result<(), CaptureError> {
+        let opening = |source| CaptureError::Open {
+            capture: self.name.clone(),
+            point: point.name.clone(),
+            source: Box::new(source),
+        };
+        // Held until the capture thread has the point, so IDB order and
+        // the order of `points` are the same.
+        let mut points = self.points.lock().map_err(|_poisoned| self.stopped())?;
+        let index = points.len();
+        let mut idb = Vec::new();
+        encode_idb(&mut idb, &interface_desc(point, opts));
+        let counters = Arc::<Counters>::default();
+        let add = |source| {
+            let (done, added) = mpsc::channel();
+            let change = Change::Add {
+                point: index,
+                view: point.view,
+                idb: idb.clone(),
+                counters: Arc::clone(&counters),
+                source,
+                done,
+            };
+            self.send(change)?;
+            added.recv().map_err(|_closed| self.stopped())
+        };
+        let netns = netns_id(point.netns).filter(|_| point.ingress_only);
+        let joined = match netns {
+            Some(netns) => {
+                let ifindex = Ring::ifindex_in(point.netns, &point.ifname).map_err(opening)?;
+                add(Source::Join { netns, ifindex })?
+            }
+            None => false,
+        };
+        if !joined {
+            let ring = if point.ingress_only {
+                // The first port of its namespace to join: a shared ring
+                // with room for the ports that follow.
+                let cfg = RingConfig {
+                    ignore_outgoing: true,
+                    block_count: opts.ring.block_count * 4,
+                    ..opts.ring
+                };
+                let (ring, ifindexes) =
+                    Ring::open_shared(point.netns, &[point.ifname.as_str()], &cfg)
+                        .map_err(opening)?;
+                let route = Route::ByIfindex {
+                    points: ifindexes.into_iter().map(|i| (i, index)).collect(),
+                    first: index,
+                    netns,
+                };
+                (ring, route)
+            } else {
+                let cfg = RingConfig {
+                    ignore_outgoing: false,
+                    ..opts.ring
+                };
+                let ring = Ring::open(point.netns, &point.ifname, &cfg).map_err(opening)?;
+                (ring, Route::One(index))
+            };
+            if !add(Source::Own(ring.0, ring.1))? {
+                return Err(self.stopped());
+            }
+        }
+        points.push(PointEntry {
+            name: point.name.clone(),
+            counters,
+            open: true,
+        });
+        Ok(())
+    }
+
+    /// Closes the open point called `name` (a member that left its
+    /// network) while the capture goes on: a port leaves its shared
+    /// ring's filter (a point with its own ring keeps it until then), the
+    /// frames the kernel already holds for it are written, then its ISB,
+    /// and this returns. Call it before the interface goes away.
+    pub fn close_point(&self, name: &str) -> Result<(), CaptureError> {
+        let (done, closed) = mpsc::channel();
+        {
+            let mut points = self.points.lock().map_err(|_poisoned| self.stopped())?;
+            let point = points
+                .iter()
+                .position(|p| p.open && p.name == name)
+                .ok_or_else(|| CaptureError::NoSuchPoint {
+                    capture: self.name.clone(),
+                    point: name.to_owned(),
+                })?;
+            self.send(Change::Close { point, done })?;
+            points[point].open = false;
+        }
+        closed.recv().map_err(|_closed| self.stopped())
+    }
+
+    /// Hands `change` to the capture thread and wakes it.
+    fn send(&self, change: Change) -> Result<(), CaptureError> {
+        self.change_tx
+            .lock()
+            .map_err(|_poisoned| self.stopped())?
+            .send(change)
+            .map_err(|_closed| self.stopped())?;
+        self.wake.wake();
+        Ok(())
+    }
+
+    fn stopped(&self) -> CaptureError {
+        CaptureError::Stopped {
+            capture: self.name.clone(),
+        }
+    }
+
     /// Stops the capture: drains what the kernel already queued, writes one
     /// ISB per point, flushes, and returns the final counters.
     pub fn stop(mut self) -> Result<CaptureStats, CaptureError> {
@@ -581,16 +783,26 @@ impl Drop for Capture {
     }
 }
 
+/// The IDB of point `p`.
+fn interface_desc(p: &PointSpec<'_>, opts: &CaptureOptions) -> InterfaceDesc {
+    InterfaceDesc {
+        description: Some(format!("{}:{}", p.netns.label(), p.ifname)),
+        ..InterfaceDesc::ethernet(p.name.clone(), opts.snaplen)
+    }
+}
+
 /// Which capture point (IDB) a ring's frames belong to.
 #[derive(Debug)]
 enum Route {
     /// All of them to this point.
     One(usize),
     /// By the interface each was seen on; the first point takes the
-    /// ring's drop counts.
+    /// ring's drop counts (the next one once it closes).
     ByIfindex {
         points: std::collections::HashMap<u32, usize>,
         first: usize,
+        /// The ports' namespace, for ports that join ([`Source::Join`]).
+        netns: Option<NetnsId>,
     },
 }
 
@@ -608,6 +820,14 @@ impl Route {
     fn counted_on(&self) -> usize {
         match self {
             Route::One(i) | Route::ByIfindex { first: i, .. } => *i,
+        }
+    }
+
+    /// True when the ring's frames include point `i`'s.
+    fn carries(&self, i: usize) -> bool {
+        match self {
+            Route::One(p) => *p == i,
+            Route::ByIfindex { points, .. } => points.values().any(|p| *p == i),
         }
     }
 }
@@ -652,6 +872,7 @@ fn open_rings(
         let route = Route::ByIfindex {
             points: ifindexes.into_iter().zip(0..).collect(),
             first: 0,
+            netns: netns_id(points[0].netns),
         };
         return Ok(vec![(ring, route)]);
     }
@@ -808,7 +1029,12 @@ struct Worker {
     routes: Vec<Route>,
     /// Per point.
     views: Vec<View>,
-    counters: Arc<[Counters]>,
+    /// Per point.
+    counters: Vec<Arc<Counters>>,
+    change_rx: Receiver<Change>,
+    /// Points being closed: IDB index, when their last frames are in, and
+    /// whom to tell.
+    closing: Vec<(usize, Instant, mpsc::Sender<()>)>,
     write_waits: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     wake: Arc<Wake>,
@@ -857,13 +1083,19 @@ impl Worker {
         let mut stop_at: Option<Instant> = None;
         loop {
             self.accept_subscribers();
+            self.apply_changes().map_err(|()| write(&self.name))?;
             if stop_at.is_none() && self.stop.load(Ordering::Acquire) {
                 // Frames sent before `stop` sit in partly filled blocks
                 // that the kernel retires within `retire`: wait for them.
                 stop_at = Some(Instant::now() + self.retire * 2 + Duration::from_millis(20));
             }
-            // Idle, sleep until data, a wake-up, or the counters are due.
-            let timeout = if stop_at.is_some() { 5 } else { 1000 };
+            // Idle, sleep until data, a wake-up, or the counters or a
+            // closing point are due.
+            let timeout = if stop_at.is_some() || !self.closing.is_empty() {
+                5
+            } else {
+                1000
+            };
             {
                 let refs: Vec<&Ring> = self.rings.iter().collect();
                 poll_rings(&refs, Some(self.wake.as_fd()), timeout).map_err(|source| {
@@ -875,6 +1107,7 @@ impl Worker {
                 self.wake.clear();
             }
             self.drain().map_err(|()| write(&self.name))?;
+            self.finish_closing().map_err(|()| write(&self.name))?;
             if last_stats.elapsed() >= Duration::from_secs(1) {
                 self.refresh_stats();
                 last_stats = Instant::now();
@@ -885,29 +1118,180 @@ impl Worker {
         }
         self.drain().map_err(|()| write(&self.name))?;
         self.refresh_stats();
-        let end = now_ns();
         let mut buf = Vec::new();
-        for (i, c) in self.counters.iter().enumerate() {
-            let captured = c.captured.load(Ordering::Relaxed);
-            let dropped = c.dropped.load(Ordering::Relaxed);
-            encode_isb(
-                &mut buf,
-                &InterfaceStats {
-                    interface: u32::try_from(i).unwrap_or(u32::MAX),
-                    ts_ns: end,
-                    start_ns: self.start_ns,
-                    end_ns: end,
-                    received: c
-                        .kernel_packets
-                        .load(Ordering::Relaxed)
-                        .max(captured + dropped),
-                    dropped,
-                    os_dropped: 0,
-                    delivered: captured,
-                },
-            );
+        // Closed points wrote their ISB when they closed; the rest (those
+        // still closing too) have a ring carrying them.
+        for i in (0..self.counters.len()).filter(|i| self.routes.iter().any(|r| r.carries(*i))) {
+            self.encode_isb(&mut buf, i);
         }
-        self.emit(Arc::new(buf)).map_err(|()| write(&self.name))
+        self.emit(Arc::new(buf)).map_err(|()| write(&self.name))?;
+        for (_, _, done) in std::mem::take(&mut self.closing) {
+            // The caller may have given up waiting.
+            let _ = done.send(());
+        }
+        Ok(())
+    }
+
+    /// The statistics block of point `i`, as of now.
+    fn encode_isb(&self, buf: &mut Vec<u8>, i: usize) {
+        let c = &self.counters[i];
+        let captured = c.captured.load(Ordering::Relaxed);
+        let dropped = c.dropped.load(Ordering::Relaxed);
+        let end = now_ns();
+        encode_isb(
+            buf,
+            &InterfaceStats {
+                interface: u32::try_from(i).unwrap_or(u32::MAX),
+                ts_ns: end,
+                start_ns: self.start_ns,
+                end_ns: end,
+                received: c
+                    .kernel_packets
+                    .load(Ordering::Relaxed)
+                    .max(captured + dropped),
+                dropped,
+                os_dropped: 0,
+                delivered: captured,
+            },
+        );
+    }
+
+    /// The ring carrying point `i`'s frames, if it is still open.
+    fn ring_of(&self, i: usize) -> Option<usize> {
+        self.routes.iter().position(|r| r.carries(i))
+    }
+
+    /// The interfaces shared ring `r` should take: its points' but those
+    /// closing.
+    fn filter_of(&self, r: usize) -> Vec<u32> {
+        let Route::ByIfindex { points, .. } = &self.routes[r] else {
+            return Vec::new();
+        };
+        points
+            .iter()
+            .filter(|(_, p)| !self.closing.iter().any(|(c, _, _)| c == *p))
+            .map(|(ifindex, _)| *ifindex)
+            .collect()
+    }
+
+    /// Takes on points added and closes asked for. An added point's IDB
+    /// goes to the file and the subscribers, and into the header later
+    /// subscribers get. `Err` when the file writer has stopped.
+    fn apply_changes(&mut self) -> Result<(), ()> {
+        while let Ok(change) = self.change_rx.try_recv() {
+            match change {
+                Change::Add {
+                    point,
+                    view,
+                    idb,
+                    counters,
+                    source,
+                    done,
+                } => {
+                    match source {
+                        Source::Join { netns, ifindex } => {
+                            if !self.join(point, netns, ifindex) {
+                                // The caller may have given up waiting.
+                                let _ = done.send(false);
+                                continue;
+                            }
+                        }
+                        Source::Own(ring, route) => {
+                            self.rings.push(ring);
+                            self.routes.push(route);
+                        }
+                    }
+                    self.views.push(view);
+                    self.counters.push(counters);
+                    let mut header = Vec::clone(&self.header);
+                    header.extend_from_slice(&idb);
+                    self.header = Arc::new(header);
+                    self.emit(Arc::new(idb))?;
+                    let _ = done.send(true);
+                }
+                Change::Close { point, done } => {
+                    // Frames sent before the close sit in partly filled
+                    // blocks that the kernel retires within `retire`.
+                    let at = Instant::now() + self.retire * 2 + Duration::from_millis(20);
+                    self.closing.push((point, at, done));
+                    // A port leaves its shared ring's filter now; the
+                    // frames already in the ring are still its own. Should
+                    // that fail, frames after the close are dropped when
+                    // the point closes (they have no point then).
+                    if let Some(r) = self.ring_of(point)
+                        && let Route::ByIfindex { .. } = self.routes[r]
+                    {
+                        let _ = self.rings[r].set_filter(&self.filter_of(r));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the port `ifindex` as point `point` to the shared ring of
+    /// namespace `netns`: into its filter, then its routes. False when
+    /// there is no such ring, it is full, or its filter cannot be set.
+    fn join(&mut self, point: usize, netns: NetnsId, ifindex: u32) -> bool {
+        let Some(r) = self.routes.iter().position(|r| {
+            matches!(r, Route::ByIfindex { points, netns: Some(n), .. }
+                if *n == netns && points.len() < MAX_SHARED)
+        }) else {
+            return false;
+        };
+        let mut filter = self.filter_of(r);
+        filter.push(ifindex);
+        if self.rings[r].set_filter(&filter).is_err() {
+            return false;
+        }
+        if let Route::ByIfindex { points, .. } = &mut self.routes[r] {
+            points.insert(ifindex, point);
+        }
+        true
+    }
+
+    /// Closes the points whose last frames are in: drains the rings once
+    /// more, writes the point's ISB, takes it off its ring (closing a ring
+    /// left without points) and tells the caller.
+    fn finish_closing(&mut self) -> Result<(), ()> {
+        let now = Instant::now();
+        if !self.closing.iter().any(|(_, at, _)| *at <= now) {
+            return Ok(());
+        }
+        self.drain()?;
+        // Drops so far are counted on the points that had them.
+        self.refresh_stats();
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.closing)
+            .into_iter()
+            .partition(|(_, at, _)| *at <= now);
+        self.closing = waiting;
+        for (i, _, done) in due {
+            let mut buf = Vec::new();
+            self.encode_isb(&mut buf, i);
+            self.emit(Arc::new(buf))?;
+            if let Some(r) = self.ring_of(i) {
+                let emptied = match &mut self.routes[r] {
+                    Route::One(_) => true,
+                    Route::ByIfindex { points, first, .. } => {
+                        points.retain(|_, p| *p != i);
+                        // The ring's drops go on to a point still open.
+                        if *first == i
+                            && let Some(next) = points.values().min()
+                        {
+                            *first = *next;
+                        }
+                        points.is_empty()
+                    }
+                };
+                if emptied {
+                    self.routes.remove(r);
+                    drop(self.rings.remove(r));
+                }
+            }
+            // The caller may have given up waiting.
+            let _ = done.send(());
+        }
+        Ok(())
     }
 
     fn accept_subscribers(&mut self) {
@@ -929,7 +1313,6 @@ impl Worker {
     /// Encodes every block the kernel handed over into one chunk each.
     /// `Err` when the file writer has stopped.
     fn drain(&mut self) -> Result<(), ()> {
-        let counters = Arc::clone(&self.counters);
         for r in 0..self.rings.len() {
             loop {
                 // Take new subscribers on before each block, so a frame
@@ -945,8 +1328,10 @@ impl Worker {
                     };
                     let iface = u32::try_from(i).unwrap_or(u32::MAX);
                     let bytes = encode_frame(&mut buf, iface, &frame, self.views[i], self.snaplen);
-                    counters[i].captured.fetch_add(1, Ordering::Relaxed);
-                    counters[i].bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                    self.counters[i].captured.fetch_add(1, Ordering::Relaxed);
+                    self.counters[i]
+                        .bytes
+                        .fetch_add(bytes as u64, Ordering::Relaxed);
                 }
                 self.emit(Arc::new(buf))?;
             }

@@ -343,6 +343,56 @@ fn issue_6_bridge_ping_each_frame_once() {
     drop(nodes);
 }
 
+/// Scaling a running lab: a member added to a running capture is in the
+/// same section from then on (its IDB after earlier blocks), and a member
+/// closed early gets its ISB then, while the others go on.
+#[test]
+fn members_join_and_leave_a_running_capture() {
+    let (hub, nodes) = bridge_lan();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lan.pcapng");
+    let opts = CaptureOptions::default();
+    let point = |k: usize| PointSpec::bridge_port(&hub, format!("n{k}-eth1"), format!("n{k}:eth1"));
+    let cap =
+        Capture::start_file("lan", &[point(1), point(2)], &path, &opts).expect("starting capture");
+    assert!(ping(&nodes[0].0, "198.51.100.2", N), "n1 pings n2");
+    cap.add_point(&point(3), &opts).expect("adding n3");
+    assert!(ping(&nodes[2].0, "198.51.100.1", N), "n3 pings n1");
+    cap.close_point("n2:eth1").expect("closing n2");
+    let e = cap.close_point("n2:eth1").expect_err("n2 is closed");
+    assert!(
+        e.to_string().contains("no open capture point n2:eth1"),
+        "{e}"
+    );
+    // n2's requests are no longer captured; n1's replies are.
+    assert!(ping(&nodes[1].0, "198.51.100.1", N), "n2 pings n1");
+    let stats = cap.stop().expect("stopping capture");
+
+    let bytes = std::fs::read(&path).unwrap();
+    let p = parse(&bytes);
+    let names: Vec<_> = p
+        .interfaces
+        .iter()
+        .map(|i| i.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["n1:eth1", "n2:eth1", "n3:eth1"]);
+    let mut want = expect(&[
+        ("n1:eth1", "out", 8),
+        ("n1:eth1", "out", 0),
+        ("n2:eth1", "out", 0),
+        ("n3:eth1", "out", 8),
+    ]);
+    want.insert(("n1:eth1".into(), "out", 0), 2 * N);
+    assert_eq!(icmp_by_reader(&p), want, "reader");
+    assert_eq!(icmp_by_tshark(&path), want, "tshark");
+    // One ISB each; the closed point's first, written when it closed.
+    let isbs: Vec<u32> = p.stats.iter().map(|s| s.interface).collect();
+    assert_eq!(isbs, [1, 0, 2]);
+    assert_eq!(stats.points.len(), 3);
+    assert_eq!(stats.captured(), p.packets.len() as u64);
+    drop(nodes);
+}
+
 /// Why networks are captured on the ports: the bridge device itself (not
 /// promiscuous) sees only what the bridge delivers to its own stack, so
 /// unicast between members never shows up there.

@@ -2,7 +2,7 @@
 //! with the fixture registry: `warren up --scale node=5 FILE` on the
 //! running lab and `warren scale LAB node=2` add and remove replicas with
 //! their offset addresses, while a ping between two nodes never scaled
-//! keeps going.
+//! keeps going, and the network's capture takes replicas in and out.
 
 mod common;
 
@@ -84,6 +84,70 @@ fn replica_works(cwd: &Path, i: u32) {
     }
 }
 
+/// The capture file of network `lan`, as `inspect` names it.
+fn lan_capture(cwd: &Path) -> std::path::PathBuf {
+    let info = inspect(cwd, "cl-live");
+    let file = info["captures"]
+        .as_array()
+        .expect("captures")
+        .iter()
+        .find(|c| c["name"] == "lan")
+        .and_then(|c| c["file"].as_str())
+        .unwrap_or_else(|| panic!("lan is captured: {info}"))
+        .to_string();
+    // Relative to the folder `up` ran in.
+    cwd.join(file)
+}
+
+/// What a capture file holds, every block read and valid: its interface
+/// names in IDB order, the interface of each ICMP echo request, and the
+/// interfaces that have a statistics block.
+struct Captured {
+    names: Vec<String>,
+    echo_requests_from: Vec<String>,
+    stats_of: Vec<String>,
+}
+
+fn read_capture(path: &Path) -> Captured {
+    use warren_capture::reader::{Block, PcapngReader};
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut c = Captured {
+        names: Vec::new(),
+        echo_requests_from: Vec::new(),
+        stats_of: Vec::new(),
+    };
+    let name = |names: &[String], i: u32| {
+        names
+            .get(i as usize)
+            .cloned()
+            .unwrap_or_else(|| panic!("block for interface {i} before its IDB ({names:?})"))
+    };
+    for block in PcapngReader::new(f) {
+        match block.expect("a valid pcapng block") {
+            Block::Interface(i) => c.names.push(i.name.clone().unwrap_or_default()),
+            Block::Packet(p) => {
+                let d = &p.data;
+                // Ethernet + IPv4 + ICMP echo request.
+                if d.len() > 34 && d[12..14] == [0x08, 0x00] && d[23] == 1 {
+                    let ihl = usize::from(d[14] & 0x0f) * 4;
+                    if d.get(14 + ihl) == Some(&8) {
+                        c.echo_requests_from.push(name(&c.names, p.interface));
+                    }
+                }
+            }
+            Block::Stats(st) => c.stats_of.push(name(&c.names, st.interface)),
+            _ => {}
+        }
+    }
+    c
+}
+
+/// The capture writer flushes what the kernel retired (within 20 ms) as
+/// it goes; a moment's wait lets the last pings reach the file.
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
 #[test]
 fn scaling_2_to_5_to_2_keeps_the_other_nodes_running() {
     require_root();
@@ -138,6 +202,21 @@ fn scaling_2_to_5_to_2_keeps_the_other_nodes_running() {
         for i in 1..=5 {
             replica_works(tmp.path(), i);
         }
+        // The new replicas are captured like the ones `up` started: their
+        // IDBs follow in the same section and their pings are in it.
+        let lan = lan_capture(tmp.path());
+        settle();
+        let grown = read_capture(&lan);
+        for i in 1..=5 {
+            let me = format!("node_{i}:eth0");
+            assert!(grown.names.contains(&me), "{me} in {:?}", grown.names);
+            assert!(
+                grown.echo_requests_from.contains(&me),
+                "{me}'s pings to a_1 are in {}",
+                lan.display()
+            );
+        }
+        assert!(grown.stats_of.is_empty(), "{:?}", grown.stats_of);
         let down = must(
             &with_env(tmp.path(), &env, &["scale", "cl-live", "node=2"]),
             "scale node=2",
@@ -147,6 +226,20 @@ fn scaling_2_to_5_to_2_keeps_the_other_nodes_running() {
         for i in 1..=2 {
             replica_works(tmp.path(), i);
         }
+        // Removed replicas' points were closed with their statistics; the
+        // file stays one valid section that goes on with the others.
+        settle();
+        let shrunk = read_capture(&lan);
+        assert_eq!(shrunk.names, grown.names, "no interface more or less");
+        let mut closed = shrunk.stats_of.clone();
+        closed.sort();
+        assert_eq!(closed, ["node_3:eth0", "node_4:eth0", "node_5:eth0"]);
+        let count =
+            |c: &Captured, who: &str| c.echo_requests_from.iter().filter(|f| *f == who).count();
+        assert!(
+            count(&shrunk, "node_1:eth0") > count(&grown, "node_1:eth0"),
+            "node_1 is still captured after the scale-down"
+        );
         let gone = run(
             tmp.path(),
             &[
@@ -172,11 +265,19 @@ fn scaling_2_to_5_to_2_keeps_the_other_nodes_running() {
         );
         assert_eq!(a_pid(), before, "a_1 kept its process");
     });
+    let lan = std::panic::catch_unwind(|| lan_capture(tmp.path()));
     must(&run(tmp.path(), &["down", "cl-live"]), "down");
     assert_gone("cl-live", &held);
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+    // At the end every interface has exactly one statistics block.
+    let ended = read_capture(&lan.expect("lan's capture"));
+    let mut stats = ended.stats_of;
+    stats.sort();
+    let mut names = ended.names;
+    names.sort();
+    assert_eq!(stats, names);
 }
 
 #[test]

@@ -186,6 +186,47 @@ impl Captures {
         Ok(Some((sub, Some(capture))))
     }
 
+    /// Adds member `member` of network number `ni` of `lab` (a replica
+    /// that scaling added, its hub-side port `hub_port_name(ni, mi)` up)
+    /// to the network's running capture, if the network is captured.
+    pub fn add_member(
+        &self,
+        lab: &Lab,
+        (ni, mi): (usize, usize),
+        member: &str,
+        hub: &Netns,
+    ) -> Result<(), CaptureError> {
+        let Some(net) = lab.networks.get(ni) else {
+            return Ok(());
+        };
+        // A capture that ended early (its file failed) has no points to add;
+        // `inspect` and teardown report it.
+        let Some(r) = self
+            .running
+            .iter()
+            .find(|r| r.name == net.name.value && !r.capture.is_finished())
+        else {
+            return Ok(());
+        };
+        let point = PointSpec::bridge_port(hub, hub_port_name(ni, mi), member);
+        r.capture.add_point(&point, &lab_options(lab))
+    }
+
+    /// Closes the capture point of `member` in `network`'s capture (a
+    /// replica that scaling removes, stopped but still plugged in): its
+    /// last frames and statistics are written, and the capture goes on
+    /// with the other members.
+    pub fn remove_member(&self, network: &str, member: &str) -> Result<(), CaptureError> {
+        match self
+            .running
+            .iter()
+            .find(|r| r.name == network && !r.capture.is_finished())
+        {
+            Some(r) => r.capture.close_point(member),
+            None => Ok(()),
+        }
+    }
+
     /// Counters of every capture.
     pub fn info(&self) -> Vec<CaptureInfo> {
         self.running

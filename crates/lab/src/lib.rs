@@ -38,5 +38,5 @@ pub mod wires;
 
 pub use handle::{
     Capture, Console, ConsoleMatch, Event, Events, ExecOptions, Lab, LabError, Node, Options,
-    Output, Qmp, Uploaded,
+    Output, Qmp, Scaled, Uploaded,
 };

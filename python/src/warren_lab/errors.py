@@ -37,6 +37,18 @@ class DownError(WarrenError):
         self.stderr = stderr
 
 
+class ScaleError(WarrenError):
+    """``warren scale`` failed: the lab was not brought up from a compose
+    file, a service is unknown, or the supervisor refused or failed the
+    ``scale`` operation. ``stderr`` is what warren printed."""
+
+    def __init__(self, lab: str, returncode: int, stderr: str) -> None:
+        super().__init__(f"warren scale {lab} failed (exit {returncode}):\n{stderr.rstrip()}")
+        self.lab = lab
+        self.returncode = returncode
+        self.stderr = stderr
+
+
 class LabNotRunning(WarrenError):
     """No lab of that name is running: never started, or gone (its control
     socket is missing or refuses connections)."""

@@ -16,7 +16,7 @@ from typing import Any
 from ._conn import Connection
 from ._paths import lab_dir, warren_binary
 from .console import Console, _Transcript
-from .errors import DownError, LabNotRunning, ProtocolViolation, UpError, WarrenError
+from .errors import DownError, LabNotRunning, ProtocolViolation, ScaleError, UpError, WarrenError
 from .info import LabInfo
 from .node import Node
 from .qmp import Qmp
@@ -135,6 +135,35 @@ class Lab:
         )
         if done.returncode != 0:
             raise DownError(self.name, done.returncode, done.stderr)
+
+    def scale(
+        self, counts: Mapping[str, int], env: Mapping[str, str] | None = None
+    ) -> dict[str, list[str]]:
+        """Sets the replica count of each compose service in ``counts``
+        (``{"node": 4}``) on the running lab, as ``warren scale`` does: the
+        compose files the lab was brought up from are converted again with
+        the new counts and the supervisor's ``scale`` operation adds and
+        removes replicas while every other node keeps running. Returns the
+        nodes ``{"removed": [...], "added": [...]}``. ``env`` adds to
+        warren's environment (a registry for new replicas' images). Raises
+        :class:`~warren_lab.errors.ScaleError`."""
+        if not counts:
+            raise ValueError("scale needs at least one SERVICE: N")
+        argv = [str(warren_binary()), "scale", "--json", self.name]
+        argv += [f"{service}={n}" for service, n in counts.items()]
+        run_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=run_env, check=False
+        )
+        if done.returncode != 0:
+            raise ScaleError(self.name, done.returncode, done.stderr)
+        try:
+            result = json.loads(done.stdout)
+            return {key: [str(n) for n in result[key]] for key in ("removed", "added")}
+        except (ValueError, KeyError, TypeError) as e:
+            raise ProtocolViolation(
+                f"warren scale --json printed no result: {done.stdout!r}"
+            ) from e
 
     def __enter__(self) -> Lab:
         return self

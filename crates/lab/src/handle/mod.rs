@@ -12,8 +12,10 @@
 //! # Ok::<(), warren_lab::LabError>(())
 //! ```
 
+mod scale;
 mod streams;
 
+pub use scale::Scaled;
 pub use streams::{Capture, Console, ConsoleMatch, Event, Events, Qmp, Uploaded};
 
 use crate::client::{self, ClientError};
@@ -72,6 +74,15 @@ pub enum LabError {
         /// The cause.
         #[source]
         source: serde_json::Error,
+    },
+    /// `warren scale` failed: the lab was not brought up from a compose
+    /// file, a service is unknown, or the supervisor refused the scaling.
+    #[error("scaling lab {lab} failed: {message}")]
+    Scale {
+        /// Lab name.
+        lab: String,
+        /// What warren said.
+        message: String,
     },
     /// Reading a stream (capture, events) failed.
     #[error("reading the {stream} stream of lab {lab}")]

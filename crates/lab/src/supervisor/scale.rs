@@ -7,6 +7,9 @@
 //! commands, readiness). Every other node keeps running untouched; the
 //! hub-side ports of network members whose place in a network's member
 //! list moves are renamed live, so the plan's port names stay true.
+//! Captures go on: a removed node's capture points close (with their
+//! statistics) before its ports go, and a new member of a captured
+//! network joins the network's running capture.
 
 use super::live::Live;
 use crate::apply::{self, Built};
@@ -202,10 +205,21 @@ impl Live {
         if !self.nodes.is_stopped(node) {
             self.node(node, NodeAction::Stop, "warren scale")?;
         }
-        let ports: Vec<String> = member_places(&self.lab)
+        let members: Vec<((usize, usize), String)> = member_places(&self.lab)
             .into_iter()
             .filter(|(_, m)| m.split_once(':').is_some_and(|(n, _)| n == node))
-            .map(|((ni, mi), _)| hub_port_name(ni, mi))
+            .collect();
+        // Its capture points close while its ports still exist, so the
+        // files keep its last frames and get its statistics.
+        for ((ni, _), member) in &members {
+            let network = &self.lab.networks[*ni].name.value;
+            self.captures
+                .remove_member(network, member)
+                .map_err(kernel(format!("closing the capture of {member}")))?;
+        }
+        let ports: Vec<String> = members
+            .iter()
+            .map(|((ni, mi), _)| hub_port_name(*ni, *mi))
             .collect();
         let h = hub(&self.built)?;
         let hub_ns = &self.built.namespaces[h].1;
@@ -319,12 +333,12 @@ impl Live {
                 batch
                     .create_veth(a, b)
                     .describe(format!("creating veth {me} <-> network {network}"));
-                ports.push((port, network.clone()));
+                ports.push((port, network.clone(), (*ni, *mi), me));
             }
             ops.execute(hub_ns, batch)
                 .map_err(kernel(format!("creating the links of {name}")))?;
             let mut batch = hub_ns.batch();
-            for (port, network) in &ports {
+            for (port, network, _, _) in &ports {
                 let bridge = ops
                     .link_index(hub_ns, network)
                     .map_err(kernel(format!("finding bridge {network}")))?;
@@ -334,6 +348,12 @@ impl Live {
             }
             ops.execute(hub_ns, batch)
                 .map_err(kernel(format!("attaching {name} to its bridges")))?;
+            // Captured as the members `up` plugged in are.
+            for (_, _, place, member) in &ports {
+                self.captures
+                    .add_member(new, *place, member, hub_ns)
+                    .map_err(kernel(format!("capturing {member}")))?;
+            }
         }
         // A new replica's images are looked up in the store, where `up`
         // put them.
