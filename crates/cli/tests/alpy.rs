@@ -150,8 +150,16 @@ fn warren_console_uploads_a_file_with_its_mode() {
     // check.sh wants traffic seen on the NIC it checks. node0's fetch
     // container asked for the DUT's address before the DUT had booted, so
     // the first request may meet a failed neighbour entry: ping until one
-    // answer, for up to 10 s.
-    lab.ping("node0", "192.168.10.1", &["-w", "10"]);
+    // answer, for up to 10 s (ping stops at its first error, so retry it).
+    let (code, out, err) = lab.exec(
+        "node0",
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do ping -c 1 -W 1 192.168.10.1 && exit 0; sleep 1; done; exit 1",
+        ],
+    );
+    assert_eq!(code, 0, "node0 never reached the DUT:\n{out}{err}");
     let script = file.with_file_name("check.sh");
     let out = ok(
         tmp.path(),
