@@ -33,7 +33,9 @@ warren=${WARREN:-$here/target/release/warren}
 [ -x "$warren" ] || { echo "build first: cargo build --release (or set WARREN)" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 1; }
 work=$(mktemp -d)
-trap 'touch "$work/mem.stop"; rm -rf "$work"' EXIT
+# Stop the memory watcher and wait for it before removing $work: removing
+# mem.stop under it left it polling forever when `up` failed.
+trap 'touch "$work/mem.stop"; wait; rm -rf "$work"' EXIT
 prefix=wsb$$-
 modes=${MODES:-capture none}
 

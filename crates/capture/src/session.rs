@@ -896,9 +896,11 @@ fn open_rings(
 
 /// Threads that open rings at once. Setting a ring up waits for an RCU
 /// grace period (`synchronize_net` in the kernel's `packet_set_ring`), about
-/// 13 ms each on the 2-core development machine; waits from many threads
-/// share grace periods, so a lab's hundreds of rings open in a few of them.
-const OPENERS: usize = 32;
+/// 10 ms each on the 2-core development machine whatever the ring's size
+/// (128 KiB to 1 MiB alike); waits from many threads share grace periods.
+/// Measured opening 1000 rings: 32 threads 0.44-0.54 s, 64 0.23-0.34 s,
+/// 128 0.23 s, 256 0.22 s; so 128, past which more threads gain nothing.
+const OPENERS: usize = 128;
 
 /// Closes `rings` from up to [`OPENERS`] threads: closing a ring waits for
 /// RCU grace periods too, which made a 200-member network's capture take
@@ -1392,6 +1394,26 @@ mod tests {
 
     fn dir(f: EpbFlags) -> Option<Direction> {
         f.direction
+    }
+
+    /// Issue 19: a 1000-link lab's rings open on many threads at once (each
+    /// open waits for an RCU grace period, shared by concurrent waiters),
+    /// never more than `OPENERS`, with results in job order.
+    #[test]
+    fn in_parallel_spreads_1000_opens_over_many_threads_in_order() {
+        let items: Vec<usize> = (0..1000).collect();
+        let out = in_parallel(&items, |i| (*i, std::thread::current().id()));
+        assert_eq!(
+            out.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            items,
+            "results in job order"
+        );
+        let threads: std::collections::HashSet<_> = out.iter().map(|(_, t)| *t).collect();
+        assert!(
+            (100..=OPENERS).contains(&threads.len()),
+            "{} threads",
+            threads.len()
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod diag;
 pub mod graph;
 pub mod ifname;
 pub mod model;
+mod node_index;
 pub mod order;
 pub mod plan;
 pub mod raw;

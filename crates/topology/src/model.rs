@@ -45,12 +45,16 @@ pub struct Lab {
     /// The `faults:` section.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
+    /// `nodes` by name, for [`Lab::node`]; a cache, never serialized.
+    #[serde(skip)]
+    pub(crate) node_index: crate::node_index::NodeIndex,
 }
 
 impl Lab {
-    /// The node called `name`.
+    /// The node called `name`, found through an index (O(1); a node
+    /// added or renamed since the last lookup is still found).
     pub fn node(&self, name: &str) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.name.value == name)
+        self.node_index.find(&self.nodes, name)
     }
 
     /// Reads back a lab `up` saved (its serialized form, `lab.json`), for

@@ -151,6 +151,7 @@ pub(crate) fn resolve(cx: &mut Cx<'_>, raw: RawLab, stem: &str) -> Lab {
         seed: raw.seed,
         tests: Vec::new(),
         faults: Vec::new(),
+        node_index: Default::default(),
     };
     apply_capture_mode(&mut lab, &raw);
     lab.forwards = raw
