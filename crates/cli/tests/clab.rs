@@ -8,14 +8,6 @@ use common::*;
 use std::path::Path;
 use std::process::Output;
 
-fn with_env(cwd: &Path, env: &[(String, String)], args: &[&str]) -> Output {
-    warren(cwd)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("warren runs")
-}
-
 fn text(out: &Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",

@@ -5,31 +5,6 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::Output;
-
-fn with_env(cwd: &Path, env: &[(String, String)], args: &[&str]) -> Output {
-    let mut c = warren(cwd);
-    c.args(args).envs(env.iter().map(|(k, v)| (k, v)));
-    c.output().expect("warren runs")
-}
-
-fn must(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ping(cwd: &Path, lab: &str, from: &str, to: &str) {
-    let out = run(
-        cwd,
-        &["exec", lab, from, "--", "ping", "-c", "1", "-W", "3", to],
-    );
-    must(&out, &format!("ping {from} -> {to}"));
-}
 
 #[test]
 fn router_with_three_switched_spokes_pings_across_every_pair() {

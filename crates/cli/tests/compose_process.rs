@@ -6,17 +6,6 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::Output;
-
-fn must(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn sh(cwd: &Path, node: &str, script: &str) -> String {
     must(

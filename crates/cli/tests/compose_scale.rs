@@ -10,22 +10,6 @@ use common::*;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-fn with_env(cwd: &Path, env: &[(String, String)], args: &[&str]) -> Output {
-    let mut c = warren(cwd);
-    c.args(args).envs(env.iter().map(|(k, v)| (k, v)));
-    c.output().expect("warren runs")
-}
-
-fn must(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The lab's node names, as `warren inspect --json` lists them.
 fn nodes(cwd: &Path) -> Vec<String> {
     let info = inspect(cwd, "cl-live");

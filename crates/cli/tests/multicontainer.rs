@@ -12,15 +12,6 @@ use common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// `warren ARGS` with the registry fixture's environment.
-fn with_env(cwd: &Path, env: &[(String, String)], args: &[&str]) -> std::process::Output {
-    warren(cwd)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("warren runs")
-}
-
 /// Brings `file` up as lab `name` with the registry fixture.
 fn up(dir: &Path, file: &Path, name: &str) -> LabGuard {
     let env = registry_env(&dir.join("store"));

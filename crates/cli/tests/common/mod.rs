@@ -44,6 +44,37 @@ pub fn ok(cwd: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs the binary in `cwd` with `args` and the extra environment `env`.
+pub fn with_env(cwd: &Path, env: &[(String, String)], args: &[&str]) -> Output {
+    warren(cwd)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("warren runs")
+}
+
+/// The stdout of `out`, failing the test with both streams unless it
+/// succeeded; `what` names the command in the failure.
+pub fn must(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Pings `to` once from node `from` of lab `lab` through `warren exec`,
+/// failing the test unless it answers.
+pub fn ping(cwd: &Path, lab: &str, from: &str, to: &str) {
+    let out = run(
+        cwd,
+        &["exec", lab, from, "--", "ping", "-c", "1", "-W", "3", to],
+    );
+    must(&out, &format!("ping {from} -> {to}"));
+}
+
 /// Writes a lab file into `dir` and returns its path.
 pub fn write_lab(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(format!("{name}.yaml"));
