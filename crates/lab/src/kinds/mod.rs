@@ -140,13 +140,16 @@ pub trait Kind: Sync {
 
     /// Resolves what `node` needs before anything is built (its image,
     /// unless `up` resolved it already and passes it as `image`), so that
-    /// a missing one fails `up` before the network exists.
+    /// a missing one fails `up` before the network exists. Kinds that
+    /// take no image (netns, vm) have nothing to prepare.
     fn prepare(
         &self,
-        node: &Node,
-        program: &Path,
-        image: Option<images::Resolved>,
-    ) -> Result<Prepared, NodeError>;
+        _node: &Node,
+        _program: &Path,
+        _image: Option<images::Resolved>,
+    ) -> Result<Prepared, NodeError> {
+        Ok(Prepared::default())
+    }
 
     /// Starts the node's own process once its interfaces exist.
     fn start(

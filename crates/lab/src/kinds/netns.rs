@@ -7,7 +7,6 @@ use super::{
     ExecCommand, ExecError, ExecSpec, HandleInfo, Kind, KindInfo, NodeError, NodeHandle, Prepared,
     ReadyCx, StartCx, Stop,
 };
-use std::path::Path;
 use warren_runtime::vm::Console;
 use warren_topology::model::{Node, NodeKind};
 
@@ -29,15 +28,6 @@ static INFO: KindInfo = KindInfo {
 impl Kind for Netns {
     fn info(&self) -> &'static KindInfo {
         &INFO
-    }
-
-    fn prepare(
-        &self,
-        _: &Node,
-        _: &Path,
-        _: Option<crate::images::Resolved>,
-    ) -> Result<Prepared, NodeError> {
-        Ok(Prepared::default())
     }
 
     fn start(

@@ -101,15 +101,6 @@ impl Kind for Vm {
         &INFO
     }
 
-    fn prepare(
-        &self,
-        _: &Node,
-        _: &Path,
-        _: Option<crate::images::Resolved>,
-    ) -> Result<Prepared, NodeError> {
-        Ok(Prepared::default())
-    }
-
     /// Starts QEMU with the NICs `apply` opened for this vm. Call it from
     /// the supervisor's main thread: QEMU dies with the thread that
     /// started it.
