@@ -18,6 +18,8 @@
 set -euo pipefail
 rounds=${1:-5}
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=benches/nspawn.sh
+. "$here/benches/nspawn.sh"
 warren=${WARREN:-$here/target/release/warren}
 [ -x "$warren" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 command -v systemd-nspawn >/dev/null || { echo "needs systemd-nspawn (apt-get install systemd-container)" >&2; exit 1; }
@@ -38,33 +40,11 @@ done
 t1=$(now)
 for ((i = 0; i < rounds; i++)); do
   cg=wbench-$$-$i
-  (
-    for h in systemd unified; do mkdir -p "/sys/fs/cgroup/$h/$cg"; echo $BASHPID > "/sys/fs/cgroup/$h/$cg/cgroup.procs"; done
-    exec systemd-nspawn --quiet --boot --register=no --keep-unit --volatile=overlay -D "$rootfs" </dev/null >"$work/nspawn-$i.log" 2>&1
-  ) &
-  nspawn=$!
-  init=
-  until [ -n "$init" ]; do
-    kill -0 "$nspawn" 2>/dev/null || { echo "systemd-nspawn exited:" >&2; cat "$work/nspawn-$i.log" >&2; exit 1; }
-    # nspawn's short-lived setup child comes first; the init is the child named systemd.
-    for c in $(cat "/proc/$nspawn/task/$nspawn/children" 2>/dev/null); do
-      [ "$(cat "/proc/$c/comm" 2>/dev/null)" = systemd ] && init=$c
-    done
-    sleep 0.005
-  done
-  until nsenter -t "$init" --all env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin systemctl is-active -q systemd-journald 2>/dev/null; do
+  nspawn_start "$rootfs" "$work/nspawn-$i.log" "$cg"
+  until inside "$init" systemctl is-active -q systemd-journald 2>/dev/null; do
     sleep 0.01
   done
-  kill -TERM "$nspawn"
-  wait "$nspawn" || true
-  # The container's last processes may still be exiting: retry until its cgroups go.
-  for h in systemd unified; do
-    for _ in $(seq 100); do
-      find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
-      [ -d "/sys/fs/cgroup/$h/$cg" ] || break
-      sleep 0.01
-    done
-  done
+  nspawn_stop "$cg"
 done
 t2=$(now)
 w=$(echo "($t1 - $t0) / $rounds / 1000000000" | bc -l)

@@ -16,6 +16,8 @@
 set -euo pipefail
 rounds=${1:-5}
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=benches/nspawn.sh
+. "$here/benches/nspawn.sh"
 warren=${WARREN:-$here/target/release/warren}
 [ -x "$warren" ] || { echo "build first: cargo build --release (or set WARREN)" >&2; exit 1; }
 command -v systemd-nspawn >/dev/null || { echo "needs systemd-nspawn (apt-get install systemd-container)" >&2; exit 1; }
@@ -35,36 +37,15 @@ for ((i = 0; i < rounds; i++)); do
   "$warren" run --boot --rm debian:systemd true
 done
 t1=$(now)
-inside() { nsenter -t "$1" --all env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${@:2}"; }
 for ((i = 0; i < rounds; i++)); do
   cg=wrunboot-$$-$i
-  (
-    for h in systemd unified; do mkdir -p "/sys/fs/cgroup/$h/$cg"; echo $BASHPID > "/sys/fs/cgroup/$h/$cg/cgroup.procs"; done
-    exec systemd-nspawn --quiet --boot --register=no --keep-unit --volatile=overlay -D "$rootfs" </dev/null >"$work/nspawn-$i.log" 2>&1
-  ) &
-  nspawn=$!
-  init=
-  until [ -n "$init" ]; do
-    kill -0 "$nspawn" 2>/dev/null || { echo "systemd-nspawn exited:" >&2; cat "$work/nspawn-$i.log" >&2; exit 1; }
-    for c in $(cat "/proc/$nspawn/task/$nspawn/children" 2>/dev/null); do
-      [ "$(cat "/proc/$c/comm" 2>/dev/null)" = systemd ] && init=$c
-    done
-    sleep 0.005
-  done
+  nspawn_start "$rootfs" "$work/nspawn-$i.log" "$cg"
   # Booted, as warren run --boot waits for: running or degraded.
   until state=$(inside "$init" systemctl is-system-running 2>/dev/null; true) && [[ $state == running || $state == degraded ]]; do
     sleep 0.01
   done
   inside "$init" systemd-run --quiet --pipe --wait true
-  kill -TERM "$nspawn"
-  wait "$nspawn" || true
-  for h in systemd unified; do
-    for _ in $(seq 100); do
-      find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
-      [ -d "/sys/fs/cgroup/$h/$cg" ] || break
-      sleep 0.01
-    done
-  done
+  nspawn_stop "$cg"
 done
 t2=$(now)
 w=$(echo "($t1 - $t0) / $rounds / 1000000000" | bc -l)
