@@ -56,7 +56,9 @@ fn check_run(out: &Output, results: &Path, name: &str) {
         .find(|s| s["name"] == "after a typed line the prompt comes back")
         .expect("send step");
     let seen = typed["output"].as_str().unwrap_or_default();
-    let answer = seen.find("\nagain-42").expect("the answer");
+    let answer = seen
+        .find("\nagain-42")
+        .unwrap_or_else(|| panic!("the answer after the echo: {typed:#}"));
     assert!(seen[answer..].contains("alpy@dut $ "), "{typed:#}");
     // The upload step reports what went over the console.
     let upload = steps

@@ -96,6 +96,11 @@ pub enum Request {
         node: String,
         /// The text.
         text: String,
+        /// Wait (up to 5 s) until the console's output ends in the vm's
+        /// `console.prompt` before typing, so the line is not typed ahead
+        /// of the prompt.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        at_prompt: bool,
     },
     /// Write a file on a vm's or system node's console, through its shell:
     /// base64 (or printf escapes) in chunks, each checked with a checksum

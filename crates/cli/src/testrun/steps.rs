@@ -275,16 +275,6 @@ fn console(cx: &Context, c: &ConsoleStep, deadline: Instant) -> Outcome {
     if let Some(up) = &c.upload {
         seen.push_str(&upload(cx, node, up, deadline)?);
     }
-    if let Some(text) = &c.send {
-        cx.call(
-            Request::ConsoleSend {
-                node: node.clone(),
-                text: text.clone(),
-            },
-            left(deadline),
-        )
-        .map_err(Failed::new)?;
-    }
     // After a send, a vm with `console.prompt` waits for its prompt
     // unless the step names what to expect.
     let prompt = c.send.as_deref().and_then(|sent| {
@@ -299,6 +289,20 @@ fn console(cx: &Context, c: &ConsoleStep, deadline: Instant) -> Outcome {
             .as_deref()?;
         Some(prompt_after(sent, prompt))
     });
+    if let Some(text) = &c.send {
+        cx.call(
+            Request::ConsoleSend {
+                node: node.clone(),
+                text: text.clone(),
+                // Typed ahead of the last command's prompt, the line's echo
+                // would come before that prompt, and the wait below would
+                // end there, before the answer.
+                at_prompt: prompt.is_some() && c.expect.is_none(),
+            },
+            left(deadline),
+        )
+        .map_err(Failed::new)?;
+    }
     if let Some(pattern) = c.expect.as_ref().or(prompt.as_ref()) {
         regex(pattern, "expect")?;
         let result = cx

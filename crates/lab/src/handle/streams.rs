@@ -83,6 +83,7 @@ impl Console<'_> {
         let request = Request::ConsoleSend {
             node: self.node.clone(),
             text: text.to_string(),
+            at_prompt: false,
         };
         client::call(&self.lab.dir, request, CALL_TIMEOUT)?;
         Ok(())

@@ -16,6 +16,9 @@ use std::sync::Arc;
 use warren_runtime::vm::{Console, ConsoleError, Qmp};
 use warren_topology::plan::Ns;
 
+/// How long a `console_send` with `at_prompt` waits for the prompt.
+const AT_PROMPT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves every connection to `listener`, each on a thread of its own.
 pub(super) fn accept_loop(listener: &UnixListener, shared: &Shared) {
     for stream in listener.incoming().flatten() {
@@ -335,11 +338,20 @@ fn answer(action: Action, shared: &Shared) -> Reply {
                 Err(e) => Reply::err("console", &e),
             }
         }
-        Action::ConsoleSend { node, text } => {
+        Action::ConsoleSend {
+            node,
+            text,
+            at_prompt,
+        } => {
             let console = match cursor_of(shared, &node) {
                 Ok(c) => c,
                 Err(reply) => return reply,
             };
+            if at_prompt {
+                // Not there in time (a message after the prompt, a program
+                // that is not the shell): typed anyway, as a user would.
+                console.wait_at_prompt(AT_PROMPT_GRACE);
+            }
             console.skip_to_end();
             match console.send(text.as_bytes()) {
                 Ok(()) => Reply::ok(serde_json::json!({ "sent": text.len() })),

@@ -120,6 +120,8 @@ pub enum Action {
         node: String,
         /// The text.
         text: String,
+        /// Wait for the prompt first.
+        at_prompt: bool,
     },
     /// Write a file through a console's shell.
     ConsoleUpload {
@@ -251,7 +253,15 @@ pub fn action(request: Request) -> Result<Action, Refused> {
             pattern,
             timeout: Duration::from_secs(timeout_secs),
         },
-        Request::ConsoleSend { node, text } => Action::ConsoleSend { node, text },
+        Request::ConsoleSend {
+            node,
+            text,
+            at_prompt,
+        } => Action::ConsoleSend {
+            node,
+            text,
+            at_prompt,
+        },
         Request::ConsoleUpload {
             node,
             path,

@@ -193,6 +193,22 @@ impl Console {
         Ok(())
     }
 
+    /// Waits, up to `grace`, until the console's output ends in the prompt
+    /// [`Console::set_prompt`] set: the shell is reading a line. A line
+    /// typed before that is echoed by the terminal ahead of the prompt, so
+    /// a wait for "the echo, then the prompt" would end at that prompt,
+    /// before the answer. Returns whether the prompt was there (at once
+    /// when no prompt is set: there is nothing to wait for).
+    pub fn wait_at_prompt(&self, grace: Duration) -> bool {
+        let Some(prompt) = self.prompt() else {
+            return true;
+        };
+        let Ok(at_end) = Regex::new(&format!(r"(?:{})\z", prompt.as_str())) else {
+            return false;
+        };
+        self.hub.wait_tail(&at_end, Instant::now() + grace)
+    }
+
     /// The prompt [`Console::set_prompt`] set, if any.
     pub fn prompt(&self) -> Option<Regex> {
         lock(&self.hub.prompt).clone()

@@ -282,6 +282,28 @@ impl Hub {
         }
     }
 
+    /// Waits until the output, seen from its end, matches `re` (anchored
+    /// there by the caller), or `deadline` passes; returns whether it did.
+    /// Only the last [`TAIL`] bytes are searched.
+    pub(crate) fn wait_tail(&self, re: &Regex, deadline: Instant) -> bool {
+        let mut buf = lock(&self.buf);
+        loop {
+            let start = buf.data.len().saturating_sub(TAIL);
+            if re.is_match(&buf.data[start..]) {
+                return true;
+            }
+            let now = Instant::now();
+            if buf.closed || now >= deadline {
+                return false;
+            }
+            buf = self
+                .cond
+                .wait_timeout(buf, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// The last [`TAIL`] bytes, escaped.
     pub(crate) fn tail(&self) -> String {
         let buf = lock(&self.buf);

@@ -208,4 +208,38 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn a_send_at_the_prompt_waits_until_the_output_ends_in_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (log, txt) = (dir.path().join("c.log"), dir.path().join("c.txt"));
+        let share = dir.path().join("c.sock");
+        let pty = PtyConsole::start(&log, &txt, &share, None).expect("pty");
+        let mut slave = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(pty.slave_path())
+            .expect("slave");
+        let c = pty.console_from_start();
+        // No prompt set: nothing to wait for.
+        assert!(c.wait_at_prompt(Duration::ZERO));
+        c.set_prompt(r"me@dut \$ ").expect("prompt");
+        slave.write_all(b"me@dut $ ").expect("write");
+        assert!(c.wait_at_prompt(Duration::from_secs(5)), "at the prompt");
+        // A command's answer came, its prompt not yet: a line typed now
+        // would be typed ahead.
+        slave.write_all(b"echo typed\ntyped\n").expect("write");
+        let started = std::time::Instant::now();
+        assert!(!c.wait_at_prompt(Duration::from_millis(300)), "busy");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        // The prompt arriving while it waits ends the wait.
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            slave.write_all(b"me@dut $ ").expect("write");
+            slave
+        });
+        assert!(c.wait_at_prompt(Duration::from_secs(5)), "the prompt came");
+        drop(writer.join().expect("writer"));
+    }
 }
