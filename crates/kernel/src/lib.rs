@@ -8,12 +8,16 @@
 //!
 //! # Model
 //!
-//! - A [`Netns`] is an open fd on a network namespace, a label, and the
-//!   namespace's own route-netlink socket ([`Rtnl`], opened on first use).
-//!   Nothing is mounted in `/run/netns`; the namespace dies with its last
-//!   holder. [`Netns::create_many`] creates many at once on one helper
-//!   thread, opening each socket while inside; [`create_netns_many`] does
-//!   the same but hands each socket out beside its `Netns`.
+//! - A [`Netns`] is an open fd on a network namespace and a label, and
+//!   while one is held, the namespace's route-netlink socket ([`Rtnl`];
+//!   without one, each request opens and closes its own). Nothing is
+//!   mounted in `/run/netns`; the namespace dies with its last holder.
+//!   [`Netns::create_many`] creates many at once on one helper thread,
+//!   opening each socket while inside and holding it;
+//!   [`create_netns_many`] hands each socket out beside its `Netns`;
+//!   [`Netns::create_many_with_sysctls`] opens none (one fd per namespace)
+//!   and sets sysctls while inside. [`Netns::hold_rtnl_many`] opens the
+//!   sockets of a bounded run of namespaces from one thread.
 //! - Requests are queued in a [`Batch`], each with a description
 //!   ("creating veth r1:eth1 <-> r2:eth1"), and sent together by
 //!   [`Netns::execute`] (several messages per `send`, then all ACKs read);

@@ -69,30 +69,42 @@ pub fn sysctl_path(key: &str) -> Option<PathBuf> {
 /// Only namespaced keys (`net.*`, mostly) take effect per namespace; others
 /// would change the host, so keys outside `net.` are refused as `BadKey`.
 pub fn set_sysctls(netns: &Netns, settings: &[(&str, &str)]) -> Result<(), SysctlError> {
-    let mut paths = Vec::with_capacity(settings.len());
-    for (key, _) in settings {
-        match sysctl_path(key) {
-            Some(p) if key.starts_with("net.") || key.starts_with("net/") => paths.push(p),
-            _ => {
-                return Err(SysctlError::BadKey {
-                    key: (*key).to_owned(),
-                });
-            }
-        }
-    }
+    let paths = net_paths(settings)?;
     let label = netns.label();
-    let r = netns.run(|| -> Result<(), SysctlError> {
-        for ((key, value), path) in settings.iter().zip(&paths) {
-            std::fs::write(path, value.as_bytes()).map_err(|source| SysctlError::Write {
-                key: (*key).to_owned(),
-                value: (*value).to_owned(),
-                netns: label.to_owned(),
-                source,
-            })?;
-        }
-        Ok(())
-    });
+    let r = netns.run(|| write_here(label, settings, &paths));
     r.map_err(SysctlError::Netns)?
+}
+
+/// The `/proc/sys` paths of `settings`' keys, all of which must be `net.`
+/// keys (else `BadKey`).
+pub(crate) fn net_paths(settings: &[(&str, &str)]) -> Result<Vec<PathBuf>, SysctlError> {
+    settings
+        .iter()
+        .map(|(key, _)| match sysctl_path(key) {
+            Some(p) if key.starts_with("net.") || key.starts_with("net/") => Ok(p),
+            _ => Err(SysctlError::BadKey {
+                key: (*key).to_owned(),
+            }),
+        })
+        .collect()
+}
+
+/// Writes `settings` to their `paths` (from [`net_paths`]) in the calling
+/// thread's network namespace, which `label` names in errors.
+pub(crate) fn write_here(
+    label: &str,
+    settings: &[(&str, &str)],
+    paths: &[PathBuf],
+) -> Result<(), SysctlError> {
+    for ((key, value), path) in settings.iter().zip(paths) {
+        std::fs::write(path, value.as_bytes()).map_err(|source| SysctlError::Write {
+            key: (*key).to_owned(),
+            value: (*value).to_owned(),
+            netns: label.to_owned(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// Reads one sysctl inside `netns` (trailing newline removed).

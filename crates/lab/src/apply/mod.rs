@@ -78,6 +78,42 @@ pub(crate) const NO_DAD: &[(&str, &str)] = &[
     ("net.ipv6.conf.default.accept_dad", "0"),
 ];
 
+/// Namespaces whose route sockets are open at once while a lab is built:
+/// opening a run of them from one thread costs little, and the supervisor
+/// stays near one open file per namespace (10,000 namespaces with a socket
+/// each would pass the 20,000 open files a process may be limited to).
+const SOCKETS_AT_ONCE: usize = 256;
+
+/// Runs `f` on each `(namespace index, item)` of `work`, in order, with
+/// the route sockets of at most [`SOCKETS_AT_ONCE`] of `netns` held at a
+/// time; every socket is closed again before this returns.
+pub(super) fn each_with_socket<T>(
+    ops: &dyn NetOps,
+    netns: &[&Netns],
+    work: impl IntoIterator<Item = (usize, T)>,
+    mut f: impl FnMut(usize, T) -> Result<(), ApplyError>,
+) -> Result<(), ApplyError> {
+    let mut work = work.into_iter().peekable();
+    while work.peek().is_some() {
+        let part: Vec<(usize, T)> = work.by_ref().take(SOCKETS_AT_ONCE).collect();
+        let mut held = Vec::with_capacity(part.len());
+        for (n, _) in &part {
+            held.push(
+                *netns
+                    .get(*n)
+                    .ok_or_else(|| ApplyError::NotInPlan(format!("namespace number {n}")))?,
+            );
+        }
+        let r = ops
+            .hold_sockets(&held)
+            .map_err(kernel("opening route sockets"))
+            .and_then(|()| part.into_iter().try_for_each(|(n, t)| f(n, t)));
+        ops.release_sockets(&held);
+        r?;
+    }
+    Ok(())
+}
+
 /// The lab's namespaces with every link and bridge of the plan created,
 /// nothing configured yet: what [`create`] returns and [`configure`]
 /// finishes. Captures start in between, so they see every frame.
@@ -228,7 +264,7 @@ pub fn create<'p>(
 ) -> Result<Created<'p>, ApplyError> {
     let labels: Vec<String> = plan.namespaces.iter().map(ToString::to_string).collect();
     let netns = ops
-        .create_netns(&labels)
+        .create_netns(&labels, &[])
         .map_err(kernel("creating the lab's network namespaces"))?;
     // Lab addresses are planned, so duplicate address detection only delays
     // IPv6. Turning it off before any link exists covers link-local
@@ -505,13 +541,14 @@ pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, A
             _ => {}
         }
     }
-    for (n, batch) in batches.into_iter().enumerate() {
+    let refs: Vec<&Netns> = netns.iter().collect();
+    each_with_socket(&*ops, &refs, batches.into_iter().enumerate(), |n, batch| {
         ops.execute(&netns[n], batch)
             .map_err(kernel(format!("configuring {}", plan.namespaces[n])))?;
         journal
             .record("configured", &plan.namespaces[n].to_string())
-            .map_err(ApplyError::Journal)?;
-    }
+            .map_err(ApplyError::Journal)
+    })?;
     Ok(Built {
         namespaces: plan.namespaces.iter().cloned().zip(netns).collect(),
         ops,

@@ -331,9 +331,11 @@ fn a_refused_address_stops_at_its_namespace() {
             .iter()
             .any(|c| c.description == "setting r2:ifindex 3 up")
     );
+    // (Its socket was held with r2's: holding one is no request.)
     assert!(!calls.iter().any(|c| c.netns == "h"
         && !c.description.contains("sysctl")
-        && !c.description.contains("netns")));
+        && !c.description.contains("netns")
+        && !c.description.contains("socket")));
     assert_eq!(
         journal[journal.len() - 2..],
         ["configured hub", "configured r1"]
@@ -373,6 +375,57 @@ fn a_node_goes_down_and_comes_back_as_planned() {
             .expect("wait")
             .is_empty()
     );
+}
+
+#[test]
+fn a_long_chain_is_configured_with_a_bounded_number_of_sockets_held() {
+    // More namespaces than SOCKETS_AT_ONCE, so configure and the carrier
+    // wait each take several runs.
+    let n = SOCKETS_AT_ONCE + 44;
+    let mut text = String::from("name: t\nnodes:\n");
+    for i in 0..n {
+        text.push_str(&format!("  n{i}: {{}}\n"));
+    }
+    text.push_str("links:\n");
+    for i in 1..n {
+        text.push_str(&format!(
+            "  - endpoints: [n{}:e{i}, n{i}:w{i}]\n    ipv4: [10.{}.{}.1/30, 10.{}.{}.2/30]\n",
+            i - 1,
+            i >> 6,
+            (i & 63) << 2,
+            i >> 6,
+            (i & 63) << 2
+        ));
+    }
+    let plan = plan_of(&text);
+    let fake = Arc::new(FakeNetOps::new());
+    let (built, _) = apply(&plan, &fake);
+    let mut built = built.expect("the chain applies");
+    assert_eq!(built.namespaces.len(), n);
+    assert_eq!(fake.held_sockets(), 0, "configure left sockets open");
+    assert!(
+        wait_oper_up(&plan, &mut built, std::time::Duration::ZERO)
+            .expect("wait")
+            .is_empty()
+    );
+    assert_eq!(fake.held_sockets(), 0, "the carrier wait left sockets open");
+    assert_eq!(fake.peak_held_sockets(), SOCKETS_AT_ONCE);
+
+    // Every namespace's addresses went over its held socket.
+    let mut held = std::collections::HashSet::new();
+    let mut addresses = 0;
+    for c in fake.calls() {
+        match c.description.as_str() {
+            "holding a socket" => assert!(held.insert(c.netns.clone()), "{c:?}"),
+            "releasing the socket" => assert!(held.remove(&c.netns), "{c:?}"),
+            d if d.starts_with("adding address") => {
+                assert!(held.contains(&c.netns), "{c:?} without a held socket");
+                addresses += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(addresses, 2 * (n - 1));
 }
 
 const TAPS: &str = "name: t
