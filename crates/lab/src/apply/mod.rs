@@ -263,18 +263,14 @@ pub fn create<'p>(
     journal: &mut Journal,
 ) -> Result<Created<'p>, ApplyError> {
     let labels: Vec<String> = plan.namespaces.iter().map(ToString::to_string).collect();
-    let netns = ops
-        .create_netns(&labels, &[])
-        .map_err(kernel("creating the lab's network namespaces"))?;
     // Lab addresses are planned, so duplicate address detection only delays
-    // IPv6. Turning it off before any link exists covers link-local
-    // addresses too, which neighbour discovery needs at once.
-    for (n, ns) in netns.iter().enumerate() {
-        ops.set_sysctls(ns, NO_DAD).map_err(kernel(format!(
-            "turning off IPv6 DAD in {}",
-            plan.namespaces[n]
-        )))?;
-    }
+    // IPv6. Turning it off as each namespace is created, before any link
+    // exists, covers link-local addresses too, which neighbour discovery
+    // needs at once; and the thread that creates a namespace is in it then,
+    // so no thread has to enter each one for it later.
+    let netns = ops.create_netns(&labels, NO_DAD).map_err(kernel(
+        "creating the lab's network namespaces with IPv6 DAD off",
+    ))?;
     journal
         .record("namespaces", &format!("{} created", netns.len()))
         .map_err(ApplyError::Journal)?;

@@ -158,6 +158,14 @@ fn a_routed_lab_gets_its_links_bridge_addresses_routes_mtus_and_sysctls() {
     // on the first namespace, the node's sysctls before any address.
     let calls = fake.calls();
     let dad = first(&fake, |_, d| d.contains("accept_dad"));
+    // ... set as each namespace was created, by the thread inside it.
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.description.contains("accept_dad"))
+            .all(|c| c.description.ends_with("at creation")),
+        "{calls:#?}"
+    );
     let veth = first(&fake, |_, d| d.starts_with("creating veth"));
     let forward = first(&fake, |_, d| d.contains("ip_forward"));
     let address = first(&fake, |_, d| d.starts_with("adding address"));
