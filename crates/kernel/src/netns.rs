@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use crate::inspect::{AddrInfo, LinkInfo, RouteInfo};
 use crate::msg::Batch;
 use crate::rtnl::{Rtnl, RtnlError};
-use crate::sysctl::{SysctlError, net_paths, write_here};
+use crate::sysctl::{NewNetnsSysctls, Setting, SysctlError, new_netns_settings};
 
 /// Path of the calling thread's network namespace.
 const THREAD_SELF_NET: &str = "/proc/thread-self/ns/net";
@@ -209,15 +209,10 @@ impl Netns {
         S: Into<String>,
     {
         let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
-        let paths = net_paths(sysctls).map_err(|e| NetnsError::Sysctl {
+        let settings = new_netns_settings(sysctls).map_err(|e| NetnsError::Sysctl {
             netns: labels.first().cloned().unwrap_or_default(),
             source: Box::new(e),
         })?;
-        let settings: Vec<(String, String, PathBuf)> = sysctls
-            .iter()
-            .zip(paths)
-            .map(|((k, v), p)| ((*k).to_owned(), (*v).to_owned(), p))
-            .collect();
         let out = create_many_inner(labels, false, &settings)?;
         Ok(out.into_iter().map(|(ns, _)| ns).collect())
     }
@@ -527,9 +522,6 @@ const PER_CREATOR: usize = 250;
 /// Most creating threads.
 const CREATORS: usize = 8;
 
-/// A sysctl to write in each new namespace: key, value, `/proc/sys` path.
-type Setting = (String, String, PathBuf);
-
 fn create_many_inner(
     labels: Vec<String>,
     with_socket: bool,
@@ -590,11 +582,7 @@ fn create_in_this_thread(
     with_socket: bool,
     sysctls: &[Setting],
 ) -> Result<Created, NetnsError> {
-    let settings: Vec<(&str, &str)> = sysctls
-        .iter()
-        .map(|(k, v, _)| (k.as_str(), v.as_str()))
-        .collect();
-    let paths: Vec<PathBuf> = sysctls.iter().map(|(_, _, p)| p.clone()).collect();
+    let mut writer = NewNetnsSysctls::new(sysctls);
     let mut out = Vec::with_capacity(labels.len());
     for label in labels {
         if let Err(e) = unshare(CloneFlags::CLONE_NEWNET) {
@@ -604,10 +592,12 @@ fn create_in_this_thread(
             });
         }
         let ns = Netns::current(label)?;
-        write_here(&ns.label, &settings, &paths).map_err(|e| NetnsError::Sysctl {
-            netns: ns.label.clone(),
-            source: Box::new(e),
-        })?;
+        writer
+            .write_here(&ns.label)
+            .map_err(|e| NetnsError::Sysctl {
+                netns: ns.label.clone(),
+                source: Box::new(e),
+            })?;
         let rtnl = if with_socket {
             match Rtnl::open_here(ns.label.clone()) {
                 Ok(r) => Some(r),
