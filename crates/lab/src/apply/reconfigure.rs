@@ -139,15 +139,18 @@ pub fn wait_oper_up(
     timeout: std::time::Duration,
 ) -> Result<Vec<String>, ApplyError> {
     let deadline = std::time::Instant::now() + timeout;
+    // A map, not a search per interface: that was quadratic in a chain.
+    let at: HashMap<&Ns, usize> = built
+        .namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n, i))
+        .collect();
     let mut pending: Vec<(usize, String)> = plan
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::SetUp { ns, ifname } => built
-                .namespaces
-                .iter()
-                .position(|(n, _)| n == ns)
-                .map(|i| (i, ifname.clone())),
+            Step::SetUp { ns, ifname } => at.get(ns).map(|&i| (i, ifname.clone())),
             _ => None,
         })
         .collect();
