@@ -386,6 +386,47 @@ fn a_node_goes_down_and_comes_back_as_planned() {
 }
 
 #[test]
+fn a_veth_end_the_plan_raises_is_created_up_and_its_peer_down() {
+    let plan = plan_of(
+        "name: t
+nodes: {a: {}, b: {}}
+links:
+  - endpoints: [a:e1, b:e1]
+  - endpoints: [a:e2, b:e2]
+interfaces:
+  a:e2: {up: false}
+",
+    );
+    let fake = Arc::new(FakeNetOps::new());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut journal = Journal::open(dir.path()).expect("journal");
+    let created = create(&plan, fake.clone(), &mut journal).expect("create");
+    let up = |ns: &str, name: &str| {
+        let (_, netns) = created
+            .namespaces()
+            .into_iter()
+            .find(|(n, _)| n.to_string() == ns)
+            .expect("namespace");
+        fake.links(netns)
+            .expect("links")
+            .into_iter()
+            .find(|l| l.name == name)
+            .map(|l| l.admin_up)
+            .expect("link")
+    };
+    // Before captures start and anything is configured: only the first
+    // end of a link that comes up is up, so no frame can pass yet.
+    assert!(up("a", "e1"));
+    assert!(!up("b", "e1"));
+    assert!(!up("a", "e2"), "an end the lab keeps down");
+    assert!(!up("b", "e2"));
+    let built = configure(created, &mut journal).expect("configure");
+    assert!(link(&fake, &built, "b", "e1").admin_up);
+    assert!(!link(&fake, &built, "a", "e2").admin_up);
+    assert!(link(&fake, &built, "b", "e2").admin_up);
+}
+
+#[test]
 fn a_long_chain_is_configured_with_a_bounded_number_of_sockets_held() {
     // More namespaces than SOCKETS_AT_ONCE, so configure and the carrier
     // wait each take several runs.
