@@ -63,6 +63,11 @@
 //! - `/proc/sys/net` shows the network namespace of the *calling thread*:
 //!   `set_sysctls` on a thread that `setns`'d changes only that namespace
 //!   (also per-interface keys such as `net/ipv4/conf/eth2/forwarding`).
+//!   Looking `net` up under `/proc/sys` walks one entry per namespace whose
+//!   sysctls were ever opened there, so a write in each of N new
+//!   namespaces is O(N²) in all; a private proc instance (`fsopen`,
+//!   mounted nowhere) has entries of its own, which
+//!   [`Netns::create_many_with_sysctls`] uses.
 //! - A tap belongs to the namespace of the thread that opened
 //!   `/dev/net/tun`, and vanishes when its fd closes.
 //! - Dropping the namespace fds and sockets frees the namespaces and every
