@@ -35,11 +35,25 @@ warren=${WARREN:-$here/target/release/warren}
 work=$(mktemp -d)
 # Stop the memory watcher and wait for it before removing $work: removing
 # mem.stop under it left it polling forever when `up` failed.
-trap 'touch "$work/mem.stop"; wait; rm -rf "$work"' EXIT
 prefix=wsb$$-
+# Also delete the ip-batch way's namespaces should it stop half-way.
+leftovers() {
+  ip netns list | awk -v p="$prefix" 'index($1, p) == 1 { print "netns del " $1 }' > "$work/left.batch"
+  [ -s "$work/left.batch" ] && ip -batch "$work/left.batch"
+  return 0
+}
+trap 'touch "$work/mem.stop"; wait; leftovers; rm -rf "$work"' EXIT
 modes=${MODES:-capture none}
 
 now() { date +%s.%N; }
+# `ip -batch FILE` in runs of 2,000 lines: ip keeps the namespace fds a
+# batch's `netns` arguments open, and a 10,000-link batch ran out of them.
+ip_batch() {
+  split -l 2000 -d -a 3 "$1" "$1.part."
+  local part
+  for part in "$1".part.*; do ip -batch "$part"; done
+  rm -f "$1".part.*
+}
 secs() { echo "$2 - $1" | bc -l | xargs printf '%.3f'; }
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
@@ -138,11 +152,11 @@ chain() { # N
     } > "$work/ns$i.batch"
   done
   t0=$(now)
-  ip -batch "$work/links.batch"
+  ip_batch "$work/links.batch"
   for ((i = 0; i < n; i++)); do ip -n "${prefix}$i" -batch "$work/ns$i.batch"; done
   t1=$(now)
   for ((i = 0; i < n; i++)); do echo "netns del ${prefix}$i"; done > "$work/del.batch"
-  ip -batch "$work/del.batch"; t2=$(now)
+  ip_batch "$work/del.batch"; t2=$(now)
   local b_up b_down; b_up=$(secs "$t0" "$t1"); b_down=$(secs "$t1" "$t2")
   row chain "$n" ip-batch "$b_up" "$b_down" - - - -
   [ "$modes" = "capture none" ] || return 0
@@ -200,12 +214,12 @@ star() { # N
     printf 'link set lo up\naddress add %s/8 dev eth0\nlink set eth0 up\n' "$(host_addr $i)" > "$work/ns$i.batch"
   done
   t0=$(now)
-  ip -batch "$work/links.batch"
+  ip_batch "$work/links.batch"
   ip -n "$hub" -batch "$work/hub.batch"
   for ((i = 0; i < n; i++)); do ip -n "${prefix}$i" -batch "$work/ns$i.batch"; done
   t1=$(now)
   { echo "netns del $hub"; for ((i = 0; i < n; i++)); do echo "netns del ${prefix}$i"; done; } > "$work/del.batch"
-  ip -batch "$work/del.batch"; t2=$(now)
+  ip_batch "$work/del.batch"; t2=$(now)
   local b_up b_down; b_up=$(secs "$t0" "$t1"); b_down=$(secs "$t1" "$t2")
   row star "$n" ip-batch "$b_up" "$b_down" - - - -
   local m_total=-

@@ -257,3 +257,63 @@ fn assert_nothing_left() {
     }
     panic!("a failed bring-up left processes behind: {leaks:?}");
 }
+
+/// What the fds of `pid` point at: how many are sockets and how many
+/// network namespaces.
+fn sockets_and_netns(pid: i64) -> (usize, usize) {
+    let mut sockets = 0;
+    let mut netns = 0;
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fds") {
+        let Ok(target) = std::fs::read_link(e.expect("fd").path()) else {
+            continue;
+        };
+        let target = target.to_string_lossy().into_owned();
+        sockets += usize::from(target.starts_with("socket:"));
+        netns += usize::from(target.starts_with("net:"));
+    }
+    (sockets, netns)
+}
+
+#[test]
+fn a_running_lab_holds_one_fd_per_namespace_and_no_socket_per_namespace() {
+    require_root();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // More nodes than the supervisor opens route sockets for at once (256),
+    // so bring-up takes several runs of them.
+    let n = 300;
+    let net = |i: usize| format!("10.{}.{}", 20 + (i >> 8), i & 255);
+    let mut text = String::from("name: lc-fds\ncapture: none\nnodes:\n");
+    for i in 0..n {
+        text.push_str(&format!("  n{i}: {{}}\n"));
+    }
+    text.push_str("links:\n");
+    for i in 1..n {
+        text.push_str(&format!(
+            "  - endpoints: [n{}:e{i}, n{i}:w{i}]\n    ipv4: [{net}.1/24, {net}.2/24]\n",
+            i - 1,
+            net = net(i)
+        ));
+    }
+    let file = write_lab(tmp.path(), "lc-fds", &text);
+    let lab = LabGuard::up(tmp.path(), &file, "lc-fds");
+    let pid = inspect(tmp.path(), "lc-fds")["supervisor_pid"]
+        .as_i64()
+        .expect("supervisor pid");
+    let (sockets, netns) = sockets_and_netns(pid);
+    assert_eq!(netns, n, "one fd per node namespace");
+    // Its control socket and a few more, never one per namespace.
+    assert!(sockets < 16, "{sockets} sockets for {n} namespaces");
+
+    // Requests after bring-up open a socket for themselves and close it.
+    let far = format!("{}.2", net(n - 1));
+    lab.ping("n298", &far, &[]);
+    let info = inspect(tmp.path(), "lc-fds");
+    let last = info["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|x| x["name"] == "n299")
+        .expect("n299");
+    assert!(last.to_string().contains(&format!("{far}/24")), "{last}");
+    assert_eq!(sockets_and_netns(pid), (sockets, netns));
+}

@@ -10,7 +10,7 @@
 //! name ([`NetOps::open_netns`], the host's with `None`) are made on first
 //! use, and every later open of the same name reaches the same one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, PoisonError};
@@ -70,6 +70,10 @@ struct State {
     named: HashMap<String, Netns>,
     /// Requests to refuse: description and errno.
     fail: Vec<(String, i32)>,
+    /// Namespace keys whose sockets are held (`hold_sockets`).
+    held: HashSet<RawFd>,
+    /// The most sockets held at once.
+    peak_held: usize,
 }
 
 /// An in-memory [`NetOps`]; see the module docs.
@@ -99,6 +103,17 @@ impl FakeNetOps {
         st.ns
             .get(&st.key(netns.as_raw_fd()))
             .and_then(|n| n.sysctls.get(key).cloned())
+    }
+
+    /// How many namespaces hold a socket now (opened by
+    /// [`NetOps::hold_sockets`] and not released).
+    pub fn held_sockets(&self) -> usize {
+        self.state().held.len()
+    }
+
+    /// The most sockets held at once so far.
+    pub fn peak_held_sockets(&self) -> usize {
+        self.state().peak_held
     }
 
     /// Makes every later request described as `description` fail with
@@ -455,22 +470,67 @@ fn route_of(m: &RouteMessage) -> Result<RouteInfo, i32> {
 }
 
 impl NetOps for FakeNetOps {
-    fn create_netns(&self, labels: &[String]) -> Result<Vec<Netns>, KernelError> {
+    fn create_netns(
+        &self,
+        labels: &[String],
+        sysctls: &[(&str, &str)],
+    ) -> Result<Vec<Netns>, KernelError> {
         let mut out = Vec::with_capacity(labels.len());
         let mut st = self.state();
         for label in labels {
-            let (ns, model) = fake_netns(label)?;
+            let (ns, mut model) = fake_netns(label)?;
             // The fd may be one a dropped namespace opened by name had.
             st.alias.remove(&ns.as_raw_fd());
-            st.ns.insert(ns.as_raw_fd(), model);
+            st.held.remove(&ns.as_raw_fd());
             st.log.push(FakeCall {
                 netns: label.clone(),
                 description: format!("creating netns {label}"),
                 errno: None,
             });
+            for (k, v) in sysctls {
+                model.sysctls.insert((*k).to_owned(), (*v).to_owned());
+                st.log.push(FakeCall {
+                    netns: label.clone(),
+                    description: format!("setting sysctl {k}={v} at creation"),
+                    errno: None,
+                });
+            }
+            st.ns.insert(ns.as_raw_fd(), model);
             out.push(ns);
         }
         Ok(out)
+    }
+
+    fn hold_sockets(&self, netns: &[&Netns]) -> Result<(), KernelError> {
+        let mut st = self.state();
+        for ns in netns {
+            let key = st.key(ns.as_raw_fd());
+            if !st.ns.contains_key(&key) {
+                return Err(fake_ns_missing(ns));
+            }
+            st.held.insert(key);
+            st.log.push(FakeCall {
+                netns: ns.label().to_owned(),
+                description: "holding a socket".to_owned(),
+                errno: None,
+            });
+        }
+        st.peak_held = st.peak_held.max(st.held.len());
+        Ok(())
+    }
+
+    fn release_sockets(&self, netns: &[&Netns]) {
+        let mut st = self.state();
+        for ns in netns {
+            let key = st.key(ns.as_raw_fd());
+            if st.held.remove(&key) {
+                st.log.push(FakeCall {
+                    netns: ns.label().to_owned(),
+                    description: "releasing the socket".to_owned(),
+                    errno: None,
+                });
+            }
+        }
     }
 
     fn open_netns(&self, name: Option<&str>) -> Result<Netns, KernelError> {
@@ -667,7 +727,9 @@ mod tests {
     #[test]
     fn fake_models_veths_addresses_routes_and_errors() {
         let ops = FakeNetOps::new();
-        let nss = ops.create_netns(&["a".to_owned(), "b".to_owned()]).unwrap();
+        let nss = ops
+            .create_netns(&["a".to_owned(), "b".to_owned()], &[])
+            .unwrap();
         let (a, b) = (&nss[0], &nss[1]);
         let mut bt = a.batch();
         bt.create_veth(

@@ -8,12 +8,16 @@
 //!
 //! # Model
 //!
-//! - A [`Netns`] is an open fd on a network namespace, a label, and the
-//!   namespace's own route-netlink socket ([`Rtnl`], opened on first use).
-//!   Nothing is mounted in `/run/netns`; the namespace dies with its last
-//!   holder. [`Netns::create_many`] creates many at once on one helper
-//!   thread, opening each socket while inside; [`create_netns_many`] does
-//!   the same but hands each socket out beside its `Netns`.
+//! - A [`Netns`] is an open fd on a network namespace and a label, and
+//!   while one is held, the namespace's route-netlink socket ([`Rtnl`];
+//!   without one, each request opens and closes its own). Nothing is
+//!   mounted in `/run/netns`; the namespace dies with its last holder.
+//!   [`Netns::create_many`] creates many at once on one helper thread,
+//!   opening each socket while inside and holding it;
+//!   [`create_netns_many`] hands each socket out beside its `Netns`;
+//!   [`Netns::create_many_with_sysctls`] opens none (one fd per namespace)
+//!   and sets sysctls while inside. [`Netns::hold_rtnl_many`] opens the
+//!   sockets of a bounded run of namespaces from one thread.
 //! - Requests are queued in a [`Batch`], each with a description
 //!   ("creating veth r1:eth1 <-> r2:eth1"), and sent together by
 //!   [`Netns::execute`] (several messages per `send`, then all ACKs read);
@@ -59,6 +63,11 @@
 //! - `/proc/sys/net` shows the network namespace of the *calling thread*:
 //!   `set_sysctls` on a thread that `setns`'d changes only that namespace
 //!   (also per-interface keys such as `net/ipv4/conf/eth2/forwarding`).
+//!   Looking `net` up under `/proc/sys` walks one entry per namespace whose
+//!   sysctls were ever opened there, so a write in each of N new
+//!   namespaces is O(N²) in all; a private proc instance (`fsopen`,
+//!   mounted nowhere) has entries of its own, which
+//!   [`Netns::create_many_with_sysctls`] uses.
 //! - A tap belongs to the namespace of the thread that opened
 //!   `/dev/net/tun`, and vanishes when its fd closes.
 //! - Dropping the namespace fds and sockets frees the namespaces and every

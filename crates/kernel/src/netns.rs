@@ -10,8 +10,18 @@
 //! this module never does them on the caller's thread: it spawns a short
 //! lived `std::thread`, switches there, and lets the thread die. Creating
 //! many namespaces uses ONE such thread looping over them
-//! ([`create_netns_many`], [`Netns::create_many`]). The only exception is [`enter_netns`], meant for
-//! a `pre_exec` child or a thread the caller owns.
+//! ([`create_netns_many`], [`Netns::create_many`]), and so does opening the
+//! route sockets of many ([`Netns::hold_rtnl_many`]). The only exception is
+//! [`enter_netns`], meant for a `pre_exec` child or a thread the caller owns.
+//!
+//! # Open files
+//!
+//! A `Netns` is one fd. Its route-netlink socket is a second one, held only
+//! between [`Netns::hold_rtnl_many`] (or [`Netns::create_many`]) and
+//! [`Netns::release_rtnl`]; without one held, each request opens a socket
+//! for itself and closes it. A lab of 10,000 namespaces so stays near
+//! 10,000 fds, where one socket each would pass the 20,000 open files a
+//! process may be limited to.
 
 use std::fs::File;
 use std::io;
@@ -26,6 +36,7 @@ use std::collections::HashMap;
 use crate::inspect::{AddrInfo, LinkInfo, RouteInfo};
 use crate::msg::Batch;
 use crate::rtnl::{Rtnl, RtnlError};
+use crate::sysctl::{NewNetnsSysctls, Setting, SysctlError, new_netns_settings};
 
 /// Path of the calling thread's network namespace.
 const THREAD_SELF_NET: &str = "/proc/thread-self/ns/net";
@@ -87,6 +98,15 @@ pub enum NetnsError {
         #[source]
         source: Box<RtnlError>,
     },
+    /// Setting a sysctl inside a new namespace failed.
+    #[error("setting sysctls in new network namespace {netns}")]
+    Sysctl {
+        /// Label of the namespace.
+        netns: String,
+        /// The sysctl error.
+        #[source]
+        source: Box<SysctlError>,
+    },
 }
 
 /// An open network namespace.
@@ -99,9 +119,10 @@ pub enum NetnsError {
 pub struct Netns {
     fd: OwnedFd,
     label: String,
-    /// The namespace's own route-netlink socket, opened on first use (or
-    /// by [`Netns::create_many`]). It is dropped with the `Netns`: a socket
-    /// keeps its namespace alive, so it must not outlive the fd.
+    /// The namespace's route-netlink socket while one is held (see
+    /// [`Netns::hold_rtnl_many`]). It is dropped with the `Netns` at the
+    /// latest: a socket keeps its namespace alive, so it must not outlive
+    /// the fd.
     rtnl: Mutex<Option<Rtnl>>,
 }
 
@@ -143,7 +164,7 @@ impl Netns {
     /// [`create_netns_many`], which is much faster.
     pub fn create(label: impl Into<String>) -> Result<Self, NetnsError> {
         let label = label.into();
-        let out = create_many_inner(vec![label], false)?;
+        let out = create_many_inner(vec![label], false, &[])?;
         let (ns, _) = out
             .into_iter()
             .next()
@@ -152,15 +173,17 @@ impl Netns {
     }
 
     /// Creates one namespace per label like [`create_netns_many`], but
-    /// keeps each namespace's socket inside its `Netns`, ready for
-    /// [`Netns::execute`], [`Netns::links`] and the like.
+    /// keeps each namespace's socket inside its `Netns` (held as by
+    /// [`Netns::hold_rtnl_many`]), ready for [`Netns::execute`],
+    /// [`Netns::links`] and the like. Two fds per namespace: for many
+    /// namespaces, see [`Netns::create_many_with_sysctls`].
     pub fn create_many<I, S>(labels: I) -> Result<Vec<Netns>, NetnsError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
-        let out = create_many_inner(labels, true)?;
+        let out = create_many_inner(labels, true, &[])?;
         Ok(out
             .into_iter()
             .map(|(ns, rtnl)| {
@@ -168,6 +191,104 @@ impl Netns {
                 ns
             })
             .collect())
+    }
+
+    /// Creates one namespace per label, in order, as fast as
+    /// [`Netns::create_many`], and writes `sysctls` (`net.` keys, in order)
+    /// in each right after creating it, from the creating thread, which is
+    /// inside it then: no thread enters the namespace for them later.
+    /// Holds no socket: one fd per namespace.
+    ///
+    /// Keys outside `net.` are refused before anything is created.
+    pub fn create_many_with_sysctls<I, S>(
+        labels: I,
+        sysctls: &[(&str, &str)],
+    ) -> Result<Vec<Netns>, NetnsError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
+        let settings = new_netns_settings(sysctls).map_err(|e| NetnsError::Sysctl {
+            netns: labels.first().cloned().unwrap_or_default(),
+            source: Box::new(e),
+        })?;
+        let out = create_many_inner(labels, false, &settings)?;
+        Ok(out.into_iter().map(|(ns, _)| ns).collect())
+    }
+
+    /// Opens the route socket of each of `netns` that holds none, all from
+    /// one helper thread that enters them in turn (far cheaper than a
+    /// thread each), and holds it for [`Netns::execute`] and friends until
+    /// [`Netns::release_rtnl`]. Each held socket is an open fd: hold a
+    /// bounded number at a time.
+    pub fn hold_rtnl_many(netns: &[&Netns]) -> Result<(), RtnlError> {
+        let Some(first) = netns.first() else {
+            return Ok(());
+        };
+        let to_netns_err = |ns: &Netns, source| RtnlError::Netns {
+            netns: ns.label.clone(),
+            source: Box::new(source),
+        };
+        std::thread::scope(|s| {
+            let handle = std::thread::Builder::new()
+                .name("warren-netns-rtnl".into())
+                .spawn_scoped(s, || -> Result<(), RtnlError> {
+                    for ns in netns {
+                        let mut held = ns.rtnl.lock().unwrap_or_else(PoisonError::into_inner);
+                        if held.is_some() {
+                            continue;
+                        }
+                        enter_netns(ns.fd.as_fd()).map_err(|source| {
+                            to_netns_err(
+                                ns,
+                                NetnsError::Enter {
+                                    netns: ns.label.clone(),
+                                    source,
+                                },
+                            )
+                        })?;
+                        *held = Some(Rtnl::open_here(ns.label.clone())?);
+                    }
+                    Ok(())
+                })
+                .map_err(|source| {
+                    to_netns_err(
+                        first,
+                        NetnsError::Thread {
+                            netns: first.label.clone(),
+                            source,
+                        },
+                    )
+                })?;
+            handle.join().unwrap_or_else(|_panic| {
+                Err(to_netns_err(
+                    first,
+                    NetnsError::ThreadPanicked {
+                        netns: first.label.clone(),
+                    },
+                ))
+            })
+        })
+    }
+
+    /// Closes the route socket this namespace holds, if any; later
+    /// requests open one each until a socket is held again.
+    pub fn release_rtnl(&self) {
+        drop(
+            self.rtnl
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+
+    /// True while this namespace holds a route socket.
+    pub fn holds_rtnl(&self) -> bool {
+        self.rtnl
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     /// The label given at creation.
@@ -258,9 +379,9 @@ impl Netns {
         }
     }
 
-    /// Opens a new, separate route netlink socket inside this namespace
-    /// (for a thread that wants its own; most callers use
-    /// [`Netns::execute`] and friends, which share one socket).
+    /// Opens a new, separate route netlink socket inside this namespace,
+    /// on a helper thread (for a caller that wants its own; most use
+    /// [`Netns::execute`] and friends).
     pub fn open_rtnl(&self) -> Result<Rtnl, RtnlError> {
         match self.run(|| Rtnl::open_here(self.label.clone())) {
             Ok(r) => r,
@@ -273,19 +394,17 @@ impl Netns {
 }
 
 impl Netns {
-    /// Runs `f` with this namespace's shared socket, opening it first if
-    /// needed. Calls from several threads are serialized.
+    /// Runs `f` with the socket this namespace holds; without one, with a
+    /// socket opened for this call on a helper thread ([`Netns::open_rtnl`])
+    /// and closed after it. Calls from several threads are serialized.
     pub fn with_rtnl<R>(
         &self,
         f: impl FnOnce(&mut Rtnl) -> Result<R, RtnlError>,
     ) -> Result<R, RtnlError> {
         let mut guard = self.rtnl.lock().unwrap_or_else(PoisonError::into_inner);
-        if guard.is_none() {
-            *guard = Some(self.open_rtnl()?);
-        }
         match guard.as_mut() {
             Some(rtnl) => f(rtnl),
-            None => unreachable!("the socket was opened just above"),
+            None => f(&mut self.open_rtnl()?),
         }
     }
 
@@ -387,7 +506,7 @@ where
     S: Into<String>,
 {
     let labels: Vec<String> = labels.into_iter().map(Into::into).collect();
-    let out = create_many_inner(labels, true)?;
+    let out = create_many_inner(labels, true, &[])?;
     Ok(out
         .into_iter()
         .filter_map(|(ns, rtnl)| rtnl.map(|r| (ns, r)))
@@ -403,7 +522,11 @@ const PER_CREATOR: usize = 250;
 /// Most creating threads.
 const CREATORS: usize = 8;
 
-fn create_many_inner(labels: Vec<String>, with_socket: bool) -> Result<Created, NetnsError> {
+fn create_many_inner(
+    labels: Vec<String>,
+    with_socket: bool,
+    sysctls: &[Setting],
+) -> Result<Created, NetnsError> {
     let threads = labels.len().div_ceil(PER_CREATOR).clamp(1, CREATORS);
     let chunk = labels.len().div_ceil(threads).max(1);
     let mut parts = Vec::with_capacity(threads);
@@ -418,9 +541,10 @@ fn create_many_inner(labels: Vec<String>, with_socket: bool) -> Result<Created, 
         .into_iter()
         .map(|part| {
             let first = part.first().cloned().unwrap_or_default();
+            let sysctls = sysctls.to_vec();
             std::thread::Builder::new()
                 .name("warren-netns-create".into())
-                .spawn(move || create_in_this_thread(part, with_socket))
+                .spawn(move || create_in_this_thread(part, with_socket, &sysctls))
                 .map(|h| (first.clone(), h))
                 .map_err(|source| NetnsError::Thread {
                     netns: first,
@@ -451,9 +575,14 @@ fn create_many_inner(labels: Vec<String>, with_socket: bool) -> Result<Created, 
 }
 
 /// Creates a namespace per label from the calling thread (which ends up
-/// in the last one: call it on a thread of its own), each with its route
-/// netlink socket when `with_socket`.
-fn create_in_this_thread(labels: Vec<String>, with_socket: bool) -> Result<Created, NetnsError> {
+/// in the last one: call it on a thread of its own), writes `sysctls` in
+/// each, and opens its route netlink socket when `with_socket`.
+fn create_in_this_thread(
+    labels: Vec<String>,
+    with_socket: bool,
+    sysctls: &[Setting],
+) -> Result<Created, NetnsError> {
+    let mut writer = NewNetnsSysctls::new(sysctls);
     let mut out = Vec::with_capacity(labels.len());
     for label in labels {
         if let Err(e) = unshare(CloneFlags::CLONE_NEWNET) {
@@ -463,6 +592,12 @@ fn create_in_this_thread(labels: Vec<String>, with_socket: bool) -> Result<Creat
             });
         }
         let ns = Netns::current(label)?;
+        writer
+            .write_here(&ns.label)
+            .map_err(|e| NetnsError::Sysctl {
+                netns: ns.label.clone(),
+                source: Box::new(e),
+            })?;
         let rtnl = if with_socket {
             match Rtnl::open_here(ns.label.clone()) {
                 Ok(r) => Some(r),

@@ -16,8 +16,19 @@ use crate::{KernelError, set_sysctls};
 /// Requests are built as [`Batch`]es (pure data) and handed to
 /// [`NetOps::execute`], so a fake sees exactly what the real kernel would.
 pub trait NetOps: Send + Sync + std::fmt::Debug {
-    /// Creates one namespace per label, in order.
-    fn create_netns(&self, labels: &[String]) -> Result<Vec<Netns>, KernelError>;
+    /// Creates one namespace per label, in order, each with `sysctls`
+    /// (`net.` keys) set before anything else happens in it.
+    fn create_netns(
+        &self,
+        labels: &[String],
+        sysctls: &[(&str, &str)],
+    ) -> Result<Vec<Netns>, KernelError>;
+    /// Opens a route socket for each of `netns` and holds it for the calls
+    /// that follow, until [`NetOps::release_sockets`]: faster than a socket
+    /// per call, at one open file each, so hold a bounded number at once.
+    fn hold_sockets(&self, netns: &[&Netns]) -> Result<(), KernelError>;
+    /// Closes the sockets [`NetOps::hold_sockets`] opened for `netns`.
+    fn release_sockets(&self, netns: &[&Netns]);
     /// Opens an existing namespace: `/run/netns/NAME`, or with `None` the
     /// caller's own (the host's, labelled `host`).
     fn open_netns(&self, name: Option<&str>) -> Result<Netns, KernelError>;
@@ -47,8 +58,25 @@ pub trait NetOps: Send + Sync + std::fmt::Debug {
 pub struct LinuxNetOps;
 
 impl NetOps for LinuxNetOps {
-    fn create_netns(&self, labels: &[String]) -> Result<Vec<Netns>, KernelError> {
-        Ok(Netns::create_many(labels.iter().cloned())?)
+    fn create_netns(
+        &self,
+        labels: &[String],
+        sysctls: &[(&str, &str)],
+    ) -> Result<Vec<Netns>, KernelError> {
+        Ok(Netns::create_many_with_sysctls(
+            labels.iter().cloned(),
+            sysctls,
+        )?)
+    }
+
+    fn hold_sockets(&self, netns: &[&Netns]) -> Result<(), KernelError> {
+        Ok(Netns::hold_rtnl_many(netns)?)
+    }
+
+    fn release_sockets(&self, netns: &[&Netns]) {
+        for ns in netns {
+            ns.release_rtnl();
+        }
     }
 
     fn open_netns(&self, name: Option<&str>) -> Result<Netns, KernelError> {

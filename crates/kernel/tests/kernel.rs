@@ -684,3 +684,62 @@ fn a_refused_request_logs_the_kernels_extended_ack() {
     );
     assert!(refused.contains("errno=100"), "{refused}");
 }
+
+#[test]
+fn many_namespaces_get_their_sysctls_at_creation_and_hold_no_socket() {
+    require_root();
+    const DAD_OFF: &[(&str, &str)] = &[
+        ("net.ipv6.conf.all.accept_dad", "0"),
+        ("net.ipv6.conf.default.accept_dad", "0"),
+    ];
+    // More than one creating thread's share (250), so every thread writes them.
+    let labels: Vec<String> = (0..300).map(|i| format!("dad{i}")).collect();
+    let nss = Netns::create_many_with_sysctls(labels.iter().cloned(), DAD_OFF).expect("create");
+    assert_eq!(nss.len(), 300);
+    for ns in &nss {
+        for (key, _) in DAD_OFF {
+            assert_eq!(
+                read_sysctl(ns, key).unwrap(),
+                "0",
+                "{key} in {}",
+                ns.label()
+            );
+        }
+        assert!(!ns.holds_rtnl(), "{} holds a socket", ns.label());
+    }
+    // The kernel's default for new interfaces, which the sysctls changed.
+    let plain = Netns::create("dad-plain").expect("create");
+    assert_eq!(
+        read_sysctl(&plain, "net.ipv6.conf.default.accept_dad").unwrap(),
+        "1"
+    );
+
+    // Without a held socket a request opens one for itself and closes it.
+    let links = nss[0].links().expect("links without a held socket");
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert!(!nss[0].holds_rtnl());
+
+    // Held sockets serve requests until released.
+    let refs: Vec<&Netns> = nss.iter().take(40).collect();
+    Netns::hold_rtnl_many(&refs).expect("hold");
+    assert!(refs.iter().all(|ns| ns.holds_rtnl()));
+    assert!(!nss[40].holds_rtnl());
+    let mut batch = refs[39].batch();
+    batch.set_up("lo");
+    refs[39].execute(batch).expect("lo up on the held socket");
+    let lo = refs[39].link("lo").unwrap().expect("lo");
+    assert!(lo.admin_up, "{lo:?}");
+    for ns in &refs {
+        ns.release_rtnl();
+    }
+    assert!(nss.iter().all(|ns| !ns.holds_rtnl()));
+
+    // A key outside `net.` is refused before anything is created.
+    let err = Netns::create_many_with_sysctls(["dad-bad"], &[("kernel.hostname", "x")])
+        .expect_err("a host-wide key");
+    assert!(
+        error_chain(&err).contains("invalid sysctl key \"kernel.hostname\""),
+        "{}",
+        error_chain(&err)
+    );
+}

@@ -113,11 +113,13 @@ impl<'s> Cx<'s> {
     pub fn mapping<'a>(&mut self, node: &'a Node, what: &str) -> Option<&'a [(Node, Node)]> {
         match &node.value {
             Value::Map(entries) => {
+                // First use of each key, in a map: a search of the keys
+                // before each one made a 10,000-node lab quadratic.
+                let mut seen = std::collections::HashMap::with_capacity(entries.len());
                 for (i, (key, _)) in entries.iter().enumerate() {
-                    if let Some(first) = entries[..i]
-                        .iter()
-                        .find(|(k, _)| k.as_str() == key.as_str())
-                    {
+                    let first = *seen.entry(key.as_str()).or_insert(i);
+                    if first != i {
+                        let first = &entries[first];
                         let line = self.line_of(first.0.span);
                         self.push(
                             Diagnostic::error(

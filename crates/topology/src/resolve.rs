@@ -102,13 +102,19 @@ pub(crate) fn resolve(cx: &mut Cx<'_>, raw: RawLab, stem: &str) -> Lab {
             stem.to_string()
         }
     };
+    let nodes: Vec<Node> = raw
+        .nodes
+        .iter()
+        .map(|(n, raw_node)| node(n, raw_node.clone().inherit(&raw.defaults)))
+        .collect();
+    let mut by_name = HashMap::with_capacity(nodes.len());
+    for (i, n) in nodes.iter().enumerate() {
+        by_name.entry(n.name.value.clone()).or_insert(i);
+    }
     let mut r = Resolver {
         cx,
-        nodes: raw
-            .nodes
-            .iter()
-            .map(|(n, raw_node)| node(n, raw_node.clone().inherit(&raw.defaults)))
-            .collect(),
+        nodes,
+        by_name,
         uses: HashMap::new(),
     };
     for ((name, own), node) in raw.nodes.iter().zip(&r.nodes) {
@@ -435,6 +441,9 @@ fn check_node(cx: &mut Cx<'_>, name: &Spanned<String>, own: &RawNode, node: &Nod
 struct Resolver<'c, 's> {
     cx: &'c mut Cx<'s>,
     nodes: Vec<Node>,
+    /// Each node's position in `nodes`, by name: endpoints are looked up
+    /// here, since a search per endpoint made a 10,000-node lab quadratic.
+    by_name: HashMap<String, usize>,
     /// Where each endpoint was first used.
     uses: HashMap<Endpoint, Span>,
 }
@@ -451,7 +460,7 @@ impl Resolver<'_, '_> {
             );
             return None;
         };
-        let Some(idx) = self.nodes.iter().position(|n| n.name.value == node) else {
+        let Some(&idx) = self.by_name.get(node) else {
             let mut d = Diagnostic::error(
                 "warren::unknown-node",
                 text.span,

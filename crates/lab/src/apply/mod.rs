@@ -78,6 +78,42 @@ pub(crate) const NO_DAD: &[(&str, &str)] = &[
     ("net.ipv6.conf.default.accept_dad", "0"),
 ];
 
+/// Namespaces whose route sockets are open at once while a lab is built:
+/// opening a run of them from one thread costs little, and the supervisor
+/// stays near one open file per namespace (10,000 namespaces with a socket
+/// each would pass the 20,000 open files a process may be limited to).
+const SOCKETS_AT_ONCE: usize = 256;
+
+/// Runs `f` on each `(namespace index, item)` of `work`, in order, with
+/// the route sockets of at most [`SOCKETS_AT_ONCE`] of `netns` held at a
+/// time; every socket is closed again before this returns.
+pub(super) fn each_with_socket<T>(
+    ops: &dyn NetOps,
+    netns: &[&Netns],
+    work: impl IntoIterator<Item = (usize, T)>,
+    mut f: impl FnMut(usize, T) -> Result<(), ApplyError>,
+) -> Result<(), ApplyError> {
+    let mut work = work.into_iter().peekable();
+    while work.peek().is_some() {
+        let part: Vec<(usize, T)> = work.by_ref().take(SOCKETS_AT_ONCE).collect();
+        let mut held = Vec::with_capacity(part.len());
+        for (n, _) in &part {
+            held.push(
+                *netns
+                    .get(*n)
+                    .ok_or_else(|| ApplyError::NotInPlan(format!("namespace number {n}")))?,
+            );
+        }
+        let r = ops
+            .hold_sockets(&held)
+            .map_err(kernel("opening route sockets"))
+            .and_then(|()| part.into_iter().try_for_each(|(n, t)| f(n, t)));
+        ops.release_sockets(&held);
+        r?;
+    }
+    Ok(())
+}
+
 /// The lab's namespaces with every link and bridge of the plan created,
 /// nothing configured yet: what [`create`] returns and [`configure`]
 /// finishes. Captures start in between, so they see every frame.
@@ -227,18 +263,14 @@ pub fn create<'p>(
     journal: &mut Journal,
 ) -> Result<Created<'p>, ApplyError> {
     let labels: Vec<String> = plan.namespaces.iter().map(ToString::to_string).collect();
-    let netns = ops
-        .create_netns(&labels)
-        .map_err(kernel("creating the lab's network namespaces"))?;
     // Lab addresses are planned, so duplicate address detection only delays
-    // IPv6. Turning it off before any link exists covers link-local
-    // addresses too, which neighbour discovery needs at once.
-    for (n, ns) in netns.iter().enumerate() {
-        ops.set_sysctls(ns, NO_DAD).map_err(kernel(format!(
-            "turning off IPv6 DAD in {}",
-            plan.namespaces[n]
-        )))?;
-    }
+    // IPv6. Turning it off as each namespace is created, before any link
+    // exists, covers link-local addresses too, which neighbour discovery
+    // needs at once; and the thread that creates a namespace is in it then,
+    // so no thread has to enter each one for it later.
+    let netns = ops.create_netns(&labels, NO_DAD).map_err(kernel(
+        "creating the lab's network namespaces with IPv6 DAD off",
+    ))?;
     journal
         .record("namespaces", &format!("{} created", netns.len()))
         .map_err(ApplyError::Journal)?;
@@ -268,12 +300,29 @@ pub fn create<'p>(
             }
             Ok(spec)
         };
+        // A veth end the plan brings up is created up (its peer cannot be:
+        // the kernel refuses). Each time the kernel's link watch runs, which
+        // is after each namespace's configuration, it walks every device
+        // with a pending event that is still down: 20,000 down ends made a
+        // 10,000-node chain's configuration quadratic. No frame passes
+        // before the peer is up, in `configure`, after captures start.
+        let raised: std::collections::HashSet<(&Ns, &str)> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::SetUp { ns, ifname } => Some((ns, ifname.as_str())),
+                _ => None,
+            })
+            .collect();
         for step in &plan.steps {
             match step {
                 Step::CreateVeth { a, b, what } => {
                     let (na, nb) = (at(&a.ns)?, at(&b.ns)?);
                     let (ia, ib) = idx.alloc_pair((na, &a.ifname), (nb, &b.ifname));
-                    let sa = end(a)?.ifindex(ia);
+                    let mut sa = end(a)?.ifindex(ia);
+                    if raised.contains(&(&a.ns, a.ifname.as_str())) {
+                        sa = sa.up();
+                    }
                     let sb = end(b)?.ifindex(ib);
                     batch
                         .create_veth(sa, sb)
@@ -505,13 +554,14 @@ pub fn configure(created: Created<'_>, journal: &mut Journal) -> Result<Built, A
             _ => {}
         }
     }
-    for (n, batch) in batches.into_iter().enumerate() {
+    let refs: Vec<&Netns> = netns.iter().collect();
+    each_with_socket(&*ops, &refs, batches.into_iter().enumerate(), |n, batch| {
         ops.execute(&netns[n], batch)
             .map_err(kernel(format!("configuring {}", plan.namespaces[n])))?;
         journal
             .record("configured", &plan.namespaces[n].to_string())
-            .map_err(ApplyError::Journal)?;
-    }
+            .map_err(ApplyError::Journal)
+    })?;
     Ok(Built {
         namespaces: plan.namespaces.iter().cloned().zip(netns).collect(),
         ops,

@@ -4,6 +4,7 @@
 
 use super::{ApplyError, Built, ipnet, kernel, route_spec};
 use std::collections::HashMap;
+use warren_kernel::Netns;
 use warren_topology::plan::{Ns, Plan, Step};
 
 /// The position of `node`'s namespace in `built`.
@@ -138,15 +139,18 @@ pub fn wait_oper_up(
     timeout: std::time::Duration,
 ) -> Result<Vec<String>, ApplyError> {
     let deadline = std::time::Instant::now() + timeout;
+    // A map, not a search per interface: that was quadratic in a chain.
+    let at: HashMap<&Ns, usize> = built
+        .namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n, i))
+        .collect();
     let mut pending: Vec<(usize, String)> = plan
         .steps
         .iter()
         .filter_map(|s| match s {
-            Step::SetUp { ns, ifname } => built
-                .namespaces
-                .iter()
-                .position(|(n, _)| n == ns)
-                .map(|i| (i, ifname.clone())),
+            Step::SetUp { ns, ifname } => at.get(ns).map(|&i| (i, ifname.clone())),
             _ => None,
         })
         .collect();
@@ -156,10 +160,13 @@ pub fn wait_oper_up(
         for (n, name) in pending.drain(..) {
             by_ns.entry(n).or_default().push(name);
         }
-        for (n, names) in by_ns {
+        let mut by_ns: Vec<(usize, Vec<String>)> = by_ns.into_iter().collect();
+        by_ns.sort_unstable_by_key(|(n, _)| *n);
+        let refs: Vec<&Netns> = built.namespaces.iter().map(|(_, ns)| ns).collect();
+        super::each_with_socket(&*built.ops, &refs, by_ns, |n, names| {
             let links = built
                 .ops
-                .links(&built.namespaces[n].1)
+                .links(refs[n])
                 .map_err(kernel(format!("listing links of {}", plan.namespaces[n])))?;
             for name in names {
                 // A tap (kind `tun`) has carrier while its reader (the
@@ -176,7 +183,8 @@ pub fn wait_oper_up(
                     still.push((n, name));
                 }
             }
-        }
+            Ok(())
+        })?;
         if still.is_empty() {
             return Ok(Vec::new());
         }

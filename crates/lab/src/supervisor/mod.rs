@@ -107,11 +107,16 @@ pub struct ReadyMessage {
     pub error: Vec<String>,
 }
 
-/// Open files the supervisor asks for: it holds a namespace fd and a
-/// netlink socket per node and a capture ring per link, so a 10,000-node
-/// chain needs about 30,000, more than the 20,000 a shell often passes
-/// down. Not the kernel's ceiling: nodes inherit the limit, and programs
-/// that close every possible fd would walk a million.
+/// Open files the supervisor asks for: it holds a namespace fd per node
+/// and, with capture on, a ring per captured link or network; route
+/// sockets only for a bounded run of namespaces at a time while it builds
+/// the lab (`apply::SOCKETS_AT_ONCE`). A 10,000-node chain so needs about
+/// 10,300 with `capture: none` and 20,300 with capture, above the 20,000
+/// hard limit some hosts set, which even root may not raise past where
+/// the limit is enforced from outside (a container's): then the
+/// supervisor goes as far as the hard limit. Not the kernel's ceiling
+/// either: nodes inherit the limit, and programs that close every
+/// possible fd would walk a million.
 const OPEN_FILES: u64 = 1 << 18;
 
 /// Raises the open-file limit to [`OPEN_FILES`] where it is lower (the

@@ -291,18 +291,18 @@ impl Live {
     fn plug_node(&mut self, new: &Lab, node: &Node) -> Result<(), ScaleError> {
         let name = &node.name.value;
         let ops = self.built.ops.clone();
-        let netns = ops
-            .create_netns(std::slice::from_ref(name))
-            .map_err(kernel(format!("creating the namespace of {name}")))?
-            .pop()
-            .ok_or_else(|| ScaleError::Shape(format!("no namespace for {name}")))?;
         let sysctls: Vec<(&str, &str)> = apply::NO_DAD
             .iter()
             .copied()
             .chain(node.sysctls.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .collect();
-        ops.set_sysctls(&netns, &sysctls)
-            .map_err(kernel(format!("setting the sysctls of {name}")))?;
+        let netns = ops
+            .create_netns(std::slice::from_ref(name), &sysctls)
+            .map_err(kernel(format!(
+                "creating the namespace of {name} with its sysctls"
+            )))?
+            .pop()
+            .ok_or_else(|| ScaleError::Shape(format!("no namespace for {name}")))?;
         let h = hub(&self.built)?;
         let places = member_places(new);
         let mut ports = Vec::new();
