@@ -34,6 +34,7 @@
 //! ```
 
 pub mod pcapng;
+mod pool;
 pub mod reader;
 pub mod ring;
 pub mod session;
@@ -43,8 +44,8 @@ pub use pcapng::{Direction, EpbFlags, InterfaceDesc, PcapngWriter, Reception};
 pub use reader::{Block, PcapngReader, ReadError};
 pub use ring::{Ring, RingConfig, RingError, RingStats};
 pub use session::{
-    Capture, CaptureError, CaptureOptions, CaptureStats, PointSpec, PointStats, StreamEnded,
-    Subscription, View,
+    Capture, CaptureError, CaptureOptions, CaptureStats, Job, PointSpec, PointStats, Sink,
+    StreamEnded, Subscription, View,
 };
 
 /// Any error of this crate.
