@@ -152,11 +152,10 @@ impl Captures {
         let files: Vec<(String, Option<PathBuf>)> = jobs
             .iter()
             .map(|j| {
-                let file = match &j.sink {
-                    Sink::File(f) => Some(f.clone()),
-                    Sink::Writer(_) => None,
-                };
-                (j.name.clone(), file)
+                (
+                    j.name.clone(),
+                    Some(results.join("capture").join(format!("{}.pcapng", j.name))),
+                )
             })
             .collect();
         // One pool of threads serves them all: a poll thread and a writer
