@@ -2,7 +2,8 @@
 //!
 //! Owns packet capture only: AF_PACKET TPACKET_V3 rings opened inside a
 //! lab namespace ([`ring`]), the pcapng writer ([`pcapng`]) and reader
-//! ([`reader`]), and a [`Capture`] thread per output file ([`session`]). It
+//! ([`reader`]), and [`Capture`]s writing one file each ([`session`]),
+//! served by a few shared poll threads and one writer thread. It
 //! creates no interfaces and knows nothing of labs or topology: the caller
 //! says which interface of which namespace to capture and what to call it.
 //!

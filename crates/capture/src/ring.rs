@@ -6,8 +6,9 @@
 //! here; every block has a `// SAFETY:` comment.
 //!
 //! The socket is created on a throwaway thread inside the namespace
-//! ([`Netns::run`]); a socket stays in the namespace it was created in, so
-//! the ring can then be read from any thread.
+//! ([`Netns::run`], or an opener thread that entered it and calls
+//! [`Ring::open_here`]); a socket stays in the namespace it was created
+//! in, so the ring can then be read from any thread.
 //!
 //! Kernel pitfalls handled here:
 //! - VLAN tags are stripped into `tp_vlan_tci`; [`Frame::vlan`] returns

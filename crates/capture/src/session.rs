@@ -1,9 +1,11 @@
-//! A running capture: one dedicated thread per output file, polling the
-//! rings of all its capture points and writing one pcapng section.
+//! A running capture: the rings of all its capture points, read into one
+//! pcapng section.
 //!
-//! Owns the thread, the file writer, live subscribers and counters; the
-//! rings are opened (inside their namespaces) before the thread starts, so
-//! every error about a missing interface comes back from [`Capture::start`].
+//! Owns the points, live subscribers and counters; a poll thread of its
+//! pool (`pool.rs`) reads its rings and the pool's writer thread
+//! writes its output. The rings are opened (inside their namespaces)
+//! before the capture is served, so every error about a missing interface
+//! comes back from [`Capture::start`] and [`Capture::start_all`].
 //!
 //! # Capture points and the exactly-once rule
 //!
