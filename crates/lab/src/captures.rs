@@ -131,6 +131,7 @@ impl Captures {
             .enumerate()
             .map(|(ni, n)| (n.name.value.as_str(), (ni, n)))
             .collect();
+        let mut files: Vec<(String, Option<PathBuf>)> = Vec::new();
         let jobs: Vec<Job<'_>> = names
             .iter()
             .filter_map(|name| match links.get(name.as_str()) {
@@ -142,20 +143,12 @@ impl Captures {
             })
             .map(|(name, points)| {
                 let file = results.join("capture").join(format!("{name}.pcapng"));
+                files.push((name.clone(), Some(file.clone())));
                 Job {
                     name,
                     points,
                     sink: Sink::File(file),
                 }
-            })
-            .collect();
-        let files: Vec<(String, Option<PathBuf>)> = jobs
-            .iter()
-            .map(|j| {
-                (
-                    j.name.clone(),
-                    Some(results.join("capture").join(format!("{}.pcapng", j.name))),
-                )
             })
             .collect();
         // One pool of threads serves them all: a poll thread and a writer
