@@ -58,6 +58,23 @@ secs() { echo "$2 - $1" | bc -l | xargs printf '%.3f'; }
 ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
 meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 
+# Network namespaces the kernel holds (slab objects), freed ones included
+# until its cleanup work has run.
+netns_count() { awk '$1 == "net_namespace" { print $2 }' /proc/slabinfo; }
+
+# Waits (at most 30 s) until the kernel holds no more than $1 + 10
+# namespaces: it frees deleted namespaces later, on a workqueue that takes
+# the RTNL lock, and a run's teardown must not slow the next run's `up`
+# (back to back, a 1000-node teardown made the next `up` 2-5x slower).
+settle() { # COUNT-BEFORE
+  local i
+  for ((i = 0; i < 300; i++)); do
+    (($(netns_count) <= $1 + 10)) && return 0
+    sleep 0.1
+  done
+  echo "namespaces still being freed after 30 s" >&2
+}
+
 # Lowest MemAvailable (KiB) until $work/mem.stop appears, written to $1.
 watch_mem() {
   local low v
@@ -101,7 +118,8 @@ star_lab() { # N CAPTURE
 
 # One warren up/down; sets up, down, peak, rss, slab (MiB).
 run_warren() { # FILE N
-  local mem0 slab0 slab1 t0 t1 t2 pid hwm
+  local mem0 slab0 slab1 t0 t1 t2 pid hwm ns0
+  ns0=$(netns_count)
   rm -f "$work/mem.stop"
   mem0=$(meminfo MemAvailable); slab0=$(meminfo Slab)
   watch_mem "$work/mem.low" & local watcher=$!
@@ -111,6 +129,7 @@ run_warren() { # FILE N
   hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status")
   touch "$work/mem.stop"; wait "$watcher"
   "$warren" down scale > /dev/null; t2=$(now)
+  settle "$ns0"
   up=$(secs "$t0" "$t1"); down=$(secs "$t1" "$t2")
   peak=$(( (mem0 - $(cat "$work/mem.low")) / 1024 ))
   rss=$(( hwm / 1024 )); slab=$(( (slab1 - slab0) / 1024 ))
@@ -151,12 +170,14 @@ chain() { # N
       if ((i < n - 1)); then echo "address add $(addr $((i + 1)) 1)/30 dev e$((i + 1))"; echo "link set e$((i + 1)) up"; fi
     } > "$work/ns$i.batch"
   done
+  local ns0; ns0=$(netns_count)
   t0=$(now)
   ip_batch "$work/links.batch"
   for ((i = 0; i < n; i++)); do ip -n "${prefix}$i" -batch "$work/ns$i.batch"; done
   t1=$(now)
   for ((i = 0; i < n; i++)); do echo "netns del ${prefix}$i"; done > "$work/del.batch"
   ip_batch "$work/del.batch"; t2=$(now)
+  settle "$ns0"
   local b_up b_down; b_up=$(secs "$t0" "$t1"); b_down=$(secs "$t1" "$t2")
   row chain "$n" ip-batch "$b_up" "$b_down" - - - -
   [ "$modes" = "capture none" ] || return 0
@@ -213,6 +234,7 @@ star() { # N
   for ((i = 0; i < n; i++)); do
     printf 'link set lo up\naddress add %s/8 dev eth0\nlink set eth0 up\n' "$(host_addr $i)" > "$work/ns$i.batch"
   done
+  local ns0; ns0=$(netns_count)
   t0=$(now)
   ip_batch "$work/links.batch"
   ip -n "$hub" -batch "$work/hub.batch"
@@ -220,6 +242,7 @@ star() { # N
   t1=$(now)
   { echo "netns del $hub"; for ((i = 0; i < n; i++)); do echo "netns del ${prefix}$i"; done; } > "$work/del.batch"
   ip_batch "$work/del.batch"; t2=$(now)
+  settle "$ns0"
   local b_up b_down; b_up=$(secs "$t0" "$t1"); b_down=$(secs "$t1" "$t2")
   row star "$n" ip-batch "$b_up" "$b_down" - - - -
   local m_total=-

@@ -3,7 +3,7 @@
 //! captures each link. Two geometries in the same run: the rings labs used
 //! before (8 blocks of 2 MiB) and the default (1 MiB); and two ways to
 //! start and end: each capture in turn, and all together
-//! (`Capture::start_all`; `request_stop` on all, then waiting); and one
+//! (`Capture::start_all`, one pool of threads; `Capture::stop_all`); and one
 //! capture of all N points, as a network of N members is captured.
 //!
 //! ```text
@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use warren_capture::{Capture, CaptureOptions, PointSpec, RingConfig};
+use warren_capture::{Capture, CaptureOptions, Job, PointSpec, RingConfig, Sink};
 use warren_kernel::{LinkSpec, Netns, create_netns_many};
 
 fn mem_available_kib() -> u64 {
@@ -35,7 +35,7 @@ struct Round {
 }
 
 /// Starts one capture per veth end `p0..pN` in `na`, then stops them all:
-/// each in turn, or all together (`Capture::start_all`, `request_stop`).
+/// each in turn, or all together (`Capture::start_all`, `Capture::stop_all`).
 fn round(na: &Netns, n: u32, ring: RingConfig, together: bool) -> Round {
     let opts = CaptureOptions {
         ring,
@@ -43,16 +43,27 @@ fn round(na: &Netns, n: u32, ring: RingConfig, together: bool) -> Round {
     };
     let before = mem_available_kib();
     let t = Instant::now();
-    let start = |i: &u32| {
-        let pts = [PointSpec::link_end(na, format!("p{i}"), format!("a:p{i}"))];
-        Capture::start(&format!("l{i}"), &pts, Box::new(std::io::sink()), &opts)
-    };
+    let points = |i: u32| vec![PointSpec::link_end(na, format!("p{i}"), format!("a:p{i}"))];
     let caps: Vec<Capture> = if together {
-        let ids: Vec<u32> = (0..n).collect();
-        Capture::start_all(&ids, start).expect("starting the captures")
+        let jobs = (0..n)
+            .map(|i| Job {
+                name: format!("l{i}"),
+                points: points(i),
+                sink: Sink::Writer(Box::new(std::io::sink())),
+            })
+            .collect();
+        Capture::start_all(jobs, &opts).expect("starting the captures")
     } else {
         (0..n)
-            .map(|i| start(&i).expect("starting a capture"))
+            .map(|i| {
+                Capture::start(
+                    &format!("l{i}"),
+                    &points(i),
+                    Box::new(std::io::sink()),
+                    &opts,
+                )
+                .expect("starting a capture")
+            })
             .collect()
     };
     let start = t.elapsed();
@@ -61,12 +72,13 @@ fn round(na: &Netns, n: u32, ring: RingConfig, together: bool) -> Round {
     let mem_mib = (before as i64 - mem_available_kib() as i64) / 1024;
     let t = Instant::now();
     if together {
-        for c in &caps {
-            c.request_stop();
+        for s in Capture::stop_all(caps) {
+            s.expect("stopping a capture");
         }
-    }
-    for c in caps {
-        c.stop().expect("stopping a capture");
+    } else {
+        for c in caps {
+            c.stop().expect("stopping a capture");
+        }
     }
     Round {
         start,

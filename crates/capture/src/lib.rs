@@ -2,7 +2,8 @@
 //!
 //! Owns packet capture only: AF_PACKET TPACKET_V3 rings opened inside a
 //! lab namespace ([`ring`]), the pcapng writer ([`pcapng`]) and reader
-//! ([`reader`]), and a [`Capture`] thread per output file ([`session`]). It
+//! ([`reader`]), and [`Capture`]s writing one file each ([`session`]),
+//! served by a few shared poll threads and one writer thread. It
 //! creates no interfaces and knows nothing of labs or topology: the caller
 //! says which interface of which namespace to capture and what to call it.
 //!
@@ -34,6 +35,7 @@
 //! ```
 
 pub mod pcapng;
+mod pool;
 pub mod reader;
 pub mod ring;
 pub mod session;
@@ -43,8 +45,8 @@ pub use pcapng::{Direction, EpbFlags, InterfaceDesc, PcapngWriter, Reception};
 pub use reader::{Block, PcapngReader, ReadError};
 pub use ring::{Ring, RingConfig, RingError, RingStats};
 pub use session::{
-    Capture, CaptureError, CaptureOptions, CaptureStats, PointSpec, PointStats, StreamEnded,
-    Subscription, View,
+    Capture, CaptureError, CaptureOptions, CaptureStats, Job, PointSpec, PointStats, Sink,
+    StreamEnded, Subscription, View,
 };
 
 /// Any error of this crate.

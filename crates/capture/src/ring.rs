@@ -6,8 +6,9 @@
 //! here; every block has a `// SAFETY:` comment.
 //!
 //! The socket is created on a throwaway thread inside the namespace
-//! ([`Netns::run`]); a socket stays in the namespace it was created in, so
-//! the ring can then be read from any thread.
+//! ([`Netns::run`], or an opener thread that entered it and calls
+//! [`Ring::open_here`]); a socket stays in the namespace it was created
+//! in, so the ring can then be read from any thread.
 //!
 //! Kernel pitfalls handled here:
 //! - VLAN tags are stripped into `tp_vlan_tci`; [`Frame::vlan`] returns
@@ -89,24 +90,30 @@ pub struct RingConfig {
 }
 
 impl Default for RingConfig {
-    /// 4 blocks of 256 KiB (1 MiB per capture point), 20 ms retire
-    /// timeout, both directions. The kernel allocates a ring in full when
-    /// it is set up, so this is what every idle capture point costs: a lab
-    /// captures every link by default, and 32 MiB rings made a 300-link
-    /// chain take 5 GB. A block still holds a 64 KiB GSO frame. Links that
-    /// carry bulk traffic set a larger ring ([`RingConfig::for_buffer`],
-    /// the lab file's `capture: {buffer: ...}`); drops are counted either way.
+    /// 2 blocks of 128 KiB (256 KiB per capture point), 100 ms retire
+    /// timeout, both directions. The kernel re-arms a ring's retire timer
+    /// forever, even on an idle link: at 20 ms the rings of a 1000-link
+    /// chain fired 40,000 timers a second, idle or not, and made its `up`
+    /// cost visibly more CPU; 100 ms bounds how late a frame reaches a
+    /// file or live stream, and what stopping a capture waits for. The kernel allocates a ring in full and
+    /// zeroes its pages when it is set up, so this is what every idle
+    /// capture point costs: a lab captures every link by default, 32 MiB
+    /// rings made a 300-link chain take 5 GB, and with 1 MiB rings zeroing
+    /// was still 13% of the CPU a 1000-link chain's `up` took. A block
+    /// still holds a 64 KiB GSO frame. Links that carry bulk traffic set a
+    /// larger ring ([`RingConfig::for_buffer`], the lab file's
+    /// `capture: {buffer: ...}`); drops are counted either way.
     fn default() -> Self {
         RingConfig {
-            block_size: 256 << 10,
-            block_count: 4,
-            retire_ms: 20,
+            block_size: 128 << 10,
+            block_count: 2,
+            retire_ms: 100,
             ignore_outgoing: false,
         }
     }
 }
 
-/// Smallest ring [`RingConfig::for_buffer`] accepts: one default block.
+/// Smallest ring [`RingConfig::for_buffer`] accepts: the default ring.
 pub const MIN_BUFFER: u64 = 256 << 10;
 /// Largest ring [`RingConfig::for_buffer`] accepts.
 pub const MAX_BUFFER: u64 = 1 << 30;
@@ -429,15 +436,7 @@ impl Ring {
     ) -> Result<(Ring, Vec<u32>), RingError> {
         let label = netns.label().to_owned();
         let first = ifnames.first().copied().unwrap_or_default();
-        let opened = netns.run(|| {
-            let ifindexes = ifnames
-                .iter()
-                .map(|n| ifindex_here(&label, n))
-                .collect::<Result<Vec<u32>, RingError>>()?;
-            let ring = Ring::open_socket(&label, first, cfg, Bind::Among(&ifindexes))?;
-            Ok((ring, ifindexes))
-        });
-        match opened {
+        match netns.run(|| Ring::open_shared_here(&label, ifnames, cfg)) {
             Ok(r) => r,
             Err(source) => Err(RingError::Netns {
                 netns: label,
@@ -445,6 +444,22 @@ impl Ring {
                 source,
             }),
         }
+    }
+
+    /// Like [`Ring::open_shared`] in the calling thread's current
+    /// namespace; `label` names it in errors.
+    pub fn open_shared_here(
+        label: &str,
+        ifnames: &[&str],
+        cfg: &RingConfig,
+    ) -> Result<(Ring, Vec<u32>), RingError> {
+        let ifindexes = ifnames
+            .iter()
+            .map(|n| ifindex_here(label, n))
+            .collect::<Result<Vec<u32>, RingError>>()?;
+        let first = ifnames.first().copied().unwrap_or_default();
+        let ring = Ring::open_socket(label, first, cfg, Bind::Among(&ifindexes))?;
+        Ok((ring, ifindexes))
     }
 
     /// The index of `ifname` inside `netns`: what a port joining a shared
@@ -772,50 +787,6 @@ impl Drop for BlockGuard<'_> {
     }
 }
 
-/// Waits until one of `rings` has data, `wake` (if any) is readable, or
-/// `timeout_ms` passes. Returns how many rings are ready (0 on timeout,
-/// interruption or a wake-up alone).
-///
-/// A socket bound to an interface that is down, or goes down (a link
-/// flap), carries a pending `ENETDOWN` that keeps `poll` returning
-/// `POLLERR`; this reads and so clears it (`SO_ERROR`). The kernel resumes
-/// delivery by itself when the interface comes back up.
-pub fn poll_rings(
-    rings: &[&Ring],
-    wake: Option<BorrowedFd<'_>>,
-    timeout_ms: i32,
-) -> io::Result<usize> {
-    let mut fds: Vec<libc::pollfd> = rings
-        .iter()
-        .map(|r| r.fd.as_raw_fd())
-        .chain(wake.map(|w| w.as_raw_fd()))
-        .map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let n = libc::nfds_t::try_from(fds.len()).expect("few rings");
-    // SAFETY: `fds` is a valid array of `n` pollfd.
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), n, timeout_ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(0);
-        }
-        return Err(e);
-    }
-    for (p, ring) in fds.iter().zip(rings) {
-        if p.revents & libc::POLLERR != 0 {
-            ring.clear_error();
-        }
-    }
-    Ok(fds[..rings.len()]
-        .iter()
-        .filter(|p| p.revents & libc::POLLIN != 0)
-        .count())
-}
-
 impl Ring {
     /// Reads and discards the socket's pending error (`SO_ERROR`); returns
     /// its errno, 0 if none.
@@ -858,7 +829,7 @@ mod tests {
 
     #[test]
     fn buffer_sizes_map_to_blocks() {
-        assert_eq!(RingConfig::default().bytes(), 1 << 20);
+        assert_eq!(RingConfig::default().bytes(), 256 << 10);
         let c = RingConfig::for_buffer(1 << 20).expect("1 MiB");
         assert_eq!((c.block_size, c.block_count), (256 << 10, 4));
         let c = RingConfig::for_buffer(64 << 20).expect("64 MiB");

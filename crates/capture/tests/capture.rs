@@ -13,7 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use warren_capture::reader::{InterfaceBlock, PacketBlock, StatsBlock};
 use warren_capture::{
-    Block, Capture, CaptureOptions, Direction, PcapngReader, PointSpec, Subscription,
+    Block, Capture, CaptureError, CaptureOptions, Direction, Job, PcapngReader, PointSpec, Sink,
+    Subscription,
 };
 use warren_kernel::{IpNet, LinkSpec, Netns, OperState, Rtnl, create_netns_many};
 
@@ -452,6 +453,11 @@ fn issue_6_live_subscriber_gets_a_valid_stream() {
 
 /// Sends `frames` raw on ifindex 2 of `ns` with an AF_PACKET socket.
 fn send_raw(ns: &Netns, frames: &[Vec<u8>]) {
+    send_raw_on(ns, 2, frames);
+}
+
+/// Sends `frames` raw on interface `ifindex` of `ns`.
+fn send_raw_on(ns: &Netns, ifindex: i32, frames: &[Vec<u8>]) {
     ns.run(|| {
         // SAFETY: plain syscalls on a socket we own; the address and frame
         // buffers outlive each call.
@@ -464,7 +470,7 @@ fn send_raw(ns: &Netns, frames: &[Vec<u8>]) {
             );
             let mut sll: libc::sockaddr_ll = std::mem::zeroed();
             sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_ifindex = 2;
+            sll.sll_ifindex = ifindex;
             sll.sll_halen = 6;
             for f in frames {
                 let n = libc::sendto(
@@ -860,4 +866,117 @@ fn issue_19_network_ports_share_one_ring_and_count_its_drops() {
     assert_eq!(p.stats[1].dropped, Some(0));
     assert_eq!(stats.captured(), p.packets.len() as u64);
     drop(nodes);
+}
+
+/// Names of this process's threads that start with `prefix`.
+fn threads_named(prefix: &str) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{}/task", std::process::id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+        .map(|c| c.trim().to_owned())
+        .filter(|c| c.starts_with(prefix))
+        .collect()
+}
+
+/// Issue 19: the captures of a lab share a few poll threads and one
+/// writer. 24 links, one capture each, started together: at most
+/// `MAX_POLLERS` poll threads and one writer serve them all; numbered
+/// frames sent on every link right after the start (before the writer has
+/// created every file) are each in their own link's file exactly once,
+/// inbound, none in another's; a capture whose file cannot be created
+/// ends with that error at stop while the others go on.
+#[test]
+fn issue_19_one_pool_serves_many_captures_each_frame_once() {
+    use warren_capture::session::MAX_POLLERS;
+    const LINKS: u32 = 24;
+    const FRAMES: u32 = 20;
+    let mut v = nss(&["pool-a", "pool-b"]);
+    let (nb, mut rb) = v.pop().unwrap();
+    let (na, mut ra) = v.pop().unwrap();
+    let mut bt = ra.batch();
+    for i in 0..LINKS {
+        bt.create_veth(
+            LinkSpec::new(format!("p{i}"))
+                .netns(&na)
+                .ifindex(i + 2)
+                .up(),
+            LinkSpec::new(format!("q{i}")).netns(&nb).ifindex(i + 2),
+        );
+    }
+    ra.execute(bt).expect("veth pairs");
+    let mut bt = rb.batch();
+    for i in 0..LINKS {
+        bt.set_up(i + 2);
+    }
+    rb.execute(bt).expect("peers up");
+    for i in 0..LINKS {
+        wait_up(&mut ra, &format!("p{i}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = |i: u32| dir.path().join(format!("capture/l{i}.pcapng"));
+    // A directory where the last capture's file should be.
+    std::fs::create_dir_all(file(LINKS)).unwrap();
+    let jobs = (0..=LINKS)
+        .map(|i| Job {
+            name: format!("l{i}"),
+            points: vec![PointSpec::link_end(
+                &na,
+                format!("p{}", i % LINKS),
+                format!("a:p{i}"),
+            )],
+            sink: Sink::File(file(i)),
+        })
+        .collect();
+    let caps = Capture::start_all(jobs, &CaptureOptions::default()).expect("starting");
+    let frame = |link: u32, seq: u32| {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(&[0x88, 0xb5]);
+        f.extend_from_slice(&link.to_be_bytes());
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.resize(100, 0x5a);
+        f
+    };
+    for i in 0..LINKS {
+        let frames: Vec<Vec<u8>> = (0..FRAMES).map(|s| frame(i, s)).collect();
+        send_raw_on(&nb, (i + 2) as i32, &frames);
+    }
+    let pollers = threads_named("capture-all-");
+    assert!(
+        (1..=MAX_POLLERS).contains(&pollers.len()),
+        "poll threads: {pollers:?}"
+    );
+    assert_eq!(threads_named("capture-w-all"), ["capture-w-all"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let results = Capture::stop_all(caps);
+
+    assert_eq!(results.len() as u32, LINKS + 1);
+    match &results[LINKS as usize] {
+        Err(CaptureError::Create { path, .. }) => assert_eq!(path, &file(LINKS)),
+        other => panic!("the capture without a file: {other:?}"),
+    }
+    for (i, r) in (0..LINKS).zip(&results) {
+        let stats = r.as_ref().expect("stopping a capture");
+        let p = parse(&std::fs::read(file(i)).unwrap());
+        assert_eq!(p.interfaces.len(), 1);
+        assert_eq!(p.interfaces[0].name, Some(format!("a:p{i}")));
+        let mut seen = std::collections::BTreeSet::new();
+        for pk in p
+            .packets
+            .iter()
+            .filter(|pk| pk.data.get(12..14) == Some(&[0x88, 0xb5][..]))
+        {
+            let link = u32::from_be_bytes(pk.data[14..18].try_into().unwrap());
+            let seq = u32::from_be_bytes(pk.data[18..22].try_into().unwrap());
+            assert_eq!(link, i, "frame {seq} of link {link} in link {i}'s file");
+            assert_eq!(pk.flags.and_then(|f| f.direction), Some(Direction::Inbound));
+            assert!(seen.insert(seq), "frame {seq} of link {i} recorded twice");
+        }
+        assert_eq!(seen.len() as u32, FRAMES, "link {i}: {seen:?}");
+        assert_eq!(stats.dropped(), 0);
+        assert_eq!(stats.captured(), p.packets.len() as u64);
+        assert_eq!(p.stats.len(), 1);
+        assert_eq!(p.stats[0].delivered, Some(p.packets.len() as u64));
+    }
+    drop(nb);
 }

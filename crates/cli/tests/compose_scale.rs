@@ -126,7 +126,7 @@ fn read_capture(path: &Path) -> Captured {
     c
 }
 
-/// The capture writer flushes what the kernel retired (within 20 ms) as
+/// The capture writer flushes what the kernel retired (within 100 ms) as
 /// it goes; a moment's wait lets the last pings reach the file.
 fn settle() {
     std::thread::sleep(std::time::Duration::from_millis(300));

@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use warren_capture::{Capture, CaptureError, CaptureOptions, PointSpec, RingConfig, Subscription};
+use warren_capture::{
+    Capture, CaptureError, CaptureOptions, Job, PointSpec, RingConfig, Sink, Subscription,
+};
 use warren_kernel::Netns;
 use warren_topology::Lab;
 use warren_topology::model::{Link, Network};
@@ -129,7 +131,8 @@ impl Captures {
             .enumerate()
             .map(|(ni, n)| (n.name.value.as_str(), (ni, n)))
             .collect();
-        let jobs: Vec<(String, Vec<PointSpec<'_>>, PathBuf)> = names
+        let mut files: Vec<(String, Option<PathBuf>)> = Vec::new();
+        let jobs: Vec<Job<'_>> = names
             .iter()
             .filter_map(|name| match links.get(name.as_str()) {
                 Some(l) => link_points(l, &ns),
@@ -138,22 +141,26 @@ impl Captures {
                     network_points(*ni, net, &ns)
                 }
             })
-            .map(|(name, pts)| {
+            .map(|(name, points)| {
                 let file = results.join("capture").join(format!("{name}.pcapng"));
-                (name, pts, file)
+                files.push((name.clone(), Some(file.clone())));
+                Job {
+                    name,
+                    points,
+                    sink: Sink::File(file),
+                }
             })
             .collect();
-        let opts = lab_options(lab);
-        let captures = Capture::start_all(&jobs, |(name, pts, file)| {
-            Capture::start_file(name, pts, file, &opts)
-        })?;
+        // One pool of threads serves them all: a poll thread and a writer
+        // per capture made a 1000-link chain create 2000 threads.
+        let captures = Capture::start_all(jobs, &lab_options(lab))?;
         Ok(Captures {
-            running: jobs
+            running: files
                 .into_iter()
                 .zip(captures)
-                .map(|((name, _, file), capture)| Running {
+                .map(|((name, file), capture)| Running {
                     name,
-                    file: Some(file),
+                    file,
                     capture,
                 })
                 .collect(),
@@ -256,18 +263,24 @@ impl Captures {
     /// Every capture is asked to stop before any is waited for, so their
     /// final waits for partly filled ring blocks overlap.
     pub fn stop(&mut self) -> Vec<CaptureInfo> {
-        self.request_stop();
-        self.running
+        let (names, captures): (Vec<_>, Vec<_>) = self
+            .running
             .drain(..)
-            .map(|r| {
-                let file = r.file.as_ref().map(|f| f.display().to_string());
-                let (captured, dropped) = match r.capture.stop() {
+            .map(|r| ((r.name, r.file), r.capture))
+            .unzip();
+        // Stopped together: their rings close at once, not one grace
+        // period after another.
+        names
+            .into_iter()
+            .zip(Capture::stop_all(captures))
+            .map(|((name, file), stats)| {
+                let (captured, dropped) = match stats {
                     Ok(s) => (s.captured(), s.dropped()),
                     Err(_) => (0, 0),
                 };
                 CaptureInfo {
-                    name: r.name,
-                    file,
+                    name,
+                    file: file.as_ref().map(|f| f.display().to_string()),
                     captured,
                     dropped,
                 }
