@@ -491,6 +491,15 @@ impl Ring {
         })
     }
 
+    /// Stops the ring taking frames (a filter that drops every frame),
+    /// for any ring. The kernel counts a frame as received when the ring
+    /// takes it, but hands a partly filled block over only when it
+    /// retires: a frame taken after the last retire before a capture ends
+    /// would be counted and never read. Frames already in the ring stay.
+    pub fn take_no_more(&self) -> Result<(), RingError> {
+        self.set_filter(&[])
+    }
+
     /// Creates the socket, its ring and mapping, and binds it as `bind`
     /// says; `ifname` names it in errors.
     fn open_socket(

@@ -1349,6 +1349,12 @@ impl Worker {
         self.accept_subscribers();
         self.apply_changes(epoll)?;
         if self.stop_at.is_none() && self.stop.load(Ordering::Acquire) {
+            // What the rings hold is all the capture records, so the
+            // statistics blocks count exactly the frames in the file. A
+            // ring that cannot take the filter only risks that count.
+            for r in &self.rings {
+                let _ = r.take_no_more();
+            }
             self.stop_at = Some(Instant::now() + self.retire * 2 + Duration::from_millis(20));
         }
         self.drain()?;
