@@ -112,9 +112,9 @@ fn run_boot_runs_commands_in_the_booted_system_with_stdio_and_exit_code() {
         text(&out.stderr).contains("--boot does not take --env"),
         "{out:?}"
     );
-    assert!(Path::new("/run/warren").read_dir().is_ok_and(|mut d| {
-        d.all(|e| !e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("run-work-")))
-    }));
+    // Every run above, the refused one too, was checked for what it left
+    // by its own pid: a look for any `run-work-*` here would see the runs
+    // of tests in other processes.
 }
 
 #[test]
