@@ -705,6 +705,7 @@ impl Capture {
             retire: Duration::from_millis(u64::from(opts.ring.retire_ms)),
             start_ns: now_ns(),
             stop_at: None,
+            stop_limit: None,
             last_stats: Instant::now(),
             error: wake.err().map(|source| CaptureError::Thread {
                 capture: name.to_owned(),
@@ -1121,6 +1122,10 @@ fn open_all(openings: &[(usize, Opening<'_, '_>)]) -> Vec<Result<(Ring, Route), 
 /// 128 0.23 s, 256 0.22 s; so 128, past which more threads gain nothing.
 const OPENERS: usize = 128;
 
+/// How much longer than two retire timeouts a stopping capture waits for
+/// frames the kernel counted on a ring but has not handed over yet.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
 /// Poll threads of a pool serving many captures: each drains its rings on
 /// one core, and more than the machine's cores only adds threads.
 pub const MAX_POLLERS: usize = 4;
@@ -1263,6 +1268,9 @@ pub(crate) struct Worker {
     /// before `stop` sit in partly filled blocks that the kernel retires
     /// within `retire`.
     stop_at: Option<Instant>,
+    /// The latest `stop_at` may move to while a ring still holds frames
+    /// the kernel counted but has not handed over.
+    stop_limit: Option<Instant>,
     last_stats: Instant,
     /// Why the capture ended early.
     error: Option<CaptureError>,
@@ -1355,7 +1363,9 @@ impl Worker {
             for r in &self.rings {
                 let _ = r.take_no_more();
             }
-            self.stop_at = Some(Instant::now() + self.retire * 2 + Duration::from_millis(20));
+            let now = Instant::now();
+            self.stop_at = Some(now + self.retire * 2 + Duration::from_millis(20));
+            self.stop_limit = Some(now + self.retire * 2 + STOP_GRACE);
         }
         self.drain()?;
         self.finish_closing(epoll)?;
@@ -1363,7 +1373,33 @@ impl Worker {
             self.refresh_stats();
             self.last_stats = Instant::now();
         }
-        Ok(self.stop_at.is_none_or(|t| Instant::now() < t))
+        let now = Instant::now();
+        match (self.stop_at, self.stop_limit) {
+            (Some(at), _) if now < at => Ok(true),
+            (Some(_), Some(limit)) if now < limit && !self.all_read() => {
+                // The kernel retires a partly filled block at its timer's
+                // second tick; on a busy machine the timer runs late.
+                self.stop_at = Some(now + Duration::from_millis(10));
+                Ok(true)
+            }
+            (Some(_), _) => Ok(false),
+            (None, _) => Ok(true),
+        }
+    }
+
+    /// True when every frame the kernel counted on a ring of one point has
+    /// been read or counted as dropped (shared rings are not checked:
+    /// their count covers ports outside the capture).
+    fn all_read(&self) -> bool {
+        self.refresh_stats();
+        self.routes.iter().all(|route| match route {
+            Route::One(i) => {
+                let c = &self.counters[*i];
+                c.kernel_packets.load(Ordering::Relaxed)
+                    <= c.captured.load(Ordering::Relaxed) + c.dropped.load(Ordering::Relaxed)
+            }
+            Route::ByIfindex { .. } => true,
+        })
     }
 
     /// Ends the capture: stops watching its fds, writes what the rings
