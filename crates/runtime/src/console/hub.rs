@@ -265,31 +265,25 @@ impl Hub {
     /// Waits until the output grows past `from` or `deadline` passes.
     /// Returns whether it grew.
     pub(crate) fn wait_output(&self, from: u64, deadline: Instant) -> bool {
-        let mut buf = lock(&self.buf);
-        loop {
-            if buf.end() > from {
-                return true;
-            }
-            let now = Instant::now();
-            if buf.closed || now >= deadline {
-                return false;
-            }
-            buf = self
-                .cond
-                .wait_timeout(buf, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.wait_until(deadline, |buf| buf.end() > from)
     }
 
     /// Waits until the output, seen from its end, matches `re` (anchored
     /// there by the caller), or `deadline` passes; returns whether it did.
     /// Only the last [`TAIL`] bytes are searched.
     pub(crate) fn wait_tail(&self, re: &Regex, deadline: Instant) -> bool {
+        self.wait_until(deadline, |buf| {
+            re.is_match(&buf.data[buf.data.len().saturating_sub(TAIL)..])
+        })
+    }
+
+    /// Waits until `done` holds for the buffer, checked at once and after
+    /// each new output; false when the console closes or `deadline` passes
+    /// first.
+    fn wait_until(&self, deadline: Instant, done: impl Fn(&Buf) -> bool) -> bool {
         let mut buf = lock(&self.buf);
         loop {
-            let start = buf.data.len().saturating_sub(TAIL);
-            if re.is_match(&buf.data[start..]) {
+            if done(&buf) {
                 return true;
             }
             let now = Instant::now();

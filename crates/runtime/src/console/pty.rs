@@ -159,6 +159,16 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Opens the console's slave as a container's process does.
+    fn open_slave(pty: &PtyConsole, what: &str) -> File {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(pty.slave_path())
+            .expect(what)
+    }
+
     #[test]
     fn a_pty_console_logs_what_the_slave_writes_and_sends_to_it() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -167,12 +177,7 @@ mod tests {
         let pty = PtyConsole::start(&log, &txt, &share, Some("login: root")).expect("pty");
         assert!(share.exists());
         // What the container does with its /dev/console: open, write, close.
-        let mut slave = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY)
-            .open(pty.slave_path())
-            .expect("slave");
+        let mut slave = open_slave(&pty, "slave");
         slave.write_all(b"Welcome\n").expect("write");
         let c = pty.console_from_start();
         c.expect("Welcome\r\n", Duration::from_secs(5))
@@ -180,12 +185,7 @@ mod tests {
         drop(slave);
         // No process holds the console for a while: the reader keeps going.
         std::thread::sleep(Duration::from_millis(100));
-        let mut slave = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY)
-            .open(pty.slave_path())
-            .expect("slave again");
+        let mut slave = open_slave(&pty, "slave again");
         slave.write_all(b"again\n").expect("write");
         c.expect("again", Duration::from_secs(5))
             .expect("after a close");
@@ -215,12 +215,7 @@ mod tests {
         let (log, txt) = (dir.path().join("c.log"), dir.path().join("c.txt"));
         let share = dir.path().join("c.sock");
         let pty = PtyConsole::start(&log, &txt, &share, None).expect("pty");
-        let mut slave = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY)
-            .open(pty.slave_path())
-            .expect("slave");
+        let mut slave = open_slave(&pty, "slave");
         let c = pty.console_from_start();
         // No prompt set: nothing to wait for.
         assert!(c.wait_at_prompt(Duration::ZERO));
@@ -230,6 +225,9 @@ mod tests {
         // A command's answer came, its prompt not yet: a line typed now
         // would be typed ahead.
         slave.write_all(b"echo typed\ntyped\n").expect("write");
+        // Once the console has read it (the reader runs on its own).
+        c.expect(r"\ntyped\r\n", Duration::from_secs(5))
+            .expect("the answer read");
         let started = std::time::Instant::now();
         assert!(!c.wait_at_prompt(Duration::from_millis(300)), "busy");
         assert!(started.elapsed() >= Duration::from_millis(300));
